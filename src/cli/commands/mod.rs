@@ -1,0 +1,57 @@
+//! One file per command; a command group is a folder.
+
+mod decide;
+mod decisions;
+mod doctor;
+mod hook;
+mod init;
+mod log;
+mod plan;
+mod score;
+mod task;
+
+use super::context::Context;
+use super::error::CommandResult;
+
+/// The commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    Init(init::InitArgs),
+    Plan(plan::PlanArgs),
+    #[command(subcommand)]
+    Score(score::ScoreCommand),
+    #[command(subcommand)]
+    Task(task::TaskCommand),
+    Decide(decide::DecideArgs),
+    Decisions(decisions::DecisionsArgs),
+    Log(log::LogArgs),
+    Doctor(doctor::DoctorArgs),
+    #[command(subcommand, hide = true)]
+    Hook(hook::HookCommand),
+}
+
+/// Run one command.
+pub fn run(ctx: &Context, command: Command) -> CommandResult {
+    match command {
+        Command::Init(args) => init::cmd_init(ctx, &args),
+        Command::Plan(args) => plan::cmd_plan(ctx, &args),
+        Command::Score(cmd) => score::run(ctx, cmd),
+        Command::Task(cmd) => task::run(ctx, cmd),
+        Command::Decide(args) => decide::cmd_decide(ctx, &args),
+        Command::Decisions(args) => decisions::cmd_decisions(ctx, &args),
+        Command::Log(args) => log::cmd_log(ctx, &args),
+        Command::Doctor(args) => doctor::cmd_doctor(ctx, &args),
+        Command::Hook(cmd) => hook::run(ctx, cmd),
+    }
+}
+
+/// Say what a write did: the usual last line of a mutating command.
+fn report_write<T>(ctx: &Context, outcome: &crate::store::Outcome<T>, done: &str) {
+    for notice in &outcome.notices {
+        ctx.ui.warn(notice);
+    }
+    match outcome.commit {
+        Some(_) => ctx.ui.status(done),
+        None => ctx.ui.status("Nothing changed."),
+    }
+}

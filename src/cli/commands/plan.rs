@@ -1,0 +1,93 @@
+//! `git maestro plan --from <file>`
+
+use std::path::PathBuf;
+
+use crate::cli::context::Context;
+use crate::cli::error::{CommandError, CommandResult};
+use crate::model::plan::{self, Problem};
+use crate::model::{Decision, DecisionKind, FORMAT};
+use crate::store::codec::MAX_BLOB_BYTES;
+use crate::store::{self, layout};
+
+/// Store a draft Score from a Score file
+///
+/// Validates everything first: ids, duplicate ids, unknown dependencies, dependency cycles and
+/// scope globs, reporting every problem at once with its field. Nothing is written unless the
+/// whole file is valid. The Score starts as a draft; approve it before running it.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// The Score file (TOML) to read
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+}
+
+pub fn cmd_plan(ctx: &Context, args: &PlanArgs) -> CommandResult {
+    let path = ctx.dir().join(&args.from);
+    let shown = args.from.display().to_string();
+    let meta =
+        std::fs::metadata(&path).map_err(|e| CommandError::user("unreadable", format!("cannot read {shown}: {e}")))?;
+    if meta.len() > MAX_BLOB_BYTES {
+        return Err(CommandError::user(
+            "too-large",
+            format!("{shown} is {} bytes; a Score file may be at most {MAX_BLOB_BYTES} bytes", meta.len()),
+        )
+        .hint("split the work into several Scores"));
+    }
+    let bytes = std::fs::read(&path)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| CommandError::user("invalid-score", format!("{shown} is not UTF-8 text")))?;
+    let store = ctx.store()?;
+    let now = store.session.now();
+    let plan = plan::parse_score_file(&text)
+        .map_err(|p| vec![p])
+        .and_then(|file| plan::validate(file, now))
+        .map_err(|problems| invalid(&shown, &problems))?;
+    let score_id = plan.score.id.clone();
+    let summary = format!("plan score {score_id} ({} tasks) from {shown}", plan.tasks.len());
+    let outcome = store.transact(&summary, |tx| {
+        let score_path = layout::score_file(&score_id);
+        if tx.exists(&score_path)? {
+            return Err(CommandError::user("score-exists", format!("a score named {score_id:?} already exists"))
+                .hint(format!("pick another id, or look at it with `git maestro score show {score_id}`")));
+        }
+        tx.put(&score_path, &plan.score)?;
+        for task in &plan.tasks {
+            tx.put(&layout::task_file(&score_id, &task.id), task)?;
+        }
+        let decision = Decision {
+            format: FORMAT as u32,
+            id: tx.new_id(),
+            kind: DecisionKind::Plan,
+            summary: format!("planned {score_id} with {} tasks from {shown}", plan.tasks.len()),
+            rationale: String::new(),
+            alternatives: Vec::new(),
+            actor: store.session.actor.clone(),
+            score: Some(score_id.clone()),
+            task: None,
+            op: tx.op.to_owned(),
+            at: tx.now,
+        };
+        tx.create(&layout::decision_file(&decision.id), &decision)?;
+        Ok::<_, CommandError>(())
+    })?;
+    if ctx.ui.json {
+        let view = store.view()?;
+        let score = store::score(&view, &score_id)?;
+        ctx.ui.json(&serde_json::json!({ "score": score, "tasks": plan.tasks }))?;
+    } else {
+        ctx.ui.line(format!("{score_id}  draft  {} tasks", plan.tasks.len()))?;
+    }
+    super::report_write(ctx, &outcome, &format!("Planned score {score_id} as a draft."));
+    ctx.ui.status(format!("Next: review it with `git maestro score show {score_id}`."));
+    Ok(())
+}
+
+fn invalid(file: &str, problems: &[Problem]) -> CommandError {
+    let lines: Vec<String> = problems.iter().map(|p| format!("  {file}: {p}")).collect();
+    let noun = if problems.len() == 1 { "problem" } else { "problems" };
+    CommandError::user(
+        "invalid-score",
+        format!("{file} has {} {noun}; nothing was stored:\n{}", problems.len(), lines.join("\n")),
+    )
+    .hint("fix the fields named above and run the same command again")
+}

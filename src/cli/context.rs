@@ -1,0 +1,79 @@
+//! Global options, parsed once, and the repository and store opened once per command.
+
+use std::path::PathBuf;
+
+use super::error::CommandResult;
+use super::ui::Ui;
+use crate::git::Repo;
+use crate::model::redact::redact;
+use crate::store::{Clock, Session, Store};
+
+/// Everything a command needs besides its own arguments.
+pub struct Context {
+    pub ui: Ui,
+    dir: PathBuf,
+    argv: Vec<String>,
+}
+
+impl Context {
+    /// A context for the command line `argv`, run in `dir`.
+    pub fn new(ui: Ui, dir: PathBuf, argv: Vec<String>) -> Context {
+        Context { ui, dir, argv }
+    }
+
+    /// The directory the command runs in (after `-C`).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// Open the repository containing the working directory.
+    pub fn repo(&self) -> CommandResult<Repo> {
+        Ok(Repo::discover(&self.dir)?)
+    }
+
+    /// Open the state store, with the session (actor, clock, ids) from the environment.
+    pub fn store(&self) -> CommandResult<Store> {
+        let repo = self.repo()?;
+        let session = self.session(&repo);
+        Ok(Store::new(repo, session))
+    }
+
+    fn session(&self, repo: &Repo) -> Session {
+        let identity = repo.committer_identity();
+        let actor = std::env::var("MAESTRO_ACTOR")
+            .ok()
+            .or_else(|| repo.config_string("maestro.actor"))
+            .or_else(|| identity.as_ref().map(|(name, _)| name.clone()))
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "unknown".into());
+        let email =
+            identity.map(|(_, email)| email).filter(|e| !e.is_empty()).unwrap_or_else(|| "maestro@localhost".into());
+        let clock = std::env::var("MAESTRO_TIMESTAMP")
+            .ok()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .map_or(Clock::System, Clock::Fixed);
+        let seed = std::env::var("MAESTRO_SEED").ok().and_then(|s| s.parse().ok());
+        Session::new(one_line(&actor), one_line(&email), self.argv_line(), clock, seed)
+    }
+
+    /// The command line for the `Maestro-Argv` trailer: one line, quoted, secrets redacted.
+    fn argv_line(&self) -> String {
+        // argv[0] is wherever the binary lives; the trailer names the command, not the path.
+        let args = self.argv.iter().skip(1);
+        let words: Vec<String> = std::iter::once("git-maestro".to_owned())
+            .chain(args.map(|a| {
+                let a = one_line(&redact(a));
+                if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
+                    format!("'{}'", a.replace('\'', "'\\''"))
+                } else {
+                    a
+                }
+            }))
+            .collect();
+        words.join(" ")
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}

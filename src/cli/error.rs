@@ -1,0 +1,182 @@
+//! The one error type of the CLI: what went wrong, whose fault it is, and what to run next.
+//!
+//! Printed as `Error: …`, then one `Caused by: …` per source, then `Hint: …` lines.
+//! Exit codes: 1 user error, 3 broken pipe, 255 internal error (2 is clap's usage error).
+
+use std::error::Error as StdError;
+use std::fmt::Write as _;
+
+use crate::{git, model, store};
+
+/// Whose fault an error is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Bad input or a refused operation: exit 1.
+    User,
+    /// A bug or an environment failure: exit 255.
+    Internal,
+    /// stdout was closed by the reader: exit 3, print nothing.
+    BrokenPipe,
+}
+
+/// An error on its way to the user.
+#[derive(Debug)]
+pub struct CommandError {
+    pub kind: Kind,
+    /// A stable, machine-readable name for `--json` (e.g. `already-claimed`).
+    pub code: &'static str,
+    pub error: Box<dyn StdError + Send + Sync>,
+    pub hints: Vec<String>,
+}
+
+impl CommandError {
+    /// A user error with a message.
+    pub fn user(code: &'static str, message: impl Into<String>) -> CommandError {
+        CommandError { kind: Kind::User, code, error: message.into().into(), hints: Vec::new() }
+    }
+
+    fn wrap(kind: Kind, code: &'static str, error: impl StdError + Send + Sync + 'static) -> CommandError {
+        CommandError { kind, code, error: Box::new(error), hints: Vec::new() }
+    }
+
+    /// Add a hint: the exact command to run next, where there is one.
+    pub fn hint(mut self, hint: impl Into<String>) -> CommandError {
+        self.hints.push(hint.into());
+        self
+    }
+
+    /// The process exit code.
+    pub fn exit_code(&self) -> u8 {
+        match self.kind {
+            Kind::User => 1,
+            Kind::BrokenPipe => 3,
+            Kind::Internal => 255,
+        }
+    }
+
+    /// The text for stderr.
+    pub fn render(&self) -> String {
+        let mut out = format!("Error: {}\n", self.error);
+        let mut source = self.error.source();
+        while let Some(cause) = source {
+            let _ = writeln!(out, "Caused by: {cause}");
+            source = cause.source();
+        }
+        for hint in &self.hints {
+            let _ = writeln!(out, "Hint: {hint}");
+        }
+        out
+    }
+
+    /// The object for stdout under `--json`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut causes = Vec::new();
+        let mut source = self.error.source();
+        while let Some(cause) = source {
+            causes.push(cause.to_string());
+            source = cause.source();
+        }
+        serde_json::json!({
+            "error": { "code": self.code, "message": self.error.to_string(), "causes": causes, "hints": self.hints }
+        })
+    }
+}
+
+impl From<std::io::Error> for CommandError {
+    fn from(e: std::io::Error) -> CommandError {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            CommandError::wrap(Kind::BrokenPipe, "broken-pipe", e)
+        } else {
+            CommandError::wrap(Kind::Internal, "io", e)
+        }
+    }
+}
+
+impl From<git::Error> for CommandError {
+    fn from(e: git::Error) -> CommandError {
+        match e {
+            git::Error::NotARepository(_) => CommandError::wrap(Kind::User, "not-a-repository", e)
+                .hint("run this inside a git repository, or pass `-C <dir>`"),
+            git::Error::UnsupportedFormat(_) => CommandError::wrap(Kind::User, "unsupported-repository", e).hint(
+                "git-maestro needs the `files` ref backend and SHA-1; convert with `git refs migrate --ref-format=files`",
+            ),
+            git::Error::TooLarge { .. } => CommandError::wrap(Kind::User, "too-large", e),
+            git::Error::Binary(_) => CommandError::wrap(Kind::User, "git-binary", e)
+                .hint("install git 2.25 or newer and make sure `git` is on PATH"),
+            _ => CommandError::wrap(Kind::Internal, "git", e),
+        }
+    }
+}
+
+impl From<store::Error> for CommandError {
+    fn from(e: store::Error) -> CommandError {
+        use store::Error as E;
+        match e {
+            E::NotInitialized => {
+                CommandError::wrap(Kind::User, "not-initialized", e).hint("run `git maestro init` first")
+            }
+            E::ScoreNotFound(_) => CommandError::wrap(Kind::User, "score-not-found", e)
+                .hint("run `git maestro score list` to see the Scores"),
+            E::TaskNotFound { ref score, .. } => {
+                let hint = format!("run `git maestro task list {score}` to see its tasks");
+                CommandError::wrap(Kind::User, "task-not-found", e).hint(hint)
+            }
+            E::Exists { .. } => CommandError::wrap(Kind::User, "exists", e),
+            E::Busy { ref lock, .. } => {
+                let hint = format!(
+                    "if no git-maestro process is running, the lock is stale: it is removed automatically once it is {}s old, or remove {} yourself",
+                    store::lock::STALE_AFTER.as_secs(),
+                    lock.display()
+                );
+                CommandError::wrap(Kind::User, "busy", e).hint(hint)
+            }
+            E::Contention { .. } => {
+                CommandError::wrap(Kind::User, "contention", e).hint("run the command again; nothing was written")
+            }
+            E::Codec(ref c) => {
+                let code = match c {
+                    store::CodecError::FutureFormat { .. } => "future-format",
+                    store::CodecError::TooLarge { .. } | store::CodecError::StringTooLong { .. } => "too-large",
+                    _ => "corrupt-state",
+                };
+                let hint = if code == "future-format" {
+                    "upgrade git-maestro: this state was written by a newer version"
+                } else {
+                    "run `git maestro doctor` to check every state file"
+                };
+                CommandError::wrap(Kind::User, code, e).hint(hint)
+            }
+            E::Task(t) => t.into(),
+            E::Git(g) => g.into(),
+        }
+    }
+}
+
+impl From<model::TaskError> for CommandError {
+    fn from(e: model::TaskError) -> CommandError {
+        use model::TaskError as T;
+        let (code, hint) = match &e {
+            T::AlreadyClaimed { task, holder, .. } => (
+                "already-claimed",
+                Some(format!(
+                    "ask {holder} to run `git maestro task release {task} --as {holder}`, or pick another task"
+                )),
+            ),
+            T::NotHolder { task, holder, .. } => (
+                "not-holder",
+                Some(format!("only {holder} can release it: `git maestro task release {task} --as {holder}`")),
+            ),
+            T::InvalidTransition { .. } => ("invalid-transition", None),
+            T::Closed { .. } => ("task-closed", None),
+            T::Running { .. } => ("task-running", None),
+        };
+        let err = CommandError::wrap(Kind::User, code, e);
+        match hint {
+            Some(h) => err.hint(h),
+            None => err,
+        }
+    }
+}
+
+/// Result alias for commands.
+pub type CommandResult<T = ()> = Result<T, CommandError>;

@@ -1,0 +1,70 @@
+//! The command-line interface: argument parsing, dispatch, output and exit codes.
+//!
+//! Only this module prints. Each command lives in its own file under `commands/`.
+
+mod args;
+mod commands;
+mod context;
+mod error;
+mod ui;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use context::Context;
+pub use error::{CommandError, CommandResult};
+pub use ui::Ui;
+
+/// Run several AI coding agents on one git repository
+///
+/// git-maestro turns a requirement into a Score (a DAG of tasks), runs each task with an agent
+/// in its own worktree, passes results through an approval chain and merges them. All shared
+/// state is TOML on the ref refs/maestro/state, so it syncs with plain `git push` and `git fetch`.
+#[derive(Debug, Parser)]
+#[command(name = "git-maestro", bin_name = "git maestro", version, max_term_width = 100)]
+pub struct Args {
+    /// Run as if started in <DIR>
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Do not print status messages on stderr
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: commands::Command,
+}
+
+/// Parse the process arguments, run the command, and turn the outcome into an exit code.
+pub fn main() -> ExitCode {
+    crate::git::install_interrupt_handler();
+    let argv: Vec<String> = std::env::args().collect();
+    let args = match Args::try_parse_from(&argv) {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let json = args.json;
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => PathBuf::from("."),
+    };
+    let ctx = Context::new(Ui { json, quiet: args.quiet }, dir, argv);
+    match commands::run(&ctx, args.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            if err.kind != error::Kind::BrokenPipe {
+                if json {
+                    let _ = ctx.ui.json(&err.to_json());
+                }
+                eprint!("{}", err.render());
+            }
+            ExitCode::from(err.exit_code())
+        }
+    }
+}

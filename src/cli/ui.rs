@@ -1,0 +1,60 @@
+//! Output: stdout is data, stderr is status. `--quiet` mutes status; `--json` makes stdout JSON.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+/// Where commands write.
+pub struct Ui {
+    pub json: bool,
+    pub quiet: bool,
+}
+
+impl Ui {
+    /// A line of data on stdout.
+    pub fn line(&self, text: impl std::fmt::Display) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{text}")
+    }
+
+    /// A value as pretty JSON on stdout.
+    pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::other)?;
+        writeln!(out)
+    }
+
+    /// A status line on stderr, unless `--quiet`.
+    pub fn status(&self, text: impl std::fmt::Display) {
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr(), "{text}");
+        }
+    }
+
+    /// A warning on stderr, shown even with `--quiet`.
+    pub fn warn(&self, text: impl std::fmt::Display) {
+        let _ = writeln!(std::io::stderr(), "Warning: {text}");
+    }
+}
+
+/// Render rows as left-aligned columns; the last column is not padded.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> =
+        (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[c]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out.pop();
+    out
+}

@@ -1,0 +1,64 @@
+//! The `git` binary: only for what DESIGN.md §1 reserves for it (push, fetch, housekeeping,
+//! refreshing a checked-out worktree) and for reporting its version.
+
+use std::process::Command;
+
+use super::{Error, Result};
+
+/// A parsed `git --version`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GitVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl std::fmt::Display for GitVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+impl GitVersion {
+    /// The oldest git maestro supports: worktree and push features it relies on exist since 2.25.
+    pub const MINIMUM: GitVersion = GitVersion { major: 2, minor: 25, patch: 0 };
+
+    fn parse(text: &str) -> Option<GitVersion> {
+        let rest = text.trim().strip_prefix("git version ")?;
+        let mut parts = rest.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty());
+        Some(GitVersion {
+            major: parts.next()?.parse().ok()?,
+            minor: parts.next()?.parse().ok()?,
+            patch: parts.next().and_then(|p| p.parse().ok()).unwrap_or(0),
+        })
+    }
+}
+
+/// Run `git --version`. A missing binary or an unparseable answer is an error naming the problem.
+pub fn git_version() -> Result<GitVersion> {
+    let output = Command::new("git")
+        .arg("--version")
+        .output()
+        .map_err(|e| Error::Binary(format!("cannot run `git --version`: {e}")))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(Error::Binary(format!("`git --version` failed: {}", output.status)));
+    }
+    GitVersion::parse(&text).ok_or_else(|| Error::Binary(format!("cannot parse `git --version` output: {text:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_release_and_vendor_versions() {
+        assert_eq!(GitVersion::parse("git version 2.47.3\n"), Some(GitVersion { major: 2, minor: 47, patch: 3 }));
+        assert_eq!(
+            GitVersion::parse("git version 2.39.5 (Apple Git-154)"),
+            Some(GitVersion { major: 2, minor: 39, patch: 5 })
+        );
+        assert_eq!(GitVersion::parse("git version 2.45.windows.1").map(|v| v.minor), Some(45));
+        assert_eq!(GitVersion::parse("hg 6.0"), None);
+    }
+}

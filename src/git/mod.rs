@@ -1,0 +1,75 @@
+//! Every call into gix lives here, plus the few `git` subprocesses DESIGN.md §1 allows.
+//!
+//! This module owns: opening repositories (from any worktree), reading blobs and trees at a
+//! commit, writing blobs/trees/commits without touching HEAD or the index, compare-and-swap ref
+//! edits, and repository-format checks. It knows nothing about maestro's state layout: that is
+//! `store`'s job. It must not print, and it must not decide policy (retry, backoff, limits).
+
+mod binary;
+mod objects;
+mod refs;
+mod repo;
+
+pub use binary::{GitVersion, git_version};
+pub use objects::{CommitInfo, TreeEdit};
+pub use refs::{CasError, RefUpdate};
+pub use repo::Repo;
+
+pub use gix::ObjectId;
+
+/// Errors from the git layer. gix's own errors are kept as the source chain.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No repository was found from the given directory upwards.
+    #[error("not a git repository (or any parent up to the filesystem root): {}", .0.display())]
+    NotARepository(std::path::PathBuf),
+    /// The repository uses a format maestro cannot write safely.
+    #[error("unsupported repository format: {0}")]
+    UnsupportedFormat(String),
+    /// A blob is larger than the caller allows; detected from the object header before reading.
+    #[error("object {id} at '{path}' is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge { path: String, id: ObjectId, size: u64, limit: u64 },
+    /// A path in a tree was expected to be a blob but is something else.
+    #[error("'{0}' is not a file in the tree")]
+    NotABlob(String),
+    /// Any other failure reported by gix, with what we were doing.
+    #[error("{context}")]
+    Gix {
+        context: String,
+        #[source]
+        source: gix::Error,
+    },
+    /// A filesystem error outside gix (lock files, hooks dir).
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The `git` binary failed or is missing.
+    #[error("{0}")]
+    Binary(String),
+}
+
+/// Result alias for the git layer.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attach context to a gix result.
+pub(crate) trait GixContext<T> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T, E: Into<gix::Error>> GixContext<T> for std::result::Result<T, E> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::Gix { context: context(), source: e.into() })
+    }
+}
+
+/// Install gix's signal handler so SIGINT/SIGTERM remove lock files and tempfiles before the
+/// process dies. Call once at startup; later calls are no-ops.
+pub fn install_interrupt_handler() {
+    // A grace count of 0: the first signal cleans up tempfiles, then terminates as usual.
+    // Failing to install is not fatal: we only lose lock cleanup on Ctrl-C, which stale-lock
+    // recovery in `store` covers.
+    let _ = gix::interrupt::init_handler_default(0);
+}

@@ -1,0 +1,113 @@
+//! Reading refs and moving them by compare-and-swap.
+
+use std::path::PathBuf;
+
+use gix::ObjectId;
+use gix::refs::Target;
+use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
+
+use super::{Error, GixContext, Repo, Result};
+
+/// A compare-and-swap ref update. `expected = None` means the ref must not exist yet.
+#[derive(Debug, Clone)]
+pub struct RefUpdate<'a> {
+    pub name: &'a str,
+    pub expected: Option<ObjectId>,
+    pub new: ObjectId,
+    /// One line for the reflog.
+    pub log_message: &'a str,
+}
+
+/// Why a compare-and-swap did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum CasError {
+    /// The ref moved since it was read: re-read, re-apply, retry.
+    #[error("{name} changed since it was read")]
+    Conflict { name: String },
+    /// Another writer holds the lock file right now: retry after a pause.
+    #[error("{} is locked by another writer", .lock.display())]
+    Busy { lock: PathBuf },
+    /// Anything else: not retryable.
+    #[error(transparent)]
+    Other(#[from] Error),
+}
+
+impl Repo {
+    /// The object a direct ref points to, or `None` if the ref does not exist.
+    pub fn read_ref(&self, name: &str) -> Result<Option<ObjectId>> {
+        let Some(reference) = self.inner.try_find_reference(name).ctx(|| format!("cannot read {name}"))? else {
+            return Ok(None);
+        };
+        match reference.inner.target {
+            Target::Object(id) => Ok(Some(id)),
+            Target::Symbolic(_) => Err(Error::UnsupportedFormat(format!("{name} is a symbolic ref"))),
+        }
+    }
+
+    /// All direct refs under `prefix` (e.g. `refs/maestro/keep/`), as `(name, id)`.
+    pub fn refs_with_prefix(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>> {
+        let platform = self.inner.references().ctx(|| "cannot list refs".into())?;
+        let iter = platform.prefixed(prefix).ctx(|| format!("cannot list refs under {prefix}"))?;
+        let mut out = Vec::new();
+        for reference in iter {
+            let reference = reference.ctx(|| format!("cannot list refs under {prefix}"))?;
+            if let Target::Object(id) = reference.inner.target {
+                out.push((reference.name().as_bstr().to_string(), id));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The lock file git and gix use for `name`.
+    pub fn ref_lock_path(&self, name: &str) -> PathBuf {
+        self.common_dir().join(format!("{name}.lock"))
+    }
+
+    /// Move a ref from `expected` to `new` atomically, appending to (and creating) its reflog.
+    /// Never waits for a lock: a busy lock is reported as [`CasError::Busy`] so the caller decides
+    /// how to back off. A stale expected value is [`CasError::Conflict`].
+    pub fn cas_update(&self, update: &RefUpdate<'_>, (name, email): (&str, &str), time: i64) -> Result<(), CasError> {
+        let edit = RefEdit {
+            change: Change::Update {
+                log: LogChange {
+                    mode: RefLog::AndReference,
+                    force_create_reflog: true,
+                    message: update.log_message.into(),
+                },
+                expected: match update.expected {
+                    Some(id) => PreviousValue::MustExistAndMatch(Target::Object(id)),
+                    None => PreviousValue::MustNotExist,
+                },
+                new: Target::Object(update.new),
+            },
+            name: update.name.try_into().map_err(|e: gix::validate::reference::name::Error| {
+                CasError::Other(Error::Gix {
+                    context: format!("invalid ref name {}", update.name),
+                    source: gix::Error::from_error(e),
+                })
+            })?,
+            deref: false,
+        };
+        let committer = gix::actor::Signature {
+            name: name.into(),
+            email: email.into(),
+            time: gix::date::Time { seconds: time, offset: 0 },
+        };
+        let mut time_buf = gix::date::parse::TimeBuf::default();
+        let fail = gix::lock::acquire::Fail::Immediately;
+        let result = self
+            .inner
+            .refs
+            .transaction()
+            .prepare([edit], fail, fail)
+            .and_then(|tx| tx.commit(committer.to_ref(&mut time_buf)));
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.classify().is_conflict() => Err(CasError::Conflict { name: update.name.to_owned() }),
+            Err(err) if err.classify().is_retryable() => Err(CasError::Busy { lock: self.ref_lock_path(update.name) }),
+            Err(source) => {
+                Err(CasError::Other(Error::Gix { context: format!("cannot update {}", update.name), source }))
+            }
+        }
+    }
+}

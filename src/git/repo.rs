@@ -1,0 +1,117 @@
+//! Opening a repository and checking that maestro can write it safely.
+
+use std::path::{Path, PathBuf};
+
+use super::{Error, Result};
+
+/// An open repository. Cheap to clone handles are not needed yet; commands open it once.
+pub struct Repo {
+    pub(crate) inner: gix::Repository,
+}
+
+/// `extensions.*` keys that do not change how refs or objects are stored on disk, or that gix
+/// handles itself. Anything else (notably `refStorage = reftable`) is refused: gix 0.90 would
+/// write loose refs that git cannot see (DESIGN.md §2).
+const KNOWN_EXTENSIONS: &[&str] =
+    &["objectformat", "worktreeconfig", "relativeworktrees", "preciousobjects", "partialclone", "noop", "noop-v1"];
+
+impl Repo {
+    /// Find the repository containing `dir`, honouring `GIT_DIR` and friends as git does (hooks
+    /// run with `GIT_DIR` set). Works from the main checkout and from any linked worktree.
+    pub fn discover(dir: &Path) -> Result<Repo> {
+        let dir = std::path::absolute(dir)
+            .map_err(|source| Error::Io { context: format!("cannot resolve '{}'", dir.display()), source })?;
+        let inner = match gix::discover_with_environment_overrides(&dir) {
+            Ok(repo) => repo,
+            Err(err) if err.is_not_found() => return Err(Error::NotARepository(dir)),
+            Err(err) => {
+                return Err(Error::Gix {
+                    context: format!("cannot open the repository at '{}'", dir.display()),
+                    source: err,
+                });
+            }
+        };
+        let repo = Repo { inner };
+        repo.check_format()?;
+        Ok(repo)
+    }
+
+    /// Refuse repository formats whose writes maestro could corrupt or hide.
+    fn check_format(&self) -> Result<()> {
+        let config = self.inner.config_snapshot();
+        if self.inner.object_hash() != gix::hash::Kind::Sha1 {
+            return Err(Error::UnsupportedFormat(
+                "only SHA-1 repositories are supported (extensions.objectFormat)".into(),
+            ));
+        }
+        let Some(sections) = config.plumbing().sections_by_name("extensions") else {
+            return Ok(());
+        };
+        for section in sections {
+            for name in section.value_names() {
+                let key = name.to_ascii_lowercase();
+                if key == "refstorage" {
+                    let value = section.value(&name).map(|v| v.to_string()).unwrap_or_default();
+                    if value.eq_ignore_ascii_case("files") {
+                        continue;
+                    }
+                    return Err(Error::UnsupportedFormat(format!(
+                        "extensions.refStorage = {value}: reftable repositories are not supported"
+                    )));
+                }
+                if !KNOWN_EXTENSIONS.contains(&key.as_str()) {
+                    return Err(Error::UnsupportedFormat(format!("unknown extension extensions.{name}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The directory shared by all worktrees (`.git` of the main checkout).
+    pub fn common_dir(&self) -> &Path {
+        self.inner.common_dir()
+    }
+
+    /// The git dir of the worktree this repo was opened from.
+    pub fn git_dir(&self) -> &Path {
+        self.inner.git_dir()
+    }
+
+    /// The working tree of the checkout this repo was opened from, if any.
+    pub fn workdir(&self) -> Option<&Path> {
+        self.inner.workdir()
+    }
+
+    /// The hooks directory, honouring `core.hooksPath` relative to the working tree like git.
+    pub fn hooks_dir(&self) -> PathBuf {
+        let config = self.inner.config_snapshot();
+        match config.trusted_path("core.hooksPath") {
+            Ok(Some(path)) => {
+                if path.is_absolute() {
+                    path
+                } else {
+                    self.workdir().unwrap_or(self.common_dir()).join(path)
+                }
+            }
+            _ => self.common_dir().join("hooks"),
+        }
+    }
+
+    /// A string from git config, e.g. `maestro.actor`.
+    pub fn config_string(&self, key: &str) -> Option<String> {
+        self.inner.config_snapshot().string(key).map(|v| v.to_string())
+    }
+
+    /// The committer identity from git config, as `(name, email)`, if configured.
+    pub fn committer_identity(&self) -> Option<(String, String)> {
+        let config = self.inner.config_snapshot();
+        let name = config.string("user.name")?;
+        let email = config.string("user.email").unwrap_or_default();
+        Some((name.to_string(), email.to_string()))
+    }
+
+    /// The storage used for refs, as reported by git config (`files` unless configured).
+    pub fn ref_storage(&self) -> String {
+        self.config_string("extensions.refStorage").unwrap_or_else(|| "files".into())
+    }
+}

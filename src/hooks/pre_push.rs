@@ -1,0 +1,117 @@
+//! The pre-push verifier (`git maestro hook pre-push`), following git's hook protocol:
+//! arguments `<remote> <url>`, and one stdin line per ref:
+//! `<local ref> <local oid> <remote ref> <remote oid>`, with an all-zero oid for "none".
+//!
+//! For now it guards `refs/maestro/*`: such a push must be a fast-forward, its state must
+//! parse, and `refs/maestro/state` may not be deleted. Other refs pass untouched.
+
+use crate::git::ObjectId;
+use crate::store::{self, Store};
+
+/// One line of pre-push input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedRef {
+    pub local_ref: String,
+    /// `None` when the push deletes the remote ref.
+    pub local: Option<ObjectId>,
+    pub remote_ref: String,
+    /// `None` when the remote ref does not exist yet.
+    pub remote: Option<ObjectId>,
+}
+
+/// A push that must not happen, with the reason and what to do instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub remote_ref: String,
+    pub reason: String,
+    pub hint: String,
+}
+
+/// Parse the hook's stdin. Blank lines are ignored; a malformed line is an error.
+pub fn parse_pre_push_input(input: &str) -> Result<Vec<PushedRef>, String> {
+    let oid = |s: &str| -> Result<Option<ObjectId>, String> {
+        let id = ObjectId::from_hex(s.as_bytes()).map_err(|_| format!("{s:?} is not an object id"))?;
+        Ok(if id.is_null() { None } else { Some(id) })
+    };
+    input
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            let [local_ref, local, remote_ref, remote] = parts[..] else {
+                return Err(format!("malformed pre-push line {line:?}"));
+            };
+            Ok(PushedRef {
+                local_ref: local_ref.to_owned(),
+                local: oid(local)?,
+                remote_ref: remote_ref.to_owned(),
+                remote: oid(remote)?,
+            })
+        })
+        .collect()
+}
+
+/// Check every pushed ref; an empty result means the push may go ahead.
+pub fn verify_pre_push(store: &Store, refs: &[PushedRef]) -> store::Result<Vec<Refusal>> {
+    let mut refusals = Vec::new();
+    for pushed in refs.iter().filter(|r| r.remote_ref.starts_with("refs/maestro/")) {
+        let refuse = |reason: String, hint: &str| Refusal {
+            remote_ref: pushed.remote_ref.clone(),
+            reason,
+            hint: hint.to_owned(),
+        };
+        let Some(local) = pushed.local else {
+            if pushed.remote_ref == store::layout::STATE_REF {
+                refusals.push(refuse(
+                    "deleting refs/maestro/state would drop every Score, task and decision".into(),
+                    "the shared state is never deleted; leave it on the remote",
+                ));
+            }
+            continue;
+        };
+        if let Some(remote) = pushed.remote {
+            if remote == local {
+                continue;
+            }
+            if !store.repo.has_object(remote) || !store.repo.is_ancestor(remote, local)? {
+                refusals.push(refuse(
+                    format!("{} is not a fast-forward of the remote's {}", pushed.local_ref, short(remote)),
+                    "run `git maestro sync` to merge the remote state first; state refs are never force-pushed",
+                ));
+                continue;
+            }
+        }
+        if pushed.remote_ref == store::layout::STATE_REF {
+            let view = store.view_at(local)?;
+            let problems = store::check_all(&view)?;
+            if let Some(first) = problems.first() {
+                refusals.push(refuse(
+                    format!("the state at {} does not parse: {first}", short(local)),
+                    "run `git maestro doctor` to see every problem",
+                ));
+            }
+        }
+    }
+    Ok(refusals)
+}
+
+fn short(id: ObjectId) -> String {
+    id.to_hex_with_len(12).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_git_hook_input() {
+        let zero = "0".repeat(40);
+        let a = "a".repeat(40);
+        let input = format!("refs/heads/main {a} refs/heads/main {zero}\n\n(delete) {zero} refs/maestro/state {a}\n");
+        let refs = parse_pre_push_input(&input).unwrap();
+        assert_eq!(refs.len(), 2);
+        assert_eq!(refs[0].remote, None, "zero oid means the remote ref is new");
+        assert_eq!(refs[1].local, None, "zero local oid means a deletion");
+        assert!(parse_pre_push_input("refs/heads/x abc").is_err());
+    }
+}

@@ -1,0 +1,16 @@
+//! git-maestro: run several AI coding agents on one git repository.
+//!
+//! Architecture map (DESIGN.md §10):
+//!
+//! - [`model`]: pure data and rules: Scores, tasks and their state machines, decisions, ids.
+//! - [`store`]: the only writer of `refs/maestro/*`: layout, codec, compare-and-swap transactions.
+//! - [`git`]: every gix call, and the few `git` subprocesses.
+//! - [`hooks`]: installing the pre-push shim, and the verifier behind it.
+//! - [`cli`]: argument parsing, output and exit codes. Nothing else prints, and no core module
+//!   imports it.
+
+pub mod cli;
+pub mod git;
+pub mod hooks;
+pub mod model;
+pub mod store;

@@ -1,0 +1,81 @@
+//! Decision records: the append-only log of who decided what, and why.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// What a decision was about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecisionKind {
+    Assignment,
+    Approval,
+    Rejection,
+    Merge,
+    Rollback,
+    Design,
+    Handover,
+    Lesson,
+    Plan,
+}
+
+impl DecisionKind {
+    /// Every kind name, for help text and errors.
+    pub const NAMES: &[&str] =
+        &["assignment", "approval", "rejection", "merge", "rollback", "design", "handover", "lesson", "plan"];
+
+    /// Parse a kind name.
+    pub fn parse(name: &str) -> Option<DecisionKind> {
+        Some(match name {
+            "assignment" => DecisionKind::Assignment,
+            "approval" => DecisionKind::Approval,
+            "rejection" => DecisionKind::Rejection,
+            "merge" => DecisionKind::Merge,
+            "rollback" => DecisionKind::Rollback,
+            "design" => DecisionKind::Design,
+            "handover" => DecisionKind::Handover,
+            "lesson" => DecisionKind::Lesson,
+            "plan" => DecisionKind::Plan,
+            _ => return None,
+        })
+    }
+
+    /// The name used in files and output.
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// A decision as stored at `decisions/<aa>/<bb>/<id>.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    pub format: u32,
+    pub id: String,
+    pub kind: DecisionKind,
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub rationale: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<String>,
+    pub actor: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// The operation that recorded it (the `Maestro-Op` trailer of its state commit).
+    pub op: String,
+    pub at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_round_trip() {
+        for name in DecisionKind::NAMES {
+            assert_eq!(DecisionKind::parse(name).map(DecisionKind::as_str), Some(*name));
+        }
+        assert_eq!(DecisionKind::parse("vibes"), None);
+    }
+}

@@ -1,0 +1,21 @@
+//! Pure data and rules: Scores, tasks and their state machines, decisions, ids, validation.
+//!
+//! No I/O happens here: no git, no files, no clock. Callers pass the time in.
+
+pub mod decision;
+pub mod ids;
+pub mod plan;
+pub mod redact;
+pub mod score;
+pub mod task;
+
+pub use decision::{Decision, DecisionKind};
+pub use score::{Score, ScoreStatus};
+pub use task::{Claim, Task, TaskError, TaskKind, TaskStatus};
+
+/// The on-disk format of every record this version writes (`format = 1` at each TOML root).
+pub const FORMAT: i64 = 1;
+/// The longest string field a record may hold.
+pub const MAX_STRING_BYTES: usize = 64 * 1024;
+/// The most tasks one Score may have.
+pub const MAX_TASKS: usize = 10_000;

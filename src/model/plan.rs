@@ -1,0 +1,512 @@
+//! The Score file a user writes, and its validation into a stored [`Score`] and [`Task`]s.
+//!
+//! Validation collects every problem at once, each with the field it is about, so one run of
+//! `git maestro plan --from` shows everything to fix. Nothing is stored unless there are none.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use super::ids::validate_slug;
+use super::score::{ConflictPolicy, PlanApproval, Score, ScoreStatus};
+use super::task::{Task, TaskKind, TaskStatus};
+use super::{FORMAT, MAX_STRING_BYTES, MAX_TASKS};
+
+/// One thing wrong with a Score file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where: `id`, `tasks[2].deps[0]`, or empty for the whole file.
+    pub field: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.field.is_empty() { f.write_str(&self.message) } else { write!(f, "{}: {}", self.field, self.message) }
+    }
+}
+
+/// The Score file as written. Loose types, so that a wrong value is a validation problem with a
+/// field name rather than the first of many deserialisation errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreFile {
+    pub format: Option<i64>,
+    pub id: Option<String>,
+    pub title: Option<String>,
+    pub requirement: Option<String>,
+    pub target: Option<String>,
+    pub plan_approval: Option<String>,
+    pub approval: Option<Vec<String>>,
+    pub post_merge_checks: Option<Vec<String>>,
+    pub conflict_policy: Option<String>,
+    pub max_attempts: Option<i64>,
+    #[serde(default)]
+    pub tasks: Vec<TaskSpec>,
+}
+
+/// One `[[tasks]]` entry as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    pub id: Option<String>,
+    pub title: Option<String>,
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub languages: Vec<String>,
+    #[serde(default)]
+    pub spec: String,
+    #[serde(default)]
+    pub acceptance: Vec<String>,
+    #[serde(default)]
+    pub scope: Vec<String>,
+    #[serde(default)]
+    pub deps: Vec<String>,
+    #[serde(default)]
+    pub checks: Vec<String>,
+    pub performer: Option<String>,
+    pub approval: Option<Vec<String>>,
+    #[serde(default)]
+    pub checkpoint: bool,
+}
+
+/// A validated plan, ready to store.
+#[derive(Debug, Clone)]
+pub struct ValidPlan {
+    pub score: Score,
+    pub tasks: Vec<Task>,
+}
+
+/// Parse Score TOML. A syntax or type error is one problem carrying toml's line and column.
+pub fn parse_score_file(text: &str) -> Result<ScoreFile, Problem> {
+    toml::from_str(text).map_err(|e| Problem { field: String::new(), message: e.to_string().trim_end().to_owned() })
+}
+
+struct Checker {
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem { field: field.into(), message: message.into() });
+    }
+
+    fn slug(&mut self, field: &str, value: &str) -> bool {
+        match validate_slug(value) {
+            Ok(()) => true,
+            Err(e) => {
+                self.push(field, format!("{:?} is not a valid id: {e}", value));
+                false
+            }
+        }
+    }
+
+    fn text(&mut self, field: &str, value: &str) {
+        if value.len() > MAX_STRING_BYTES {
+            self.push(field, format!("is {} bytes long; the limit is {MAX_STRING_BYTES}", value.len()));
+        }
+    }
+
+    fn slugs(&mut self, field: &str, values: &[String]) {
+        for (i, v) in values.iter().enumerate() {
+            self.slug(&format!("{field}[{i}]"), v);
+        }
+    }
+
+    fn approval(&mut self, field: &str, steps: &[String]) {
+        for (i, step) in steps.iter().enumerate() {
+            let ok = match step.strip_prefix("agent:") {
+                Some(performer) => validate_slug(performer).is_ok(),
+                None => matches!(step.as_str(), "checks" | "human" | "pr"),
+            };
+            if !ok {
+                self.push(
+                    format!("{field}[{i}]"),
+                    format!("unknown approval step {step:?}; use checks, human, pr or agent:<performer>"),
+                );
+            }
+        }
+    }
+}
+
+/// Validate a parsed Score file. `now` stamps the records.
+pub fn validate(file: ScoreFile, now: Timestamp) -> Result<ValidPlan, Vec<Problem>> {
+    let mut c = Checker { problems: Vec::new() };
+    match file.format {
+        Some(FORMAT) => {}
+        Some(f) if f > FORMAT => c.push(
+            "format",
+            format!("format {f} is newer than this git-maestro understands ({FORMAT}); upgrade git-maestro"),
+        ),
+        Some(f) => c.push("format", format!("format {f} is not supported; use format = {FORMAT}")),
+        None => c.push("format", format!("missing; add `format = {FORMAT}`")),
+    }
+    let id = file.id.unwrap_or_default();
+    if id.is_empty() {
+        c.push("id", "missing; every Score needs an id such as \"auth-tokens\"");
+    } else {
+        c.slug("id", &id);
+    }
+    let title = file.title.unwrap_or_else(|| id.clone());
+    c.text("title", &title);
+    let requirement = file.requirement.unwrap_or_default();
+    c.text("requirement", &requirement);
+    let target = file.target.unwrap_or_default();
+    if target.is_empty() {
+        c.push("target", "missing; name the branch the Score lands on, e.g. target = \"main\"");
+    } else if let Err(e) = validate_branch_name(&target) {
+        c.push("target", e);
+    }
+    let plan_approval = match file.plan_approval.as_deref() {
+        None | Some("human") => PlanApproval::Human,
+        Some("auto") => PlanApproval::Auto,
+        Some(other) => {
+            c.push("plan_approval", format!("{other:?} is not human or auto"));
+            PlanApproval::Human
+        }
+    };
+    let approval = file.approval.unwrap_or_else(|| vec!["checks".into(), "human".into()]);
+    c.approval("approval", &approval);
+    let post_merge_checks = file.post_merge_checks.unwrap_or_default();
+    c.slugs("post_merge_checks", &post_merge_checks);
+    let conflict_policy = match file.conflict_policy.as_deref() {
+        None | Some("serialize") => ConflictPolicy::Serialize,
+        Some("warn") => ConflictPolicy::Warn,
+        Some(other) => {
+            c.push("conflict_policy", format!("{other:?} is not serialize or warn"));
+            ConflictPolicy::Serialize
+        }
+    };
+    let max_attempts = match file.max_attempts {
+        None => 3,
+        Some(n @ 1..=20) => n as u32,
+        Some(n) => {
+            c.push("max_attempts", format!("{n} is out of range 1..=20"));
+            3
+        }
+    };
+    if file.tasks.is_empty() {
+        c.push("tasks", "a Score needs at least one [[tasks]] entry");
+    }
+    if file.tasks.len() > MAX_TASKS {
+        c.push("tasks", format!("{} tasks; the limit is {MAX_TASKS} per Score", file.tasks.len()));
+    }
+
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, t) in file.tasks.iter().enumerate() {
+        let at = format!("tasks[{i}]");
+        match &t.id {
+            None => c.push(format!("{at}.id"), "missing"),
+            Some(tid) => {
+                if c.slug(&format!("{at}.id"), tid)
+                    && let Some(first) = seen.insert(tid.clone(), i)
+                {
+                    c.push(format!("{at}.id"), format!("duplicate id {tid:?}, first used by tasks[{first}]"));
+                }
+            }
+        }
+    }
+    let mut tasks = Vec::with_capacity(file.tasks.len());
+    for (i, t) in file.tasks.into_iter().enumerate() {
+        let at = format!("tasks[{i}]");
+        let tid = t.id.unwrap_or_default();
+        let kind = match t.kind.as_deref() {
+            None => TaskKind::Implement,
+            Some(k) => TaskKind::parse(k).unwrap_or_else(|| {
+                c.push(format!("{at}.kind"), format!("unknown kind {k:?}; use one of {}", TaskKind::NAMES.join(", ")));
+                TaskKind::Implement
+            }),
+        };
+        let title = t.title.unwrap_or_else(|| tid.clone());
+        c.text(&format!("{at}.title"), &title);
+        c.text(&format!("{at}.spec"), &t.spec);
+        for (j, a) in t.acceptance.iter().enumerate() {
+            c.text(&format!("{at}.acceptance[{j}]"), a);
+        }
+        for (j, lang) in t.languages.iter().enumerate() {
+            c.slug(&format!("{at}.languages[{j}]"), lang);
+        }
+        for (j, glob) in t.scope.iter().enumerate() {
+            if let Err(e) = validate_glob(glob) {
+                c.push(format!("{at}.scope[{j}]"), format!("{glob:?} is not a valid glob: {e}"));
+            }
+        }
+        let mut dep_seen = HashSet::new();
+        for (j, dep) in t.deps.iter().enumerate() {
+            let field = format!("{at}.deps[{j}]");
+            if dep == &tid {
+                c.push(field, format!("task {tid:?} depends on itself"));
+            } else if !dep_seen.insert(dep) {
+                c.push(field, format!("{dep:?} is listed twice"));
+            } else if !seen.contains_key(dep) {
+                c.push(field, format!("unknown dependency {dep:?}: no task in this Score has that id"));
+            }
+        }
+        c.slugs(&format!("{at}.checks"), &t.checks);
+        if let Some(p) = &t.performer {
+            c.slug(&format!("{at}.performer"), p);
+        }
+        if let Some(steps) = &t.approval {
+            c.approval(&format!("{at}.approval"), steps);
+        }
+        tasks.push(Task {
+            format: FORMAT as u32,
+            status: if t.deps.is_empty() { TaskStatus::Ready } else { TaskStatus::Pending },
+            id: tid,
+            score: id.clone(),
+            title,
+            kind,
+            languages: t.languages,
+            spec: t.spec,
+            acceptance: t.acceptance,
+            scope: t.scope,
+            deps: t.deps,
+            checks: t.checks,
+            performer: t.performer,
+            approval: t.approval,
+            checkpoint: t.checkpoint,
+            claim: None,
+            updated: now,
+        });
+    }
+    if let Some(cycle) = find_cycle(&tasks) {
+        c.push("tasks", format!("dependency cycle: {}", cycle.join(" -> ")));
+    }
+    if !c.problems.is_empty() {
+        return Err(c.problems);
+    }
+    let score = Score {
+        format: FORMAT as u32,
+        tasks: tasks.iter().map(|t| t.id.clone()).collect(),
+        id,
+        title,
+        requirement,
+        target,
+        plan_approval,
+        approval,
+        post_merge_checks,
+        conflict_policy,
+        max_attempts,
+        status: ScoreStatus::Draft,
+        created: now,
+        updated: now,
+    };
+    Ok(ValidPlan { score, tasks })
+}
+
+/// The first dependency cycle in task order, as `a -> b -> a`, if any.
+fn find_cycle(tasks: &[Task]) -> Option<Vec<String>> {
+    let index: BTreeMap<&str, usize> = tasks.iter().enumerate().map(|(i, t)| (t.id.as_str(), i)).collect();
+    // 0 = unvisited, 1 = on the stack, 2 = done.
+    let mut state = vec![0u8; tasks.len()];
+    for start in 0..tasks.len() {
+        if state[start] != 0 {
+            continue;
+        }
+        // Iterative DFS: (node, next dep to look at).
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        state[start] = 1;
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            let deps = &tasks[node].deps;
+            if *next < deps.len() {
+                let dep = &deps[*next];
+                *next += 1;
+                let Some(&d) = index.get(dep.as_str()) else { continue };
+                match state[d] {
+                    0 => {
+                        state[d] = 1;
+                        stack.push((d, 0));
+                    }
+                    1 => {
+                        let from = stack.iter().position(|(n, _)| *n == d).unwrap_or(0);
+                        let mut cycle: Vec<String> = stack[from..].iter().map(|(n, _)| tasks[*n].id.clone()).collect();
+                        cycle.push(tasks[d].id.clone());
+                        return Some(cycle);
+                    }
+                    _ => {}
+                }
+            } else {
+                state[node] = 2;
+                stack.pop();
+            }
+        }
+    }
+    None
+}
+
+/// Check a scope glob: relative, inside the repository, with balanced brackets and braces.
+pub fn validate_glob(glob: &str) -> Result<(), String> {
+    if glob.is_empty() {
+        return Err("it is empty".into());
+    }
+    if let Some(ch) = glob.chars().find(|c| c.is_control()) {
+        return Err(format!("it contains the control character {ch:?}"));
+    }
+    if glob.starts_with('/') || glob.contains('\\') && glob.ends_with('\\') {
+        return Err("use a path relative to the repository root, with no trailing backslash".into());
+    }
+    if glob.split('/').any(|part| part == ".." || part == ".") {
+        return Err("'.' and '..' components are not allowed".into());
+    }
+    let (mut brackets, mut braces) = (0i32, 0i32);
+    let mut chars = glob.chars();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '\\' => {
+                chars.next();
+            }
+            '[' if brackets == 0 => brackets = 1,
+            ']' if brackets == 1 => brackets = 0,
+            '{' if brackets == 0 => braces += 1,
+            '}' if brackets == 0 => {
+                braces -= 1;
+                if braces < 0 {
+                    return Err("'}' without a matching '{'".into());
+                }
+            }
+            _ => {}
+        }
+    }
+    if brackets != 0 {
+        return Err("'[' is never closed".into());
+    }
+    if braces != 0 {
+        return Err("'{' is never closed".into());
+    }
+    Ok(())
+}
+
+/// Check a branch name with git's ref-format rules (git-check-ref-format), without `refs/heads/`.
+pub fn validate_branch_name(name: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("{name:?} is not a valid branch name: {why}"));
+    if name.starts_with('-') {
+        return bad("it starts with '-'");
+    }
+    if name.starts_with('/') || name.ends_with('/') || name.contains("//") {
+        return bad("empty path component");
+    }
+    if name.ends_with('.') || name.ends_with(".lock") {
+        return bad("it ends with '.' or '.lock'");
+    }
+    if name.contains("..") || name.contains("@{") || name == "@" {
+        return bad("it contains '..' or '@{'");
+    }
+    if let Some(ch) = name.chars().find(|c| c.is_control() || " ~^:?*[\\".contains(*c)) {
+        return bad(&format!("it contains {ch:?}"));
+    }
+    if name.split('/').any(|part| part.starts_with('.')) {
+        return bad("a component starts with '.'");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<ValidPlan, Vec<String>> {
+        let file = parse_score_file(text).map_err(|p| vec![p.to_string()])?;
+        validate(file, Timestamp::UNIX_EPOCH).map_err(|ps| ps.iter().map(ToString::to_string).collect())
+    }
+
+    const GOOD: &str = r#"
+format = 1
+id = "auth"
+target = "main"
+[[tasks]]
+id = "types"
+kind = "interface"
+scope = ["src/auth/*.rs"]
+[[tasks]]
+id = "impl"
+deps = ["types"]
+"#;
+
+    #[test]
+    fn a_good_score_validates_with_defaults() {
+        let plan = check(GOOD).expect("valid");
+        assert_eq!(plan.score.approval, vec!["checks", "human"]);
+        assert_eq!(plan.score.max_attempts, 3);
+        assert_eq!(plan.score.status, ScoreStatus::Draft);
+        assert_eq!(plan.tasks[0].status, TaskStatus::Ready, "no deps: ready");
+        assert_eq!(plan.tasks[1].status, TaskStatus::Pending, "deps: pending");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_with_its_field() {
+        let text = r#"
+format = 1
+id = "Bad Id"
+target = "main"
+approval = ["checks", "vibes"]
+[[tasks]]
+id = "a"
+deps = ["ghost", "a"]
+kind = "dance"
+scope = ["src/[oops", "../escape"]
+[[tasks]]
+id = "a"
+"#;
+        let problems = check(text).unwrap_err();
+        let want = [
+            "id: \"Bad Id\" is not a valid id",
+            "approval[1]: unknown approval step \"vibes\"",
+            "tasks[1].id: duplicate id \"a\", first used by tasks[0]",
+            "tasks[0].kind: unknown kind \"dance\"",
+            "tasks[0].scope[0]: \"src/[oops\" is not a valid glob: '[' is never closed",
+            "tasks[0].scope[1]: \"../escape\" is not a valid glob",
+            "tasks[0].deps[0]: unknown dependency \"ghost\"",
+            "tasks[0].deps[1]: task \"a\" depends on itself",
+        ];
+        for w in want {
+            assert!(problems.iter().any(|p| p.starts_with(w)), "missing {w:?} in {problems:#?}");
+        }
+    }
+
+    #[test]
+    fn a_cycle_is_printed_as_a_path() {
+        let text = r#"
+format = 1
+id = "c"
+target = "main"
+[[tasks]]
+id = "a"
+deps = ["c"]
+[[tasks]]
+id = "b"
+deps = ["a"]
+[[tasks]]
+id = "c"
+deps = ["b"]
+[[tasks]]
+id = "free"
+"#;
+        let problems = check(text).unwrap_err();
+        assert_eq!(problems, vec!["tasks: dependency cycle: a -> c -> b -> a"]);
+    }
+
+    #[test]
+    fn future_formats_and_unknown_fields_are_refused() {
+        let problems = check(&GOOD.replace("format = 1", "format = 2")).unwrap_err();
+        assert!(problems[0].contains("newer than this git-maestro"), "{problems:?}");
+        let problems = check(&format!("{GOOD}\n[[tasks]]\nid = \"x\"\nrun = \"rm -rf /\"\n")).unwrap_err();
+        assert!(problems[0].contains("unknown field `run`"), "{problems:?}");
+    }
+
+    #[test]
+    fn globs_and_branches() {
+        for ok in ["src/**/*.rs", "a/{b,c}/d", "x[ab].txt", "docs/*"] {
+            assert_eq!(validate_glob(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "/abs", "a/../b", "a{b", "a}b", "[x", "a\u{0}"] {
+            assert!(validate_glob(bad).is_err(), "{bad:?} should be refused");
+        }
+        for ok in ["main", "release/1.0", "feature-x"] {
+            assert!(validate_branch_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["-x", "a..b", "a b", "a/", ".hidden", "x.lock", "a@{b"] {
+            assert!(validate_branch_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

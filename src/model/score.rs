@@ -1,0 +1,150 @@
+//! A Score: the plan of one requirement, and its lifecycle.
+//!
+//! ```text
+//! draft -> approved -> running -> done | failed | rolled-back ; done -> landed
+//! ```
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Where a Score is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScoreStatus {
+    Draft,
+    Approved,
+    Running,
+    Done,
+    Failed,
+    RolledBack,
+    Landed,
+}
+
+impl ScoreStatus {
+    /// The name used in files and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScoreStatus::Draft => "draft",
+            ScoreStatus::Approved => "approved",
+            ScoreStatus::Running => "running",
+            ScoreStatus::Done => "done",
+            ScoreStatus::Failed => "failed",
+            ScoreStatus::RolledBack => "rolled-back",
+            ScoreStatus::Landed => "landed",
+        }
+    }
+
+    /// Whether the lifecycle allows `self -> to`.
+    pub fn can_become(self, to: ScoreStatus) -> bool {
+        use ScoreStatus::*;
+        matches!(
+            (self, to),
+            (Draft, Approved)
+                | (Approved, Running)
+                | (Running, Done | Failed | RolledBack)
+                | (Failed, Running)
+                | (Done, Landed | RolledBack)
+        )
+    }
+}
+
+impl std::fmt::Display for ScoreStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a plan gets approved before it may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlanApproval {
+    Human,
+    Auto,
+}
+
+impl PlanApproval {
+    /// The name used in files and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanApproval::Human => "human",
+            PlanApproval::Auto => "auto",
+        }
+    }
+}
+
+/// What the scheduler does with tasks whose scopes overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConflictPolicy {
+    Serialize,
+    Warn,
+}
+
+impl ConflictPolicy {
+    /// The name used in files and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictPolicy::Serialize => "serialize",
+            ConflictPolicy::Warn => "warn",
+        }
+    }
+}
+
+/// A Score as stored at `scores/<score>/score.toml`. Its tasks are stored beside it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Score {
+    pub format: u32,
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub requirement: String,
+    pub target: String,
+    pub plan_approval: PlanApproval,
+    pub approval: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_merge_checks: Vec<String>,
+    pub conflict_policy: ConflictPolicy,
+    pub max_attempts: u32,
+    pub status: ScoreStatus,
+    /// Task ids in the order the user wrote them.
+    pub tasks: Vec<String>,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+}
+
+/// A refused change to a Score.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("score {score} cannot go from {from} to {to}")]
+pub struct ScoreTransitionError {
+    pub score: String,
+    pub from: ScoreStatus,
+    pub to: ScoreStatus,
+}
+
+impl Score {
+    /// Move to `to` if the lifecycle allows it.
+    pub fn transition(&mut self, to: ScoreStatus, now: Timestamp) -> Result<(), ScoreTransitionError> {
+        if !self.status.can_become(to) {
+            return Err(ScoreTransitionError { score: self.id.clone(), from: self.status, to });
+        }
+        self.status = to;
+        self.updated = now;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_draft_must_be_approved_before_it_runs() {
+        use ScoreStatus::*;
+        assert!(!Draft.can_become(Running));
+        assert!(Draft.can_become(Approved));
+        assert!(Approved.can_become(Running));
+        assert!(Done.can_become(Landed));
+        assert!(!Landed.can_become(Draft));
+    }
+}

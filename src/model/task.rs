@@ -1,0 +1,344 @@
+//! A task of a Score and its lifecycle (DESIGN.md §4).
+//!
+//! ```text
+//! pending -> ready -> assigned -> running -> submitted -> approved -> merged -> reverted
+//!              ^         |           |          |            |
+//!              |         +-- failed (attempt recorded) ------+--> ready (retry) | blocked
+//!              +--------------- rejected | conflict  (rework carries the reason)
+//! ```
+//!
+//! Every change of status goes through [`Task::transition`], which refuses anything not on the
+//! diagram with a typed error. Claims are separate from status so a pending task can be reserved.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Where a task is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TaskStatus {
+    Pending,
+    Ready,
+    Assigned,
+    Running,
+    Submitted,
+    Approved,
+    Merged,
+    Failed,
+    Rejected,
+    Conflict,
+    Blocked,
+    Reverted,
+}
+
+impl TaskStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [TaskStatus; 12] = [
+        TaskStatus::Pending,
+        TaskStatus::Ready,
+        TaskStatus::Assigned,
+        TaskStatus::Running,
+        TaskStatus::Submitted,
+        TaskStatus::Approved,
+        TaskStatus::Merged,
+        TaskStatus::Failed,
+        TaskStatus::Rejected,
+        TaskStatus::Conflict,
+        TaskStatus::Blocked,
+        TaskStatus::Reverted,
+    ];
+
+    /// The name used in files and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Pending => "pending",
+            TaskStatus::Ready => "ready",
+            TaskStatus::Assigned => "assigned",
+            TaskStatus::Running => "running",
+            TaskStatus::Submitted => "submitted",
+            TaskStatus::Approved => "approved",
+            TaskStatus::Merged => "merged",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Rejected => "rejected",
+            TaskStatus::Conflict => "conflict",
+            TaskStatus::Blocked => "blocked",
+            TaskStatus::Reverted => "reverted",
+        }
+    }
+
+    /// Whether the lifecycle allows `self -> to`.
+    pub fn can_become(self, to: TaskStatus) -> bool {
+        use TaskStatus::*;
+        matches!(
+            (self, to),
+            (Pending, Ready)
+                | (Ready, Assigned)
+                | (Assigned, Ready | Running)
+                | (Running, Submitted | Failed | Ready)
+                | (Submitted, Approved | Rejected | Failed)
+                | (Approved, Merged | Conflict | Failed)
+                | (Failed | Rejected | Conflict, Ready | Blocked)
+                | (Blocked, Ready)
+                | (Merged, Reverted)
+        )
+    }
+
+    /// Statuses in which the task can no longer be claimed.
+    pub fn is_closed(self) -> bool {
+        matches!(self, TaskStatus::Merged | TaskStatus::Reverted | TaskStatus::Blocked)
+    }
+}
+
+impl std::fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of work a task is; performers declare the kinds they take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TaskKind {
+    Plan,
+    Interface,
+    Implement,
+    Test,
+    Refactor,
+    Review,
+    Docs,
+    Debug,
+}
+
+impl TaskKind {
+    /// Every kind, for validation messages.
+    pub const NAMES: &[&str] = &["plan", "interface", "implement", "test", "refactor", "review", "docs", "debug"];
+
+    /// The name used in files and output.
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    /// Parse a kind name.
+    pub fn parse(name: &str) -> Option<TaskKind> {
+        Some(match name {
+            "plan" => TaskKind::Plan,
+            "interface" => TaskKind::Interface,
+            "implement" => TaskKind::Implement,
+            "test" => TaskKind::Test,
+            "refactor" => TaskKind::Refactor,
+            "review" => TaskKind::Review,
+            "docs" => TaskKind::Docs,
+            "debug" => TaskKind::Debug,
+            _ => return None,
+        })
+    }
+}
+
+/// Who holds a task, since when, and the operation that claimed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    pub holder: String,
+    pub since: Timestamp,
+    pub op: String,
+}
+
+/// A task as stored at `scores/<score>/tasks/<task>.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Task {
+    pub format: u32,
+    pub id: String,
+    pub score: String,
+    pub title: String,
+    pub kind: TaskKind,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub languages: Vec<String>,
+    #[serde(default)]
+    pub spec: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acceptance: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scope: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deps: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub checkpoint: bool,
+    pub status: TaskStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<Claim>,
+    pub updated: Timestamp,
+}
+
+/// A refused change to a task.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaskError {
+    #[error("task {task} cannot go from {from} to {to}")]
+    InvalidTransition { task: String, from: TaskStatus, to: TaskStatus },
+    #[error("task {task} is already claimed by {holder} (since {since})")]
+    AlreadyClaimed { task: String, holder: String, since: Timestamp },
+    #[error("task {task} is claimed by {holder}, not by {requested}")]
+    NotHolder { task: String, holder: String, requested: String },
+    #[error("task {task} is {status} and can no longer be claimed")]
+    Closed { task: String, status: TaskStatus },
+    #[error("task {task} is running; it cannot be released until its run ends")]
+    Running { task: String },
+}
+
+impl Task {
+    /// `score/task`, as users write it.
+    pub fn address(&self) -> String {
+        format!("{}/{}", self.score, self.id)
+    }
+
+    /// Move to `to` if the lifecycle allows it.
+    pub fn transition(&mut self, to: TaskStatus, now: Timestamp) -> Result<(), TaskError> {
+        if !self.status.can_become(to) {
+            return Err(TaskError::InvalidTransition { task: self.address(), from: self.status, to });
+        }
+        self.status = to;
+        self.updated = now;
+        Ok(())
+    }
+
+    /// Claim the task for `holder`. Claiming a task you already hold changes nothing and
+    /// returns `false`. A ready task becomes assigned; a pending one stays pending, reserved.
+    pub fn claim(&mut self, holder: &str, op: &str, now: Timestamp) -> Result<bool, TaskError> {
+        if let Some(claim) = &self.claim {
+            if claim.holder == holder {
+                return Ok(false);
+            }
+            return Err(TaskError::AlreadyClaimed {
+                task: self.address(),
+                holder: claim.holder.clone(),
+                since: claim.since,
+            });
+        }
+        if self.status.is_closed() {
+            return Err(TaskError::Closed { task: self.address(), status: self.status });
+        }
+        if self.status == TaskStatus::Ready {
+            self.transition(TaskStatus::Assigned, now)?;
+        }
+        self.claim = Some(Claim { holder: holder.to_owned(), since: now, op: op.to_owned() });
+        self.updated = now;
+        Ok(true)
+    }
+
+    /// Release the claim. With `holder`, only that holder may release. An unclaimed task changes
+    /// nothing and returns `false`. An assigned task goes back to ready.
+    pub fn release(&mut self, holder: Option<&str>, now: Timestamp) -> Result<bool, TaskError> {
+        let Some(claim) = &self.claim else {
+            return Ok(false);
+        };
+        if let Some(requested) = holder
+            && requested != claim.holder
+        {
+            return Err(TaskError::NotHolder {
+                task: self.address(),
+                holder: claim.holder.clone(),
+                requested: requested.to_owned(),
+            });
+        }
+        if self.status == TaskStatus::Running {
+            return Err(TaskError::Running { task: self.address() });
+        }
+        if self.status == TaskStatus::Assigned {
+            self.transition(TaskStatus::Ready, now)?;
+        }
+        self.claim = None;
+        self.updated = now;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn task(status: TaskStatus) -> Task {
+        Task {
+            format: 1,
+            id: "t".into(),
+            score: "s".into(),
+            title: "T".into(),
+            kind: TaskKind::Implement,
+            languages: vec![],
+            spec: String::new(),
+            acceptance: vec![],
+            scope: vec![],
+            deps: vec![],
+            checks: vec![],
+            performer: None,
+            approval: None,
+            checkpoint: false,
+            status,
+            claim: None,
+            updated: Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn the_happy_path_is_allowed() {
+        let mut t = task(TaskStatus::Pending);
+        use TaskStatus::*;
+        for to in [Ready, Assigned, Running, Submitted, Approved, Merged, Reverted] {
+            t.transition(to, Timestamp::UNIX_EPOCH).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    #[test]
+    fn transitions_off_the_diagram_are_typed_errors() {
+        use TaskStatus::*;
+        let mut t = task(Pending);
+        let err = t.transition(Merged, Timestamp::UNIX_EPOCH).unwrap_err();
+        assert_eq!(err, TaskError::InvalidTransition { task: "s/t".into(), from: Pending, to: Merged });
+        assert_eq!(t.status, Pending, "a refused transition changes nothing");
+        // Every terminal-ish status only leaves along the diagram.
+        assert!(!Merged.can_become(Ready));
+        assert!(!Reverted.can_become(Ready));
+        assert!(Failed.can_become(Blocked));
+        let allowed = TaskStatus::ALL
+            .iter()
+            .flat_map(|a| TaskStatus::ALL.map(|b| (*a, b)))
+            .filter(|(a, b)| a.can_become(*b))
+            .count();
+        assert_eq!(allowed, 21, "the diagram has 21 edges; update this test when it changes");
+    }
+
+    #[test]
+    fn a_claim_names_the_current_holder_to_the_loser() {
+        let now = Timestamp::UNIX_EPOCH;
+        let mut t = task(TaskStatus::Ready);
+        assert_eq!(t.claim("alice", "op1", now), Ok(true));
+        assert_eq!(t.status, TaskStatus::Assigned);
+        assert_eq!(t.claim("alice", "op2", now), Ok(false), "re-claiming is a no-op");
+        match t.claim("bob", "op3", now) {
+            Err(TaskError::AlreadyClaimed { holder, .. }) => assert_eq!(holder, "alice"),
+            other => panic!("expected AlreadyClaimed, got {other:?}"),
+        }
+        assert!(matches!(t.release(Some("bob"), now), Err(TaskError::NotHolder { .. })));
+        assert_eq!(t.release(Some("alice"), now), Ok(true));
+        assert_eq!(t.status, TaskStatus::Ready);
+        assert_eq!(t.release(None, now), Ok(false));
+    }
+
+    #[test]
+    fn pending_tasks_can_be_reserved_but_closed_ones_cannot() {
+        let now = Timestamp::UNIX_EPOCH;
+        let mut t = task(TaskStatus::Pending);
+        assert_eq!(t.claim("alice", "op", now), Ok(true));
+        assert_eq!(t.status, TaskStatus::Pending);
+        let mut m = task(TaskStatus::Merged);
+        assert!(matches!(m.claim("alice", "op", now), Err(TaskError::Closed { .. })));
+        let mut r = task(TaskStatus::Running);
+        r.claim = Some(Claim { holder: "a".into(), since: now, op: "o".into() });
+        assert!(matches!(r.release(None, now), Err(TaskError::Running { .. })));
+    }
+}

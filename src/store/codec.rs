@@ -1,0 +1,142 @@
+//! The TOML codec for state records: `format = 1` at every root, size limits checked before
+//! parsing, and clear errors naming the file.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::model::{FORMAT, MAX_STRING_BYTES};
+
+/// The largest blob the state may hold. Checked from the object header, before reading.
+pub const MAX_BLOB_BYTES: u64 = 1024 * 1024;
+
+/// Why a record could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("{path} is not UTF-8")]
+    NotUtf8 { path: String },
+    #[error("{path} has format {found}, newer than this git-maestro understands ({FORMAT})")]
+    FutureFormat { path: String, found: i64 },
+    #[error("{path} does not parse: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path}: the string at {field} is {len} bytes; the limit is {MAX_STRING_BYTES}")]
+    StringTooLong { path: String, field: String, len: usize },
+    #[error("{path} is {len} bytes; the limit is {MAX_BLOB_BYTES}")]
+    TooLarge { path: String, len: usize },
+    #[error("cannot encode {path}: {message}")]
+    Encode { path: String, message: String },
+}
+
+/// Decode a record. A record whose `format` is newer than ours is refused as such, even if its
+/// fields would not parse, so an old binary never misreads a new state.
+pub fn decode<T: DeserializeOwned>(path: &str, bytes: &[u8]) -> Result<T, CodecError> {
+    if bytes.len() as u64 > MAX_BLOB_BYTES {
+        return Err(CodecError::TooLarge { path: path.to_owned(), len: bytes.len() });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| CodecError::NotUtf8 { path: path.to_owned() })?;
+    let parse_error = |e: toml::de::Error| CodecError::Parse { path: path.to_owned(), message: one_line(&e) };
+    match toml::from_str::<T>(text) {
+        Ok(value) => {
+            check_format(path, text)?;
+            Ok(value)
+        }
+        Err(e) => {
+            check_format(path, text)?;
+            Err(parse_error(e))
+        }
+    }
+}
+
+/// Look at `format` alone. Missing or older formats are parse errors of the typed record.
+fn check_format(path: &str, text: &str) -> Result<(), CodecError> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        format: Option<toml::Value>,
+    }
+    let Ok(probe) = toml::from_str::<Probe>(text) else { return Ok(()) };
+    match probe.format.and_then(|v| v.as_integer()) {
+        Some(found) if found > FORMAT => Err(CodecError::FutureFormat { path: path.to_owned(), found }),
+        Some(FORMAT) => Ok(()),
+        Some(found) => {
+            Err(CodecError::Parse { path: path.to_owned(), message: format!("format {found} is not supported") })
+        }
+        None => Err(CodecError::Parse { path: path.to_owned(), message: "missing `format`".into() }),
+    }
+}
+
+/// Encode a record, refusing strings over the limit and blobs over the size limit.
+pub fn encode<T: Serialize>(path: &str, value: &T) -> Result<Vec<u8>, CodecError> {
+    let table = toml::Table::try_from(value)
+        .map_err(|e| CodecError::Encode { path: path.to_owned(), message: e.to_string() })?;
+    check_strings(path, "", &toml::Value::Table(table.clone()))?;
+    let text =
+        toml::to_string(&table).map_err(|e| CodecError::Encode { path: path.to_owned(), message: e.to_string() })?;
+    if text.len() as u64 > MAX_BLOB_BYTES {
+        return Err(CodecError::TooLarge { path: path.to_owned(), len: text.len() });
+    }
+    Ok(text.into_bytes())
+}
+
+fn check_strings(path: &str, field: &str, value: &toml::Value) -> Result<(), CodecError> {
+    match value {
+        toml::Value::String(s) if s.len() > MAX_STRING_BYTES => {
+            Err(CodecError::StringTooLong { path: path.to_owned(), field: field.to_owned(), len: s.len() })
+        }
+        toml::Value::Array(items) => {
+            items.iter().enumerate().try_for_each(|(i, v)| check_strings(path, &format!("{field}[{i}]"), v))
+        }
+        toml::Value::Table(t) => t.iter().try_for_each(|(k, v)| {
+            let f = if field.is_empty() { k.clone() } else { format!("{field}.{k}") };
+            check_strings(path, &f, v)
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// toml's errors span several lines with a source excerpt; keep the first line and position.
+fn one_line(e: &toml::de::Error) -> String {
+    let msg = e.message().trim().to_owned();
+    match e.span() {
+        Some(span) => format!("{msg} (at byte {})", span.start),
+        None => msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Rec {
+        format: u32,
+        name: String,
+    }
+
+    #[test]
+    fn round_trip() {
+        let rec = Rec { format: 1, name: "x".into() };
+        let bytes = encode("r.toml", &rec).unwrap();
+        assert_eq!(decode::<Rec>("r.toml", &bytes).unwrap(), rec);
+    }
+
+    #[test]
+    fn future_format_wins_over_unknown_fields() {
+        let err = decode::<Rec>("r.toml", b"format = 2\nname = \"x\"\nnew_field = 1\n").unwrap_err();
+        assert!(matches!(err, CodecError::FutureFormat { found: 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_overflowing_the_stack() {
+        let text = format!("format = 1\nname = {}1{}\n", "[".repeat(200), "]".repeat(200));
+        let err = decode::<Rec>("deep.toml", text.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("deep.toml"), "{err}");
+    }
+
+    #[test]
+    fn oversized_values_are_refused() {
+        let long = Rec { format: 1, name: "x".repeat(MAX_STRING_BYTES + 1) };
+        assert!(matches!(encode("r.toml", &long), Err(CodecError::StringTooLong { .. })));
+        let big = vec![b'#'; MAX_BLOB_BYTES as usize + 1];
+        assert!(matches!(decode::<Rec>("r.toml", &big), Err(CodecError::TooLarge { .. })));
+    }
+}

@@ -1,0 +1,59 @@
+//! Where each record lives in the state tree. See the tree in the `store` module doc.
+
+/// The ref holding the shared state.
+pub const STATE_REF: &str = "refs/maestro/state";
+/// The root record of the state.
+pub const MAESTRO_TOML: &str = "maestro.toml";
+/// The directory of all Scores.
+pub const SCORES_DIR: &str = "scores";
+/// The directory of the decision log.
+pub const DECISIONS_DIR: &str = "decisions";
+
+/// `scores/<score>/score.toml`
+pub fn score_file(score: &str) -> String {
+    format!("{SCORES_DIR}/{score}/score.toml")
+}
+
+/// `scores/<score>/tasks`
+pub fn tasks_dir(score: &str) -> String {
+    format!("{SCORES_DIR}/{score}/tasks")
+}
+
+/// `scores/<score>/tasks/<task>.toml`
+pub fn task_file(score: &str, task: &str) -> String {
+    format!("{SCORES_DIR}/{score}/tasks/{task}.toml")
+}
+
+/// `decisions/<aa>/<bb>/<id>.toml`
+pub fn decision_file(id: &str) -> String {
+    fanned(DECISIONS_DIR, id)
+}
+
+/// `<dir>/<aa>/<bb>/<id>.toml`, where `aa` and `bb` are the first two bytes of a hash of the id
+/// in hex. Two levels of 256 keep every tree small, so one write rewrites three small trees
+/// instead of one huge one.
+pub fn fanned(dir: &str, id: &str) -> String {
+    let h = fnv1a(id.as_bytes());
+    format!("{dir}/{:02x}/{:02x}/{id}.toml", h >> 56, (h >> 48) & 0xff)
+}
+
+/// FNV-1a, 64 bit: stable across versions and platforms, which the layout depends on.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fan_out_is_stable_and_spread() {
+        // Pinned: changing the hash would move every record of every existing repository.
+        assert_eq!(decision_file("01jd5v0000abcdefghjkmnpqrs"), "decisions/e5/5c/01jd5v0000abcdefghjkmnpqrs.toml");
+        let mut buckets = std::collections::HashSet::new();
+        for i in 0..1000 {
+            buckets.insert(decision_file(&format!("id{i}"))[..15].to_owned());
+        }
+        assert!(buckets.len() > 900, "1000 ids should land in many buckets, got {}", buckets.len());
+    }
+}

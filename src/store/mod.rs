@@ -1,0 +1,191 @@
+//! The state store: the only writer of `refs/maestro/*`.
+//!
+//! All shared state is TOML in the tree of the commit at `refs/maestro/state`:
+//!
+//! ```text
+//! refs/maestro/state ──> commit ──> tree
+//! ├── maestro.toml                         format = 1, repo id, created
+//! ├── scores/
+//! │   └── <score>/
+//! │       ├── score.toml                   the plan: requirement, status, target, policies
+//! │       └── tasks/
+//! │           └── <task>.toml              spec, deps, scope, kind, claim, status
+//! ├── sessions/<score>/<task>/<run>.toml   short-term memory of one run
+//! ├── decisions/<aa>/<bb>/<id>.toml        decision log, append-only
+//! ├── knowledge/<aa>/<bb>/<id>.toml        long-term knowledge base
+//! ├── handovers/<aa>/<bb>/<id>.toml        handover packets and their delivery
+//! └── stats/performers/<name>.toml         learned outcomes by task kind and language
+//! ```
+//!
+//! `<aa>/<bb>` are the first two bytes of a hash of the record id (see [`layout::fanned`]), so a
+//! write rewrites a few small trees whatever the size of the log. Every commit carries the
+//! trailers `Maestro-Op`, `Maestro-Actor` and `Maestro-Argv`; every ref move is a
+//! compare-and-swap through [`Store::transact`], and gets a reflog entry.
+//!
+//! This module must not print and must not run anything read from the state.
+
+pub mod codec;
+pub mod layout;
+pub mod lock;
+mod records;
+mod transaction;
+mod verify;
+
+use std::sync::Mutex;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+pub use codec::CodecError;
+pub use records::{Read, decisions, score, scores, task, tasks};
+pub use transaction::{DEADLINE, Outcome, Tx, View, trailer};
+pub use verify::check_all;
+
+use crate::git::{self, ObjectId, Repo};
+use crate::model::ids::IdGen;
+use crate::model::{self, FORMAT};
+use layout::{MAESTRO_TOML, STATE_REF};
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("this repository has no git-maestro state yet")]
+    NotInitialized,
+    #[error("no score named {0:?}")]
+    ScoreNotFound(String),
+    #[error("no task {task:?} in score {score:?}")]
+    TaskNotFound { score: String, task: String },
+    #[error("a record already exists at {path}")]
+    Exists { path: String },
+    #[error("the state ref is locked ({}) and stayed locked for {}s ({attempts} attempts)", lock.display(), DEADLINE.as_secs())]
+    Busy { lock: std::path::PathBuf, attempts: u32 },
+    #[error("gave up after {attempts} attempts in {}s: other writers kept moving the state ref", DEADLINE.as_secs())]
+    Contention { attempts: u32 },
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error(transparent)]
+    Task(#[from] model::TaskError),
+    #[error(transparent)]
+    Git(#[from] git::Error),
+}
+
+/// Result alias for the store.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The root record, `maestro.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Root {
+    pub format: u32,
+    /// Random; tells clones of one repository apart from unrelated repositories.
+    pub repo_id: String,
+    pub created: Timestamp,
+}
+
+/// Where "now" comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    System,
+    /// A fixed time, from `MAESTRO_TIMESTAMP` in tests.
+    Fixed(Timestamp),
+}
+
+/// Who is writing, when, and with which command: the context every commit records.
+pub struct Session {
+    pub actor: String,
+    pub email: String,
+    /// The command line, recorded in the `Maestro-Argv` trailer.
+    pub argv: String,
+    pub clock: Clock,
+    ids: Mutex<IdGen>,
+}
+
+impl Session {
+    /// A session; `seed` makes ids reproducible.
+    pub fn new(actor: String, email: String, argv: String, clock: Clock, seed: Option<u64>) -> Session {
+        let ids = seed.map_or_else(IdGen::from_entropy, IdGen::with_seed);
+        Session { actor, email, argv, clock, ids: Mutex::new(ids) }
+    }
+
+    /// The current time, to the second: records show it to people.
+    pub fn now(&self) -> Timestamp {
+        let t = self.precise_now();
+        Timestamp::from_second(t.as_second()).unwrap_or(t)
+    }
+
+    fn precise_now(&self) -> Timestamp {
+        match self.clock {
+            Clock::System => Timestamp::now(),
+            Clock::Fixed(t) => t,
+        }
+    }
+
+    /// A new random, time-sortable id.
+    pub fn new_id(&self) -> String {
+        let millis = u64::try_from(self.precise_now().as_millisecond()).unwrap_or(0);
+        // A poisoned lock only means another thread panicked mid-draw; the generator is still fine.
+        self.ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next(millis)
+    }
+
+    fn signature(&self) -> (&str, &str) {
+        (&self.actor, &self.email)
+    }
+}
+
+/// The state store of one repository.
+pub struct Store {
+    pub repo: Repo,
+    pub session: Session,
+}
+
+/// What [`Store::initialize`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Initialized {
+    Created,
+    AlreadyThere,
+}
+
+impl Store {
+    /// A store over `repo`.
+    pub fn new(repo: Repo, session: Session) -> Store {
+        Store { repo, session }
+    }
+
+    /// The current state commit, if any.
+    pub fn tip(&self) -> Result<Option<ObjectId>> {
+        Ok(self.repo.read_ref(STATE_REF)?)
+    }
+
+    /// A read-only view of the current state. Fails if the state does not exist.
+    pub fn view(&self) -> Result<View<'_>> {
+        let tip = self.tip()?.ok_or(Error::NotInitialized)?;
+        let view = View::at(&self.repo, Some(tip))?;
+        check_root(&view)?;
+        Ok(view)
+    }
+
+    /// A read-only view of any state commit (for history and verification).
+    pub fn view_at(&self, commit: ObjectId) -> Result<View<'_>> {
+        View::at(&self.repo, Some(commit))
+    }
+
+    /// Create the state ref with `maestro.toml`, unless it exists. Safe to race: one creator
+    /// wins, the others see the state and report it was already there.
+    pub fn initialize(&self) -> Result<Outcome<Initialized>> {
+        self.transact_mode(transaction::Mode::MayCreate, "initialize the state", |tx| {
+            if tx.view().commit.is_some() {
+                return Ok(Initialized::AlreadyThere);
+            }
+            let root = Root { format: FORMAT as u32, repo_id: tx.new_id(), created: tx.now };
+            tx.put(MAESTRO_TOML, &root)?;
+            Ok(Initialized::Created)
+        })
+    }
+}
+
+/// Refuse a state whose root is missing or from a newer format.
+fn check_root(view: &View<'_>) -> Result<Root> {
+    view.get::<Root>(MAESTRO_TOML)?.ok_or_else(|| {
+        CodecError::Parse { path: MAESTRO_TOML.into(), message: "missing: the state has no root record".into() }.into()
+    })
+}

@@ -1,0 +1,77 @@
+//! Typed access to records, shared by read-only views and transactions.
+
+use serde::de::DeserializeOwned;
+
+use super::layout::{self, DECISIONS_DIR, SCORES_DIR};
+use super::{Error, Result, Tx, View};
+use crate::model::{Decision, Score, Task};
+
+/// Reading records: implemented by [`View`] and [`Tx`] so helpers work on both.
+pub trait Read {
+    /// Decode the record at `path`, if any.
+    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>>;
+    /// Entry names of `dir`, with whether each is a directory.
+    fn list(&self, dir: &str) -> Result<Vec<(String, bool)>>;
+}
+
+impl Read for View<'_> {
+    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
+        View::get(self, path)
+    }
+    fn list(&self, dir: &str) -> Result<Vec<(String, bool)>> {
+        View::list(self, dir)
+    }
+}
+
+impl Read for Tx<'_> {
+    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
+        Tx::get(self, path)
+    }
+    fn list(&self, dir: &str) -> Result<Vec<(String, bool)>> {
+        self.view().list(dir)
+    }
+}
+
+/// The Score `id`, or [`Error::ScoreNotFound`].
+pub fn score(r: &impl Read, id: &str) -> Result<Score> {
+    r.get(&layout::score_file(id))?.ok_or_else(|| Error::ScoreNotFound(id.to_owned()))
+}
+
+/// Every Score, by id.
+pub fn scores(r: &impl Read) -> Result<Vec<Score>> {
+    let mut out = Vec::new();
+    for (name, is_dir) in r.list(SCORES_DIR)? {
+        if is_dir {
+            out.push(score(r, &name)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The task `score/id`, or [`Error::TaskNotFound`].
+pub fn task(r: &impl Read, score: &str, id: &str) -> Result<Task> {
+    r.get(&layout::task_file(score, id))?
+        .ok_or_else(|| Error::TaskNotFound { score: score.to_owned(), task: id.to_owned() })
+}
+
+/// The tasks of a Score, in the order the Score lists them.
+pub fn tasks(r: &impl Read, score: &Score) -> Result<Vec<Task>> {
+    score.tasks.iter().map(|id| task(r, &score.id, id)).collect()
+}
+
+/// Every decision, oldest first (ids sort by time).
+pub fn decisions(r: &impl Read) -> Result<Vec<Decision>> {
+    let mut out = Vec::new();
+    for (aa, _) in r.list(DECISIONS_DIR)? {
+        for (bb, _) in r.list(&format!("{DECISIONS_DIR}/{aa}"))? {
+            let dir = format!("{DECISIONS_DIR}/{aa}/{bb}");
+            for (file, _) in r.list(&dir)? {
+                if let Some(d) = r.get::<Decision>(&format!("{dir}/{file}"))? {
+                    out.push(d);
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}

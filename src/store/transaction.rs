@@ -1,0 +1,276 @@
+//! `transact`: every state write, as DESIGN.md §2 specifies.
+//!
+//! 1. read the tip T0 of the state ref;
+//! 2. run the operation on a [`Tx`] over T0's tree; it re-checks its preconditions every time;
+//! 3. write blobs, the changed trees and a commit whose parent is T0, with trailers;
+//! 4. move the ref from T0 by compare-and-swap;
+//! 5. on a conflict or a busy lock, back off (10 ms doubling to 5 s, plus 0–50 ms jitter) and
+//!    start again, until a 20 s deadline;
+//! 6. when the operation changed nothing, write nothing.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::codec::{self, MAX_BLOB_BYTES};
+use super::layout::STATE_REF;
+use super::{Error, Result, Store, lock};
+use crate::git::{CasError, ObjectId, RefUpdate, Repo};
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const MAX_JITTER_MS: u64 = 50;
+/// How long a write may keep retrying before it gives up.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A read-only view of the state at one commit.
+pub struct View<'s> {
+    repo: &'s Repo,
+    /// The state commit, `None` before `init`.
+    pub commit: Option<ObjectId>,
+    tree: Option<ObjectId>,
+}
+
+impl<'s> View<'s> {
+    pub(super) fn at(repo: &'s Repo, commit: Option<ObjectId>) -> Result<View<'s>> {
+        let tree = commit.map(|c| repo.commit_tree(c)).transpose()?;
+        Ok(View { repo, commit, tree })
+    }
+
+    /// The raw bytes at `path`, size-checked before reading.
+    pub fn get_bytes(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let Some(tree) = self.tree else { return Ok(None) };
+        match self.repo.read_blob(tree, path, MAX_BLOB_BYTES) {
+            Ok(found) => Ok(found.map(|(_, data)| data)),
+            Err(crate::git::Error::TooLarge { path, size, .. }) => {
+                Err(codec::CodecError::TooLarge { path, len: size as usize }.into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Decode the record at `path`, or `None` if there is none.
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
+        match self.get_bytes(path)? {
+            Some(bytes) => Ok(Some(codec::decode(path, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Entry names of the directory `dir`, with whether each is a directory.
+    pub fn list(&self, dir: &str) -> Result<Vec<(String, bool)>> {
+        let Some(tree) = self.tree else { return Ok(Vec::new()) };
+        Ok(self.repo.list_dir(tree, dir)?.into_iter().map(|(name, is_dir, _)| (name, is_dir)).collect())
+    }
+
+    /// Every file in the state, as `(path, blob id)`, depth first.
+    pub fn files(&self) -> Result<Vec<(String, ObjectId)>> {
+        let Some(tree) = self.tree else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        let mut dirs = vec![String::new()];
+        while let Some(dir) = dirs.pop() {
+            for (name, is_dir, id) in self.repo.list_dir(tree, &dir)? {
+                let path = if dir.is_empty() { name } else { format!("{dir}/{name}") };
+                if is_dir { dirs.push(path) } else { out.push((path, id)) }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Read a blob by id with the size limit, for walks over [`View::files`].
+    pub fn blob(&self, path: &str, id: ObjectId) -> Result<Vec<u8>> {
+        match self.repo.read_blob_by_id(id, path, MAX_BLOB_BYTES) {
+            Err(crate::git::Error::TooLarge { path, size, .. }) => {
+                Err(codec::CodecError::TooLarge { path, len: size as usize }.into())
+            }
+            other => Ok(other?),
+        }
+    }
+}
+
+/// A transaction in progress: a view of T0 plus the writes staged on top of it.
+pub struct Tx<'s> {
+    view: View<'s>,
+    staged: BTreeMap<String, Option<Vec<u8>>>,
+    /// This operation's id: the `Maestro-Op` trailer, stable across retries.
+    pub op: &'s str,
+    /// The time of this operation.
+    pub now: jiff::Timestamp,
+    store: &'s Store,
+}
+
+impl Tx<'_> {
+    /// Decode the record at `path`, seeing this transaction's own writes.
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
+        match self.staged.get(path) {
+            Some(Some(bytes)) => Ok(Some(codec::decode(path, bytes)?)),
+            Some(None) => Ok(None),
+            None => self.view.get(path),
+        }
+    }
+
+    /// Whether a record exists at `path`.
+    pub fn exists(&self, path: &str) -> Result<bool> {
+        Ok(match self.staged.get(path) {
+            Some(staged) => staged.is_some(),
+            None => self.view.get_bytes(path)?.is_some(),
+        })
+    }
+
+    /// Stage `value` at `path`. Writing what is already there stages nothing.
+    pub fn put<T: Serialize>(&mut self, path: &str, value: &T) -> Result<()> {
+        let bytes = codec::encode(path, value)?;
+        if self.view.get_bytes(path)?.as_deref() == Some(bytes.as_slice()) {
+            self.staged.remove(path);
+        } else {
+            self.staged.insert(path.to_owned(), Some(bytes));
+        }
+        Ok(())
+    }
+
+    /// Stage a new record; fails if one is already at `path` (append-only logs use this).
+    pub fn create<T: Serialize>(&mut self, path: &str, value: &T) -> Result<()> {
+        if self.exists(path)? {
+            return Err(Error::Exists { path: path.to_owned() });
+        }
+        self.put(path, value)
+    }
+
+    /// The read-only view this transaction started from.
+    pub fn view(&self) -> &View<'_> {
+        &self.view
+    }
+
+    /// A fresh random record id.
+    pub fn new_id(&self) -> String {
+        self.store.session.new_id()
+    }
+}
+
+/// What a transaction did.
+#[derive(Debug)]
+#[must_use = "report whether anything changed"]
+pub struct Outcome<T> {
+    /// What the operation returned.
+    pub value: T,
+    /// The new state commit, or `None` when nothing changed and nothing was written.
+    pub commit: Option<ObjectId>,
+    /// How many times the operation ran (1 without contention).
+    pub attempts: u32,
+    /// Things done on the side that a user may want to know, e.g. a stale lock removed.
+    pub notices: Vec<String>,
+}
+
+/// Whether a transaction may create the state ref.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// The state must exist (every command but `init`).
+    Existing,
+    /// The state must not exist yet (`init`); if it appears meanwhile, the op sees it.
+    MayCreate,
+}
+
+impl Store {
+    /// Run `op` as one compare-and-swap transaction with retry; see the module docs.
+    ///
+    /// `op` may run several times and must derive everything from the [`Tx`] it is given.
+    pub fn transact<T, E>(&self, summary: &str, op: impl FnMut(&mut Tx<'_>) -> Result<T, E>) -> Result<Outcome<T>, E>
+    where
+        E: From<Error>,
+    {
+        self.transact_mode(Mode::Existing, summary, op)
+    }
+
+    pub(super) fn transact_mode<T, E>(
+        &self,
+        mode: Mode,
+        summary: &str,
+        mut op: impl FnMut(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<Outcome<T>, E>
+    where
+        E: From<Error>,
+    {
+        let op_id = self.session.new_id();
+        let started = Instant::now();
+        let mut backoff = FIRST_BACKOFF;
+        let mut notices = Vec::new();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let tip = self.repo.read_ref(STATE_REF).map_err(Error::from)?;
+            if tip.is_none() && mode == Mode::Existing {
+                return Err(Error::NotInitialized.into());
+            }
+            let view = View::at(&self.repo, tip)?;
+            if tip.is_some() {
+                super::check_root(&view)?;
+            }
+            let mut tx = Tx { view, staged: BTreeMap::new(), op: &op_id, now: self.session.now(), store: self };
+            let value = op(&mut tx)?;
+            if tx.staged.is_empty() {
+                return Ok(Outcome { value, commit: None, attempts, notices });
+            }
+            let commit = self.write_commit(&tx, summary, &op_id)?;
+            let update = RefUpdate { name: STATE_REF, expected: tip, new: commit, log_message: &reflog_line(summary) };
+            let (name, email) = self.session.signature();
+            match self.repo.cas_update(&update, (name, email), self.session.now().as_second()) {
+                Ok(()) => return Ok(Outcome { value, commit: Some(commit), attempts, notices }),
+                Err(CasError::Conflict { .. }) => {}
+                Err(CasError::Busy { lock }) => {
+                    if let Some(notice) = lock::recover(&lock) {
+                        notices.push(notice);
+                        continue;
+                    }
+                    if started.elapsed() + backoff > DEADLINE {
+                        return Err(Error::Busy { lock, attempts }.into());
+                    }
+                }
+                Err(CasError::Other(e)) => return Err(Error::from(e).into()),
+            }
+            if started.elapsed() + backoff > DEADLINE {
+                return Err(Error::Contention { attempts }.into());
+            }
+            std::thread::sleep(backoff + Duration::from_millis(fastrand::u64(..=MAX_JITTER_MS)));
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    fn write_commit(&self, tx: &Tx<'_>, summary: &str, op_id: &str) -> Result<ObjectId> {
+        let mut edit = self.repo.edit_tree(tx.view.tree)?;
+        for (path, change) in &tx.staged {
+            match change {
+                Some(bytes) => edit.upsert_blob(path, bytes)?,
+                None => edit.remove(path)?,
+            }
+        }
+        let tree = edit.write()?;
+        let parents: Vec<ObjectId> = tx.view.commit.into_iter().collect();
+        let message = format!(
+            "{}\n\nMaestro-Op: {op_id}\nMaestro-Actor: {}\nMaestro-Argv: {}\n",
+            reflog_line(summary),
+            self.session.actor,
+            self.session.argv,
+        );
+        Ok(self.repo.write_commit(
+            tree,
+            &parents,
+            &message,
+            self.session.signature(),
+            self.session.now().as_second(),
+        )?)
+    }
+}
+
+/// One line, as reflogs and commit subjects need.
+fn reflog_line(summary: &str) -> String {
+    let line: String = summary.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    format!("maestro: {}", line.trim())
+}
+
+/// Trailers of a state commit message, for `log`.
+pub fn trailer<'m>(message: &'m str, key: &str) -> Option<&'m str> {
+    message.lines().rev().find_map(|line| line.strip_prefix(key)?.strip_prefix(": "))
+}
