@@ -67,7 +67,7 @@ fn check_format(path: &str, text: &str) -> Result<(), CodecError> {
 pub fn encode<T: Serialize>(path: &str, value: &T) -> Result<Vec<u8>, CodecError> {
     let table = toml::Table::try_from(value)
         .map_err(|e| CodecError::Encode { path: path.to_owned(), message: e.to_string() })?;
-    check_strings(path, "", &toml::Value::Table(table.clone()))?;
+    table.iter().try_for_each(|(k, v)| check_strings(path, k, v))?;
     let text =
         toml::to_string(&table).map_err(|e| CodecError::Encode { path: path.to_owned(), message: e.to_string() })?;
     if text.len() as u64 > MAX_BLOB_BYTES {

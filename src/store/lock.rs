@@ -1,58 +1,86 @@
-//! Recovery of a ref lock left behind by a process that died (`kill -9`, power loss).
+//! Locks: the writer lock that queues this machine's writers, and recovery of a ref lock left
+//! behind by a process that died (`kill -9`, power loss).
 //!
-//! A lock is stale when it is older than [`STALE_AFTER`] and no other git-maestro process is
-//! alive. Both conditions are needed: age alone would break a slow live writer, and "no other
-//! process" alone would race with a writer that is just starting.
+//! Every state write holds the writer lock, an OS file lock (`flock`) on
+//! `<git-common-dir>/maestro/writer.lock`, for its whole read-modify-write. Compare-and-swap
+//! alone is correct but not fair: under heavy contention on few cores a writer can lose every
+//! race until its deadline. The writer lock turns that into a queue. The kernel releases it
+//! when its holder dies, so it can never go stale. The CAS on the ref stays, for writers that
+//! do not take this lock (git itself, other tools).
+//!
+//! A ref lock (`refs/maestro/state.lock`) is stale when it is older than [`STALE_AFTER`] and
+//! no maestro writer is alive, which holding the writer lock proves.
 
-use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
 
-/// How old a lock must be before it may be considered stale.
+/// How old a ref lock must be before it may be considered stale.
 pub const STALE_AFTER: Duration = Duration::from_secs(30);
 
-/// What [`inspect`] found about a lock file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LockState {
-    pub age: Duration,
-    pub other_maestro_alive: bool,
+/// The held writer lock; released on drop, or by the kernel if the process dies.
+#[derive(Debug)]
+pub struct WriterLock {
+    _file: File,
 }
 
-impl LockState {
-    /// Whether the lock can be removed safely.
-    pub fn is_stale(&self) -> bool {
-        self.age >= STALE_AFTER && !self.other_maestro_alive
+/// Why the writer lock was not taken.
+#[derive(Debug)]
+pub enum WriterLockError {
+    /// Another writer held it until the deadline.
+    Timeout(PathBuf),
+    Io(PathBuf, std::io::Error),
+}
+
+/// The writer lock's path for a repository.
+pub fn writer_lock_path(common_dir: &Path) -> PathBuf {
+    common_dir.join("maestro").join("writer.lock")
+}
+
+/// Take the writer lock, polling until `deadline`.
+pub fn acquire_writer(common_dir: &Path, deadline: Instant) -> Result<WriterLock, WriterLockError> {
+    let path = writer_lock_path(common_dir);
+    let io = |e| WriterLockError::Io(path.clone(), e);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+    let mut pause = Duration::from_micros(500);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(WriterLock { _file: file }),
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(e)) => return Err(io(e)),
+        }
+        if Instant::now() + pause > deadline {
+            return Err(WriterLockError::Timeout(path));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
 
-/// Inspect `lock`; `None` if it does not exist.
-pub fn inspect(lock: &Path) -> Option<LockState> {
-    let modified = std::fs::metadata(lock).ok()?.modified().ok()?;
-    let age = SystemTime::now().duration_since(modified).unwrap_or_default();
-    Some(LockState { age, other_maestro_alive: other_maestro_alive() })
+/// Whether a maestro writer holds the writer lock right now. Never blocks.
+pub fn writer_alive(common_dir: &Path) -> bool {
+    let Ok(file) = File::options().write(true).open(writer_lock_path(common_dir)) else { return false };
+    matches!(file.try_lock(), Err(TryLockError::WouldBlock))
 }
 
-/// Remove `lock` if it is stale. Returns a line describing what was done, for the log.
-pub fn recover(lock: &Path) -> Option<String> {
-    let state = inspect(lock)?;
-    if !state.is_stale() {
+/// The age of a lock file; `None` if it does not exist.
+pub fn age(lock: &Path) -> Option<Duration> {
+    let modified = std::fs::metadata(lock).ok()?.modified().ok()?;
+    Some(SystemTime::now().duration_since(modified).unwrap_or_default())
+}
+
+/// Remove the ref lock `lock` if it is stale. Call only while holding the writer lock.
+/// Returns a line describing what was done, for the log.
+pub fn recover(lock: &Path, _held: &WriterLock) -> Option<String> {
+    let age = age(lock)?;
+    if age < STALE_AFTER {
         return None;
     }
     std::fs::remove_file(lock).ok()?;
-    Some(format!("removed stale lock {} ({}s old, no git-maestro process alive)", lock.display(), state.age.as_secs()))
-}
-
-/// Whether another process named `git-maestro` runs on this machine. Without `/proc` we cannot
-/// tell, and answer `false`, leaving age as the only guard.
-fn other_maestro_alive() -> bool {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
-    let me = std::process::id().to_string();
-    entries.flatten().any(|entry| {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str() else { return false };
-        pid != me
-            && pid.bytes().all(|b| b.is_ascii_digit())
-            && std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|comm| comm.trim_end() == "git-maestro")
-    })
+    Some(format!("removed stale lock {} ({}s old, no git-maestro writer alive)", lock.display(), age.as_secs()))
 }
 
 #[cfg(test)]
@@ -60,16 +88,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_fresh_lock_is_never_stale() {
-        let dir = std::env::temp_dir().join(format!("maestro-lock-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+    fn the_writer_lock_excludes_and_is_released_on_drop() {
+        let dir = tempfile_dir("writer");
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let held = acquire_writer(&dir, deadline).unwrap();
+        assert!(writer_alive(&dir));
+        assert!(matches!(acquire_writer(&dir, deadline), Err(WriterLockError::Timeout(_))));
+        drop(held);
+        assert!(!writer_alive(&dir));
+        let again = acquire_writer(&dir, Instant::now() + Duration::from_millis(50)).unwrap();
+
         let lock = dir.join("state.lock");
         std::fs::write(&lock, "x").unwrap();
-        assert_eq!(recover(&lock), None);
-        assert!(lock.exists());
+        assert_eq!(recover(&lock, &again), None, "a fresh ref lock is never removed");
         let old = SystemTime::now() - Duration::from_secs(120);
-        std::fs::File::options().write(true).open(&lock).unwrap().set_modified(old).unwrap();
-        assert!(inspect(&lock).unwrap().age >= STALE_AFTER);
+        File::options().write(true).open(&lock).unwrap().set_modified(old).unwrap();
+        assert!(recover(&lock, &again).unwrap().starts_with("removed stale lock"));
+        assert!(!lock.exists());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn tempfile_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("maestro-lock-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 }

@@ -195,6 +195,12 @@ impl Store {
     {
         let op_id = self.session.new_id();
         let started = Instant::now();
+        let writer = lock::acquire_writer(self.repo.common_dir(), started + DEADLINE).map_err(|e| match e {
+            lock::WriterLockError::Timeout(lock) => Error::Busy { lock, attempts: 0 },
+            lock::WriterLockError::Io(path, source) => {
+                Error::Git(crate::git::Error::Io { context: format!("cannot open {}", path.display()), source })
+            }
+        })?;
         let mut backoff = FIRST_BACKOFF;
         let mut notices = Vec::new();
         let mut attempts = 0;
@@ -220,7 +226,7 @@ impl Store {
                 Ok(()) => return Ok(Outcome { value, commit: Some(commit), attempts, notices }),
                 Err(CasError::Conflict { .. }) => {}
                 Err(CasError::Busy { lock }) => {
-                    if let Some(notice) = lock::recover(&lock) {
+                    if let Some(notice) = lock::recover(&lock, &writer) {
                         notices.push(notice);
                         continue;
                     }

@@ -78,19 +78,24 @@ fn check_store(store: &store::Store, findings: &mut Vec<Finding>) -> CommandResu
     let repo = &store.repo;
     findings.push(finding("refs", Status::Ok, format!("ref storage: {}", repo.ref_storage()), None));
     let lock_path = repo.ref_lock_path(STATE_REF);
-    findings.push(match lock::inspect(&lock_path) {
+    let writing = lock::writer_alive(repo.common_dir());
+    findings.push(match lock::age(&lock_path) {
         None => finding("lock", Status::Ok, "no lock on refs/maestro/state", None),
-        Some(state) if state.is_stale() => finding(
+        Some(age) if writing => finding(
             "lock",
-            Status::Warn,
-            format!("stale lock {} ({}s old)", lock_path.display(), state.age.as_secs()),
-            Some("the next write removes it; or remove it now with `rm` if no git-maestro is running".into()),
+            Status::Ok,
+            format!("a git-maestro write is in progress ({}s)", age.as_secs()),
+            None,
         ),
-        Some(state) => finding(
+        Some(age) => finding(
             "lock",
             Status::Warn,
-            format!("{} is held ({}s old)", lock_path.display(), state.age.as_secs()),
-            Some("a write is in progress; if none is, it counts as stale after 30s".into()),
+            format!("{} was left behind ({}s old) and no git-maestro writer is alive", lock_path.display(), age.as_secs()),
+            Some(format!(
+                "the next write removes it once it is {}s old; if no git process is running, remove it now with `rm {}`",
+                lock::STALE_AFTER.as_secs(),
+                lock_path.display()
+            )),
         ),
     });
     let hooks_dir = repo.hooks_dir();

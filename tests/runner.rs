@@ -1,0 +1,10 @@
+//! The one integration test binary. Each module is one area; `common` is the harness.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+mod test_cli;
+mod test_hostile;
+mod test_reliability;
+mod test_store;

@@ -1,0 +1,141 @@
+//! The store through the library API, against real repositories.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use git_maestro::git::Repo;
+use git_maestro::model::{Decision, DecisionKind};
+use git_maestro::store::{self, Clock, Session, Store, layout};
+
+use crate::common::TestEnv;
+use crate::test_cli::{GitRun, write_state_file};
+
+fn open(dir: &Path, seed: u64) -> Store {
+    let repo = Repo::discover(dir).expect("open repo");
+    let session = Session::new("lib-test".into(), "t@example.com".into(), "test".into(), Clock::System, Some(seed));
+    Store::new(repo, session)
+}
+
+fn decision(tx: &store::Tx<'_>, summary: &str) -> Decision {
+    Decision {
+        format: 1,
+        id: tx.new_id(),
+        kind: DecisionKind::Design,
+        summary: summary.into(),
+        rationale: String::new(),
+        alternatives: vec![],
+        actor: "lib-test".into(),
+        score: None,
+        task: None,
+        op: tx.op.into(),
+        at: tx.now,
+    }
+}
+
+#[test]
+fn a_write_that_changes_nothing_writes_nothing() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    let store = open(&dir, 1);
+    let tip = store.tip().unwrap();
+    let root: store::Root = store.view().unwrap().get(layout::MAESTRO_TOML).unwrap().unwrap();
+    let outcome = store.transact("rewrite the same root", |tx| tx.put(layout::MAESTRO_TOML, &root)).unwrap();
+    assert_eq!(outcome.commit, None);
+    assert_eq!(store.tip().unwrap(), tip, "no commit, no ref move");
+}
+
+#[test]
+fn a_concurrent_write_makes_the_transaction_re_read_and_re_apply() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    let store = open(&dir, 2);
+    let mut runs = 0;
+    let outcome = store
+        .transact("mine", |tx| {
+            runs += 1;
+            if runs == 1 {
+                // Another writer (plain git here) moves the ref between our read and our CAS.
+                let tip = env.state_tip(&dir);
+                let record = "format = 1\nid = \"theirs\"\nkind = \"design\"\nsummary = \"theirs\"\nactor = \"git\"\nop = \"x\"\nat = \"2026-01-01T00:00:00Z\"\n";
+                let theirs = write_state_file(&env, &dir, &tip, "decisions/00/00/theirs.toml", record);
+                env.git(&dir, &["update-ref", "refs/maestro/state", &theirs, &tip]).success_git();
+            }
+            let d = decision(tx, "mine");
+            tx.create(&layout::decision_file(&d.id), &d)
+        })
+        .unwrap();
+    assert_eq!(outcome.attempts, 2, "the CAS conflict forced exactly one retry");
+    assert_eq!(runs, 2);
+    let files: Vec<String> = store.view().unwrap().files().unwrap().into_iter().map(|(p, _)| p).collect();
+    assert!(files.contains(&"decisions/00/00/theirs.toml".to_owned()), "their write survives: {files:?}");
+    let summaries: Vec<String> =
+        store::decisions(&store.view().unwrap()).unwrap().into_iter().map(|d| d.summary).collect();
+    assert_eq!(summaries, ["mine", "theirs"], "no lost update: ours landed on top of theirs");
+}
+
+#[test]
+fn a_busy_lock_is_waited_for_and_a_stale_one_is_removed() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    let store = open(&dir, 4);
+    let lock = dir.join(".git/refs/maestro/state.lock");
+    std::fs::write(&lock, "held by a live writer\n").unwrap();
+    let releaser = {
+        let lock = lock.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            std::fs::remove_file(lock).unwrap();
+        })
+    };
+    let outcome = store
+        .transact("after the lock", |tx| {
+            let d = decision(tx, "waited");
+            tx.create(&layout::decision_file(&d.id), &d)
+        })
+        .unwrap();
+    releaser.join().unwrap();
+    assert!(outcome.attempts > 1, "it had to wait for the lock");
+    assert!(outcome.notices.is_empty(), "a fresh lock is never removed: {:?}", outcome.notices);
+
+    // A lock left by a dead process, older than 30 s.
+    std::fs::write(&lock, "left by kill -9\n").unwrap();
+    let old = SystemTime::now() - Duration::from_secs(60);
+    std::fs::File::options().write(true).open(&lock).unwrap().set_modified(old).unwrap();
+    let outcome = store
+        .transact("after a crash", |tx| {
+            let d = decision(tx, "recovered");
+            tx.create(&layout::decision_file(&d.id), &d)
+        })
+        .unwrap();
+    assert!(outcome.commit.is_some());
+    assert_eq!(outcome.notices.len(), 1);
+    assert!(outcome.notices[0].starts_with("removed stale lock "), "{:?}", outcome.notices);
+    assert!(!lock.exists());
+}
+
+#[test]
+fn records_are_fanned_out_and_commits_carry_trailers() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    let store = open(&dir, 5);
+    let outcome = store
+        .transact("one decision", |tx| {
+            let d = decision(tx, "fanned");
+            tx.create(&layout::decision_file(&d.id), &d)?;
+            Ok::<_, store::Error>(d.id)
+        })
+        .unwrap();
+    let id = outcome.value;
+    let path = layout::decision_file(&id);
+    assert!(path.starts_with("decisions/") && path.split('/').count() == 4, "{path}");
+    let shown = env.git(&dir, &["cat-file", "-p", &format!("refs/maestro/state:{path}")]);
+    assert!(shown.stdout.contains("summary = \"fanned\""), "{}", shown.render());
+    let msg = env.git(&dir, &["log", "-1", "--format=%B", "refs/maestro/state"]).stdout;
+    assert!(msg.starts_with("maestro: one decision\n\nMaestro-Op: "), "{msg}");
+    assert!(msg.contains("\nMaestro-Actor: lib-test\nMaestro-Argv: test\n"), "{msg}");
+    let creating_twice = store.transact("duplicate", |tx| {
+        let d = Decision { id: id.clone(), ..decision(tx, "again") };
+        tx.create(&layout::decision_file(&d.id), &d)
+    });
+    assert!(matches!(creating_twice, Err(store::Error::Exists { .. })), "append-only records are never overwritten");
+}
