@@ -9,6 +9,9 @@ pub struct Repo {
     pub(crate) inner: gix::Repository,
 }
 
+/// Bytes of decompressed objects kept per open repository.
+const OBJECT_CACHE_BYTES: usize = 8 * 1024 * 1024;
+
 /// `extensions.*` keys that do not change how refs or objects are stored on disk, or that gix
 /// handles itself. Anything else (notably `refStorage = reftable`) is refused: gix 0.90 would
 /// write loose refs that git cannot see (DESIGN.md §2).
@@ -31,8 +34,11 @@ impl Repo {
                 });
             }
         };
-        let repo = Repo { inner };
+        let mut repo = Repo { inner };
         repo.check_format()?;
+        // A transaction reads the trees on its paths several times (lookup, edit); caching
+        // decoded objects keeps large directories from being inflated again each time.
+        repo.inner.object_cache_size_if_unset(OBJECT_CACHE_BYTES);
         Ok(repo)
     }
 

@@ -8,6 +8,7 @@
 //!    start again, until a 20 s deadline;
 //! 6. when the operation changed nothing, write nothing.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -95,6 +96,8 @@ impl<'s> View<'s> {
 pub struct Tx<'s> {
     view: View<'s>,
     staged: BTreeMap<String, Option<Vec<u8>>>,
+    /// What T0 holds at paths this transaction looked at, so each is read once.
+    base: RefCell<BTreeMap<String, Option<Vec<u8>>>>,
     /// This operation's id: the `Maestro-Op` trailer, stable across retries.
     pub op: &'s str,
     /// The time of this operation.
@@ -103,12 +106,22 @@ pub struct Tx<'s> {
 }
 
 impl Tx<'_> {
+    /// The bytes at `path` in T0, read at most once per transaction.
+    fn base_bytes(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        if let Some(cached) = self.base.borrow().get(path) {
+            return Ok(cached.clone());
+        }
+        let bytes = self.view.get_bytes(path)?;
+        self.base.borrow_mut().insert(path.to_owned(), bytes.clone());
+        Ok(bytes)
+    }
+
     /// Decode the record at `path`, seeing this transaction's own writes.
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
         match self.staged.get(path) {
             Some(Some(bytes)) => Ok(Some(codec::decode(path, bytes)?)),
             Some(None) => Ok(None),
-            None => self.view.get(path),
+            None => self.base_bytes(path)?.map(|bytes| codec::decode(path, &bytes)).transpose().map_err(Into::into),
         }
     }
 
@@ -116,14 +129,14 @@ impl Tx<'_> {
     pub fn exists(&self, path: &str) -> Result<bool> {
         Ok(match self.staged.get(path) {
             Some(staged) => staged.is_some(),
-            None => self.view.get_bytes(path)?.is_some(),
+            None => self.base_bytes(path)?.is_some(),
         })
     }
 
     /// Stage `value` at `path`. Writing what is already there stages nothing.
     pub fn put<T: Serialize>(&mut self, path: &str, value: &T) -> Result<()> {
         let bytes = codec::encode(path, value)?;
-        if self.view.get_bytes(path)?.as_deref() == Some(bytes.as_slice()) {
+        if self.base_bytes(path)?.as_deref() == Some(bytes.as_slice()) {
             self.staged.remove(path);
         } else {
             self.staged.insert(path.to_owned(), Some(bytes));
@@ -214,7 +227,14 @@ impl Store {
             if tip.is_some() {
                 super::check_root(&view)?;
             }
-            let mut tx = Tx { view, staged: BTreeMap::new(), op: &op_id, now: self.session.now(), store: self };
+            let mut tx = Tx {
+                view,
+                staged: BTreeMap::new(),
+                base: RefCell::new(BTreeMap::new()),
+                op: &op_id,
+                now: self.session.now(),
+                store: self,
+            };
             let value = op(&mut tx)?;
             if tx.staged.is_empty() {
                 return Ok(Outcome { value, commit: None, attempts, notices });

@@ -1,0 +1,268 @@
+//! State benchmarks. Each reports a ratio against git measured in the same run:
+//!
+//! (a) a whole-process `task claim` against the same write as a git plumbing script;
+//! (b) an in-process claim at 10 tasks against one at 10,000 tasks plus 100,000 decisions;
+//! (c) a whole-process `task show` against `git cat-file -p refs/maestro/state:<path>`.
+//!
+//! Run with `cargo bench --bench state`. `MAESTRO_BENCH_QUICK=1` uses fewer samples;
+//! `MAESTRO_BENCH_ONLY=ab` runs only the named ones.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use git_maestro::git::Repo;
+use git_maestro::model::{Decision, DecisionKind, Task, TaskKind, TaskStatus};
+use git_maestro::store::{self, Clock, Session, Store, layout};
+
+const BIN: &str = env!("CARGO_BIN_EXE_git-maestro");
+
+fn main() {
+    let quick = std::env::var_os("MAESTRO_BENCH_QUICK").is_some();
+    let samples = if quick { 10 } else { 40 };
+    let tmp = std::env::temp_dir().join(format!("maestro-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("temp dir");
+    println!("git-maestro state benchmarks ({samples} samples each, medians)\n");
+    let only = std::env::var("MAESTRO_BENCH_ONLY").unwrap_or_default();
+    let run = |name: &str| only.is_empty() || only.contains(name);
+    if run("a") {
+        bench_a(&tmp, samples);
+    }
+    if run("c") {
+        bench_c(&tmp, samples);
+    }
+    if run("b") {
+        bench_b(&tmp, samples);
+    }
+    std::fs::remove_dir_all(&tmp).ok();
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git").current_dir(dir).args(args).output().expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn maestro(dir: &Path, args: &[&str]) {
+    let out = Command::new(BIN).current_dir(dir).args(args).output().expect("git-maestro");
+    assert!(out.status.success(), "git-maestro {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A repository with an initialised state and a Score of `tasks` independent tasks.
+fn repo_with_score(tmp: &Path, name: &str, tasks: usize) -> PathBuf {
+    let dir = tmp.join(name);
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let status = Command::new("bash").arg(fixtures.join("repo-basic.sh")).arg(&dir).status().expect("bash");
+    assert!(status.success());
+    maestro(&dir, &["init", "-q"]);
+    let score = Command::new("bash").arg(fixtures.join("score-many.sh")).args(["bench", &tasks.to_string()]).output();
+    let score_file = dir.join(".git/bench-score.toml");
+    std::fs::write(&score_file, score.expect("score-many.sh").stdout).expect("write score");
+    maestro(&dir, &["plan", "-q", "--from", score_file.to_str().expect("utf-8 path")]);
+    dir
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn report(name: &str, ours: Duration, theirs: Duration, baseline: &str, target: &str) {
+    let ratio = ours.as_secs_f64() / theirs.as_secs_f64();
+    println!("({name}) git-maestro {ours:>10.2?}   {baseline} {theirs:>10.2?}   ratio {ratio:.2}x   target {target}");
+}
+
+/// (a) whole-process claim vs the plumbing script, interleaved so both see the same machine.
+fn bench_a(tmp: &Path, samples: usize) {
+    let ours_dir = repo_with_score(tmp, "a-maestro", samples);
+    let git_dir = repo_with_score(tmp, "a-git", samples);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/plumbing-claim.sh");
+    let mut ids = git_maestro::model::ids::IdGen::with_seed(2);
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for i in 0..samples {
+        let task = format!("bench/t{i}");
+        let start = Instant::now();
+        maestro(&ours_dir, &["task", "claim", &task, "--as", "bench", "-q"]);
+        ours.push(start.elapsed());
+        // The decision record the claim also writes, prepared outside the timed part.
+        let id = ids.next(1_767_225_600_000 + i as u64);
+        let record = format!(
+            "format = 1\nid = \"{id}\"\nkind = \"assignment\"\nsummary = \"bench claimed {task}\"\nactor = \"bench\"\nscore = \"bench\"\ntask = \"t{i}\"\nop = \"plumbing\"\nat = \"2026-01-01T00:00:00Z\"\n"
+        );
+        let record_file = tmp.join("decision.toml");
+        std::fs::write(&record_file, record).expect("write decision");
+        let path = layout::decision_file(&id);
+        let start = Instant::now();
+        let status = Command::new("bash")
+            .current_dir(&git_dir)
+            .arg(&script)
+            .args(["bench", &format!("t{i}"), "bench", &path, record_file.to_str().expect("utf-8")])
+            .status();
+        assert!(status.expect("bash").success());
+        theirs.push(start.elapsed());
+    }
+    // The plumbing result must be a state maestro reads back as claimed, or the race is unfair.
+    let shown = Command::new(BIN).current_dir(&git_dir).args(["task", "show", "bench/t0", "--json"]).output();
+    assert!(String::from_utf8_lossy(&shown.expect("show").stdout).contains("\"holder\": \"bench\""));
+    let decisions = Command::new(BIN).current_dir(&git_dir).args(["decisions", "--json"]).output().expect("decisions");
+    let listed = String::from_utf8_lossy(&decisions.stdout).matches("\"kind\": \"assignment\"").count();
+    assert_eq!(listed, samples, "the plumbing side wrote every decision where maestro reads it");
+    let (ours, theirs) = (median(ours), median(theirs));
+    report("a", ours, theirs, "plumbing script", "git-maestro at least 5x faster");
+    println!("    speed-up {:.1}x\n", theirs.as_secs_f64() / ours.as_secs_f64());
+}
+
+/// (c) whole-process `task show` vs `git cat-file -p`.
+fn bench_c(tmp: &Path, samples: usize) {
+    let dir = repo_with_score(tmp, "c", 10);
+    let spec = "refs/maestro/state:scores/bench/tasks/t3.toml";
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..samples * 2 {
+        let start = Instant::now();
+        maestro(&dir, &["task", "show", "bench/t3"]);
+        ours.push(start.elapsed());
+        let start = Instant::now();
+        git(&dir, &["cat-file", "-p", spec]);
+        theirs.push(start.elapsed());
+    }
+    report("c", median(ours), median(theirs), "git cat-file -p", "at most 1.5x");
+    println!();
+}
+
+/// (b) an in-process claim on a small state vs a large one, in two shapes of 10,000 tasks:
+/// spread over 100 Scores (how a repository accumulates them) and all in one Score (the limit).
+fn bench_b(tmp: &Path, samples: usize) {
+    let small = repo_with_score(tmp, "b-small", 10);
+    git(&small, &["repack", "-a", "-d", "-q"]);
+    for (name, scores, per_score) in [("100 Scores x 100 tasks", 100, 100), ("1 Score x 10,000 tasks", 1, 10_000)] {
+        let large = repo_with_score(tmp, &format!("b-large-{scores}"), 1);
+        let build = Instant::now();
+        fill(&large, scores, per_score, 100_000);
+        git(&large, &["repack", "-a", "-d", "-q"]);
+        let files = open(&large).view().expect("view").files().expect("files").len();
+        println!("(b) state of {name} + 100,000 decisions: {files} files, built in {:.1?}", build.elapsed());
+        let time_claims = |dir: &Path, score: &str, tasks: usize| {
+            let store = open(dir);
+            let mut times = Vec::new();
+            for i in 0..samples {
+                let id = format!("t{}", i * 7 % tasks);
+                let start = Instant::now();
+                claim(&store, score, &id, &format!("w{i}"));
+                times.push(start.elapsed());
+            }
+            median(times)
+        };
+        // Interleave rounds so that both sides see the same machine state.
+        let (mut s, mut l) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            s.push(time_claims(&small, "bench", 10));
+            l.push(time_claims(&large, &format!("s{}", scores / 2), per_score));
+        }
+        report("b", median(l), median(s), "same write at 10 tasks", "at most 1.3x");
+        println!();
+    }
+}
+
+fn open(dir: &Path) -> Store {
+    let session = Session::new("bench".into(), "bench@localhost".into(), "bench".into(), Clock::System, None);
+    Store::new(Repo::discover(dir).expect("repo"), session)
+}
+
+/// The write `task claim` does: the claim plus its assignment decision, re-claimable by
+/// releasing first so every sample writes.
+fn claim(store: &Store, score: &str, id: &str, holder: &str) {
+    let outcome = store
+        .transact("bench claim", |tx| {
+            let mut task = store::task(tx, score, id)?;
+            task.release(None, tx.now)?;
+            task.claim(holder, tx.op, tx.now)?;
+            tx.put(&layout::task_file(score, id), &task)?;
+            let d = decision(tx, holder, score, id);
+            tx.create(&layout::decision_file(&d.id), &d)
+        })
+        .expect("claim");
+    assert!(outcome.commit.is_some());
+}
+
+fn decision(tx: &store::Tx<'_>, summary: &str, score: &str, task: &str) -> Decision {
+    Decision {
+        format: 1,
+        id: tx.new_id(),
+        kind: DecisionKind::Assignment,
+        summary: summary.to_owned(),
+        rationale: String::new(),
+        alternatives: Vec::new(),
+        actor: "bench".into(),
+        score: Some(score.to_owned()),
+        task: Some(task.to_owned()),
+        op: tx.op.to_owned(),
+        at: tx.now,
+    }
+}
+
+/// Add `scores` Scores of `per_score` tasks and `decisions` decisions to the state with
+/// `git fast-import`, in one commit on top of the current state.
+fn fill(dir: &Path, scores: usize, per_score: usize, decisions: usize) {
+    use std::io::Write;
+    let store = open(dir);
+    let view = store.view().expect("view");
+    let template_score = store::score(&view, "bench").expect("score");
+    let template_task = store::task(&view, "bench", "t0").expect("task");
+    let tip = store.tip().expect("tip").expect("initialised");
+    let mut stream = Vec::new();
+    let mut file = |path: &str, bytes: Vec<u8>| {
+        write!(stream, "M 100644 inline {path}\ndata {}\n", bytes.len()).expect("write");
+        stream.extend_from_slice(&bytes);
+        stream.push(b'\n');
+    };
+    for s in 0..scores {
+        let id = format!("s{s}");
+        let tasks: Vec<String> = (0..per_score).map(|i| format!("t{i}")).collect();
+        let score = git_maestro::model::Score { id: id.clone(), tasks: tasks.clone(), ..template_score.clone() };
+        file(&layout::score_file(&id), store::codec::encode("score", &score).expect("encode"));
+        for t in &tasks {
+            let task = Task {
+                id: t.clone(),
+                score: id.clone(),
+                status: TaskStatus::Ready,
+                kind: TaskKind::Implement,
+                ..template_task.clone()
+            };
+            file(&layout::task_file(&id, t), store::codec::encode("task", &task).expect("encode"));
+        }
+    }
+    let mut ids = git_maestro::model::ids::IdGen::with_seed(1);
+    for i in 0..decisions {
+        let d = Decision {
+            format: 1,
+            id: ids.next(1_700_000_000_000 + i as u64),
+            kind: DecisionKind::Design,
+            summary: format!("decision {i}"),
+            rationale: String::new(),
+            alternatives: Vec::new(),
+            actor: "bench".into(),
+            score: None,
+            task: None,
+            op: "fill".into(),
+            at: template_score.created,
+        };
+        file(&layout::decision_file(&d.id), store::codec::encode("decision", &d).expect("encode"));
+    }
+    let message = "bench: fill";
+    let header = format!(
+        "commit {}\ncommitter bench <bench@localhost> 1767225600 +0000\ndata {}\n{message}\nfrom {tip}\n",
+        layout::STATE_REF,
+        message.len()
+    );
+    let mut child = Command::new("git")
+        .current_dir(dir)
+        .args(["fast-import", "--quiet", "--force"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("git fast-import");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(header.as_bytes()).expect("write header");
+    stdin.write_all(&stream).expect("write files");
+    drop(stdin);
+    assert!(child.wait().expect("fast-import").success());
+}
