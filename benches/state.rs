@@ -185,19 +185,7 @@ fn claim(store: &Store, score: &str, id: &str, holder: &str) {
 }
 
 fn decision(tx: &store::Tx<'_>, summary: &str, score: &str, task: &str) -> Decision {
-    Decision {
-        format: 1,
-        id: tx.new_id(),
-        kind: DecisionKind::Assignment,
-        summary: summary.to_owned(),
-        rationale: String::new(),
-        alternatives: Vec::new(),
-        actor: "bench".into(),
-        score: Some(score.to_owned()),
-        task: Some(task.to_owned()),
-        op: tx.op.to_owned(),
-        at: tx.now,
-    }
+    store::new_decision(tx, DecisionKind::Assignment, summary.to_owned(), "bench").about(score, Some(task))
 }
 
 /// Add `scores` Scores of `per_score` tasks and `decisions` decisions to the state with
@@ -233,19 +221,15 @@ fn fill(dir: &Path, scores: usize, per_score: usize, decisions: usize) {
     }
     let mut ids = git_maestro::model::ids::IdGen::with_seed(1);
     for i in 0..decisions {
-        let d = Decision {
-            format: 1,
-            id: ids.next(1_700_000_000_000 + i as u64),
-            kind: DecisionKind::Design,
-            summary: format!("decision {i}"),
-            rationale: String::new(),
-            alternatives: Vec::new(),
-            actor: "bench".into(),
-            score: None,
-            task: None,
-            op: "fill".into(),
-            at: template_score.created,
-        };
+        let id = ids.next(1_700_000_000_000 + i as u64);
+        let d = Decision::new(
+            id,
+            DecisionKind::Design,
+            format!("decision {i}"),
+            "bench".into(),
+            "fill".into(),
+            template_score.created,
+        );
         file(&layout::decision_file(&d.id), store::codec::encode("decision", &d).expect("encode"));
     }
     let message = "bench: fill";

@@ -17,19 +17,7 @@ fn open(dir: &Path, seed: u64) -> Store {
 }
 
 fn decision(tx: &store::Tx<'_>, summary: &str) -> Decision {
-    Decision {
-        format: 1,
-        id: tx.new_id(),
-        kind: DecisionKind::Design,
-        summary: summary.into(),
-        rationale: String::new(),
-        alternatives: vec![],
-        actor: "lib-test".into(),
-        score: None,
-        task: None,
-        op: tx.op.into(),
-        at: tx.now,
-    }
+    store::new_decision(tx, DecisionKind::Design, summary.into(), "lib-test")
 }
 
 #[test]

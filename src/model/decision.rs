@@ -67,6 +67,32 @@ pub struct Decision {
     pub at: Timestamp,
 }
 
+impl Decision {
+    /// A decision with the required fields; set `rationale`, `score` and `task` as needed.
+    pub fn new(id: String, kind: DecisionKind, summary: String, actor: String, op: String, at: Timestamp) -> Decision {
+        Decision {
+            format: crate::model::FORMAT as u32,
+            id,
+            kind,
+            summary,
+            rationale: String::new(),
+            alternatives: Vec::new(),
+            actor,
+            score: None,
+            task: None,
+            op,
+            at,
+        }
+    }
+
+    /// About a Score, and optionally one of its tasks.
+    pub fn about(mut self, score: &str, task: Option<&str>) -> Decision {
+        self.score = Some(score.to_owned());
+        self.task = task.map(str::to_owned);
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@ use serde::de::DeserializeOwned;
 
 use super::layout::{self, DECISIONS_DIR, SCORES_DIR};
 use super::{Error, Result, Tx, View};
-use crate::model::{Decision, Score, Task};
+use crate::model::{Decision, DecisionKind, Score, Task};
 
 /// Reading records: implemented by [`View`] and [`Tx`] so helpers work on both.
 pub trait Read {
@@ -57,6 +57,23 @@ pub fn task(r: &impl Read, score: &str, id: &str) -> Result<Task> {
 /// The tasks of a Score, in the order the Score lists them.
 pub fn tasks(r: &impl Read, score: &Score) -> Result<Vec<Task>> {
     score.tasks.iter().map(|id| task(r, &score.id, id)).collect()
+}
+
+/// The Score `id` with its tasks.
+pub fn score_with_tasks(r: &impl Read, id: &str) -> Result<(Score, Vec<Task>)> {
+    let score = score(r, id)?;
+    let tasks = tasks(r, &score)?;
+    Ok((score, tasks))
+}
+
+/// A new decision of `kind` by `actor`, stamped with this transaction's id, op and time.
+pub fn new_decision(tx: &Tx<'_>, kind: DecisionKind, summary: String, actor: &str) -> Decision {
+    Decision::new(tx.new_id(), kind, summary, actor.to_owned(), tx.op.to_owned(), tx.now)
+}
+
+/// Append `decision` to the log. Decisions are never overwritten.
+pub fn append_decision(tx: &mut Tx<'_>, decision: &Decision) -> Result<()> {
+    tx.create(&layout::decision_file(&decision.id), decision)
 }
 
 /// Every decision, oldest first (ids sort by time).

@@ -4,8 +4,8 @@ use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
 use crate::model::redact::redact;
-use crate::model::{Decision, DecisionKind, FORMAT, MAX_STRING_BYTES};
-use crate::store::{self, layout};
+use crate::model::{DecisionKind, MAX_STRING_BYTES};
+use crate::store;
 
 /// Record a decision in the shared decision log
 ///
@@ -72,20 +72,11 @@ pub fn cmd_decide(ctx: &Context, args: &DecideArgs) -> CommandResult {
                 store::task(tx, s, t)?;
             }
         }
-        let decision = Decision {
-            format: FORMAT as u32,
-            id: tx.new_id(),
-            kind,
-            summary: summary.clone(),
-            rationale: redact(&args.rationale),
-            alternatives: Vec::new(),
-            actor: actor.clone(),
-            score: score.clone(),
-            task: task.clone(),
-            op: tx.op.to_owned(),
-            at: tx.now,
-        };
-        tx.create(&layout::decision_file(&decision.id), &decision)?;
+        let mut decision = store::new_decision(tx, kind, summary.clone(), &actor);
+        decision.rationale = redact(&args.rationale);
+        decision.score.clone_from(&score);
+        decision.task.clone_from(&task);
+        store::append_decision(tx, &decision)?;
         Ok::<_, CommandError>(decision)
     })?;
     if ctx.ui.json {

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
+use crate::model::DecisionKind;
 use crate::model::plan::{self, Problem};
-use crate::model::{Decision, DecisionKind, FORMAT};
 use crate::store::codec::MAX_BLOB_BYTES;
 use crate::store::{self, layout};
 
@@ -54,20 +54,9 @@ pub fn cmd_plan(ctx: &Context, args: &PlanArgs) -> CommandResult {
         for task in &plan.tasks {
             tx.put(&layout::task_file(&score_id, &task.id), task)?;
         }
-        let decision = Decision {
-            format: FORMAT as u32,
-            id: tx.new_id(),
-            kind: DecisionKind::Plan,
-            summary: format!("planned {score_id} with {} tasks from {shown}", plan.tasks.len()),
-            rationale: String::new(),
-            alternatives: Vec::new(),
-            actor: store.session.actor.clone(),
-            score: Some(score_id.clone()),
-            task: None,
-            op: tx.op.to_owned(),
-            at: tx.now,
-        };
-        tx.create(&layout::decision_file(&decision.id), &decision)?;
+        let summary = format!("planned {score_id} with {} tasks from {shown}", plan.tasks.len());
+        let decision = store::new_decision(tx, DecisionKind::Plan, summary, &store.session.actor);
+        store::append_decision(tx, &decision.about(&score_id, None))?;
         Ok::<_, CommandError>(())
     })?;
     if ctx.ui.json {

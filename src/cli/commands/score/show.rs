@@ -3,7 +3,6 @@
 use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
-use crate::cli::ui::table;
 use crate::store;
 
 /// Show a Score and its tasks
@@ -19,9 +18,7 @@ pub struct ShowArgs {
 pub fn cmd_score_show(ctx: &Context, args: &ShowArgs) -> CommandResult {
     let id = args::slug("score id", &args.score)?;
     let store = ctx.store()?;
-    let view = store.view()?;
-    let score = store::score(&view, &id)?;
-    let tasks = store::tasks(&view, &score)?;
+    let (score, tasks) = store::score_with_tasks(&store.view()?, &id)?;
     if ctx.ui.json {
         let mut value = serde_json::to_value(&score).map_err(std::io::Error::other)?;
         value["tasks"] = serde_json::to_value(&tasks).map_err(std::io::Error::other)?;
@@ -47,18 +44,7 @@ pub fn cmd_score_show(ctx: &Context, args: &ShowArgs) -> CommandResult {
         out.extend(score.requirement.trim_end().lines().map(|l| format!("    {l}")));
     }
     out.push(String::new());
-    let mut rows = vec![["TASK", "STATUS", "KIND", "CLAIMED BY", "DEPENDS ON", "TITLE"].map(String::from).to_vec()];
-    for t in &tasks {
-        rows.push(vec![
-            t.id.clone(),
-            t.status.to_string(),
-            t.kind.as_str().to_owned(),
-            t.claim.as_ref().map_or("-".into(), |c| c.holder.clone()),
-            if t.deps.is_empty() { "-".into() } else { t.deps.join(",") },
-            t.title.clone(),
-        ]);
-    }
-    out.push(table(&rows));
+    out.push(super::super::task::table(&tasks));
     ctx.ui.line(out.join("\n"))?;
     Ok(())
 }

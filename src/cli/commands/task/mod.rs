@@ -7,8 +7,8 @@ mod show;
 
 use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
-use crate::model::{Decision, DecisionKind, FORMAT};
-use crate::store::{Tx, layout};
+use crate::model::{DecisionKind, Task};
+use crate::store::{self, Tx};
 
 /// Look at tasks, and claim or release them
 #[derive(Debug, clap::Subcommand)]
@@ -29,25 +29,23 @@ pub fn run(ctx: &Context, cmd: TaskCommand) -> CommandResult {
 }
 
 /// Record an assignment decision about `score/task` in the same transaction.
-fn record_assignment(
-    tx: &mut Tx<'_>,
-    actor: &str,
-    score: &str,
-    task: &str,
-    summary: String,
-) -> crate::store::Result<()> {
-    let decision = Decision {
-        format: FORMAT as u32,
-        id: tx.new_id(),
-        kind: DecisionKind::Assignment,
-        summary,
-        rationale: String::new(),
-        alternatives: Vec::new(),
-        actor: actor.to_owned(),
-        score: Some(score.to_owned()),
-        task: Some(task.to_owned()),
-        op: tx.op.to_owned(),
-        at: tx.now,
-    };
-    tx.create(&layout::decision_file(&decision.id), &decision)
+fn record_assignment(tx: &mut Tx<'_>, actor: &str, score: &str, task: &str, summary: String) -> store::Result<()> {
+    let decision = store::new_decision(tx, DecisionKind::Assignment, summary, actor).about(score, Some(task));
+    store::append_decision(tx, &decision)
+}
+
+/// The tasks table shared by `task list` and `score show`.
+pub fn table(tasks: &[Task]) -> String {
+    let mut rows = vec![["TASK", "STATUS", "KIND", "CLAIMED BY", "DEPENDS ON", "TITLE"].map(String::from).to_vec()];
+    for t in tasks {
+        rows.push(vec![
+            t.id.clone(),
+            t.status.to_string(),
+            t.kind.as_str().to_owned(),
+            t.claim.as_ref().map_or("-".into(), |c| c.holder.clone()),
+            if t.deps.is_empty() { "-".into() } else { t.deps.join(",") },
+            t.title.clone(),
+        ]);
+    }
+    crate::cli::ui::table(&rows)
 }
