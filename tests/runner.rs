@@ -5,6 +5,7 @@
 mod common;
 
 mod test_cli;
+mod test_hooks;
 mod test_hostile;
 mod test_reliability;
 mod test_store;

@@ -10,7 +10,8 @@ use crate::model::{Decision, DecisionKind, Score, Task};
 pub trait Read {
     /// Decode the record at `path`, if any.
     fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>>;
-    /// Entry names of `dir`, with whether each is a directory.
+    /// Entry names of `dir` in the state read (for a [`Tx`], T0: staged writes are not
+    /// listed), with whether each is a directory.
     fn list(&self, dir: &str) -> Result<Vec<(String, bool)>>;
 }
 

@@ -1,0 +1,74 @@
+//! The pre-push hook, through real `git push`: state refs must fast-forward and parse, the
+//! state ref is never deleted, and unrelated pushes pass untouched.
+
+use crate::common::{Run, TestEnv, fixtures_dir};
+use crate::test_cli::{GitRun, write_state_file};
+
+fn setup(env: &TestEnv) -> std::path::PathBuf {
+    let dir = env.repo("r");
+    env.git(env.root.path(), &["init", "-q", "--bare", "remote.git"]).success_git();
+    env.git(&dir, &["remote", "add", "origin", "../remote.git"]).success_git();
+    dir
+}
+
+fn push(env: &TestEnv, dir: &std::path::Path, refspec: &str) -> Run {
+    env.git(dir, &["push", "origin", refspec])
+}
+
+#[test]
+fn a_fast_forward_of_the_state_is_pushed() {
+    let env = TestEnv::new();
+    let dir = setup(&env);
+    push(&env, &dir, "refs/maestro/state").success_git();
+    env.run(&dir, &["plan", "--from", &fixtures_dir().join("score.toml").display().to_string()]).success();
+    let run = push(&env, &dir, "refs/maestro/state");
+    assert_eq!(run.code, 0, "{}", run.render());
+    let remote = env.git(&env.path("remote.git"), &["rev-parse", "refs/maestro/state"]).success_git();
+    assert_eq!(remote.trim(), env.state_tip(&dir));
+    assert_eq!(push(&env, &dir, "refs/maestro/state").code, 0, "an up-to-date push is fine");
+}
+
+#[test]
+fn a_forced_rewind_of_the_state_is_refused() {
+    let env = TestEnv::new();
+    let dir = setup(&env);
+    let first = env.state_tip(&dir);
+    env.run(&dir, &["decide", "-m", "one"]).success();
+    push(&env, &dir, "refs/maestro/state").success_git();
+    let pushed = env.state_tip(&dir);
+    env.git(&dir, &["update-ref", "refs/maestro/state", &first]).success_git();
+    let run = push(&env, &dir, "+refs/maestro/state");
+    assert_ne!(run.code, 0, "{}", run.render());
+    assert!(run.stderr.contains("git-maestro refused the push to origin"), "{}", run.render());
+    assert!(run.stderr.contains("is not a fast-forward"), "{}", run.render());
+    assert!(run.stderr.contains("Hint: run `git maestro sync`"), "{}", run.render());
+    let remote = env.git(&env.path("remote.git"), &["rev-parse", "refs/maestro/state"]).success_git();
+    assert_eq!(remote.trim(), pushed, "the remote keeps its state");
+}
+
+#[test]
+fn an_unparseable_state_is_refused() {
+    let env = TestEnv::new();
+    let dir = setup(&env);
+    let tip = env.state_tip(&dir);
+    let bad = write_state_file(&env, &dir, &tip, "scores/x/score.toml", "format = 1\nid = [\n");
+    env.git(&dir, &["update-ref", "refs/maestro/state", &bad, &tip]).success_git();
+    let run = push(&env, &dir, "refs/maestro/state");
+    assert_ne!(run.code, 0, "{}", run.render());
+    assert!(run.stderr.contains("does not parse: scores/x/score.toml does not parse"), "{}", run.render());
+    let remote = env.git(&env.path("remote.git"), &["rev-parse", "-q", "--verify", "refs/maestro/state"]);
+    assert_ne!(remote.code, 0, "nothing reached the remote");
+}
+
+#[test]
+fn deleting_the_remote_state_is_refused_but_other_refs_pass() {
+    let env = TestEnv::new();
+    let dir = setup(&env);
+    push(&env, &dir, "refs/maestro/state").success_git();
+    let run = push(&env, &dir, ":refs/maestro/state");
+    assert_ne!(run.code, 0, "{}", run.render());
+    assert!(run.stderr.contains("deleting refs/maestro/state would drop every Score"), "{}", run.render());
+    let run = push(&env, &dir, "main");
+    assert_eq!(run.code, 0, "unrelated pushes are untouched:\n{}", run.render());
+    assert!(!run.stderr.contains("git-maestro"), "{}", run.render());
+}
