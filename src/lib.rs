@@ -5,12 +5,15 @@
 //! - [`model`]: pure data and rules: Scores, tasks and their state machines, decisions, ids.
 //! - [`store`]: the only writer of `refs/maestro/*`: layout, codec, compare-and-swap transactions.
 //! - [`git`]: every gix call, and the few `git` subprocesses.
+//! - [`config`]: trusted configuration, the only source of anything that runs.
 //! - [`hooks`]: installing the pre-push shim, and the verifier behind it.
 //! - [`cli`]: argument parsing, output and exit codes. Nothing else prints, and no core module
 //!   imports it.
 
 pub mod cli;
+pub mod config;
 pub mod git;
 pub mod hooks;
 pub mod model;
+pub mod performer;
 pub mod store;

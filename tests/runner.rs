@@ -7,5 +7,6 @@ mod common;
 mod test_cli;
 mod test_hooks;
 mod test_hostile;
+mod test_performers;
 mod test_reliability;
 mod test_store;

@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use super::error::CommandResult;
+use super::error::{CommandError, CommandResult};
 use super::ui::Ui;
+use crate::config::{self, Config, Sources};
 use crate::git::Repo;
 use crate::model::redact::redact;
 use crate::store::{Clock, Session, Store};
@@ -36,6 +37,26 @@ impl Context {
         let repo = self.repo()?;
         let session = self.session(&repo);
         Ok(Store::new(repo, session))
+    }
+
+    /// Load trusted configuration for `repo`: the user's file, the main checkout's
+    /// `.maestro/config.toml`, and `git config maestro.*`.
+    pub fn config(&self, repo: &Repo) -> CommandResult<Config> {
+        let git_config = repo.config_entries("maestro");
+        let sources = Sources {
+            user_file: config::user_config_path(),
+            repo_file: repo.main_workdir().map(|w| w.join(".maestro").join("config.toml")),
+            git_config: &git_config,
+        };
+        config::load(&sources).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+            let noun = if errors.len() == 1 { "problem" } else { "problems" };
+            CommandError::user(
+                "invalid-config",
+                format!("the configuration has {} {noun}:\n{}", errors.len(), lines.join("\n")),
+            )
+            .hint("fix the keys named above; `git maestro init` puts commented examples in .maestro/config.toml")
+        })
     }
 
     fn session(&self, repo: &Repo) -> Session {

@@ -54,12 +54,12 @@ pub fn main() -> ExitCode {
         Some(d) => d.clone(),
         None => PathBuf::from("."),
     };
-    let ctx = Context::new(Ui { json, quiet: args.quiet }, dir, argv);
+    let ctx = Context::new(Ui::new(json, args.quiet), dir, argv);
     match commands::run(&ctx, args.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             if err.kind != error::Kind::BrokenPipe {
-                if json {
+                if json && !ctx.ui.wrote_data() {
                     let _ = ctx.ui.json(&err.to_json());
                 }
                 eprint!("{}", err.render());

@@ -1,5 +1,6 @@
 //! Output: stdout is data, stderr is status. `--quiet` mutes status; `--json` makes stdout JSON.
 
+use std::cell::Cell;
 use std::io::Write;
 
 use serde::Serialize;
@@ -8,17 +9,32 @@ use serde::Serialize;
 pub struct Ui {
     pub json: bool,
     pub quiet: bool,
+    /// Whether anything went to stdout, so a failing `--json` command never prints a second
+    /// JSON document after its data.
+    wrote_data: Cell<bool>,
 }
 
 impl Ui {
+    /// A UI with the global options.
+    pub fn new(json: bool, quiet: bool) -> Ui {
+        Ui { json, quiet, wrote_data: Cell::new(false) }
+    }
+
+    /// Whether a command wrote data to stdout.
+    pub fn wrote_data(&self) -> bool {
+        self.wrote_data.get()
+    }
+
     /// A line of data on stdout.
     pub fn line(&self, text: impl std::fmt::Display) -> std::io::Result<()> {
+        self.wrote_data.set(true);
         let mut out = std::io::stdout().lock();
         writeln!(out, "{text}")
     }
 
     /// A value as pretty JSON on stdout.
     pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> std::io::Result<()> {
+        self.wrote_data.set(true);
         let mut out = std::io::stdout().lock();
         serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::other)?;
         writeln!(out)

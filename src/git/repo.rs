@@ -88,6 +88,15 @@ impl Repo {
         self.inner.workdir()
     }
 
+    /// The working tree of the main checkout, also when opened from a linked worktree. Trusted
+    /// config is read from here, never from a task worktree an agent can edit.
+    pub fn main_workdir(&self) -> Option<PathBuf> {
+        match self.inner.main_repo() {
+            Ok(main) => main.workdir().map(Path::to_owned),
+            Err(_) => self.workdir().map(Path::to_owned),
+        }
+    }
+
     /// The hooks directory, honouring `core.hooksPath` relative to the working tree like git.
     pub fn hooks_dir(&self) -> PathBuf {
         let config = self.inner.config_snapshot();
@@ -106,6 +115,26 @@ impl Repo {
     /// A string from git config, e.g. `maestro.actor`.
     pub fn config_string(&self, key: &str) -> Option<String> {
         self.inner.config_snapshot().string(key).map(|v| v.to_string())
+    }
+
+    /// Every `section.subsection.key = value` entry of git config in `section`, with the
+    /// key lowercased as git does (subsections keep their case). Multi-valued keys repeat.
+    pub fn config_entries(&self, section: &str) -> Vec<(String, String)> {
+        let config = self.inner.config_snapshot();
+        let Some(sections) = config.plumbing().sections_by_name(section) else { return Vec::new() };
+        let mut out = Vec::new();
+        for s in sections {
+            let sub = s.header().subsection_name().map(|n| format!(".{n}")).unwrap_or_default();
+            let mut names: Vec<String> = s.value_names().collect();
+            names.sort_by_key(|n| n.to_ascii_lowercase());
+            names.dedup_by_key(|n| n.to_ascii_lowercase());
+            for name in names {
+                for value in s.values(&name) {
+                    out.push((format!("{section}{sub}.{}", name.to_ascii_lowercase()), value.to_string()));
+                }
+            }
+        }
+        out
     }
 
     /// The committer identity from git config, as `(name, email)`, if configured.

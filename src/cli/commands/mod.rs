@@ -6,6 +6,7 @@ mod doctor;
 mod hook;
 mod init;
 mod log;
+mod performers;
 mod plan;
 mod score;
 mod task;
@@ -26,6 +27,7 @@ pub enum Command {
     Decisions(decisions::DecisionsArgs),
     Log(log::LogArgs),
     Doctor(doctor::DoctorArgs),
+    Performers(performers::PerformersArgs),
     #[command(subcommand, hide = true)]
     Hook(hook::HookCommand),
 }
@@ -41,6 +43,7 @@ pub fn run(ctx: &Context, command: Command) -> CommandResult {
         Command::Decisions(args) => decisions::cmd_decisions(ctx, &args),
         Command::Log(args) => log::cmd_log(ctx, &args),
         Command::Doctor(args) => doctor::cmd_doctor(ctx, &args),
+        Command::Performers(args) => performers::cmd_performers(ctx, &args),
         Command::Hook(cmd) => hook::run(ctx, cmd),
     }
 }

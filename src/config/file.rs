@@ -1,0 +1,252 @@
+//! Reading config layers (TOML files and git config) and merging them field by field.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+
+/// The largest config file read; anything bigger is not a hand-written config.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    performers: BTreeMap<String, PerformerEntry>,
+    #[serde(default)]
+    checks: BTreeMap<String, CheckEntry>,
+}
+
+/// One `[performers.<name>]` table as written; every field optional so layers can merge.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerformerEntry {
+    pub adapter: Option<String>,
+    pub command: Option<String>,
+    pub model: Option<String>,
+    #[serde(default)]
+    pub languages: Vec<String>,
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    #[serde(default)]
+    pub strengths: BTreeMap<String, f64>,
+    pub max_parallel: Option<i64>,
+    pub cost_tier: Option<String>,
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub extra_args: Vec<String>,
+    pub isolate_home: Option<bool>,
+    pub base_url: Option<String>,
+    pub api_key_env: Option<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Which source set each field, for error messages.
+    #[serde(skip)]
+    sources: BTreeMap<&'static str, String>,
+}
+
+/// One `[checks.<name>]` table as written.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckEntry {
+    pub run: Option<String>,
+    pub timeout: Option<String>,
+    #[serde(skip)]
+    sources: BTreeMap<&'static str, String>,
+}
+
+/// Where a field of an entry came from; the entry's first source if the field was never set.
+trait Sourced {
+    fn sources(&self) -> &BTreeMap<&'static str, String>;
+    fn source_of(&self, key: &str) -> String {
+        let s = self.sources();
+        s.get(key).or_else(|| s.values().next()).cloned().unwrap_or_default()
+    }
+}
+
+impl Sourced for PerformerEntry {
+    fn sources(&self) -> &BTreeMap<&'static str, String> {
+        &self.sources
+    }
+}
+
+impl Sourced for CheckEntry {
+    fn sources(&self) -> &BTreeMap<&'static str, String> {
+        &self.sources
+    }
+}
+
+impl PerformerEntry {
+    /// Where `key` was set.
+    pub fn source_of(&self, key: &str) -> String {
+        Sourced::source_of(self, key)
+    }
+
+    fn merge(&mut self, other: PerformerEntry, source: &str) {
+        macro_rules! take {
+            ($($field:ident),*) => {$(
+                if other.$field.is_some() {
+                    self.$field = other.$field;
+                    self.sources.insert(stringify!($field), source.to_owned());
+                }
+            )*};
+        }
+        macro_rules! take_nonempty {
+            ($($field:ident),*) => {$(
+                if !other.$field.is_empty() {
+                    self.$field = other.$field;
+                    self.sources.insert(stringify!($field), source.to_owned());
+                }
+            )*};
+        }
+        take!(adapter, command, model, max_parallel, cost_tier, timeout, isolate_home, base_url, api_key_env);
+        take_nonempty!(languages, kinds, strengths, extra_args, env);
+    }
+}
+
+impl CheckEntry {
+    /// Where `key` was set.
+    pub fn source_of(&self, key: &str) -> String {
+        Sourced::source_of(self, key)
+    }
+}
+
+/// All layers merged, before validation.
+#[derive(Debug, Default)]
+pub struct RawConfig {
+    pub performers: BTreeMap<String, PerformerEntry>,
+    pub checks: BTreeMap<String, CheckEntry>,
+}
+
+/// Read one TOML layer; `None` if the file does not exist.
+pub fn read(path: &Path) -> Result<Option<(String, Layer)>, ConfigError> {
+    let shown = path.display().to_string();
+    let err = |message: String| ConfigError { source_name: shown.clone(), key: String::new(), message };
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(err(format!("cannot read it: {e}"))),
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(err(format!("{} bytes is too large for a config file", meta.len())));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read it: {e}")))?;
+    let file: FileConfig = toml::from_str(&text).map_err(|e| {
+        let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
+        let message = e.message().trim().to_owned();
+        ConfigError {
+            source_name: match line {
+                Some(l) => format!("{shown}:{l}"),
+                None => shown.clone(),
+            },
+            key: key_at(&text, e.span().map(|s| s.start)),
+            message,
+        }
+    })?;
+    Ok(Some((shown, Layer(file))))
+}
+
+/// A parsed config file.
+pub struct Layer(FileConfig);
+
+/// The `[table]` header above a byte offset, to name the key of a parse error.
+fn key_at(text: &str, offset: Option<usize>) -> String {
+    let Some(offset) = offset else { return String::new() };
+    text[..offset.min(text.len())]
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix('[').and_then(|l| l.strip_suffix(']')))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+impl RawConfig {
+    /// Merge a file layer over what is there.
+    pub fn merge(&mut self, (source, Layer(file)): (String, Layer)) {
+        for (name, entry) in file.performers {
+            self.performers.entry(name).or_default().merge(entry, &source);
+        }
+        for (name, entry) in file.checks {
+            let current = self.checks.entry(name).or_default();
+            if entry.run.is_some() {
+                current.run = entry.run;
+                current.sources.insert("run", source.clone());
+            }
+            if entry.timeout.is_some() {
+                current.timeout = entry.timeout;
+                current.sources.insert("timeout", source.clone());
+            }
+        }
+    }
+
+    /// Apply `git config maestro.performer.<name>.<key>` and `maestro.check.<name>.<key>`.
+    pub fn apply_git_config(&mut self, entries: &[(String, String)]) -> Result<(), Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        for (key, value) in entries {
+            let source = format!("git config {key}");
+            let err = |message: &str| ConfigError {
+                source_name: source.clone(),
+                key: String::new(),
+                message: message.to_owned(),
+            };
+            let Some(rest) = key.strip_prefix("maestro.") else { continue };
+            let Some((kind, rest)) = rest.split_once('.') else { continue };
+            let Some((name, field)) = rest.rsplit_once('.') else {
+                errors.push(err("expected maestro.performer.<name>.<key> or maestro.check.<name>.<key>"));
+                continue;
+            };
+            let field = field.replace('-', "").to_ascii_lowercase();
+            match kind {
+                "performer" => {
+                    let entry = self.performers.entry(name.to_owned()).or_default();
+                    let mut set = PerformerEntry::default();
+                    match field.as_str() {
+                        "adapter" => set.adapter = Some(value.clone()),
+                        "command" => set.command = Some(value.clone()),
+                        "model" => set.model = Some(value.clone()),
+                        "maxparallel" => match value.parse() {
+                            Ok(n) => set.max_parallel = Some(n),
+                            Err(_) => errors.push(err("not a whole number")),
+                        },
+                        "costtier" => set.cost_tier = Some(value.clone()),
+                        "timeout" => set.timeout = Some(value.clone()),
+                        "isolatehome" => match value.as_str() {
+                            "true" | "yes" | "on" | "1" => set.isolate_home = Some(true),
+                            "false" | "no" | "off" | "0" => set.isolate_home = Some(false),
+                            _ => errors.push(err("not a boolean")),
+                        },
+                        "baseurl" => set.base_url = Some(value.clone()),
+                        "apikeyenv" => set.api_key_env = Some(value.clone()),
+                        "languages" => set.languages = split_list(value),
+                        "kinds" => set.kinds = split_list(value),
+                        _ => {
+                            errors.push(err("unknown key; lists, env and strengths belong in a config file"));
+                            continue;
+                        }
+                    }
+                    entry.merge(set, &source);
+                }
+                "check" => {
+                    let entry = self.checks.entry(name.to_owned()).or_default();
+                    match field.as_str() {
+                        "run" => entry.run = Some(value.clone()),
+                        "timeout" => entry.timeout = Some(value.clone()),
+                        _ => {
+                            errors.push(err("unknown key; a check has run and timeout"));
+                            continue;
+                        }
+                    }
+                    entry.sources.insert(if field == "run" { "run" } else { "timeout" }, source.clone());
+                }
+                _ => {}
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+}
+
+fn split_list(value: &str) -> Vec<String> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}

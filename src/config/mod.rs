@@ -1,0 +1,370 @@
+//! Trusted configuration: the only source of anything that may run (DESIGN.md §3).
+//!
+//! Performers (`[performers.<name>]`) and checks (`[checks.<name>]`) come from, in increasing
+//! precedence:
+//!
+//! 1. `~/.config/git-maestro/config.toml` (the user's, for all repositories);
+//! 2. `.maestro/config.toml` in the checkout (created by `git maestro init`);
+//! 3. `git config maestro.performer.<name>.<key>` and `maestro.check.<name>.<key>`.
+//!
+//! A later source replaces single fields of an entry of the same name. Unknown keys are refused,
+//! and every error names the file and the key. Nothing read from the state ref reaches here:
+//! Scores name performers and checks, they never define them.
+
+mod duration;
+mod file;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use duration::parse_duration;
+pub use file::{CheckEntry, PerformerEntry};
+
+use crate::model::TaskKind;
+use crate::model::ids::validate_slug;
+
+/// Which CLI protocol a performer speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Adapter {
+    Claude,
+    Codex,
+    Gemini,
+    Command,
+}
+
+impl Adapter {
+    fn parse(name: &str) -> Option<Adapter> {
+        Some(match name {
+            "claude" => Adapter::Claude,
+            "codex" => Adapter::Codex,
+            "gemini" => Adapter::Gemini,
+            "command" => Adapter::Command,
+            _ => return None,
+        })
+    }
+
+    /// The name used in config and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Adapter::Claude => "claude",
+            Adapter::Codex => "codex",
+            Adapter::Gemini => "gemini",
+            Adapter::Command => "command",
+        }
+    }
+
+    /// The CLI version the test suite drives end to end, if this adapter has one.
+    pub fn tested_version(self) -> Option<&'static str> {
+        match self {
+            Adapter::Claude => Some("2.1.330"),
+            Adapter::Codex => Some("0.169.0"),
+            Adapter::Gemini => Some("0.61.0"),
+            Adapter::Command => None,
+        }
+    }
+
+    /// The binary to run when config names none.
+    fn default_command(self) -> Option<&'static str> {
+        match self {
+            Adapter::Claude => Some("claude"),
+            Adapter::Codex => Some("codex"),
+            Adapter::Gemini => Some("gemini"),
+            Adapter::Command => None,
+        }
+    }
+}
+
+/// How expensive a performer is to run; routing prefers cheaper ones on ties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CostTier {
+    Low,
+    Medium,
+    High,
+}
+
+/// A validated performer.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Performer {
+    pub name: String,
+    pub adapter: Adapter,
+    pub command: String,
+    pub model: Option<String>,
+    pub languages: Vec<String>,
+    pub kinds: Vec<TaskKind>,
+    pub strengths: BTreeMap<String, f64>,
+    pub max_parallel: u32,
+    pub cost_tier: CostTier,
+    /// Seconds.
+    pub timeout: u64,
+    pub extra_args: Vec<String>,
+    pub isolate_home: bool,
+    pub base_url: Option<String>,
+    pub api_key_env: Option<String>,
+    pub env: BTreeMap<String, String>,
+    /// Where its definition came from, for messages.
+    pub source: String,
+}
+
+/// A validated check.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Check {
+    pub name: String,
+    pub run: String,
+    /// Seconds.
+    pub timeout: u64,
+    pub source: String,
+}
+
+/// All trusted configuration.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Config {
+    pub performers: BTreeMap<String, Performer>,
+    pub checks: BTreeMap<String, Check>,
+}
+
+/// A configuration problem, naming where and which key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name}: {key}: {message}")]
+pub struct ConfigError {
+    pub source_name: String,
+    pub key: String,
+    pub message: String,
+}
+
+/// Where to read configuration from.
+pub struct Sources<'a> {
+    /// The user's config file; `None` when there is no home directory.
+    pub user_file: Option<PathBuf>,
+    /// The checkout's `.maestro/config.toml`; `None` in a bare repository.
+    pub repo_file: Option<PathBuf>,
+    /// `git config` entries under `maestro.`, as `(key, value)` with the key lowercased after
+    /// the subsection as git does, e.g. `("maestro.performer.claude.timeout", "10m")`.
+    pub git_config: &'a [(String, String)],
+}
+
+/// The default user config path: `$XDG_CONFIG_HOME/git-maestro/config.toml`, else
+/// `~/.config/git-maestro/config.toml`.
+pub fn user_config_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".config")))?;
+    Some(base.join("git-maestro").join("config.toml"))
+}
+
+/// Read, merge and validate every source. All problems are reported, not only the first.
+pub fn load(sources: &Sources<'_>) -> Result<Config, Vec<ConfigError>> {
+    let mut raw = file::RawConfig::default();
+    let mut errors = Vec::new();
+    for path in [&sources.user_file, &sources.repo_file].into_iter().flatten() {
+        match file::read(path) {
+            Ok(Some(layer)) => raw.merge(layer),
+            Ok(None) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    if let Err(mut e) = raw.apply_git_config(sources.git_config) {
+        errors.append(&mut e);
+    }
+    let config = validate(raw, &mut errors);
+    if errors.is_empty() { Ok(config) } else { Err(errors) }
+}
+
+fn validate(raw: file::RawConfig, errors: &mut Vec<ConfigError>) -> Config {
+    let mut config = Config::default();
+    for (name, entry) in raw.performers {
+        let mut err = |key: &str, message: String| {
+            errors.push(ConfigError {
+                source_name: entry.source_of(key),
+                key: format!("performers.{name}.{key}"),
+                message,
+            })
+        };
+        if let Err(e) = validate_slug(&name) {
+            err("", format!("{name:?} is not a valid performer name: {e}"));
+        }
+        let Some(adapter) = entry.adapter.as_deref().map(|a| (a, Adapter::parse(a))) else {
+            err("adapter", "missing; use claude, codex, gemini or command".into());
+            continue;
+        };
+        let adapter = match adapter {
+            (_, Some(a)) => a,
+            (other, None) => {
+                err("adapter", format!("{other:?} is not claude, codex, gemini or command"));
+                continue;
+            }
+        };
+        let command = match (entry.command.clone(), adapter.default_command()) {
+            (Some(c), _) if !c.trim().is_empty() => c,
+            (_, Some(default)) => default.to_owned(),
+            _ => {
+                err("command", "missing; a command performer needs the program to run".into());
+                String::new()
+            }
+        };
+        let mut kinds = Vec::new();
+        for k in &entry.kinds {
+            match TaskKind::parse(k) {
+                Some(kind) => kinds.push(kind),
+                None => err("kinds", format!("unknown kind {k:?}; use {}", TaskKind::NAMES.join(", "))),
+            }
+        }
+        for lang in &entry.languages {
+            if validate_slug(lang).is_err() {
+                err("languages", format!("{lang:?} is not a language name (lowercase, e.g. \"rust\")"));
+            }
+        }
+        for (kind, weight) in &entry.strengths {
+            if TaskKind::parse(kind).is_none() {
+                err("strengths", format!("unknown kind {kind:?}"));
+            } else if !(0.0..=1.0).contains(weight) {
+                err("strengths", format!("{kind} = {weight} is outside 0.0..=1.0"));
+            }
+        }
+        let max_parallel = match entry.max_parallel {
+            None => 1,
+            Some(n @ 1..=64) => n as u32,
+            Some(n) => {
+                err("max_parallel", format!("{n} is outside 1..=64"));
+                1
+            }
+        };
+        let cost_tier = match entry.cost_tier.as_deref() {
+            None | Some("medium") => CostTier::Medium,
+            Some("low") => CostTier::Low,
+            Some("high") => CostTier::High,
+            Some(other) => {
+                err("cost_tier", format!("{other:?} is not low, medium or high"));
+                CostTier::Medium
+            }
+        };
+        let timeout = match entry.timeout.as_deref().map(parse_duration) {
+            None => 30 * 60,
+            Some(Ok(secs)) => secs,
+            Some(Err(e)) => {
+                err("timeout", e);
+                0
+            }
+        };
+        for key in entry.env.keys() {
+            if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                err("env", format!("{key:?} is not an environment variable name"));
+            }
+        }
+        if let Some(var) = &entry.api_key_env
+            && !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            err("api_key_env", format!("{var:?} is not an environment variable name"));
+        }
+        let source = entry.source_of("adapter");
+        config.performers.insert(
+            name.clone(),
+            Performer {
+                name,
+                adapter,
+                command,
+                model: entry.model,
+                languages: entry.languages,
+                kinds,
+                strengths: entry.strengths,
+                max_parallel,
+                cost_tier,
+                timeout,
+                extra_args: entry.extra_args,
+                isolate_home: entry.isolate_home.unwrap_or(false),
+                base_url: entry.base_url,
+                api_key_env: entry.api_key_env,
+                env: entry.env,
+                source,
+            },
+        );
+    }
+    for (name, entry) in raw.checks {
+        let mut err = |key: &str, message: String| {
+            errors.push(ConfigError { source_name: entry.source_of(key), key: format!("checks.{name}.{key}"), message })
+        };
+        if let Err(e) = validate_slug(&name) {
+            err("", format!("{name:?} is not a valid check name: {e}"));
+        }
+        let run = entry.run.clone().unwrap_or_default();
+        if run.trim().is_empty() {
+            err("run", "missing; give the command to run, e.g. run = \"cargo test\"".into());
+        }
+        let timeout = match entry.timeout.as_deref().map(parse_duration) {
+            None => 10 * 60,
+            Some(Ok(secs)) => secs,
+            Some(Err(e)) => {
+                err("timeout", e);
+                0
+            }
+        };
+        let source = entry.source_of("run");
+        config.checks.insert(name.clone(), Check { name, run, timeout, source });
+    }
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("maestro-config-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn layers_merge_field_by_field_with_git_config_last() {
+        let d = dir("layers");
+        let user =
+            write(&d, "user.toml", "[performers.claude]\nadapter = \"claude\"\nmodel = \"m1\"\ntimeout = \"1h\"\n");
+        let repo = write(&d, "repo.toml", "[performers.claude]\nmodel = \"m2\"\n[checks.test]\nrun = \"cargo test\"\n");
+        let git = vec![("maestro.performer.claude.maxparallel".to_owned(), "3".to_owned())];
+        let config = load(&Sources { user_file: Some(user), repo_file: Some(repo.clone()), git_config: &git }).unwrap();
+        let claude = &config.performers["claude"];
+        assert_eq!(claude.model.as_deref(), Some("m2"), "the checkout overrides the user file");
+        assert_eq!(claude.timeout, 3600, "fields the checkout does not set stay");
+        assert_eq!(claude.max_parallel, 3, "git config wins");
+        assert_eq!(claude.command, "claude", "adapters have a default binary");
+        assert_eq!(config.checks["test"].timeout, 600);
+        assert_eq!(config.checks["test"].source, repo.display().to_string());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn every_problem_names_its_source_and_key() {
+        let d = dir("problems");
+        let repo = write(
+            &d,
+            "repo.toml",
+            "[performers.a]\nadapter = \"gpt\"\n[performers.b]\nadapter = \"command\"\nkinds = [\"dance\"]\nmax_parallel = 0\n[checks.c]\ntimeout = \"soon\"\n",
+        );
+        let errors = load(&Sources { user_file: None, repo_file: Some(repo.clone()), git_config: &[] }).unwrap_err();
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let r = repo.display();
+        for want in [
+            format!("{r}: performers.a.adapter: \"gpt\" is not claude, codex, gemini or command"),
+            format!("{r}: performers.b.command: missing"),
+            format!("{r}: performers.b.kinds: unknown kind \"dance\""),
+            format!("{r}: performers.b.max_parallel: 0 is outside 1..=64"),
+            format!("{r}: checks.c.run: missing"),
+            format!("{r}: checks.c.timeout: \"soon\" is not a duration"),
+        ] {
+            assert!(shown.iter().any(|s| s.starts_with(&want)), "missing {want:?} in {shown:#?}");
+        }
+        let unknown = write(&d, "unknown.toml", "[performers.a]\nadapter = \"claude\"\nrun = \"sh -c evil\"\n");
+        let errors = load(&Sources { user_file: None, repo_file: Some(unknown), git_config: &[] }).unwrap_err();
+        assert!(errors[0].to_string().contains("unknown field `run`"), "{errors:?}");
+        assert!(errors[0].source_name.ends_with("unknown.toml:3"), "the line is named: {errors:?}");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

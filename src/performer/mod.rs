@@ -1,0 +1,105 @@
+//! Performers: finding their binaries and probing their versions. The adapters and the
+//! process runner that drive a task build on this.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long `--version` may take before the probe gives up.
+pub const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Resolve a configured command to a file: a path with a `/` relative to `base` (the
+/// checkout), a bare name through `PATH`.
+pub fn locate(command: &str, base: &Path) -> Option<PathBuf> {
+    let candidate = Path::new(command);
+    if command.contains('/') {
+        let path = if candidate.is_absolute() {
+            candidate.to_owned()
+        } else {
+            base.join(candidate.strip_prefix("./").unwrap_or(candidate))
+        };
+        return is_executable(&path).then_some(path);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(command)).find(|p| is_executable(p))
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(path: &Path) -> bool {
+    path.is_file()
+}
+
+/// Why a version probe failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeError {
+    #[error("cannot run {0}: {1}")]
+    Spawn(String, String),
+    #[error("`{0} --version` did not answer within {1}s")]
+    Timeout(String, u64),
+    #[error("`{0} --version` exited with {1}")]
+    Failed(String, String),
+    #[error("`{0} --version` printed no version: {1:?}")]
+    NoVersion(String, String),
+}
+
+/// Run `<binary> --version` (stdin closed, a timeout, stderr ignored) and return the first
+/// `x.y.z` it prints.
+pub fn probe_version(binary: &Path) -> Result<String, ProbeError> {
+    let shown = binary.display().to_string();
+    let mut child = Command::new(binary)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| ProbeError::Spawn(shown.clone(), e.to_string()))?;
+    let deadline = Instant::now() + VERSION_PROBE_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(ProbeError::Timeout(shown, VERSION_PROBE_TIMEOUT.as_secs()));
+            }
+        }
+    };
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = stdout.read_to_string(&mut out);
+    }
+    if !status.success() {
+        return Err(ProbeError::Failed(shown, status.to_string()));
+    }
+    parse_version(&out).ok_or_else(|| ProbeError::NoVersion(shown, out.trim().chars().take(80).collect()))
+}
+
+/// The first `x.y.z` in `text`: "2.1.330 (Claude Code)", "codex-cli 0.169.0", "0.61.0".
+pub fn parse_version(text: &str) -> Option<String> {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .find(|word| {
+            let parts: Vec<&str> = word.split('.').collect();
+            parts.len() >= 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_of_the_three_clis_parse() {
+        assert_eq!(parse_version("2.1.330 (Claude Code)\n").as_deref(), Some("2.1.330"));
+        assert_eq!(parse_version("codex-cli 0.169.0\n").as_deref(), Some("0.169.0"));
+        assert_eq!(parse_version("0.61.0\n").as_deref(), Some("0.61.0"));
+        assert_eq!(parse_version("version 2 of 3"), None);
+    }
+}
