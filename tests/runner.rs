@@ -10,3 +10,4 @@ mod test_hostile;
 mod test_performers;
 mod test_reliability;
 mod test_store;
+mod test_worktree;

@@ -9,11 +9,13 @@ mod binary;
 mod objects;
 mod refs;
 mod repo;
+mod worktree;
 
 pub use binary::{GitVersion, git_version};
 pub use objects::{CommitInfo, TreeEdit};
 pub use refs::{CasError, RefUpdate};
 pub use repo::Repo;
+pub use worktree::{WorktreeCommit, WorktreeInfo};
 
 pub use gix::ObjectId;
 

@@ -33,6 +33,13 @@ impl<'repo> TreeEdit<'repo> {
         Ok(())
     }
 
+    /// Write `data` as a blob and place it at `path` with `kind` (plain, executable, symlink).
+    pub fn upsert(&mut self, path: &str, kind: EntryKind, data: &[u8]) -> Result<()> {
+        let id = self.repo.write_blob(data).ctx(|| format!("cannot write the blob for '{path}'"))?;
+        self.editor.upsert(path, kind, id).ctx(|| format!("cannot place '{path}' in the tree"))?;
+        Ok(())
+    }
+
     /// Remove `path`; removing a missing path is not an error. Emptied trees disappear.
     pub fn remove(&mut self, path: &str) -> Result<()> {
         self.editor.remove(path).ctx(|| format!("cannot remove '{path}' from the tree"))?;

@@ -1,0 +1,210 @@
+//! Linked worktrees for tasks: create one on a branch, commit everything in it, list, remove.
+//!
+//! The orchestrator owns git: after a performer exits, [`Repo::commit_worktree`] records the
+//! full state of the worktree (modified, deleted and untracked files, symlinks and exec bits,
+//! ignored files excluded) on the worktree's branch. It works when the agent's sandbox made
+//! `.git` read-only, because it runs in maestro's process, outside the sandbox.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use gix::ObjectId;
+use gix::objs::tree::EntryKind;
+use gix::status::index_worktree::Item;
+
+use super::{Error, GixContext, RefUpdate, Repo, Result};
+
+/// A linked worktree of the repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorktreeInfo {
+    pub path: PathBuf,
+    /// The branch checked out, without `refs/heads/`; `None` when detached.
+    pub branch: Option<String>,
+    pub head: Option<ObjectId>,
+    pub locked: bool,
+}
+
+/// What [`Repo::commit_worktree`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorktreeCommit {
+    /// The new commit, or `None` when the worktree had no changes.
+    pub commit: Option<ObjectId>,
+    /// The paths that changed, sorted.
+    pub paths: Vec<String>,
+}
+
+impl Repo {
+    /// Create branch `refs/heads/<branch>` at `base` unless it exists; returns its tip.
+    pub fn ensure_branch(&self, branch: &str, base: ObjectId, identity: (&str, &str), time: i64) -> Result<ObjectId> {
+        let name = format!("refs/heads/{branch}");
+        if let Some(tip) = self.read_ref(&name)? {
+            return Ok(tip);
+        }
+        let update = RefUpdate { name: &name, expected: None, new: base, log_message: "maestro: create task branch" };
+        match self.cas_update(&update, identity, time) {
+            Ok(()) => Ok(base),
+            // Someone created it meanwhile: use theirs.
+            Err(super::CasError::Conflict { .. }) => {
+                self.read_ref(&name)?.ok_or_else(|| Error::Binary(format!("{name} vanished")))
+            }
+            Err(super::CasError::Busy { lock }) => Err(Error::Binary(format!("{} is locked", lock.display()))),
+            Err(super::CasError::Other(e)) => Err(e),
+        }
+    }
+
+    /// Add a linked worktree at `path` with `branch` checked out. The parent directories are
+    /// created; `path` itself must not exist.
+    pub fn add_worktree(&self, path: &Path, branch: &str) -> Result<()> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|source| Error::Io { context: format!("cannot create {}", parent.display()), source })?;
+        }
+        let name: gix::refs::FullName =
+            format!("refs/heads/{branch}").try_into().map_err(|e: gix::validate::reference::name::Error| {
+                Error::Gix { context: format!("invalid branch {branch}"), source: gix::Error::from_error(e) }
+            })?;
+        let interrupt = AtomicBool::new(false);
+        self.inner
+            .add_worktree(path, gix::worktree::add::Head::Attached(name), gix::progress::Discard, &interrupt)
+            .ctx(|| format!("cannot add a worktree for {branch} at {}", path.display()))?;
+        Ok(())
+    }
+
+    /// Every linked worktree (not the main checkout).
+    pub fn worktrees(&self) -> Result<Vec<WorktreeInfo>> {
+        let mut out = Vec::new();
+        for proxy in self.inner.worktrees().ctx(|| "cannot list worktrees".into())? {
+            let locked = proxy.is_locked();
+            let Ok(path) = proxy.base() else { continue };
+            let (branch, head) = match proxy.into_repo_with_possibly_inaccessible_worktree() {
+                Ok(repo) => match repo.head() {
+                    Ok(head) => {
+                        (head.referent_name().map(|n| n.shorten().to_string()), head.id().map(|id| id.detach()))
+                    }
+                    Err(_) => (None, None),
+                },
+                Err(_) => (None, None),
+            };
+            out.push(WorktreeInfo { path, branch, head, locked });
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    /// Remove the linked worktree at `path`, discarding whatever it holds. Callers commit or
+    /// archive first.
+    pub fn remove_worktree(&self, path: &Path) -> Result<()> {
+        self.inner
+            .remove_worktree(path, gix::worktree::remove::Force::DiscardChanges, gix::progress::Discard)
+            .ctx(|| format!("cannot remove the worktree at {}", path.display()))
+    }
+
+    /// Commit every change in the worktree at `path` on its checked-out branch, and reset its
+    /// index to the new tree. No changes, no commit.
+    pub fn commit_worktree(
+        &self,
+        path: &Path,
+        message: &str,
+        identity: (&str, &str),
+        time: i64,
+    ) -> Result<WorktreeCommit> {
+        let wt = gix::open(path).ctx(|| format!("cannot open the worktree at {}", path.display()))?;
+        let head = wt.head().ctx(|| "cannot read the worktree's HEAD".into())?;
+        let branch = head.referent_name().map(|n| n.as_bstr().to_string()).ok_or_else(|| {
+            Error::UnsupportedFormat(format!("the worktree at {} has a detached HEAD", path.display()))
+        })?;
+        let parent = head.id().map(|id| id.detach());
+        let base_tree = match parent {
+            Some(c) => Some(self.commit_tree(c)?),
+            None => None,
+        };
+        let paths = changed_paths(&wt)?;
+        if paths.is_empty() {
+            return Ok(WorktreeCommit { commit: None, paths });
+        }
+        let mut edit = self.edit_tree(base_tree)?;
+        for rela in &paths {
+            let file = path.join(rela);
+            match std::fs::symlink_metadata(&file) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => edit.remove(rela)?,
+                Err(source) => return Err(Error::Io { context: format!("cannot read {}", file.display()), source }),
+                Ok(meta) => {
+                    let (kind, data) = if meta.file_type().is_symlink() {
+                        let target = std::fs::read_link(&file).map_err(|source| Error::Io {
+                            context: format!("cannot read {}", file.display()),
+                            source,
+                        })?;
+                        (EntryKind::Link, target.into_os_string().into_encoded_bytes())
+                    } else {
+                        let data = std::fs::read(&file).map_err(|source| Error::Io {
+                            context: format!("cannot read {}", file.display()),
+                            source,
+                        })?;
+                        (if is_executable(&meta) { EntryKind::BlobExecutable } else { EntryKind::Blob }, data)
+                    };
+                    edit.upsert(rela, kind, &data)?;
+                }
+            }
+        }
+        let tree = edit.write()?;
+        if Some(tree) == base_tree {
+            return Ok(WorktreeCommit { commit: None, paths: Vec::new() });
+        }
+        let parents: Vec<ObjectId> = parent.into_iter().collect();
+        let commit = self.write_commit(tree, &parents, message, identity, time)?;
+        let update =
+            RefUpdate { name: &branch, expected: parent, new: commit, log_message: "maestro: commit task worktree" };
+        self.cas_update(&update, identity, time).map_err(|e| match e {
+            super::CasError::Other(e) => e,
+            other => Error::Binary(format!("cannot move {branch}: {other}")),
+        })?;
+        let mut index = wt.index_from_tree(&tree).ctx(|| "cannot build the worktree index".into())?;
+        index.write(Default::default()).ctx(|| "cannot write the worktree index".into())?;
+        Ok(WorktreeCommit { commit: Some(commit), paths })
+    }
+}
+
+/// Paths that differ between the worktree's index and its files, untracked files included,
+/// ignored files and nested repositories excluded.
+fn changed_paths(wt: &gix::Repository) -> Result<Vec<String>> {
+    let status = wt
+        .status(gix::progress::Discard)
+        .ctx(|| "cannot compute the worktree status".into())?
+        .untracked_files(gix::status::UntrackedFiles::Files)
+        .index_worktree_rewrites(None)
+        .index_worktree_submodules(gix::status::Submodule::Given {
+            ignore: gix::submodule::config::Ignore::All,
+            check_dirty: false,
+        })
+        .into_index_worktree_iter(Vec::new())
+        .ctx(|| "cannot compute the worktree status".into())?;
+    let mut paths = Vec::new();
+    for item in status {
+        let item = item.ctx(|| "cannot compute the worktree status".into())?;
+        let keep = match &item {
+            Item::Modification { .. } => item.summary().is_some(),
+            Item::DirectoryContents { entry, .. } => {
+                entry.status == gix::dir::entry::Status::Untracked
+                    && matches!(entry.disk_kind, Some(gix::dir::entry::Kind::File | gix::dir::entry::Kind::Symlink))
+            }
+            Item::Rewrite { .. } => true,
+        };
+        if keep {
+            paths.push(item.rela_path().to_string());
+        }
+    }
+    paths.sort();
+    paths.dedup();
+    Ok(paths)
+}
+
+#[cfg(unix)]
+fn is_executable(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_: &std::fs::Metadata) -> bool {
+    false
+}
