@@ -10,4 +10,5 @@ mod test_hostile;
 mod test_performers;
 mod test_reliability;
 mod test_store;
+mod test_task_run;
 mod test_worktree;

@@ -40,6 +40,14 @@ impl Ui {
         writeln!(out)
     }
 
+    /// A value as one line of JSON on stdout (event streams).
+    pub fn json_line<T: Serialize + ?Sized>(&self, value: &T) -> std::io::Result<()> {
+        self.wrote_data.set(true);
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, value).map_err(std::io::Error::other)?;
+        writeln!(out)
+    }
+
     /// A status line on stderr, unless `--quiet`.
     pub fn status(&self, text: impl std::fmt::Display) {
         if !self.quiet {

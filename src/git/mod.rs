@@ -17,6 +17,12 @@ pub use refs::{CasError, RefUpdate};
 pub use repo::Repo;
 pub use worktree::{WorktreeCommit, WorktreeInfo};
 
+/// Files that differ from the index in the worktree at `path` (untracked included, ignored
+/// excluded), for spotting writes outside a task's worktree.
+pub fn dirty_paths(path: &std::path::Path) -> Result<Vec<String>> {
+    worktree::dirty_paths(path)
+}
+
 pub use gix::ObjectId;
 
 /// Errors from the git layer. gix's own errors are kept as the source chain.
@@ -69,9 +75,15 @@ impl<T, E: Into<gix::Error>> GixContext<T> for std::result::Result<T, E> {
 
 /// Install gix's signal handler so SIGINT/SIGTERM remove lock files and tempfiles before the
 /// process dies. Call once at startup; later calls are no-ops.
+///
+/// The first signal only raises a flag ([`interrupted`]): long operations (a performer run)
+/// poll it to stop cleanly and record why; short ones finish. A second signal cleans up
+/// tempfiles and terminates. Failing to install is not fatal: stale-lock recovery covers it.
 pub fn install_interrupt_handler() {
-    // A grace count of 0: the first signal cleans up tempfiles, then terminates as usual.
-    // Failing to install is not fatal: we only lose lock cleanup on Ctrl-C, which stale-lock
-    // recovery in `store` covers.
-    let _ = gix::interrupt::init_handler_default(0);
+    let _ = gix::interrupt::init_handler_default(1);
+}
+
+/// Whether SIGINT, SIGTERM or SIGHUP arrived.
+pub fn interrupted() -> bool {
+    gix::interrupt::is_triggered()
 }

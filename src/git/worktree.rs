@@ -164,6 +164,12 @@ impl Repo {
     }
 }
 
+/// [`changed_paths`] of the worktree at `path`.
+pub(super) fn dirty_paths(path: &Path) -> Result<Vec<String>> {
+    let repo = gix::open(path).ctx(|| format!("cannot open {}", path.display()))?;
+    changed_paths(&repo)
+}
+
 /// Paths that differ between the worktree's index and its files, untracked files included,
 /// ignored files and nested repositories excluded.
 fn changed_paths(wt: &gix::Repository) -> Result<Vec<String>> {

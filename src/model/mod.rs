@@ -11,7 +11,7 @@ pub mod task;
 
 pub use decision::{Decision, DecisionKind};
 pub use score::{Score, ScoreStatus};
-pub use task::{Claim, Task, TaskError, TaskKind, TaskStatus};
+pub use task::{Attempt, AttemptOutcome, Claim, Task, TaskError, TaskKind, TaskStatus};
 
 /// The on-disk format of every record this version writes (`format = 1` at each TOML root).
 pub const FORMAT: i64 = 1;

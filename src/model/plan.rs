@@ -267,6 +267,7 @@ pub fn validate(file: ScoreFile, now: Timestamp) -> Result<ValidPlan, Vec<Proble
             approval: t.approval,
             checkpoint: t.checkpoint,
             claim: None,
+            attempts: Vec::new(),
             updated: now,
         });
     }

@@ -1,5 +1,9 @@
-//! Performers: finding their binaries and probing their versions. The adapters and the
-//! process runner that drive a task build on this.
+//! Performers: finding their binaries, probing their versions, and running them.
+
+pub mod adapter;
+pub mod prompt;
+pub mod runner;
+pub mod task_run;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

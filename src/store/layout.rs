@@ -2,6 +2,8 @@
 
 /// The ref holding the shared state.
 pub const STATE_REF: &str = "refs/maestro/state";
+/// Refs that keep result commits reachable: `refs/maestro/keep/<sha>`.
+pub const KEEP_PREFIX: &str = "refs/maestro/keep/";
 /// The root record of the state.
 pub const MAESTRO_TOML: &str = "maestro.toml";
 /// The directory of all Scores.

@@ -183,6 +183,23 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Keep `commit` reachable under `refs/maestro/keep/<sha>`, so `git gc` never drops a
+    /// result the state refers to. Keeping a commit twice is fine.
+    pub fn keep(&self, commit: ObjectId) -> Result<()> {
+        let name = format!("{}{commit}", layout::KEEP_PREFIX);
+        if self.repo.read_ref(&name)?.is_some() {
+            return Ok(());
+        }
+        let update = git::RefUpdate { name: &name, expected: None, new: commit, log_message: "maestro: keep" };
+        match self.repo.cas_update(&update, self.session.signature(), self.session.now().as_second()) {
+            Ok(()) | Err(git::CasError::Conflict { .. }) => Ok(()),
+            Err(git::CasError::Busy { lock }) => Err(Error::Busy { lock, attempts: 1 }),
+            Err(git::CasError::Other(e)) => Err(e.into()),
+        }
+    }
+}
+
 /// Refuse a state whose root is missing or from a newer format.
 fn check_root(view: &View<'_>) -> Result<Root> {
     view.get::<Root>(MAESTRO_TOML)?.ok_or_else(|| {

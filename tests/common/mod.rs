@@ -41,7 +41,11 @@ impl Run {
     #[track_caller]
     pub fn user_error(self) -> Run {
         assert_eq!(self.code, 1, "expected a user error (exit 1):\n{}", self.render());
-        assert!(self.stderr.starts_with("Error: "), "errors start with `Error: `:\n{}", self.render());
+        assert!(
+            self.stderr.lines().any(|l| l.starts_with("Error: ")),
+            "errors are reported on a line starting with `Error: `:\n{}",
+            self.render()
+        );
         self
     }
 

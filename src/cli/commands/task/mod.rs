@@ -3,6 +3,7 @@
 mod claim;
 mod list;
 mod release;
+mod run;
 mod show;
 
 use crate::cli::context::Context;
@@ -17,6 +18,7 @@ pub enum TaskCommand {
     Show(show::ShowArgs),
     Claim(claim::ClaimArgs),
     Release(release::ReleaseArgs),
+    Run(run::RunArgs),
 }
 
 pub fn run(ctx: &Context, cmd: TaskCommand) -> CommandResult {
@@ -25,6 +27,7 @@ pub fn run(ctx: &Context, cmd: TaskCommand) -> CommandResult {
         TaskCommand::Show(args) => show::cmd_task_show(ctx, &args),
         TaskCommand::Claim(args) => claim::cmd_task_claim(ctx, &args),
         TaskCommand::Release(args) => release::cmd_task_release(ctx, &args),
+        TaskCommand::Run(args) => run::cmd_task_run(ctx, &args),
     }
 }
 

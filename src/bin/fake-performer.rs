@@ -1,0 +1,54 @@
+//! A scripted performer for tests (built with the `test-support` feature). It reads the prompt
+//! on stdin and does what its environment says, in this order:
+//!
+//! - `FAKE_PROMPT_COPY=<file>`: write the prompt it received to `<file>`;
+//! - `FAKE_WRITE=<path>=<content>` (several on separate lines): write files under the cwd;
+//! - `FAKE_OUTSIDE=<absolute path>`: write a file outside its worktree;
+//! - `FAKE_OUTPUT_BYTES=<n>`: print about `n` bytes of output;
+//! - `FAKE_SLEEP_MS=<ms>`; `FAKE_HANG=1`: sleep forever;
+//! - `FAKE_EXIT=<code>`: exit with that code (default 0), after printing a last message.
+
+use std::io::{Read, Write};
+
+fn main() {
+    let mut prompt = String::new();
+    let _ = std::io::stdin().read_to_string(&mut prompt);
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let Some(path) = var("FAKE_PROMPT_COPY") {
+        std::fs::write(path, &prompt).expect("write prompt copy");
+    }
+    if let Some(spec) = var("FAKE_WRITE") {
+        for item in spec.lines().filter(|s| !s.is_empty()) {
+            let (path, content) = item.split_once('=').expect("FAKE_WRITE items are path=content");
+            if let Some(dir) = std::path::Path::new(path).parent() {
+                std::fs::create_dir_all(dir).expect("create dirs");
+            }
+            std::fs::write(path, format!("{content}\n")).expect("write file");
+            println!("wrote {path}");
+        }
+    }
+    if let Some(path) = var("FAKE_OUTSIDE") {
+        std::fs::write(&path, "written outside the worktree\n").expect("write outside");
+        println!("wrote {path}");
+    }
+    if let Some(n) = var("FAKE_OUTPUT_BYTES").and_then(|n| n.parse::<usize>().ok()) {
+        let line = "x".repeat(99);
+        let mut out = std::io::stdout().lock();
+        for _ in 0..n / 100 {
+            if writeln!(out, "{line}").is_err() {
+                break;
+            }
+        }
+    }
+    if let Some(ms) = var("FAKE_SLEEP_MS").and_then(|n| n.parse().ok()) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+    if var("FAKE_HANG").is_some() {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
+    let code: i32 = var("FAKE_EXIT").and_then(|c| c.parse().ok()).unwrap_or(0);
+    println!("fake-performer done (exit {code})");
+    std::process::exit(code);
+}

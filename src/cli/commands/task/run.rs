@@ -1,0 +1,156 @@
+//! `git maestro task run`
+
+use std::path::PathBuf;
+
+use crate::cli::args;
+use crate::cli::context::Context;
+use crate::cli::error::{CommandError, CommandResult};
+use crate::config::Config;
+use crate::model::TaskStatus;
+use crate::performer::adapter::Event;
+use crate::performer::task_run::{self, RunError, RunRequest};
+use crate::store::{self, Root, layout};
+
+/// Run one task with a performer, in the task's own worktree
+///
+/// Claims the task for the performer, creates the worktree on branch
+/// maestro/<score>/tasks/<task> from the Score's target, sends the task's spec, acceptance
+/// criteria and scope to the performer on stdin, commits everything it leaves in the worktree,
+/// and records the attempt. The task ends `submitted`, or `failed` with the reason (exit 1).
+/// Ctrl-C stops the performer and records the run as interrupted.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The task, as <score>/<task>
+    pub task: String,
+    /// The performer to use (default: the task's `performer`, or the only one configured)
+    #[arg(long, value_name = "NAME")]
+    pub performer: Option<String>,
+}
+
+/// Variables a performer inherits from maestro's environment; everything else is explicit.
+const INHERITED_ENV: &[&str] =
+    &["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SHELL", "TZ"];
+
+pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
+    let (score, id) = args::task_address(&args.task)?;
+    let store = ctx.store()?;
+    let config = ctx.config(&store.repo)?;
+    let task = store::task(&store.view()?, &score, &id)?;
+    let name = pick_performer(&config, args.performer.as_deref().or(task.performer.as_deref()))?;
+    let performer = &config.performers[&name];
+    let base = store.repo.main_workdir().unwrap_or_else(|| store.repo.common_dir().to_owned());
+    let binary = crate::performer::locate(&performer.command, &base).ok_or_else(|| {
+        CommandError::user("performer-unavailable", format!("{name}: {} not found", performer.command))
+            .hint(format!("install it, or set `command` in [performers.{name}] of .maestro/config.toml"))
+    })?;
+    let mut base_env: Vec<(String, String)> =
+        INHERITED_ENV.iter().filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v))).collect();
+    base_env.push(("TERM".into(), "dumb".into()));
+    let request =
+        RunRequest { score: &score, task: &id, performer, binary, worktree_root: worktree_root(&store)?, base_env };
+    ctx.ui.status(format!("Running {score}/{id} with {name}…"));
+    let mut on_event = |event: &Event| show_event(ctx, event);
+    let report = task_run::run_task(&store, &request, &mut on_event).map_err(|e| match e {
+        RunError::Store(e) => e.into(),
+        RunError::Task(e) => e.into(),
+        RunError::Git(e) => e.into(),
+        RunError::AdapterNotBuilt(_) => CommandError::user("adapter-unavailable", e.to_string())
+            .hint("use a performer with adapter = \"command\" for now"),
+        RunError::NotReady { .. } => CommandError::user("not-ready", e.to_string())
+            .hint("its dependencies must be merged first; see `git maestro score show` for their status"),
+        RunError::NoTarget(ref t) => {
+            let hint = format!("create the branch first, e.g. `git branch {t}`");
+            CommandError::user("no-target", e.to_string()).hint(hint)
+        }
+        other => CommandError::user("run-failed", other.to_string()),
+    })?;
+    if ctx.ui.json {
+        ctx.ui.json(&serde_json::json!({ "event": "done", "report": report }))?;
+    } else {
+        let took = report.attempt.duration_ms.map(|ms| format!(" in {:.1}s", ms as f64 / 1000.0)).unwrap_or_default();
+        let commit = report.attempt.commit.as_deref().map(|c| format!(", commit {}", &c[..12])).unwrap_or_default();
+        ctx.ui.line(format!("{}  {}{commit}{took}", report.task, report.status))?;
+    }
+    for path in &report.attempt.outside_writes {
+        ctx.ui.warn(format!("{name} changed {path} outside its worktree; it was recorded on the attempt"));
+    }
+    match report.status {
+        TaskStatus::Submitted => {
+            ctx.ui.status(format!("Worktree: {}", report.worktree.display()));
+            Ok(())
+        }
+        TaskStatus::Ready => Err(CommandError::user("interrupted", "the run was interrupted; the task is ready again")
+            .hint(format!("run it again with `git maestro task run {}`", report.task))),
+        _ => Err(CommandError::user(
+            "run-failed",
+            format!("{} failed: {}", report.task, report.attempt.reason.as_deref().unwrap_or("unknown reason")),
+        )
+        .hint(format!(
+            "the worktree is kept at {}; the transcript is {}",
+            report.worktree.display(),
+            report.transcript.display()
+        ))),
+    }
+}
+
+fn pick_performer(config: &Config, wanted: Option<&str>) -> CommandResult<String> {
+    let names: Vec<&str> = config.performers.keys().map(String::as_str).collect();
+    match (wanted, names.as_slice()) {
+        (Some(w), _) if config.performers.contains_key(w) => Ok(w.to_owned()),
+        (Some(w), _) => Err(CommandError::user("unknown-performer", format!("no performer named {w:?} is configured"))
+            .hint(format!(
+                "configured: {}; see `git maestro performers`",
+                if names.is_empty() { "none".into() } else { names.join(", ") }
+            ))),
+        (None, [only]) => Ok((*only).to_owned()),
+        (None, []) => Err(CommandError::user("no-performer", "no performer is configured")
+            .hint("uncomment one in .maestro/config.toml (`git maestro init` creates it)")),
+        (None, _) => Err(CommandError::user("no-performer", "several performers are configured; say which one to use")
+            .hint(format!("add --performer with one of: {}", names.join(", ")))),
+    }
+}
+
+/// `maestro.worktreeRoot`, else `$XDG_DATA_HOME/git-maestro/worktrees` (or
+/// `~/.local/share/...`), then `<repo>-<id>` so repositories never share a directory.
+fn worktree_root(store: &store::Store) -> CommandResult<PathBuf> {
+    let root: Root = store.view()?.get(layout::MAESTRO_TOML)?.ok_or(store::Error::NotInitialized)?;
+    let base = match store.repo.config_string("maestro.worktreeRoot") {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::var_os("XDG_DATA_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .ok_or_else(|| {
+                CommandError::user("no-home", "cannot tell where to put worktrees: HOME is not set")
+                    .hint("set `git config maestro.worktreeRoot <dir>`")
+            })?
+            .join("git-maestro/worktrees"),
+    };
+    let repo_name = store
+        .repo
+        .main_workdir()
+        .and_then(|w| w.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "repo".into());
+    Ok(base.join(format!("{repo_name}-{}", &root.repo_id[root.repo_id.len().saturating_sub(8)..])))
+}
+
+fn show_event(ctx: &Context, event: &Event) {
+    if ctx.ui.json {
+        let value = match event {
+            Event::Session(id) => serde_json::json!({ "event": "session", "id": id }),
+            Event::Tool { name, detail } => serde_json::json!({ "event": "tool", "name": name, "detail": detail }),
+            Event::Message(text) => serde_json::json!({ "event": "message", "text": text }),
+            Event::Usage { input, output, cost_usd } => {
+                serde_json::json!({ "event": "usage", "input_tokens": input, "output_tokens": output, "cost_usd": cost_usd })
+            }
+            Event::Result { ok, text } => serde_json::json!({ "event": "result", "ok": ok, "text": text }),
+        };
+        let _ = ctx.ui.json_line(&value);
+        return;
+    }
+    match event {
+        Event::Tool { name, detail } => ctx.ui.status(format!("  ▸ {name} {detail}")),
+        Event::Message(text) => ctx.ui.status(format!("  {text}")),
+        _ => {}
+    }
+}

@@ -1,0 +1,81 @@
+//! Adapters turn a performer's CLI into a [`ProcessSpec`] and its output into [`Event`]s.
+
+use std::path::{Path, PathBuf};
+
+use super::runner::{Exit, ProcessSpec};
+use crate::config::{Adapter as AdapterKind, Performer};
+
+/// What a performer reported while running.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The agent's own session id.
+    Session(String),
+    /// A tool call, with a short description of its input.
+    Tool { name: String, detail: String },
+    /// A message from the agent.
+    Message(String),
+    /// Token usage so far (cumulative), and cost where the CLI reports it.
+    Usage { input: u64, output: u64, cost_usd: Option<f64> },
+    /// The CLI's final verdict on the run.
+    Result { ok: bool, text: String },
+}
+
+/// Everything an adapter needs to build the command line.
+pub struct Invocation<'a> {
+    pub performer: &'a Performer,
+    pub binary: PathBuf,
+    pub worktree: &'a Path,
+    pub prompt: String,
+    pub env: Vec<(String, String)>,
+    pub transcript: PathBuf,
+}
+
+/// One CLI protocol.
+pub trait Adapter {
+    /// The process to run.
+    fn spec(&self, inv: Invocation<'_>) -> ProcessSpec;
+    /// Parse one line of stdout.
+    fn parse(&mut self, line: &str) -> Vec<Event>;
+    /// Decide success from the exit status and what was parsed; `Err` carries the reason.
+    fn verdict(&self, exit: Exit) -> Result<(), String>;
+}
+
+/// The adapter for `kind`, or `None` where it is not built yet.
+pub fn for_kind(kind: AdapterKind) -> Option<Box<dyn Adapter>> {
+    match kind {
+        AdapterKind::Command => Some(Box::new(Command)),
+        AdapterKind::Claude | AdapterKind::Codex | AdapterKind::Gemini => None,
+    }
+}
+
+/// Any program: prompt on stdin, `MAESTRO_*` in the environment, edits the cwd. Each stdout
+/// line is a message; exit 0 is success.
+pub struct Command;
+
+impl Adapter for Command {
+    fn spec(&self, inv: Invocation<'_>) -> ProcessSpec {
+        ProcessSpec {
+            program: inv.binary,
+            args: inv.performer.extra_args.clone(),
+            cwd: inv.worktree.to_owned(),
+            env: inv.env,
+            stdin: inv.prompt.into_bytes(),
+            timeout: std::time::Duration::from_secs(inv.performer.timeout),
+            transcript: inv.transcript,
+        }
+    }
+
+    fn parse(&mut self, line: &str) -> Vec<Event> {
+        if line.trim().is_empty() { Vec::new() } else { vec![Event::Message(line.to_owned())] }
+    }
+
+    fn verdict(&self, exit: Exit) -> Result<(), String> {
+        match exit {
+            Exit::Code(0) => Ok(()),
+            Exit::Code(c) => Err(format!("the performer exited with status {c}")),
+            Exit::Signal(s) => Err(format!("the performer was killed by signal {s}")),
+            Exit::TimedOut => Err("the performer did not finish before its timeout and was killed".into()),
+            Exit::Cancelled => Err("the run was interrupted".into()),
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! Running one task end to end: claim, worktree, prompt, performer, commit, attempt record.
+//!
+//! Two transactions bracket the run: the first claims the task, moves it to `running` and
+//! opens an attempt; the second closes the attempt and moves the task to `submitted` or
+//! `failed` (or back to `ready` when interrupted). The performer runs between them, outside
+//! any lock, so other writers are never blocked by an agent.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::adapter::{self, Event, Invocation};
+use super::runner::{self, Exit};
+use crate::config::Performer;
+use crate::git::{self, ObjectId};
+use crate::model::{Attempt, AttemptOutcome, DecisionKind, Task, TaskStatus};
+use crate::store::{self, Store, layout};
+
+/// What a run needs from the caller.
+pub struct RunRequest<'a> {
+    pub score: &'a str,
+    pub task: &'a str,
+    pub performer: &'a Performer,
+    pub binary: PathBuf,
+    /// Where this repository's task worktrees live.
+    pub worktree_root: PathBuf,
+    /// The environment handed down to the performer (PATH, HOME, …) before `MAESTRO_*`.
+    pub base_env: Vec<(String, String)>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunReport {
+    pub task: String,
+    pub status: TaskStatus,
+    pub attempt: Attempt,
+    pub worktree: PathBuf,
+    pub branch: String,
+    pub transcript: PathBuf,
+}
+
+/// Why a run could not start or be recorded. A performer that fails is not an error: it is a
+/// `failed` attempt in the report.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("the {0} adapter is not available in this version of git-maestro yet")]
+    AdapterNotBuilt(&'static str),
+    #[error("{task} is pending: it waits for {}", .deps.join(", "))]
+    NotReady { task: String, deps: Vec<String> },
+    #[error("the Score's target branch {0:?} does not exist")]
+    NoTarget(String),
+    #[error("{} exists but is not a worktree of this repository", .0.display())]
+    StrayWorktree(PathBuf),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error(transparent)]
+    Task(#[from] crate::model::TaskError),
+    #[error(transparent)]
+    Git(#[from] git::Error),
+    #[error("cannot run the performer: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The branch of a task.
+pub fn task_branch(score: &str, task: &str) -> String {
+    format!("maestro/{score}/tasks/{task}")
+}
+
+/// Run `req.task` with `req.performer`; `on_event` sees the performer's events live.
+pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&Event)) -> Result<RunReport, RunError> {
+    let mut adapter =
+        adapter::for_kind(req.performer.adapter).ok_or(RunError::AdapterNotBuilt(req.performer.adapter.as_str()))?;
+    let (score_id, task_id) = (req.score, req.task);
+    let run_id = store.session.new_id();
+    let actor = store.session.actor.clone();
+    let performer = req.performer.name.clone();
+    let path = layout::task_file(score_id, task_id);
+
+    // 1. Claim the task for the performer, start it, and open the attempt.
+    let started = store.transact(&format!("run {score_id}/{task_id} with {performer}"), |tx| {
+        let mut task: Task = store::task(tx, score_id, task_id)?;
+        if task.status == TaskStatus::Pending {
+            return Err(RunError::NotReady { task: task.address(), deps: task.deps.clone() });
+        }
+        if matches!(task.status, TaskStatus::Failed | TaskStatus::Rejected | TaskStatus::Conflict) {
+            task.transition(TaskStatus::Ready, tx.now)?;
+        }
+        let claimed = task.claim(&performer, tx.op, tx.now)?;
+        if task.status == TaskStatus::Ready {
+            // Held already (a retry after a failure): assign it again.
+            task.transition(TaskStatus::Assigned, tx.now)?;
+        }
+        task.transition(TaskStatus::Running, tx.now)?;
+        task.attempts.push(Attempt {
+            run: run_id.clone(),
+            performer: performer.clone(),
+            adapter: req.performer.adapter.as_str().to_owned(),
+            adapter_version: None,
+            started: tx.now,
+            ended: None,
+            outcome: AttemptOutcome::Running,
+            reason: None,
+            exit: None,
+            duration_ms: None,
+            input_tokens: None,
+            output_tokens: None,
+            cost_usd: None,
+            session: None,
+            commit: None,
+            summary: None,
+            outside_writes: Vec::new(),
+        });
+        tx.put(&path, &task)?;
+        if claimed {
+            let summary = format!("{performer} assigned to {score_id}/{task_id} for run {run_id}");
+            let d = store::new_decision(tx, DecisionKind::Assignment, summary, &actor).about(score_id, Some(task_id));
+            store::append_decision(tx, &d)?;
+        }
+        let score = store::score(tx, score_id)?;
+        Ok::<_, RunError>((task, score))
+    })?;
+    let (task, score) = started.value;
+
+    // 2. The worktree, on the task branch, from the Score's target.
+    let repo = &store.repo;
+    let branch = task_branch(score_id, task_id);
+    let target = format!("refs/heads/{}", score.target);
+    let base = repo.read_ref(&target)?.ok_or_else(|| RunError::NoTarget(score.target.clone()));
+    let worktree = req.worktree_root.join(score_id).join(task_id);
+    let prepared = base.and_then(|base| prepare_worktree(store, &branch, base, &worktree));
+    if let Err(e) = prepared {
+        finish(store, score_id, task_id, &run_id, Finish::failed(format!("cannot prepare the worktree: {e}")))?;
+        return Err(e);
+    }
+
+    // 3. Run the performer.
+    let prompt = super::prompt::build(&task, &branch, &run_id);
+    let transcript =
+        repo.common_dir().join("maestro/logs").join(score_id).join(task_id).join(format!("{run_id}.jsonl"));
+    let mut env = req.base_env.clone();
+    env.extend([
+        ("MAESTRO_SCORE".to_owned(), score_id.to_owned()),
+        ("MAESTRO_TASK".to_owned(), task_id.to_owned()),
+        ("MAESTRO_RUN".to_owned(), run_id.clone()),
+        ("MAESTRO_WORKTREE".to_owned(), worktree.display().to_string()),
+    ]);
+    env.extend(req.performer.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let spec = adapter.spec(Invocation {
+        performer: req.performer,
+        binary: req.binary.clone(),
+        worktree: &worktree,
+        prompt,
+        env,
+        transcript: transcript.clone(),
+    });
+    let main_checkout = repo.main_workdir();
+    let dirty_before = main_checkout.as_deref().map(git::dirty_paths).transpose()?.unwrap_or_default();
+    let mut fin = Finish::default();
+    let outcome = {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+        rt.block_on(async {
+            let watcher = tokio::spawn(async move {
+                while !git::interrupted() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                let _ = cancel_tx.send(true);
+            });
+            let out = runner::run(
+                &spec,
+                |line| {
+                    for event in adapter.parse(line) {
+                        fin.absorb(&event);
+                        on_event(&event);
+                    }
+                },
+                cancel_rx,
+            )
+            .await;
+            watcher.abort();
+            out
+        })?
+    };
+    fin.exit = Some(outcome.exit);
+    fin.duration_ms = Some(outcome.duration.as_millis() as u64);
+    fin.outside_writes = match main_checkout.as_deref().map(git::dirty_paths).transpose()? {
+        Some(after) => after.into_iter().filter(|p| !dirty_before.contains(p)).collect(),
+        None => Vec::new(),
+    };
+
+    // 4. Commit whatever the performer left, whatever its verdict: the work is kept.
+    let message = format!(
+        "{}\n\n{}\n\nMaestro-Score: {score_id}\nMaestro-Task: {task_id}\nMaestro-Run: {run_id}\n",
+        task.title,
+        fin.summary.clone().unwrap_or_else(|| format!("Run {run_id} by {performer}.")),
+    );
+    let (name, email) = (store.session.actor.as_str(), store.session.email.as_str());
+    let committed = repo.commit_worktree(&worktree, &message, (name, email), store.session.now().as_second())?;
+    if let Some(commit) = committed.commit {
+        store.keep(commit)?;
+        fin.commit = Some(commit);
+    }
+    fin.failure = match adapter.verdict(outcome.exit) {
+        Err(reason) => Some(reason),
+        Ok(()) if committed.commit.is_none() => Some("the performer finished without changing any file".into()),
+        Ok(()) => None,
+    };
+    if outcome.exit == Exit::Cancelled {
+        fin.interrupted = true;
+    }
+    let (status, attempt) = finish(store, score_id, task_id, &run_id, fin)?;
+    Ok(RunReport { task: format!("{score_id}/{task_id}"), status, attempt, worktree, branch, transcript })
+}
+
+fn prepare_worktree(store: &Store, branch: &str, base: ObjectId, worktree: &Path) -> Result<(), RunError> {
+    let repo = &store.repo;
+    let (name, email) = (store.session.actor.as_str(), store.session.email.as_str());
+    repo.ensure_branch(branch, base, (name, email), store.session.now().as_second())?;
+    if worktree.exists() {
+        let canonical = std::fs::canonicalize(worktree)?;
+        if repo.worktrees()?.iter().any(|w| w.path == canonical) {
+            return Ok(());
+        }
+        return Err(RunError::StrayWorktree(worktree.to_owned()));
+    }
+    repo.add_worktree(worktree, branch)?;
+    Ok(())
+}
+
+/// What the run produced, gathered for the closing transaction.
+#[derive(Default)]
+struct Finish {
+    /// Why the run failed; `None` when it succeeded.
+    failure: Option<String>,
+    interrupted: bool,
+    exit: Option<Exit>,
+    duration_ms: Option<u64>,
+    session: Option<String>,
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cost_usd: Option<f64>,
+    summary: Option<String>,
+    commit: Option<ObjectId>,
+    outside_writes: Vec<String>,
+}
+
+impl Finish {
+    fn failed(reason: String) -> Finish {
+        Finish { failure: Some(reason), ..Finish::default() }
+    }
+
+    fn absorb(&mut self, event: &Event) {
+        match event {
+            Event::Session(id) => self.session = Some(id.clone()),
+            Event::Message(text) | Event::Result { text, .. } => self.summary = Some(shorten(text)),
+            Event::Usage { input, output, cost_usd } => {
+                self.input_tokens = Some(*input);
+                self.output_tokens = Some(*output);
+                if cost_usd.is_some() {
+                    self.cost_usd = *cost_usd;
+                }
+            }
+            Event::Tool { .. } => {}
+        }
+    }
+}
+
+fn shorten(text: &str) -> String {
+    let line = text.trim();
+    if line.chars().count() > 300 {
+        format!("{}…", line.chars().take(300).collect::<String>())
+    } else {
+        line.to_owned()
+    }
+}
+
+/// Close the attempt `run` and move the task on. Returns the new status and the attempt.
+fn finish(
+    store: &Store,
+    score: &str,
+    task_id: &str,
+    run: &str,
+    fin: Finish,
+) -> Result<(TaskStatus, Attempt), RunError> {
+    let path = layout::task_file(score, task_id);
+    let summary = format!("record run {run} of {score}/{task_id}");
+    let outcome = store.transact(&summary, |tx| {
+        let mut task: Task = store::task(tx, score, task_id)?;
+        let now = tx.now;
+        let (status, outcome, reason) = if fin.interrupted {
+            (TaskStatus::Ready, AttemptOutcome::Interrupted, Some("interrupted".to_owned()))
+        } else {
+            match &fin.failure {
+                None => (TaskStatus::Submitted, AttemptOutcome::Submitted, None),
+                Some(reason) => (TaskStatus::Failed, AttemptOutcome::Failed, Some(reason.clone())),
+            }
+        };
+        if task.status == TaskStatus::Running {
+            task.transition(status, now)?;
+        }
+        if status == TaskStatus::Ready {
+            task.claim = None;
+        }
+        let attempt = task.attempts.iter_mut().rev().find(|a| a.run == run).ok_or_else(|| {
+            store::Error::Codec(store::CodecError::Parse {
+                path: path.clone(),
+                message: format!("attempt {run} vanished"),
+            })
+        })?;
+        attempt.ended = Some(now);
+        attempt.outcome = outcome;
+        attempt.reason = reason;
+        attempt.exit = fin.exit.map(|e| e.to_string());
+        attempt.duration_ms = fin.duration_ms;
+        attempt.input_tokens = fin.input_tokens;
+        attempt.output_tokens = fin.output_tokens;
+        attempt.cost_usd = fin.cost_usd;
+        attempt.session.clone_from(&fin.session);
+        attempt.commit = fin.commit.map(|c| c.to_string());
+        attempt.summary.clone_from(&fin.summary);
+        attempt.outside_writes.clone_from(&fin.outside_writes);
+        let attempt = attempt.clone();
+        tx.put(&path, &task)?;
+        Ok::<_, store::Error>((task.status, attempt))
+    })?;
+    Ok(outcome.value)
+}

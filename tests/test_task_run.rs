@@ -1,0 +1,173 @@
+//! `git maestro task run` with the command adapter and fake-performer: success and every fault
+//! leave a correct task state, a kept worktree and a recorded attempt.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::{Run, TestEnv, fixtures_dir};
+use crate::test_cli::GitRun;
+
+const FAKE: &str = env!("CARGO_BIN_EXE_fake-performer");
+
+/// A repo with the sample Score and one performer `fake` whose script is `env` (TOML inline
+/// table body) and whose timeout is `timeout`.
+fn setup(env: &TestEnv, fake_env: &str, timeout: &str) -> PathBuf {
+    let dir = env.repo("r");
+    env.run(&dir, &["plan", "--from", &fixtures_dir().join("score.toml").display().to_string()]).success();
+    let config = format!(
+        "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\ntimeout = \"{timeout}\"\nenv = {{ {fake_env} }}\n"
+    );
+    std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
+    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
+    dir
+}
+
+fn run_task(env: &TestEnv, dir: &Path) -> Run {
+    env.run(dir, &["task", "run", "auth-tokens/token-types"])
+}
+
+fn task_json(env: &TestEnv, dir: &Path) -> serde_json::Value {
+    env.run(dir, &["task", "show", "auth-tokens/token-types", "--json"]).success().json()
+}
+
+fn worktree(env: &TestEnv) -> PathBuf {
+    let root = env.path("worktrees");
+    let repo_dir = std::fs::read_dir(&root).unwrap().next().unwrap().unwrap().path();
+    repo_dir.join("auth-tokens/token-types")
+}
+
+#[test]
+fn a_run_commits_the_result_and_records_the_attempt() {
+    let env = TestEnv::new();
+    let prompt = env.path("prompt.txt");
+    let dir = setup(
+        &env,
+        &format!("FAKE_WRITE = \"src/auth/token.rs=pub struct Token;\", FAKE_PROMPT_COPY = \"{}\"", prompt.display()),
+        "1m",
+    );
+    let run = run_task(&env, &dir).success();
+    assert!(run.stdout.starts_with("auth-tokens/token-types  submitted, commit "), "{}", run.render());
+    let task = task_json(&env, &dir);
+    assert_eq!(task["status"], "submitted");
+    assert_eq!(task["claim"]["holder"], "fake");
+    let attempt = &task["attempts"][0];
+    assert_eq!(attempt["outcome"], "submitted");
+    assert_eq!(attempt["exit"], "0");
+    assert_eq!(attempt["summary"], "fake-performer done (exit 0)");
+    let commit = attempt["commit"].as_str().unwrap();
+    let file = env.git(&dir, &["show", &format!("{commit}:src/auth/token.rs")]).success_git();
+    assert_eq!(file, "pub struct Token;\n");
+    let message = env.git(&dir, &["log", "-1", "--format=%B", "maestro/auth-tokens/tasks/token-types"]).success_git();
+    assert!(message.contains("Maestro-Score: auth-tokens\nMaestro-Task: token-types\nMaestro-Run: "), "{message}");
+    let keep = env.git(&dir, &["for-each-ref", "--format=%(refname)", "refs/maestro/keep/"]).success_git();
+    assert_eq!(keep.trim(), format!("refs/maestro/keep/{commit}"), "the result stays reachable");
+
+    let sent = std::fs::read_to_string(prompt).unwrap();
+    assert!(sent.contains("Add TokenClaims (subject, issued-at, expiry)"), "the spec reached the performer:\n{sent}");
+    assert!(sent.contains("- TokenClaims serialises to JSON"), "{sent}");
+    assert!(sent.contains("src/auth/token.rs"), "{sent}");
+    let transcript = dir
+        .join(".git/maestro/logs/auth-tokens/token-types")
+        .join(format!("{}.jsonl", attempt["run"].as_str().unwrap()));
+    assert!(std::fs::read_to_string(transcript).unwrap().contains("wrote src/auth/token.rs"));
+    let assignments = env.run(&dir, &["decisions", "--kind", "assignment", "--json"]).success().json();
+    assert!(
+        assignments[0]["summary"].as_str().unwrap().starts_with("fake assigned to auth-tokens/token-types for run ")
+    );
+}
+
+#[test]
+fn a_nonzero_exit_fails_the_task_keeps_the_work_and_can_be_retried() {
+    let env = TestEnv::new();
+    let dir = setup(&env, "FAKE_WRITE = \"half.txt=half done\", FAKE_EXIT = \"3\"", "1m");
+    let run = run_task(&env, &dir).user_error();
+    assert!(
+        run.stderr.contains("auth-tokens/token-types failed: the performer exited with status 3"),
+        "{}",
+        run.render()
+    );
+    assert!(run.stderr.contains("Hint: the worktree is kept at "), "{}", run.render());
+    let task = task_json(&env, &dir);
+    assert_eq!(task["status"], "failed");
+    assert_eq!(task["attempts"][0]["reason"], "the performer exited with status 3");
+    assert!(task["attempts"][0]["commit"].is_string(), "the partial work is committed, not lost");
+    assert!(worktree(&env).join("half.txt").exists(), "the worktree is kept");
+
+    // A retry goes failed -> ready -> running again, and appends a second attempt.
+    let config = std::fs::read_to_string(dir.join(".maestro/config.toml"))
+        .unwrap()
+        .replace("FAKE_EXIT = \"3\"", "FAKE_EXIT = \"0\"")
+        .replace("half done", "all done");
+    std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
+    run_task(&env, &dir).success();
+    let task = task_json(&env, &dir);
+    assert_eq!(task["status"], "submitted");
+    assert_eq!(task["attempts"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_run_without_changes_fails() {
+    let env = TestEnv::new();
+    let dir = setup(&env, "FAKE_EXIT = \"0\"", "1m");
+    let run = run_task(&env, &dir).user_error();
+    assert!(run.stderr.contains("failed: the performer finished without changing any file"), "{}", run.render());
+    assert_eq!(task_json(&env, &dir)["status"], "failed");
+}
+
+#[test]
+fn a_hang_is_killed_at_the_timeout_and_leaves_no_process() {
+    let env = TestEnv::new();
+    let dir = setup(&env, "FAKE_WRITE = \"partial.txt=x\", FAKE_HANG = \"1\"", "1s");
+    let run = run_task(&env, &dir).user_error();
+    assert!(run.stderr.contains("did not finish before its timeout and was killed"), "{}", run.render());
+    let task = task_json(&env, &dir);
+    assert_eq!(task["status"], "failed");
+    assert_eq!(task["attempts"][0]["exit"], "timeout");
+    let alive = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read_to_string(e.path().join("cmdline"))
+            .is_ok_and(|c| c.contains(FAKE) && c.contains("fake-performer"))
+            && std::fs::read_to_string(e.path().join("environ"))
+                .is_ok_and(|v| v.contains(&format!("MAESTRO_WORKTREE={}", worktree(&env).display())))
+    });
+    assert!(!alive, "the hung performer was killed");
+}
+
+#[test]
+fn huge_output_streams_to_the_transcript() {
+    let env = TestEnv::new();
+    let dir = setup(&env, "FAKE_WRITE = \"a.txt=a\", FAKE_OUTPUT_BYTES = \"20000000\"", "1m");
+    run_task(&env, &dir).success();
+    let task = task_json(&env, &dir);
+    let run_id = task["attempts"][0]["run"].as_str().unwrap();
+    let transcript = dir.join(".git/maestro/logs/auth-tokens/token-types").join(format!("{run_id}.jsonl"));
+    assert!(std::fs::metadata(transcript).unwrap().len() >= 19_000_000, "all output kept locally");
+    assert!(task["attempts"][0]["summary"].as_str().unwrap().len() <= 310, "the state holds a short summary only");
+}
+
+#[test]
+fn a_write_outside_the_worktree_is_recorded() {
+    let env = TestEnv::new();
+    let dir = env.path("r");
+    let dir_setup = setup(
+        &env,
+        &format!("FAKE_WRITE = \"in.txt=in\", FAKE_OUTSIDE = \"{}\"", dir.join("stray.txt").display()),
+        "1m",
+    );
+    let run = run_task(&env, &dir_setup).success();
+    assert!(run.stderr.contains("Warning: fake changed stray.txt outside its worktree"), "{}", run.render());
+    let task = task_json(&env, &dir);
+    assert_eq!(task["attempts"][0]["outside_writes"], serde_json::json!(["stray.txt"]));
+}
+
+#[test]
+fn a_pending_task_does_not_run() {
+    let env = TestEnv::new();
+    let dir = setup(&env, "FAKE_WRITE = \"x=y\"", "1m");
+    let before = env.state_tip(&dir);
+    let run = env.run(&dir, &["task", "run", "auth-tokens/token-tests"]).user_error();
+    assert!(
+        run.stderr.contains("auth-tokens/token-tests is pending: it waits for issue-tokens, verify-tokens"),
+        "{}",
+        run.render()
+    );
+    assert_eq!(env.state_tip(&dir), before, "nothing was written");
+}
