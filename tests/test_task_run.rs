@@ -13,12 +13,17 @@ const FAKE: &str = env!("CARGO_BIN_EXE_fake-performer");
 fn setup(env: &TestEnv, fake_env: &str, timeout: &str) -> PathBuf {
     let dir = env.repo("r");
     env.run(&dir, &["plan", "--from", &fixtures_dir().join("score.toml").display().to_string()]).success();
+    write_config(&dir, fake_env, timeout);
+    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
+    dir
+}
+
+/// Configure the one performer `fake` with `fake_env` (a TOML inline table body).
+fn write_config(dir: &Path, fake_env: &str, timeout: &str) {
     let config = format!(
         "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\ntimeout = \"{timeout}\"\nenv = {{ {fake_env} }}\n"
     );
     std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
-    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
-    dir
 }
 
 fn run_task(env: &TestEnv, dir: &Path) -> Run {
@@ -170,4 +175,53 @@ fn a_pending_task_does_not_run() {
         run.render()
     );
     assert_eq!(env.state_tip(&dir), before, "nothing was written");
+}
+
+#[test]
+fn prune_removes_merged_clean_worktrees_and_archives_everything_else() {
+    let env = TestEnv::new();
+    let dir = setup(&env, "FAKE_WRITE = \"out.txt=result\"", "1m");
+    let text = env.fixture("score-many.sh", &["p", "3"]);
+    env.write("p.toml", &text);
+    env.run(&dir, &["plan", "--from", "../p.toml"]).success();
+    for t in ["t0", "t1", "t2"] {
+        // Each task writes its own file, so the branches do not conflict.
+        write_config(&dir, &format!("FAKE_WRITE = \"{t}.txt=result\""), "1m");
+        env.run(&dir, &["task", "run", &format!("p/{t}")]).success();
+    }
+    let listed = env.run(&dir, &["worktrees", "list", "--json"]).success().json();
+    let tasks: Vec<&str> = listed.as_array().unwrap().iter().map(|w| w["task"].as_str().unwrap()).collect();
+    assert_eq!(tasks, ["p/t0", "p/t1", "p/t2"]);
+    assert!(listed.as_array().unwrap().iter().all(|w| w["status"] == "submitted"));
+
+    // t0 is merged into the target by plain git; t1 gets an uncommitted edit; t2 stays unmerged.
+    env.git(&dir, &["merge", "-q", "--no-edit", "maestro/p/tasks/t0"]).success_git();
+    let t1 = std::path::PathBuf::from(listed[1]["path"].as_str().unwrap());
+    std::fs::write(t1.join("late.txt"), "typed after the run\n").unwrap();
+    let t2_tip = listed[2]["head"].as_str().unwrap().to_owned();
+
+    let dry = env.run(&dir, &["worktrees", "prune", "--dry-run"]).success();
+    assert!(dry.stdout.contains("would remove  p/t0"), "{}", dry.render());
+    assert_eq!(
+        env.run(&dir, &["worktrees", "list", "--json"]).success().json().as_array().unwrap().len(),
+        3,
+        "dry run changes nothing"
+    );
+
+    let pruned = env.run(&dir, &["worktrees", "prune", "--json"]).success().json();
+    let actions: Vec<(&str, &str)> = pruned
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["task"].as_str().unwrap(), p["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(actions, [("p/t0", "removed"), ("p/t1", "archived"), ("p/t2", "archived")]);
+    assert_eq!(pruned[2]["tip"], t2_tip.as_str());
+    let t1_tip = pruned[1]["tip"].as_str().unwrap();
+    let late = env.git(&dir, &["show", &format!("refs/maestro/keep/{t1_tip}:late.txt")]).success_git();
+    assert_eq!(late, "typed after the run\n", "uncommitted work was committed and archived, not lost");
+    env.git(&dir, &["rev-parse", "--verify", &format!("refs/maestro/keep/{t2_tip}")]).success_git();
+    assert!(env.run(&dir, &["worktrees", "list", "--json"]).success().json().as_array().unwrap().is_empty());
+    let fsck = env.git(&dir, &["fsck", "--no-progress", "--no-dangling"]);
+    assert_eq!(fsck.code, 0, "{}", fsck.render());
 }

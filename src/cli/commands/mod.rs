@@ -10,6 +10,7 @@ mod performers;
 mod plan;
 mod score;
 mod task;
+mod worktrees;
 
 use super::context::Context;
 use super::error::CommandResult;
@@ -28,6 +29,8 @@ pub enum Command {
     Log(log::LogArgs),
     Doctor(doctor::DoctorArgs),
     Performers(performers::PerformersArgs),
+    #[command(subcommand)]
+    Worktrees(worktrees::WorktreesCommand),
     #[command(subcommand, hide = true)]
     Hook(hook::HookCommand),
 }
@@ -44,6 +47,7 @@ pub fn run(ctx: &Context, command: Command) -> CommandResult {
         Command::Log(args) => log::cmd_log(ctx, &args),
         Command::Doctor(args) => doctor::cmd_doctor(ctx, &args),
         Command::Performers(args) => performers::cmd_performers(ctx, &args),
+        Command::Worktrees(cmd) => worktrees::run(ctx, cmd),
         Command::Hook(cmd) => hook::run(ctx, cmd),
     }
 }
