@@ -4,6 +4,7 @@
 
 mod common;
 
+mod test_agents;
 mod test_cli;
 mod test_hooks;
 mod test_hostile;

@@ -28,6 +28,26 @@ pub struct Invocation<'a> {
     pub prompt: String,
     pub env: Vec<(String, String)>,
     pub transcript: PathBuf,
+    /// Where isolated agent homes live (`<git-common-dir>/maestro/homes`).
+    pub homes: PathBuf,
+}
+
+/// The isolated home of `performer` when its config asks for one; `None` leaves the user's
+/// own agent home (and their login) alone.
+pub fn home_dir(homes: &Path, performer: &Performer) -> Option<PathBuf> {
+    performer.isolate_home.then(|| homes.join(&performer.name))
+}
+
+/// `base_url` and the key from the variable `api_key_env` names, as the CLI's variables.
+pub fn env_for_endpoint(performer: &Performer, url_var: &str, key_var: &str) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    if let Some(url) = &performer.base_url {
+        env.push((url_var.to_owned(), url.clone()));
+    }
+    if let Some(key) = performer.api_key_env.as_deref().and_then(|v| std::env::var(v).ok()) {
+        env.push((key_var.to_owned(), key));
+    }
+    env
 }
 
 /// One CLI protocol.
@@ -44,7 +64,8 @@ pub trait Adapter {
 pub fn for_kind(kind: AdapterKind) -> Option<Box<dyn Adapter>> {
     match kind {
         AdapterKind::Command => Some(Box::new(Command)),
-        AdapterKind::Claude | AdapterKind::Codex | AdapterKind::Gemini => None,
+        AdapterKind::Claude => Some(Box::new(super::claude::Claude::default())),
+        AdapterKind::Codex | AdapterKind::Gemini => None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Performers: finding their binaries, probing their versions, and running them.
 
 pub mod adapter;
+pub mod claude;
 pub mod prompt;
 pub mod runner;
 pub mod task_run;

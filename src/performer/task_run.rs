@@ -151,6 +151,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         prompt,
         env,
         transcript: transcript.clone(),
+        homes: repo.common_dir().join("maestro/homes"),
     });
     let main_checkout = repo.main_workdir();
     let dirty_before = main_checkout.as_deref().map(git::dirty_paths).transpose()?.unwrap_or_default();
