@@ -84,3 +84,110 @@ fn claude_writes_a_file_and_the_task_is_submitted() {
     let run = run_task(&s);
     assert_submitted_with_file(&s, &run);
 }
+
+#[test]
+fn codex_writes_a_file_and_the_task_is_submitted() {
+    let Some(bin) = agent("codex") else { return };
+    let s = setup("codex", &bin, "write-only", "3m", "");
+    let run = run_task(&s);
+    assert_submitted_with_file(&s, &run);
+}
+
+#[test]
+fn gemini_writes_a_file_and_the_task_is_submitted() {
+    let Some(bin) = agent("gemini") else { return };
+    let s = setup("gemini", &bin, "write-only", "3m", "");
+    let run = run_task(&s);
+    assert_submitted_with_file(&s, &run);
+}
+
+/// Extra config per adapter that makes a failing endpoint fail fast instead of retrying for
+/// minutes (real users keep the CLIs' own retry policies).
+fn fail_fast(adapter: &str) -> &'static str {
+    match adapter {
+        "claude" => "env = { CLAUDE_CODE_MAX_RETRIES = \"0\" }",
+        "codex" => {
+            "extra_args = [\"-c\", \"model_providers.maestro.request_max_retries=0\", \"-c\", \"model_providers.maestro.stream_max_retries=0\"]"
+        }
+        _ => "",
+    }
+}
+
+/// Processes still alive from the run `run_id` (every child inherits `MAESTRO_RUN`).
+fn survivors(run_id: &str) -> Vec<String> {
+    let needle = format!("MAESTRO_RUN={run_id}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            std::fs::read(e.path().join("environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
+        })
+        .filter(|e| !std::fs::read_to_string(e.path().join("stat")).unwrap_or_default().contains(") Z "))
+        .map(|e| std::fs::read_to_string(e.path().join("cmdline")).unwrap_or_default().replace('\0', " "))
+        .collect()
+}
+
+fn fails_cleanly(adapter: &str, scenario: &str, timeout: &str) {
+    let Some(bin) = agent(adapter) else { return };
+    let s = setup(adapter, &bin, scenario, timeout, fail_fast(adapter));
+    let run = run_task(&s);
+    assert_eq!(run.code, 1, "{}", run.render());
+    let task = task(&s);
+    assert_eq!(task["status"], "failed", "{task:#}");
+    let attempt = &task["attempts"][0];
+    let reason = attempt["reason"].as_str().unwrap_or_default();
+    assert!(!reason.is_empty(), "the reason is recorded: {attempt:#}");
+    if scenario == "hang" {
+        assert_eq!(attempt["exit"], "timeout", "{attempt:#}");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let left = survivors(attempt["run"].as_str().unwrap());
+    assert!(left.is_empty(), "processes of the run survived: {left:#?}");
+    assert!(!s.server.requests().is_empty(), "the CLI did reach the scripted endpoint");
+}
+
+#[test]
+fn claude_fails_on_500() {
+    fails_cleanly("claude", "error-500", "2m");
+}
+
+#[test]
+fn claude_fails_on_401() {
+    fails_cleanly("claude", "error-401", "2m");
+}
+
+#[test]
+fn claude_is_killed_when_the_endpoint_hangs() {
+    fails_cleanly("claude", "hang", "5s");
+}
+
+#[test]
+fn codex_fails_on_500() {
+    fails_cleanly("codex", "error-500", "2m");
+}
+
+#[test]
+fn codex_fails_on_401() {
+    fails_cleanly("codex", "error-401", "2m");
+}
+
+#[test]
+fn codex_is_killed_when_the_endpoint_hangs() {
+    fails_cleanly("codex", "hang", "5s");
+}
+
+#[test]
+fn gemini_fails_on_500() {
+    fails_cleanly("gemini", "error-500", "2m");
+}
+
+#[test]
+fn gemini_fails_on_401() {
+    fails_cleanly("gemini", "error-401", "2m");
+}
+
+#[test]
+fn gemini_is_killed_when_the_endpoint_hangs() {
+    fails_cleanly("gemini", "hang", "5s");
+}

@@ -52,6 +52,10 @@ pub fn env_for_endpoint(performer: &Performer, url_var: &str, key_var: &str) -> 
 
 /// One CLI protocol.
 pub trait Adapter {
+    /// Write what the CLI needs before it starts (an isolated home's settings).
+    fn prepare(&self, _inv: &Invocation<'_>) -> std::io::Result<()> {
+        Ok(())
+    }
     /// The process to run.
     fn spec(&self, inv: Invocation<'_>) -> ProcessSpec;
     /// Parse one line of stdout.
@@ -60,12 +64,13 @@ pub trait Adapter {
     fn verdict(&self, exit: Exit) -> Result<(), String>;
 }
 
-/// The adapter for `kind`, or `None` where it is not built yet.
-pub fn for_kind(kind: AdapterKind) -> Option<Box<dyn Adapter>> {
+/// The adapter for `kind`.
+pub fn for_kind(kind: AdapterKind) -> Box<dyn Adapter> {
     match kind {
-        AdapterKind::Command => Some(Box::new(Command)),
-        AdapterKind::Claude => Some(Box::new(super::claude::Claude::default())),
-        AdapterKind::Codex | AdapterKind::Gemini => None,
+        AdapterKind::Command => Box::new(Command),
+        AdapterKind::Claude => Box::new(super::claude::Claude::default()),
+        AdapterKind::Codex => Box::new(super::codex::Codex::default()),
+        AdapterKind::Gemini => Box::new(super::gemini::Gemini::default()),
     }
 }
 

@@ -2,6 +2,8 @@
 
 pub mod adapter;
 pub mod claude;
+pub mod codex;
+pub mod gemini;
 pub mod prompt;
 pub mod runner;
 pub mod task_run;

@@ -42,8 +42,6 @@ pub struct RunReport {
 /// `failed` attempt in the report.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("the {0} adapter is not available in this version of git-maestro yet")]
-    AdapterNotBuilt(&'static str),
     #[error("{task} is pending: it waits for {}", .deps.join(", "))]
     NotReady { task: String, deps: Vec<String> },
     #[error("the Score's target branch {0:?} does not exist")]
@@ -67,8 +65,7 @@ pub fn task_branch(score: &str, task: &str) -> String {
 
 /// Run `req.task` with `req.performer`; `on_event` sees the performer's events live.
 pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&Event)) -> Result<RunReport, RunError> {
-    let mut adapter =
-        adapter::for_kind(req.performer.adapter).ok_or(RunError::AdapterNotBuilt(req.performer.adapter.as_str()))?;
+    let mut adapter = adapter::for_kind(req.performer.adapter);
     let (score_id, task_id) = (req.score, req.task);
     let run_id = store.session.new_id();
     let actor = store.session.actor.clone();
@@ -144,7 +141,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         ("MAESTRO_WORKTREE".to_owned(), worktree.display().to_string()),
     ]);
     env.extend(req.performer.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let spec = adapter.spec(Invocation {
+    let invocation = Invocation {
         performer: req.performer,
         binary: req.binary.clone(),
         worktree: &worktree,
@@ -152,7 +149,12 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         env,
         transcript: transcript.clone(),
         homes: repo.common_dir().join("maestro/homes"),
-    });
+    };
+    if let Err(e) = adapter.prepare(&invocation) {
+        finish(store, score_id, task_id, &run_id, Finish::failed(format!("cannot prepare the performer: {e}")))?;
+        return Err(e.into());
+    }
+    let spec = adapter.spec(invocation);
     let main_checkout = repo.main_workdir();
     let dirty_before = main_checkout.as_deref().map(git::dirty_paths).transpose()?.unwrap_or_default();
     let mut fin = Finish::default();

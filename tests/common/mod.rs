@@ -70,7 +70,11 @@ impl TestEnv {
     pub fn new() -> TestEnv {
         let root = tempfile::Builder::new().prefix("maestro-test-").tempdir().expect("temp dir");
         std::fs::create_dir_all(root.path().join("home")).expect("home");
-        TestEnv { root, step: AtomicU64::new(0) }
+        // Each environment draws seeds from its own range, so ids never collide between tests
+        // that run at the same time.
+        static ENVS: AtomicU64 = AtomicU64::new(0);
+        let base = (ENVS.fetch_add(1, Ordering::SeqCst) + 1) << 32;
+        TestEnv { root, step: AtomicU64::new(base) }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -117,7 +121,7 @@ impl TestEnv {
     pub fn command(&self, dir: &Path) -> Command {
         let step = self.step.fetch_add(1, Ordering::SeqCst) + 1;
         let start: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().expect("timestamp");
-        let now = start.checked_add(jiff::SignedDuration::from_secs(step as i64)).expect("in range");
+        let now = start.checked_add(jiff::SignedDuration::from_secs((step & 0xffff_ffff) as i64)).expect("in range");
         let mut cmd = self.base_command(BIN);
         cmd.current_dir(dir).env("MAESTRO_TIMESTAMP", now.to_string()).env("MAESTRO_SEED", step.to_string());
         cmd

@@ -54,8 +54,6 @@ pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
         RunError::Store(e) => e.into(),
         RunError::Task(e) => e.into(),
         RunError::Git(e) => e.into(),
-        RunError::AdapterNotBuilt(_) => CommandError::user("adapter-unavailable", e.to_string())
-            .hint("use a performer with adapter = \"command\" for now"),
         RunError::NotReady { .. } => CommandError::user("not-ready", e.to_string())
             .hint("its dependencies must be merged first; see `git maestro score show` for their status"),
         RunError::NoTarget(ref t) => {

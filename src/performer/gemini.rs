@@ -1,0 +1,138 @@
+//! Gemini CLI: `gemini --output-format stream-json -m <model> --skip-trust`, prompt on stdin.
+//!
+//! With `isolate_home`, maestro writes `<home>/.gemini/settings.json`: API-key auth (needed
+//! with `GOOGLE_GEMINI_BASE_URL`), no telemetry or update checks, and one attempt per request.
+//! Success is a `result` event with `status = "success"`, and exit 0.
+
+use serde_json::{Value, json};
+
+use super::adapter::{Adapter, Event, Invocation, env_for_endpoint, home_dir};
+use super::claude::{one_line, short_input};
+use super::runner::{Exit, ProcessSpec};
+
+#[derive(Default)]
+pub struct Gemini {
+    /// Assistant text streamed in deltas, flushed as one message.
+    pending: String,
+    result: Option<(bool, String)>,
+    error: Option<String>,
+}
+
+impl Gemini {
+    fn flush(&mut self) -> Vec<Event> {
+        if self.pending.trim().is_empty() {
+            self.pending.clear();
+            return Vec::new();
+        }
+        vec![Event::Message(std::mem::take(&mut self.pending))]
+    }
+}
+
+impl Adapter for Gemini {
+    fn spec(&self, inv: Invocation<'_>) -> ProcessSpec {
+        let p = inv.performer;
+        let mut args: Vec<String> = vec!["--output-format".into(), "stream-json".into(), "--skip-trust".into()];
+        if let Some(model) = &p.model {
+            args.extend(["-m".into(), model.clone()]);
+        }
+        if !p.extra_args.iter().any(|a| a.starts_with("--approval-mode") || a == "--yolo" || a == "-y") {
+            args.extend(["--approval-mode".into(), "yolo".into()]);
+        }
+        args.extend(p.extra_args.iter().cloned());
+        let mut env = inv.env;
+        env.extend(env_for_endpoint(p, "GOOGLE_GEMINI_BASE_URL", "GEMINI_API_KEY"));
+        if let Some(home) = home_dir(&inv.homes, p) {
+            env.push(("GEMINI_CLI_HOME".into(), home.display().to_string()));
+        }
+        ProcessSpec {
+            program: inv.binary,
+            args,
+            cwd: inv.worktree.to_owned(),
+            env,
+            stdin: inv.prompt.into_bytes(),
+            timeout: std::time::Duration::from_secs(p.timeout),
+            transcript: inv.transcript,
+        }
+    }
+
+    fn prepare(&self, inv: &Invocation<'_>) -> std::io::Result<()> {
+        let Some(home) = home_dir(&inv.homes, inv.performer) else { return Ok(()) };
+        let dir = home.join(".gemini");
+        std::fs::create_dir_all(&dir)?;
+        let settings = json!({
+            "security": { "auth": { "selectedType": "gemini-api-key" } },
+            "privacy": { "usageStatisticsEnabled": false },
+            "general": { "enableAutoUpdate": false, "enableAutoUpdateNotification": false, "maxAttempts": 1 },
+            "context": { "fileName": ["AGENTS.md", "GEMINI.md"] },
+        });
+        std::fs::write(dir.join("settings.json"), serde_json::to_vec_pretty(&settings)?)
+    }
+
+    fn parse(&mut self, line: &str) -> Vec<Event> {
+        let Ok(v) = serde_json::from_str::<Value>(line) else { return Vec::new() };
+        let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
+        match v.get("type").and_then(Value::as_str) {
+            Some("init") => vec![Event::Session(s("/session_id"))],
+            Some("message") if s("/role") == "assistant" => {
+                self.pending.push_str(&s("/content"));
+                if v.get("delta") == Some(&Value::Bool(true)) { Vec::new() } else { self.flush() }
+            }
+            Some("tool_use") => {
+                let mut events = self.flush();
+                events.push(Event::Tool { name: s("/tool_name"), detail: short_input(v.get("parameters")) });
+                events
+            }
+            Some("error") => {
+                self.error = Some(s("/message"));
+                Vec::new()
+            }
+            Some("result") => {
+                let mut events = self.flush();
+                let ok = s("/status") == "success";
+                events.push(Event::Usage {
+                    input: v.pointer("/stats/input_tokens").and_then(Value::as_u64).unwrap_or(0),
+                    output: v.pointer("/stats/output_tokens").and_then(Value::as_u64).unwrap_or(0),
+                    cost_usd: None,
+                });
+                let text = if ok { s("/status") } else { s("/error/message") };
+                self.result = Some((ok, text.clone()));
+                events.push(Event::Result { ok, text });
+                events
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn verdict(&self, exit: Exit) -> Result<(), String> {
+        match (&self.result, exit) {
+            (_, Exit::TimedOut | Exit::Cancelled) => super::adapter::Command.verdict(exit),
+            (Some((true, _)), Exit::Code(0)) => Ok(()),
+            (Some((false, text)), _) if !text.is_empty() => {
+                Err(format!("Gemini reported an error: {}", one_line(text)))
+            }
+            (_, exit) => match &self.error {
+                Some(e) => Err(format!("Gemini reported an error: {}", one_line(e))),
+                None => Err(format!("Gemini exited with {exit} without a successful result")),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_json_events_and_verdict() {
+        let mut g = Gemini::default();
+        assert_eq!(g.parse(r#"{"type":"init","session_id":"g-1","model":"m"}"#), vec![Event::Session("g-1".into())]);
+        assert!(g.parse(r#"{"type":"message","role":"assistant","content":"Hel","delta":true}"#).is_empty());
+        g.parse(r#"{"type":"message","role":"assistant","content":"lo","delta":true}"#);
+        let events = g.parse(r#"{"type":"result","status":"success","stats":{"input_tokens":9,"output_tokens":2}}"#);
+        assert_eq!(events[0], Event::Message("Hello".into()), "deltas are joined");
+        assert_eq!(g.verdict(Exit::Code(0)), Ok(()));
+        let mut e = Gemini::default();
+        e.parse(r#"{"type":"error","message":"quota"}"#);
+        assert_eq!(e.verdict(Exit::Code(1)), Err("Gemini reported an error: quota".into()));
+    }
+}
