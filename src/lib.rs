@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod git;
 pub mod hooks;
+pub mod mcp;
 pub mod model;
 pub mod performer;
 pub mod store;

@@ -191,3 +191,42 @@ fn gemini_fails_on_401() {
 fn gemini_is_killed_when_the_endpoint_hangs() {
     fails_cleanly("gemini", "hang", "5s");
 }
+
+/// The agent writes a file and calls maestro's MCP `report` tool; the note lands in the run's
+/// session record.
+fn reports_through_mcp(adapter: &str) {
+    let Some(bin) = agent(adapter) else { return };
+    let s = setup(adapter, &bin, "write-and-report", "3m", fail_fast(adapter));
+    let run = run_task(&s);
+    assert_submitted_with_file(&s, &run);
+    let run_id = task(&s)["attempts"][0]["run"].as_str().unwrap().to_owned();
+    let path = format!("refs/maestro/state:sessions/auth-tokens/token-types/{run_id}.toml");
+    let session = s.env.git(&s.dir, &["cat-file", "-p", &path]);
+    assert_eq!(
+        session.code,
+        0,
+        "no session record; requests: {:#?}",
+        s.server
+            .requests()
+            .iter()
+            .map(|r| r["body"].to_string().chars().take(300).collect::<String>())
+            .collect::<Vec<_>>()
+    );
+    assert!(session.stdout.contains("text = \"token types are in place\""), "{}", session.stdout);
+    assert!(session.stdout.contains("performer = \"agent\""), "{}", session.stdout);
+}
+
+#[test]
+fn claude_reports_through_mcp() {
+    reports_through_mcp("claude");
+}
+
+#[test]
+fn codex_reports_through_mcp() {
+    reports_through_mcp("codex");
+}
+
+#[test]
+fn gemini_reports_through_mcp() {
+    reports_through_mcp("gemini");
+}

@@ -39,6 +39,18 @@ impl Context {
         Ok(Store::new(repo, session))
     }
 
+    /// A thread-safe way to open the store again and again (the MCP server does, per call).
+    /// The repository comes from `MAESTRO_REPO` when set, else the working directory.
+    pub fn store_opener(&self) -> crate::mcp::OpenStore {
+        let dir = std::env::var_os("MAESTRO_REPO").map_or_else(|| self.dir.clone(), PathBuf::from);
+        let argv = self.argv_line();
+        std::sync::Arc::new(move || {
+            let repo = Repo::discover(&dir).map_err(|e| e.to_string())?;
+            let session = session_for(&repo, argv.clone());
+            Ok(Store::new(repo, session))
+        })
+    }
+
     /// Load trusted configuration for `repo`: the user's file, the main checkout's
     /// `.maestro/config.toml`, and `git config maestro.*`.
     pub fn config(&self, repo: &Repo) -> CommandResult<Config> {
@@ -60,23 +72,8 @@ impl Context {
     }
 
     fn session(&self, repo: &Repo) -> Session {
-        let identity = repo.committer_identity();
-        let actor = std::env::var("MAESTRO_ACTOR")
-            .ok()
-            .or_else(|| repo.config_string("maestro.actor"))
-            .or_else(|| identity.as_ref().map(|(name, _)| name.clone()))
-            .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "unknown".into());
-        let email =
-            identity.map(|(_, email)| email).filter(|e| !e.is_empty()).unwrap_or_else(|| "maestro@localhost".into());
-        let clock = std::env::var("MAESTRO_TIMESTAMP")
-            .ok()
-            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-            .map_or(Clock::System, Clock::Fixed);
-        let seed = std::env::var("MAESTRO_SEED").ok().and_then(|s| s.parse().ok());
-        Session::new(one_line(&actor), one_line(&email), self.argv_line(), clock, seed)
+        session_for(repo, self.argv_line())
     }
-
     /// The command line for the `Maestro-Argv` trailer: one line, quoted, secrets redacted.
     fn argv_line(&self) -> String {
         // argv[0] is wherever the binary lives; the trailer names the command, not the path.
@@ -97,4 +94,23 @@ impl Context {
 
 fn one_line(s: &str) -> String {
     s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// The session (actor, clock, ids) for commands in `repo`, from the environment and git config.
+fn session_for(repo: &Repo, argv: String) -> Session {
+    let identity = repo.committer_identity();
+    let actor = std::env::var("MAESTRO_ACTOR")
+        .ok()
+        .or_else(|| repo.config_string("maestro.actor"))
+        .or_else(|| identity.as_ref().map(|(name, _)| name.clone()))
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into());
+    let email =
+        identity.map(|(_, email)| email).filter(|e| !e.is_empty()).unwrap_or_else(|| "maestro@localhost".into());
+    let clock = std::env::var("MAESTRO_TIMESTAMP")
+        .ok()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map_or(Clock::System, Clock::Fixed);
+    let seed = std::env::var("MAESTRO_SEED").ok().and_then(|s| s.parse().ok());
+    Session::new(one_line(&actor), one_line(&email), argv, clock, seed)
 }

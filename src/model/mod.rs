@@ -7,10 +7,12 @@ pub mod ids;
 pub mod plan;
 pub mod redact;
 pub mod score;
+pub mod session;
 pub mod task;
 
 pub use decision::{Decision, DecisionKind};
 pub use score::{Score, ScoreStatus};
+pub use session::{Note, RunSession};
 pub use task::{Attempt, AttemptOutcome, Claim, Task, TaskError, TaskKind, TaskStatus};
 
 /// The on-disk format of every record this version writes (`format = 1` at each TOML root).

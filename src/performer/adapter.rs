@@ -30,6 +30,24 @@ pub struct Invocation<'a> {
     pub transcript: PathBuf,
     /// Where isolated agent homes live (`<git-common-dir>/maestro/homes`).
     pub homes: PathBuf,
+    /// How to start maestro's MCP server for this run.
+    pub mcp: McpLaunch,
+}
+
+/// The command line and environment of `git maestro mcp` for one run.
+#[derive(Debug, Clone)]
+pub struct McpLaunch {
+    pub command: PathBuf,
+    pub env: Vec<(String, String)>,
+}
+
+impl McpLaunch {
+    /// The server as the `mcpServers` JSON entry Claude Code and Gemini read.
+    pub fn json(&self) -> serde_json::Value {
+        let env: serde_json::Map<String, serde_json::Value> =
+            self.env.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+        serde_json::json!({ "command": self.command, "args": ["mcp"], "env": env })
+    }
 }
 
 /// The isolated home of `performer` when its config asks for one; `None` leaves the user's

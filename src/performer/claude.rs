@@ -28,6 +28,8 @@ impl Adapter for Claude {
         if let Some(model) = &p.model {
             args.extend(["--model".into(), model.clone()]);
         }
+        let mcp = serde_json::json!({ "mcpServers": { "maestro": inv.mcp.json() } });
+        args.extend(["--mcp-config".into(), mcp.to_string(), "--strict-mcp-config".into()]);
         args.extend(p.extra_args.iter().cloned());
         let mut env = inv.env;
         env.push(("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC".into(), "1".into()));

@@ -48,6 +48,12 @@ impl Adapter for Codex {
             let key = p.api_key_env.as_deref().and_then(|v| std::env::var(v).ok()).unwrap_or_else(|| "none".into());
             env.push((KEY_VAR.into(), key));
         }
+        let mcp_env: Vec<String> = inv.mcp.env.iter().map(|(k, v)| format!("{k}={}", toml_string(v))).collect();
+        config.push(format!("mcp_servers.maestro.command={}", toml_string(&inv.mcp.command.display().to_string())));
+        config.push("mcp_servers.maestro.args=[\"mcp\"]".into());
+        config.push(format!("mcp_servers.maestro.env={{{}}}", mcp_env.join(", ")));
+        // Without it, `codex exec` refuses every MCP call: its approval policy is "never".
+        config.push("mcp_servers.maestro.default_tools_approval_mode=\"approve\"".into());
         for c in config {
             args.extend(["-c".into(), c]);
         }

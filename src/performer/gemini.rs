@@ -1,7 +1,8 @@
 //! Gemini CLI: `gemini --output-format stream-json -m <model> --skip-trust`, prompt on stdin.
 //!
 //! With `isolate_home`, maestro writes `<home>/.gemini/settings.json`: API-key auth (needed
-//! with `GOOGLE_GEMINI_BASE_URL`), no telemetry or update checks, and one attempt per request.
+//! with `GOOGLE_GEMINI_BASE_URL`), no telemetry or update checks, one attempt per request, and
+//! maestro's MCP server. Without it, the user's own settings apply and the MCP tools are absent.
 //! Success is a `result` event with `status = "success"`, and exit 0.
 
 use serde_json::{Value, json};
@@ -64,6 +65,7 @@ impl Adapter for Gemini {
             "privacy": { "usageStatisticsEnabled": false },
             "general": { "enableAutoUpdate": false, "enableAutoUpdateNotification": false, "maxAttempts": 1 },
             "context": { "fileName": ["AGENTS.md", "GEMINI.md"] },
+            "mcpServers": { "maestro": mcp_server(&inv.mcp) },
         });
         std::fs::write(dir.join("settings.json"), serde_json::to_vec_pretty(&settings)?)
     }
@@ -116,6 +118,15 @@ impl Adapter for Gemini {
             },
         }
     }
+}
+
+/// Gemini's entry for maestro's MCP server: trusted (no approval prompts), with the run's
+/// environment spelled out, because Gemini strips secret-looking variables from MCP children.
+fn mcp_server(mcp: &super::adapter::McpLaunch) -> Value {
+    let mut entry = mcp.json();
+    entry["trust"] = json!(true);
+    entry["timeout"] = json!(30_000);
+    entry
 }
 
 #[cfg(test)]

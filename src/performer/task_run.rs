@@ -25,6 +25,8 @@ pub struct RunRequest<'a> {
     pub worktree_root: PathBuf,
     /// The environment handed down to the performer (PATH, HOME, …) before `MAESTRO_*`.
     pub base_env: Vec<(String, String)>,
+    /// This git-maestro binary, for the MCP server the performer starts.
+    pub maestro_exe: PathBuf,
 }
 
 /// What a run did.
@@ -141,7 +143,17 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         ("MAESTRO_WORKTREE".to_owned(), worktree.display().to_string()),
     ]);
     env.extend(req.performer.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let mut mcp_env: Vec<(String, String)> =
+        req.base_env.iter().filter(|(k, _)| k == "PATH" || k == "HOME").cloned().collect();
+    mcp_env.extend([
+        ("MAESTRO_SCORE".to_owned(), score_id.to_owned()),
+        ("MAESTRO_TASK".to_owned(), task_id.to_owned()),
+        ("MAESTRO_RUN".to_owned(), run_id.clone()),
+        ("MAESTRO_ACTOR".to_owned(), performer.clone()),
+        ("MAESTRO_REPO".to_owned(), repo.common_dir().display().to_string()),
+    ]);
     let invocation = Invocation {
+        mcp: adapter::McpLaunch { command: req.maestro_exe.clone(), env: mcp_env },
         performer: req.performer,
         binary: req.binary.clone(),
         worktree: &worktree,

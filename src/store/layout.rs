@@ -26,6 +26,11 @@ pub fn task_file(score: &str, task: &str) -> String {
     format!("{SCORES_DIR}/{score}/tasks/{task}.toml")
 }
 
+/// `sessions/<score>/<task>/<run>.toml`
+pub fn session_file(score: &str, task: &str, run: &str) -> String {
+    format!("sessions/{score}/{task}/{run}.toml")
+}
+
 /// `decisions/<aa>/<bb>/<id>.toml`
 pub fn decision_file(id: &str) -> String {
     fanned(DECISIONS_DIR, id)

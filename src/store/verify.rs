@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 
 use super::layout::{self, MAESTRO_TOML};
 use super::{Error, Result, Root, View};
-use crate::model::{Decision, Score, Task};
+use crate::model::{Decision, RunSession, Score, Task};
 
 /// Every problem in the state at `view`, as `path: message`. Empty means healthy.
 pub fn check_all(view: &View<'_>) -> Result<Vec<String>> {
@@ -42,6 +42,12 @@ fn check_file(path: &str, bytes: &[u8]) -> Result<(), String> {
             let t: Task = decode(path, bytes)?;
             same(path, "id", &t.id, file.strip_suffix(".toml").unwrap_or(file))?;
             same(path, "score", &t.score, score)
+        }
+        ["sessions", score, task, file] => {
+            let r: RunSession = decode(path, bytes)?;
+            same(path, "run", &r.run, file.strip_suffix(".toml").unwrap_or(file))?;
+            same(path, "task", &r.task, task)?;
+            same(path, "score", &r.score, score)
         }
         ["decisions", _, _, file] => {
             let d: Decision = decode(path, bytes)?;

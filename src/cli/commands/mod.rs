@@ -6,6 +6,7 @@ mod doctor;
 mod hook;
 mod init;
 mod log;
+mod mcp;
 mod performers;
 mod plan;
 mod score;
@@ -28,6 +29,7 @@ pub enum Command {
     Decisions(decisions::DecisionsArgs),
     Log(log::LogArgs),
     Doctor(doctor::DoctorArgs),
+    Mcp(mcp::McpArgs),
     Performers(performers::PerformersArgs),
     #[command(subcommand)]
     Worktrees(worktrees::WorktreesCommand),
@@ -46,6 +48,7 @@ pub fn run(ctx: &Context, command: Command) -> CommandResult {
         Command::Decisions(args) => decisions::cmd_decisions(ctx, &args),
         Command::Log(args) => log::cmd_log(ctx, &args),
         Command::Doctor(args) => doctor::cmd_doctor(ctx, &args),
+        Command::Mcp(args) => mcp::cmd_mcp(ctx, &args),
         Command::Performers(args) => performers::cmd_performers(ctx, &args),
         Command::Worktrees(cmd) => worktrees::run(ctx, cmd),
         Command::Hook(cmd) => hook::run(ctx, cmd),

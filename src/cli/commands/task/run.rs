@@ -46,8 +46,15 @@ pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
     let mut base_env: Vec<(String, String)> =
         INHERITED_ENV.iter().filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v))).collect();
     base_env.push(("TERM".into(), "dumb".into()));
-    let request =
-        RunRequest { score: &score, task: &id, performer, binary, worktree_root: worktree_root(&store)?, base_env };
+    let request = RunRequest {
+        score: &score,
+        task: &id,
+        performer,
+        binary,
+        worktree_root: worktree_root(&store)?,
+        base_env,
+        maestro_exe: std::env::current_exe()?,
+    };
     ctx.ui.status(format!("Running {score}/{id} with {name}…"));
     let mut on_event = |event: &Event| show_event(ctx, event);
     let report = task_run::run_task(&store, &request, &mut on_event).map_err(|e| match e {

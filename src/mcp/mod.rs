@@ -1,0 +1,136 @@
+//! `git maestro mcp`: the MCP server performers call during a run (stdio, built on rmcp).
+//!
+//! The run it serves comes from the environment the adapter sets (`MAESTRO_SCORE`,
+//! `MAESTRO_TASK`, `MAESTRO_RUN`, `MAESTRO_ACTOR`), never from the agent's arguments, so an
+//! agent can only read and write the records of its own run.
+//!
+//! Tools: `task_get` (the task being worked on), `report` (a progress note in the run's session
+//! record), `decide` (a decision about the task).
+
+use std::sync::Arc;
+
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::{ServiceExt, tool, tool_router};
+use serde::Deserialize;
+
+use crate::model::redact::redact;
+use crate::model::{DecisionKind, MAX_STRING_BYTES, Note, RunSession};
+use crate::store::{self, Store, layout};
+
+/// Which run this server serves.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    pub score: String,
+    pub task: String,
+    pub run: String,
+    pub performer: String,
+}
+
+/// Opens the store for one tool call (a fresh handle sees other writers' commits).
+pub type OpenStore = Arc<dyn Fn() -> Result<Store, String> + Send + Sync>;
+
+/// The server.
+#[derive(Clone)]
+pub struct MaestroMcp {
+    run: RunContext,
+    open: OpenStore,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct ReportArgs {
+    /// One progress note: what was done, found, or is next.
+    pub note: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct DecideArgs {
+    /// One line: what was decided.
+    pub summary: String,
+    /// Why.
+    #[serde(default)]
+    pub rationale: String,
+    /// design (default), lesson, or another decision kind.
+    #[serde(default)]
+    pub kind: Option<String>,
+}
+
+#[tool_router(server_handler)]
+impl MaestroMcp {
+    /// A server for `run`.
+    pub fn new(run: RunContext, open: OpenStore) -> MaestroMcp {
+        MaestroMcp { run, open }
+    }
+
+    /// The task you are working on: id, title, kind, spec, acceptance criteria, scope, deps.
+    #[tool(description = "Get the task you are working on: spec, acceptance criteria, scope and dependencies.")]
+    fn task_get(&self) -> Result<String, String> {
+        let store = (self.open)()?;
+        let view = store.view().map_err(|e| e.to_string())?;
+        let task = store::task(&view, &self.run.score, &self.run.task).map_err(|e| e.to_string())?;
+        let value = serde_json::json!({
+            "id": task.address(), "title": task.title, "kind": task.kind.as_str(), "status": task.status,
+            "spec": task.spec, "acceptance": task.acceptance, "scope": task.scope, "deps": task.deps,
+        });
+        serde_json::to_string_pretty(&value).map_err(|e| e.to_string())
+    }
+
+    /// Record a progress note in this run's session record.
+    #[tool(description = "Report progress: record a short note about what you did or found in this run's log.")]
+    fn report(&self, Parameters(args): Parameters<ReportArgs>) -> Result<String, String> {
+        let note = checked("note", &args.note)?;
+        let store = (self.open)()?;
+        let run = &self.run;
+        let path = layout::session_file(&run.score, &run.task, &run.run);
+        store
+            .transact(&format!("report on {}/{} run {}", run.score, run.task, run.run), |tx| {
+                let mut session = tx
+                    .get::<RunSession>(&path)?
+                    .unwrap_or_else(|| RunSession::new(&run.run, &run.score, &run.task, &run.performer));
+                session.notes.push(Note { at: tx.now, text: note.clone() });
+                tx.put(&path, &session)
+            })
+            .map(|outcome| outcome.value)
+            .map_err(|e| e.to_string())?;
+        Ok("Recorded.".into())
+    }
+
+    /// Record a decision about this task in the shared decision log.
+    #[tool(description = "Record a decision about this task (summary, rationale) in the shared decision log.")]
+    fn decide(&self, Parameters(args): Parameters<DecideArgs>) -> Result<String, String> {
+        let summary = checked("summary", &args.summary)?;
+        let rationale = redact(&args.rationale);
+        let kind_name = args.kind.as_deref().unwrap_or("design");
+        let kind = DecisionKind::parse(kind_name).ok_or_else(|| format!("unknown decision kind {kind_name:?}"))?;
+        let store = (self.open)()?;
+        let run = &self.run;
+        let outcome = store
+            .transact(&format!("decide: {summary}"), |tx| {
+                let mut d =
+                    store::new_decision(tx, kind, summary.clone(), &run.performer).about(&run.score, Some(&run.task));
+                d.rationale.clone_from(&rationale);
+                store::append_decision(tx, &d)?;
+                Ok::<_, store::Error>(d.id)
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(format!("Recorded decision {}.", outcome.value))
+    }
+}
+
+/// One non-empty line of at most the string limit, with secrets redacted.
+fn checked(field: &str, text: &str) -> Result<String, String> {
+    let text = redact(text.trim());
+    if text.is_empty() {
+        return Err(format!("{field} is empty"));
+    }
+    if text.len() > MAX_STRING_BYTES {
+        return Err(format!("{field} is {} bytes; the limit is {MAX_STRING_BYTES}", text.len()));
+    }
+    Ok(text)
+}
+
+/// Serve MCP on stdin/stdout until the client goes away.
+pub async fn serve(server: MaestroMcp) -> std::io::Result<()> {
+    let running = server.serve(rmcp::transport::stdio()).await.map_err(std::io::Error::other)?;
+    running.waiting().await.map_err(std::io::Error::other)?;
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! The short-term memory of one run: `sessions/<score>/<task>/<run>.toml`.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// A progress note an agent reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Note {
+    pub at: Timestamp,
+    pub text: String,
+}
+
+/// What one run of a performer remembers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSession {
+    pub format: u32,
+    pub run: String,
+    pub score: String,
+    pub task: String,
+    pub performer: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Note>,
+}
+
+impl RunSession {
+    /// An empty session record for `run`.
+    pub fn new(run: &str, score: &str, task: &str, performer: &str) -> RunSession {
+        RunSession {
+            format: crate::model::FORMAT as u32,
+            run: run.to_owned(),
+            score: score.to_owned(),
+            task: task.to_owned(),
+            performer: performer.to_owned(),
+            notes: Vec::new(),
+        }
+    }
+}
