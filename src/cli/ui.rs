@@ -55,6 +55,22 @@ impl Ui {
         }
     }
 
+    /// A spinner on stderr when it is a terminal (and not `--quiet` or `--json`); `None`
+    /// otherwise, so callers fall back to plain status lines.
+    pub fn spinner(&self, message: String) -> Option<indicatif::ProgressBar> {
+        use std::io::IsTerminal;
+        if self.quiet || self.json || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}") {
+            bar.set_style(style);
+        }
+        bar.set_message(message);
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Some(bar)
+    }
+
     /// A warning on stderr, shown even with `--quiet`.
     pub fn warn(&self, text: impl std::fmt::Display) {
         let _ = writeln!(std::io::stderr(), "Warning: {text}");

@@ -55,9 +55,25 @@ pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
         base_env,
         maestro_exe: std::env::current_exe()?,
     };
-    ctx.ui.status(format!("Running {score}/{id} with {name}…"));
-    let mut on_event = |event: &Event| show_event(ctx, event);
-    let report = task_run::run_task(&store, &request, &mut on_event).map_err(|e| match e {
+    let headline = format!("{score}/{id} · {name}");
+    let spinner = ctx.ui.spinner(headline.clone());
+    if spinner.is_none() {
+        ctx.ui.status(format!("Running {score}/{id} with {name}…"));
+    }
+    let mut tokens = String::new();
+    let mut on_event = |event: &Event| match &spinner {
+        Some(bar) => match event {
+            Event::Tool { name, detail } => bar.set_message(format!("{headline} · {name} {detail}{tokens}")),
+            Event::Usage { input, output, .. } => tokens = format!(" · {input} in / {output} out tokens"),
+            _ => {}
+        },
+        None => show_event(ctx, event),
+    };
+    let result = task_run::run_task(&store, &request, &mut on_event);
+    if let Some(bar) = &spinner {
+        bar.finish_and_clear();
+    }
+    let report = result.map_err(|e| match e {
         RunError::Store(e) => e.into(),
         RunError::Task(e) => e.into(),
         RunError::Git(e) => e.into(),
