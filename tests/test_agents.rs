@@ -68,6 +68,8 @@ fn assert_submitted_with_file(s: &Setup, run: &Run) {
     let file = s.env.git(&s.dir, &["show", &format!("{commit}:src/auth/token.rs")]).success_git();
     assert_eq!(file, "pub struct Token;\n", "the agent's shell tool wrote the file");
     assert!(attempt["session"].as_str().is_some_and(|id| !id.is_empty()), "the session id is recorded: {attempt:#}");
+    let version = attempt["adapter_version"].as_str().unwrap_or_default();
+    assert!(["2.1.330", "0.169.0", "0.61.0"].contains(&version), "the pinned CLI version is recorded: {attempt:#}");
     assert!(attempt["input_tokens"].as_u64().is_some_and(|n| n > 0), "token usage is recorded: {attempt:#}");
     assert!(attempt["output_tokens"].as_u64().is_some_and(|n| n > 0), "{attempt:#}");
     let requests = s.server.requests();

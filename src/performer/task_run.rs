@@ -73,6 +73,9 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     let actor = store.session.actor.clone();
     let performer = req.performer.name.clone();
     let path = layout::task_file(score_id, task_id);
+    // The agent CLIs' versions are recorded on the attempt; a `command` performer is never run
+    // with `--version` behind the user's back.
+    let adapter_version = req.performer.adapter.tested_version().and_then(|_| super::probe_version(&req.binary).ok());
 
     // 1. Claim the task for the performer, start it, and open the attempt.
     let started = store.transact(&format!("run {score_id}/{task_id} with {performer}"), |tx| {
@@ -93,7 +96,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
             run: run_id.clone(),
             performer: performer.clone(),
             adapter: req.performer.adapter.as_str().to_owned(),
-            adapter_version: None,
+            adapter_version: adapter_version.clone(),
             started: tx.now,
             ended: None,
             outcome: AttemptOutcome::Running,
