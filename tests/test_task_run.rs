@@ -116,6 +116,7 @@ fn a_run_without_changes_fails() {
     let run = run_task(&env, &dir).user_error();
     assert!(run.stderr.contains("failed: the performer finished without changing any file"), "{}", run.render());
     assert_eq!(task_json(&env, &dir)["status"], "failed");
+    assert!(worktree(&env).join("README.md").exists(), "the worktree is kept");
 }
 
 #[test]
@@ -127,6 +128,9 @@ fn a_hang_is_killed_at_the_timeout_and_leaves_no_process() {
     let task = task_json(&env, &dir);
     assert_eq!(task["status"], "failed");
     assert_eq!(task["attempts"][0]["exit"], "timeout");
+    assert!(worktree(&env).join("partial.txt").exists(), "the worktree is kept, with what was written before the hang");
+    let commit = task["attempts"][0]["commit"].as_str().expect("partial work is committed");
+    env.git(&dir, &["cat-file", "-e", &format!("{commit}:partial.txt")]).success_git();
     let alive = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
         std::fs::read_to_string(e.path().join("cmdline"))
             .is_ok_and(|c| c.contains(FAKE) && c.contains("fake-performer"))
@@ -146,6 +150,8 @@ fn huge_output_streams_to_the_transcript() {
     let transcript = dir.join(".git/maestro/logs/auth-tokens/token-types").join(format!("{run_id}.jsonl"));
     assert!(std::fs::metadata(transcript).unwrap().len() >= 19_000_000, "all output kept locally");
     assert!(task["attempts"][0]["summary"].as_str().unwrap().len() <= 310, "the state holds a short summary only");
+    assert_eq!(task["status"], "submitted");
+    assert!(worktree(&env).join("a.txt").exists(), "the worktree is kept");
 }
 
 #[test]
