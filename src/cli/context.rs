@@ -61,13 +61,8 @@ impl Context {
             git_config: &git_config,
         };
         config::load(&sources).map_err(|errors| {
-            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-            let noun = if errors.len() == 1 { "problem" } else { "problems" };
-            CommandError::user(
-                "invalid-config",
-                format!("the configuration has {} {noun}:\n{}", errors.len(), lines.join("\n")),
-            )
-            .hint("fix the keys named above; `git maestro init` puts commented examples in .maestro/config.toml")
+            CommandError::problems("invalid-config", "the configuration", "", errors.iter().map(ToString::to_string))
+                .hint("fix the keys named above; `git maestro init` puts commented examples in .maestro/config.toml")
         })
     }
 

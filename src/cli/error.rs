@@ -35,6 +35,18 @@ impl CommandError {
         CommandError { kind: Kind::User, code, error: message.into().into(), hints: Vec::new() }
     }
 
+    /// A user error listing several problems, one per line: "<subject> has N problems<tail>:".
+    pub fn problems(
+        code: &'static str,
+        subject: &str,
+        tail: &str,
+        lines: impl IntoIterator<Item = String>,
+    ) -> CommandError {
+        let lines: Vec<String> = lines.into_iter().map(|l| format!("  {l}")).collect();
+        let noun = if lines.len() == 1 { "problem" } else { "problems" };
+        CommandError::user(code, format!("{subject} has {} {noun}{tail}:\n{}", lines.len(), lines.join("\n")))
+    }
+
     fn wrap(kind: Kind, code: &'static str, error: impl StdError + Send + Sync + 'static) -> CommandError {
         CommandError { kind, code, error: Box::new(error), hints: Vec::new() }
     }

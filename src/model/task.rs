@@ -311,31 +311,37 @@ impl Task {
     }
 }
 
+/// A minimal task `s/t` for tests.
+#[cfg(test)]
+pub(crate) fn sample(status: TaskStatus) -> Task {
+    Task {
+        format: 1,
+        id: "t".into(),
+        score: "s".into(),
+        title: "T".into(),
+        kind: TaskKind::Implement,
+        languages: vec![],
+        spec: String::new(),
+        acceptance: vec![],
+        scope: vec![],
+        deps: vec![],
+        checks: vec![],
+        performer: None,
+        approval: None,
+        checkpoint: false,
+        status,
+        claim: None,
+        attempts: vec![],
+        updated: Timestamp::UNIX_EPOCH,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    pub(crate) fn task(status: TaskStatus) -> Task {
-        Task {
-            format: 1,
-            id: "t".into(),
-            score: "s".into(),
-            title: "T".into(),
-            kind: TaskKind::Implement,
-            languages: vec![],
-            spec: String::new(),
-            acceptance: vec![],
-            scope: vec![],
-            deps: vec![],
-            checks: vec![],
-            performer: None,
-            approval: None,
-            checkpoint: false,
-            status,
-            claim: None,
-            attempts: vec![],
-            updated: Timestamp::UNIX_EPOCH,
-        }
+    fn task(status: TaskStatus) -> Task {
+        sample(status)
     }
 
     #[test]

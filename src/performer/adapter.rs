@@ -41,6 +41,21 @@ pub struct McpLaunch {
     pub env: Vec<(String, String)>,
 }
 
+impl Invocation<'_> {
+    /// The process: `args` and `env` as the adapter built them, the rest from the invocation.
+    pub fn into_spec(self, args: Vec<String>, env: Vec<(String, String)>) -> ProcessSpec {
+        ProcessSpec {
+            program: self.binary,
+            args,
+            cwd: self.worktree.to_owned(),
+            env,
+            stdin: self.prompt.into_bytes(),
+            timeout: std::time::Duration::from_secs(self.performer.timeout),
+            transcript: self.transcript,
+        }
+    }
+}
+
 impl McpLaunch {
     /// The server as the `mcpServers` JSON entry Claude Code and Gemini read.
     pub fn json(&self) -> serde_json::Value {
@@ -98,15 +113,8 @@ pub struct Command;
 
 impl Adapter for Command {
     fn spec(&self, inv: Invocation<'_>) -> ProcessSpec {
-        ProcessSpec {
-            program: inv.binary,
-            args: inv.performer.extra_args.clone(),
-            cwd: inv.worktree.to_owned(),
-            env: inv.env,
-            stdin: inv.prompt.into_bytes(),
-            timeout: std::time::Duration::from_secs(inv.performer.timeout),
-            transcript: inv.transcript,
-        }
+        let (args, env) = (inv.performer.extra_args.clone(), inv.env.clone());
+        inv.into_spec(args, env)
     }
 
     fn parse(&mut self, line: &str) -> Vec<Event> {

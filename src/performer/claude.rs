@@ -31,21 +31,13 @@ impl Adapter for Claude {
         let mcp = serde_json::json!({ "mcpServers": { "maestro": inv.mcp.json() } });
         args.extend(["--mcp-config".into(), mcp.to_string(), "--strict-mcp-config".into()]);
         args.extend(p.extra_args.iter().cloned());
-        let mut env = inv.env;
+        let mut env = inv.env.clone();
         env.push(("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC".into(), "1".into()));
         env.extend(env_for_endpoint(p, "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"));
         if let Some(home) = home_dir(&inv.homes, p) {
             env.push(("CLAUDE_CONFIG_DIR".into(), home.display().to_string()));
         }
-        ProcessSpec {
-            program: inv.binary,
-            args,
-            cwd: inv.worktree.to_owned(),
-            env,
-            stdin: inv.prompt.into_bytes(),
-            timeout: std::time::Duration::from_secs(p.timeout),
-            transcript: inv.transcript,
-        }
+        inv.into_spec(args, env)
     }
 
     fn parse(&mut self, line: &str) -> Vec<Event> {

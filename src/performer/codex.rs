@@ -36,7 +36,7 @@ impl Adapter for Codex {
         if let Some(model) = &p.model {
             config.push(format!("model={}", toml_string(model)));
         }
-        let mut env = inv.env;
+        let mut env = inv.env.clone();
         if let Some(url) = &p.base_url {
             let base = format!("{}/v1", url.trim_end_matches('/').trim_end_matches("/v1"));
             config.push(format!("model_provider={PROVIDER}"));
@@ -62,15 +62,7 @@ impl Adapter for Codex {
         if let Some(home) = home_dir(&inv.homes, p) {
             env.push(("CODEX_HOME".into(), home.display().to_string()));
         }
-        ProcessSpec {
-            program: inv.binary,
-            args,
-            cwd: inv.worktree.to_owned(),
-            env,
-            stdin: inv.prompt.into_bytes(),
-            timeout: std::time::Duration::from_secs(p.timeout),
-            transcript: inv.transcript,
-        }
+        inv.into_spec(args, env)
     }
 
     fn prepare(&self, inv: &Invocation<'_>) -> std::io::Result<()> {

@@ -40,20 +40,12 @@ impl Adapter for Gemini {
             args.extend(["--approval-mode".into(), "yolo".into()]);
         }
         args.extend(p.extra_args.iter().cloned());
-        let mut env = inv.env;
+        let mut env = inv.env.clone();
         env.extend(env_for_endpoint(p, "GOOGLE_GEMINI_BASE_URL", "GEMINI_API_KEY"));
         if let Some(home) = home_dir(&inv.homes, p) {
             env.push(("GEMINI_CLI_HOME".into(), home.display().to_string()));
         }
-        ProcessSpec {
-            program: inv.binary,
-            args,
-            cwd: inv.worktree.to_owned(),
-            env,
-            stdin: inv.prompt.into_bytes(),
-            timeout: std::time::Duration::from_secs(p.timeout),
-            transcript: inv.transcript,
-        }
+        inv.into_spec(args, env)
     }
 
     fn prepare(&self, inv: &Invocation<'_>) -> std::io::Result<()> {

@@ -72,11 +72,11 @@ pub fn cmd_plan(ctx: &Context, args: &PlanArgs) -> CommandResult {
 }
 
 fn invalid(file: &str, problems: &[Problem]) -> CommandError {
-    let lines: Vec<String> = problems.iter().map(|p| format!("  {file}: {p}")).collect();
-    let noun = if problems.len() == 1 { "problem" } else { "problems" };
-    CommandError::user(
+    CommandError::problems(
         "invalid-score",
-        format!("{file} has {} {noun}; nothing was stored:\n{}", problems.len(), lines.join("\n")),
+        file,
+        "; nothing was stored",
+        problems.iter().map(|p| format!("{file}: {p}")),
     )
     .hint("fix the fields named above and run the same command again")
 }
