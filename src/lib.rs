@@ -2,6 +2,7 @@
 //!
 //! Architecture map (DESIGN.md §10):
 //!
+//! - [`approval`]: verdicts on results, and merging them into integration branches.
 //! - [`model`]: pure data and rules: Scores, tasks and their state machines, decisions, ids.
 //! - [`store`]: the only writer of `refs/maestro/*`: layout, codec, compare-and-swap transactions.
 //! - [`git`]: every gix call, and the few `git` subprocesses.
@@ -10,6 +11,7 @@
 //! - [`cli`]: argument parsing, output and exit codes. Nothing else prints, and no core module
 //!   imports it.
 
+pub mod approval;
 pub mod cli;
 pub mod config;
 pub mod git;

@@ -8,6 +8,7 @@ mod test_agents;
 mod test_cli;
 mod test_hooks;
 mod test_hostile;
+mod test_merge;
 mod test_performers;
 mod test_reliability;
 mod test_store;

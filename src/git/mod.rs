@@ -6,12 +6,14 @@
 //! `store`'s job. It must not print, and it must not decide policy (retry, backoff, limits).
 
 mod binary;
+mod merge;
 mod objects;
 mod refs;
 mod repo;
 mod worktree;
 
 pub use binary::{GitVersion, git_version};
+pub use merge::MergeResult;
 pub use objects::{CommitInfo, TreeEdit};
 pub use refs::{CasError, RefUpdate};
 pub use repo::Repo;

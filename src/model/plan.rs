@@ -268,6 +268,8 @@ pub fn validate(file: ScoreFile, now: Timestamp) -> Result<ValidPlan, Vec<Proble
             checkpoint: t.checkpoint,
             claim: None,
             attempts: Vec::new(),
+            conflicts: Vec::new(),
+            merge_commit: None,
             updated: now,
         });
     }
@@ -290,6 +292,7 @@ pub fn validate(file: ScoreFile, now: Timestamp) -> Result<ValidPlan, Vec<Proble
         conflict_policy,
         max_attempts,
         status: ScoreStatus::Draft,
+        base: None,
         created: now,
         updated: now,
     };

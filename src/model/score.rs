@@ -109,6 +109,9 @@ pub struct Score {
     pub status: ScoreStatus,
     /// Task ids in the order the user wrote them.
     pub tasks: Vec<String>,
+    /// The commit the integration branch started from, once it exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
     pub created: Timestamp,
     pub updated: Timestamp,
 }

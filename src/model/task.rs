@@ -226,6 +226,12 @@ pub struct Task {
     pub claim: Option<Claim>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<Attempt>,
+    /// Paths that conflicted when merging into the integration branch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<String>,
+    /// The merge commit on the integration branch, once merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_commit: Option<String>,
     pub updated: Timestamp,
 }
 
@@ -332,6 +338,8 @@ pub(crate) fn sample(status: TaskStatus) -> Task {
         status,
         claim: None,
         attempts: vec![],
+        conflicts: vec![],
+        merge_commit: None,
         updated: Timestamp::UNIX_EPOCH,
     }
 }

@@ -1,5 +1,6 @@
 //! One file per command; a command group is a folder.
 
+mod approve;
 mod decide;
 mod decisions;
 mod doctor;
@@ -7,6 +8,7 @@ mod hook;
 mod init;
 mod log;
 mod mcp;
+mod merge;
 mod performers;
 mod plan;
 mod score;
@@ -25,6 +27,9 @@ pub enum Command {
     Score(score::ScoreCommand),
     #[command(subcommand)]
     Task(task::TaskCommand),
+    Approve(approve::ApproveArgs),
+    Reject(approve::RejectArgs),
+    Merge(merge::MergeArgs),
     Decide(decide::DecideArgs),
     Decisions(decisions::DecisionsArgs),
     Log(log::LogArgs),
@@ -44,6 +49,9 @@ pub fn run(ctx: &Context, command: Command) -> CommandResult {
         Command::Plan(args) => plan::cmd_plan(ctx, &args),
         Command::Score(cmd) => score::run(ctx, cmd),
         Command::Task(cmd) => task::run(ctx, cmd),
+        Command::Approve(args) => approve::cmd_approve(ctx, &args),
+        Command::Reject(args) => approve::cmd_reject(ctx, &args),
+        Command::Merge(args) => merge::cmd_merge(ctx, &args),
         Command::Decide(args) => decide::cmd_decide(ctx, &args),
         Command::Decisions(args) => decisions::cmd_decisions(ctx, &args),
         Command::Log(args) => log::cmd_log(ctx, &args),

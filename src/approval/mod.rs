@@ -1,0 +1,184 @@
+//! Approval and integration: verdicts on results, and merging approved tasks into the Score's
+//! integration branch (DESIGN.md §6).
+//!
+//! Every verdict is a decision record. Merges happen in memory through gix (no checkout) and
+//! move `maestro/<score>/integration` by compare-and-swap; a conflict moves nothing and records
+//! the paths on the task.
+
+use crate::git::{self, CasError, MergeResult, ObjectId, RefUpdate};
+use crate::model::{DecisionKind, Score, ScoreStatus, Task, TaskStatus};
+use crate::store::{self, Store, layout};
+
+/// Why an approval step or a merge could not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    #[error("{task} is {status}; only an approved task can be merged")]
+    NotApproved { task: String, status: TaskStatus },
+    #[error("{0} does not exist: the task has no result to merge")]
+    NoBranch(String),
+    #[error("the Score's target branch {0:?} does not exist")]
+    NoTarget(String),
+    #[error("{branch} is checked out in a worktree; git-maestro never moves a checked-out branch")]
+    CheckedOut { branch: String },
+    #[error("{0} moved while merging; run the command again")]
+    Moved(String),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error(transparent)]
+    Task(#[from] crate::model::TaskError),
+    #[error(transparent)]
+    Score(#[from] crate::model::score::ScoreTransitionError),
+    #[error(transparent)]
+    Git(#[from] git::Error),
+}
+
+/// The integration branch of a Score.
+pub fn integration_branch(score: &str) -> String {
+    format!("maestro/{score}/integration")
+}
+
+/// A human verdict on a submitted task: approve, or reject with a reason. Returns the task.
+pub fn review(store: &Store, score: &str, task: &str, approve: bool, message: &str) -> Result<Task, ApprovalError> {
+    let actor = store.session.actor.clone();
+    let verb = if approve { "approve" } else { "reject" };
+    let outcome = store.transact(&format!("{verb} {score}/{task}"), |tx| {
+        let mut t = store::task(tx, score, task)?;
+        let (status, kind) = if approve {
+            (TaskStatus::Approved, DecisionKind::Approval)
+        } else {
+            (TaskStatus::Rejected, DecisionKind::Rejection)
+        };
+        t.transition(status, tx.now)?;
+        tx.put(&layout::task_file(score, task), &t)?;
+        let summary = format!("{actor} {verb}d {score}/{task}");
+        let mut d = store::new_decision(tx, kind, summary, &actor).about(score, Some(task));
+        d.rationale = crate::model::redact::redact(message);
+        store::append_decision(tx, &d)?;
+        Ok::<_, ApprovalError>(t)
+    })?;
+    Ok(outcome.value)
+}
+
+/// Approve a draft plan so it may run.
+pub fn approve_plan(store: &Store, score: &str, message: &str) -> Result<Score, ApprovalError> {
+    let actor = store.session.actor.clone();
+    let outcome = store.transact(&format!("approve the plan of {score}"), |tx| {
+        let mut s = store::score(tx, score)?;
+        s.transition(ScoreStatus::Approved, tx.now)?;
+        tx.put(&layout::score_file(score), &s)?;
+        let mut d =
+            store::new_decision(tx, DecisionKind::Approval, format!("{actor} approved the plan of {score}"), &actor)
+                .about(score, None);
+        d.rationale = crate::model::redact::redact(message);
+        store::append_decision(tx, &d)?;
+        Ok::<_, ApprovalError>(s)
+    })?;
+    Ok(outcome.value)
+}
+
+/// What [`integrate`] did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "outcome")]
+pub enum Integrated {
+    /// Merged; the integration branch points at `commit`.
+    Merged { commit: String },
+    /// Conflicted; nothing moved, the task is `conflict` with these paths.
+    Conflict { paths: Vec<String> },
+}
+
+/// Merge the approved task `score/task` into the Score's integration branch, creating the
+/// branch from the target's tip on first use.
+pub fn integrate(store: &Store, score_id: &str, task_id: &str) -> Result<Integrated, ApprovalError> {
+    let repo = &store.repo;
+    let view = store.view()?;
+    let (score, task) = (store::score(&view, score_id)?, store::task(&view, score_id, task_id)?);
+    if task.status != TaskStatus::Approved {
+        return Err(ApprovalError::NotApproved { task: task.address(), status: task.status });
+    }
+    let task_ref = format!("refs/heads/{}", crate::performer::task_run::task_branch(score_id, task_id));
+    let tip = repo.read_ref(&task_ref)?.ok_or_else(|| ApprovalError::NoBranch(task_ref.clone()))?;
+    let integration = format!("refs/heads/{}", integration_branch(score_id));
+    if repo.checked_out_refs()?.contains(&integration) {
+        return Err(ApprovalError::CheckedOut { branch: integration_branch(score_id) });
+    }
+    let current = repo.read_ref(&integration)?;
+    let base = match current {
+        Some(c) => c,
+        None => repo
+            .read_ref(&format!("refs/heads/{}", score.target))?
+            .ok_or_else(|| ApprovalError::NoTarget(score.target.clone()))?,
+    };
+    // Merged before, but the state was not updated (a crash between the two refs): record it.
+    let merge_commit = if current.is_some() && repo.is_ancestor(tip, base)? {
+        base
+    } else {
+        match repo.merge_commits(base, tip)? {
+            MergeResult::Conflicts(paths) => {
+                record(store, score_id, task_id, Err(paths.clone()))?;
+                return Ok(Integrated::Conflict { paths });
+            }
+            MergeResult::Clean(tree) => {
+                let message = format!(
+                    "Merge {score_id}/{task_id}: {}\n\nMaestro-Score: {score_id}\nMaestro-Task: {task_id}\n",
+                    task.title
+                );
+                let identity = (store.session.actor.as_str(), store.session.email.as_str());
+                let now = store.session.now().as_second();
+                let commit = repo.write_commit(tree, &[base, tip], &message, identity, now)?;
+                let update = RefUpdate {
+                    name: &integration,
+                    expected: current,
+                    new: commit,
+                    log_message: "maestro: merge task",
+                };
+                match repo.cas_update(&update, identity, now) {
+                    Ok(()) => commit,
+                    Err(CasError::Conflict { .. } | CasError::Busy { .. }) => {
+                        return Err(ApprovalError::Moved(integration));
+                    }
+                    Err(CasError::Other(e)) => return Err(e.into()),
+                }
+            }
+        }
+    };
+    record(store, score_id, task_id, Ok(merge_commit))?;
+    if current.is_none() {
+        set_base(store, score_id, base)?;
+    }
+    Ok(Integrated::Merged { commit: merge_commit.to_string() })
+}
+
+/// Move the task to `merged` (with its merge commit) or `conflict` (with the paths).
+fn record(store: &Store, score: &str, task: &str, result: Result<ObjectId, Vec<String>>) -> Result<(), ApprovalError> {
+    let actor = store.session.actor.clone();
+    let _written = store.transact(&format!("merge {score}/{task}"), |tx| {
+        let mut t = store::task(tx, score, task)?;
+        let summary = match &result {
+            Ok(commit) => {
+                t.transition(TaskStatus::Merged, tx.now)?;
+                t.merge_commit = Some(commit.to_string());
+                t.conflicts.clear();
+                format!("merged {score}/{task} into {} as {}", integration_branch(score), commit.to_hex_with_len(12))
+            }
+            Err(paths) => {
+                t.transition(TaskStatus::Conflict, tx.now)?;
+                t.conflicts.clone_from(paths);
+                format!("{score}/{task} conflicts with {} in {}", integration_branch(score), paths.join(", "))
+            }
+        };
+        tx.put(&layout::task_file(score, task), &t)?;
+        let d = store::new_decision(tx, DecisionKind::Merge, summary, &actor).about(score, Some(task));
+        store::append_decision(tx, &d)?;
+        Ok::<_, ApprovalError>(())
+    })?;
+    Ok(())
+}
+
+fn set_base(store: &Store, score: &str, base: ObjectId) -> Result<(), ApprovalError> {
+    let _written = store.transact(&format!("record the base of {score}"), |tx| {
+        let mut s = store::score(tx, score)?;
+        s.base = Some(base.to_string());
+        tx.put(&layout::score_file(score), &s)
+    })?;
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! `git maestro approve` and `git maestro reject`
+
+use crate::approval::{self, ApprovalError};
+use crate::cli::args;
+use crate::cli::context::Context;
+use crate::cli::error::{CommandError, CommandResult};
+
+/// Approve a submitted task, or a draft Score's plan
+///
+/// `approve <score>/<task>` is the human step of a task's approval chain: the task goes from
+/// submitted to approved. `approve <score>` approves a draft plan so that it may run. Either way
+/// the verdict is recorded as a decision.
+#[derive(Debug, clap::Args)]
+pub struct ApproveArgs {
+    /// A task as <score>/<task>, or a Score id
+    pub target: String,
+    /// Why, recorded with the decision
+    #[arg(short = 'm', long = "message", default_value = "")]
+    pub message: String,
+}
+
+/// Reject a submitted task, with the reason
+///
+/// The task goes from submitted to rejected; the reason is recorded as a decision and is what a
+/// rework is told.
+#[derive(Debug, clap::Args)]
+pub struct RejectArgs {
+    /// The task, as <score>/<task>
+    pub task: String,
+    /// The reason
+    #[arg(short = 'm', long = "message", required = true)]
+    pub message: String,
+}
+
+pub fn cmd_approve(ctx: &Context, args: &ApproveArgs) -> CommandResult {
+    let store = ctx.store()?;
+    if !args.target.contains('/') {
+        let id = args::slug("score id", &args.target)?;
+        let score = approval::approve_plan(&store, &id, &args.message).map_err(error)?;
+        if ctx.ui.json {
+            ctx.ui.json(&score)?;
+        } else {
+            ctx.ui.line(format!("{id}  {}", score.status))?;
+        }
+        return Ok(());
+    }
+    let (score, task) = args::task_address(&args.target)?;
+    let t = approval::review(&store, &score, &task, true, &args.message).map_err(error)?;
+    verdict(ctx, &t)
+}
+
+pub fn cmd_reject(ctx: &Context, args: &RejectArgs) -> CommandResult {
+    let (score, task) = args::task_address(&args.task)?;
+    let store = ctx.store()?;
+    let t = approval::review(&store, &score, &task, false, &args.message).map_err(error)?;
+    verdict(ctx, &t)
+}
+
+fn verdict(ctx: &Context, task: &crate::model::Task) -> CommandResult {
+    if ctx.ui.json {
+        ctx.ui.json(task)?;
+    } else {
+        ctx.ui.line(format!("{}  {}", task.address(), task.status))?;
+    }
+    Ok(())
+}
+
+/// The CLI form of an approval error.
+pub fn error(e: ApprovalError) -> CommandError {
+    match e {
+        ApprovalError::Store(e) => e.into(),
+        ApprovalError::Task(e) => e.into(),
+        ApprovalError::Git(e) => e.into(),
+        ApprovalError::NotApproved { ref task, .. } => {
+            let hint = format!("approve it first: `git maestro approve {task}`");
+            CommandError::user("not-approved", e.to_string()).hint(hint)
+        }
+        ApprovalError::CheckedOut { ref branch } => {
+            let hint = format!("switch that worktree to another branch, or remove it, then merge again ({branch})");
+            CommandError::user("checked-out", e.to_string()).hint(hint)
+        }
+        other => CommandError::user("approval", other.to_string()),
+    }
+}

@@ -1,0 +1,44 @@
+//! `git maestro merge`
+
+use crate::approval::{self, Integrated};
+use crate::cli::args;
+use crate::cli::context::Context;
+use crate::cli::error::{CommandError, CommandResult};
+
+/// Merge an approved task into its Score's integration branch
+///
+/// The merge happens in memory (no checkout) and writes a merge commit with Maestro-Score and
+/// Maestro-Task trailers on maestro/<score>/integration, created from the Score's target on first
+/// use. A conflict moves nothing: the task becomes `conflict` with the paths recorded (exit 1).
+/// A branch checked out in any worktree is never moved.
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// The task, as <score>/<task>
+    pub task: String,
+}
+
+pub fn cmd_merge(ctx: &Context, args: &MergeArgs) -> CommandResult {
+    let (score, task) = args::task_address(&args.task)?;
+    let store = ctx.store()?;
+    let outcome = approval::integrate(&store, &score, &task).map_err(super::approve::error)?;
+    if ctx.ui.json {
+        ctx.ui.json(&outcome)?;
+    }
+    match outcome {
+        Integrated::Merged { commit } => {
+            if !ctx.ui.json {
+                ctx.ui.line(format!("{score}/{task}  merged  {}", &commit[..12]))?;
+            }
+            Ok(())
+        }
+        Integrated::Conflict { paths } => Err(CommandError::user(
+            "conflict",
+            format!(
+                "{score}/{task} conflicts with {} in: {}; nothing was merged and the task is now `conflict`",
+                approval::integration_branch(&score),
+                paths.join(", ")
+            ),
+        )
+        .hint(format!("rework the task on its branch, then run `git maestro task run {score}/{task}` again"))),
+    }
+}

@@ -1,0 +1,61 @@
+//! Merging commits in memory (no checkout), as `git merge-tree --write-tree` does.
+
+use gix::ObjectId;
+use gix::bstr::ByteSlice;
+use gix::merge::tree::TreatAsUnresolved;
+
+use super::{GixContext, Repo, Result};
+
+/// What a merge of two commits gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeResult {
+    /// The merged tree, written to the object database.
+    Clean(ObjectId),
+    /// The paths git would leave conflicted; nothing was written.
+    Conflicts(Vec<String>),
+}
+
+impl Repo {
+    /// Merge `theirs` into `ours` in memory, with the repository's merge configuration.
+    pub fn merge_commits(&self, ours: ObjectId, theirs: ObjectId) -> Result<MergeResult> {
+        let options = self.inner.tree_merge_options().ctx(|| "cannot read the merge configuration".into())?;
+        let labels = gix::merge::blob::builtin_driver::text::Labels {
+            ancestor: Some("base".as_bytes().as_bstr()),
+            current: Some("integration".as_bytes().as_bstr()),
+            other: Some("task".as_bytes().as_bstr()),
+        };
+        let mut outcome = self
+            .inner
+            .merge_commits(ours, theirs, labels, options.into())
+            .ctx(|| format!("cannot merge {theirs} into {ours}"))?;
+        let how = TreatAsUnresolved::git();
+        if outcome.tree_merge.has_unresolved_conflicts(how) {
+            let mut paths: Vec<String> = outcome
+                .tree_merge
+                .conflicts
+                .iter()
+                .filter(|c| c.is_unresolved(how))
+                .flat_map(|c| [c.ours.location().to_string(), c.theirs.location().to_string()])
+                .collect();
+            paths.sort();
+            paths.dedup();
+            return Ok(MergeResult::Conflicts(paths));
+        }
+        let tree = outcome.tree_merge.tree.write().ctx(|| "cannot write the merged tree".into())?;
+        Ok(MergeResult::Clean(tree.detach()))
+    }
+
+    /// Branches checked out in the main checkout or any linked worktree, as full ref names.
+    pub fn checked_out_refs(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for repo in self.inner.worktrees_including_main().ctx(|| "cannot list worktrees".into())? {
+            let Ok(repo) = repo else { continue };
+            if let Ok(head) = repo.head()
+                && let Some(name) = head.referent_name()
+            {
+                out.push(name.as_bstr().to_string());
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,132 @@
+//! Approval verdicts and merges into the integration branch, checked against plain git.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::{Run, TestEnv};
+use crate::test_cli::GitRun;
+
+const FAKE: &str = env!("CARGO_BIN_EXE_fake-performer");
+
+fn setup(env: &TestEnv) -> PathBuf {
+    let dir = env.repo("r");
+    let text = env.fixture("score-many.sh", &["m", "3"]);
+    env.write("m.toml", &text);
+    env.run(&dir, &["plan", "--from", "../m.toml"]).success();
+    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
+    dir
+}
+
+/// Run `m/<task>` with a fake performer that writes `files` (`path=content` lines).
+fn run_with(env: &TestEnv, dir: &Path, task: &str, files: &str) {
+    let config = format!(
+        "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nenv = {{ FAKE_WRITE = \"{files}\" }}\n"
+    );
+    std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
+    env.run(dir, &["task", "run", &format!("m/{task}")]).success();
+}
+
+fn rev(env: &TestEnv, dir: &Path, name: &str) -> String {
+    env.git(dir, &["rev-parse", name]).success_git().trim().to_owned()
+}
+
+/// The tree `git merge-tree --write-tree` makes, or `None` when git finds conflicts.
+fn git_merge_tree(env: &TestEnv, dir: &Path, ours: &str, theirs: &str) -> Option<String> {
+    let run: Run = env.git(dir, &["merge-tree", "--write-tree", ours, theirs]);
+    (run.code == 0).then(|| run.stdout.lines().next().unwrap().to_owned())
+}
+
+#[test]
+fn approved_tasks_merge_to_exactly_the_tree_git_would_make() {
+    let env = TestEnv::new();
+    let dir = setup(&env);
+    run_with(&env, &dir, "t0", "t0.txt=zero");
+    run_with(&env, &dir, "t1", "t1.txt=one");
+    let not_yet = env.run(&dir, &["merge", "m/t0"]).user_error();
+    assert!(not_yet.stderr.contains("Hint: approve it first: `git maestro approve m/t0`"), "{}", not_yet.render());
+
+    env.run(&dir, &["approve", "m/t0", "-m", "looks right"]).success();
+    let main = rev(&env, &dir, "main");
+    let expected = git_merge_tree(&env, &dir, &main, "maestro/m/tasks/t0").unwrap();
+    let merged = env.run(&dir, &["merge", "m/t0", "--json"]).success().json();
+    assert_eq!(merged["outcome"], "merged");
+    let first = rev(&env, &dir, "maestro/m/integration");
+    assert_eq!(rev(&env, &dir, &format!("{first}^{{tree}}")), expected, "same tree as git merge-tree");
+    let parents = env.git(&dir, &["log", "-1", "--format=%P%n%B", &first]).success_git();
+    assert!(parents.starts_with(&format!("{main} {}", rev(&env, &dir, "maestro/m/tasks/t0"))), "{parents}");
+    assert!(parents.contains("Maestro-Score: m\nMaestro-Task: t0"), "{parents}");
+
+    env.run(&dir, &["approve", "m/t1"]).success();
+    let expected = git_merge_tree(&env, &dir, &first, "maestro/m/tasks/t1").unwrap();
+    env.run(&dir, &["merge", "m/t1"]).success();
+    let second = rev(&env, &dir, "maestro/m/integration");
+    assert_eq!(rev(&env, &dir, &format!("{second}^{{tree}}")), expected);
+    assert_eq!(rev(&env, &dir, &format!("{second}^1")), first, "the branch grew by one merge");
+
+    let task = env.run(&dir, &["task", "show", "m/t1", "--json"]).success().json();
+    assert_eq!(task["status"], "merged");
+    assert_eq!(task["merge_commit"], second.as_str());
+    let score = env.run(&dir, &["score", "show", "m", "--json"]).success().json();
+    assert_eq!(score["base"], main.as_str(), "the integration branch's base is recorded");
+    let kinds: Vec<String> = env
+        .run(&dir, &["decisions", "--score", "m", "--json"])
+        .success()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "approval").count(), 2);
+    assert_eq!(kinds.iter().filter(|k| *k == "merge").count(), 2);
+}
+
+#[test]
+fn a_conflicting_merge_moves_nothing_and_records_the_paths() {
+    let env = TestEnv::new();
+    let dir = setup(&env);
+    run_with(&env, &dir, "t0", "README.md=# Zero");
+    run_with(&env, &dir, "t1", "README.md=# One");
+    env.run(&dir, &["approve", "m/t0"]).success();
+    env.run(&dir, &["approve", "m/t1"]).success();
+    env.run(&dir, &["merge", "m/t0"]).success();
+    let before = rev(&env, &dir, "maestro/m/integration");
+    assert_eq!(git_merge_tree(&env, &dir, &before, "maestro/m/tasks/t1"), None, "git agrees it conflicts");
+    let run = env.run(&dir, &["merge", "m/t1"]).user_error();
+    assert!(run.stderr.contains("m/t1 conflicts with maestro/m/integration in: README.md"), "{}", run.render());
+    assert_eq!(rev(&env, &dir, "maestro/m/integration"), before, "the integration ref did not move");
+    let task = env.run(&dir, &["task", "show", "m/t1", "--json"]).success().json();
+    assert_eq!(task["status"], "conflict");
+    assert_eq!(task["conflicts"], serde_json::json!(["README.md"]));
+}
+
+#[test]
+fn a_checked_out_integration_branch_is_never_moved() {
+    let env = TestEnv::new();
+    let dir = setup(&env);
+    run_with(&env, &dir, "t0", "t0.txt=zero");
+    run_with(&env, &dir, "t1", "t1.txt=one");
+    env.run(&dir, &["approve", "m/t0"]).success();
+    env.run(&dir, &["merge", "m/t0"]).success();
+    env.git(&dir, &["worktree", "add", "-q", "../int", "maestro/m/integration"]).success_git();
+    let before = rev(&env, &dir, "maestro/m/integration");
+    env.run(&dir, &["approve", "m/t1"]).success();
+    let run = env.run(&dir, &["merge", "m/t1"]).user_error();
+    assert!(run.stderr.contains("maestro/m/integration is checked out in a worktree"), "{}", run.render());
+    assert_eq!(rev(&env, &dir, "maestro/m/integration"), before);
+    assert_eq!(env.run(&dir, &["task", "show", "m/t1", "--json"]).success().json()["status"], "approved");
+}
+
+#[test]
+fn a_rejection_records_the_reason() {
+    let env = TestEnv::new();
+    let dir = setup(&env);
+    run_with(&env, &dir, "t0", "t0.txt=zero");
+    env.run(&dir, &["reject", "m/t0"]).code.eq(&2).then_some(()).expect("a rejection needs -m");
+    let run = env.run(&dir, &["reject", "m/t0", "-m", "missing tests", "--json"]).success();
+    assert_eq!(run.json()["status"], "rejected");
+    let d = env.run(&dir, &["decisions", "--kind", "rejection", "--json"]).success().json();
+    assert_eq!(d[0]["rationale"], "missing tests");
+    let plan = env.run(&dir, &["approve", "m", "--json"]).success().json();
+    assert_eq!(plan["status"], "approved", "a Score id approves the plan");
+    env.run(&dir, &["approve", "m"]).user_error();
+}
