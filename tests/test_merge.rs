@@ -130,3 +130,102 @@ fn a_rejection_records_the_reason() {
     assert_eq!(plan["status"], "approved", "a Score id approves the plan");
     env.run(&dir, &["approve", "m"]).user_error();
 }
+
+/// Property: after N random task merges, rolling back one task gives exactly the tree that
+/// merging all the others gives (built here with plain git), and rolling back the Score gives
+/// the base tree. Later merges stay intact; history only grows.
+#[test]
+fn rollback_leaves_exactly_the_other_merges_and_then_the_base() {
+    for seed in 0..4u64 {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let n = rng.usize(3..=5);
+        let env = TestEnv::new();
+        let dir = env.repo("r");
+        let text = env.fixture("score-many.sh", &["m", &n.to_string()]);
+        env.write("m.toml", &text);
+        env.run(&dir, &["plan", "--from", "../m.toml"]).success();
+        env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
+        for i in 0..n {
+            // Each task adds a file; task 0 also edits a file the base already has.
+            let files = if i == 0 {
+                "src/t0.rs=zero\ndocs/usage.md=Usage: changed by t0.".to_owned()
+            } else {
+                format!("src/t{i}.rs=task {i}")
+            };
+            run_with(&env, &dir, &format!("t{i}"), &files.replace('\n', "\\n"));
+        }
+        let mut order: Vec<usize> = (0..n).collect();
+        rng.shuffle(&mut order);
+        for i in &order {
+            env.run(&dir, &["approve", &format!("m/t{i}")]).success();
+            env.run(&dir, &["merge", &format!("m/t{i}")]).success();
+        }
+        let base = rev(&env, &dir, "main");
+        let victim = order[rng.usize(..n)];
+        let before = rev(&env, &dir, "maestro/m/integration");
+        env.run(&dir, &["rollback", &format!("m/t{victim}")]).success();
+        let after = rev(&env, &dir, "maestro/m/integration");
+        assert_eq!(
+            rev(&env, &dir, &format!("{after}^")),
+            before,
+            "seed {seed}: a revert is appended, nothing rewritten"
+        );
+
+        // What merging all the other tasks gives, in the same order, with plain git.
+        let mut expected = base.clone();
+        for j in order.iter().filter(|j| **j != victim) {
+            let branch = format!("maestro/m/tasks/t{j}");
+            let tree = git_merge_tree(&env, &dir, &expected, &branch).expect("clean");
+            expected = env
+                .git(&dir, &["commit-tree", &tree, "-p", &expected, "-p", &branch, "-m", "expected"])
+                .success_git()
+                .trim()
+                .to_owned();
+        }
+        assert_eq!(
+            rev(&env, &dir, &format!("{after}^{{tree}}")),
+            rev(&env, &dir, &format!("{expected}^{{tree}}")),
+            "seed {seed}: rolling back t{victim} of {order:?} keeps exactly the others"
+        );
+        let task = env.run(&dir, &["task", "show", &format!("m/t{victim}"), "--json"]).success().json();
+        assert_eq!(task["status"], "reverted");
+
+        let whole = env.run(&dir, &["rollback", "m", "--json"]).success().json();
+        assert_eq!(whole["tasks"].as_array().unwrap().len(), n - 1, "seed {seed}: the rest, newest first");
+        assert_eq!(
+            rev(&env, &dir, "maestro/m/integration^{tree}"),
+            rev(&env, &dir, &format!("{base}^{{tree}}")),
+            "seed {seed}: rolling back the Score gives the base tree"
+        );
+        env.run(&dir, &["rollback", &format!("m/t{victim}")]).user_error();
+    }
+}
+
+#[test]
+fn a_revert_that_conflicts_is_refused_with_the_paths() {
+    let env = TestEnv::new();
+    let dir = setup(&env);
+    run_with(&env, &dir, "t0", "README.md=# Zero");
+    env.run(&dir, &["approve", "m/t0"]).success();
+    env.run(&dir, &["merge", "m/t0"]).success();
+    // Someone builds on t0's change directly on the integration branch.
+    let tip = rev(&env, &dir, "maestro/m/integration");
+    let index = env.path("idx");
+    let git = |args: &[&str]| {
+        let out = env.base_command("git").current_dir(&dir).env("GIT_INDEX_FILE", &index).args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    git(&["read-tree", &tip]);
+    std::fs::write(env.path("readme"), "# Zero, edited later\n").unwrap();
+    let blob = git(&["hash-object", "-w", env.path("readme").to_str().unwrap()]);
+    git(&["update-index", "--cacheinfo", &format!("100644,{blob},README.md")]);
+    let tree = git(&["write-tree"]);
+    let later = git(&["commit-tree", &tree, "-p", &tip, "-m", "later edit"]);
+    git(&["update-ref", "refs/heads/maestro/m/integration", &later, &tip]);
+
+    let run = env.run(&dir, &["rollback", "m/t0"]).user_error();
+    assert!(run.stderr.contains("reverting m/t0 conflicts with later changes in: README.md"), "{}", run.render());
+    assert_eq!(rev(&env, &dir, "maestro/m/integration"), later, "nothing moved");
+    assert_eq!(env.run(&dir, &["task", "show", "m/t0", "--json"]).success().json()["status"], "merged");
+}

@@ -5,6 +5,10 @@
 //! move `maestro/<score>/integration` by compare-and-swap; a conflict moves nothing and records
 //! the paths on the task.
 
+mod rollback;
+
+pub use rollback::{RolledBack, rollback};
+
 use crate::git::{self, CasError, MergeResult, ObjectId, RefUpdate};
 use crate::model::{DecisionKind, Score, ScoreStatus, Task, TaskStatus};
 use crate::store::{self, Store, layout};
@@ -14,7 +18,11 @@ use crate::store::{self, Store, layout};
 pub enum ApprovalError {
     #[error("{task} is {status}; only an approved task can be merged")]
     NotApproved { task: String, status: TaskStatus },
-    #[error("{0} does not exist: the task has no result to merge")]
+    #[error("{task} is {status}; only a merged task can be rolled back")]
+    NotMerged { task: String, status: TaskStatus },
+    #[error("reverting {task} conflicts with later changes in: {}", .paths.join(", "))]
+    RevertConflict { task: String, paths: Vec<String> },
+    #[error("{0} does not exist")]
     NoBranch(String),
     #[error("the Score's target branch {0:?} does not exist")]
     NoTarget(String),

@@ -6,6 +6,24 @@ use gix::merge::tree::TreatAsUnresolved;
 
 use super::{GixContext, Repo, Result};
 
+/// Conflicted paths as git counts them, or the written tree.
+fn finish(outcome: &mut gix::merge::tree::Outcome<'_>) -> Result<MergeResult> {
+    let how = TreatAsUnresolved::git();
+    if outcome.has_unresolved_conflicts(how) {
+        let mut paths: Vec<String> = outcome
+            .conflicts
+            .iter()
+            .filter(|c| c.is_unresolved(how))
+            .flat_map(|c| [c.ours.location().to_string(), c.theirs.location().to_string()])
+            .collect();
+        paths.sort();
+        paths.dedup();
+        return Ok(MergeResult::Conflicts(paths));
+    }
+    let tree = outcome.tree.write().ctx(|| "cannot write the merged tree".into())?;
+    Ok(MergeResult::Clean(tree.detach()))
+}
+
 /// What a merge of two commits gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MergeResult {
@@ -28,21 +46,22 @@ impl Repo {
             .inner
             .merge_commits(ours, theirs, labels, options.into())
             .ctx(|| format!("cannot merge {theirs} into {ours}"))?;
-        let how = TreatAsUnresolved::git();
-        if outcome.tree_merge.has_unresolved_conflicts(how) {
-            let mut paths: Vec<String> = outcome
-                .tree_merge
-                .conflicts
-                .iter()
-                .filter(|c| c.is_unresolved(how))
-                .flat_map(|c| [c.ours.location().to_string(), c.theirs.location().to_string()])
-                .collect();
-            paths.sort();
-            paths.dedup();
-            return Ok(MergeResult::Conflicts(paths));
-        }
-        let tree = outcome.tree_merge.tree.write().ctx(|| "cannot write the merged tree".into())?;
-        Ok(MergeResult::Clean(tree.detach()))
+        finish(&mut outcome.tree_merge)
+    }
+
+    /// Three-way merge of trees: the changes from `base` to `theirs`, applied to `ours`. With
+    /// base = a merge commit's tree, ours = the tip's tree and theirs = the merge's first
+    /// parent's tree, this reverts that merge.
+    pub fn merge_trees(&self, base: ObjectId, ours: ObjectId, theirs: ObjectId) -> Result<MergeResult> {
+        let options = self.inner.tree_merge_options().ctx(|| "cannot read the merge configuration".into())?;
+        let labels = gix::merge::blob::builtin_driver::text::Labels {
+            ancestor: Some("merge".as_bytes().as_bstr()),
+            current: Some("integration".as_bytes().as_bstr()),
+            other: Some("before".as_bytes().as_bstr()),
+        };
+        let mut outcome =
+            self.inner.merge_trees(base, ours, theirs, labels, options).ctx(|| "cannot merge trees".into())?;
+        finish(&mut outcome)
     }
 
     /// Branches checked out in the main checkout or any linked worktree, as full ref names.

@@ -11,6 +11,7 @@ mod mcp;
 mod merge;
 mod performers;
 mod plan;
+mod rollback;
 mod score;
 mod task;
 mod worktrees;
@@ -30,6 +31,7 @@ pub enum Command {
     Approve(approve::ApproveArgs),
     Reject(approve::RejectArgs),
     Merge(merge::MergeArgs),
+    Rollback(rollback::RollbackArgs),
     Decide(decide::DecideArgs),
     Decisions(decisions::DecisionsArgs),
     Log(log::LogArgs),
@@ -52,6 +54,7 @@ pub fn run(ctx: &Context, command: Command) -> CommandResult {
         Command::Approve(args) => approve::cmd_approve(ctx, &args),
         Command::Reject(args) => approve::cmd_reject(ctx, &args),
         Command::Merge(args) => merge::cmd_merge(ctx, &args),
+        Command::Rollback(args) => rollback::cmd_rollback(ctx, &args),
         Command::Decide(args) => decide::cmd_decide(ctx, &args),
         Command::Decisions(args) => decisions::cmd_decisions(ctx, &args),
         Command::Log(args) => log::cmd_log(ctx, &args),

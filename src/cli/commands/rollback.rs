@@ -1,0 +1,38 @@
+//! `git maestro rollback`
+
+use crate::approval;
+use crate::cli::args;
+use crate::cli::context::Context;
+use crate::cli::error::CommandResult;
+
+/// Revert a task's merge, or every merge of a Score, on the integration branch
+///
+/// `rollback <score>/<task>` appends a revert of that task's merge; later merges of other tasks
+/// stay. `rollback <score>` reverts all the Score's merges, newest first, and moves the branch
+/// once. History is never rewritten. A revert that conflicts is refused with the paths.
+#[derive(Debug, clap::Args)]
+pub struct RollbackArgs {
+    /// A task as <score>/<task>, or a Score id
+    pub target: String,
+}
+
+pub fn cmd_rollback(ctx: &Context, args: &RollbackArgs) -> CommandResult {
+    let (score, task) = match args.target.split_once('/') {
+        Some(_) => {
+            let (s, t) = args::task_address(&args.target)?;
+            (s, Some(t))
+        }
+        None => (args::slug("score id", &args.target)?, None),
+    };
+    let store = ctx.store()?;
+    let done = approval::rollback(&store, &score, task.as_deref()).map_err(super::approve::error)?;
+    if ctx.ui.json {
+        ctx.ui.json(&done)?;
+    } else {
+        for t in &done.tasks {
+            ctx.ui.line(format!("{t}  reverted"))?;
+        }
+        ctx.ui.status(format!("{} is now at {}.", approval::integration_branch(&score), &done.commit[..12]));
+    }
+    Ok(())
+}
