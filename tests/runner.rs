@@ -5,6 +5,7 @@
 mod common;
 
 mod test_agents;
+mod test_checks;
 mod test_cli;
 mod test_hooks;
 mod test_hostile;

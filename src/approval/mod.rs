@@ -5,8 +5,10 @@
 //! move `maestro/<score>/integration` by compare-and-swap; a conflict moves nothing and records
 //! the paths on the task.
 
+mod chain;
 mod rollback;
 
+pub use chain::{ChainError, ChainOutcome, run_chain};
 pub use rollback::{RolledBack, rollback};
 
 use crate::git::{self, CasError, MergeResult, ObjectId, RefUpdate};

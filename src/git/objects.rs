@@ -54,6 +54,11 @@ impl<'repo> TreeEdit<'repo> {
 }
 
 impl Repo {
+    /// The id `data` has (or would have) as a blob in this repository, without writing it.
+    pub fn blob_id(&self, data: &[u8]) -> Result<ObjectId> {
+        gix::objs::compute_hash(self.inner.object_hash(), gix::objs::Kind::Blob, data).ctx(|| "cannot hash".into())
+    }
+
     /// The tree of `commit`.
     pub fn commit_tree(&self, commit: ObjectId) -> Result<ObjectId> {
         let commit = self.inner.find_commit(commit).ctx(|| format!("cannot read commit {commit}"))?;

@@ -45,6 +45,21 @@ impl DecisionKind {
     }
 }
 
+/// What a check run showed, kept with the verdict it supports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    /// The check's name in trusted config.
+    pub check: String,
+    /// `0`, `1`, `signal 9`, `timeout`.
+    pub exit: String,
+    pub duration_ms: u64,
+    /// The git blob id of the full output (stdout then stderr), which stays in the local logs.
+    pub digest: String,
+    /// The end of the output.
+    pub tail: String,
+}
+
 /// A decision as stored at `decisions/<aa>/<bb>/<id>.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,6 +80,8 @@ pub struct Decision {
     /// The operation that recorded it (the `Maestro-Op` trailer of its state commit).
     pub op: String,
     pub at: Timestamp,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<Evidence>,
 }
 
 impl Decision {
@@ -82,6 +99,7 @@ impl Decision {
             task: None,
             op,
             at,
+            evidence: Vec::new(),
         }
     }
 

@@ -3,6 +3,7 @@
 mod claim;
 mod list;
 mod release;
+mod review;
 mod run;
 mod show;
 
@@ -19,6 +20,7 @@ pub enum TaskCommand {
     Claim(claim::ClaimArgs),
     Release(release::ReleaseArgs),
     Run(run::RunArgs),
+    Review(review::ReviewArgs),
 }
 
 pub fn run(ctx: &Context, cmd: TaskCommand) -> CommandResult {
@@ -28,6 +30,7 @@ pub fn run(ctx: &Context, cmd: TaskCommand) -> CommandResult {
         TaskCommand::Claim(args) => claim::cmd_task_claim(ctx, &args),
         TaskCommand::Release(args) => release::cmd_task_release(ctx, &args),
         TaskCommand::Run(args) => run::cmd_task_run(ctx, &args),
+        TaskCommand::Review(args) => review::cmd_task_review(ctx, &args),
     }
 }
 

@@ -28,7 +28,7 @@ pub struct RunArgs {
 }
 
 /// Variables a performer inherits from maestro's environment; everything else is explicit.
-const INHERITED_ENV: &[&str] =
+pub(super) const INHERITED_ENV: &[&str] =
     &["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SHELL", "TZ"];
 
 pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
@@ -43,9 +43,7 @@ pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
         CommandError::user("performer-unavailable", format!("{name}: {} not found", performer.command))
             .hint(format!("install it, or set `command` in [performers.{name}] of .maestro/config.toml"))
     })?;
-    let mut base_env: Vec<(String, String)> =
-        INHERITED_ENV.iter().filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v))).collect();
-    base_env.push(("TERM".into(), "dumb".into()));
+    let base_env = inherited_env();
     let request = RunRequest {
         score: &score,
         task: &id,
@@ -114,6 +112,14 @@ pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
     }
 }
 
+/// The environment children inherit: the allow-list, plus `TERM=dumb`.
+pub(super) fn inherited_env() -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> =
+        INHERITED_ENV.iter().filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v))).collect();
+    env.push(("TERM".into(), "dumb".into()));
+    env
+}
+
 fn pick_performer(config: &Config, wanted: Option<&str>) -> CommandResult<String> {
     let names: Vec<&str> = config.performers.keys().map(String::as_str).collect();
     match (wanted, names.as_slice()) {
@@ -133,7 +139,7 @@ fn pick_performer(config: &Config, wanted: Option<&str>) -> CommandResult<String
 
 /// `maestro.worktreeRoot`, else `$XDG_DATA_HOME/git-maestro/worktrees` (or
 /// `~/.local/share/...`), then `<repo>-<id>` so repositories never share a directory.
-fn worktree_root(store: &store::Store) -> CommandResult<PathBuf> {
+pub(super) fn worktree_root(store: &store::Store) -> CommandResult<PathBuf> {
     let root: Root = store.view()?.get(layout::MAESTRO_TOML)?.ok_or(store::Error::NotInitialized)?;
     let base = match store.repo.config_string("maestro.worktreeRoot") {
         Some(dir) => PathBuf::from(dir),
