@@ -7,6 +7,7 @@ mod common;
 mod test_agents;
 mod test_checks;
 mod test_cli;
+mod test_conflicts;
 mod test_hooks;
 mod test_hostile;
 mod test_merge;

@@ -6,9 +6,11 @@
 //! the paths on the task.
 
 mod chain;
+mod forecast;
 mod rollback;
 
 pub use chain::{ChainError, ChainOutcome, run_chain};
+pub use forecast::{ForecastConflict, ScopeOverlap, conflicts, scope_overlaps};
 pub use rollback::{RolledBack, rollback};
 
 use crate::git::{self, CasError, MergeResult, ObjectId, RefUpdate};

@@ -6,8 +6,8 @@ use gix::merge::tree::TreatAsUnresolved;
 
 use super::{GixContext, Repo, Result};
 
-/// Conflicted paths as git counts them, or the written tree.
-fn finish(outcome: &mut gix::merge::tree::Outcome<'_>) -> Result<MergeResult> {
+/// Conflicted paths as git counts them, or the tree (written when `write`; else a null id).
+fn finish(outcome: &mut gix::merge::tree::Outcome<'_>, write: bool) -> Result<MergeResult> {
     let how = TreatAsUnresolved::git();
     if outcome.has_unresolved_conflicts(how) {
         let mut paths: Vec<String> = outcome
@@ -19,6 +19,9 @@ fn finish(outcome: &mut gix::merge::tree::Outcome<'_>) -> Result<MergeResult> {
         paths.sort();
         paths.dedup();
         return Ok(MergeResult::Conflicts(paths));
+    }
+    if !write {
+        return Ok(MergeResult::Clean(ObjectId::null(gix::hash::Kind::Sha1)));
     }
     let tree = outcome.tree.write().ctx(|| "cannot write the merged tree".into())?;
     Ok(MergeResult::Clean(tree.detach()))
@@ -34,8 +37,21 @@ pub enum MergeResult {
 }
 
 impl Repo {
-    /// Merge `theirs` into `ours` in memory, with the repository's merge configuration.
+    /// Merge `theirs` into `ours` in memory and write the merged tree.
     pub fn merge_commits(&self, ours: ObjectId, theirs: ObjectId) -> Result<MergeResult> {
+        self.merge_commits_with(ours, theirs, true)
+    }
+
+    /// The paths a merge of `theirs` into `ours` would leave conflicted (empty: it merges
+    /// cleanly). Writes no tree, so a forecast over many pairs stays cheap.
+    pub fn merge_conflicts(&self, ours: ObjectId, theirs: ObjectId) -> Result<Vec<String>> {
+        Ok(match self.merge_commits_with(ours, theirs, false)? {
+            MergeResult::Conflicts(paths) => paths,
+            MergeResult::Clean(_) => Vec::new(),
+        })
+    }
+
+    fn merge_commits_with(&self, ours: ObjectId, theirs: ObjectId, write: bool) -> Result<MergeResult> {
         let options = self.inner.tree_merge_options().ctx(|| "cannot read the merge configuration".into())?;
         let labels = gix::merge::blob::builtin_driver::text::Labels {
             ancestor: Some("base".as_bytes().as_bstr()),
@@ -46,7 +62,7 @@ impl Repo {
             .inner
             .merge_commits(ours, theirs, labels, options.into())
             .ctx(|| format!("cannot merge {theirs} into {ours}"))?;
-        finish(&mut outcome.tree_merge)
+        finish(&mut outcome.tree_merge, write)
     }
 
     /// Three-way merge of trees: the changes from `base` to `theirs`, applied to `ours`. With
@@ -61,7 +77,7 @@ impl Repo {
         };
         let mut outcome =
             self.inner.merge_trees(base, ours, theirs, labels, options).ctx(|| "cannot merge trees".into())?;
-        finish(&mut outcome)
+        finish(&mut outcome, true)
     }
 
     /// Branches checked out in the main checkout or any linked worktree, as full ref names.

@@ -1,6 +1,7 @@
 //! One file per command; a command group is a folder.
 
 mod approve;
+mod conflicts;
 mod decide;
 mod decisions;
 mod doctor;
@@ -32,6 +33,7 @@ pub enum Command {
     Reject(approve::RejectArgs),
     Merge(merge::MergeArgs),
     Rollback(rollback::RollbackArgs),
+    Conflicts(conflicts::ConflictsArgs),
     Decide(decide::DecideArgs),
     Decisions(decisions::DecisionsArgs),
     Log(log::LogArgs),
@@ -55,6 +57,7 @@ pub fn run(ctx: &Context, command: Command) -> CommandResult {
         Command::Reject(args) => approve::cmd_reject(ctx, &args),
         Command::Merge(args) => merge::cmd_merge(ctx, &args),
         Command::Rollback(args) => rollback::cmd_rollback(ctx, &args),
+        Command::Conflicts(args) => conflicts::cmd_conflicts(ctx, &args),
         Command::Decide(args) => decide::cmd_decide(ctx, &args),
         Command::Decisions(args) => decisions::cmd_decisions(ctx, &args),
         Command::Log(args) => log::cmd_log(ctx, &args),

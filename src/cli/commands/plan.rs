@@ -67,6 +67,9 @@ pub fn cmd_plan(ctx: &Context, args: &PlanArgs) -> CommandResult {
         ctx.ui.line(format!("{score_id}  draft  {} tasks", plan.tasks.len()))?;
     }
     super::report_write(ctx, &outcome, &format!("Planned score {score_id} as a draft."));
+    for o in crate::approval::scope_overlaps(&plan.tasks) {
+        ctx.ui.warn(format!("tasks {} and {} may touch the same files ({})", o.a, o.b, o.globs.join("; ")));
+    }
     ctx.ui.status(format!("Next: review it with `git maestro score show {score_id}`."));
     Ok(())
 }

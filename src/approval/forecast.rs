@@ -1,0 +1,128 @@
+//! Conflict forecast: which tasks will conflict, before anyone merges.
+//!
+//! At plan time, from the tasks' declared `scope` globs; while running, from pairwise in-memory
+//! merges (gix, no checkout) of every active task branch with each other and with the
+//! integration tip (or the target, before the first merge).
+
+use serde::Serialize;
+
+use super::{ApprovalError, integration_branch};
+use crate::git::ObjectId;
+use crate::model::{Score, Task, TaskStatus};
+use crate::performer::task_run::task_branch;
+use crate::store::{self, Store};
+
+/// Two tasks whose declared scopes may touch the same files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScopeOverlap {
+    pub a: String,
+    pub b: String,
+    /// The pairs of globs that overlap, as `a-glob ~ b-glob`.
+    pub globs: Vec<String>,
+}
+
+/// Two branches whose merge conflicts now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ForecastConflict {
+    /// A task id, or `integration`.
+    pub a: String,
+    pub b: String,
+    pub paths: Vec<String>,
+}
+
+/// The literal part of a glob before its first wildcard.
+fn literal_prefix(glob: &str) -> &str {
+    let end = glob.find(['*', '?', '[', '{']).unwrap_or(glob.len());
+    &glob[..end]
+}
+
+/// Whether two scope globs may match a common path: one's literal prefix extends the other's.
+pub fn globs_overlap(a: &str, b: &str) -> bool {
+    let (pa, pb) = (literal_prefix(a), literal_prefix(b));
+    let wild_a = pa.len() < a.len();
+    let wild_b = pb.len() < b.len();
+    match (wild_a, wild_b) {
+        (false, false) => a == b,
+        (true, false) => b.starts_with(pa),
+        (false, true) => a.starts_with(pb),
+        (true, true) => pa.starts_with(pb) || pb.starts_with(pa),
+    }
+}
+
+/// Every pair of tasks whose scopes overlap.
+pub fn scope_overlaps(tasks: &[Task]) -> Vec<ScopeOverlap> {
+    let mut out = Vec::new();
+    for (i, a) in tasks.iter().enumerate() {
+        for b in &tasks[i + 1..] {
+            let globs: Vec<String> = a
+                .scope
+                .iter()
+                .flat_map(|ga| b.scope.iter().filter(|gb| globs_overlap(ga, gb)).map(move |gb| format!("{ga} ~ {gb}")))
+                .collect();
+            if !globs.is_empty() {
+                out.push(ScopeOverlap { a: a.id.clone(), b: b.id.clone(), globs });
+            }
+        }
+    }
+    out
+}
+
+/// Tasks whose branch holds work that is not merged yet.
+fn is_active(status: TaskStatus) -> bool {
+    matches!(
+        status,
+        TaskStatus::Running
+            | TaskStatus::Submitted
+            | TaskStatus::Approved
+            | TaskStatus::Conflict
+            | TaskStatus::Rejected
+            | TaskStatus::Failed
+    )
+}
+
+/// Pairwise merges of the Score's active task branches and its integration tip.
+pub fn forecast(store: &Store, score: &Score, tasks: &[Task]) -> Result<Vec<ForecastConflict>, ApprovalError> {
+    let repo = &store.repo;
+    let mut sides: Vec<(String, ObjectId)> = Vec::new();
+    let integration = repo.read_ref(&format!("refs/heads/{}", integration_branch(&score.id)))?;
+    let target = repo.read_ref(&format!("refs/heads/{}", score.target))?;
+    if let Some(tip) = integration.or(target) {
+        sides.push(("integration".into(), tip));
+    }
+    for t in tasks.iter().filter(|t| is_active(t.status)) {
+        if let Some(tip) = repo.read_ref(&format!("refs/heads/{}", task_branch(&score.id, &t.id)))? {
+            sides.push((t.id.clone(), tip));
+        }
+    }
+    let mut out = Vec::new();
+    for (i, (a, ta)) in sides.iter().enumerate() {
+        for (b, tb) in &sides[i + 1..] {
+            let paths = repo.merge_conflicts(*ta, *tb)?;
+            if !paths.is_empty() {
+                out.push(ForecastConflict { a: a.clone(), b: b.clone(), paths });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Both parts of the forecast for `score`.
+pub fn conflicts(store: &Store, score_id: &str) -> Result<(Vec<ScopeOverlap>, Vec<ForecastConflict>), ApprovalError> {
+    let (score, tasks) = store::score_with_tasks(&store.view()?, score_id)?;
+    Ok((scope_overlaps(&tasks), forecast(store, &score, &tasks)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_overlap_is_by_literal_prefix() {
+        assert!(globs_overlap("src/auth/*.rs", "src/auth/token.rs"));
+        assert!(globs_overlap("src/**", "src/auth/*.rs"));
+        assert!(globs_overlap("docs/auth.md", "docs/auth.md"));
+        assert!(!globs_overlap("docs/*", "src/*"));
+        assert!(!globs_overlap("src/a.rs", "src/b.rs"));
+        assert!(!globs_overlap("src/auth/*.rs", "src/billing/*.rs"));
+    }
+}

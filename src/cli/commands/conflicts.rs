@@ -1,0 +1,51 @@
+//! `git maestro conflicts`
+
+use crate::approval;
+use crate::cli::args;
+use crate::cli::context::Context;
+use crate::cli::error::CommandResult;
+use crate::store;
+
+/// Forecast conflicts between a Score's tasks, before anyone merges
+///
+/// Two parts: tasks whose declared scopes overlap (known at plan time), and pairs of active
+/// task branches, or a task branch and the integration tip, whose merge conflicts right now
+/// (merged in memory, nothing is written to any branch). Without a Score, every Score.
+#[derive(Debug, clap::Args)]
+pub struct ConflictsArgs {
+    /// The Score id
+    pub score: Option<String>,
+}
+
+pub fn cmd_conflicts(ctx: &Context, args: &ConflictsArgs) -> CommandResult {
+    let store = ctx.store()?;
+    let ids: Vec<String> = match &args.score {
+        Some(s) => vec![args::slug("score id", s)?],
+        None => store::scores(&store.view()?)?.into_iter().map(|s| s.id).collect(),
+    };
+    let mut report = Vec::new();
+    for id in ids {
+        let (overlaps, conflicts) = approval::conflicts(&store, &id).map_err(super::approve::error)?;
+        report.push((id, overlaps, conflicts));
+    }
+    if ctx.ui.json {
+        let value: Vec<_> = report
+            .iter()
+            .map(|(id, o, c)| serde_json::json!({ "score": id, "scope_overlaps": o, "conflicts": c }))
+            .collect();
+        ctx.ui.json(&value)?;
+        return Ok(());
+    }
+    for (id, overlaps, conflicts) in &report {
+        for o in overlaps {
+            ctx.ui.line(format!("{id}  scope    {} ~ {}  ({})", o.a, o.b, o.globs.join("; ")))?;
+        }
+        for c in conflicts {
+            ctx.ui.line(format!("{id}  conflict {} ~ {}  ({})", c.a, c.b, c.paths.join(", ")))?;
+        }
+    }
+    if report.iter().all(|(_, o, c)| o.is_empty() && c.is_empty()) {
+        ctx.ui.status("No conflicts forecast.");
+    }
+    Ok(())
+}
