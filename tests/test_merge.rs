@@ -128,7 +128,7 @@ fn a_rejection_records_the_reason() {
     assert_eq!(d[0]["rationale"], "missing tests");
     let plan = env.run(&dir, &["approve", "m", "--json"]).success().json();
     assert_eq!(plan["status"], "approved", "a Score id approves the plan");
-    env.run(&dir, &["approve", "m"]).user_error();
+    assert_eq!(env.run(&dir, &["approve", "m"]).success().stdout, "m  landing approved\n", "then it approves landing");
 }
 
 /// Property: after N random task merges, rolling back one task gives exactly the tree that
@@ -228,4 +228,52 @@ fn a_revert_that_conflicts_is_refused_with_the_paths() {
     assert!(run.stderr.contains("reverting m/t0 conflicts with later changes in: README.md"), "{}", run.render());
     assert_eq!(rev(&env, &dir, "maestro/m/integration"), later, "nothing moved");
     assert_eq!(env.run(&dir, &["task", "show", "m/t0", "--json"]).success().json()["status"], "merged");
+}
+
+#[test]
+fn land_needs_a_fresh_score_approval_and_updates_a_clean_checkout() {
+    let env = TestEnv::new();
+    let dir = setup(&env);
+    run_with(&env, &dir, "t0", "t0.txt=zero");
+    run_with(&env, &dir, "t1", "t1.txt=one");
+    run_with(&env, &dir, "t2", "t2.txt=two");
+    env.run(&dir, &["approve", "m"]).success();
+    for t in ["t0", "t1"] {
+        env.run(&dir, &["approve", &format!("m/{t}")]).success();
+        env.run(&dir, &["merge", &format!("m/{t}")]).success();
+    }
+    let main = rev(&env, &dir, "main");
+    let refused = env.run(&dir, &["land", "m"]).user_error();
+    assert!(refused.stderr.contains("landing m needs Score-level approval"), "{}", refused.render());
+    assert!(refused.stderr.contains("Hint: approve it first: `git maestro approve m`"), "{}", refused.render());
+    env.run(&dir, &["approve", "m", "-m", "ship it"]).success();
+
+    // A merge after the approval makes it stale.
+    env.run(&dir, &["approve", "m/t2"]).success();
+    env.run(&dir, &["merge", "m/t2"]).success();
+    env.run(&dir, &["land", "m"]).user_error();
+    env.run(&dir, &["approve", "m"]).success();
+
+    // main is checked out in the main worktree: a dirty one is refused, a clean one updated.
+    std::fs::write(dir.join("README.md"), "local edit\n").unwrap();
+    let dirty = env.run(&dir, &["land", "m"]).user_error();
+    assert!(dirty.stderr.contains("main is checked out in"), "{}", dirty.render());
+    assert_eq!(rev(&env, &dir, "main"), main, "nothing moved");
+    env.git(&dir, &["checkout", "--", "README.md"]).success_git();
+
+    let landed = env.run(&dir, &["land", "m", "--json"]).success().json();
+    assert_eq!(landed["fast_forward"], true);
+    assert_eq!(rev(&env, &dir, "main"), rev(&env, &dir, "maestro/m/integration"));
+    for f in ["t0.txt", "t1.txt", "t2.txt"] {
+        assert!(dir.join(f).exists(), "{f} is in the checkout");
+    }
+    let status = env.git(&dir, &["status", "--porcelain", "--untracked-files=no"]).success_git();
+    assert_eq!(status, "", "the checkout's files and index match the landed commit");
+    let landed_decision = env.run(&dir, &["decisions", "--kind", "merge", "--json"]).success().json();
+    assert!(
+        landed_decision.as_array().unwrap().last().unwrap()["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("landed m on main at ")
+    );
 }

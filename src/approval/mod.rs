@@ -7,10 +7,12 @@
 
 mod chain;
 mod forecast;
+mod land;
 mod rollback;
 
 pub use chain::{ChainError, ChainOutcome, run_chain};
 pub use forecast::{ForecastConflict, ScopeOverlap, conflicts, scope_overlaps};
+pub use land::{Landed, land};
 pub use rollback::{RolledBack, rollback};
 
 use crate::git::{self, CasError, MergeResult, ObjectId, RefUpdate};
@@ -26,6 +28,12 @@ pub enum ApprovalError {
     NotMerged { task: String, status: TaskStatus },
     #[error("reverting {task} conflicts with later changes in: {}", .paths.join(", "))]
     RevertConflict { task: String, paths: Vec<String> },
+    #[error("landing {0} needs Score-level approval")]
+    LandNotApproved(String),
+    #[error("{branch} is checked out in {} with uncommitted changes", .worktree.display())]
+    DirtyTarget { branch: String, worktree: std::path::PathBuf },
+    #[error("merging {score} into its target conflicts in: {}", .paths.join(", "))]
+    LandConflict { score: String, paths: Vec<String> },
     #[error("{0} does not exist")]
     NoBranch(String),
     #[error("the Score's target branch {0:?} does not exist")]
@@ -71,19 +79,35 @@ pub fn review(store: &Store, score: &str, task: &str, approve: bool, message: &s
     Ok(outcome.value)
 }
 
-/// Approve a draft plan so it may run.
-pub fn approve_plan(store: &Store, score: &str, message: &str) -> Result<Score, ApprovalError> {
+/// The summary of a landing approval decision; `land` looks for it.
+fn landing_summary(actor: &str, score: &str) -> String {
+    format!("{actor} approved landing {score}")
+}
+
+/// Which Score-level approval was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScoreApproval {
+    Plan,
+    Landing,
+}
+
+/// Score-level human approval: a draft's plan, or afterwards, landing the Score.
+pub fn approve_score(store: &Store, score: &str, message: &str) -> Result<(Score, ScoreApproval), ApprovalError> {
     let actor = store.session.actor.clone();
-    let outcome = store.transact(&format!("approve the plan of {score}"), |tx| {
+    let outcome = store.transact(&format!("approve {score}"), |tx| {
         let mut s = store::score(tx, score)?;
-        s.transition(ScoreStatus::Approved, tx.now)?;
-        tx.put(&layout::score_file(score), &s)?;
-        let mut d =
-            store::new_decision(tx, DecisionKind::Approval, format!("{actor} approved the plan of {score}"), &actor)
-                .about(score, None);
+        let (summary, which) = if s.status == ScoreStatus::Draft {
+            s.transition(ScoreStatus::Approved, tx.now)?;
+            tx.put(&layout::score_file(score), &s)?;
+            (format!("{actor} approved the plan of {score}"), ScoreApproval::Plan)
+        } else {
+            (landing_summary(&actor, score), ScoreApproval::Landing)
+        };
+        let mut d = store::new_decision(tx, DecisionKind::Approval, summary, &actor).about(score, None);
         d.rationale = crate::model::redact::redact(message);
         store::append_decision(tx, &d)?;
-        Ok::<_, ApprovalError>(s)
+        Ok::<_, ApprovalError>((s, which))
     })?;
     Ok(outcome.value)
 }

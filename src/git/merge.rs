@@ -80,6 +80,39 @@ impl Repo {
         finish(&mut outcome, true)
     }
 
+    /// The working tree that has `full_ref` checked out, if any.
+    pub fn worktree_with_branch(&self, full_ref: &str) -> Result<Option<std::path::PathBuf>> {
+        for repo in self.inner.worktrees_including_main().ctx(|| "cannot list worktrees".into())? {
+            let Ok(repo) = repo else { continue };
+            if let Ok(head) = repo.head()
+                && head.referent_name().is_some_and(|n| n.as_bstr() == full_ref)
+            {
+                return Ok(repo.workdir().map(std::path::Path::to_owned));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Bring the checked-out branch of `worktree` forward to `commit` with
+    /// `git merge --ff-only`, which updates its files and index (and refuses anything else).
+    pub fn fast_forward_checkout(&self, worktree: &std::path::Path, commit: ObjectId) -> Result<()> {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(worktree)
+            .args(["merge", "--ff-only", "--quiet", &commit.to_string()])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| super::Error::Binary(format!("cannot run git: {e}")))?;
+        if !out.status.success() {
+            return Err(super::Error::Binary(format!(
+                "`git merge --ff-only` in {} failed: {}",
+                worktree.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(())
+    }
+
     /// Branches checked out in the main checkout or any linked worktree, as full ref names.
     pub fn checked_out_refs(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();

@@ -22,7 +22,12 @@ pub use worktree::{WorktreeCommit, WorktreeInfo};
 /// Files that differ from the index in the worktree at `path` (untracked included, ignored
 /// excluded), for spotting writes outside a task's worktree.
 pub fn dirty_paths(path: &std::path::Path) -> Result<Vec<String>> {
-    worktree::dirty_paths(path)
+    worktree::dirty_paths(path, true)
+}
+
+/// Tracked files modified or deleted in the worktree at `path` (untracked files ignored).
+pub fn modified_paths(path: &std::path::Path) -> Result<Vec<String>> {
+    worktree::dirty_paths(path, false)
 }
 
 pub use gix::ObjectId;

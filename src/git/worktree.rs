@@ -118,7 +118,7 @@ impl Repo {
             Some(c) => Some(self.commit_tree(c)?),
             None => None,
         };
-        let paths = changed_paths(&wt)?;
+        let paths = changed_paths(&wt, true)?;
         if paths.is_empty() {
             return Ok(WorktreeCommit { commit: None, paths });
         }
@@ -164,19 +164,22 @@ impl Repo {
     }
 }
 
-/// [`changed_paths`] of the worktree at `path`.
-pub(super) fn dirty_paths(path: &Path) -> Result<Vec<String>> {
+/// [`changed_paths`] of the worktree at `path`; with `untracked = false`, only tracked files.
+pub(super) fn dirty_paths(path: &Path, untracked: bool) -> Result<Vec<String>> {
     let repo = gix::open(path).ctx(|| format!("cannot open {}", path.display()))?;
-    changed_paths(&repo)
+    let mut paths = changed_paths(&repo, untracked)?;
+    paths.sort();
+    Ok(paths)
 }
 
 /// Paths that differ between the worktree's index and its files, untracked files included,
 /// ignored files and nested repositories excluded.
-fn changed_paths(wt: &gix::Repository) -> Result<Vec<String>> {
+fn changed_paths(wt: &gix::Repository, untracked: bool) -> Result<Vec<String>> {
+    let mode = if untracked { gix::status::UntrackedFiles::Files } else { gix::status::UntrackedFiles::None };
     let status = wt
         .status(gix::progress::Discard)
         .ctx(|| "cannot compute the worktree status".into())?
-        .untracked_files(gix::status::UntrackedFiles::Files)
+        .untracked_files(mode)
         .index_worktree_rewrites(None)
         .index_worktree_submodules(gix::status::Submodule::Given {
             ignore: gix::submodule::config::Ignore::All,

@@ -5,11 +5,12 @@ use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
 
-/// Approve a submitted task, or a draft Score's plan
+/// Approve a submitted task, or a Score
 ///
 /// `approve <score>/<task>` is the human step of a task's approval chain: the task goes from
-/// submitted to approved. `approve <score>` approves a draft plan so that it may run. Either way
-/// the verdict is recorded as a decision.
+/// submitted to approved. `approve <score>` is Score-level approval: on a draft it approves the
+/// plan so that it may run; afterwards it approves landing the Score on its target. Every
+/// verdict is recorded as a decision.
 #[derive(Debug, clap::Args)]
 pub struct ApproveArgs {
     /// A task as <score>/<task>, or a Score id
@@ -36,11 +37,17 @@ pub fn cmd_approve(ctx: &Context, args: &ApproveArgs) -> CommandResult {
     let store = ctx.store()?;
     if !args.target.contains('/') {
         let id = args::slug("score id", &args.target)?;
-        let score = approval::approve_plan(&store, &id, &args.message).map_err(error)?;
+        let (score, which) = approval::approve_score(&store, &id, &args.message).map_err(error)?;
         if ctx.ui.json {
-            ctx.ui.json(&score)?;
+            let mut value = serde_json::to_value(&score).map_err(std::io::Error::other)?;
+            value["approved"] = serde_json::to_value(which).map_err(std::io::Error::other)?;
+            ctx.ui.json(&value)?;
         } else {
-            ctx.ui.line(format!("{id}  {}", score.status))?;
+            let what = match which {
+                approval::ScoreApproval::Plan => "plan approved",
+                approval::ScoreApproval::Landing => "landing approved",
+            };
+            ctx.ui.line(format!("{id}  {what}"))?;
         }
         return Ok(());
     }
@@ -78,6 +85,13 @@ pub fn error(e: ApprovalError) -> CommandError {
         ApprovalError::CheckedOut { ref branch } => {
             let hint = format!("switch that worktree to another branch, or remove it, then merge again ({branch})");
             CommandError::user("checked-out", e.to_string()).hint(hint)
+        }
+        ApprovalError::LandNotApproved(ref score) => {
+            let hint = format!("approve it first: `git maestro approve {score}`");
+            CommandError::user("not-approved", e.to_string()).hint(hint)
+        }
+        ApprovalError::DirtyTarget { .. } => {
+            CommandError::user("dirty-target", e.to_string()).hint("commit or stash those changes, then land again")
         }
         other => CommandError::user("approval", other.to_string()),
     }

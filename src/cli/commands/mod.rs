@@ -7,6 +7,7 @@ mod decisions;
 mod doctor;
 mod hook;
 mod init;
+mod land;
 mod log;
 mod mcp;
 mod merge;
@@ -33,6 +34,7 @@ pub enum Command {
     Reject(approve::RejectArgs),
     Merge(merge::MergeArgs),
     Rollback(rollback::RollbackArgs),
+    Land(land::LandArgs),
     Conflicts(conflicts::ConflictsArgs),
     Decide(decide::DecideArgs),
     Decisions(decisions::DecisionsArgs),
@@ -57,6 +59,7 @@ pub fn run(ctx: &Context, command: Command) -> CommandResult {
         Command::Reject(args) => approve::cmd_reject(ctx, &args),
         Command::Merge(args) => merge::cmd_merge(ctx, &args),
         Command::Rollback(args) => rollback::cmd_rollback(ctx, &args),
+        Command::Land(args) => land::cmd_land(ctx, &args),
         Command::Conflicts(args) => conflicts::cmd_conflicts(ctx, &args),
         Command::Decide(args) => decide::cmd_decide(ctx, &args),
         Command::Decisions(args) => decisions::cmd_decisions(ctx, &args),
