@@ -82,3 +82,43 @@ fn a_check_missing_from_trusted_config_is_refused_and_nothing_runs() {
     assert!(run.stderr.contains("Hint: define it in .maestro/config.toml: [checks.test]"), "{}", run.render());
     assert_eq!(env.state_tip(&dir), before);
 }
+
+#[test]
+fn a_failing_post_merge_check_reverts_the_merge() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    let score = "format = 1\nid = \"p\"\ntarget = \"main\"\npost_merge_checks = [\"clean\"]\n[[tasks]]\nid = \"good\"\n[[tasks]]\nid = \"bad\"\n";
+    env.write("p.toml", score);
+    env.run(&dir, &["plan", "--from", "../p.toml"]).success();
+    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
+    for (task, file) in [("good", "good.txt"), ("bad", "bad.txt")] {
+        let config = format!(
+            "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nenv = {{ FAKE_WRITE = \"{file}=x\" }}\n\n[checks.clean]\nrun = \"test ! -f bad.txt || {{ echo bad.txt must not exist >&2; exit 3; }}\"\n"
+        );
+        std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
+        env.run(&dir, &["task", "run", &format!("p/{task}")]).success();
+        env.run(&dir, &["approve", &format!("p/{task}")]).success();
+    }
+    env.run(&dir, &["merge", "p/good"]).success();
+    let good_tip = env.git(&dir, &["rev-parse", "maestro/p/integration"]).success_git();
+
+    let run = env.run(&dir, &["merge", "p/bad"]).user_error();
+    assert!(run.stderr.contains("p/bad was merged and reverted"), "{}", run.render());
+    assert!(run.stderr.contains("post-merge check clean failed (exit 3)"), "{}", run.render());
+    let tree = |r: &str| env.git(&dir, &["rev-parse", &format!("{r}^{{tree}}")]).success_git();
+    assert_eq!(tree("maestro/p/integration"), tree(good_tip.trim()), "the bad merge is undone, the good one stays");
+    let log = env.git(&dir, &["log", "--format=%s", "-3", "maestro/p/integration"]).success_git();
+    assert!(log.starts_with("Revert p/bad: bad\nMerge p/bad: bad\nMerge p/good: good\n"), "history only grows:\n{log}");
+    let bad = env.run(&dir, &["task", "show", "p/bad", "--json"]).success().json();
+    assert_eq!(bad["status"], "reverted");
+    let good = env.run(&dir, &["task", "show", "p/good", "--json"]).success().json();
+    assert_eq!(good["status"], "merged");
+    let d = env.run(&dir, &["decisions", "--kind", "rollback", "--json"]).success().json();
+    let why = d
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["summary"] == "post-merge check clean failed (exit 3)")
+        .expect("the reason is recorded");
+    assert_eq!(why["evidence"][0]["tail"], "bad.txt must not exist\n");
+}

@@ -98,7 +98,7 @@ pub fn run_chain(
     Ok(ChainOutcome::Approved { evidence })
 }
 
-fn run_check(
+pub(super) fn run_check(
     repo: &Repo,
     task: &Task,
     name: &str,

@@ -34,6 +34,10 @@ pub enum ApprovalError {
     DirtyTarget { branch: String, worktree: std::path::PathBuf },
     #[error("merging {score} into its target conflicts in: {}", .paths.join(", "))]
     LandConflict { score: String, paths: Vec<String> },
+    #[error("check {0:?} is not defined in trusted config")]
+    UnknownCheck(String),
+    #[error("cannot run a check: {0}")]
+    Check(String),
     #[error("{0} does not exist")]
     NoBranch(String),
     #[error("the Score's target branch {0:?} does not exist")]
@@ -120,11 +124,65 @@ pub enum Integrated {
     Merged { commit: String },
     /// Conflicted; nothing moved, the task is `conflict` with these paths.
     Conflict { paths: Vec<String> },
+    /// Merged, then reverted because a post-merge check failed.
+    Reverted { merge: String, revert: String, reason: String },
 }
 
-/// Merge the approved task `score/task` into the Score's integration branch, creating the
-/// branch from the target's tip on first use.
-pub fn integrate(store: &Store, score_id: &str, task_id: &str) -> Result<Integrated, ApprovalError> {
+/// What post-merge checks need: trusted config, where the integration worktree lives, and the
+/// environment checks run with.
+pub struct PostMerge<'a> {
+    pub config: &'a crate::config::Config,
+    pub worktree: std::path::PathBuf,
+    pub env: Vec<(String, String)>,
+}
+
+/// Merge the approved task `score/task` into the Score's integration branch (created from the
+/// target's tip on first use), then run the Score's post-merge checks in a detached integration
+/// worktree. A failing check reverts the merge at once and records why.
+pub fn integrate(
+    store: &Store,
+    score_id: &str,
+    task_id: &str,
+    post: &PostMerge<'_>,
+) -> Result<Integrated, ApprovalError> {
+    let integrated = merge_task(store, score_id, task_id)?;
+    let Integrated::Merged { commit } = &integrated else { return Ok(integrated) };
+    let view = store.view()?;
+    let (score, task) = (store::score(&view, score_id)?, store::task(&view, score_id, task_id)?);
+    if score.post_merge_checks.is_empty() {
+        return Ok(integrated);
+    }
+    let merge = ObjectId::from_hex(commit.as_bytes()).map_err(|e| git::Error::Binary(e.to_string()))?;
+    store.repo.detached_worktree_at(&post.worktree, merge)?;
+    let mut evidence = Vec::new();
+    for name in &score.post_merge_checks {
+        let check = post.config.checks.get(name).ok_or_else(|| ApprovalError::UnknownCheck(name.clone()))?;
+        let e = chain::run_check(&store.repo, &task, name, &check.run, check.timeout, &post.worktree, &post.env)
+            .map_err(|e| match e {
+                ChainError::Approval(a) => a,
+                other => ApprovalError::Check(other.to_string()),
+            })?;
+        let failed = e.exit != "0";
+        evidence.push(e);
+        if failed {
+            let reason =
+                format!("post-merge check {name} failed (exit {})", evidence.last().map_or("?", |e| e.exit.as_str()));
+            let reverted = rollback(store, score_id, Some(task_id))?;
+            let actor = store.session.actor.clone();
+            let _written = store.transact(&format!("post-merge checks of {score_id}/{task_id}"), |tx| {
+                let mut d = store::new_decision(tx, DecisionKind::Rollback, reason.clone(), &actor)
+                    .about(score_id, Some(task_id));
+                d.rationale = format!("reverted automatically as {}", reverted.commit);
+                d.evidence = evidence.clone();
+                store::append_decision(tx, &d)
+            })?;
+            return Ok(Integrated::Reverted { merge: commit.clone(), revert: reverted.commit, reason });
+        }
+    }
+    Ok(integrated)
+}
+
+fn merge_task(store: &Store, score_id: &str, task_id: &str) -> Result<Integrated, ApprovalError> {
     let repo = &store.repo;
     let view = store.view()?;
     let (score, task) = (store::score(&view, score_id)?, store::task(&view, score_id, task_id)?);

@@ -80,6 +80,37 @@ impl Repo {
         finish(&mut outcome, true)
     }
 
+    /// A worktree at `path` with `commit` checked out detached (so no branch is held), created
+    /// on first use and afterwards reset to `commit` with git, untracked files removed.
+    pub fn detached_worktree_at(&self, path: &std::path::Path, commit: ObjectId) -> Result<()> {
+        if !path.exists() {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|source| super::Error::Io {
+                    context: format!("cannot create {}", parent.display()),
+                    source,
+                })?;
+            }
+            let interrupt = std::sync::atomic::AtomicBool::new(false);
+            self.inner
+                .add_worktree(path, gix::worktree::add::Head::Detached(commit), gix::progress::Discard, &interrupt)
+                .ctx(|| format!("cannot add a worktree at {}", path.display()))?;
+            return Ok(());
+        }
+        for args in [vec!["reset", "-q", "--hard", &commit.to_string()], vec!["clean", "-fdq"]] {
+            let out = std::process::Command::new("git")
+                .arg("-C")
+                .arg(path)
+                .args(&args)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .map_err(|e| super::Error::Binary(format!("cannot run git: {e}")))?;
+            if !out.status.success() {
+                return Err(super::Error::Binary(format!("`git {}` in {} failed", args.join(" "), path.display())));
+            }
+        }
+        Ok(())
+    }
+
     /// The working tree that has `full_ref` checked out, if any.
     pub fn worktree_with_branch(&self, full_ref: &str) -> Result<Option<std::path::PathBuf>> {
         for repo in self.inner.worktrees_including_main().ctx(|| "cannot list worktrees".into())? {

@@ -20,7 +20,13 @@ pub struct MergeArgs {
 pub fn cmd_merge(ctx: &Context, args: &MergeArgs) -> CommandResult {
     let (score, task) = args::task_address(&args.task)?;
     let store = ctx.store()?;
-    let outcome = approval::integrate(&store, &score, &task).map_err(super::approve::error)?;
+    let config = ctx.config(&store.repo)?;
+    let post = approval::PostMerge {
+        config: &config,
+        worktree: super::task::worktree_root(&store)?.join(&score).join("integration"),
+        env: super::task::inherited_env(),
+    };
+    let outcome = approval::integrate(&store, &score, &task, &post).map_err(super::approve::error)?;
     if ctx.ui.json {
         ctx.ui.json(&outcome)?;
     }
@@ -31,6 +37,11 @@ pub fn cmd_merge(ctx: &Context, args: &MergeArgs) -> CommandResult {
             }
             Ok(())
         }
+        Integrated::Reverted { revert, reason, .. } => Err(CommandError::user(
+            "post-merge-check",
+            format!("{score}/{task} was merged and reverted ({}): {reason}", &revert[..12]),
+        )
+        .hint(format!("the check output is in .git/maestro/logs/{score}/{task}/; rework the task and run it again"))),
         Integrated::Conflict { paths } => Err(CommandError::user(
             "conflict",
             format!(

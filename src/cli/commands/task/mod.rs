@@ -5,6 +5,8 @@ mod list;
 mod release;
 mod review;
 mod run;
+
+pub use run::{inherited_env, worktree_root};
 mod show;
 
 use crate::cli::context::Context;

@@ -113,7 +113,7 @@ pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
 }
 
 /// The environment children inherit: the allow-list, plus `TERM=dumb`.
-pub(super) fn inherited_env() -> Vec<(String, String)> {
+pub fn inherited_env() -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> =
         INHERITED_ENV.iter().filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v))).collect();
     env.push(("TERM".into(), "dumb".into()));
@@ -139,7 +139,7 @@ fn pick_performer(config: &Config, wanted: Option<&str>) -> CommandResult<String
 
 /// `maestro.worktreeRoot`, else `$XDG_DATA_HOME/git-maestro/worktrees` (or
 /// `~/.local/share/...`), then `<repo>-<id>` so repositories never share a directory.
-pub(super) fn worktree_root(store: &store::Store) -> CommandResult<PathBuf> {
+pub fn worktree_root(store: &store::Store) -> CommandResult<PathBuf> {
     let root: Root = store.view()?.get(layout::MAESTRO_TOML)?.ok_or(store::Error::NotInitialized)?;
     let base = match store.repo.config_string("maestro.worktreeRoot") {
         Some(dir) => PathBuf::from(dir),
