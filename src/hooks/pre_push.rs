@@ -54,7 +54,7 @@ pub fn parse_pre_push_input(input: &str) -> Result<Vec<PushedRef>, String> {
 /// Check every pushed ref; an empty result means the push may go ahead.
 pub fn verify_pre_push(store: &Store, refs: &[PushedRef]) -> store::Result<Vec<Refusal>> {
     let mut refusals = Vec::new();
-    for pushed in refs.iter().filter(|r| r.remote_ref.starts_with("refs/maestro/")) {
+    for pushed in refs.iter().filter(|r| r.remote_ref.starts_with(store::layout::REF_PREFIX)) {
         let refuse = |reason: String, hint: &str| Refusal {
             remote_ref: pushed.remote_ref.clone(),
             reason,

@@ -1,5 +1,7 @@
 //! Where each record lives in the state tree. See the tree in the `store` module doc.
 
+/// Every ref maestro owns lives under this prefix.
+pub const REF_PREFIX: &str = "refs/maestro/";
 /// The ref holding the shared state.
 pub const STATE_REF: &str = "refs/maestro/state";
 /// Refs that keep result commits reachable: `refs/maestro/keep/<sha>`.

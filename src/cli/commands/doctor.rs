@@ -113,7 +113,7 @@ fn check_store(store: &store::Store, findings: &mut Vec<Finding>) -> CommandResu
         findings.push(finding(
             "state",
             Status::Warn,
-            "refs/maestro/state does not exist",
+            format!("{STATE_REF} does not exist"),
             Some("run `git maestro init`".into()),
         ));
         return Ok(());
@@ -123,7 +123,7 @@ fn check_store(store: &store::Store, findings: &mut Vec<Finding>) -> CommandResu
         findings.push(finding(
             "reflog",
             Status::Warn,
-            "refs/maestro/state has no reflog",
+            format!("{STATE_REF} has no reflog"),
             Some("the next write creates it".into()),
         ));
     }

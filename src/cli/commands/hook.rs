@@ -31,7 +31,7 @@ fn cmd_pre_push(ctx: &Context, args: &PrePushArgs) -> CommandResult {
     let mut input = String::new();
     std::io::stdin().read_to_string(&mut input)?;
     let pushed = hooks::parse_pre_push_input(&input).map_err(|e| CommandError::user("hook-input", e))?;
-    if !pushed.iter().any(|r| r.remote_ref.starts_with("refs/maestro/")) {
+    if !pushed.iter().any(|r| r.remote_ref.starts_with(crate::store::layout::REF_PREFIX)) {
         return Ok(());
     }
     let store = ctx.store()?;
