@@ -110,6 +110,11 @@ pub async fn run(
             }
             keep_tail(&mut tail, &buf[..n]);
         }
+        // tokio writes files in the background: without a flush the bytes may land after the
+        // run returns, and a reader of the transcript would miss them.
+        if let Some(f) = file.as_mut() {
+            let _ = f.flush().await;
+        }
         String::from_utf8_lossy(&tail).into_owned()
     });
     let mut stdout = child.stdout.take().map(BufReader::new);
