@@ -145,14 +145,16 @@ pub fn integrate(
     task_id: &str,
     post: &PostMerge<'_>,
 ) -> Result<Integrated, ApprovalError> {
-    let integrated = merge_task(store, score_id, task_id)?;
-    let Integrated::Merged { commit } = &integrated else { return Ok(integrated) };
+    let merge = match merge_task(store, score_id, task_id)? {
+        Ok(merge) => merge,
+        Err(paths) => return Ok(Integrated::Conflict { paths }),
+    };
+    let integrated = Integrated::Merged { commit: merge.to_string() };
     let view = store.view()?;
     let (score, task) = (store::score(&view, score_id)?, store::task(&view, score_id, task_id)?);
     if score.post_merge_checks.is_empty() {
         return Ok(integrated);
     }
-    let merge = ObjectId::from_hex(commit.as_bytes()).map_err(|e| git::Error::Binary(e.to_string()))?;
     store.repo.detached_worktree_at(&post.worktree, merge)?;
     let mut evidence = Vec::new();
     for name in &score.post_merge_checks {
@@ -176,13 +178,14 @@ pub fn integrate(
                 d.evidence = evidence.clone();
                 store::append_decision(tx, &d)
             })?;
-            return Ok(Integrated::Reverted { merge: commit.clone(), revert: reverted.commit, reason });
+            return Ok(Integrated::Reverted { merge: merge.to_string(), revert: reverted.commit, reason });
         }
     }
     Ok(integrated)
 }
 
-fn merge_task(store: &Store, score_id: &str, task_id: &str) -> Result<Integrated, ApprovalError> {
+/// Merge the task; `Ok(Err(paths))` when it conflicts (recorded on the task).
+fn merge_task(store: &Store, score_id: &str, task_id: &str) -> Result<Result<ObjectId, Vec<String>>, ApprovalError> {
     let repo = &store.repo;
     let view = store.view()?;
     let (score, task) = (store::score(&view, score_id)?, store::task(&view, score_id, task_id)?);
@@ -209,7 +212,7 @@ fn merge_task(store: &Store, score_id: &str, task_id: &str) -> Result<Integrated
         match repo.merge_commits(base, tip)? {
             MergeResult::Conflicts(paths) => {
                 record(store, score_id, task_id, Err(paths.clone()))?;
-                return Ok(Integrated::Conflict { paths });
+                return Ok(Err(paths));
             }
             MergeResult::Clean(tree) => {
                 let message = format!(
@@ -239,7 +242,7 @@ fn merge_task(store: &Store, score_id: &str, task_id: &str) -> Result<Integrated
     if current.is_none() {
         set_base(store, score_id, base)?;
     }
-    Ok(Integrated::Merged { commit: merge_commit.to_string() })
+    Ok(Ok(merge_commit))
 }
 
 /// Move the task to `merged` (with its merge commit) or `conflict` (with the paths).

@@ -113,6 +113,8 @@ impl From<git::Error> for CommandError {
                 "git-maestro needs the `files` ref backend and SHA-1; convert with `git refs migrate --ref-format=files`",
             ),
             git::Error::TooLarge { .. } => CommandError::wrap(Kind::User, "too-large", e),
+            git::Error::Ref(_) => CommandError::wrap(Kind::User, "ref-moved", e)
+                .hint("another writer got there first; run the command again"),
             git::Error::Binary(_) => CommandError::wrap(Kind::User, "git-binary", e)
                 .hint("install git 2.25 or newer and make sure `git` is on PATH"),
             _ => CommandError::wrap(Kind::Internal, "git", e),

@@ -61,6 +61,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A ref could not be moved: it changed, vanished, or stayed locked.
+    #[error("{0}")]
+    Ref(String),
     /// The `git` binary failed or is missing.
     #[error("{0}")]
     Binary(String),

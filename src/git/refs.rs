@@ -44,20 +44,6 @@ impl Repo {
         }
     }
 
-    /// All direct refs under `prefix` (e.g. `refs/maestro/keep/`), as `(name, id)`.
-    pub fn refs_with_prefix(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>> {
-        let platform = self.inner.references().ctx(|| "cannot list refs".into())?;
-        let iter = platform.prefixed(prefix).ctx(|| format!("cannot list refs under {prefix}"))?;
-        let mut out = Vec::new();
-        for reference in iter {
-            let reference = reference.ctx(|| format!("cannot list refs under {prefix}"))?;
-            if let Target::Object(id) = reference.inner.target {
-                out.push((reference.name().as_bstr().to_string(), id));
-            }
-        }
-        Ok(out)
-    }
-
     /// The lock file git and gix use for `name`.
     pub fn ref_lock_path(&self, name: &str) -> PathBuf {
         self.common_dir().join(format!("{name}.lock"))

@@ -44,10 +44,12 @@ impl Repo {
         match self.cas_update(&update, identity, time) {
             Ok(()) => Ok(base),
             // Someone created it meanwhile: use theirs.
-            Err(super::CasError::Conflict { .. }) => {
-                self.read_ref(&name)?.ok_or_else(|| Error::Binary(format!("{name} vanished")))
+            Err(super::CasError::Conflict { .. }) => self
+                .read_ref(&name)?
+                .ok_or_else(|| Error::Ref(format!("{name} was created and removed again while creating it"))),
+            Err(super::CasError::Busy { lock }) => {
+                Err(Error::Ref(format!("{} is locked by another writer", lock.display())))
             }
-            Err(super::CasError::Busy { lock }) => Err(Error::Binary(format!("{} is locked", lock.display()))),
             Err(super::CasError::Other(e)) => Err(e),
         }
     }
@@ -156,7 +158,7 @@ impl Repo {
             RefUpdate { name: &branch, expected: parent, new: commit, log_message: "maestro: commit task worktree" };
         self.cas_update(&update, identity, time).map_err(|e| match e {
             super::CasError::Other(e) => e,
-            other => Error::Binary(format!("cannot move {branch}: {other}")),
+            other => Error::Ref(format!("cannot move {branch}: {other}")),
         })?;
         let mut index = wt.index_from_tree(&tree).ctx(|| "cannot build the worktree index".into())?;
         index.write(Default::default()).ctx(|| "cannot write the worktree index".into())?;
