@@ -7,11 +7,12 @@ use crate::test_cli::GitRun;
 
 const FAKE: &str = env!("CARGO_BIN_EXE_fake-performer");
 
-/// What each of the six tasks writes: two pairs that conflict, and one pair that adds the same
-/// file with the same content (which git merges cleanly).
+/// What each of the six tasks writes: two pairs that conflict (one edits lines 3 and 7 of a
+/// ten-line file, the other lines 4-5; one pair adds the same new file), and one pair that adds
+/// the same file with the same content (which git merges cleanly).
 const WRITES: [(&str, &str, &str); 6] = [
-    ("t0", "README.md=# Zero", "README.md"),
-    ("t1", "README.md=# One", "README.md"),
+    ("t0", "notes.txt=1\\\\n2\\\\nthree\\\\n4\\\\n5\\\\n6\\\\nseven\\\\n8\\\\n9\\\\n10", "notes.txt"),
+    ("t1", "notes.txt=1\\\\n2\\\\n3\\\\nfour\\\\nfive\\\\n6\\\\n7\\\\n8\\\\n9\\\\n10", "notes.txt"),
     ("t2", "docs/usage.md=Usage: two", "docs/*"),
     ("t3", "docs/usage.md=Usage: three", "docs/usage.md"),
     ("t4", "src/new.rs=pub fn same() {}", "src/new.rs"),
@@ -22,6 +23,9 @@ const WRITES: [(&str, &str, &str); 6] = [
 fn the_forecast_reports_exactly_the_pairs_git_merge_tree_reports() {
     let env = TestEnv::new();
     let dir = env.repo("r");
+    env.write("r/notes.txt", "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n");
+    env.git(&dir, &["add", "notes.txt"]).success_git();
+    env.git(&dir, &["commit", "-qm", "notes"]).success_git();
     let mut score = String::from("format = 1\nid = \"f\"\ntarget = \"main\"\n");
     for (id, _, scope) in WRITES {
         score.push_str(&format!("[[tasks]]\nid = \"{id}\"\nscope = [\"{scope}\"]\n"));
@@ -29,7 +33,7 @@ fn the_forecast_reports_exactly_the_pairs_git_merge_tree_reports() {
     env.write("f.toml", &score);
     let planned = env.run(&dir, &["plan", "--from", "../f.toml"]).success();
     assert!(
-        planned.stderr.contains("Warning: tasks t0 and t1 may touch the same files (README.md ~ README.md)"),
+        planned.stderr.contains("Warning: tasks t0 and t1 may touch the same files (notes.txt ~ notes.txt)"),
         "{}",
         planned.render()
     );
@@ -68,7 +72,15 @@ fn the_forecast_reports_exactly_the_pairs_git_merge_tree_reports() {
         .collect();
     assert_eq!(found, expected, "same pairs as git merge-tree");
     assert_eq!(found, BTreeSet::from([("t0".into(), "t1".into()), ("t2".into(), "t3".into())]));
-    assert_eq!(report[0]["conflicts"][0]["paths"], serde_json::json!(["README.md"]));
+    assert_eq!(report[0]["conflicts"][0]["paths"], serde_json::json!(["notes.txt"]));
+    // Line 3 touches lines 4-5 (git conflicts on adjacent changes); line 7 meets nothing. Both
+    // added docs/usage.md: an empty base, so its line 1.
+    assert_eq!(report[0]["conflicts"][0]["overlaps"], serde_json::json!([{ "path": "notes.txt", "lines": [[3, 5]] }]));
+    assert_eq!(
+        report[0]["conflicts"][1]["overlaps"],
+        serde_json::json!([{ "path": "docs/usage.md", "lines": [[1, 1]] }])
+    );
     let text = env.run(&dir, &["conflicts"]).success().stdout;
     assert!(text.contains("f  conflict t2 ~ t3  (docs/usage.md)"), "{text}");
+    assert!(text.contains("notes.txt: lines 3-5"), "{text}");
 }

@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use super::{ApprovalError, integration_branch};
-use crate::git::ObjectId;
+use crate::git::{Hunk, ObjectId, Repo};
 use crate::model::{Score, Task, TaskStatus};
 use crate::performer::task_run::task_branch;
 use crate::store::{self, Store};
@@ -28,6 +28,16 @@ pub struct ForecastConflict {
     pub a: String,
     pub b: String,
     pub paths: Vec<String>,
+    /// Per conflicting text file, the lines of the merge base that both sides changed.
+    pub overlaps: Vec<LineOverlap>,
+}
+
+/// Lines of one file that two branches both changed, 1-based and inclusive, in the file as it
+/// was at their merge base.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LineOverlap {
+    pub path: String,
+    pub lines: Vec<(u32, u32)>,
 }
 
 /// The literal part of a glob before its first wildcard.
@@ -99,11 +109,50 @@ pub fn forecast(store: &Store, score: &Score, tasks: &[Task]) -> Result<Vec<Fore
         for (b, tb) in &sides[i + 1..] {
             let paths = repo.merge_conflicts(*ta, *tb)?;
             if !paths.is_empty() {
-                out.push(ForecastConflict { a: a.clone(), b: b.clone(), paths });
+                let overlaps = line_overlaps(repo, *ta, *tb, &paths)?;
+                out.push(ForecastConflict { a: a.clone(), b: b.clone(), paths, overlaps });
             }
         }
     }
     Ok(out)
+}
+
+/// For each conflicting path, the base lines both `a` and `b` changed (binary files have none).
+fn line_overlaps(repo: &Repo, a: ObjectId, b: ObjectId, paths: &[String]) -> Result<Vec<LineOverlap>, ApprovalError> {
+    let Some(base) = repo.merge_base(a, b)? else { return Ok(Vec::new()) };
+    let (base, a, b) = (repo.commit_tree(base)?, repo.commit_tree(a)?, repo.commit_tree(b)?);
+    let mut out = Vec::new();
+    for path in paths {
+        if let (Some(ha), Some(hb)) = (repo.path_hunks(base, a, path)?, repo.path_hunks(base, b, path)?) {
+            let lines = touching(&ha, &hb);
+            if !lines.is_empty() {
+                out.push(LineOverlap { path: path.clone(), lines });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The spans of base lines where a hunk of `a` and a hunk of `b` overlap or touch (git treats
+/// adjacent changes as one conflict), merged, 1-based and inclusive.
+fn touching(a: &[Hunk], b: &[Hunk]) -> Vec<(u32, u32)> {
+    let mut spans: Vec<(u32, u32)> = Vec::new();
+    for ha in a {
+        for hb in b.iter().filter(|hb| ha.before.start <= hb.before.end && hb.before.start <= ha.before.end) {
+            let start = ha.before.start.min(hb.before.start);
+            let end = ha.before.end.max(hb.before.end).max(start + 1);
+            spans.push((start + 1, end));
+        }
+    }
+    spans.sort_unstable();
+    let mut merged: Vec<(u32, u32)> = Vec::new();
+    for (start, end) in spans {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 + 1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    merged
 }
 
 /// Both parts of the forecast for `score`.
@@ -124,5 +173,19 @@ mod tests {
         assert!(!globs_overlap("docs/*", "src/*"));
         assert!(!globs_overlap("src/a.rs", "src/b.rs"));
         assert!(!globs_overlap("src/auth/*.rs", "src/billing/*.rs"));
+    }
+
+    fn hunk(before: std::ops::Range<u32>) -> Hunk {
+        Hunk { before, after: 0..0 }
+    }
+
+    #[test]
+    fn overlapping_hunks_give_base_line_spans() {
+        // Lines 3-4 vs 4-6 overlap; an insertion before line 11 touches a change of line 11;
+        // lines 20-21 vs 30 do not meet.
+        let a = [hunk(2..4), hunk(10..10), hunk(19..21)];
+        let b = [hunk(3..6), hunk(10..11), hunk(29..30)];
+        assert_eq!(touching(&a, &b), vec![(3, 6), (11, 11)]);
+        assert_eq!(touching(&a, &[]), vec![]);
     }
 }

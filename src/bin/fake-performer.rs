@@ -2,7 +2,8 @@
 //! on stdin and does what its environment says, in this order:
 //!
 //! - `FAKE_PROMPT_COPY=<file>`: write the prompt it received to `<file>`;
-//! - `FAKE_WRITE=<path>=<content>` (several on separate lines): write files under the cwd;
+//! - `FAKE_WRITE=<path>=<content>` (several on separate lines): write files under the cwd; a
+//!   `\n` in the content is a line break;
 //! - `FAKE_OUTSIDE=<absolute path>`: write a file outside its worktree;
 //! - `FAKE_OUTPUT_BYTES=<n>`: print about `n` bytes of output;
 //! - `FAKE_SLEEP_MS=<ms>`; `FAKE_HANG=1`: sleep forever;
@@ -23,7 +24,7 @@ fn main() {
             if let Some(dir) = std::path::Path::new(path).parent() {
                 std::fs::create_dir_all(dir).expect("create dirs");
             }
-            std::fs::write(path, format!("{content}\n")).expect("write file");
+            std::fs::write(path, format!("{}\n", content.replace("\\n", "\n"))).expect("write file");
             println!("wrote {path}");
         }
     }

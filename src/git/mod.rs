@@ -6,6 +6,7 @@
 //! `store`'s job. It must not print, and it must not decide policy (retry, backoff, limits).
 
 mod binary;
+mod diff;
 mod merge;
 mod objects;
 mod refs;
@@ -13,6 +14,7 @@ mod repo;
 mod worktree;
 
 pub use binary::{GitVersion, git_version};
+pub use diff::{FileChange, FileDiff, Hunk};
 pub use merge::MergeResult;
 pub use objects::{CommitInfo, TreeEdit};
 pub use refs::{CasError, RefUpdate};

@@ -186,10 +186,6 @@ impl Repo {
         if ancestor == descendant {
             return Ok(true);
         }
-        let base = self
-            .inner
-            .merge_base(ancestor, descendant)
-            .ctx(|| format!("cannot find the merge base of {ancestor} and {descendant}"));
-        Ok(base?.is_some_and(|base| base.detach() == ancestor))
+        Ok(self.merge_base(ancestor, descendant)? == Some(ancestor))
     }
 }

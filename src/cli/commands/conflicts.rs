@@ -42,6 +42,11 @@ pub fn cmd_conflicts(ctx: &Context, args: &ConflictsArgs) -> CommandResult {
         }
         for c in conflicts {
             ctx.ui.line(format!("{id}  conflict {} ~ {}  ({})", c.a, c.b, c.paths.join(", ")))?;
+            for o in &c.overlaps {
+                let spans: Vec<String> =
+                    o.lines.iter().map(|&(s, e)| if s == e { format!("{s}") } else { format!("{s}-{e}") }).collect();
+                ctx.ui.line(format!("{id}           {}: lines {}", o.path, spans.join(", ")))?;
+            }
         }
     }
     if report.iter().all(|(_, o, c)| o.is_empty() && c.is_empty()) {
