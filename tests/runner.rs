@@ -13,6 +13,7 @@ mod test_hostile;
 mod test_merge;
 mod test_performers;
 mod test_reliability;
+mod test_review;
 mod test_store;
 mod test_task_run;
 mod test_worktree;

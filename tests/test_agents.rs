@@ -232,3 +232,80 @@ fn codex_reports_through_mcp() {
 fn gemini_reports_through_mcp() {
     reports_through_mcp("gemini");
 }
+
+/// A result by fake `author` (it writes src/auth/token.rs) reviewed by the real CLI `adapter`
+/// playing `scenario`; returns the review's run and its decision.
+fn review_by(adapter: &str, scenario: &str) -> Option<(Setup, Run, serde_json::Value)> {
+    let bin = agent(adapter)?;
+    let fake = env!("CARGO_BIN_EXE_fake-performer");
+    let extra = format!(
+        "{}\n\n[performers.author]\nadapter = \"command\"\ncommand = \"{fake}\"\n\
+         env = {{ FAKE_WRITE = \"src/auth/token.rs=pub struct Token;\" }}\n",
+        fail_fast(adapter)
+    );
+    let s = setup(adapter, &bin, scenario, "3m", &extra);
+    let score = "format = 1\nid = \"rev\"\ntarget = \"main\"\napproval = [\"agent:agent\"]\n[[tasks]]\n\
+                 id = \"token-types\"\nspec = \"Add TokenClaims and a Token newtype in src/auth/token.rs.\"\n\
+                 acceptance = [\"expiry is checked in one place\"]\n";
+    s.env.write("rev.toml", score);
+    s.env.run(&s.dir, &["plan", "--from", "../rev.toml"]).success();
+    s.env.run(&s.dir, &["task", "run", "rev/token-types", "--performer", "author"]).success();
+    let run: Run = s
+        .env
+        .command(&s.dir)
+        .env("MAESTRO_TEST_KEY", "sk-scripted-test-key")
+        .args(["task", "review", "rev/token-types"])
+        .output()
+        .unwrap()
+        .into();
+    let decisions = s.env.run(&s.dir, &["decisions", "--task", "rev/token-types", "--json"]).success().json();
+    let review = decisions.as_array().unwrap().iter().find(|d| d["actor"] == "agent").cloned();
+    let review = review.unwrap_or_else(|| panic!("no review decision: {}\n{decisions:#}", run.render()));
+    let requests = s.server.requests();
+    assert!(
+        requests.iter().any(|r| r["body"].to_string().contains("+pub struct Token;")),
+        "the diff reached the model"
+    );
+    assert!(requests.iter().any(|r| r["body"].to_string().contains("expiry is checked in one place")));
+    Some((s, run, review))
+}
+
+fn assert_review_approves(adapter: &str) {
+    let Some((s, run, review)) = review_by(adapter, "review-approve") else { return };
+    assert_eq!(run.code, 0, "{}", run.render());
+    assert_eq!(review["kind"], "approval", "{review:#}");
+    assert_eq!(review["review"]["reasons"], serde_json::json!(["Token is defined and public in src/auth/token.rs"]));
+    assert_eq!(review["review"]["cross_vendor"], true, "{review:#}");
+    let task = s.env.run(&s.dir, &["task", "show", "rev/token-types", "--json"]).success().json();
+    assert_eq!(task["status"], "approved");
+}
+
+fn assert_review_rejects(adapter: &str) {
+    let Some((s, run, review)) = review_by(adapter, "review-reject") else { return };
+    assert_eq!(run.code, 1, "{}", run.render());
+    assert!(run.stderr.contains("was rejected: TokenClaims is missing; nothing checks expiry"), "{}", run.render());
+    assert_eq!(review["kind"], "rejection", "{review:#}");
+    assert_eq!(review["review"]["reasons"], serde_json::json!(["TokenClaims is missing", "nothing checks expiry"]));
+    let task = s.env.run(&s.dir, &["task", "show", "rev/token-types", "--json"]).success().json();
+    assert_eq!(task["status"], "rejected");
+}
+
+#[test]
+fn claude_reviews_and_approves() {
+    assert_review_approves("claude");
+}
+
+#[test]
+fn codex_reviews_and_rejects_with_reasons() {
+    assert_review_rejects("codex");
+}
+
+#[test]
+fn gemini_reviews_and_approves() {
+    assert_review_approves("gemini");
+}
+
+#[test]
+fn claude_reviews_and_rejects_with_reasons() {
+    assert_review_rejects("claude");
+}

@@ -2,17 +2,18 @@
 //!
 //! Steps run in order and the first rejection stops the chain. `checks` runs the task's named
 //! checks (commands from trusted config only; a Score names checks, never commands) in the
-//! task's worktree and records the evidence. `human` and `pr` wait: the chain stops there and
+//! task's worktree and records the evidence. `agent:<performer>` asks a reviewer agent for a
+//! verdict (see `agent.rs`). `human` and `pr` wait: the chain stops there and
 //! `git maestro approve` (or the PR) gives the verdict. A chain with no waiting step approves
 //! the task when every step passed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::ApprovalError;
 use crate::config::Config;
 use crate::git::Repo;
-use crate::model::{DecisionKind, Evidence, Task, TaskStatus};
+use crate::model::{DecisionKind, Evidence, Review, Task, TaskStatus};
 use crate::performer::runner::{self, Exit, ProcessSpec};
 use crate::store::{self, Store, layout};
 
@@ -40,9 +41,19 @@ pub enum ChainError {
     UnknownCheck(String),
     #[error("the approval step {0:?} is not available yet")]
     Unsupported(String),
+    #[error("no performer named {0:?} is configured to review")]
+    UnknownReviewer(String),
+    #[error("`agent:auto` found no performer other than the author to review")]
+    NoReviewer,
+    #[error("reviewer {name}: {command} not found")]
+    ReviewerUnavailable { name: String, command: String },
+    #[error("{0} was run again while it was being reviewed; review the new result")]
+    Changed(String),
+    #[error("the review was interrupted; nothing was recorded")]
+    Interrupted,
     #[error(transparent)]
     Approval(#[from] ApprovalError),
-    #[error("cannot run a check: {0}")]
+    #[error("cannot run a step: {0}")]
     Io(#[from] std::io::Error),
 }
 
@@ -52,14 +63,46 @@ impl From<store::Error> for ChainError {
     }
 }
 
-/// Run the chain of `score/task` whose worktree is `worktree`, with `env` for checks.
+impl From<crate::model::TaskError> for ChainError {
+    fn from(e: crate::model::TaskError) -> Self {
+        ChainError::Approval(e.into())
+    }
+}
+
+impl From<crate::git::Error> for ChainError {
+    fn from(e: crate::git::Error) -> Self {
+        ChainError::Approval(e.into())
+    }
+}
+
+/// What the steps need beyond the state.
+pub struct ChainContext<'a> {
+    pub config: &'a Config,
+    /// Where this repository's worktrees live: a task's is `<root>/<score>/<task>`.
+    pub worktree_root: PathBuf,
+    /// The environment checks and reviewers inherit.
+    pub env: Vec<(String, String)>,
+    /// This git-maestro binary, for a reviewer's MCP server.
+    pub maestro_exe: PathBuf,
+}
+
+/// One step's verdict, recorded as a decision.
+pub(super) struct StepVerdict {
+    pub approve: bool,
+    pub actor: String,
+    pub summary: String,
+    pub rationale: String,
+    pub evidence: Vec<Evidence>,
+    pub review: Option<Review>,
+}
+
+/// Run the chain of the submitted task `score/task`, up to its first waiting step. Each step's
+/// verdict is a decision; the last one (or the first rejection) also moves the task.
 pub fn run_chain(
     store: &Store,
-    config: &Config,
+    ctx: &ChainContext<'_>,
     score: &str,
     task_id: &str,
-    worktree: &Path,
-    env: &[(String, String)],
 ) -> Result<ChainOutcome, ChainError> {
     let view = store.view()?;
     let s = store::score(&view, score)?;
@@ -67,35 +110,80 @@ pub fn run_chain(
     if task.status != TaskStatus::Submitted {
         return Err(ChainError::NotSubmitted { task: task.address(), status: task.status });
     }
+    let worktree = ctx.worktree_root.join(score).join(task_id);
     let steps = task.approval.clone().unwrap_or(s.approval);
     let mut evidence = Vec::new();
-    for step in &steps {
-        match step.as_str() {
-            "checks" => {
-                for name in &task.checks {
-                    let check = config.checks.get(name).ok_or_else(|| ChainError::UnknownCheck(name.clone()))?;
-                    let e = run_check(&store.repo, &task, name, &check.run, check.timeout, worktree, env)?;
-                    let failed = e.exit != "0";
-                    evidence.push(e);
-                    if failed {
-                        let reason =
-                            format!("check {name} failed (exit {})", evidence.last().map_or("?", |e| e.exit.as_str()));
-                        record(store, &task, false, &reason, &evidence)?;
-                        return Ok(ChainOutcome::Rejected { step: step.clone(), reason, evidence });
-                    }
-                }
-            }
-            "human" | "pr" => {
-                if !evidence.is_empty() {
-                    record_evidence(store, &task, &evidence)?;
-                }
-                return Ok(ChainOutcome::Waiting { step: step.clone(), evidence });
-            }
-            other => return Err(ChainError::Unsupported(other.to_owned())),
+    for (i, step) in steps.iter().enumerate() {
+        let verdict = match step.as_str() {
+            "checks" => run_checks(store, ctx, &task, &worktree)?,
+            "human" | "pr" => return Ok(ChainOutcome::Waiting { step: step.clone(), evidence }),
+            other => match other.strip_prefix("agent:") {
+                Some(who) => Some(super::agent::review(store, ctx, &task, who)?),
+                None => return Err(ChainError::Unsupported(other.to_owned())),
+            },
+        };
+        let Some(verdict) = verdict else { continue };
+        evidence.extend(verdict.evidence.iter().cloned());
+        if !verdict.approve {
+            record(store, &task, &verdict, Some(TaskStatus::Rejected))?;
+            let reason = verdict.rationale;
+            return Ok(ChainOutcome::Rejected { step: step.clone(), reason, evidence });
+        }
+        if i + 1 == steps.len() {
+            record(store, &task, &verdict, Some(TaskStatus::Approved))?;
+            return Ok(ChainOutcome::Approved { evidence });
+        }
+        record(store, &task, &verdict, None)?;
+    }
+    // The chain is empty, or ends with a step that had nothing to run.
+    let verdict = StepVerdict {
+        approve: true,
+        actor: "checks".into(),
+        summary: format!("approved {}: every approval step passed", task.address()),
+        rationale: String::new(),
+        evidence: Vec::new(),
+        review: None,
+    };
+    record(store, &task, &verdict, Some(TaskStatus::Approved))?;
+    Ok(ChainOutcome::Approved { evidence })
+}
+
+/// The `checks` step: every check the task names, in order; `None` when it names none.
+fn run_checks(
+    store: &Store,
+    ctx: &ChainContext<'_>,
+    task: &Task,
+    worktree: &Path,
+) -> Result<Option<StepVerdict>, ChainError> {
+    if task.checks.is_empty() {
+        return Ok(None);
+    }
+    let mut evidence = Vec::new();
+    for name in &task.checks {
+        let check = ctx.config.checks.get(name).ok_or_else(|| ChainError::UnknownCheck(name.clone()))?;
+        let e = run_check(&store.repo, task, name, &check.run, check.timeout, worktree, &ctx.env)?;
+        let failed = e.exit != "0";
+        let exit = e.exit.clone();
+        evidence.push(e);
+        if failed {
+            return Ok(Some(StepVerdict {
+                approve: false,
+                actor: "checks".into(),
+                summary: format!("checks rejected {}", task.address()),
+                rationale: format!("check {name} failed (exit {exit})"),
+                evidence,
+                review: None,
+            }));
         }
     }
-    record(store, &task, true, "every approval step passed", &evidence)?;
-    Ok(ChainOutcome::Approved { evidence })
+    Ok(Some(StepVerdict {
+        approve: true,
+        actor: "checks".into(),
+        summary: format!("checks passed for {}", task.address()),
+        rationale: "every check passed".into(),
+        evidence,
+        review: None,
+    }))
 }
 
 pub(super) fn run_check(
@@ -138,38 +226,27 @@ pub(super) fn run_check(
     })
 }
 
-/// The verdict of the automatic steps: approve or reject, as a decision with the evidence.
-fn record(store: &Store, task: &Task, approve: bool, reason: &str, evidence: &[Evidence]) -> Result<(), ChainError> {
+/// Record `verdict` as a decision and, with `status`, move the task, provided it still holds
+/// the result the chain started on.
+fn record(store: &Store, task: &Task, verdict: &StepVerdict, status: Option<TaskStatus>) -> Result<(), ChainError> {
     let (score, id) = (task.score.as_str(), task.id.as_str());
-    let _written = store.transact(&format!("approval chain of {score}/{id}"), |tx| {
+    let reviewed = task.attempts.last().map(|a| a.run.clone());
+    let _written = store.transact(&format!("approval step of {score}/{id}"), |tx| {
         let mut t = store::task(tx, score, id)?;
-        let (status, kind, verb) = if approve {
-            (TaskStatus::Approved, DecisionKind::Approval, "approved")
-        } else {
-            (TaskStatus::Rejected, DecisionKind::Rejection, "rejected")
-        };
-        t.transition(status, tx.now)?;
-        tx.put(&layout::task_file(score, id), &t)?;
-        let mut d =
-            store::new_decision(tx, kind, format!("checks {verb} {score}/{id}"), "checks").about(score, Some(id));
-        d.rationale = reason.to_owned();
-        d.evidence = evidence.to_vec();
+        if t.status != TaskStatus::Submitted || t.attempts.last().map(|a| &a.run) != reviewed.as_ref() {
+            return Err(ChainError::Changed(t.address()));
+        }
+        if let Some(status) = status {
+            t.transition(status, tx.now)?;
+            tx.put(&layout::task_file(score, id), &t)?;
+        }
+        let kind = if verdict.approve { DecisionKind::Approval } else { DecisionKind::Rejection };
+        let mut d = store::new_decision(tx, kind, verdict.summary.clone(), &verdict.actor).about(score, Some(id));
+        d.rationale.clone_from(&verdict.rationale);
+        d.evidence.clone_from(&verdict.evidence);
+        d.review.clone_from(&verdict.review);
         store::append_decision(tx, &d)?;
-        Ok::<_, ApprovalError>(())
-    })?;
-    Ok(())
-}
-
-/// Passing evidence before a waiting step, kept as a decision for the person who decides.
-fn record_evidence(store: &Store, task: &Task, evidence: &[Evidence]) -> Result<(), ChainError> {
-    let (score, id) = (task.score.as_str(), task.id.as_str());
-    let _written = store.transact(&format!("checks passed for {score}/{id}"), |tx| {
-        let mut d =
-            store::new_decision(tx, DecisionKind::Approval, format!("checks passed for {score}/{id}"), "checks")
-                .about(score, Some(id));
-        d.rationale = "every check passed; waiting for the next approval step".into();
-        d.evidence = evidence.to_vec();
-        store::append_decision(tx, &d)
+        Ok(())
     })?;
     Ok(())
 }

@@ -5,12 +5,13 @@
 //! move `maestro/<score>/integration` by compare-and-swap; a conflict moves nothing and records
 //! the paths on the task.
 
+mod agent;
 mod chain;
 mod forecast;
 mod land;
 mod rollback;
 
-pub use chain::{ChainError, ChainOutcome, run_chain};
+pub use chain::{ChainContext, ChainError, ChainOutcome, run_chain};
 pub use forecast::{ForecastConflict, ScopeOverlap, conflicts, scope_overlaps};
 pub use land::{Landed, land};
 pub use rollback::{RolledBack, rollback};
@@ -54,6 +55,18 @@ pub enum ApprovalError {
     Score(#[from] crate::model::score::ScoreTransitionError),
     #[error(transparent)]
     Git(#[from] git::Error),
+}
+
+/// The scratch worktree a reviewer of `task` works in, beside the task worktrees under `root`.
+/// Scratch worktrees are detached and reset on every use; their names have a dot, which no
+/// task id has.
+pub fn review_worktree(root: &std::path::Path, score: &str, task: &str) -> std::path::PathBuf {
+    root.join(score).join(format!("{task}.review"))
+}
+
+/// The scratch worktree the Score's post-merge checks run in.
+pub fn integration_worktree(root: &std::path::Path, score: &str) -> std::path::PathBuf {
+    root.join(score).join("integration.post-merge")
 }
 
 /// The integration branch of a Score.

@@ -7,6 +7,7 @@
 //! - `FAKE_OUTSIDE=<absolute path>`: write a file outside its worktree;
 //! - `FAKE_OUTPUT_BYTES=<n>`: print about `n` bytes of output;
 //! - `FAKE_SLEEP_MS=<ms>`; `FAKE_HANG=1`: sleep forever;
+//! - `FAKE_SAY=<text>`: print it as the last line (a `\n` in it is a line break);
 //! - `FAKE_EXIT=<code>`: exit with that code (default 0), after printing a last message.
 
 use std::io::{Read, Write};
@@ -51,5 +52,8 @@ fn main() {
     }
     let code: i32 = var("FAKE_EXIT").and_then(|c| c.parse().ok()).unwrap_or(0);
     println!("fake-performer done (exit {code})");
+    if let Some(text) = var("FAKE_SAY") {
+        println!("{}", text.replace("\\n", "\n"));
+    }
     std::process::exit(code);
 }

@@ -34,7 +34,8 @@ pub enum Adapter {
 }
 
 impl Adapter {
-    fn parse(name: &str) -> Option<Adapter> {
+    /// The adapter named `name` in config or in an attempt record.
+    pub fn parse(name: &str) -> Option<Adapter> {
         Some(match name {
             "claude" => Adapter::Claude,
             "codex" => Adapter::Codex,
@@ -51,6 +52,17 @@ impl Adapter {
             Adapter::Codex => "codex",
             Adapter::Gemini => "gemini",
             Adapter::Command => "command",
+        }
+    }
+
+    /// Who makes the model behind it, for cross-vendor review; a `command` performer counts as
+    /// its own vendor, named after it.
+    pub fn vendor(self, performer: &str) -> String {
+        match self {
+            Adapter::Claude => "anthropic".into(),
+            Adapter::Codex => "openai".into(),
+            Adapter::Gemini => "google".into(),
+            Adapter::Command => format!("command:{performer}"),
         }
     }
 

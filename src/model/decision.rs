@@ -82,6 +82,24 @@ pub struct Decision {
     pub at: Timestamp,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<Evidence>,
+    /// For a verdict by a reviewer agent: who reviewed whose work, and what it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<Review>,
+}
+
+/// An agent's review of another performer's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Review {
+    pub reviewer: String,
+    pub reviewer_vendor: String,
+    /// The performer of the reviewed attempt.
+    pub author: String,
+    pub author_vendor: String,
+    /// Whether reviewer and author come from different vendors.
+    pub cross_vendor: bool,
+    pub approve: bool,
+    pub reasons: Vec<String>,
 }
 
 impl Decision {
@@ -100,6 +118,7 @@ impl Decision {
             op,
             at,
             evidence: Vec::new(),
+            review: None,
         }
     }
 

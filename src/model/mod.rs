@@ -10,7 +10,7 @@ pub mod score;
 pub mod session;
 pub mod task;
 
-pub use decision::{Decision, DecisionKind, Evidence};
+pub use decision::{Decision, DecisionKind, Evidence, Review};
 pub use score::{Score, ScoreStatus};
 pub use session::{Note, RunSession};
 pub use task::{Attempt, AttemptOutcome, Claim, Task, TaskError, TaskKind, TaskStatus};

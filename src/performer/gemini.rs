@@ -88,7 +88,8 @@ impl Adapter for Gemini {
                     output: v.pointer("/stats/output_tokens").and_then(Value::as_u64).unwrap_or(0),
                     cost_usd: None,
                 });
-                let text = if ok { s("/status") } else { s("/error/message") };
+                // The result line carries no text of its own on success; the answer was streamed.
+                let text = if ok { String::new() } else { s("/error/message") };
                 self.result = Some((ok, text.clone()));
                 events.push(Event::Result { ok, text });
                 events

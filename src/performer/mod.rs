@@ -4,6 +4,7 @@ pub mod adapter;
 pub mod claude;
 pub mod codex;
 pub mod gemini;
+pub mod invoke;
 pub mod prompt;
 pub mod runner;
 pub mod task_run;

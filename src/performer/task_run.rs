@@ -6,10 +6,10 @@
 //! any lock, so other writers are never blocked by an agent.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use super::adapter::{self, Event, Invocation};
-use super::runner::{self, Exit};
+use super::adapter::Event;
+use super::invoke::{self, Launch};
+use super::runner::Exit;
 use crate::config::Performer;
 use crate::git::{self, ObjectId};
 use crate::model::{Attempt, AttemptOutcome, DecisionKind, Task, TaskStatus};
@@ -67,7 +67,6 @@ pub fn task_branch(score: &str, task: &str) -> String {
 
 /// Run `req.task` with `req.performer`; `on_event` sees the performer's events live.
 pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&Event)) -> Result<RunReport, RunError> {
-    let mut adapter = adapter::for_kind(req.performer.adapter);
     let (score_id, task_id) = (req.score, req.task);
     let run_id = store.session.new_id();
     let actor = store.session.actor.clone();
@@ -135,71 +134,40 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     }
 
     // 3. Run the performer.
-    let prompt = super::prompt::build(&task, &branch, &run_id);
     let transcript =
         repo.common_dir().join("maestro/logs").join(score_id).join(task_id).join(format!("{run_id}.jsonl"));
-    let mut env = req.base_env.clone();
-    env.extend([
-        ("MAESTRO_SCORE".to_owned(), score_id.to_owned()),
-        ("MAESTRO_TASK".to_owned(), task_id.to_owned()),
-        ("MAESTRO_RUN".to_owned(), run_id.clone()),
-        ("MAESTRO_WORKTREE".to_owned(), worktree.display().to_string()),
-    ]);
-    env.extend(req.performer.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let mut mcp_env: Vec<(String, String)> =
-        req.base_env.iter().filter(|(k, _)| k == "PATH" || k == "HOME").cloned().collect();
-    mcp_env.extend([
-        ("MAESTRO_SCORE".to_owned(), score_id.to_owned()),
-        ("MAESTRO_TASK".to_owned(), task_id.to_owned()),
-        ("MAESTRO_RUN".to_owned(), run_id.clone()),
-        ("MAESTRO_ACTOR".to_owned(), performer.clone()),
-        ("MAESTRO_REPO".to_owned(), repo.common_dir().display().to_string()),
-    ]);
-    let invocation = Invocation {
-        mcp: adapter::McpLaunch { command: req.maestro_exe.clone(), env: mcp_env },
+    let launch = Launch {
         performer: req.performer,
-        binary: req.binary.clone(),
-        worktree: &worktree,
-        prompt,
-        env,
+        binary: &req.binary,
+        cwd: &worktree,
+        prompt: super::prompt::build(&task, &branch, &run_id),
+        base_env: &req.base_env,
+        maestro_exe: &req.maestro_exe,
+        common_dir: repo.common_dir(),
+        score: score_id,
+        task: task_id,
+        run: &run_id,
         transcript: transcript.clone(),
-        homes: repo.common_dir().join("maestro/homes"),
     };
-    if let Err(e) = adapter.prepare(&invocation) {
-        finish(store, score_id, task_id, &run_id, Finish::failed(format!("cannot prepare the performer: {e}")))?;
-        return Err(e.into());
-    }
-    let spec = adapter.spec(invocation);
     let main_checkout = repo.main_workdir();
     let dirty_before = main_checkout.as_deref().map(git::dirty_paths).transpose()?.unwrap_or_default();
-    let mut fin = Finish::default();
-    let outcome = {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
-        rt.block_on(async {
-            let watcher = tokio::spawn(async move {
-                while !git::interrupted() {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                let _ = cancel_tx.send(true);
-            });
-            let out = runner::run(
-                &spec,
-                |line| {
-                    for event in adapter.parse(line) {
-                        fin.absorb(&event);
-                        on_event(&event);
-                    }
-                },
-                cancel_rx,
-            )
-            .await;
-            watcher.abort();
-            out
-        })?
+    let outcome = match invoke::launch(launch, on_event) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            finish(store, score_id, task_id, &run_id, Finish::failed(format!("cannot start the performer: {e}")))?;
+            return Err(e.into());
+        }
     };
-    fin.exit = Some(outcome.exit);
-    fin.duration_ms = Some(outcome.duration.as_millis() as u64);
+    let mut fin = Finish {
+        exit: Some(outcome.exit),
+        duration_ms: Some(outcome.duration.as_millis() as u64),
+        session: outcome.session.clone(),
+        input_tokens: outcome.input_tokens,
+        output_tokens: outcome.output_tokens,
+        cost_usd: outcome.cost_usd,
+        summary: outcome.last_text.as_deref().map(shorten),
+        ..Finish::default()
+    };
     fin.outside_writes = match main_checkout.as_deref().map(git::dirty_paths).transpose()? {
         Some(after) => after.into_iter().filter(|p| !dirty_before.contains(p)).collect(),
         None => Vec::new(),
@@ -217,10 +185,10 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         store.keep(commit)?;
         fin.commit = Some(commit);
     }
-    fin.failure = match adapter.verdict(outcome.exit) {
-        Err(reason) => Some(reason),
-        Ok(()) if committed.commit.is_none() => Some("the performer finished without changing any file".into()),
-        Ok(()) => None,
+    fin.failure = match outcome.failure {
+        Some(reason) => Some(reason),
+        None if committed.commit.is_none() => Some("the performer finished without changing any file".into()),
+        None => None,
     };
     if outcome.exit == Exit::Cancelled {
         fin.interrupted = true;
@@ -264,21 +232,6 @@ struct Finish {
 impl Finish {
     fn failed(reason: String) -> Finish {
         Finish { failure: Some(reason), ..Finish::default() }
-    }
-
-    fn absorb(&mut self, event: &Event) {
-        match event {
-            Event::Session(id) => self.session = Some(id.clone()),
-            Event::Message(text) | Event::Result { text, .. } => self.summary = Some(shorten(text)),
-            Event::Usage { input, output, cost_usd } => {
-                self.input_tokens = Some(*input);
-                self.output_tokens = Some(*output);
-                if cost_usd.is_some() {
-                    self.cost_usd = *cost_usd;
-                }
-            }
-            Event::Tool { .. } => {}
-        }
     }
 }
 

@@ -23,7 +23,7 @@ pub fn cmd_merge(ctx: &Context, args: &MergeArgs) -> CommandResult {
     let config = ctx.config(&store.repo)?;
     let post = approval::PostMerge {
         config: &config,
-        worktree: super::task::worktree_root(&store)?.join(&score).join("integration"),
+        worktree: approval::integration_worktree(&super::task::worktree_root(&store)?, &score),
         env: super::task::inherited_env(),
     };
     let outcome = approval::integrate(&store, &score, &task, &post).map_err(super::approve::error)?;

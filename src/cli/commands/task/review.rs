@@ -1,6 +1,6 @@
 //! `git maestro task review`
 
-use crate::approval::{self, ChainError, ChainOutcome};
+use crate::approval::{self, ChainContext, ChainError, ChainOutcome};
 use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
@@ -9,9 +9,11 @@ use crate::cli::error::{CommandError, CommandResult};
 ///
 /// Steps come from the task's `approval`, else the Score's. `checks` runs the task's named
 /// checks from trusted config in the task worktree and records exit, duration, an output digest
-/// and its tail as evidence. The first failing step rejects the task (exit 1). At `human` or `pr`
-/// the chain waits for `git maestro approve` or the pull request. A chain without a waiting step
-/// approves the task.
+/// and its tail as evidence. `agent:<performer>` has that performer review the diff the result
+/// would merge, with the spec and acceptance criteria, in a scratch worktree; it must answer
+/// with a JSON verdict (`agent:auto` picks a reviewer of another vendor than the author).
+/// The first failing step rejects the task (exit 1). At `human` or `pr` the chain waits for
+/// `git maestro approve` or the pull request. A chain without a waiting step approves the task.
 #[derive(Debug, clap::Args)]
 pub struct ReviewArgs {
     /// The task, as <score>/<task>
@@ -22,17 +24,31 @@ pub fn cmd_task_review(ctx: &Context, args: &ReviewArgs) -> CommandResult {
     let (score, id) = args::task_address(&args.task)?;
     let store = ctx.store()?;
     let config = ctx.config(&store.repo)?;
-    let worktree = super::run::worktree_root(&store)?.join(&score).join(&id);
-    let outcome = approval::run_chain(&store, &config, &score, &id, &worktree, &super::run::inherited_env()).map_err(
-        |e| match e {
-            ChainError::Approval(e) => super::super::approve::error(e),
-            ChainError::UnknownCheck(ref name) => {
-                let hint = format!("define it in .maestro/config.toml: [checks.{name}] run = \"…\"");
-                CommandError::user("unknown-check", e.to_string()).hint(hint)
-            }
-            other => CommandError::user("approval", other.to_string()),
-        },
-    )?;
+    let chain = ChainContext {
+        config: &config,
+        worktree_root: super::run::worktree_root(&store)?,
+        env: super::run::inherited_env(),
+        maestro_exe: std::env::current_exe()?,
+    };
+    let spinner = ctx.ui.spinner(format!("{score}/{id} · approval chain"));
+    let outcome = approval::run_chain(&store, &chain, &score, &id);
+    if let Some(bar) = &spinner {
+        bar.finish_and_clear();
+    }
+    let outcome = outcome.map_err(|e| match e {
+        ChainError::Approval(e) => super::super::approve::error(e),
+        ChainError::UnknownCheck(ref name) => {
+            let hint = format!("define it in .maestro/config.toml: [checks.{name}] run = \"…\"");
+            CommandError::user("unknown-check", e.to_string()).hint(hint)
+        }
+        ChainError::UnknownReviewer(_) | ChainError::NoReviewer | ChainError::ReviewerUnavailable { .. } => {
+            CommandError::user("reviewer-unavailable", e.to_string())
+                .hint("configure the reviewer in .maestro/config.toml; see `git maestro performers`")
+        }
+        ChainError::Changed(_) => CommandError::user("changed", e.to_string())
+            .hint(format!("run `git maestro task review {score}/{id}` again")),
+        other => CommandError::user("approval", other.to_string()),
+    })?;
     if ctx.ui.json {
         ctx.ui.json(&outcome)?;
     }
@@ -43,7 +59,11 @@ pub fn cmd_task_review(ctx: &Context, args: &ReviewArgs) -> CommandResult {
     };
     if !ctx.ui.json {
         for e in evidence {
-            ctx.ui.status(format!("  check {}: exit {} in {:.1}s", e.check, e.exit, e.duration_ms as f64 / 1000.0));
+            let secs = e.duration_ms as f64 / 1000.0;
+            match e.check.strip_prefix("agent:") {
+                Some(reviewer) => ctx.ui.status(format!("  review by {reviewer} in {secs:.1}s: {}", e.tail)),
+                None => ctx.ui.status(format!("  check {}: exit {} in {secs:.1}s", e.check, e.exit)),
+            }
         }
     }
     match outcome {

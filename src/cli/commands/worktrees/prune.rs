@@ -72,6 +72,22 @@ pub fn cmd_worktrees_prune(ctx: &Context, args: &PruneArgs) -> CommandResult {
         }
         report.push(Pruned { task, path, action, tip: tip.map(|t| t.to_string()), reason });
     }
+    // Scratch worktrees (reviews, post-merge checks) hold nothing: they are reset on every use.
+    let root = crate::cli::commands::task::worktree_root(&store)?;
+    let root = std::fs::canonicalize(&root).unwrap_or(root);
+    for info in store.repo.worktrees()? {
+        let Ok(rel) = info.path.strip_prefix(&root) else { continue };
+        let name = rel.display().to_string();
+        if info.branch.is_some() || !name.contains('.') {
+            continue;
+        }
+        if !args.dry_run {
+            store.repo.remove_worktree(&info.path)?;
+        }
+        let path = info.path.display().to_string();
+        let reason = "a scratch worktree".to_owned();
+        report.push(Pruned { task: name, path, action: "removed", tip: None, reason });
+    }
     if ctx.ui.json {
         ctx.ui.json(&report)?;
         return Ok(());

@@ -1,0 +1,139 @@
+//! Running a performer's CLI once: its adapter's command line, the run's environment and
+//! maestro's MCP server, live events, and Ctrl-C. Task runs and agent reviews both go through
+//! here; neither touches the state while the agent works.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::adapter::{self, Event, Invocation, McpLaunch};
+use super::runner::{self, Exit};
+use crate::config::Performer;
+
+/// One run of a performer.
+pub struct Launch<'a> {
+    pub performer: &'a Performer,
+    pub binary: &'a Path,
+    /// The directory the agent works in.
+    pub cwd: &'a Path,
+    pub prompt: String,
+    /// The environment handed down (PATH, HOME, …) before `MAESTRO_*` and the performer's own.
+    pub base_env: &'a [(String, String)],
+    /// This git-maestro binary, for the MCP server the agent starts.
+    pub maestro_exe: &'a Path,
+    /// The repository's common dir: isolated agent homes live under it, and the MCP server
+    /// opens it.
+    pub common_dir: &'a Path,
+    pub score: &'a str,
+    pub task: &'a str,
+    pub run: &'a str,
+    pub transcript: PathBuf,
+}
+
+/// What a run reported, gathered from its events.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub exit: Exit,
+    pub duration: Duration,
+    /// The agent's own session id.
+    pub session: Option<String>,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub cost_usd: Option<f64>,
+    /// The agent's last message, in full.
+    pub last_text: Option<String>,
+    /// Why the adapter judges the run failed; `None` when it succeeded.
+    pub failure: Option<String>,
+}
+
+/// Run `launch`; `on_event` sees the performer's events live. An error means the performer
+/// could not be started at all.
+pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::Result<Outcome> {
+    let (score, task, run) = (launch.score, launch.task, launch.run);
+    let maestro = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
+        [("MAESTRO_SCORE", score), ("MAESTRO_TASK", task), ("MAESTRO_RUN", run)]
+            .iter()
+            .chain(extra)
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let mut env = launch.base_env.to_vec();
+    env.extend(maestro(&[("MAESTRO_WORKTREE", &launch.cwd.display().to_string())]));
+    env.extend(launch.performer.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let mut mcp_env: Vec<(String, String)> =
+        launch.base_env.iter().filter(|(k, _)| k == "PATH" || k == "HOME").cloned().collect();
+    let common_dir = launch.common_dir.display().to_string();
+    mcp_env.extend(maestro(&[("MAESTRO_ACTOR", &launch.performer.name), ("MAESTRO_REPO", &common_dir)]));
+    let invocation = Invocation {
+        mcp: McpLaunch { command: launch.maestro_exe.to_owned(), env: mcp_env },
+        performer: launch.performer,
+        binary: launch.binary.to_owned(),
+        worktree: launch.cwd,
+        prompt: launch.prompt,
+        env,
+        transcript: launch.transcript,
+        homes: launch.common_dir.join("maestro/homes"),
+    };
+    let mut adapter = adapter::for_kind(launch.performer.adapter);
+    adapter.prepare(&invocation)?;
+    let spec = adapter.spec(invocation);
+    let mut seen = Seen::default();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    let out = rt.block_on(async {
+        let watcher = tokio::spawn(async move {
+            while !crate::git::interrupted() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let _ = cancel_tx.send(true);
+        });
+        let out = runner::run(
+            &spec,
+            |line| {
+                for event in adapter.parse(line) {
+                    seen.absorb(&event);
+                    on_event(&event);
+                }
+            },
+            cancel_rx,
+        )
+        .await;
+        watcher.abort();
+        out
+    })?;
+    Ok(Outcome {
+        exit: out.exit,
+        duration: out.duration,
+        session: seen.session,
+        input_tokens: seen.usage.map(|u| u.0),
+        output_tokens: seen.usage.map(|u| u.1),
+        cost_usd: seen.cost_usd,
+        last_text: seen.last_text,
+        failure: adapter.verdict(out.exit).err(),
+    })
+}
+
+#[derive(Default)]
+struct Seen {
+    session: Option<String>,
+    usage: Option<(u64, u64)>,
+    cost_usd: Option<f64>,
+    last_text: Option<String>,
+}
+
+impl Seen {
+    fn absorb(&mut self, event: &Event) {
+        match event {
+            Event::Session(id) => self.session = Some(id.clone()),
+            Event::Message(text) | Event::Result { text, .. } if !text.trim().is_empty() => {
+                self.last_text = Some(text.clone());
+            }
+            Event::Usage { input, output, cost_usd } => {
+                self.usage = Some((*input, *output));
+                if cost_usd.is_some() {
+                    self.cost_usd = *cost_usd;
+                }
+            }
+            _ => {}
+        }
+    }
+}
