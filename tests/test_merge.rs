@@ -245,7 +245,7 @@ fn land_needs_a_fresh_score_approval_and_updates_a_clean_checkout() {
     let main = rev(&env, &dir, "main");
     let refused = env.run(&dir, &["land", "m"]).user_error();
     assert!(refused.stderr.contains("landing m needs Score-level approval"), "{}", refused.render());
-    assert!(refused.stderr.contains("Hint: approve it first: `git maestro approve m`"), "{}", refused.render());
+    assert!(refused.stderr.contains("Hint: approve it first with `git maestro approve m`"), "{}", refused.render());
     env.run(&dir, &["approve", "m", "-m", "ship it"]).success();
 
     // A merge after the approval makes it stale.

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::ApprovalError;
+use super::{ApprovalError, PrState};
 use crate::config::Config;
 use crate::git::Repo;
 use crate::model::{DecisionKind, Evidence, Review, Task, TaskStatus};
@@ -28,8 +28,8 @@ pub enum ChainOutcome {
     Approved { evidence: Vec<Evidence> },
     /// A step rejected the result; the task is rejected with `reason`.
     Rejected { step: String, reason: String, evidence: Vec<Evidence> },
-    /// The chain waits at `step` (a person, or a pull request).
-    Waiting { step: String, evidence: Vec<Evidence> },
+    /// The chain waits at `step` (a person, or a pull request), for the reason `why`.
+    Waiting { step: String, why: String, evidence: Vec<Evidence> },
 }
 
 /// Why a step cannot run at all (as opposed to rejecting).
@@ -116,7 +116,15 @@ pub fn run_chain(
     for (i, step) in steps.iter().enumerate() {
         let verdict = match step.as_str() {
             "checks" => run_checks(store, ctx, &task, &worktree)?,
-            "human" | "pr" => return Ok(ChainOutcome::Waiting { step: step.clone(), evidence }),
+            "human" => {
+                let why =
+                    format!("a person approves or rejects it with `git maestro approve|reject {}`", task.address());
+                return Ok(ChainOutcome::Waiting { step: step.clone(), why, evidence });
+            }
+            "pr" => match pr_step(store, &task)? {
+                Ok(verdict) => Some(verdict),
+                Err(why) => return Ok(ChainOutcome::Waiting { step: step.clone(), why, evidence }),
+            },
             other => match other.strip_prefix("agent:") {
                 Some(who) => Some(super::agent::review(store, ctx, &task, who)?),
                 None => return Err(ChainError::Unsupported(other.to_owned())),
@@ -146,6 +154,29 @@ pub fn run_chain(
     };
     record(store, &task, &verdict, Some(TaskStatus::Approved))?;
     Ok(ChainOutcome::Approved { evidence })
+}
+
+/// The `pr` step: the verdict of the task's pull request, or `Err` saying what it waits for.
+fn pr_step(store: &Store, task: &Task) -> Result<Result<StepVerdict, String>, ChainError> {
+    let Some(pr) = &task.pr else {
+        return Ok(Err(format!("its pull request: open it with `git maestro pr {}`", task.address())));
+    };
+    let branch = format!("refs/heads/{}", crate::performer::task_run::task_branch(&task.score, &task.id));
+    let tip = store.repo.read_ref(&branch)?.ok_or(ApprovalError::NoBranch(branch))?;
+    let (approve, rationale) = match super::pr::state(&store.repo, pr, tip)? {
+        PrState::Pending { how } => return Ok(Err(how)),
+        PrState::Approved { how } => (true, how),
+        PrState::Rejected { reason } => (false, reason),
+    };
+    let verb = if approve { "approved" } else { "rejected" };
+    Ok(Ok(StepVerdict {
+        approve,
+        actor: "pr".into(),
+        summary: format!("the pull request {verb} {}", task.address()),
+        rationale,
+        evidence: Vec::new(),
+        review: None,
+    }))
 }
 
 /// The `checks` step: every check the task names, in order; `None` when it names none.

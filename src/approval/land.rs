@@ -6,7 +6,7 @@
 //! worktrees); a dirty one is refused.
 
 use super::{ApprovalError, integration_branch, landing_summary};
-use crate::git::{CasError, MergeResult, RefUpdate};
+use crate::git::{CasError, MergeResult, ObjectId, RefUpdate};
 use crate::model::{DecisionKind, ScoreStatus};
 use crate::store::{self, Store, layout};
 
@@ -18,8 +18,10 @@ pub struct Landed {
     pub fast_forward: bool,
 }
 
-/// Land `score_id` on its target.
-pub fn land(store: &Store, score_id: &str) -> Result<Landed, ApprovalError> {
+/// Land `score_id` on its target. `merged_remotely` is the remote target's tip when a landing
+/// pull request was merged there: if it holds the integration tip and descends from the local
+/// target, the target fast-forwards to it, so local and remote agree.
+pub fn land(store: &Store, score_id: &str, merged_remotely: Option<ObjectId>) -> Result<Landed, ApprovalError> {
     let repo = &store.repo;
     let view = store.view()?;
     let score = store::score(&view, score_id)?;
@@ -44,7 +46,13 @@ pub fn land(store: &Store, score_id: &str) -> Result<Landed, ApprovalError> {
     let old = repo.read_ref(&target)?.ok_or_else(|| ApprovalError::NoTarget(score.target.clone()))?;
     let identity = (store.session.actor.as_str(), store.session.email.as_str());
     let now = store.session.now().as_second();
-    let (new, fast_forward) = if repo.is_ancestor(old, tip)? {
+    let remote = match merged_remotely {
+        Some(r) if repo.is_ancestor(tip, r)? && repo.is_ancestor(old, r)? => Some(r),
+        _ => None,
+    };
+    let (new, fast_forward) = if let Some(remote) = remote {
+        (remote, true)
+    } else if repo.is_ancestor(old, tip)? {
         (tip, true)
     } else {
         match repo.merge_commits(old, tip)? {

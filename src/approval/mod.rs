@@ -9,11 +9,13 @@ mod agent;
 mod chain;
 mod forecast;
 mod land;
+mod pr;
 mod rollback;
 
 pub use chain::{ChainContext, ChainError, ChainOutcome, run_chain};
 pub use forecast::{ForecastConflict, ScopeOverlap, conflicts, scope_overlaps};
 pub use land::{Landed, land};
+pub use pr::{LandingPr, PrOpened, PrState, land_with_pr, open_task_pr};
 pub use rollback::{RolledBack, rollback};
 
 use crate::git::{self, CasError, MergeResult, ObjectId, RefUpdate};
@@ -25,6 +27,16 @@ use crate::store::{self, Store, layout};
 pub enum ApprovalError {
     #[error("{task} is {status}; only an approved task can be merged")]
     NotApproved { task: String, status: TaskStatus },
+    #[error("{task} is {status}; only a submitted result can have a pull request")]
+    NotSubmitted { task: String, status: TaskStatus },
+    #[error("{}", match .wanted {
+        Some(w) => format!("no remote named {w:?}"),
+        None if .remotes.is_empty() => "this repository has no remote to push to".to_owned(),
+        None => "several remotes are configured; say which one to use".to_owned(),
+    })]
+    NoRemote { wanted: Option<String>, remotes: Vec<String> },
+    #[error("{0}")]
+    PullRequest(String),
     #[error("{task} is {status}; only a merged task can be rolled back")]
     NotMerged { task: String, status: TaskStatus },
     #[error("reverting {task} conflicts with later changes in: {}", .paths.join(", "))]

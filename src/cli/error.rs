@@ -117,6 +117,7 @@ impl From<git::Error> for CommandError {
                 .hint("another writer got there first; run the command again"),
             git::Error::Binary(_) => CommandError::wrap(Kind::User, "git-binary", e)
                 .hint("install git 2.25 or newer and make sure `git` is on PATH"),
+            git::Error::Failed(_) => CommandError::wrap(Kind::User, "git-failed", e),
             _ => CommandError::wrap(Kind::Internal, "git", e),
         }
     }

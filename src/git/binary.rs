@@ -1,7 +1,8 @@
 //! The `git` binary: only for what DESIGN.md §1 reserves for it (push, fetch, housekeeping,
 //! refreshing a checked-out worktree) and for reporting its version.
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use super::{Error, Result};
 
@@ -45,6 +46,45 @@ pub fn git_version() -> Result<GitVersion> {
         return Err(Error::Binary(format!("`git --version` failed: {}", output.status)));
     }
     GitVersion::parse(&text).ok_or_else(|| Error::Binary(format!("cannot parse `git --version` output: {text:?}")))
+}
+
+/// Run `git -C <dir> <args>` with stdin closed; its stdout, or an error quoting its stderr.
+pub(super) fn run_git(dir: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::Binary(format!("cannot run git: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::Failed(format!(
+            "`git {}` in {} failed: {}",
+            args.join(" "),
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+impl super::Repo {
+    /// The configured remotes' names.
+    pub fn remote_names(&self) -> Vec<String> {
+        self.inner.remote_names().iter().map(|n| n.to_string()).collect()
+    }
+
+    /// `git push <remote> <refspec>`, never forced: a rejected push is an error. Run from the
+    /// worktree's top, as git itself resolves a relative remote URL.
+    pub fn push(&self, remote: &str, refspec: &str) -> Result<()> {
+        run_git(self.workdir().unwrap_or(self.common_dir()), &["push", "--quiet", remote, refspec]).map(drop)
+    }
+
+    /// `git fetch <remote> <refspec>`.
+    pub fn fetch(&self, remote: &str, refspec: &str) -> Result<()> {
+        let dir = self.workdir().unwrap_or(self.common_dir());
+        run_git(dir, &["fetch", "--quiet", "--no-write-fetch-head", remote, refspec]).map(drop)
+    }
 }
 
 #[cfg(test)]

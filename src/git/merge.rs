@@ -96,18 +96,8 @@ impl Repo {
                 .ctx(|| format!("cannot add a worktree at {}", path.display()))?;
             return Ok(());
         }
-        for args in [vec!["reset", "-q", "--hard", &commit.to_string()], vec!["clean", "-fdq"]] {
-            let out = std::process::Command::new("git")
-                .arg("-C")
-                .arg(path)
-                .args(&args)
-                .stdin(std::process::Stdio::null())
-                .output()
-                .map_err(|e| super::Error::Binary(format!("cannot run git: {e}")))?;
-            if !out.status.success() {
-                return Err(super::Error::Binary(format!("`git {}` in {} failed", args.join(" "), path.display())));
-            }
-        }
+        super::binary::run_git(path, &["reset", "-q", "--hard", &commit.to_string()])?;
+        super::binary::run_git(path, &["clean", "-fdq"])?;
         Ok(())
     }
 
@@ -127,20 +117,7 @@ impl Repo {
     /// Bring the checked-out branch of `worktree` forward to `commit` with
     /// `git merge --ff-only`, which updates its files and index (and refuses anything else).
     pub fn fast_forward_checkout(&self, worktree: &std::path::Path, commit: ObjectId) -> Result<()> {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(worktree)
-            .args(["merge", "--ff-only", "--quiet", &commit.to_string()])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|e| super::Error::Binary(format!("cannot run git: {e}")))?;
-        if !out.status.success() {
-            return Err(super::Error::Binary(format!(
-                "`git merge --ff-only` in {} failed: {}",
-                worktree.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
+        super::binary::run_git(worktree, &["merge", "--ff-only", "--quiet", &commit.to_string()])?;
         Ok(())
     }
 

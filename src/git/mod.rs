@@ -66,9 +66,12 @@ pub enum Error {
     /// A ref could not be moved: it changed, vanished, or stayed locked.
     #[error("{0}")]
     Ref(String),
-    /// The `git` binary failed or is missing.
+    /// The `git` binary is missing or unusable.
     #[error("{0}")]
     Binary(String),
+    /// A `git` command ran and failed (a rejected push, an unreachable remote); its stderr.
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// Result alias for the git layer.

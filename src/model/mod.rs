@@ -5,12 +5,14 @@
 pub mod decision;
 pub mod ids;
 pub mod plan;
+pub mod pull_request;
 pub mod redact;
 pub mod score;
 pub mod session;
 pub mod task;
 
 pub use decision::{Decision, DecisionKind, Evidence, Review};
+pub use pull_request::PullRequest;
 pub use score::{Score, ScoreStatus};
 pub use session::{Note, RunSession};
 pub use task::{Attempt, AttemptOutcome, Claim, Task, TaskError, TaskKind, TaskStatus};

@@ -270,6 +270,7 @@ pub fn validate(file: ScoreFile, now: Timestamp) -> Result<ValidPlan, Vec<Proble
             attempts: Vec::new(),
             conflicts: Vec::new(),
             merge_commit: None,
+            pr: None,
             updated: now,
         });
     }
@@ -293,6 +294,7 @@ pub fn validate(file: ScoreFile, now: Timestamp) -> Result<ValidPlan, Vec<Proble
         max_attempts,
         status: ScoreStatus::Draft,
         base: None,
+        pr: None,
         created: now,
         updated: now,
     };

@@ -112,6 +112,9 @@ pub struct Score {
     /// The commit the integration branch started from, once it exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
+    /// The pull request from the integration branch to the target, for landing with `--pr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr: Option<super::PullRequest>,
     pub created: Timestamp,
     pub updated: Timestamp,
 }

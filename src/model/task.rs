@@ -232,6 +232,9 @@ pub struct Task {
     /// The merge commit on the integration branch, once merged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge_commit: Option<String>,
+    /// The pull request of the `pr` approval step, once opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr: Option<super::PullRequest>,
     pub updated: Timestamp,
 }
 
@@ -340,6 +343,7 @@ pub(crate) fn sample(status: TaskStatus) -> Task {
         attempts: vec![],
         conflicts: vec![],
         merge_commit: None,
+        pr: None,
         updated: Timestamp::UNIX_EPOCH,
     }
 }

@@ -150,7 +150,7 @@ impl TestEnv {
 }
 
 /// PATH for tests: the directory of git and of the binary under test, nothing else.
-fn test_path() -> String {
+pub fn test_path() -> String {
     let bin_dir = Path::new(BIN).parent().expect("bin dir").display().to_string();
     let system = std::env::var("PATH").unwrap_or_default();
     format!("{bin_dir}:{system}")

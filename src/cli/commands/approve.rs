@@ -87,12 +87,28 @@ pub fn error(e: ApprovalError) -> CommandError {
             CommandError::user("checked-out", e.to_string()).hint(hint)
         }
         ApprovalError::LandNotApproved(ref score) => {
-            let hint = format!("approve it first: `git maestro approve {score}`");
+            let hint = format!(
+                "approve it first with `git maestro approve {score}`, or land it through a pull request: \
+                 `git maestro land {score} --pr`"
+            );
             CommandError::user("not-approved", e.to_string()).hint(hint)
         }
         ApprovalError::DirtyTarget { .. } => {
             CommandError::user("dirty-target", e.to_string()).hint("commit or stash those changes, then land again")
         }
+        ApprovalError::NoRemote { ref remotes, .. } => {
+            let hint = if remotes.is_empty() {
+                "add one with `git remote add origin <url>`".to_owned()
+            } else {
+                format!("use --remote with one of: {}", remotes.join(", "))
+            };
+            CommandError::user("no-remote", e.to_string()).hint(hint)
+        }
+        ApprovalError::NotSubmitted { ref task, .. } => {
+            let hint = format!("run it first: `git maestro task run {task}`");
+            CommandError::user("not-submitted", e.to_string()).hint(hint)
+        }
+        ApprovalError::PullRequest(_) => CommandError::user("pull-request", e.to_string()),
         other => CommandError::user("approval", other.to_string()),
     }
 }

@@ -1,25 +1,57 @@
 //! `git maestro land`
 
-use crate::approval;
+use crate::approval::{self, LandingPr};
 use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
 
 /// Bring a Score's integration branch into its target branch
 ///
-/// Needs Score-level approval given after the last merge: `git maestro approve <score>`.
+/// Needs Score-level approval given after the last merge: `git maestro approve <score>`, or with
+/// --pr a pull request from the integration branch to the target. The first `land --pr` pushes
+/// the integration branch and opens the PR (with `gh` when installed); a later one lands once the
+/// PR is approved, or merged on the remote (then the target fast-forwards to the remote's).
 /// Fast-forwards when possible, otherwise writes a merge commit. A target checked out in a clean
 /// worktree is updated there; one with uncommitted changes is refused.
 #[derive(Debug, clap::Args)]
 pub struct LandArgs {
     /// The Score id
     pub score: String,
+    /// Get the landing approval from a pull request
+    #[arg(long)]
+    pub pr: bool,
+    /// The remote for --pr (default: origin, or the only remote)
+    #[arg(long, value_name = "NAME", requires = "pr")]
+    pub remote: Option<String>,
 }
 
 pub fn cmd_land(ctx: &Context, args: &LandArgs) -> CommandResult {
     let id = args::slug("score id", &args.score)?;
     let store = ctx.store()?;
-    let landed = approval::land(&store, &id).map_err(super::approve::error)?;
+    let landed = if args.pr {
+        let outcome = approval::land_with_pr(&store, &id, args.remote.as_deref()).map_err(super::approve::error)?;
+        if ctx.ui.json {
+            ctx.ui.json(&outcome)?;
+            return Ok(());
+        }
+        match outcome {
+            LandingPr::Opened { pr, gh_error } => {
+                super::pr::show_opened(ctx, &id, &pr, gh_error.as_deref())?;
+                ctx.ui.status(format!("Run `git maestro land {id} --pr` again once the pull request is approved."));
+                return Ok(());
+            }
+            LandingPr::Waiting { how, .. } => {
+                ctx.ui.line(format!("{id}  waiting: {how}"))?;
+                return Ok(());
+            }
+            LandingPr::Landed { how, landed, .. } => {
+                ctx.ui.status(format!("Landing approved: {how}."));
+                landed
+            }
+        }
+    } else {
+        approval::land(&store, &id, None).map_err(super::approve::error)?
+    };
     if ctx.ui.json {
         ctx.ui.json(&landed)?;
     } else {

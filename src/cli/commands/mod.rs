@@ -13,6 +13,7 @@ mod mcp;
 mod merge;
 mod performers;
 mod plan;
+mod pr;
 mod rollback;
 mod score;
 mod task;
@@ -32,6 +33,7 @@ pub enum Command {
     Task(task::TaskCommand),
     Approve(approve::ApproveArgs),
     Reject(approve::RejectArgs),
+    Pr(pr::PrArgs),
     Merge(merge::MergeArgs),
     Rollback(rollback::RollbackArgs),
     Land(land::LandArgs),
@@ -57,6 +59,7 @@ pub fn run(ctx: &Context, command: Command) -> CommandResult {
         Command::Task(cmd) => task::run(ctx, cmd),
         Command::Approve(args) => approve::cmd_approve(ctx, &args),
         Command::Reject(args) => approve::cmd_reject(ctx, &args),
+        Command::Pr(args) => pr::cmd_pr(ctx, &args),
         Command::Merge(args) => merge::cmd_merge(ctx, &args),
         Command::Rollback(args) => rollback::cmd_rollback(ctx, &args),
         Command::Land(args) => land::cmd_land(ctx, &args),

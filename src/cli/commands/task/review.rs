@@ -73,13 +73,11 @@ pub fn cmd_task_review(ctx: &Context, args: &ReviewArgs) -> CommandResult {
             }
             Ok(())
         }
-        ChainOutcome::Waiting { step, .. } => {
+        ChainOutcome::Waiting { step, why, .. } => {
             if !ctx.ui.json {
                 ctx.ui.line(format!("{score}/{id}  waiting for {step}"))?;
             }
-            ctx.ui.status(format!(
-                "Next: `git maestro approve {score}/{id}` or `git maestro reject {score}/{id} -m <reason>`."
-            ));
+            ctx.ui.status(format!("It waits for {why}."));
             Ok(())
         }
         ChainOutcome::Rejected { reason, .. } => {
