@@ -116,3 +116,26 @@ fn an_unknown_reviewer_is_a_clear_error_that_changes_nothing() {
     assert_eq!(env.git(&dir, &["rev-parse", "refs/maestro/state"]).success_git(), state);
     assert_eq!(status(&env, &dir), "submitted");
 }
+
+#[test]
+fn after_a_human_approves_mid_chain_the_next_step_runs() {
+    let env = TestEnv::new();
+    let say = "FAKE_SAY = '{\"verdict\": \"approve\", \"reasons\": [\"fine\"]}'";
+    let dir = submitted(&env, "[\"checks\", \"human\", \"agent:reviewer\"]", say);
+    let run = env.run(&dir, &["task", "review", "v/t0"]).success();
+    assert_eq!(run.stdout, "v/t0  waiting for human\n", "{}", run.render());
+    let approved = env.run(&dir, &["approve", "v/t0", "-m", "looks right"]).success();
+    assert_eq!(approved.stdout, "v/t0  submitted\n", "{}", approved.render());
+    assert!(approved.stderr.contains("`git maestro task review v/t0` runs the rest of the chain"));
+    let task = env.run(&dir, &["task", "show", "v/t0", "--json"]).success().json();
+    assert_eq!(task["passed"], serde_json::json!(["checks", "human"]));
+    let run = env.run(&dir, &["task", "review", "v/t0"]).success();
+    assert_eq!(run.stdout, "v/t0  approved\n", "{}", run.render());
+    assert!(!run.stderr.contains("check test"), "checks are not run again: {}", run.render());
+    let d = env.run(&dir, &["decisions", "--task", "v/t0", "--kind", "approval", "--json"]).success().json();
+    let actors: Vec<&str> = d.as_array().unwrap().iter().map(|d| d["actor"].as_str().unwrap()).collect();
+    assert_eq!(actors.len(), 3, "{d:#}");
+    for actor in ["checks", "tester", "reviewer"] {
+        assert!(actors.contains(&actor), "{actors:?}");
+    }
+}

@@ -112,8 +112,10 @@ pub fn run_chain(
     }
     let worktree = ctx.worktree_root.join(score).join(task_id);
     let steps = task.approval.clone().unwrap_or(s.approval);
+    // Steps this result already passed (before a person approved, say) are not run again.
+    let done = if steps.starts_with(&task.passed) { task.passed.len() } else { 0 };
     let mut evidence = Vec::new();
-    for (i, step) in steps.iter().enumerate() {
+    for (i, step) in steps.iter().enumerate().skip(done) {
         let verdict = match step.as_str() {
             "checks" => run_checks(store, ctx, &task, &worktree)?,
             "human" => {
@@ -133,15 +135,15 @@ pub fn run_chain(
         let Some(verdict) = verdict else { continue };
         evidence.extend(verdict.evidence.iter().cloned());
         if !verdict.approve {
-            record(store, &task, &verdict, Some(TaskStatus::Rejected))?;
+            record(store, &task, step, &verdict, Some(TaskStatus::Rejected))?;
             let reason = verdict.rationale;
             return Ok(ChainOutcome::Rejected { step: step.clone(), reason, evidence });
         }
         if i + 1 == steps.len() {
-            record(store, &task, &verdict, Some(TaskStatus::Approved))?;
+            record(store, &task, step, &verdict, Some(TaskStatus::Approved))?;
             return Ok(ChainOutcome::Approved { evidence });
         }
-        record(store, &task, &verdict, None)?;
+        record(store, &task, step, &verdict, None)?;
     }
     // The chain is empty, or ends with a step that had nothing to run.
     let verdict = StepVerdict {
@@ -152,7 +154,7 @@ pub fn run_chain(
         evidence: Vec::new(),
         review: None,
     };
-    record(store, &task, &verdict, Some(TaskStatus::Approved))?;
+    record(store, &task, "", &verdict, Some(TaskStatus::Approved))?;
     Ok(ChainOutcome::Approved { evidence })
 }
 
@@ -257,9 +259,15 @@ pub(super) fn run_check(
     })
 }
 
-/// Record `verdict` as a decision and, with `status`, move the task, provided it still holds
-/// the result the chain started on.
-fn record(store: &Store, task: &Task, verdict: &StepVerdict, status: Option<TaskStatus>) -> Result<(), ChainError> {
+/// Record `verdict` on `step` as a decision and, with `status`, move the task, provided it
+/// still holds the result the chain started on.
+fn record(
+    store: &Store,
+    task: &Task,
+    step: &str,
+    verdict: &StepVerdict,
+    status: Option<TaskStatus>,
+) -> Result<(), ChainError> {
     let (score, id) = (task.score.as_str(), task.id.as_str());
     let reviewed = task.attempts.last().map(|a| a.run.clone());
     let _written = store.transact(&format!("approval step of {score}/{id}"), |tx| {
@@ -269,8 +277,11 @@ fn record(store: &Store, task: &Task, verdict: &StepVerdict, status: Option<Task
         }
         if let Some(status) = status {
             t.transition(status, tx.now)?;
-            tx.put(&layout::task_file(score, id), &t)?;
         }
+        if verdict.approve && !step.is_empty() {
+            t.passed.push(step.to_owned());
+        }
+        tx.put(&layout::task_file(score, id), &t)?;
         let kind = if verdict.approve { DecisionKind::Approval } else { DecisionKind::Rejection };
         let mut d = store::new_decision(tx, kind, verdict.summary.clone(), &verdict.actor).about(score, Some(id));
         d.rationale.clone_from(&verdict.rationale);

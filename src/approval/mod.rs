@@ -87,17 +87,25 @@ pub fn integration_branch(score: &str) -> String {
 }
 
 /// A human verdict on a submitted task: approve, or reject with a reason. Returns the task.
+///
+/// An approval at a `human` step with more steps after it records the step as passed and
+/// leaves the task `submitted`, for `task review` to run the rest of the chain; anywhere else
+/// it approves the task outright (a person may always vouch for a result).
 pub fn review(store: &Store, score: &str, task: &str, approve: bool, message: &str) -> Result<Task, ApprovalError> {
     let actor = store.session.actor.clone();
     let verb = if approve { "approve" } else { "reject" };
     let outcome = store.transact(&format!("{verb} {score}/{task}"), |tx| {
         let mut t = store::task(tx, score, task)?;
-        let (status, kind) = if approve {
-            (TaskStatus::Approved, DecisionKind::Approval)
-        } else {
-            (TaskStatus::Rejected, DecisionKind::Rejection)
-        };
-        t.transition(status, tx.now)?;
+        let steps = t.approval.clone().unwrap_or(store::score(tx, score)?.approval);
+        let done = if steps.starts_with(&t.passed) { t.passed.len() } else { 0 };
+        let human = steps[done..].iter().position(|s| s == "human").map(|k| done + k);
+        let kind = if approve { DecisionKind::Approval } else { DecisionKind::Rejection };
+        match human {
+            Some(k) if approve && t.status == TaskStatus::Submitted && k + 1 < steps.len() => {
+                t.passed = steps[..=k].to_vec();
+            }
+            _ => t.transition(if approve { TaskStatus::Approved } else { TaskStatus::Rejected }, tx.now)?,
+        }
         tx.put(&layout::task_file(score, task), &t)?;
         let summary = format!("{actor} {verb}d {score}/{task}");
         let mut d = store::new_decision(tx, kind, summary, &actor).about(score, Some(task));

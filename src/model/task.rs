@@ -232,6 +232,9 @@ pub struct Task {
     /// The merge commit on the integration branch, once merged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge_commit: Option<String>,
+    /// The approval steps the current result has passed, in chain order (cleared by a new run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passed: Vec<String>,
     /// The pull request of the `pr` approval step, once opened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pr: Option<super::PullRequest>,
@@ -343,6 +346,7 @@ pub(crate) fn sample(status: TaskStatus) -> Task {
         attempts: vec![],
         conflicts: vec![],
         merge_commit: None,
+        passed: Vec::new(),
         pr: None,
         updated: Timestamp::UNIX_EPOCH,
     }

@@ -91,6 +91,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
             task.transition(TaskStatus::Assigned, tx.now)?;
         }
         task.transition(TaskStatus::Running, tx.now)?;
+        task.passed.clear();
         task.attempts.push(Attempt {
             run: run_id.clone(),
             performer: performer.clone(),

@@ -69,6 +69,12 @@ fn verdict(ctx: &Context, task: &crate::model::Task) -> CommandResult {
     } else {
         ctx.ui.line(format!("{}  {}", task.address(), task.status))?;
     }
+    if task.status == crate::model::TaskStatus::Submitted {
+        let address = task.address();
+        ctx.ui.status(format!(
+            "Approved at the human step; `git maestro task review {address}` runs the rest of the chain."
+        ));
+    }
     Ok(())
 }
 
