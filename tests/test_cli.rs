@@ -295,9 +295,10 @@ fn exit_codes_are_fixed() {
     assert_eq!(env.run(&dir, &["score", "show", "nope"]).code, 1);
     // A reader that goes away: exit 3, and no error message.
     env.run(&dir, &["plan", "--from", &sample_score()]).success();
-    let mut child = env.command(&dir).args(["log"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
-    drop(child.stdout.take());
-    let status = child.wait().unwrap();
+    // The read end is closed before the child starts, so its first write fails (no race).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = env.command(&dir).args(["log"]).stdout(writer).status().unwrap();
     assert_eq!(status.code(), Some(3), "broken pipe exits 3");
 }
 
