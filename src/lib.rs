@@ -13,6 +13,7 @@
 
 pub mod approval;
 pub mod cli;
+pub mod conductor;
 pub mod config;
 pub mod git;
 pub mod hooks;

@@ -15,6 +15,7 @@ mod test_performers;
 mod test_pr;
 mod test_reliability;
 mod test_review;
+mod test_run;
 mod test_store;
 mod test_task_run;
 mod test_worktree;

@@ -13,7 +13,7 @@ mod pr;
 mod rollback;
 
 pub use chain::{ChainContext, ChainError, ChainOutcome, run_chain};
-pub use forecast::{ForecastConflict, ScopeOverlap, conflicts, scope_overlaps};
+pub use forecast::{ForecastConflict, ScopeOverlap, conflicts, globs_overlap, scope_overlaps};
 pub use land::{Landed, land};
 pub use pr::{LandingPr, PrOpened, PrState, land_with_pr, open_task_pr};
 pub use rollback::{RolledBack, rollback};
@@ -90,7 +90,8 @@ pub fn integration_branch(score: &str) -> String {
 ///
 /// An approval at a `human` step with more steps after it records the step as passed and
 /// leaves the task `submitted`, for `task review` to run the rest of the chain; anywhere else
-/// it approves the task outright (a person may always vouch for a result).
+/// it approves the task outright (a person may always vouch for a result). Approving a merged
+/// checkpoint task lets its dependants start.
 pub fn review(store: &Store, score: &str, task: &str, approve: bool, message: &str) -> Result<Task, ApprovalError> {
     let actor = store.session.actor.clone();
     let verb = if approve { "approve" } else { "reject" };
@@ -100,11 +101,17 @@ pub fn review(store: &Store, score: &str, task: &str, approve: bool, message: &s
         let done = if steps.starts_with(&t.passed) { t.passed.len() } else { 0 };
         let human = steps[done..].iter().position(|s| s == "human").map(|k| done + k);
         let kind = if approve { DecisionKind::Approval } else { DecisionKind::Rejection };
-        match human {
-            Some(k) if approve && t.status == TaskStatus::Submitted && k + 1 < steps.len() => {
-                t.passed = steps[..=k].to_vec();
+        let checkpoint = crate::model::task::CHECKPOINT;
+        if approve && t.checkpoint && t.status == TaskStatus::Merged && !t.passed.iter().any(|p| p == checkpoint) {
+            // A merged checkpoint: the person lets its dependants start.
+            t.passed.push(checkpoint.to_owned());
+        } else {
+            match human {
+                Some(k) if approve && t.status == TaskStatus::Submitted && k + 1 < steps.len() => {
+                    t.passed = steps[..=k].to_vec();
+                }
+                _ => t.transition(if approve { TaskStatus::Approved } else { TaskStatus::Rejected }, tx.now)?,
             }
-            _ => t.transition(if approve { TaskStatus::Approved } else { TaskStatus::Rejected }, tx.now)?,
         }
         tx.put(&layout::task_file(score, task), &t)?;
         let summary = format!("{actor} {verb}d {score}/{task}");

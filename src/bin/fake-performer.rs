@@ -1,6 +1,8 @@
 //! A scripted performer for tests (built with the `test-support` feature). It reads the prompt
-//! on stdin and does what its environment says, in this order:
+//! on stdin and does what its environment says, in this order (`{task}` in any value is
+//! `MAESTRO_TASK`):
 //!
+//! - `FAKE_LOG=<file>`: append `start <task> <nanos>` now and `end <task> <nanos>` at exit;
 //! - `FAKE_PROMPT_COPY=<file>`: write the prompt it received to `<file>`;
 //! - `FAKE_WRITE=<path>=<content>` (several on separate lines): write files under the cwd; a
 //!   `\n` in the content is a line break;
@@ -8,14 +10,27 @@
 //! - `FAKE_OUTPUT_BYTES=<n>`: print about `n` bytes of output;
 //! - `FAKE_SLEEP_MS=<ms>`; `FAKE_HANG=1`: sleep forever;
 //! - `FAKE_SAY=<text>`: print it as the last line (a `\n` in it is a line break);
-//! - `FAKE_EXIT=<code>`: exit with that code (default 0), after printing a last message.
+//! - `FAKE_EXIT=<code>`: exit with that code (default 0), after printing a last message;
+//!   `FAKE_EXIT_FOR=<task>` limits it to that task.
 
 use std::io::{Read, Write};
 
 fn main() {
     let mut prompt = String::new();
     let _ = std::io::stdin().read_to_string(&mut prompt);
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let task = std::env::var("MAESTRO_TASK").unwrap_or_default();
+    let var = |k: &str| {
+        let v = std::env::var(k).ok().filter(|v| !v.is_empty())?;
+        Some(v.replace("{task}", &task))
+    };
+    let log = |what: &str| {
+        if let Some(path) = var("FAKE_LOG") {
+            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            let mut f = std::fs::File::options().create(true).append(true).open(path).expect("open log");
+            writeln!(f, "{what} {task} {}", nanos.as_nanos()).expect("write log");
+        }
+    };
+    log("start");
     if let Some(path) = var("FAKE_PROMPT_COPY") {
         std::fs::write(path, &prompt).expect("write prompt copy");
     }
@@ -50,7 +65,9 @@ fn main() {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         }
     }
-    let code: i32 = var("FAKE_EXIT").and_then(|c| c.parse().ok()).unwrap_or(0);
+    let applies = var("FAKE_EXIT_FOR").is_none_or(|t| t == task);
+    let code: i32 = var("FAKE_EXIT").filter(|_| applies).and_then(|c| c.parse().ok()).unwrap_or(0);
+    log("end");
     println!("fake-performer done (exit {code})");
     if let Some(text) = var("FAKE_SAY") {
         println!("{}", text.replace("\\n", "\n"));

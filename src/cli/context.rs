@@ -44,9 +44,12 @@ impl Context {
     pub fn store_opener(&self) -> crate::mcp::OpenStore {
         let dir = std::env::var_os("MAESTRO_REPO").map_or_else(|| self.dir.clone(), PathBuf::from);
         let argv = self.argv_line();
+        // Each store gets its own id stream, even from a fixed test seed.
+        let opened = std::sync::atomic::AtomicU64::new(1);
         std::sync::Arc::new(move || {
             let repo = Repo::discover(&dir).map_err(|e| e.to_string())?;
-            let session = session_for(&repo, argv.clone());
+            let nth = opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let session = session_for(&repo, argv.clone(), nth);
             Ok(Store::new(repo, session))
         })
     }
@@ -67,7 +70,7 @@ impl Context {
     }
 
     fn session(&self, repo: &Repo) -> Session {
-        session_for(repo, self.argv_line())
+        session_for(repo, self.argv_line(), 0)
     }
     /// The command line for the `Maestro-Argv` trailer: one line, quoted, secrets redacted.
     fn argv_line(&self) -> String {
@@ -92,7 +95,8 @@ fn one_line(s: &str) -> String {
 }
 
 /// The session (actor, clock, ids) for commands in `repo`, from the environment and git config.
-fn session_for(repo: &Repo, argv: String) -> Session {
+/// The session of the `nth` store this process opens (0 for the command's own).
+fn session_for(repo: &Repo, argv: String, nth: u64) -> Session {
     let identity = repo.committer_identity();
     let actor = std::env::var("MAESTRO_ACTOR")
         .ok()
@@ -106,6 +110,9 @@ fn session_for(repo: &Repo, argv: String) -> Session {
         .ok()
         .and_then(|t| t.parse::<jiff::Timestamp>().ok())
         .map_or(Clock::System, Clock::Fixed);
-    let seed = std::env::var("MAESTRO_SEED").ok().and_then(|s| s.parse().ok());
+    let seed = std::env::var("MAESTRO_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(|s| s.wrapping_add(nth.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
     Session::new(one_line(&actor), one_line(&email), argv, clock, seed)
 }

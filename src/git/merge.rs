@@ -96,6 +96,12 @@ impl Repo {
                 .ctx(|| format!("cannot add a worktree at {}", path.display()))?;
             return Ok(());
         }
+        self.reset_checkout(path, commit)
+    }
+
+    /// Reset the worktree at `path` to `commit` with git (`reset --hard`, then `clean -fd`):
+    /// its files, its index, and its checked-out branch if it has one.
+    pub fn reset_checkout(&self, path: &std::path::Path, commit: ObjectId) -> Result<()> {
         super::binary::run_git(path, &["reset", "-q", "--hard", &commit.to_string()])?;
         super::binary::run_git(path, &["clean", "-fdq"])?;
         Ok(())

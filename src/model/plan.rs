@@ -270,6 +270,7 @@ pub fn validate(file: ScoreFile, now: Timestamp) -> Result<ValidPlan, Vec<Proble
             attempts: Vec::new(),
             conflicts: Vec::new(),
             merge_commit: None,
+            rework: None,
             passed: Vec::new(),
             pr: None,
             updated: now,

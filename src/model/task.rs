@@ -96,7 +96,7 @@ impl std::fmt::Display for TaskStatus {
 }
 
 /// What kind of work a task is; performers declare the kinds they take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TaskKind {
     Plan,
@@ -232,6 +232,10 @@ pub struct Task {
     /// The merge commit on the integration branch, once merged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge_commit: Option<String>,
+    /// Why the last result was not accepted, for the next run's prompt (cleared once a run
+    /// finishes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rework: Option<String>,
     /// The approval steps the current result has passed, in chain order (cleared by a new run).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub passed: Vec<String>,
@@ -240,6 +244,10 @@ pub struct Task {
     pub pr: Option<super::PullRequest>,
     pub updated: Timestamp,
 }
+
+/// The step a person passes (`git maestro approve`) to let a merged checkpoint task's
+/// dependants start.
+pub const CHECKPOINT: &str = "checkpoint";
 
 /// A refused change to a task.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -346,9 +354,34 @@ pub(crate) fn sample(status: TaskStatus) -> Task {
         attempts: vec![],
         conflicts: vec![],
         merge_commit: None,
+        rework: None,
         passed: Vec::new(),
         pr: None,
         updated: Timestamp::UNIX_EPOCH,
+    }
+}
+
+/// A finished attempt by `performer` for tests.
+#[cfg(test)]
+pub(crate) fn sample_attempt(performer: &str) -> Attempt {
+    Attempt {
+        run: "r".into(),
+        performer: performer.into(),
+        adapter: "command".into(),
+        adapter_version: None,
+        started: Timestamp::UNIX_EPOCH,
+        ended: Some(Timestamp::UNIX_EPOCH),
+        outcome: AttemptOutcome::Submitted,
+        reason: None,
+        exit: None,
+        duration_ms: None,
+        input_tokens: None,
+        output_tokens: None,
+        cost_usd: None,
+        session: None,
+        commit: None,
+        summary: None,
+        outside_writes: Vec::new(),
     }
 }
 

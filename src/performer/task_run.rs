@@ -27,6 +27,8 @@ pub struct RunRequest<'a> {
     pub base_env: Vec<(String, String)>,
     /// This git-maestro binary, for the MCP server the performer starts.
     pub maestro_exe: PathBuf,
+    /// Why this performer was chosen, for the assignment decision.
+    pub routing: Option<String>,
 }
 
 /// What a run did.
@@ -48,6 +50,8 @@ pub enum RunError {
     NotReady { task: String, deps: Vec<String> },
     #[error("the Score's target branch {0:?} does not exist")]
     NoTarget(String),
+    #[error("{0} is being run by another process right now")]
+    Busy(String),
     #[error("{} exists but is not a worktree of this repository", .0.display())]
     StrayWorktree(PathBuf),
     #[error(transparent)]
@@ -75,6 +79,8 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     // The agent CLIs' versions are recorded on the attempt; a `command` performer is never run
     // with `--version` behind the user's back.
     let adapter_version = req.performer.adapter.tested_version().and_then(|_| super::probe_version(&req.binary).ok());
+    let _lock = try_run_lock(store.repo.common_dir(), score_id, task_id)?
+        .ok_or_else(|| RunError::Busy(format!("{score_id}/{task_id}")))?;
 
     // 1. Claim the task for the performer, start it, and open the attempt.
     let started = store.transact(&format!("run {score_id}/{task_id} with {performer}"), |tx| {
@@ -82,7 +88,18 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         if task.status == TaskStatus::Pending {
             return Err(RunError::NotReady { task: task.address(), deps: task.deps.clone() });
         }
-        if matches!(task.status, TaskStatus::Failed | TaskStatus::Rejected | TaskStatus::Conflict) {
+        if task.status == TaskStatus::Running {
+            // We hold its run lock, so the run that set it running died without a word.
+            for a in task.attempts.iter_mut().filter(|a| a.outcome == AttemptOutcome::Running) {
+                a.outcome = AttemptOutcome::Interrupted;
+                a.reason = Some("its run stopped without recording an outcome (the process died)".into());
+                a.ended = Some(tx.now);
+            }
+            task.transition(TaskStatus::Ready, tx.now)?;
+            task.claim = None;
+        }
+        if matches!(task.status, TaskStatus::Failed | TaskStatus::Rejected | TaskStatus::Conflict | TaskStatus::Blocked)
+        {
             task.transition(TaskStatus::Ready, tx.now)?;
         }
         let claimed = task.claim(&performer, tx.op, tx.now)?;
@@ -114,7 +131,9 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         tx.put(&path, &task)?;
         if claimed {
             let summary = format!("{performer} assigned to {score_id}/{task_id} for run {run_id}");
-            let d = store::new_decision(tx, DecisionKind::Assignment, summary, &actor).about(score_id, Some(task_id));
+            let mut d =
+                store::new_decision(tx, DecisionKind::Assignment, summary, &actor).about(score_id, Some(task_id));
+            d.rationale = req.routing.clone().unwrap_or_default();
             store::append_decision(tx, &d)?;
         }
         let score = store::score(tx, score_id)?;
@@ -122,11 +141,13 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     })?;
     let (task, score) = started.value;
 
-    // 2. The worktree, on the task branch, from the Score's target.
+    // 2. The worktree, on the task branch, from the integration tip (which holds the merged
+    //    dependencies), or the Score's target before the first merge.
     let repo = &store.repo;
     let branch = task_branch(score_id, task_id);
-    let target = format!("refs/heads/{}", score.target);
-    let base = repo.read_ref(&target)?.ok_or_else(|| RunError::NoTarget(score.target.clone()));
+    let integration = repo.read_ref(&format!("refs/heads/{}", crate::approval::integration_branch(score_id)))?;
+    let target = repo.read_ref(&format!("refs/heads/{}", score.target))?;
+    let base = integration.or(target).ok_or_else(|| RunError::NoTarget(score.target.clone()));
     let worktree = req.worktree_root.join(score_id).join(task_id);
     let prepared = base.and_then(|base| prepare_worktree(store, &branch, base, &worktree));
     if let Err(e) = prepared {
@@ -141,7 +162,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         performer: req.performer,
         binary: &req.binary,
         cwd: &worktree,
-        prompt: super::prompt::build(&task, &branch, &run_id),
+        prompt: super::prompt::build(&task, &branch, &run_id, task.rework.as_deref()),
         base_env: &req.base_env,
         maestro_exe: &req.maestro_exe,
         common_dir: repo.common_dir(),
@@ -196,6 +217,26 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     }
     let (status, attempt) = finish(store, score_id, task_id, &run_id, fin)?;
     Ok(RunReport { task: format!("{score_id}/{task_id}"), status, attempt, worktree, branch, transcript })
+}
+
+/// The lock a run holds on its task while it works. The kernel drops it when the process dies,
+/// so a `running` task whose lock is free was orphaned by a crash.
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+/// Take the run lock of `score/task` if no one holds it.
+pub fn try_run_lock(common_dir: &Path, score: &str, task: &str) -> std::io::Result<Option<RunLock>> {
+    let path = common_dir.join("maestro/runs").join(score).join(format!("{task}.lock"));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::File::options().create(true).truncate(false).write(true).open(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(RunLock { _file: file })),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
 }
 
 fn prepare_worktree(store: &Store, branch: &str, base: ObjectId, worktree: &Path) -> Result<(), RunError> {
@@ -271,6 +312,8 @@ fn finish(
         }
         if status == TaskStatus::Ready {
             task.claim = None;
+        } else {
+            task.rework = None;
         }
         let attempt = task.attempts.iter_mut().rev().find(|a| a.run == run).ok_or_else(|| {
             store::Error::Codec(store::CodecError::Parse {

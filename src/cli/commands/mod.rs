@@ -15,6 +15,7 @@ mod performers;
 mod plan;
 mod pr;
 mod rollback;
+mod run;
 mod score;
 mod task;
 mod worktrees;
@@ -33,6 +34,7 @@ pub enum Command {
     Task(task::TaskCommand),
     Approve(approve::ApproveArgs),
     Reject(approve::RejectArgs),
+    Run(run::RunArgs),
     Pr(pr::PrArgs),
     Merge(merge::MergeArgs),
     Rollback(rollback::RollbackArgs),
@@ -59,6 +61,7 @@ pub fn run(ctx: &Context, command: Command) -> CommandResult {
         Command::Task(cmd) => task::run(ctx, cmd),
         Command::Approve(args) => approve::cmd_approve(ctx, &args),
         Command::Reject(args) => approve::cmd_reject(ctx, &args),
+        Command::Run(args) => run::cmd_run(ctx, &args),
         Command::Pr(args) => pr::cmd_pr(ctx, &args),
         Command::Merge(args) => merge::cmd_merge(ctx, &args),
         Command::Rollback(args) => rollback::cmd_rollback(ctx, &args),

@@ -52,6 +52,7 @@ pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
         worktree_root: worktree_root(&store)?,
         base_env,
         maestro_exe: std::env::current_exe()?,
+        routing: None,
     };
     let headline = format!("{score}/{id} · {name}");
     let spinner = ctx.ui.spinner(headline.clone());
@@ -75,6 +76,8 @@ pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
         RunError::Store(e) => e.into(),
         RunError::Task(e) => e.into(),
         RunError::Git(e) => e.into(),
+        RunError::Busy(_) => CommandError::user("busy", e.to_string())
+            .hint("wait for that run to finish, or stop it; `git maestro task show` shows its attempt"),
         RunError::NotReady { .. } => CommandError::user("not-ready", e.to_string())
             .hint("its dependencies must be merged first; see `git maestro score show` for their status"),
         RunError::NoTarget(ref t) => {

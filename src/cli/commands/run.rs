@@ -1,0 +1,248 @@
+//! `git maestro run`
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+
+use crate::cli::args;
+use crate::cli::context::Context;
+use crate::cli::error::{CommandError, CommandResult};
+use crate::conductor::{self, ConductorError, Progress, RunOptions, Summary, routing};
+use crate::model::TaskStatus;
+use crate::performer::adapter::Event;
+use crate::store;
+
+/// Run a Score: every task, concurrently, from ready to merged
+///
+/// A task is ready when its dependencies are merged. Ready tasks go to the performer routing
+/// picks (`--explain` shows the choice and does nothing else), up to --max-parallel at once and
+/// each performer's own `max_parallel`; then through their approval chain and into the
+/// integration branch. Failures, rejections and conflicts go back with the reason in the next
+/// prompt, up to the Score's `max_attempts`; then the task is blocked. A human step waits
+/// without holding up other tasks. Ctrl-C stops cleanly; running again resumes from the state.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The Score id (default: the only Score that is not done)
+    pub score: Option<String>,
+    /// Tasks worked on at once
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_parallel: u16,
+    /// Print which performer each open task would get, and why, without running anything
+    #[arg(long)]
+    pub explain: bool,
+}
+
+pub fn cmd_run(ctx: &Context, args: &RunArgs) -> CommandResult {
+    let store = ctx.store()?;
+    let config = ctx.config(&store.repo)?;
+    let score = match &args.score {
+        Some(s) => args::slug("score id", s)?,
+        None => only_open_score(&store)?,
+    };
+    if args.explain {
+        return explain(ctx, &store, &config, &score);
+    }
+    let opts = RunOptions {
+        score: score.clone(),
+        max_parallel: usize::from(args.max_parallel),
+        worktree_root: super::task::worktree_root(&store)?,
+        env: super::task::inherited_env(),
+        maestro_exe: std::env::current_exe()?,
+    };
+    let mut view = ProgressView::new(ctx);
+    let summary = conductor::run(&ctx.store_opener(), &config, &opts, &mut |p| view.show(&p)).map_err(|e| match e {
+        ConductorError::PlanNotApproved(ref s) => CommandError::user("not-approved", e.to_string())
+            .hint(format!("review it with `git maestro score show {s}`, then `git maestro approve {s}`")),
+        ConductorError::Store(e) => e.into(),
+        other => CommandError::user("run", other.to_string()),
+    })?;
+    view.finish();
+    show_summary(ctx, &summary)?;
+    if summary.interrupted {
+        return Err(CommandError::user("interrupted", "the run was interrupted; nothing was left half-written")
+            .hint(format!("run `git maestro run {score}` again to resume")));
+    }
+    if let Some(blocked) = summary.tasks.get("blocked") {
+        return Err(CommandError::user("blocked", format!("{score} cannot finish: {} blocked", blocked.join(", ")))
+            .hint(format!(
+                "see why with `git maestro decisions --score {score} --kind rejection`; retry one with \
+                 `git maestro task run {score}/<task>`, then `git maestro run {score}` goes on"
+            )));
+    }
+    Ok(())
+}
+
+fn only_open_score(store: &store::Store) -> CommandResult<String> {
+    let open: Vec<String> = store::scores(&store.view()?)?
+        .into_iter()
+        .filter(|s| !matches!(s.status.as_str(), "done" | "landed" | "rolled-back"))
+        .map(|s| s.id)
+        .collect();
+    match open.as_slice() {
+        [only] => Ok(only.clone()),
+        [] => Err(CommandError::user("no-score", "there is no Score to run")
+            .hint("plan one with `git maestro plan --from <file>`")),
+        _ => Err(CommandError::user("several-scores", "several Scores are open; say which one to run")
+            .hint(format!("e.g. `git maestro run {}`", open[0]))),
+    }
+}
+
+fn explain(ctx: &Context, store: &store::Store, config: &crate::config::Config, score: &str) -> CommandResult {
+    let (_, tasks) = store::score_with_tasks(&store.view()?, score)?;
+    let history = routing::History::learn(&tasks);
+    let open: Vec<routing::Routing> = tasks
+        .iter()
+        .filter(|t| !t.status.is_closed() && t.status != TaskStatus::Submitted && t.status != TaskStatus::Approved)
+        .map(|t| routing::route(t, config, &history, &BTreeMap::new(), &[]))
+        .collect();
+    if ctx.ui.json {
+        ctx.ui.json(&open)?;
+        return Ok(());
+    }
+    for r in &open {
+        ctx.ui.line(format!("{}  → {}", r.task, r.chosen.as_deref().unwrap_or("nobody")))?;
+        for c in &r.candidates {
+            match c.score {
+                Some(s) => ctx.ui.line(format!("    {:<12} {s:>5.2}  {}", c.performer, c.why))?,
+                None => ctx.ui.line(format!("    {:<12}     -  {}", c.performer, c.why))?,
+            }
+        }
+    }
+    if open.is_empty() {
+        ctx.ui.status("No open task needs a performer.");
+    }
+    Ok(())
+}
+
+/// Progress as it happens: bars on a terminal, JSON lines with `--json`, else status lines.
+struct ProgressView<'a> {
+    ctx: &'a Context,
+    bars: Option<(indicatif::MultiProgress, BTreeMap<String, indicatif::ProgressBar>)>,
+}
+
+impl<'a> ProgressView<'a> {
+    fn new(ctx: &'a Context) -> ProgressView<'a> {
+        let tty = !ctx.ui.quiet && !ctx.ui.json && std::io::stderr().is_terminal();
+        ProgressView { ctx, bars: tty.then(|| (indicatif::MultiProgress::new(), BTreeMap::new())) }
+    }
+
+    fn show(&mut self, p: &Progress) {
+        if self.ctx.ui.json {
+            let _ = self.ctx.ui.json_line(&json(p));
+            return;
+        }
+        let Some((multi, bars)) = &mut self.bars else {
+            if let Some(line) = plain(p) {
+                self.ctx.ui.status(line);
+            }
+            return;
+        };
+        let task = task_of(p).to_owned();
+        let bar = bars.entry(task.clone()).or_insert_with(|| {
+            let bar = multi.add(indicatif::ProgressBar::new_spinner());
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}") {
+                bar.set_style(style);
+            }
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        match p {
+            Progress::Agent { event: Event::Tool { name, detail }, .. } => {
+                bar.set_message(format!("{task}  {name} {detail}"))
+            }
+            Progress::Agent { event: Event::Usage { input, output, .. }, .. } => {
+                bar.set_message(format!("{task}  {input} in / {output} out tokens"));
+            }
+            Progress::Agent { .. } => {}
+            Progress::Finished { status: TaskStatus::Merged | TaskStatus::Blocked | TaskStatus::Reverted, .. }
+            | Progress::Waiting { .. }
+            | Progress::Error { .. } => {
+                bar.finish_and_clear();
+                bars.remove(&task);
+                if let Some(line) = plain(p) {
+                    let _ = multi.println(line);
+                }
+            }
+            other => bar.set_message(plain(other).unwrap_or_default()),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some((multi, bars)) = &mut self.bars {
+            for bar in bars.values() {
+                bar.finish_and_clear();
+            }
+            let _ = multi.clear();
+        }
+    }
+}
+
+fn task_of(p: &Progress) -> &str {
+    match p {
+        Progress::Started { task, .. }
+        | Progress::Agent { task, .. }
+        | Progress::Phase { task, .. }
+        | Progress::Finished { task, .. }
+        | Progress::Waiting { task, .. }
+        | Progress::Error { task, .. } => task,
+    }
+}
+
+fn plain(p: &Progress) -> Option<String> {
+    Some(match p {
+        Progress::Started { task, performer } => format!("{task}  running with {performer}"),
+        Progress::Agent { .. } => return None,
+        Progress::Phase { task, phase } => format!("{task}  {phase}"),
+        Progress::Finished { task, status, note } => match note {
+            Some(n) => format!("{task}  {status}: {n}"),
+            None => format!("{task}  {status}"),
+        },
+        Progress::Waiting { task, why } => format!("{task}  waits for {why}"),
+        Progress::Error { task, message } => format!("{task}  error: {message}"),
+    })
+}
+
+fn json(p: &Progress) -> serde_json::Value {
+    use serde_json::json;
+    match p {
+        Progress::Started { task, performer } => json!({ "event": "started", "task": task, "performer": performer }),
+        Progress::Agent { task, event } => match event {
+            Event::Tool { name, detail } => json!({ "event": "tool", "task": task, "name": name, "detail": detail }),
+            Event::Usage { input, output, .. } => {
+                json!({ "event": "usage", "task": task, "input_tokens": input, "output_tokens": output })
+            }
+            Event::Session(id) => json!({ "event": "session", "task": task, "id": id }),
+            Event::Message(text) | Event::Result { text, .. } => {
+                json!({ "event": "message", "task": task, "text": text })
+            }
+        },
+        Progress::Phase { task, phase } => json!({ "event": "phase", "task": task, "phase": phase }),
+        Progress::Finished { task, status, note } => {
+            json!({ "event": "finished", "task": task, "status": status, "note": note })
+        }
+        Progress::Waiting { task, why } => json!({ "event": "waiting", "task": task, "why": why }),
+        Progress::Error { task, message } => json!({ "event": "error", "task": task, "message": message }),
+    }
+}
+
+fn show_summary(ctx: &Context, s: &Summary) -> CommandResult {
+    if ctx.ui.json {
+        ctx.ui.json_line(&serde_json::json!({ "event": "summary", "summary": s }))?;
+        return Ok(());
+    }
+    let counts: Vec<String> = s.tasks.iter().map(|(status, ids)| format!("{} {status}", ids.len())).collect();
+    ctx.ui.line(format!("{}  {}: {}", s.score, s.score_status, counts.join(", ")))?;
+    for (performer, u) in &s.usage {
+        let cost = if u.cost_usd > 0.0 { format!(", ${:.4}", u.cost_usd) } else { String::new() };
+        ctx.ui.line(format!("  {performer}: {} in / {} out tokens{cost}", u.input_tokens, u.output_tokens))?;
+    }
+    for (task, why) in &s.waiting {
+        ctx.ui.line(format!("  {}/{task} waits for {why}", s.score))?;
+    }
+    for task in &s.checkpoints {
+        ctx.ui.line(format!(
+            "  paused at checkpoint {}/{task}: `git maestro approve {}/{task}` lets its dependants start",
+            s.score, s.score
+        ))?;
+    }
+    Ok(())
+}

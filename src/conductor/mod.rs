@@ -1,0 +1,51 @@
+//! The conductor: routing tasks to performers, and the run loop that drives a Score from ready
+//! tasks to merged ones (DESIGN.md §4–§5).
+
+mod reconcile;
+pub mod routing;
+mod run;
+
+pub use run::{RunOptions, Summary, Usage, run};
+
+use crate::model::TaskStatus;
+use crate::performer::adapter::Event;
+
+/// What the run loop reports while it works.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    /// A performer started on a task.
+    Started { task: String, performer: String },
+    /// Something the performer did.
+    Agent { task: String, event: Event },
+    /// The task entered a phase: `approval` or `merge`.
+    Phase { task: String, phase: &'static str },
+    /// A step finished with the task in `status`.
+    Finished { task: String, status: TaskStatus, note: Option<String> },
+    /// The task waits for a person or a pull request.
+    Waiting { task: String, why: String },
+    /// A worker failed on the task; the state is left as the last transaction wrote it.
+    Error { task: String, message: String },
+}
+
+/// Why a run could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ConductorError {
+    #[error("the plan of {0} is not approved")]
+    PlanNotApproved(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    #[error(transparent)]
+    Task(#[from] crate::model::TaskError),
+    #[error(transparent)]
+    Score(#[from] crate::model::score::ScoreTransitionError),
+    #[error(transparent)]
+    Git(#[from] crate::git::Error),
+    #[error(transparent)]
+    Run(#[from] crate::performer::task_run::RunError),
+    #[error(transparent)]
+    Chain(#[from] crate::approval::ChainError),
+    #[error(transparent)]
+    Approval(#[from] crate::approval::ApprovalError),
+    #[error("{0}")]
+    Other(String),
+}

@@ -1,0 +1,366 @@
+//! The run loop: a level-triggered loop over the state of one Score.
+//!
+//! Each round reads the state, reconciles it (ready tasks, rework, blocks), then starts a
+//! worker thread for every task that can move: a ready task gets a performer from routing, a
+//! submitted task its approval chain, an approved task its merge. Workers report through a
+//! channel; the loop never trusts what it remembers over what the state says, so killing it at
+//! any point and running it again carries on. Limits: `max_parallel` workers in all, and each
+//! performer's own `max_parallel`; with `conflict_policy = "serialize"`, tasks whose scopes
+//! overlap never run at once.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::reconcile;
+use super::routing::{self, History};
+use super::{ConductorError, Progress};
+use crate::approval::{self, ChainContext, ChainOutcome, Integrated, PostMerge, globs_overlap};
+use crate::config::Config;
+use crate::mcp::OpenStore;
+use crate::model::score::{ConflictPolicy, PlanApproval};
+use crate::model::{ScoreStatus, Task, TaskStatus};
+use crate::performer::task_run::{self, RunError, RunRequest};
+use crate::store::{self, Store, layout};
+
+/// What a run needs besides the state.
+pub struct RunOptions {
+    pub score: String,
+    /// Workers at once, over all performers.
+    pub max_parallel: usize,
+    /// Where this repository's worktrees live.
+    pub worktree_root: PathBuf,
+    /// The environment performers and checks inherit.
+    pub env: Vec<(String, String)>,
+    /// This git-maestro binary, for performers' MCP servers.
+    pub maestro_exe: PathBuf,
+}
+
+/// Where the run left things.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Summary {
+    pub score: String,
+    pub score_status: String,
+    /// Task ids by status.
+    pub tasks: BTreeMap<String, Vec<String>>,
+    /// Tokens and cost per performer, over every attempt of the Score.
+    pub usage: BTreeMap<String, Usage>,
+    /// Tasks waiting for a person or a pull request, with what they wait for.
+    pub waiting: Vec<(String, String)>,
+    /// Merged checkpoint tasks holding back their dependants.
+    pub checkpoints: Vec<String>,
+    pub interrupted: bool,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+}
+
+/// A worker's last word.
+enum Msg {
+    Progress(Progress),
+    Done { task: String, waiting: Option<String> },
+}
+
+/// Run `opts.score` until nothing more can move; `on` sees progress as it happens.
+pub fn run(
+    open: &OpenStore,
+    config: &Config,
+    opts: &RunOptions,
+    on: &mut dyn FnMut(Progress),
+) -> Result<Summary, ConductorError> {
+    let store = open().map_err(ConductorError::Other)?;
+    start(&store, &opts.score)?;
+    let shared = Arc::new(Shared { open: open.clone(), config: config.clone(), opts: clone_opts(opts) });
+    let (tx, rx) = mpsc::channel::<Msg>();
+    // Task id → the performer it runs with (None: chain or merge).
+    let mut busy: BTreeMap<String, Option<String>> = BTreeMap::new();
+    // Tasks waiting for a person, keyed by what they looked like then: not retried until the
+    // state changes.
+    let mut waiting: BTreeMap<String, (String, String)> = BTreeMap::new();
+    loop {
+        let (score, tasks) = store::score_with_tasks(&store.view()?, &opts.score)?;
+        let interrupted = crate::git::interrupted();
+        if !interrupted {
+            let ids: Vec<String> = busy.keys().cloned().collect();
+            if reconcile::reconcile(&store, &score, &tasks, &ids)? {
+                continue;
+            }
+            let history = History::learn(&tasks);
+            for task in &tasks {
+                if busy.len() >= opts.max_parallel {
+                    break;
+                }
+                if busy.contains_key(&task.id) || waiting.get(&task.id).is_some_and(|(k, _)| *k == wait_key(task)) {
+                    continue;
+                }
+                let job = match task.status {
+                    TaskStatus::Ready | TaskStatus::Assigned | TaskStatus::Running => {
+                        if score.conflict_policy == ConflictPolicy::Serialize && overlaps_active(task, &tasks, &busy) {
+                            continue;
+                        }
+                        let mut running: BTreeMap<String, u32> = BTreeMap::new();
+                        for p in busy.values().flatten() {
+                            *running.entry(p.clone()).or_default() += 1;
+                        }
+                        let r = routing::route(task, config, &history, &running, &reconcile::failed_performers(task));
+                        let Some(performer) = r.chosen.clone() else { continue };
+                        Job::Run { performer, rationale: r.rationale() }
+                    }
+                    TaskStatus::Submitted | TaskStatus::Approved => Job::Advance,
+                    _ => continue,
+                };
+                busy.insert(task.id.clone(), job.performer());
+                waiting.remove(&task.id);
+                let (shared, tx, task) = (shared.clone(), tx.clone(), task.clone());
+                std::thread::spawn(move || work(&shared, &task, job, &tx));
+            }
+        }
+        if busy.is_empty() {
+            if !interrupted {
+                settle(&store, &opts.score)?;
+            }
+            let waiting = waiting.into_iter().map(|(task, (_, why))| (task, why)).collect();
+            return summarize(&store, &opts.score, waiting, interrupted);
+        }
+        let first =
+            if interrupted { rx.recv_timeout(Duration::from_millis(100)) } else { rx.recv().map_err(Into::into) };
+        for msg in first.into_iter().chain(rx.try_iter()) {
+            match msg {
+                Msg::Progress(p) => on(p),
+                Msg::Done { task, waiting: why } => {
+                    busy.remove(&task);
+                    if let Some(why) = why {
+                        let t = store::task(&store.view()?, &opts.score, &task)?;
+                        waiting.insert(task, (wait_key(&t), why));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What a worker does with a task.
+enum Job {
+    /// Run the performer, then advance the result.
+    Run { performer: String, rationale: String },
+    /// Take a submitted or approved result through its chain and merge.
+    Advance,
+}
+
+impl Job {
+    fn performer(&self) -> Option<String> {
+        match self {
+            Job::Run { performer, .. } => Some(performer.clone()),
+            Job::Advance => None,
+        }
+    }
+}
+
+struct Shared {
+    open: OpenStore,
+    config: Config,
+    opts: RunOptions,
+}
+
+fn clone_opts(o: &RunOptions) -> RunOptions {
+    RunOptions {
+        score: o.score.clone(),
+        max_parallel: o.max_parallel,
+        worktree_root: o.worktree_root.clone(),
+        env: o.env.clone(),
+        maestro_exe: o.maestro_exe.clone(),
+    }
+}
+
+/// Merges of one process go one at a time: they share the Score's integration worktree.
+static MERGING: Mutex<()> = Mutex::new(());
+
+fn work(shared: &Shared, task: &Task, job: Job, tx: &mpsc::Sender<Msg>) {
+    let id = task.id.clone();
+    let send = |p: Progress| {
+        let _ = tx.send(Msg::Progress(p));
+    };
+    // An error parks the task like a wait, so it is not retried until its state changes.
+    let waiting = match advance(shared, task, job, &send) {
+        Ok(waiting) => waiting,
+        Err(e) => {
+            send(Progress::Error { task: id.clone(), message: e.to_string() });
+            Some(format!("attention after an error: {e}"))
+        }
+    };
+    let _ = tx.send(Msg::Done { task: id, waiting });
+}
+
+/// Move the task as far as it goes; `Some(why)` when it stops to wait for someone.
+fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> Result<Option<String>, ConductorError> {
+    let store = (shared.open)().map_err(ConductorError::Other)?;
+    let (score, id) = (task.score.as_str(), task.id.as_str());
+    if let Job::Run { performer, rationale } = job {
+        let p = &shared.config.performers[&performer];
+        let base = store.repo.main_workdir().unwrap_or_else(|| store.repo.common_dir().to_owned());
+        let binary = crate::performer::locate(&p.command, &base)
+            .ok_or_else(|| ConductorError::Other(format!("{performer}: {} not found", p.command)))?;
+        send(Progress::Started { task: id.to_owned(), performer: performer.clone() });
+        let request = RunRequest {
+            score,
+            task: id,
+            performer: p,
+            binary,
+            worktree_root: shared.opts.worktree_root.clone(),
+            base_env: shared.opts.env.clone(),
+            maestro_exe: shared.opts.maestro_exe.clone(),
+            routing: Some(rationale),
+        };
+        let report = match task_run::run_task(&store, &request, &mut |e| {
+            send(Progress::Agent { task: id.to_owned(), event: e.clone() })
+        }) {
+            Ok(report) => report,
+            Err(RunError::Busy(_)) => return Ok(Some("another process is running it".into())),
+            Err(e) => return Err(e.into()),
+        };
+        send(Progress::Finished { task: id.to_owned(), status: report.status, note: report.attempt.reason.clone() });
+        if report.status != TaskStatus::Submitted {
+            return Ok(None);
+        }
+    }
+    loop {
+        let t = store::task(&store.view()?, score, id)?;
+        match t.status {
+            TaskStatus::Submitted => {
+                send(Progress::Phase { task: id.to_owned(), phase: "approval" });
+                let ctx = ChainContext {
+                    config: &shared.config,
+                    worktree_root: shared.opts.worktree_root.clone(),
+                    env: shared.opts.env.clone(),
+                    maestro_exe: shared.opts.maestro_exe.clone(),
+                };
+                match approval::run_chain(&store, &ctx, score, id)? {
+                    ChainOutcome::Approved { .. } => {}
+                    ChainOutcome::Rejected { reason, .. } => {
+                        send(Progress::Finished {
+                            task: id.to_owned(),
+                            status: TaskStatus::Rejected,
+                            note: Some(reason),
+                        });
+                        return Ok(None);
+                    }
+                    ChainOutcome::Waiting { why, .. } => {
+                        send(Progress::Waiting { task: id.to_owned(), why: why.clone() });
+                        return Ok(Some(why));
+                    }
+                }
+            }
+            TaskStatus::Approved => {
+                send(Progress::Phase { task: id.to_owned(), phase: "merge" });
+                let post = PostMerge {
+                    config: &shared.config,
+                    worktree: approval::integration_worktree(&shared.opts.worktree_root, score),
+                    env: shared.opts.env.clone(),
+                };
+                let merged = {
+                    let _one_at_a_time = MERGING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    approval::integrate(&store, score, id, &post)?
+                };
+                let (status, note) = match merged {
+                    Integrated::Merged { commit } => (TaskStatus::Merged, Some(format!("merged as {}", &commit[..12]))),
+                    Integrated::Conflict { paths } => (TaskStatus::Conflict, Some(paths.join(", "))),
+                    Integrated::Reverted { reason, .. } => (TaskStatus::Reverted, Some(reason)),
+                };
+                send(Progress::Finished { task: id.to_owned(), status, note });
+                return Ok(None);
+            }
+            _ => return Ok(None),
+        }
+    }
+}
+
+/// What a waiting task looked like, so it is retried only once something changed.
+fn wait_key(task: &Task) -> String {
+    let run = task.attempts.last().map_or("", |a| a.run.as_str());
+    format!("{}:{run}:{}", task.status, task.passed.join(","))
+}
+
+/// Whether `task`'s scope overlaps a task that is being worked on or awaits its merge.
+fn overlaps_active(task: &Task, tasks: &[Task], busy: &BTreeMap<String, Option<String>>) -> bool {
+    tasks.iter().filter(|t| t.id != task.id).any(|t| {
+        let active = busy.contains_key(&t.id) || matches!(t.status, TaskStatus::Submitted | TaskStatus::Approved);
+        active && t.scope.iter().any(|a| task.scope.iter().any(|b| globs_overlap(a, b)))
+    })
+}
+
+/// Check the Score may run and mark it running: a draft needs its plan approved, unless the
+/// Score says `plan_approval = "auto"`.
+fn start(store: &Store, score_id: &str) -> Result<(), ConductorError> {
+    let actor = store.session.actor.clone();
+    let _written = store.transact(&format!("run {score_id}"), |tx| {
+        let mut s = store::score(tx, score_id)?;
+        if s.status == ScoreStatus::Draft {
+            if s.plan_approval != PlanApproval::Auto {
+                return Err(ConductorError::PlanNotApproved(score_id.to_owned()));
+            }
+            s.transition(ScoreStatus::Approved, tx.now)?;
+            let summary = format!("the plan of {score_id} is approved automatically (plan_approval = \"auto\")");
+            let d =
+                store::new_decision(tx, crate::model::DecisionKind::Approval, summary, &actor).about(score_id, None);
+            store::append_decision(tx, &d)?;
+        }
+        if matches!(s.status, ScoreStatus::Approved | ScoreStatus::Failed) {
+            s.transition(ScoreStatus::Running, tx.now)?;
+        }
+        tx.put(&layout::score_file(score_id), &s)?;
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// With nothing left to do: a Score with blocked tasks has failed (a later run may resume it).
+fn settle(store: &Store, score_id: &str) -> Result<(), ConductorError> {
+    let (score, tasks) = store::score_with_tasks(&store.view()?, score_id)?;
+    let blocked: Vec<&str> = tasks.iter().filter(|t| t.status == TaskStatus::Blocked).map(|t| t.id.as_str()).collect();
+    if blocked.is_empty() || score.status != ScoreStatus::Running {
+        return Ok(());
+    }
+    let actor = store.session.actor.clone();
+    let _written = store.transact(&format!("{score_id} is stuck"), |tx| {
+        let mut s = store::score(tx, score_id)?;
+        s.transition(ScoreStatus::Failed, tx.now)?;
+        tx.put(&layout::score_file(score_id), &s)?;
+        let summary = format!("{score_id} cannot finish: {} blocked", blocked.join(", "));
+        let d = store::new_decision(tx, crate::model::DecisionKind::Rejection, summary, &actor).about(score_id, None);
+        store::append_decision(tx, &d)?;
+        Ok::<_, ConductorError>(())
+    })?;
+    Ok(())
+}
+
+fn summarize(
+    store: &Store,
+    score_id: &str,
+    waiting: Vec<(String, String)>,
+    interrupted: bool,
+) -> Result<Summary, ConductorError> {
+    let (score, tasks) = store::score_with_tasks(&store.view()?, score_id)?;
+    let mut summary = Summary { score: score_id.to_owned(), interrupted, ..Summary::default() };
+    summary.score_status = score.status.to_string();
+    for t in &tasks {
+        summary.tasks.entry(t.status.to_string()).or_default().push(t.id.clone());
+        for a in &t.attempts {
+            let u = summary.usage.entry(a.performer.clone()).or_default();
+            u.input_tokens += a.input_tokens.unwrap_or(0);
+            u.output_tokens += a.output_tokens.unwrap_or(0);
+            u.cost_usd += a.cost_usd.unwrap_or(0.0);
+        }
+        let released = t.passed.iter().any(|p| p == crate::model::task::CHECKPOINT);
+        if t.checkpoint && t.status == TaskStatus::Merged && !released {
+            summary.checkpoints.push(t.id.clone());
+        }
+    }
+    summary.waiting = waiting;
+    Ok(summary)
+}

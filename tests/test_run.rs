@@ -1,0 +1,181 @@
+//! `git maestro run` with fake-performer: a DAG in dependency order under a parallel limit,
+//! resuming after `kill -9`, blocking after `max_attempts`, and checkpoints.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::TestEnv;
+use crate::test_cli::GitRun;
+
+const FAKE: &str = env!("CARGO_BIN_EXE_fake-performer");
+
+/// A Score `k` of `n` tasks: `t<i>` depends on `t<i-1>` unless i is a multiple of 4, and on
+/// `t<i-5>` from i = 5, so the DAG has several roots and joins. `extra` goes at the Score level.
+fn score(n: usize, extra: &str) -> String {
+    let mut s = format!("format = 1\nid = \"k\"\ntarget = \"main\"\napproval = [\"checks\"]\n{extra}\n");
+    for i in 0..n {
+        let mut deps = Vec::new();
+        if i % 4 != 0 {
+            deps.push(format!("\"t{}\"", i - 1));
+        }
+        if i >= 5 {
+            deps.push(format!("\"t{}\"", i - 5));
+        }
+        s.push_str(&format!("[[tasks]]\nid = \"t{i}\"\nchecks = [\"ok\"]\ndeps = [{}]\n", deps.join(", ")));
+    }
+    s
+}
+
+/// Repo `r` with Score `score_toml` approved and a fake performer whose env is `fake_env`.
+fn setup(env: &TestEnv, score_toml: &str, fake_env: &str, check: &str) -> PathBuf {
+    let dir = env.repo("r");
+    env.write("k.toml", score_toml);
+    env.run(&dir, &["plan", "--from", "../k.toml"]).success();
+    env.run(&dir, &["approve", "k"]).success();
+    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
+    let config = format!(
+        "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nmax_parallel = 8\n\
+         env = {{ FAKE_WRITE = \"{{task}}.txt={{task}}\", {fake_env} }}\n\n[checks.ok]\nrun = \"{check}\"\n"
+    );
+    std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
+    dir
+}
+
+fn tasks(env: &TestEnv, dir: &Path) -> Vec<serde_json::Value> {
+    env.run(dir, &["task", "list", "k", "--json"]).success().json().as_array().unwrap().clone()
+}
+
+fn show(env: &TestEnv, dir: &Path, id: &str) -> serde_json::Value {
+    env.run(dir, &["task", "show", &format!("k/{id}"), "--json"]).success().json()
+}
+
+/// The Maestro-Task trailer of every merge on the integration branch.
+fn merged_tasks(env: &TestEnv, dir: &Path) -> Vec<String> {
+    let log =
+        env.git(dir, &["log", "--merges", "--format=%(trailers:key=Maestro-Task,valueonly)", "maestro/k/integration"]);
+    log.stdout.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect()
+}
+
+#[test]
+fn thirty_tasks_run_in_dependency_order_at_most_four_at_once() {
+    let env = TestEnv::new();
+    let log = env.path("fake.log");
+    let fake_env = format!("FAKE_SLEEP_MS = \"150\", FAKE_LOG = \"{}\"", log.display());
+    let dir = setup(&env, &score(30, ""), &fake_env, "test -f $(basename $PWD).txt");
+    let run = env.run(&dir, &["run", "k", "--max-parallel", "4"]).success();
+    assert!(run.stdout.starts_with("k  done: 30 merged\n"), "{}", run.render());
+
+    // Each task's result was made on top of the merges of all its dependencies.
+    let all = tasks(&env, &dir);
+    for t in &all {
+        let t = show(&env, &dir, t["id"].as_str().unwrap());
+        assert_eq!(t["status"], "merged", "{t:#}");
+        let result = t["attempts"][0]["commit"].as_str().unwrap();
+        for dep in t["deps"].as_array().into_iter().flatten() {
+            let d = show(&env, &dir, dep.as_str().unwrap());
+            let merge = d["merge_commit"].as_str().unwrap();
+            let ordered = env.git(&dir, &["merge-base", "--is-ancestor", merge, result]);
+            assert_eq!(ordered.code, 0, "{} started before its dependency {dep} was merged", t["id"]);
+        }
+    }
+    let mut merged = merged_tasks(&env, &dir);
+    merged.sort();
+    assert_eq!(merged.len(), 30, "each task merged exactly once");
+    merged.dedup();
+    assert_eq!(merged.len(), 30);
+
+    // At most four performers at once, and more than one.
+    let mut events: Vec<(u128, i32)> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let parts: Vec<&str> = l.split(' ').collect();
+            (parts[2].parse().unwrap(), if parts[0] == "start" { 1 } else { -1 })
+        })
+        .collect();
+    events.sort();
+    let (mut now, mut peak) = (0, 0);
+    for (_, step) in events {
+        now += step;
+        peak = peak.max(now);
+    }
+    assert!(peak <= 4, "{peak} performers ran at once");
+    assert!(peak >= 2, "tasks ran in parallel (peak {peak})");
+}
+
+#[test]
+fn a_run_killed_with_sigkill_resumes_and_merges_every_task_exactly_once() {
+    let env = TestEnv::new();
+    let dir = setup(&env, &score(12, ""), "FAKE_SLEEP_MS = \"100\"", "true");
+    let mut child = env.command(&dir).args(["run", "k", "--max-parallel", "3"]).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while merged_tasks(&env, &dir).len() < 4 {
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = merged_tasks(&env, &dir).len();
+    assert!(before < 12, "killed in the middle ({before} merged)");
+
+    let run = env.run(&dir, &["run", "k"]).success();
+    assert!(run.stdout.starts_with("k  done: 12 merged\n"), "{}", run.render());
+    let mut merged = merged_tasks(&env, &dir);
+    merged.sort();
+    merged.dedup();
+    assert_eq!(merged.len(), 12);
+    assert_eq!(merged_tasks(&env, &dir).len(), 12, "no task merged twice");
+    assert_eq!(env.git(&dir, &["fsck", "--no-dangling"]).success_git(), "");
+}
+
+#[test]
+fn a_task_that_keeps_failing_is_blocked_and_its_dependants_never_start() {
+    let env = TestEnv::new();
+    let score = "format = 1\nid = \"k\"\ntarget = \"main\"\napproval = [\"checks\"]\nmax_attempts = 3\n\
+                 [[tasks]]\nid = \"a\"\n[[tasks]]\nid = \"b\"\ndeps = [\"a\"]\n[[tasks]]\nid = \"c\"\n";
+    let prompts = env.path("prompts");
+    std::fs::create_dir_all(&prompts).unwrap();
+    let fake_env =
+        format!("FAKE_EXIT = \"7\", FAKE_EXIT_FOR = \"a\", FAKE_PROMPT_COPY = \"{}/{{task}}.txt\"", prompts.display());
+    let dir = setup(&env, score, &fake_env, "true");
+    let run = env.run(&dir, &["run", "k"]).user_error();
+    assert!(run.stdout.contains("k  failed: 1 blocked, 1 merged, 1 pending"), "{}", run.render());
+    assert!(run.stderr.contains("k cannot finish: a blocked"), "{}", run.render());
+    let a = show(&env, &dir, "a");
+    assert_eq!(a["status"], "blocked");
+    assert_eq!(a["attempts"].as_array().unwrap().len(), 3, "max_attempts runs: {a:#}");
+    let b = show(&env, &dir, "b");
+    assert_eq!(b["status"], "pending");
+    assert!(b["attempts"].as_array().is_none_or(Vec::is_empty), "its dependant never started: {b:#}");
+    // The last run's prompt carried the reason of the one before.
+    let prompt = std::fs::read_to_string(prompts.join("a.txt")).unwrap();
+    assert!(prompt.contains("the last run failed: the performer exited with status 7"), "{prompt}");
+    let d = env.run(&dir, &["decisions", "--task", "k/a", "--kind", "rejection", "--json"]).success().json();
+    assert!(d[0]["rationale"].as_str().unwrap().starts_with("blocked after 3 attempts"), "{d:#}");
+}
+
+#[test]
+fn a_rejected_result_is_redone_with_the_rejection_in_the_prompt() {
+    let env = TestEnv::new();
+    let score = "format = 1\nid = \"k\"\ntarget = \"main\"\napproval = [\"checks\"]\nmax_attempts = 2\n\
+                 [[tasks]]\nid = \"a\"\nchecks = [\"ok\"]\n";
+    let prompt = env.path("prompt.txt");
+    let dir = setup(&env, score, &format!("FAKE_PROMPT_COPY = \"{}\"", prompt.display()), "echo nope; exit 3");
+    env.run(&dir, &["run", "k"]).user_error();
+    let prompt = std::fs::read_to_string(prompt).unwrap();
+    assert!(prompt.contains("rework"), "{prompt}");
+    assert!(prompt.contains("checks rejected it: check ok failed (exit 3)"), "{prompt}");
+}
+
+#[test]
+fn a_checkpoint_pauses_the_score_until_a_person_approves_it() {
+    let env = TestEnv::new();
+    let score = "format = 1\nid = \"k\"\ntarget = \"main\"\napproval = [\"checks\"]\n\
+                 [[tasks]]\nid = \"a\"\ncheckpoint = true\n[[tasks]]\nid = \"b\"\ndeps = [\"a\"]\n";
+    let dir = setup(&env, score, "FAKE_SAY = \"ok\"", "true");
+    let run = env.run(&dir, &["run", "k"]).success();
+    assert!(run.stdout.contains("paused at checkpoint k/a: `git maestro approve k/a`"), "{}", run.render());
+    assert_eq!(show(&env, &dir, "b")["status"], "pending");
+    env.run(&dir, &["approve", "k/a", "-m", "checked the interface"]).success();
+    let run = env.run(&dir, &["run", "k"]).success();
+    assert!(run.stdout.starts_with("k  done: 2 merged\n"), "{}", run.render());
+}
