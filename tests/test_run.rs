@@ -179,3 +179,41 @@ fn a_checkpoint_pauses_the_score_until_a_person_approves_it() {
     let run = env.run(&dir, &["run", "k"]).success();
     assert!(run.stdout.starts_with("k  done: 2 merged\n"), "{}", run.render());
 }
+
+#[test]
+fn the_demo_runs_the_whole_pipeline_on_a_scratch_project() {
+    let env = TestEnv::new();
+    let dir = env.path("demo");
+    let run = env.run(&env.path(""), &["demo", "--dir", dir.to_str().unwrap()]).success();
+    for step in [
+        "$ git maestro run calc",
+        "sub  rejected: check test failed (exit 1)",
+        "calc  done: 5 merged",
+        "calc/docs  reverted",
+        "calc  landed on main",
+    ] {
+        assert!(run.stdout.contains(step) || run.stderr.contains(step), "missing {step:?}:\n{}", run.render());
+    }
+    let project = dir.join("calc");
+    let files = env.git(&project, &["ls-tree", "-r", "--name-only", "main"]).success_git();
+    assert_eq!(files, "README.md\ncalc\ncheck.sh\nlib/add.sh\nlib/ops.sh\nlib/sub.sh\n", "docs were rolled back");
+    let out = std::process::Command::new("sh").args(["calc", "sub", "7", "2"]).current_dir(&project).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "5\n", "the reworked sub subtracts");
+    assert_eq!(env.git(&project, &["status", "--porcelain", "--untracked-files=no"]).success_git(), "");
+}
+
+#[test]
+fn status_shows_the_board_with_what_each_task_waits_for() {
+    let env = TestEnv::new();
+    let score = "format = 1\nid = \"k\"\ntitle = \"Board\"\ntarget = \"main\"\napproval = [\"checks\", \"human\"]\n\
+                 [[tasks]]\nid = \"a\"\n[[tasks]]\nid = \"b\"\ndeps = [\"a\"]\n";
+    let dir = setup(&env, score, "FAKE_SAY = \"ok\"", "true");
+    let run = env.run(&dir, &["run", "k"]).success();
+    assert!(run.stdout.contains("k/a waits for a person approves or rejects it"), "{}", run.render());
+    let board = env.run(&dir, &["status"]).success().stdout;
+    assert!(board.starts_with("k  running  0/2 merged  Board\n"), "{board}");
+    assert!(board.contains("  a     submitted  fake      1         human\n"), "{board}");
+    assert!(board.contains("  b     pending    -         0\n"), "{board}");
+    let json = env.run(&dir, &["status", "--json"]).success().json();
+    assert_eq!(json[0]["tasks"][0]["waiting_for"], "human");
+}

@@ -121,11 +121,15 @@ pub fn run_chain(
             "human" => {
                 let why =
                     format!("a person approves or rejects it with `git maestro approve|reject {}`", task.address());
+                mark_passed(store, &task, &steps[..i])?;
                 return Ok(ChainOutcome::Waiting { step: step.clone(), why, evidence });
             }
             "pr" => match pr_step(store, &task)? {
                 Ok(verdict) => Some(verdict),
-                Err(why) => return Ok(ChainOutcome::Waiting { step: step.clone(), why, evidence }),
+                Err(why) => {
+                    mark_passed(store, &task, &steps[..i])?;
+                    return Ok(ChainOutcome::Waiting { step: step.clone(), why, evidence });
+                }
             },
             other => match other.strip_prefix("agent:") {
                 Some(who) => Some(super::agent::review(store, ctx, &task, who)?),
@@ -135,15 +139,15 @@ pub fn run_chain(
         let Some(verdict) = verdict else { continue };
         evidence.extend(verdict.evidence.iter().cloned());
         if !verdict.approve {
-            record(store, &task, step, &verdict, Some(TaskStatus::Rejected))?;
+            record(store, &task, None, &verdict, Some(TaskStatus::Rejected))?;
             let reason = verdict.rationale;
             return Ok(ChainOutcome::Rejected { step: step.clone(), reason, evidence });
         }
         if i + 1 == steps.len() {
-            record(store, &task, step, &verdict, Some(TaskStatus::Approved))?;
+            record(store, &task, Some(&steps[..=i]), &verdict, Some(TaskStatus::Approved))?;
             return Ok(ChainOutcome::Approved { evidence });
         }
-        record(store, &task, step, &verdict, None)?;
+        record(store, &task, Some(&steps[..=i]), &verdict, None)?;
     }
     // The chain is empty, or ends with a step that had nothing to run.
     let verdict = StepVerdict {
@@ -154,8 +158,28 @@ pub fn run_chain(
         evidence: Vec::new(),
         review: None,
     };
-    record(store, &task, "", &verdict, Some(TaskStatus::Approved))?;
+    record(store, &task, None, &verdict, Some(TaskStatus::Approved))?;
     Ok(ChainOutcome::Approved { evidence })
+}
+
+/// Record that the result passed `steps` (the chain reached the step after them), when steps
+/// with nothing to run left that unrecorded.
+fn mark_passed(store: &Store, task: &Task, steps: &[String]) -> Result<(), ChainError> {
+    if task.passed == steps {
+        return Ok(());
+    }
+    let (score, id) = (task.score.as_str(), task.id.as_str());
+    let _written = store.transact(&format!("approval steps of {score}/{id}"), |tx| {
+        let mut t = store::task(tx, score, id)?;
+        if t.status == TaskStatus::Submitted
+            && t.attempts.last().map(|a| &a.run) == task.attempts.last().map(|a| &a.run)
+        {
+            t.passed = steps.to_vec();
+            tx.put(&layout::task_file(score, id), &t)?;
+        }
+        Ok::<_, ChainError>(())
+    })?;
+    Ok(())
 }
 
 /// The `pr` step: the verdict of the task's pull request, or `Err` saying what it waits for.
@@ -259,12 +283,12 @@ pub(super) fn run_check(
     })
 }
 
-/// Record `verdict` on `step` as a decision and, with `status`, move the task, provided it
-/// still holds the result the chain started on.
+/// Record `verdict` as a decision and, with `status`, move the task, provided it still holds
+/// the result the chain started on. An approval passes the steps up to this one.
 fn record(
     store: &Store,
     task: &Task,
-    step: &str,
+    passed: Option<&[String]>,
     verdict: &StepVerdict,
     status: Option<TaskStatus>,
 ) -> Result<(), ChainError> {
@@ -278,8 +302,8 @@ fn record(
         if let Some(status) = status {
             t.transition(status, tx.now)?;
         }
-        if verdict.approve && !step.is_empty() {
-            t.passed.push(step.to_owned());
+        if let Some(passed) = passed {
+            t.passed = passed.to_vec();
         }
         tx.put(&layout::task_file(score, id), &t)?;
         let kind = if verdict.approve { DecisionKind::Approval } else { DecisionKind::Rejection };

@@ -36,7 +36,7 @@ impl Ui {
     pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> std::io::Result<()> {
         self.wrote_data.set(true);
         let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::other)?;
+        serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::from)?;
         writeln!(out)
     }
 
@@ -44,7 +44,7 @@ impl Ui {
     pub fn json_line<T: Serialize + ?Sized>(&self, value: &T) -> std::io::Result<()> {
         self.wrote_data.set(true);
         let mut out = std::io::stdout().lock();
-        serde_json::to_writer(&mut out, value).map_err(std::io::Error::other)?;
+        serde_json::to_writer(&mut out, value).map_err(std::io::Error::from)?;
         writeln!(out)
     }
 

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Error, Result};
+use super::{Error, GixContext, Result};
 
 /// An open repository. Cheap to clone handles are not needed yet; commands open it once.
 pub struct Repo {
@@ -40,6 +40,12 @@ impl Repo {
         // decoded objects keeps large directories from being inflated again each time.
         repo.inner.object_cache_size_if_unset(OBJECT_CACHE_BYTES);
         Ok(repo)
+    }
+
+    /// Create a repository with a worktree at `dir` (HEAD on `main`, nothing committed).
+    pub fn init(dir: &Path) -> Result<Repo> {
+        gix::init(dir).ctx(|| format!("cannot create a repository at '{}'", dir.display()))?;
+        Repo::discover(dir)
     }
 
     /// Refuse repository formats whose writes maestro could corrupt or hide.

@@ -4,6 +4,7 @@ mod approve;
 mod conflicts;
 mod decide;
 mod decisions;
+mod demo;
 mod doctor;
 mod hook;
 mod init;
@@ -17,6 +18,7 @@ mod pr;
 mod rollback;
 mod run;
 mod score;
+mod status;
 mod task;
 mod worktrees;
 
@@ -27,6 +29,7 @@ use super::error::CommandResult;
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     Init(init::InitArgs),
+    Demo(demo::DemoArgs),
     Plan(plan::PlanArgs),
     #[command(subcommand)]
     Score(score::ScoreCommand),
@@ -35,6 +38,7 @@ pub enum Command {
     Approve(approve::ApproveArgs),
     Reject(approve::RejectArgs),
     Run(run::RunArgs),
+    Status(status::StatusArgs),
     Pr(pr::PrArgs),
     Merge(merge::MergeArgs),
     Rollback(rollback::RollbackArgs),
@@ -56,12 +60,14 @@ pub enum Command {
 pub fn run(ctx: &Context, command: Command) -> CommandResult {
     match command {
         Command::Init(args) => init::cmd_init(ctx, &args),
+        Command::Demo(args) => demo::cmd_demo(ctx, &args),
         Command::Plan(args) => plan::cmd_plan(ctx, &args),
         Command::Score(cmd) => score::run(ctx, cmd),
         Command::Task(cmd) => task::run(ctx, cmd),
         Command::Approve(args) => approve::cmd_approve(ctx, &args),
         Command::Reject(args) => approve::cmd_reject(ctx, &args),
         Command::Run(args) => run::cmd_run(ctx, &args),
+        Command::Status(args) => status::cmd_status(ctx, &args),
         Command::Pr(args) => pr::cmd_pr(ctx, &args),
         Command::Merge(args) => merge::cmd_merge(ctx, &args),
         Command::Rollback(args) => rollback::cmd_rollback(ctx, &args),
