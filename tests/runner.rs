@@ -12,6 +12,7 @@ mod test_hooks;
 mod test_hostile;
 mod test_merge;
 mod test_performers;
+mod test_planner;
 mod test_pr;
 mod test_reliability;
 mod test_review;

@@ -77,6 +77,42 @@ pub fn scope_overlaps(tasks: &[Task]) -> Vec<ScopeOverlap> {
     out
 }
 
+/// Tasks that share scope with an interface task without depending on it (directly or not):
+/// they may build on an interface before it exists.
+pub fn interface_warnings(tasks: &[Task]) -> Vec<String> {
+    let mut out = Vec::new();
+    for iface in tasks.iter().filter(|t| t.kind == crate::model::TaskKind::Interface) {
+        for t in tasks.iter().filter(|t| t.id != iface.id && !depends_on(tasks, t, &iface.id)) {
+            if t.scope.iter().any(|a| iface.scope.iter().any(|b| globs_overlap(a, b))) {
+                out.push(format!(
+                    "task {} shares scope with interface task {} but does not depend on it",
+                    t.id, iface.id
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Whether `task` depends on `id`, directly or through other tasks.
+fn depends_on(tasks: &[Task], task: &Task, id: &str) -> bool {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut todo: Vec<&str> = task.deps.iter().map(String::as_str).collect();
+    while let Some(d) = todo.pop() {
+        if d == id {
+            return true;
+        }
+        if seen.contains(&d) {
+            continue;
+        }
+        seen.push(d);
+        if let Some(t) = tasks.iter().find(|t| t.id == d) {
+            todo.extend(t.deps.iter().map(String::as_str));
+        }
+    }
+    false
+}
+
 /// Tasks whose branch holds work that is not merged yet.
 fn is_active(status: TaskStatus) -> bool {
     matches!(

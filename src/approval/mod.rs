@@ -13,7 +13,7 @@ mod pr;
 mod rollback;
 
 pub use chain::{ChainContext, ChainError, ChainOutcome, run_chain};
-pub use forecast::{ForecastConflict, ScopeOverlap, conflicts, globs_overlap, scope_overlaps};
+pub use forecast::{ForecastConflict, ScopeOverlap, conflicts, globs_overlap, interface_warnings, scope_overlaps};
 pub use land::{Landed, land};
 pub use pr::{LandingPr, PrOpened, PrState, land_with_pr, open_task_pr};
 pub use rollback::{RolledBack, rollback};

@@ -1,6 +1,7 @@
 //! The conductor: routing tasks to performers, and the run loop that drives a Score from ready
 //! tasks to merged ones (DESIGN.md §4–§5).
 
+pub mod planner;
 mod reconcile;
 pub mod routing;
 mod run;
@@ -46,6 +47,8 @@ pub enum ConductorError {
     Chain(#[from] crate::approval::ChainError),
     #[error(transparent)]
     Approval(#[from] crate::approval::ApprovalError),
+    #[error("the planner's Score is still invalid after one round of feedback")]
+    InvalidPlan { problems: Vec<String>, text: String },
     #[error("{0}")]
     Other(String),
 }

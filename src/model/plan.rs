@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::Timestamp;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::ids::validate_slug;
 use super::score::{ConflictPolicy, PlanApproval, Score, ScoreStatus};
@@ -29,7 +29,7 @@ impl std::fmt::Display for Problem {
 
 /// The Score file as written. Loose types, so that a wrong value is a validation problem with a
 /// field name rather than the first of many deserialisation errors.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScoreFile {
     pub format: Option<i64>,
@@ -47,28 +47,63 @@ pub struct ScoreFile {
 }
 
 /// One `[[tasks]]` entry as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {
     pub id: Option<String>,
     pub title: Option<String>,
     pub kind: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub languages: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub spec: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acceptance: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scope: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deps: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<String>,
     pub performer: Option<String>,
     pub approval: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub checkpoint: bool,
+}
+
+impl ScoreFile {
+    /// The Score file that plans `score` with `tasks`, for editing.
+    pub fn from_plan(score: &Score, tasks: &[Task]) -> ScoreFile {
+        ScoreFile {
+            format: Some(crate::model::FORMAT),
+            id: Some(score.id.clone()),
+            title: Some(score.title.clone()),
+            requirement: Some(score.requirement.clone()).filter(|r| !r.is_empty()),
+            target: Some(score.target.clone()),
+            plan_approval: Some(score.plan_approval.as_str().to_owned()),
+            approval: Some(score.approval.clone()),
+            post_merge_checks: Some(score.post_merge_checks.clone()).filter(|c| !c.is_empty()),
+            conflict_policy: Some(score.conflict_policy.as_str().to_owned()),
+            max_attempts: Some(i64::from(score.max_attempts)),
+            tasks: tasks
+                .iter()
+                .map(|t| TaskSpec {
+                    id: Some(t.id.clone()),
+                    title: Some(t.title.clone()),
+                    kind: Some(t.kind.as_str().to_owned()),
+                    languages: t.languages.clone(),
+                    spec: t.spec.clone(),
+                    acceptance: t.acceptance.clone(),
+                    scope: t.scope.clone(),
+                    deps: t.deps.clone(),
+                    checks: t.checks.clone(),
+                    performer: t.performer.clone(),
+                    approval: t.approval.clone(),
+                    checkpoint: t.checkpoint,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A validated plan, ready to store.

@@ -144,6 +144,16 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Stage the removal of the record at `path`, if there is one.
+    pub fn remove(&mut self, path: &str) -> Result<()> {
+        if self.base_bytes(path)?.is_some() {
+            self.staged.insert(path.to_owned(), None);
+        } else {
+            self.staged.remove(path);
+        }
+        Ok(())
+    }
+
     /// Stage a new record; fails if one is already at `path` (append-only logs use this).
     pub fn create<T: Serialize>(&mut self, path: &str, value: &T) -> Result<()> {
         if self.exists(path)? {
