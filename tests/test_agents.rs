@@ -309,3 +309,93 @@ fn gemini_reviews_and_approves() {
 fn claude_reviews_and_rejects_with_reasons() {
     assert_review_rejects("claude");
 }
+
+/// The whole pipeline across the three CLIs: Claude plans four tasks; the plan is approved;
+/// `run` gives them to Claude, Codex and Gemini as the plan says; checks run; a Claude reviewer
+/// rejects Gemini's first result, which is reworked and approved; everything merges and lands.
+#[test]
+fn a_planned_score_runs_across_the_three_clis_with_a_rejection_reworked() {
+    let (Some(claude), Some(codex), Some(gemini)) = (agent("claude"), agent("codex"), agent("gemini")) else {
+        return;
+    };
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
+    let server =
+        |name: &str, scenario: &str| ModelServer::start(Scenario::load(scenario), &env.path(&format!("{name}.jsonl")));
+    let servers = [
+        ("planner", "claude", &claude, server("planner", "plan-four")),
+        ("claude", "claude", &claude, server("claude", "write-task-file")),
+        ("codex", "codex", &codex, server("codex", "write-task-file")),
+        ("gemini", "gemini", &gemini, server("gemini", "write-task-file")),
+        ("reviewer", "claude", &claude, server("reviewer", "review-until-fixed")),
+    ];
+    let mut config = String::from("[checks.test]\nrun = \"test -s $(basename $PWD).txt\"\n\n");
+    for (name, adapter, bin, server) in &servers {
+        config.push_str(&format!(
+            "[performers.{name}]\nadapter = \"{adapter}\"\ncommand = \"{}\"\nmodel = \"scripted-model\"\n\
+             base_url = \"{}\"\napi_key_env = \"MAESTRO_TEST_KEY\"\nisolate_home = true\ntimeout = \"3m\"\n\
+             max_parallel = 2\n{}\n\n",
+            bin.display(),
+            server.base_url(),
+            fail_fast(adapter)
+        ));
+    }
+    std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
+    let maestro = |args: &[&str]| -> Run {
+        env.command(&dir).env("MAESTRO_TEST_KEY", "sk-scripted-test-key").args(args).output().unwrap().into()
+    };
+
+    let planned = maestro(&["plan", "Write four files, t1 first", "--with", "planner"]);
+    assert_eq!(planned.code, 0, "{}", planned.render());
+    assert_eq!(planned.stdout, "four  draft  4 tasks\n");
+    assert_eq!(maestro(&["approve", "four"]).code, 0);
+    let run = maestro(&["run", "four", "--max-parallel", "3", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.render());
+    let summary: serde_json::Value =
+        serde_json::from_str(run.stdout.lines().last().unwrap()).expect("the summary is the last JSON line");
+    let summary = &summary["summary"];
+    assert_eq!(summary["score_status"], "done", "{summary:#}");
+    for performer in ["claude", "codex", "gemini"] {
+        let usage = &summary["usage"][performer];
+        assert!(usage["input_tokens"].as_u64().is_some_and(|n| n > 0), "{performer} tokens: {summary:#}");
+        assert!(usage["output_tokens"].as_u64().is_some_and(|n| n > 0), "{performer} tokens: {summary:#}");
+    }
+    assert_eq!(maestro(&["approve", "four", "-m", "ship it"]).code, 0);
+    let landed = maestro(&["land", "four"]);
+    assert_eq!(landed.code, 0, "{}", landed.render());
+
+    // The final tree: every task's file, the reworked one fixed.
+    for (file, content) in [("t1.txt", "draft\n"), ("t2.txt", "draft\n"), ("t3.txt", "fixed\n"), ("t4.txt", "draft\n")]
+    {
+        let shown = env.git(&dir, &["show", &format!("main:{file}")]).success_git();
+        assert_eq!(shown, content, "{file}");
+    }
+    // The decision log: assignments to the planned CLIs, the review's rejection then approval,
+    // and four merges.
+    let decisions = maestro(&["decisions", "--score", "four", "--json"]).json();
+    let of = |kind: &str| -> Vec<serde_json::Value> {
+        decisions.as_array().unwrap().iter().filter(|d| d["kind"] == kind).cloned().collect()
+    };
+    let assigned: Vec<String> = of("assignment").iter().map(|d| d["summary"].as_str().unwrap().to_owned()).collect();
+    for (performer, task) in [("claude", "t1"), ("codex", "t2"), ("gemini", "t3"), ("claude", "t4")] {
+        assert!(
+            assigned.iter().any(|s| s.starts_with(&format!("{performer} assigned to four/{task}"))),
+            "{assigned:#?}"
+        );
+    }
+    let reviews: Vec<&serde_json::Value> =
+        decisions.as_array().unwrap().iter().filter(|d| d["actor"] == "reviewer").collect();
+    assert_eq!(reviews.len(), 2, "{decisions:#}");
+    assert_eq!(reviews[0]["kind"], "rejection");
+    assert_eq!(reviews[0]["review"]["reasons"], serde_json::json!(["t3.txt is still a draft"]));
+    assert_eq!(reviews[0]["review"]["cross_vendor"], true, "a Claude reviewer on Gemini's work");
+    assert_eq!(reviews[1]["kind"], "approval");
+    let merges = of("merge").iter().filter(|d| d["task"].is_string()).count();
+    assert_eq!(merges, 4, "{decisions:#}");
+    let t3 = maestro(&["task", "show", "four/t3", "--json"]).json();
+    assert_eq!(t3["attempts"].as_array().unwrap().len(), 2, "one rework: {t3:#}");
+    // The rework prompt carried the reviewer's reason.
+    let gemini_log = std::fs::read_to_string(env.path("gemini.jsonl")).unwrap();
+    assert!(gemini_log.contains("t3.txt is still a draft"), "the rework prompt reached gemini");
+}

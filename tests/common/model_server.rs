@@ -24,11 +24,22 @@ pub struct Turn {
     pub args: serde_json::Map<String, Value>,
     /// Final text instead of a tool call.
     pub say: Option<String>,
+    /// Other final texts, each used when the request contains its `contains` text (the first
+    /// that matches wins over `say`).
+    #[serde(default)]
+    pub say_when: Vec<SayWhen>,
     /// Answer with this HTTP status and an error body instead.
     pub status: Option<u16>,
     /// Never answer.
     #[serde(default)]
     pub hang: bool,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SayWhen {
+    pub contains: String,
+    pub say: String,
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -145,13 +156,18 @@ fn serve(stream: TcpStream, scenario: &Scenario, log: &Mutex<std::fs::File>) -> 
     };
     // Side requests (titles, summaries, checks) carry no tools: answer briefly, keep the turn.
     let turn = if has_tools { scenario.turns.get(turn_index.unwrap_or(0)).cloned() } else { None };
-    let turn = turn.unwrap_or(Turn {
+    let mut turn = turn.unwrap_or(Turn {
         tool: None,
         args: Default::default(),
         say: Some("ok".into()),
+        say_when: Vec::new(),
         status: None,
         hang: false,
     });
+    let text = json.to_string();
+    if let Some(w) = turn.say_when.iter().find(|w| text.contains(&w.contains)) {
+        turn.say = Some(w.say.clone());
+    }
     if turn.hang {
         std::thread::sleep(std::time::Duration::from_secs(3600));
         return Ok(());
