@@ -217,3 +217,56 @@ fn status_shows_the_board_with_what_each_task_waits_for() {
     let json = env.run(&dir, &["status", "--json"]).success().json();
     assert_eq!(json[0]["tasks"][0]["waiting_for"], "human");
 }
+
+#[test]
+fn ctrl_c_stops_the_run_cleanly_and_a_second_run_resumes() {
+    let env = TestEnv::new();
+    let score = "format = 1\nid = \"k\"\ntarget = \"main\"\napproval = [\"checks\"]\n\
+                 [[tasks]]\nid = \"a\"\n[[tasks]]\nid = \"b\"\n[[tasks]]\nid = \"c\"\n";
+    let dir = setup(&env, score, "FAKE_SLEEP_MS = \"2000\"", "true");
+    let child = env
+        .command(&dir)
+        .args(["run", "k", "--max-parallel", "3"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !tasks(&env, &dir).iter().all(|t| t["status"] == "running") {
+        assert!(std::time::Instant::now() < deadline, "the tasks never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the run was interrupted; nothing was left half-written"), "{stderr}");
+    for t in tasks(&env, &dir) {
+        assert_eq!(t["status"], "ready", "{t:#}");
+        let t = show(&env, &dir, t["id"].as_str().unwrap());
+        assert_eq!(t["attempts"][0]["outcome"], "interrupted", "{t:#}");
+    }
+    assert_eq!(env.git(&dir, &["fsck", "--no-dangling"]).success_git(), "");
+    let run = env.run(&dir, &["run", "k", "--max-parallel", "3"]).success();
+    assert!(run.stdout.starts_with("k  done: 3 merged\n"), "{}", run.render());
+}
+
+#[test]
+fn serialize_keeps_tasks_with_overlapping_scopes_apart() {
+    let env = TestEnv::new();
+    let log = env.path("fake.log");
+    let score = "format = 1\nid = \"k\"\ntarget = \"main\"\napproval = [\"checks\"]\nconflict_policy = \"serialize\"\n\
+                 [[tasks]]\nid = \"a\"\nscope = [\"src/*\"]\n[[tasks]]\nid = \"b\"\nscope = [\"src/lib.rs\"]\n\
+                 [[tasks]]\nid = \"c\"\nscope = [\"docs/*\"]\n";
+    let dir = setup(&env, score, &format!("FAKE_SLEEP_MS = \"300\", FAKE_LOG = \"{}\"", log.display()), "true");
+    env.run(&dir, &["run", "k", "--max-parallel", "3"]).success();
+    let mut spans: std::collections::BTreeMap<String, (u128, u128)> = Default::default();
+    for line in std::fs::read_to_string(&log).unwrap().lines() {
+        let p: Vec<&str> = line.split(' ').collect();
+        let e = spans.entry(p[1].to_owned()).or_default();
+        if p[0] == "start" { e.0 = p[2].parse().unwrap() } else { e.1 = p[2].parse().unwrap() }
+    }
+    let overlap = |x: &str, y: &str| spans[x].0 < spans[y].1 && spans[y].0 < spans[x].1;
+    assert!(!overlap("a", "b"), "a and b share src/: {spans:?}");
+    assert!(overlap("a", "c") || overlap("b", "c"), "c ran beside one of them: {spans:?}");
+}

@@ -26,6 +26,8 @@ pub enum Progress {
     Waiting { task: String, why: String },
     /// A worker failed on the task; the state is left as the last transaction wrote it.
     Error { task: String, message: String },
+    /// How far the Score is: merged tasks of all.
+    Board { merged: usize, total: usize },
 }
 
 /// Why a run could not go on.

@@ -83,8 +83,14 @@ pub fn run(
     // Tasks waiting for a person, keyed by what they looked like then: not retried until the
     // state changes.
     let mut waiting: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut board = (usize::MAX, 0);
     loop {
         let (score, tasks) = store::score_with_tasks(&store.view()?, &opts.score)?;
+        let merged = tasks.iter().filter(|t| t.status == TaskStatus::Merged).count();
+        if board != (merged, tasks.len()) {
+            board = (merged, tasks.len());
+            on(Progress::Board { merged, total: tasks.len() });
+        }
         let interrupted = crate::git::interrupted();
         if !interrupted {
             let ids: Vec<String> = busy.keys().cloned().collect();

@@ -149,11 +149,14 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     let target = repo.read_ref(&format!("refs/heads/{}", score.target))?;
     let base = integration.or(target).ok_or_else(|| RunError::NoTarget(score.target.clone()));
     let worktree = req.worktree_root.join(score_id).join(task_id);
-    let prepared = base.and_then(|base| prepare_worktree(store, &branch, base, &worktree));
-    if let Err(e) = prepared {
-        finish(store, score_id, task_id, &run_id, Finish::failed(format!("cannot prepare the worktree: {e}")))?;
-        return Err(e);
-    }
+    let prepared = base.and_then(|base| prepare_worktree(store, &branch, base, &worktree).map(|()| base));
+    let base = match prepared {
+        Ok(base) => base,
+        Err(e) => {
+            finish(store, score_id, task_id, &run_id, Finish::failed(format!("cannot prepare the worktree: {e}")))?;
+            return Err(e);
+        }
+    };
 
     // 3. Run the performer.
     let transcript =
@@ -205,11 +208,18 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     let committed = repo.commit_worktree(&worktree, &message, (name, email), store.session.now().as_second())?;
     if let Some(commit) = committed.commit {
         store.keep(commit)?;
-        fin.commit = Some(commit);
     }
+    // The result is the branch: a run that changes nothing may still stand on an earlier
+    // attempt's work (after an interruption, or a rejection it disagrees with).
+    let tip = committed.commit.map_or_else(|| repo.read_ref(&format!("refs/heads/{branch}")), |c| Ok(Some(c)))?;
+    let empty = match tip {
+        Some(tip) => repo.commit_tree(tip)? == repo.commit_tree(base)?,
+        None => true,
+    };
+    fin.commit = tip.filter(|_| !empty);
     fin.failure = match outcome.failure {
         Some(reason) => Some(reason),
-        None if committed.commit.is_none() => Some("the performer finished without changing any file".into()),
+        None if empty => Some("the performer finished without changing any file".into()),
         None => None,
     };
     if outcome.exit == Exit::Cancelled {

@@ -260,7 +260,12 @@ impl Store {
                         notices.push(notice);
                         continue;
                     }
-                    if started.elapsed() + backoff > DEADLINE {
+                    // We hold the writer lock, so no maestro writer holds this one: it is
+                    // stale unless a foreign git writer is working. Wait until it is old enough
+                    // to tell, rather than give up first.
+                    let stale_at = lock::age(&lock).map(|age| lock::STALE_AFTER.saturating_sub(age) + backoff);
+                    let deadline = DEADLINE.max(started.elapsed() + stale_at.unwrap_or_default());
+                    if started.elapsed() + backoff > deadline || started.elapsed() > DEADLINE + lock::STALE_AFTER {
                         return Err(Error::Busy { lock, attempts }.into());
                     }
                 }

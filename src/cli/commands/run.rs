@@ -113,16 +113,32 @@ fn explain(ctx: &Context, store: &store::Store, config: &crate::config::Config, 
     Ok(())
 }
 
-/// Progress as it happens: bars on a terminal, JSON lines with `--json`, else status lines.
+/// Progress as it happens: bars on a terminal (an overall bar, and a line per task with its
+/// performer, elapsed time, last tool call and tokens), JSON lines with `--json`, else status
+/// lines.
 struct ProgressView<'a> {
     ctx: &'a Context,
-    bars: Option<(indicatif::MultiProgress, BTreeMap<String, indicatif::ProgressBar>)>,
+    bars: Option<Bars>,
+}
+
+struct Bars {
+    multi: indicatif::MultiProgress,
+    overall: indicatif::ProgressBar,
+    tasks: BTreeMap<String, (indicatif::ProgressBar, String)>,
 }
 
 impl<'a> ProgressView<'a> {
     fn new(ctx: &'a Context) -> ProgressView<'a> {
         let tty = !ctx.ui.quiet && !ctx.ui.json && std::io::stderr().is_terminal();
-        ProgressView { ctx, bars: tty.then(|| (indicatif::MultiProgress::new(), BTreeMap::new())) }
+        let bars = tty.then(|| {
+            let multi = indicatif::MultiProgress::new();
+            let overall = multi.add(indicatif::ProgressBar::new(0));
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} merged") {
+                overall.set_style(style.progress_chars("=> "));
+            }
+            Bars { multi, overall, tasks: BTreeMap::new() }
+        });
+        ProgressView { ctx, bars }
     }
 
     fn show(&mut self, p: &Progress) {
@@ -130,27 +146,35 @@ impl<'a> ProgressView<'a> {
             let _ = self.ctx.ui.json_line(&json(p));
             return;
         }
-        let Some((multi, bars)) = &mut self.bars else {
+        let Some(Bars { multi, overall, tasks: bars }) = &mut self.bars else {
             if let Some(line) = plain(p) {
                 self.ctx.ui.status(line);
             }
             return;
         };
+        if let Progress::Board { merged, total } = p {
+            overall.set_length(*total as u64);
+            overall.set_position(*merged as u64);
+            return;
+        }
         let task = task_of(p).to_owned();
-        let bar = bars.entry(task.clone()).or_insert_with(|| {
-            let bar = multi.add(indicatif::ProgressBar::new_spinner());
+        let (bar, who) = bars.entry(task.clone()).or_insert_with(|| {
+            let bar = multi.insert_before(overall, indicatif::ProgressBar::new_spinner());
             if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}") {
                 bar.set_style(style);
             }
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
-            bar
+            (bar, String::new())
         });
+        if let Progress::Started { performer, .. } = p {
+            performer.clone_into(who);
+        }
         match p {
             Progress::Agent { event: Event::Tool { name, detail }, .. } => {
-                bar.set_message(format!("{task}  {name} {detail}"))
+                bar.set_message(format!("{task} · {who} · {name} {detail}"));
             }
             Progress::Agent { event: Event::Usage { input, output, .. }, .. } => {
-                bar.set_message(format!("{task}  {input} in / {output} out tokens"));
+                bar.set_message(format!("{task} · {who} · {input} in / {output} out tokens"));
             }
             Progress::Agent { .. } => {}
             Progress::Finished { status: TaskStatus::Merged | TaskStatus::Blocked | TaskStatus::Reverted, .. }
@@ -167,10 +191,11 @@ impl<'a> ProgressView<'a> {
     }
 
     fn finish(&mut self) {
-        if let Some((multi, bars)) = &mut self.bars {
-            for bar in bars.values() {
+        if let Some(Bars { multi, overall, tasks }) = &mut self.bars {
+            for (bar, _) in tasks.values() {
                 bar.finish_and_clear();
             }
+            overall.finish_and_clear();
             let _ = multi.clear();
         }
     }
@@ -184,6 +209,7 @@ fn task_of(p: &Progress) -> &str {
         | Progress::Finished { task, .. }
         | Progress::Waiting { task, .. }
         | Progress::Error { task, .. } => task,
+        Progress::Board { .. } => "",
     }
 }
 
@@ -198,6 +224,7 @@ fn plain(p: &Progress) -> Option<String> {
         },
         Progress::Waiting { task, why } => format!("{task}  waits for {why}"),
         Progress::Error { task, message } => format!("{task}  error: {message}"),
+        Progress::Board { .. } => return None,
     })
 }
 
@@ -221,6 +248,7 @@ fn json(p: &Progress) -> serde_json::Value {
         }
         Progress::Waiting { task, why } => json!({ "event": "waiting", "task": task, "why": why }),
         Progress::Error { task, message } => json!({ "event": "error", "task": task, "message": message }),
+        Progress::Board { merged, total } => json!({ "event": "board", "merged": merged, "total": total }),
     }
 }
 

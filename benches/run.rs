@@ -1,0 +1,112 @@
+//! Benchmark: `git maestro run` of 100 tasks with an instant performer on a 1,000-file
+//! repository, end to end (routing, worktree, commit, a check, the merge), against a git script
+//! doing the same per task in the same run (`git worktree add -b`, commit, the check,
+//! `git merge-tree --write-tree` + `commit-tree` + `update-ref`). Reports the orchestration
+//! overhead per task: wall time / tasks, one task at a time.
+//!
+//! Run with `cargo bench --bench run`. `MAESTRO_BENCH_QUICK=1` runs 30 tasks.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const MAESTRO: &str = env!("CARGO_BIN_EXE_git-maestro");
+
+/// The performer: reads its prompt, writes `<task>.txt`, exits.
+const PERFORMER: &str = "#!/bin/sh\ncat > /dev/null\necho \"$MAESTRO_TASK\" > \"$MAESTRO_TASK.txt\"\n";
+
+fn main() {
+    let tasks: usize = if std::env::var_os("MAESTRO_BENCH_QUICK").is_some() { 30 } else { 100 };
+    let tmp = std::env::temp_dir().join(format!("maestro-bench-run-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("temp dir");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/repo-large.sh");
+    for side in ["ours", "git"] {
+        let dir = tmp.join(side);
+        assert!(Command::new("bash").arg(&fixture).arg(&dir).arg("1000").status().expect("bash").success());
+    }
+    let performer = tmp.join("performer.sh");
+    std::fs::write(&performer, PERFORMER).expect("performer");
+    assert!(Command::new("chmod").arg("+x").arg(&performer).status().expect("chmod").success());
+
+    // git-maestro: init, plan, approve, run (one task at a time, then four).
+    let ours = tmp.join("ours");
+    maestro(&ours, &["init"]);
+    let mut score = String::from("format = 1\nid = \"b\"\ntarget = \"main\"\napproval = [\"checks\"]\n");
+    for i in 0..tasks {
+        let deps = if i >= 10 { format!("\"t{}\"", i - 10) } else { String::new() };
+        score.push_str(&format!("[[tasks]]\nid = \"t{i}\"\nchecks = [\"ok\"]\ndeps = [{deps}]\n"));
+    }
+    std::fs::write(tmp.join("b.toml"), score).expect("score");
+    let config = format!(
+        "[performers.instant]\nadapter = \"command\"\ncommand = \"{}\"\nmax_parallel = 4\n\n[checks.ok]\nrun = \"true\"\n",
+        performer.display()
+    );
+    maestro(&ours, &["plan", "--from", tmp.join("b.toml").to_str().expect("utf-8")]);
+    std::fs::write(ours.join(".maestro/config.toml"), config).expect("config");
+    maestro(&ours, &["approve", "b"]);
+    let start = Instant::now();
+    maestro(&ours, &["run", "b", "--max-parallel", "1"]);
+    let serial = start.elapsed();
+    let merged = git_out(&ours, &["rev-list", "--merges", "--count", "maestro/b/integration"]);
+    assert_eq!(merged.trim(), tasks.to_string(), "every task merged");
+
+    // The git script, task by task.
+    let theirs = tmp.join("git");
+    git(&theirs, &["branch", "integration", "main"]);
+    let start = Instant::now();
+    for i in 0..tasks {
+        let wt = tmp.join(format!("git-wt/t{i}"));
+        let branch = format!("t{i}");
+        let base = git_out(&theirs, &["rev-parse", "integration"]);
+        git(&theirs, &["worktree", "add", "-q", "-b", &branch, wt.to_str().expect("utf-8"), base.trim()]);
+        std::fs::write(wt.join(format!("t{i}.txt")), format!("t{i}\n")).expect("write");
+        git(&wt, &["add", "-A"]);
+        git(&wt, &["-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "-m", &format!("t{i}")]);
+        assert!(Command::new("sh").args(["-c", "true"]).current_dir(&wt).status().expect("sh").success());
+        let tree = git_out(&theirs, &["merge-tree", "--write-tree", "integration", &branch]);
+        let commit = git_out(
+            &theirs,
+            &[
+                "-c",
+                "user.name=b",
+                "-c",
+                "user.email=b@b",
+                "commit-tree",
+                tree.trim(),
+                "-p",
+                "integration",
+                "-p",
+                &branch,
+                "-m",
+                "merge",
+            ],
+        );
+        git(&theirs, &["update-ref", "refs/heads/integration", commit.trim()]);
+    }
+    let script = start.elapsed();
+
+    let per = |d: Duration| d.as_secs_f64() * 1000.0 / tasks as f64;
+    println!(
+        "{tasks} tasks, one at a time: git-maestro run {serial:>8.2?} ({:.1} ms/task)   git script {script:>8.2?} ({:.1} ms/task)   \
+         ratio {:.2}x   target at most 30 ms/task",
+        per(serial),
+        per(script),
+        serial.as_secs_f64() / script.as_secs_f64()
+    );
+    std::fs::remove_dir_all(&tmp).ok();
+}
+
+fn maestro(dir: &Path, args: &[&str]) {
+    let out = Command::new(MAESTRO).arg("-C").arg(dir).args(args).env("MAESTRO_ACTOR", "bench").output().expect("run");
+    assert!(out.status.success(), "git maestro {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    git_out(dir, args);
+}
+
+fn git_out(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git").current_dir(dir).args(args).output().expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
