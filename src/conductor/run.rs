@@ -26,6 +26,7 @@ use crate::performer::task_run::{self, RunError, RunRequest};
 use crate::store::{self, Store, layout};
 
 /// What a run needs besides the state.
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     pub score: String,
     /// Workers at once, over all performers.
@@ -76,7 +77,7 @@ pub fn run(
 ) -> Result<Summary, ConductorError> {
     let store = open().map_err(ConductorError::Other)?;
     start(&store, &opts.score)?;
-    let shared = Arc::new(Shared { open: open.clone(), config: config.clone(), opts: clone_opts(opts) });
+    let shared = Arc::new(Shared { open: open.clone(), config: config.clone(), opts: opts.clone() });
     let (tx, rx) = mpsc::channel::<Msg>();
     // Task id → the performer it runs with (None: chain or merge).
     let mut busy: BTreeMap<String, Option<String>> = BTreeMap::new();
@@ -172,16 +173,6 @@ struct Shared {
     open: OpenStore,
     config: Config,
     opts: RunOptions,
-}
-
-fn clone_opts(o: &RunOptions) -> RunOptions {
-    RunOptions {
-        score: o.score.clone(),
-        max_parallel: o.max_parallel,
-        worktree_root: o.worktree_root.clone(),
-        env: o.env.clone(),
-        maestro_exe: o.maestro_exe.clone(),
-    }
 }
 
 /// Merges of one process go one at a time: they share the Score's integration worktree.
