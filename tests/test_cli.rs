@@ -183,6 +183,21 @@ fn decisions_are_recorded_filtered_and_redacted() {
     let table = env.run(&dir, &["decisions", "--score", "auth-tokens"]).success().stdout;
     assert!(table.starts_with("ID "), "{table}");
     assert_eq!(table.lines().count(), 4, "header, plan, design, lesson:\n{table}");
+    let count = |args: &[&str]| {
+        let mut all = vec!["decisions", "--json"];
+        all.extend_from_slice(args);
+        env.run(&dir, &all).success().json().as_array().unwrap().len()
+    };
+    assert_eq!(count(&["--actor", "tester"]), 4);
+    assert_eq!(count(&["--actor", "nobody"]), 0);
+    let third = all[2]["at"].as_str().unwrap();
+    assert_eq!(count(&["--since", third]), 2, "at or after");
+    assert_eq!(count(&["--until", third]), 2, "before");
+    assert_eq!(count(&["--since", "2026-01-01", "--until", "2026-01-02"]), 4, "dates are midnight UTC");
+    assert_eq!(count(&["--since", "2026-01-02"]), 0);
+    let bad = env.run(&dir, &["decisions", "--since", "yesterday"]);
+    assert_eq!(bad.code, 2, "{}", bad.render());
+    assert!(bad.stderr.contains("neither an RFC 3339 time nor a date"), "{}", bad.render());
 
     let grep = env.git(&dir, &["log", "-p", "refs/maestro/state"]).success_git();
     assert!(!grep.contains("ghp_abcdef"), "the token is in no commit, not even the argv trailer");

@@ -7,6 +7,8 @@ use crate::model::DecisionKind;
 use crate::store;
 
 /// List recorded decisions, oldest first
+///
+/// Filters combine: by Score, task, kind, actor and time.
 #[derive(Debug, clap::Args)]
 pub struct DecisionsArgs {
     /// Only decisions about this Score
@@ -18,6 +20,25 @@ pub struct DecisionsArgs {
     /// Only decisions of this kind
     #[arg(long, value_name = "KIND")]
     pub kind: Option<String>,
+    /// Only decisions by this actor (a person, a performer, `checks` or `pr`)
+    #[arg(long, value_name = "ACTOR")]
+    pub actor: Option<String>,
+    /// Only decisions at or after this time (RFC 3339, or a date like 2026-11-24)
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub since: Option<jiff::Timestamp>,
+    /// Only decisions before this time (RFC 3339, or a date)
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub until: Option<jiff::Timestamp>,
+}
+
+/// An RFC 3339 timestamp, or a date (midnight UTC).
+fn parse_time(text: &str) -> Result<jiff::Timestamp, String> {
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    let date: jiff::civil::Date =
+        text.parse().map_err(|_| format!("{text:?} is neither an RFC 3339 time nor a date like 2026-11-24"))?;
+    date.to_zoned(jiff::tz::TimeZone::UTC).map(|z| z.timestamp()).map_err(|e| e.to_string())
 }
 
 pub fn cmd_decisions(ctx: &Context, args: &DecisionsArgs) -> CommandResult {
@@ -42,6 +63,9 @@ pub fn cmd_decisions(ctx: &Context, args: &DecisionsArgs) -> CommandResult {
         .filter(|d| score.is_none() || d.score == score)
         .filter(|d| task.is_none() || d.task == task)
         .filter(|d| kind.is_none_or(|k| d.kind == k))
+        .filter(|d| args.actor.as_ref().is_none_or(|a| &d.actor == a))
+        .filter(|d| args.since.is_none_or(|t| d.at >= t))
+        .filter(|d| args.until.is_none_or(|t| d.at < t))
         .collect();
     if ctx.ui.json {
         ctx.ui.json(&decisions)?;
