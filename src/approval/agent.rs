@@ -59,6 +59,7 @@ pub(super) fn review(store: &Store, ctx: &ChainContext<'_>, task: &Task, who: &s
         task: &task.id,
         run: &run,
         transcript: transcript.clone(),
+        resume: None,
     };
     let outcome = invoke::launch(launch, &mut |_| {})?;
     if outcome.exit == Exit::Cancelled {

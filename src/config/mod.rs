@@ -66,6 +66,13 @@ impl Adapter {
         }
     }
 
+    /// Whether a run can continue the agent's own earlier session: Claude Code (`--resume`).
+    /// Codex runs `--ephemeral`, so it keeps no session to resume; Gemini resumes by index,
+    /// not by id.
+    pub fn can_resume(self) -> bool {
+        self == Adapter::Claude
+    }
+
     /// The CLI version the test suite drives end to end, if this adapter has one.
     pub fn tested_version(self) -> Option<&'static str> {
         match self {

@@ -4,8 +4,9 @@
 //! `MAESTRO_TASK`, `MAESTRO_RUN`, `MAESTRO_ACTOR`), never from the agent's arguments, so an
 //! agent can only read and write the records of its own run.
 //!
-//! Tools: `task_get` (the task being worked on), `report` (a progress note in the run's session
-//! record), `decide` (a decision about the task).
+//! Tools: `task_get` (the task being worked on); the run's short-term memory: `note` (or
+//! `report`) a working note, `stack_push` / `stack_pop` subtasks it found, `status` where it
+//! stands; and `decide` (a decision about the task).
 
 use std::sync::Arc;
 
@@ -43,6 +44,27 @@ pub struct ReportArgs {
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct NoteArgs {
+    /// One working note.
+    pub text: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct StackPushArgs {
+    /// A subtask you found and will come back to.
+    pub item: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct StatusArgs {
+    /// Where you stand, in one line.
+    pub status: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct EmptyArgs {}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct DecideArgs {
     /// One line: what was decided.
     pub summary: String,
@@ -78,20 +100,39 @@ impl MaestroMcp {
     #[tool(description = "Report progress: record a short note about what you did or found in this run's log.")]
     fn report(&self, Parameters(args): Parameters<ReportArgs>) -> Result<String, String> {
         let note = checked("note", &args.note)?;
-        let store = (self.open)()?;
-        let run = &self.run;
-        let path = layout::session_file(&run.score, &run.task, &run.run);
-        store
-            .transact(&format!("report on {}/{} run {}", run.score, run.task, run.run), |tx| {
-                let mut session = tx
-                    .get::<RunSession>(&path)?
-                    .unwrap_or_else(|| RunSession::new(&run.run, &run.score, &run.task, &run.performer));
-                session.notes.push(Note { at: tx.now, text: note.clone() });
-                tx.put(&path, &session)
-            })
-            .map(|outcome| outcome.value)
-            .map_err(|e| e.to_string())?;
-        Ok("Recorded.".into())
+        self.update_session("report", |s, now| s.notes.push(Note { at: now, text: note.clone() }))
+    }
+
+    /// A working note, kept for this task's later runs.
+    #[tool(description = "Add a working note for this task; later runs of the task see it.")]
+    fn note(&self, Parameters(args): Parameters<NoteArgs>) -> Result<String, String> {
+        let text = checked("text", &args.text)?;
+        self.update_session("note", |s, now| s.notes.push(Note { at: now, text: text.clone() }))
+    }
+
+    /// Push a subtask onto the task's stack.
+    #[tool(description = "Push a subtask you discovered onto this task's stack, to come back to it later.")]
+    fn stack_push(&self, Parameters(args): Parameters<StackPushArgs>) -> Result<String, String> {
+        let item = checked("item", &args.item)?;
+        self.update_session("stack push", |s, now| s.stack.push(Note { at: now, text: item.clone() }))
+    }
+
+    /// Pop the top subtask off the task's stack.
+    #[tool(description = "Pop the most recent subtask off this task's stack and return it.")]
+    fn stack_pop(&self, Parameters(_): Parameters<EmptyArgs>) -> Result<String, String> {
+        let popped = std::cell::RefCell::new(None);
+        self.update_session("stack pop", |s, _| *popped.borrow_mut() = s.stack.pop())?;
+        Ok(match popped.into_inner() {
+            Some(item) => format!("Popped: {}", item.text),
+            None => "The stack is empty.".into(),
+        })
+    }
+
+    /// Say where the run stands.
+    #[tool(description = "Set this run's status: one line on where you stand.")]
+    fn status(&self, Parameters(args): Parameters<StatusArgs>) -> Result<String, String> {
+        let status = checked("status", &args.status)?;
+        self.update_session("status", |s, now| s.status = Some(Note { at: now, text: status.clone() }))
     }
 
     /// Record a decision about this task in the shared decision log.
@@ -113,6 +154,29 @@ impl MaestroMcp {
             })
             .map_err(|e| e.to_string())?;
         Ok(format!("Recorded decision {}.", outcome.value))
+    }
+}
+
+impl MaestroMcp {
+    /// Change this run's session record in one transaction.
+    fn update_session(
+        &self,
+        what: &str,
+        mut change: impl FnMut(&mut RunSession, jiff::Timestamp),
+    ) -> Result<String, String> {
+        let store = (self.open)()?;
+        let run = &self.run;
+        let path = layout::session_file(&run.score, &run.task, &run.run);
+        let _written = store
+            .transact(&format!("{what} on {}/{} run {}", run.score, run.task, run.run), |tx| {
+                let mut session = tx
+                    .get::<RunSession>(&path)?
+                    .unwrap_or_else(|| RunSession::new(&run.run, &run.score, &run.task, &run.performer));
+                change(&mut session, tx.now);
+                tx.put(&path, &session)
+            })
+            .map_err(|e| e.to_string())?;
+        Ok("Recorded.".into())
     }
 }
 

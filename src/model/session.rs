@@ -20,8 +20,17 @@ pub struct RunSession {
     pub score: String,
     pub task: String,
     pub performer: String,
+    /// The agent CLI's own session id, for resuming it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// Subtasks the agent found and has not finished, top last (carried into the next run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stack: Vec<Note>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<Note>,
+    /// The agent's last word on where it stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Note>,
 }
 
 impl RunSession {
@@ -33,7 +42,10 @@ impl RunSession {
             score: score.to_owned(),
             task: task.to_owned(),
             performer: performer.to_owned(),
+            session: None,
+            stack: Vec::new(),
             notes: Vec::new(),
+            status: None,
         }
     }
 }

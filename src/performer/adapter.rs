@@ -32,6 +32,8 @@ pub struct Invocation<'a> {
     pub homes: PathBuf,
     /// How to start maestro's MCP server for this run.
     pub mcp: McpLaunch,
+    /// The agent's own session to continue (adapters that cannot resume ignore it).
+    pub resume: Option<String>,
 }
 
 /// The command line and environment of `git maestro mcp` for one run.

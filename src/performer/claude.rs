@@ -30,6 +30,9 @@ impl Adapter for Claude {
         }
         let mcp = serde_json::json!({ "mcpServers": { "maestro": inv.mcp.json() } });
         args.extend(["--mcp-config".into(), mcp.to_string(), "--strict-mcp-config".into()]);
+        if let Some(session) = &inv.resume {
+            args.extend(["--resume".into(), session.clone()]);
+        }
         args.extend(p.extra_args.iter().cloned());
         let mut env = inv.env.clone();
         env.push(("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC".into(), "1".into()));

@@ -27,6 +27,8 @@ pub struct Launch<'a> {
     pub task: &'a str,
     pub run: &'a str,
     pub transcript: PathBuf,
+    /// The agent's own session to continue, where the adapter can.
+    pub resume: Option<String>,
 }
 
 /// What a run reported, gathered from its events.
@@ -72,6 +74,7 @@ pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::
         env,
         transcript: launch.transcript,
         homes: launch.common_dir.join("maestro/homes"),
+        resume: launch.resume,
     };
     let mut adapter = adapter::for_kind(launch.performer.adapter);
     adapter.prepare(&invocation)?;

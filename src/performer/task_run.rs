@@ -12,7 +12,7 @@ use super::invoke::{self, Launch};
 use super::runner::Exit;
 use crate::config::Performer;
 use crate::git::{self, ObjectId};
-use crate::model::{Attempt, AttemptOutcome, DecisionKind, Task, TaskStatus};
+use crate::model::{Attempt, AttemptOutcome, DecisionKind, RunSession, Task, TaskStatus};
 use crate::store::{self, Store, layout};
 
 /// What a run needs from the caller.
@@ -129,6 +129,18 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
             outside_writes: Vec::new(),
         });
         tx.put(&path, &task)?;
+        // Short-term memory: the new run starts from the last run's stack; its prompt shows
+        // that stack and every earlier note. A rework or an interrupted run by the same
+        // performer resumes the agent's own session where the adapter can.
+        let earlier = store::run_sessions(tx, &task)?;
+        let mut session = RunSession::new(&run_id, score_id, task_id, &performer);
+        session.stack = earlier.last().map(|s| s.stack.clone()).unwrap_or_default();
+        tx.put(&layout::session_file(score_id, task_id, &run_id), &session)?;
+        let previous = task.attempts.iter().rev().nth(1);
+        let resume = previous
+            .filter(|a| a.performer == performer && (task.rework.is_some() || a.outcome == AttemptOutcome::Interrupted))
+            .and_then(|a| a.session.clone())
+            .filter(|_| req.performer.adapter.can_resume());
         if claimed {
             let summary = format!("{performer} assigned to {score_id}/{task_id} for run {run_id}");
             let mut d =
@@ -137,9 +149,9 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
             store::append_decision(tx, &d)?;
         }
         let score = store::score(tx, score_id)?;
-        Ok::<_, RunError>((task, score))
+        Ok::<_, RunError>((task, score, memory(&earlier, &session), resume))
     })?;
-    let (task, score) = started.value;
+    let (task, score, memory, resume) = started.value;
 
     // 2. The worktree, on the task branch, from the integration tip (which holds the merged
     //    dependencies), or the Score's target before the first merge.
@@ -165,7 +177,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         performer: req.performer,
         binary: &req.binary,
         cwd: &worktree,
-        prompt: super::prompt::build(&task, &branch, &run_id, task.rework.as_deref()),
+        prompt: super::prompt::build(&task, &branch, &run_id, task.rework.as_deref(), &memory),
         base_env: &req.base_env,
         maestro_exe: &req.maestro_exe,
         common_dir: repo.common_dir(),
@@ -173,6 +185,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         task: task_id,
         run: &run_id,
         transcript: transcript.clone(),
+        resume,
     };
     let main_checkout = repo.main_workdir();
     let dirty_before = main_checkout.as_deref().map(git::dirty_paths).transpose()?.unwrap_or_default();
@@ -227,6 +240,25 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     }
     let (status, attempt) = finish(store, score_id, task_id, &run_id, fin)?;
     Ok(RunReport { task: format!("{score_id}/{task_id}"), status, attempt, worktree, branch, transcript })
+}
+
+/// What earlier runs left for this one: the stack it starts from (top first) and their notes.
+fn memory(earlier: &[RunSession], current: &RunSession) -> String {
+    let mut out = String::new();
+    if !current.stack.is_empty() {
+        out.push_str("Subtasks on the stack, top first:\n");
+        for item in current.stack.iter().rev() {
+            out.push_str(&format!("- {}\n", item.text));
+        }
+    }
+    let notes: Vec<String> =
+        earlier.iter().flat_map(|s| s.notes.iter().map(move |n| format!("- [run {}] {}", s.run, n.text))).collect();
+    if !notes.is_empty() {
+        out.push_str("Notes from earlier runs:\n");
+        out.push_str(&notes.join("\n"));
+        out.push('\n');
+    }
+    out
 }
 
 /// The lock a run holds on its task while it works. The kernel drops it when the process dies,
@@ -345,6 +377,14 @@ fn finish(
         attempt.outside_writes.clone_from(&fin.outside_writes);
         let attempt = attempt.clone();
         tx.put(&path, &task)?;
+        if fin.session.is_some() {
+            let session_path = layout::session_file(score, task_id, run);
+            let mut session = tx
+                .get::<RunSession>(&session_path)?
+                .unwrap_or_else(|| RunSession::new(run, score, task_id, &attempt.performer));
+            session.session.clone_from(&fin.session);
+            tx.put(&session_path, &session)?;
+        }
         Ok::<_, store::Error>((task.status, attempt))
     })?;
     Ok(outcome.value)

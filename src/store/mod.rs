@@ -37,7 +37,9 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use codec::CodecError;
-pub use records::{Read, append_decision, decisions, new_decision, score, score_with_tasks, scores, task, tasks};
+pub use records::{
+    Read, append_decision, decisions, new_decision, run_sessions, score, score_with_tasks, scores, task, tasks,
+};
 pub use transaction::{DEADLINE, Outcome, Tx, View, trailer};
 pub use verify::check_all;
 

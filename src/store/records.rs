@@ -4,7 +4,7 @@ use serde::de::DeserializeOwned;
 
 use super::layout::{self, DECISIONS_DIR, SCORES_DIR};
 use super::{Error, Result, Tx, View};
-use crate::model::{Decision, DecisionKind, Score, Task};
+use crate::model::{Decision, DecisionKind, RunSession, Score, Task};
 
 /// Reading records: implemented by [`View`] and [`Tx`] so helpers work on both.
 pub trait Read {
@@ -53,6 +53,17 @@ pub fn scores(r: &impl Read) -> Result<Vec<Score>> {
 pub fn task(r: &impl Read, score: &str, id: &str) -> Result<Task> {
     r.get(&layout::task_file(score, id))?
         .ok_or_else(|| Error::TaskNotFound { score: score.to_owned(), task: id.to_owned() })
+}
+
+/// The session records of a task's runs, oldest first (runs without one are skipped).
+pub fn run_sessions(r: &impl Read, task: &Task) -> Result<Vec<RunSession>> {
+    let mut out = Vec::new();
+    for a in &task.attempts {
+        if let Some(s) = r.get(&layout::session_file(&task.score, &task.id, &a.run))? {
+            out.push(s);
+        }
+    }
+    Ok(out)
 }
 
 /// The tasks of a Score, in the order the Score lists them.

@@ -2,6 +2,7 @@
 
 mod claim;
 mod list;
+mod memory;
 mod release;
 mod review;
 mod run;
@@ -14,7 +15,7 @@ use crate::cli::error::CommandResult;
 use crate::model::{DecisionKind, Task};
 use crate::store::{self, Tx};
 
-/// Look at tasks, and claim or release them
+/// Look at tasks, claim, run and review them, and read their memory
 #[derive(Debug, clap::Subcommand)]
 pub enum TaskCommand {
     List(list::ListArgs),
@@ -23,6 +24,8 @@ pub enum TaskCommand {
     Release(release::ReleaseArgs),
     Run(run::RunArgs),
     Review(review::ReviewArgs),
+    Stack(memory::StackArgs),
+    Notes(memory::NotesArgs),
 }
 
 pub fn run(ctx: &Context, cmd: TaskCommand) -> CommandResult {
@@ -33,6 +36,8 @@ pub fn run(ctx: &Context, cmd: TaskCommand) -> CommandResult {
         TaskCommand::Release(args) => release::cmd_task_release(ctx, &args),
         TaskCommand::Run(args) => run::cmd_task_run(ctx, &args),
         TaskCommand::Review(args) => review::cmd_task_review(ctx, &args),
+        TaskCommand::Stack(args) => memory::cmd_task_stack(ctx, &args),
+        TaskCommand::Notes(args) => memory::cmd_task_notes(ctx, &args),
     }
 }
 
