@@ -18,6 +18,7 @@ pub mod config;
 pub mod git;
 pub mod hooks;
 pub mod mcp;
+pub mod memory;
 pub mod model;
 pub mod performer;
 pub mod store;

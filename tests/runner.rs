@@ -10,6 +10,7 @@ mod test_cli;
 mod test_conflicts;
 mod test_hooks;
 mod test_hostile;
+mod test_kb;
 mod test_merge;
 mod test_performers;
 mod test_planner;

@@ -413,6 +413,7 @@ fn claude_keeps_memory_through_mcp_and_resumes_its_session_on_rework() {
     s.env.write("mem.toml", score);
     s.env.run(&s.dir, &["plan", "--from", "../mem.toml"]).success();
     s.env.run(&s.dir, &["approve", "mem"]).success();
+    s.env.run(&s.dir, &["kb", "add", "--title", "Expiry is checked in one place", "--path", "src/auth/*"]).success();
     let maestro = |args: &[&str]| -> Run {
         s.env.command(&s.dir).env("MAESTRO_TEST_KEY", "sk-scripted-test-key").args(args).output().unwrap().into()
     };
@@ -424,6 +425,11 @@ fn claude_keeps_memory_through_mcp_and_resumes_its_session_on_rework() {
     let notes = maestro(&["task", "notes", "mem/token-types"]).stdout;
     assert!(notes.contains("Token is a newtype over String"), "{notes}");
     assert!(notes.contains("status: types written, expiry next"), "{notes}");
+    let bodies: Vec<String> = s.server.requests().iter().map(|r| r["body"].to_string()).collect();
+    assert!(bodies.iter().any(|b| b.contains("Proposed ") && b.contains("kb accept")), "kb_propose answered the agent");
+    let knowledge =
+        s.env.git(&s.dir, &["ls-tree", "-r", "--name-only", "refs/maestro/state", "knowledge"]).success_git();
+    assert_eq!(knowledge.lines().count(), 2, "the entry and the proposal: {knowledge}");
 
     assert_eq!(maestro(&["reject", "mem/token-types", "-m", "expiry is not checked anywhere"]).code, 0);
     let second = maestro(&["run", "mem"]);
@@ -442,4 +448,9 @@ fn claude_keeps_memory_through_mcp_and_resumes_its_session_on_rework() {
     assert!(resumed.contains("Token is a newtype over String"), "the note is in the second prompt");
     assert!(resumed.contains("check expiry edge cases"), "the stack is in the second prompt");
     assert!(resumed.contains("Subtasks on the stack, top first"), "{resumed}");
+    assert!(resumed.contains("Expiry is checked in one place"), "the relevant KB entry is in the second prompt");
+    assert!(
+        bodies.iter().any(|b| b.contains(r#"\"kind\": \"knowledge\""#)),
+        "kb_search returned the entry to the agent"
+    );
 }

@@ -136,6 +136,8 @@ impl From<store::Error> for CommandError {
                 let hint = format!("run `git maestro task list {score}` to see its tasks");
                 CommandError::wrap(Kind::User, "task-not-found", e).hint(hint)
             }
+            E::KnowledgeNotFound(_) => CommandError::wrap(Kind::User, "knowledge-not-found", e)
+                .hint("run `git maestro kb search <words>` to find entries"),
             E::Exists { .. } => CommandError::wrap(Kind::User, "exists", e),
             E::Busy { ref lock, .. } => {
                 let hint = format!(

@@ -6,7 +6,8 @@
 //!
 //! Tools: `task_get` (the task being worked on); the run's short-term memory: `note` (or
 //! `report`) a working note, `stack_push` / `stack_pop` subtasks it found, `status` where it
-//! stands; and `decide` (a decision about the task).
+//! stands; `kb_search` and `kb_propose` for long-term knowledge; and `decide` (a decision
+//! about the task).
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use rmcp::handler::server::wrapper::Parameters;
 use rmcp::{ServiceExt, tool, tool_router};
 use serde::Deserialize;
 
+use crate::memory::{kb, retrieval};
 use crate::model::redact::redact;
 use crate::model::{DecisionKind, MAX_STRING_BYTES, Note, RunSession};
 use crate::store::{self, Store, layout};
@@ -63,6 +65,27 @@ pub struct StatusArgs {
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct EmptyArgs {}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct KbSearchArgs {
+    /// Words to look for.
+    pub query: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct KbProposeArgs {
+    /// One line: what is true.
+    pub title: String,
+    /// The details.
+    #[serde(default)]
+    pub body: String,
+    /// Topics, task kinds or languages.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Files or globs it is about.
+    #[serde(default)]
+    pub paths: Vec<String>,
+}
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct DecideArgs {
@@ -133,6 +156,41 @@ impl MaestroMcp {
     fn status(&self, Parameters(args): Parameters<StatusArgs>) -> Result<String, String> {
         let status = checked("status", &args.status)?;
         self.update_session("status", |s, now| s.status = Some(Note { at: now, text: status.clone() }))
+    }
+
+    /// Search the knowledge base and the design and lesson decisions.
+    #[tool(description = "Search what the team knows: knowledge entries and design or lesson decisions, best first.")]
+    fn kb_search(&self, Parameters(args): Parameters<KbSearchArgs>) -> Result<String, String> {
+        let store = (self.open)()?;
+        let view = store.view().map_err(|e| e.to_string())?;
+        let task = store::task(&view, &self.run.score, &self.run.task).map_err(|e| e.to_string())?;
+        let mut query = retrieval::Query::for_task(&task, store.session.now());
+        query.text = args.query;
+        let knowledge = store::knowledge(&view).map_err(|e| e.to_string())?;
+        let decisions = store::decisions(&view).map_err(|e| e.to_string())?;
+        let mut hits = retrieval::rank(&knowledge, &decisions, &query);
+        hits.truncate(5);
+        if hits.is_empty() {
+            return Ok("Nothing matches.".into());
+        }
+        serde_json::to_string_pretty(&hits).map_err(|e| e.to_string())
+    }
+
+    /// Propose a knowledge entry; it counts once someone accepts it.
+    #[tool(description = "Propose a knowledge entry for later tasks; a person accepts it before it is used.")]
+    fn kb_propose(&self, Parameters(args): Parameters<KbProposeArgs>) -> Result<String, String> {
+        let store = (self.open)()?;
+        let entry = kb::NewEntry {
+            title: checked("title", &args.title)?,
+            body: args.body,
+            tags: args.tags,
+            paths: args.paths,
+            confidence: 0.5,
+            supersedes: None,
+            source: format!("agent:{}", self.run.performer),
+        };
+        let k = kb::add(&store, entry, crate::model::KnowledgeStatus::Proposed).map_err(|e| e.to_string())?;
+        Ok(format!("Proposed {}; it is used once accepted (`git maestro kb accept {}`).", k.id, k.id))
     }
 
     /// Record a decision about this task in the shared decision log.

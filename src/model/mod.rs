@@ -4,6 +4,7 @@
 
 pub mod decision;
 pub mod ids;
+pub mod knowledge;
 pub mod plan;
 pub mod pull_request;
 pub mod redact;
@@ -12,6 +13,7 @@ pub mod session;
 pub mod task;
 
 pub use decision::{Decision, DecisionKind, Evidence, Review};
+pub use knowledge::{Knowledge, KnowledgeStatus};
 pub use pull_request::PullRequest;
 pub use score::{Score, ScoreStatus};
 pub use session::{Note, RunSession};

@@ -31,6 +31,9 @@ pub struct RunRequest<'a> {
     pub routing: Option<String>,
 }
 
+/// Bytes of retrieved knowledge a prompt carries.
+const KNOWLEDGE_BUDGET: usize = 4096;
+
 /// What a run did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunReport {
@@ -170,14 +173,23 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         }
     };
 
-    // 3. Run the performer.
+    // 3. Run the performer, with what the team knows that bears on the task.
+    let view = store.view()?;
+    let query = crate::memory::retrieval::Query::for_task(&task, store.session.now());
+    let hits = crate::memory::retrieval::rank(&store::knowledge(&view)?, &store::decisions(&view)?, &query);
+    let knowledge = crate::memory::retrieval::render(&hits, KNOWLEDGE_BUDGET);
     let transcript =
         repo.common_dir().join("maestro/logs").join(score_id).join(task_id).join(format!("{run_id}.jsonl"));
     let launch = Launch {
         performer: req.performer,
         binary: &req.binary,
         cwd: &worktree,
-        prompt: super::prompt::build(&task, &branch, &run_id, task.rework.as_deref(), &memory),
+        prompt: super::prompt::build(
+            &task,
+            &branch,
+            &run_id,
+            &super::prompt::Context { rework: task.rework.as_deref(), memory: &memory, knowledge: &knowledge },
+        ),
         base_env: &req.base_env,
         maestro_exe: &req.maestro_exe,
         common_dir: repo.common_dir(),

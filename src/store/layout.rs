@@ -12,6 +12,8 @@ pub const MAESTRO_TOML: &str = "maestro.toml";
 pub const SCORES_DIR: &str = "scores";
 /// The directory of the decision log.
 pub const DECISIONS_DIR: &str = "decisions";
+/// Long-term knowledge entries, fanned out like decisions.
+pub const KNOWLEDGE_DIR: &str = "knowledge";
 
 /// `scores/<score>/score.toml`
 pub fn score_file(score: &str) -> String {
@@ -41,6 +43,11 @@ pub fn decision_file(id: &str) -> String {
 /// `<dir>/<aa>/<bb>/<id>.toml`, where `aa` and `bb` are the first two bytes of a hash of the id
 /// in hex. Two levels of 256 keep every tree small, so one write rewrites three small trees
 /// instead of one huge one.
+/// `knowledge/<aa>/<bb>/<id>.toml`
+pub fn knowledge_file(id: &str) -> String {
+    fanned(KNOWLEDGE_DIR, id)
+}
+
 pub fn fanned(dir: &str, id: &str) -> String {
     let h = mix(fnv1a(id.as_bytes()));
     format!("{dir}/{:02x}/{:02x}/{id}.toml", h >> 56, (h >> 48) & 0xff)

@@ -38,7 +38,8 @@ use serde::{Deserialize, Serialize};
 
 pub use codec::CodecError;
 pub use records::{
-    Read, append_decision, decisions, new_decision, run_sessions, score, score_with_tasks, scores, task, tasks,
+    Read, append_decision, decisions, knowledge, knowledge_entry, new_decision, run_sessions, score, score_with_tasks,
+    scores, task, tasks,
 };
 pub use transaction::{DEADLINE, Outcome, Tx, View, trailer};
 pub use verify::check_all;
@@ -57,6 +58,8 @@ pub enum Error {
     ScoreNotFound(String),
     #[error("no task {task:?} in score {score:?}")]
     TaskNotFound { score: String, task: String },
+    #[error("no knowledge entry {0:?}")]
+    KnowledgeNotFound(String),
     #[error("a record already exists at {path}")]
     Exists { path: String },
     #[error("the state ref is locked ({}) and stayed locked for {}s ({attempts} attempts)", lock.display(), DEADLINE.as_secs())]

@@ -2,9 +2,9 @@
 
 use serde::de::DeserializeOwned;
 
-use super::layout::{self, DECISIONS_DIR, SCORES_DIR};
+use super::layout::{self, DECISIONS_DIR, KNOWLEDGE_DIR, SCORES_DIR};
 use super::{Error, Result, Tx, View};
-use crate::model::{Decision, DecisionKind, RunSession, Score, Task};
+use crate::model::{Decision, DecisionKind, Knowledge, RunSession, Score, Task};
 
 /// Reading records: implemented by [`View`] and [`Tx`] so helpers work on both.
 pub trait Read {
@@ -90,17 +90,35 @@ pub fn append_decision(tx: &mut Tx<'_>, decision: &Decision) -> Result<()> {
 
 /// Every decision, oldest first (ids sort by time).
 pub fn decisions(r: &impl Read) -> Result<Vec<Decision>> {
+    let mut out: Vec<Decision> = fanned_records(r, DECISIONS_DIR)?;
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+/// Every knowledge entry, oldest first.
+pub fn knowledge(r: &impl Read) -> Result<Vec<Knowledge>> {
+    let mut out: Vec<Knowledge> = fanned_records(r, KNOWLEDGE_DIR)?;
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+/// The knowledge entry `id`, or [`Error::KnowledgeNotFound`].
+pub fn knowledge_entry(r: &impl Read, id: &str) -> Result<Knowledge> {
+    r.get(&layout::knowledge_file(id))?.ok_or_else(|| Error::KnowledgeNotFound(id.to_owned()))
+}
+
+/// Every record under a fanned-out directory (`<dir>/<aa>/<bb>/<id>.toml`).
+fn fanned_records<T: DeserializeOwned>(r: &impl Read, top: &str) -> Result<Vec<T>> {
     let mut out = Vec::new();
-    for (aa, _) in r.list(DECISIONS_DIR)? {
-        for (bb, _) in r.list(&format!("{DECISIONS_DIR}/{aa}"))? {
-            let dir = format!("{DECISIONS_DIR}/{aa}/{bb}");
+    for (aa, _) in r.list(top)? {
+        for (bb, _) in r.list(&format!("{top}/{aa}"))? {
+            let dir = format!("{top}/{aa}/{bb}");
             for (file, _) in r.list(&dir)? {
-                if let Some(d) = r.get::<Decision>(&format!("{dir}/{file}"))? {
+                if let Some(d) = r.get::<T>(&format!("{dir}/{file}"))? {
                     out.push(d);
                 }
             }
         }
     }
-    out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)
 }

@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 
 use super::layout::{self, MAESTRO_TOML};
 use super::{Error, Result, Root, View};
-use crate::model::{Decision, RunSession, Score, Task};
+use crate::model::{Decision, Knowledge, RunSession, Score, Task};
 
 /// Every problem in the state at `view`, as `path: message`. Empty means healthy.
 pub fn check_all(view: &View<'_>) -> Result<Vec<String>> {
@@ -53,6 +53,11 @@ fn check_file(path: &str, bytes: &[u8]) -> Result<(), String> {
             let d: Decision = decode(path, bytes)?;
             same(path, "id", &d.id, file.strip_suffix(".toml").unwrap_or(file))?;
             same(path, "path", path, &layout::decision_file(&d.id))
+        }
+        ["knowledge", _, _, file] => {
+            let k: Knowledge = decode(path, bytes)?;
+            same(path, "id", &k.id, file.strip_suffix(".toml").unwrap_or(file))?;
+            same(path, "path", path, &layout::knowledge_file(&k.id))
         }
         _ => Err(format!("{path}: not a file this version of git-maestro knows")),
     }

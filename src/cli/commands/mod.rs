@@ -8,6 +8,7 @@ mod demo;
 mod doctor;
 mod hook;
 mod init;
+mod kb;
 mod land;
 mod log;
 mod mcp;
@@ -46,6 +47,8 @@ pub enum Command {
     Conflicts(conflicts::ConflictsArgs),
     Decide(decide::DecideArgs),
     Decisions(decisions::DecisionsArgs),
+    #[command(subcommand)]
+    Kb(kb::KbCommand),
     Log(log::LogArgs),
     Doctor(doctor::DoctorArgs),
     Mcp(mcp::McpArgs),
@@ -75,6 +78,7 @@ pub fn run(ctx: &Context, command: Command) -> CommandResult {
         Command::Conflicts(args) => conflicts::cmd_conflicts(ctx, &args),
         Command::Decide(args) => decide::cmd_decide(ctx, &args),
         Command::Decisions(args) => decisions::cmd_decisions(ctx, &args),
+        Command::Kb(cmd) => kb::run(ctx, cmd),
         Command::Log(args) => log::cmd_log(ctx, &args),
         Command::Doctor(args) => doctor::cmd_doctor(ctx, &args),
         Command::Mcp(args) => mcp::cmd_mcp(ctx, &args),
