@@ -151,6 +151,15 @@ fn a_task_that_keeps_failing_is_blocked_and_its_dependants_never_start() {
     assert!(prompt.contains("the last run failed: the performer exited with status 7"), "{prompt}");
     let d = env.run(&dir, &["decisions", "--task", "k/a", "--kind", "rejection", "--json"]).success().json();
     assert!(d[0]["rationale"].as_str().unwrap().starts_with("blocked after 3 attempts"), "{d:#}");
+    // The outcomes are learned: c merged first time, a blocked.
+    let stats = env.run(&dir, &["performers", "--stats", "--json"]).success().json();
+    assert_eq!(stats[0]["performer"], "fake");
+    let counts = &stats[0]["by"]["implement"];
+    assert_eq!(counts["merged"], 1, "{stats:#}");
+    assert_eq!(counts["first_time"], 1);
+    assert_eq!(counts["blocked"], 1);
+    let table = env.run(&dir, &["performers", "--stats"]).success().stdout;
+    assert!(table.contains("fake       implement      1       1           0        1        0"), "{table}");
 }
 
 #[test]

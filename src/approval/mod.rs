@@ -19,6 +19,7 @@ pub use pr::{LandingPr, PrOpened, PrState, land_with_pr, open_task_pr};
 pub use rollback::{RolledBack, rollback};
 
 use crate::git::{self, CasError, MergeResult, ObjectId, RefUpdate};
+use crate::model::stats::Outcome;
 use crate::model::{DecisionKind, Score, ScoreStatus, Task, TaskStatus};
 use crate::store::{self, Store, layout};
 
@@ -295,6 +296,7 @@ fn record(store: &Store, score: &str, task: &str, result: Result<ObjectId, Vec<S
                 t.transition(TaskStatus::Merged, tx.now)?;
                 t.merge_commit = Some(commit.to_string());
                 t.conflicts.clear();
+                store::record_outcome(tx, &t, Outcome::Merged)?;
                 format!("merged {score}/{task} into {} as {}", integration_branch(score), commit.to_hex_with_len(12))
             }
             Err(paths) => {

@@ -83,6 +83,7 @@ pub fn rollback(store: &Store, score_id: &str, task: Option<&str>) -> Result<Rol
                 let mut t = store::task(tx, score_id, id)?;
                 t.transition(TaskStatus::Reverted, tx.now)?;
                 tx.put(&layout::task_file(score_id, id), &t)?;
+                store::record_outcome(tx, &t, crate::model::stats::Outcome::Reverted)?;
                 let summary = format!("reverted {score_id}/{id} on {}", integration_branch(score_id));
                 let d = store::new_decision(tx, DecisionKind::Rollback, summary, &actor).about(score_id, Some(id));
                 store::append_decision(tx, &d)?;

@@ -150,6 +150,9 @@ fn set_status(store: &Store, task: &Task, status: TaskStatus, why: Option<String
         }
         t.transition(status, tx.now)?;
         tx.put(&layout::task_file(score_id, id), &t)?;
+        if status == TaskStatus::Blocked {
+            store::record_outcome(tx, &t, crate::model::stats::Outcome::Blocked)?;
+        }
         if let Some(why) = &why {
             let mut d =
                 store::new_decision(tx, DecisionKind::Rejection, format!("{score_id}/{id} is {status}"), &actor)

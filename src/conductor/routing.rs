@@ -5,7 +5,8 @@
 //!    while another is eligible; a performer at its `max_parallel` waits.
 //! 2. A score: profile match (kind listed +1, every language listed +0.5, `strengths.<kind>`),
 //!    plus learned success for this kind and language (2 × the smoothed rate of results that
-//!    merged), minus load (running / max_parallel), plus the cost tier (low +0.3, high -0.3).
+//!    stood, from `stats/performers`), minus load (running / max_parallel), plus the cost tier
+//!    (low +0.3, high -0.3).
 //! 3. Ties go to the name that sorts first.
 
 use std::collections::BTreeMap;
@@ -13,7 +14,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::config::{Config, CostTier, Performer};
-use crate::model::{AttemptOutcome, Task, TaskKind, TaskStatus};
+use crate::model::Task;
+use crate::model::stats::PerformerStats;
 
 /// One performer considered for a task.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -51,47 +53,29 @@ impl Routing {
     }
 }
 
-/// Results by performer, kind and language, learned from every task's attempts.
+/// What was learned about each performer (`stats/performers`).
 #[derive(Debug, Default)]
 pub struct History {
-    /// (performer, kind, language or "") → (merged results, results).
-    outcomes: BTreeMap<(String, TaskKind, String), (u32, u32)>,
+    stats: BTreeMap<String, PerformerStats>,
 }
 
 impl History {
-    /// Learn from `tasks`: an attempt that produced the merged result counts as a success; any
-    /// other finished attempt (failed, or a result that was rejected or conflicted and redone)
-    /// as a failure.
-    pub fn learn(tasks: &[Task]) -> History {
-        let mut h = History::default();
-        for t in tasks {
-            let last = t.attempts.len().saturating_sub(1);
-            for (i, a) in t.attempts.iter().enumerate() {
-                let merged = i == last && t.status == TaskStatus::Merged;
-                let counted = merged || a.outcome == AttemptOutcome::Failed || (i < last && a.commit.is_some());
-                if !counted {
-                    continue;
-                }
-                let langs: Vec<String> = if t.languages.is_empty() { vec![String::new()] } else { t.languages.clone() };
-                for lang in langs {
-                    let e = h.outcomes.entry((a.performer.clone(), t.kind, lang)).or_default();
-                    e.0 += u32::from(merged);
-                    e.1 += 1;
-                }
-            }
-        }
-        h
+    /// From the performers' learned records.
+    pub fn new(stats: Vec<PerformerStats>) -> History {
+        History { stats: stats.into_iter().map(|s| (s.performer.clone(), s)).collect() }
     }
 
-    /// The smoothed success rate of `performer` on tasks like `task`: (merged + 1) / (n + 2).
+    /// The smoothed success rate of `performer` on tasks like `task` (same kind and
+    /// languages): (results that stood + 1) / (results + 2), and how many results.
     fn rate(&self, performer: &str, task: &Task) -> (f64, u32) {
-        let langs: Vec<&str> =
-            if task.languages.is_empty() { vec![""] } else { task.languages.iter().map(String::as_str).collect() };
         let (mut ok, mut n) = (0, 0);
-        for lang in langs {
-            if let Some((s, t)) = self.outcomes.get(&(performer.to_owned(), task.kind, lang.to_owned())) {
-                ok += s;
-                n += t;
+        if let Some(s) = self.stats.get(performer) {
+            for key in PerformerStats::keys(task.kind, &task.languages) {
+                if let Some(c) = s.by.get(&key) {
+                    let (good, all) = c.successes_of();
+                    ok += good;
+                    n += all;
+                }
             }
         }
         ((f64::from(ok) + 1.0) / (f64::from(n) + 2.0), n)
@@ -182,6 +166,7 @@ fn score(task: &Task, p: &Performer, history: &History, busy: u32) -> Candidate 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::TaskKind;
 
     fn performer(name: &str, kinds: &[TaskKind], cost: CostTier) -> Performer {
         let git = vec![
@@ -201,7 +186,7 @@ mod tests {
 
     #[test]
     fn hard_rules_then_score_then_name() {
-        let mut task = crate::model::task::sample(TaskStatus::Ready);
+        let mut task = crate::model::task::sample(crate::model::TaskStatus::Ready);
         task.kind = TaskKind::Implement;
         let c = config(vec![
             performer("docs-only", &[TaskKind::Docs], CostTier::Medium),
@@ -228,14 +213,13 @@ mod tests {
 
     #[test]
     fn learned_success_moves_the_choice() {
-        let mut done = crate::model::task::sample(TaskStatus::Merged);
-        done.kind = TaskKind::Implement;
-        let mut attempt = crate::model::task::sample_attempt("beta");
-        attempt.commit = Some("c".into());
-        done.attempts = vec![attempt];
-        let history = History::learn(&[done.clone(), done]);
-        let mut task = crate::model::task::sample(TaskStatus::Ready);
-        task.kind = TaskKind::Implement;
+        let mut done = crate::model::task::sample(crate::model::TaskStatus::Merged);
+        done.attempts = vec![crate::model::task::sample_attempt("beta")];
+        let mut beta = PerformerStats::new("beta");
+        beta.record(&done, crate::model::stats::Outcome::Merged);
+        beta.record(&done, crate::model::stats::Outcome::Merged);
+        let history = History::new(vec![beta]);
+        let task = crate::model::task::sample(crate::model::TaskStatus::Ready);
         let c = config(vec![performer("alpha", &[], CostTier::Medium), performer("beta", &[], CostTier::Medium)]);
         let r = route(&task, &c, &history, &BTreeMap::new(), &[]);
         assert_eq!(r.chosen.as_deref(), Some("beta"), "{}", r.rationale());

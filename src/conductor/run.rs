@@ -98,7 +98,7 @@ pub fn run(
             if reconcile::reconcile(&store, &score, &tasks, &ids)? {
                 continue;
             }
-            let history = History::learn(&tasks);
+            let history = History::new(store::performer_stats(&store.view()?)?);
             for task in &tasks {
                 if busy.len() >= opts.max_parallel {
                     break;

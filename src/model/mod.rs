@@ -10,6 +10,7 @@ pub mod pull_request;
 pub mod redact;
 pub mod score;
 pub mod session;
+pub mod stats;
 pub mod task;
 
 pub use decision::{Decision, DecisionKind, Evidence, Review};

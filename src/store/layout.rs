@@ -43,6 +43,11 @@ pub fn decision_file(id: &str) -> String {
 /// `<dir>/<aa>/<bb>/<id>.toml`, where `aa` and `bb` are the first two bytes of a hash of the id
 /// in hex. Two levels of 256 keep every tree small, so one write rewrites three small trees
 /// instead of one huge one.
+/// `stats/performers/<name>.toml`
+pub fn performer_stats_file(performer: &str) -> String {
+    format!("stats/performers/{performer}.toml")
+}
+
 /// `knowledge/<aa>/<bb>/<id>.toml`
 pub fn knowledge_file(id: &str) -> String {
     fanned(KNOWLEDGE_DIR, id)

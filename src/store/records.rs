@@ -4,6 +4,7 @@ use serde::de::DeserializeOwned;
 
 use super::layout::{self, DECISIONS_DIR, KNOWLEDGE_DIR, SCORES_DIR};
 use super::{Error, Result, Tx, View};
+use crate::model::stats::{Outcome, PerformerStats};
 use crate::model::{Decision, DecisionKind, Knowledge, RunSession, Score, Task};
 
 /// Reading records: implemented by [`View`] and [`Tx`] so helpers work on both.
@@ -61,6 +62,26 @@ pub fn run_sessions(r: &impl Read, task: &Task) -> Result<Vec<RunSession>> {
     for a in &task.attempts {
         if let Some(s) = r.get(&layout::session_file(&task.score, &task.id, &a.run))? {
             out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// Count a terminal outcome of `task` for the performer of its last attempt.
+pub fn record_outcome(tx: &mut Tx<'_>, task: &Task, outcome: Outcome) -> Result<()> {
+    let Some(performer) = task.attempts.last().map(|a| a.performer.clone()) else { return Ok(()) };
+    let path = layout::performer_stats_file(&performer);
+    let mut stats = tx.get::<PerformerStats>(&path)?.unwrap_or_else(|| PerformerStats::new(&performer));
+    stats.record(task, outcome);
+    tx.put(&path, &stats)
+}
+
+/// Every performer's learned record, by name.
+pub fn performer_stats(r: &impl Read) -> Result<Vec<PerformerStats>> {
+    let mut out = Vec::new();
+    for (file, is_dir) in r.list("stats/performers")? {
+        if let (false, Some(name)) = (is_dir, file.strip_suffix(".toml")) {
+            out.extend(r.get::<PerformerStats>(&layout::performer_stats_file(name))?);
         }
     }
     Ok(out)

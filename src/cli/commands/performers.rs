@@ -13,12 +13,49 @@ use crate::performer;
 /// Performers come only from trusted config: ~/.config/git-maestro/config.toml, the checkout's
 /// .maestro/config.toml and `git config maestro.performer.<name>.<key>`. With --check, runs each
 /// binary's `--version`, reports the version and whether it is the version the test suite
-/// drives, and exits 1 when any performer cannot run.
+/// drives, and exits 1 when any performer cannot run. With --stats, shows what was learned
+/// about each performer from finished tasks, by task kind and language.
 #[derive(Debug, clap::Args)]
 pub struct PerformersArgs {
     /// Run each performer's `--version`
     #[arg(long)]
     pub check: bool,
+    /// Show each performer's record: merged (first time), reworks, blocked, reverted
+    #[arg(long, conflicts_with = "check")]
+    pub stats: bool,
+}
+
+fn stats(ctx: &Context) -> CommandResult {
+    let store = ctx.store()?;
+    let all = crate::store::performer_stats(&store.view()?)?;
+    if ctx.ui.json {
+        ctx.ui.json(&all)?;
+        return Ok(());
+    }
+    if all.is_empty() {
+        ctx.ui.status("No finished tasks yet.");
+        return Ok(());
+    }
+    let mut rows = vec![
+        ["PERFORMER", "KIND/LANGUAGE", "MERGED", "FIRST TIME", "REWORKS", "BLOCKED", "REVERTED"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for s in &all {
+        for (key, c) in &s.by {
+            rows.push(vec![
+                s.performer.clone(),
+                key.clone(),
+                c.merged.to_string(),
+                c.first_time.to_string(),
+                c.reworks.to_string(),
+                c.blocked.to_string(),
+                c.reverted.to_string(),
+            ]);
+        }
+    }
+    ctx.ui.line(table(&rows))?;
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -40,6 +77,9 @@ struct Row {
 }
 
 pub fn cmd_performers(ctx: &Context, args: &PerformersArgs) -> CommandResult {
+    if args.stats {
+        return stats(ctx);
+    }
     let repo = ctx.repo()?;
     let config = ctx.config(&repo)?;
     let base = repo.main_workdir().unwrap_or_else(|| repo.common_dir().to_owned());

@@ -88,7 +88,7 @@ fn only_open_score(store: &store::Store) -> CommandResult<String> {
 
 fn explain(ctx: &Context, store: &store::Store, config: &crate::config::Config, score: &str) -> CommandResult {
     let (_, tasks) = store::score_with_tasks(&store.view()?, score)?;
-    let history = routing::History::learn(&tasks);
+    let history = routing::History::new(store::performer_stats(&store.view()?)?);
     let open: Vec<routing::Routing> = tasks
         .iter()
         .filter(|t| !t.status.is_closed() && t.status != TaskStatus::Submitted && t.status != TaskStatus::Approved)
