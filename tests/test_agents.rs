@@ -449,6 +449,11 @@ fn claude_keeps_memory_through_mcp_and_resumes_its_session_on_rework() {
     assert!(resumed.contains("check expiry edge cases"), "the stack is in the second prompt");
     assert!(resumed.contains("Subtasks on the stack, top first"), "{resumed}");
     assert!(resumed.contains("Expiry is checked in one place"), "the relevant KB entry is in the second prompt");
+    assert!(resumed.contains("## What was tried"), "the rework's handover packet is in the second prompt");
+    let packets = maestro(&["handover", "list", "--json"]).json();
+    assert_eq!(packets.as_array().unwrap().len(), 1, "{packets:#}");
+    assert_eq!(packets[0]["status"], "acked", "the agent acknowledged it through MCP: {packets:#}");
+    assert_eq!(packets[0]["acked_by"], serde_json::json!(["agent"]));
     assert!(
         bodies.iter().any(|b| b.contains(r#"\"kind\": \"knowledge\""#)),
         "kb_search returned the entry to the agent"

@@ -6,6 +6,7 @@
 use super::ConductorError;
 use crate::approval::integration_branch;
 use crate::git::RefUpdate;
+use crate::model::handover::Delivery;
 use crate::model::task::CHECKPOINT;
 use crate::model::{AttemptOutcome, DecisionKind, Score, ScoreStatus, Task, TaskStatus};
 use crate::performer::task_run::task_branch;
@@ -117,6 +118,9 @@ fn rework(store: &Store, score: &Score, task: &Task) -> Result<(), ConductorErro
         t.rework = Some(reason.clone());
         t.passed.clear();
         tx.put(&layout::task_file(score_id, id), &t)?;
+        // The next performer gets a handover packet with the reason and what was tried.
+        let actor = store.session.actor.clone();
+        crate::memory::handover::create(tx, score_id, Some(task), Delivery::Pull, None, &reason, &actor)?;
         Ok::<_, ConductorError>(())
     })?;
     Ok(())

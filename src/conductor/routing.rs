@@ -83,7 +83,7 @@ impl History {
 }
 
 /// Route `task`. `running` counts the tasks each performer is running now; `avoid` lists the
-/// performers that failed this task before.
+/// performers that failed this task before, or refused its handover.
 pub fn route(
     task: &Task,
     config: &Config,
@@ -108,7 +108,7 @@ pub fn route(
     if candidates.iter().any(|c| c.score.is_some() && !avoid.contains(&c.performer)) {
         for c in candidates.iter_mut().filter(|c| c.score.is_some() && avoid.contains(&c.performer)) {
             c.score = None;
-            c.why = "failed this task before; another performer is eligible".into();
+            c.why = "failed or refused this task before; another performer is eligible".into();
         }
     }
     let eligible = |c: &&Candidate| {

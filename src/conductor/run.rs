@@ -99,6 +99,8 @@ pub fn run(
                 continue;
             }
             let history = History::new(store::performer_stats(&store.view()?)?);
+            crate::memory::handover::expire(&store).map_err(|e| ConductorError::Other(e.to_string()))?;
+            let packets = store::handovers(&store.view()?)?;
             for task in &tasks {
                 if busy.len() >= opts.max_parallel {
                     break;
@@ -115,7 +117,9 @@ pub fn run(
                         for p in busy.values().flatten() {
                             *running.entry(p.clone()).or_default() += 1;
                         }
-                        let r = routing::route(task, config, &history, &running, &reconcile::failed_performers(task));
+                        let mut avoid = reconcile::failed_performers(task);
+                        avoid.extend(crate::memory::handover::refused_by(&packets, &task.score, &task.id));
+                        let r = routing::route(task, config, &history, &running, &avoid);
                         let Some(performer) = r.chosen.clone() else { continue };
                         Job::Run { performer, rationale: r.rationale() }
                     }

@@ -6,8 +6,8 @@
 //!
 //! Tools: `task_get` (the task being worked on); the run's short-term memory: `note` (or
 //! `report`) a working note, `stack_push` / `stack_pop` subtasks it found, `status` where it
-//! stands; `kb_search` and `kb_propose` for long-term knowledge; and `decide` (a decision
-//! about the task).
+//! stands; `kb_search` and `kb_propose` for long-term knowledge; `handover_ack` and
+//! `handover_nack` to answer handover packets; and `decide` (a decision about the task).
 
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use rmcp::handler::server::wrapper::Parameters;
 use rmcp::{ServiceExt, tool, tool_router};
 use serde::Deserialize;
 
-use crate::memory::{kb, retrieval};
+use crate::memory::{handover, kb, retrieval};
 use crate::model::redact::redact;
 use crate::model::{DecisionKind, MAX_STRING_BYTES, Note, RunSession};
 use crate::store::{self, Store, layout};
@@ -65,6 +65,20 @@ pub struct StatusArgs {
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct EmptyArgs {}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct HandoverAckArgs {
+    /// The packet id from the handover block.
+    pub id: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct HandoverNackArgs {
+    /// The packet id from the handover block.
+    pub id: String,
+    /// Why you cannot take it.
+    pub reason: String,
+}
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct KbSearchArgs {
@@ -191,6 +205,23 @@ impl MaestroMcp {
         };
         let k = kb::add(&store, entry, crate::model::KnowledgeStatus::Proposed).map_err(|e| e.to_string())?;
         Ok(format!("Proposed {}; it is used once accepted (`git maestro kb accept {}`).", k.id, k.id))
+    }
+
+    /// Acknowledge a handover packet.
+    #[tool(description = "Acknowledge a handover packet you received: you read it and take the task on.")]
+    fn handover_ack(&self, Parameters(args): Parameters<HandoverAckArgs>) -> Result<String, String> {
+        let store = (self.open)()?;
+        handover::answer(&store, args.id.trim(), &self.run.performer, None).map_err(|e| e.to_string())?;
+        Ok("Acknowledged.".into())
+    }
+
+    /// Refuse a handover packet.
+    #[tool(description = "Refuse a handover packet, with the reason: the task goes to another performer.")]
+    fn handover_nack(&self, Parameters(args): Parameters<HandoverNackArgs>) -> Result<String, String> {
+        let reason = checked("reason", &args.reason)?;
+        let store = (self.open)()?;
+        handover::answer(&store, args.id.trim(), &self.run.performer, Some(&reason)).map_err(|e| e.to_string())?;
+        Ok("Refused; the task will be routed to another performer.".into())
     }
 
     /// Record a decision about this task in the shared decision log.

@@ -3,5 +3,6 @@
 //! Short-term memory (a run's stack and notes) lives in `model::session` and the MCP server;
 //! the decision log in `model::decision`; knowledge entries in `model::knowledge`.
 
+pub mod handover;
 pub mod kb;
 pub mod retrieval;

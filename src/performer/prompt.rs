@@ -18,6 +18,8 @@ pub struct Context<'a> {
     pub memory: &'a str,
     /// Knowledge entries and decisions retrieved for the task.
     pub knowledge: &'a str,
+    /// Handover packets delivered to this run.
+    pub handover: &'a str,
 }
 
 /// Build the prompt for `task` on branch `branch`, for run `run`.
@@ -46,6 +48,13 @@ pub fn build(task: &Task, branch: &str, run: &str, context: &Context<'_>) -> Str
     if !context.knowledge.is_empty() {
         out.push_str("The knowledge block holds what the team learned that looks relevant; kb_search finds more.\n");
         push_block(&mut out, &fence, "knowledge", context.knowledge);
+    }
+    if !context.handover.is_empty() {
+        out.push_str(
+            "The handover block was written for you. Acknowledge each packet with maestro's MCP tool \
+             handover_ack (its id), or refuse it with handover_nack and a reason if you cannot take the task.\n",
+        );
+        push_block(&mut out, &fence, "handover", context.handover);
     }
     out.push_str("When you are done, reply with a one-paragraph summary of what you changed.\n");
     out

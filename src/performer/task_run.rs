@@ -139,6 +139,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         let mut session = RunSession::new(&run_id, score_id, task_id, &performer);
         session.stack = earlier.last().map(|s| s.stack.clone()).unwrap_or_default();
         tx.put(&layout::session_file(score_id, task_id, &run_id), &session)?;
+        let handovers = crate::memory::handover::deliver(tx, &task, &performer, &run_id)?;
         let previous = task.attempts.iter().rev().nth(1);
         let resume = previous
             .filter(|a| a.performer == performer && (task.rework.is_some() || a.outcome == AttemptOutcome::Interrupted))
@@ -152,9 +153,10 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
             store::append_decision(tx, &d)?;
         }
         let score = store::score(tx, score_id)?;
-        Ok::<_, RunError>((task, score, memory(&earlier, &session), resume))
+        let handovers: Vec<String> = handovers.iter().map(crate::model::handover::Handover::render).collect();
+        Ok::<_, RunError>((task, score, memory(&earlier, &session), resume, handovers.join("\n")))
     })?;
-    let (task, score, memory, resume) = started.value;
+    let (task, score, memory, resume, handover) = started.value;
 
     // 2. The worktree, on the task branch, from the integration tip (which holds the merged
     //    dependencies), or the Score's target before the first merge.
@@ -188,7 +190,12 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
             &task,
             &branch,
             &run_id,
-            &super::prompt::Context { rework: task.rework.as_deref(), memory: &memory, knowledge: &knowledge },
+            &super::prompt::Context {
+                rework: task.rework.as_deref(),
+                memory: &memory,
+                knowledge: &knowledge,
+                handover: &handover,
+            },
         ),
         base_env: &req.base_env,
         maestro_exe: &req.maestro_exe,

@@ -43,6 +43,14 @@ pub fn decision_file(id: &str) -> String {
 /// `<dir>/<aa>/<bb>/<id>.toml`, where `aa` and `bb` are the first two bytes of a hash of the id
 /// in hex. Two levels of 256 keep every tree small, so one write rewrites three small trees
 /// instead of one huge one.
+/// Handover packets, fanned out like decisions.
+pub const HANDOVERS_DIR: &str = "handovers";
+
+/// `handovers/<aa>/<bb>/<id>.toml`
+pub fn handover_file(id: &str) -> String {
+    fanned(HANDOVERS_DIR, id)
+}
+
 /// `stats/performers/<name>.toml`
 pub fn performer_stats_file(performer: &str) -> String {
     format!("stats/performers/{performer}.toml")

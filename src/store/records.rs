@@ -4,6 +4,7 @@ use serde::de::DeserializeOwned;
 
 use super::layout::{self, DECISIONS_DIR, KNOWLEDGE_DIR, SCORES_DIR};
 use super::{Error, Result, Tx, View};
+use crate::model::handover::Handover;
 use crate::model::stats::{Outcome, PerformerStats};
 use crate::model::{Decision, DecisionKind, Knowledge, RunSession, Score, Task};
 
@@ -119,6 +120,13 @@ pub fn decisions(r: &impl Read) -> Result<Vec<Decision>> {
 /// Every knowledge entry, oldest first.
 pub fn knowledge(r: &impl Read) -> Result<Vec<Knowledge>> {
     let mut out: Vec<Knowledge> = fanned_records(r, KNOWLEDGE_DIR)?;
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+/// Every handover packet, oldest first.
+pub fn handovers(r: &impl Read) -> Result<Vec<Handover>> {
+    let mut out: Vec<Handover> = fanned_records(r, layout::HANDOVERS_DIR)?;
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)
 }

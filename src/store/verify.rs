@@ -58,6 +58,11 @@ fn check_file(path: &str, bytes: &[u8]) -> Result<(), String> {
             let p: crate::model::stats::PerformerStats = decode(path, bytes)?;
             same(path, "performer", &p.performer, file.strip_suffix(".toml").unwrap_or(file))
         }
+        ["handovers", _, _, file] => {
+            let h: crate::model::handover::Handover = decode(path, bytes)?;
+            same(path, "id", &h.id, file.strip_suffix(".toml").unwrap_or(file))?;
+            same(path, "path", path, &layout::handover_file(&h.id))
+        }
         ["knowledge", _, _, file] => {
             let k: Knowledge = decode(path, bytes)?;
             same(path, "id", &k.id, file.strip_suffix(".toml").unwrap_or(file))?;

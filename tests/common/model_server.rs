@@ -24,8 +24,8 @@ pub struct Turn {
     pub args: serde_json::Map<String, Value>,
     /// Final text instead of a tool call.
     pub say: Option<String>,
-    /// Other final texts, each used when the request contains its `contains` text (the first
-    /// that matches wins over `say`).
+    /// Other answers (a text or a tool call), each used when the request contains its
+    /// `contains` text (the first that matches wins).
     #[serde(default)]
     pub say_when: Vec<SayWhen>,
     /// Answer with this HTTP status and an error body instead.
@@ -39,7 +39,12 @@ pub struct Turn {
 #[serde(deny_unknown_fields)]
 pub struct SayWhen {
     pub contains: String,
-    pub say: String,
+    /// Say this instead…
+    pub say: Option<String>,
+    /// …or call this tool instead.
+    pub tool: Option<String>,
+    #[serde(default)]
+    pub args: serde_json::Map<String, Value>,
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -165,8 +170,21 @@ fn serve(stream: TcpStream, scenario: &Scenario, log: &Mutex<std::fs::File>) -> 
         hang: false,
     });
     let text = json.to_string();
-    if let Some(w) = turn.say_when.iter().find(|w| text.contains(&w.contains)) {
-        turn.say = Some(w.say.clone());
+    if let Some(w) = turn.say_when.iter().find(|w| text.contains(&w.contains)).cloned() {
+        turn.say = w.say;
+        turn.tool = w.tool;
+        turn.args = w.args;
+    }
+    // `$HANDOVER_ID` in an argument is the last handover packet id the request shows.
+    if let Some(id) = text.rmatch_indices("Handover ").find_map(|(i, _)| {
+        let id: String = text[i + 9..].chars().take_while(char::is_ascii_alphanumeric).collect();
+        (id.len() == 26).then_some(id)
+    }) {
+        for v in turn.args.values_mut() {
+            if v == "$HANDOVER_ID" {
+                *v = Value::String(id.clone());
+            }
+        }
     }
     if turn.hang {
         std::thread::sleep(std::time::Duration::from_secs(3600));

@@ -6,6 +6,7 @@ mod decide;
 mod decisions;
 mod demo;
 mod doctor;
+mod handover;
 mod hook;
 mod init;
 mod kb;
@@ -49,6 +50,8 @@ pub enum Command {
     Decisions(decisions::DecisionsArgs),
     #[command(subcommand)]
     Kb(kb::KbCommand),
+    #[command(subcommand)]
+    Handover(handover::HandoverCommand),
     Log(log::LogArgs),
     Doctor(doctor::DoctorArgs),
     Mcp(mcp::McpArgs),
@@ -79,6 +82,7 @@ pub fn run(ctx: &Context, command: Command) -> CommandResult {
         Command::Decide(args) => decide::cmd_decide(ctx, &args),
         Command::Decisions(args) => decisions::cmd_decisions(ctx, &args),
         Command::Kb(cmd) => kb::run(ctx, cmd),
+        Command::Handover(cmd) => handover::run(ctx, cmd),
         Command::Log(args) => log::cmd_log(ctx, &args),
         Command::Doctor(args) => doctor::cmd_doctor(ctx, &args),
         Command::Mcp(args) => mcp::cmd_mcp(ctx, &args),
