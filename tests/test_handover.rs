@@ -76,9 +76,11 @@ fn a_run_receives_its_push_packet_and_the_broadcast() {
     env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
     let prompt = env.path("prompt.txt");
     let config = format!(
-        "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\n\
-         env = {{ FAKE_WRITE = \"src/auth/token.rs=pub struct Token;\", FAKE_PROMPT_COPY = \"{}\" }}\n",
-        prompt.display()
+        "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\ncontext_file = true\n\
+         env = {{ FAKE_WRITE = \"src/auth/token.rs=pub struct Token;\", FAKE_PROMPT_COPY = \"{}\", \
+         FAKE_READ = \"AGENTS.md={}\" }}\n",
+        prompt.display(),
+        env.path("agents.md").display()
     );
     std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
     env.run(&dir, &["handover", "push", "auth-tokens/token-types", "--to", "fake", "-m", "Start from the claims"])
@@ -100,4 +102,9 @@ fn a_run_receives_its_push_packet_and_the_broadcast() {
         .map(|h| h["reason"].as_str().unwrap())
         .collect();
     assert_eq!(delivered.len(), 2, "{all:#}");
+    // The context file carried the packet during the run, and was never committed.
+    let agents = std::fs::read_to_string(env.path("agents.md")).unwrap();
+    assert!(agents.contains("Start from the claims") && agents.contains("never committed"), "{agents}");
+    let files = env.git(&dir, &["ls-tree", "-r", "--name-only", "maestro/auth-tokens/tasks/token-types"]).success_git();
+    assert!(!files.contains("AGENTS.md"), "{files}");
 }

@@ -77,6 +77,15 @@ fn thirty_tasks_run_in_dependency_order_at_most_four_at_once() {
             assert_eq!(ordered.code, 0, "{} started before its dependency {dep} was merged", t["id"]);
         }
     }
+    // Each merge commit names the decision that made it.
+    let decisions = env.run(&dir, &["decisions", "--kind", "merge", "--json"]).success().json();
+    let t7 = show(&env, &dir, "t7");
+    let trailer = env.git(
+        &dir,
+        &["log", "-1", "--format=%(trailers:key=Maestro-Decision,valueonly)", t7["merge_commit"].as_str().unwrap()],
+    );
+    let named = decisions.as_array().unwrap().iter().find(|d| d["id"] == trailer.stdout.trim()).expect("a decision");
+    assert_eq!(named["task"], "t7", "{named:#}");
     let mut merged = merged_tasks(&env, &dir);
     merged.sort();
     assert_eq!(merged.len(), 30, "each task merged exactly once");

@@ -46,6 +46,8 @@ pub fn land(store: &Store, score_id: &str, merged_remotely: Option<ObjectId>) ->
     let old = repo.read_ref(&target)?.ok_or_else(|| ApprovalError::NoTarget(score.target.clone()))?;
     let identity = (store.session.actor.as_str(), store.session.email.as_str());
     let now = store.session.now().as_second();
+    // The land decision's id, named by the merge commit when there is one.
+    let decision = store.session.new_id();
     let remote = match merged_remotely {
         Some(r) if repo.is_ancestor(tip, r)? && repo.is_ancestor(old, r)? => Some(r),
         _ => None,
@@ -60,7 +62,10 @@ pub fn land(store: &Store, score_id: &str, merged_remotely: Option<ObjectId>) ->
                 return Err(ApprovalError::LandConflict { score: score_id.to_owned(), paths });
             }
             MergeResult::Clean(tree) => {
-                let message = format!("Land {score_id}: {}\n\nMaestro-Score: {score_id}\n", score.title);
+                let message = format!(
+                    "Land {score_id}: {}\n\nMaestro-Score: {score_id}\nMaestro-Decision: {decision}\n",
+                    score.title
+                );
                 (repo.write_commit(tree, &[old, tip], &message, identity, now)?, false)
             }
         }
@@ -89,7 +94,8 @@ pub fn land(store: &Store, score_id: &str, merged_remotely: Option<ObjectId>) ->
             tx.put(&layout::score_file(score_id), &s)?;
         }
         let summary = format!("landed {score_id} on {} at {}", score.target, new.to_hex_with_len(12));
-        let d = store::new_decision(tx, DecisionKind::Merge, summary, &actor).about(score_id, None);
+        let mut d = store::new_decision(tx, DecisionKind::Merge, summary, &actor).about(score_id, None);
+        decision.clone_into(&mut d.id);
         store::append_decision(tx, &d)?;
         Ok::<_, ApprovalError>(())
     })?;

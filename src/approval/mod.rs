@@ -246,18 +246,21 @@ fn merge_task(store: &Store, score_id: &str, task_id: &str) -> Result<Result<Obj
             .read_ref(&format!("refs/heads/{}", score.target))?
             .ok_or_else(|| ApprovalError::NoTarget(score.target.clone()))?,
     };
+    // The merge decision's id goes into the merge commit's trailers.
+    let decision = store.session.new_id();
     // Merged before, but the state was not updated (a crash between the two refs): record it.
     let merge_commit = if current.is_some() && repo.is_ancestor(tip, base)? {
         base
     } else {
         match repo.merge_commits(base, tip)? {
             MergeResult::Conflicts(paths) => {
-                record(store, score_id, task_id, Err(paths.clone()))?;
+                record(store, score_id, task_id, Err(paths.clone()), &decision)?;
                 return Ok(Err(paths));
             }
             MergeResult::Clean(tree) => {
                 let message = format!(
-                    "Merge {score_id}/{task_id}: {}\n\nMaestro-Score: {score_id}\nMaestro-Task: {task_id}\n",
+                    "Merge {score_id}/{task_id}: {}\n\nMaestro-Score: {score_id}\nMaestro-Task: {task_id}\n\
+                     Maestro-Decision: {decision}\n",
                     task.title
                 );
                 let identity = (store.session.actor.as_str(), store.session.email.as_str());
@@ -279,15 +282,22 @@ fn merge_task(store: &Store, score_id: &str, task_id: &str) -> Result<Result<Obj
             }
         }
     };
-    record(store, score_id, task_id, Ok(merge_commit))?;
+    record(store, score_id, task_id, Ok(merge_commit), &decision)?;
     if current.is_none() {
         set_base(store, score_id, base)?;
     }
     Ok(Ok(merge_commit))
 }
 
-/// Move the task to `merged` (with its merge commit) or `conflict` (with the paths).
-fn record(store: &Store, score: &str, task: &str, result: Result<ObjectId, Vec<String>>) -> Result<(), ApprovalError> {
+/// Move the task to `merged` (with its merge commit) or `conflict` (with the paths), with the
+/// merge decision `decision` (the id the merge commit's trailer names).
+fn record(
+    store: &Store,
+    score: &str,
+    task: &str,
+    result: Result<ObjectId, Vec<String>>,
+    decision: &str,
+) -> Result<(), ApprovalError> {
     let actor = store.session.actor.clone();
     let _written = store.transact(&format!("merge {score}/{task}"), |tx| {
         let mut t = store::task(tx, score, task)?;
@@ -306,7 +316,8 @@ fn record(store: &Store, score: &str, task: &str, result: Result<ObjectId, Vec<S
             }
         };
         tx.put(&layout::task_file(score, task), &t)?;
-        let d = store::new_decision(tx, DecisionKind::Merge, summary, &actor).about(score, Some(task));
+        let mut d = store::new_decision(tx, DecisionKind::Merge, summary, &actor).about(score, Some(task));
+        decision.clone_into(&mut d.id);
         store::append_decision(tx, &d)?;
         Ok::<_, ApprovalError>(())
     })?;

@@ -51,7 +51,9 @@ pub fn rollback(store: &Store, score_id: &str, task: Option<&str>) -> Result<Rol
     let identity = (store.session.actor.as_str(), store.session.email.as_str());
     let now = store.session.now().as_second();
     let mut current = tip;
-    for (t, merge) in &merged {
+    // Each revert commit names its rollback decision.
+    let decisions: Vec<String> = merged.iter().map(|_| store.session.new_id()).collect();
+    for ((t, merge), decision) in merged.iter().zip(&decisions) {
         let info = repo.commit_info(*merge)?;
         let before =
             *info.parents.first().ok_or_else(|| ApprovalError::NoBranch(format!("the first parent of {merge}")))?;
@@ -60,7 +62,8 @@ pub fn rollback(store: &Store, score_id: &str, task: Option<&str>) -> Result<Rol
             MergeResult::Conflicts(paths) => return Err(ApprovalError::RevertConflict { task: t.address(), paths }),
         };
         let message = format!(
-            "Revert {}: {}\n\nThis reverts merge {merge}.\n\nMaestro-Score: {score_id}\nMaestro-Task: {}\n",
+            "Revert {}: {}\n\nThis reverts merge {merge}.\n\nMaestro-Score: {score_id}\nMaestro-Task: {}\n\
+             Maestro-Decision: {decision}\n",
             t.address(),
             t.title,
             t.id
@@ -79,13 +82,14 @@ pub fn rollback(store: &Store, score_id: &str, task: Option<&str>) -> Result<Rol
     let _written = store.transact(
         &format!("roll back {}", if whole { score_id.to_owned() } else { format!("{score_id}/{}", ids[0]) }),
         |tx| {
-            for id in &ids {
+            for (id, decision) in ids.iter().zip(&decisions) {
                 let mut t = store::task(tx, score_id, id)?;
                 t.transition(TaskStatus::Reverted, tx.now)?;
                 tx.put(&layout::task_file(score_id, id), &t)?;
                 store::record_outcome(tx, &t, crate::model::stats::Outcome::Reverted)?;
                 let summary = format!("reverted {score_id}/{id} on {}", integration_branch(score_id));
-                let d = store::new_decision(tx, DecisionKind::Rollback, summary, &actor).about(score_id, Some(id));
+                let mut d = store::new_decision(tx, DecisionKind::Rollback, summary, &actor).about(score_id, Some(id));
+                decision.clone_into(&mut d.id);
                 store::append_decision(tx, &d)?;
             }
             let mut s = store::score(tx, score_id)?;

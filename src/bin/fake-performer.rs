@@ -4,6 +4,7 @@
 //!
 //! - `FAKE_LOG=<file>`: append `start <task> <nanos>` now and `end <task> <nanos>` at exit;
 //! - `FAKE_PROMPT_COPY=<file>`: write the prompt it received to `<file>`;
+//! - `FAKE_READ=<path>=<file>`: copy `<path>` from the cwd (if there) to `<file>`;
 //! - `FAKE_WRITE=<path>=<content>` (several on separate lines): write files under the cwd; a
 //!   `\n` in the content is a line break;
 //! - `FAKE_OUTSIDE=<absolute path>`: write a file outside its worktree;
@@ -33,6 +34,11 @@ fn main() {
     log("start");
     if let Some(path) = var("FAKE_PROMPT_COPY") {
         std::fs::write(path, &prompt).expect("write prompt copy");
+    }
+    if let Some((from, to)) = var("FAKE_READ").as_deref().and_then(|s| s.split_once('=')) {
+        if let Ok(data) = std::fs::read(from) {
+            std::fs::write(to, data).expect("copy");
+        }
     }
     if let Some(spec) = var("FAKE_WRITE") {
         for item in spec.lines().filter(|s| !s.is_empty()) {

@@ -38,6 +38,7 @@ pub struct PerformerEntry {
     #[serde(default)]
     pub extra_args: Vec<String>,
     pub isolate_home: Option<bool>,
+    pub context_file: Option<bool>,
     pub base_url: Option<String>,
     pub api_key_env: Option<String>,
     #[serde(default)]
@@ -101,7 +102,18 @@ impl PerformerEntry {
                 }
             )*};
         }
-        take!(adapter, command, model, max_parallel, cost_tier, timeout, isolate_home, base_url, api_key_env);
+        take!(
+            adapter,
+            command,
+            model,
+            max_parallel,
+            cost_tier,
+            timeout,
+            isolate_home,
+            context_file,
+            base_url,
+            api_key_env
+        );
         take_nonempty!(languages, kinds, strengths, extra_args, env);
     }
 }
@@ -212,11 +224,18 @@ impl RawConfig {
                         },
                         "costtier" => set.cost_tier = Some(value.clone()),
                         "timeout" => set.timeout = Some(value.clone()),
-                        "isolatehome" => match value.as_str() {
-                            "true" | "yes" | "on" | "1" => set.isolate_home = Some(true),
-                            "false" | "no" | "off" | "0" => set.isolate_home = Some(false),
-                            _ => errors.push(err("not a boolean")),
-                        },
+                        "isolatehome" | "contextfile" => {
+                            let flag = match value.as_str() {
+                                "true" | "yes" | "on" | "1" => Some(true),
+                                "false" | "no" | "off" | "0" => Some(false),
+                                _ => None,
+                            };
+                            match (field.as_str(), flag) {
+                                (_, None) => errors.push(err("not a boolean")),
+                                ("isolatehome", b) => set.isolate_home = b,
+                                (_, b) => set.context_file = b,
+                            }
+                        }
                         "baseurl" => set.base_url = Some(value.clone()),
                         "apikeyenv" => set.api_key_env = Some(value.clone()),
                         "languages" => set.languages = split_list(value),

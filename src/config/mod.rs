@@ -66,6 +66,15 @@ impl Adapter {
         }
     }
 
+    /// The context file the agent CLI reads from its working directory.
+    pub fn context_file(self) -> &'static str {
+        match self {
+            Adapter::Claude => "CLAUDE.md",
+            Adapter::Gemini => "GEMINI.md",
+            Adapter::Codex | Adapter::Command => "AGENTS.md",
+        }
+    }
+
     /// Whether a run can continue the agent's own earlier session: Claude Code (`--resume`).
     /// Codex runs `--ephemeral`, so it keeps no session to resume; Gemini resumes by index,
     /// not by id.
@@ -119,6 +128,9 @@ pub struct Performer {
     pub timeout: u64,
     pub extra_args: Vec<String>,
     pub isolate_home: bool,
+    /// Also put the run's handover and memory in the agent's context file (CLAUDE.md,
+    /// GEMINI.md or AGENTS.md) when the worktree has none; it is never committed.
+    pub context_file: bool,
     pub base_url: Option<String>,
     pub api_key_env: Option<String>,
     pub env: BTreeMap<String, String>,
@@ -293,6 +305,7 @@ fn validate(raw: file::RawConfig, errors: &mut Vec<ConfigError>) -> Config {
                 timeout,
                 extra_args: entry.extra_args,
                 isolate_home: entry.isolate_home.unwrap_or(false),
+                context_file: entry.context_file.unwrap_or(false),
                 base_url: entry.base_url,
                 api_key_env: entry.api_key_env,
                 env: entry.env,

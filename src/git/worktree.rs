@@ -110,6 +110,18 @@ impl Repo {
         identity: (&str, &str),
         time: i64,
     ) -> Result<WorktreeCommit> {
+        self.commit_worktree_except(path, &[], message, identity, time)
+    }
+
+    /// [`Repo::commit_worktree`], leaving the untracked files `skip` (relative paths) out.
+    pub fn commit_worktree_except(
+        &self,
+        path: &Path,
+        skip: &[&str],
+        message: &str,
+        identity: (&str, &str),
+        time: i64,
+    ) -> Result<WorktreeCommit> {
         let wt = gix::open(path).ctx(|| format!("cannot open the worktree at {}", path.display()))?;
         let head = wt.head().ctx(|| "cannot read the worktree's HEAD".into())?;
         let branch = head.referent_name().map(|n| n.as_bstr().to_string()).ok_or_else(|| {
@@ -120,7 +132,8 @@ impl Repo {
             Some(c) => Some(self.commit_tree(c)?),
             None => None,
         };
-        let paths = changed_paths(&wt, true)?;
+        let mut paths = changed_paths(&wt, true)?;
+        paths.retain(|p| !skip.contains(&p.as_str()));
         if paths.is_empty() {
             return Ok(WorktreeCommit { commit: None, paths });
         }

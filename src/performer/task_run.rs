@@ -206,6 +206,21 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         transcript: transcript.clone(),
         resume,
     };
+    // Where configured, the handover and memory also go into the agent's own context file,
+    // when the worktree has none; it is left out of the commit and removed afterwards.
+    let context_file = req
+        .performer
+        .context_file
+        .then(|| req.performer.adapter.context_file())
+        .filter(|_| !handover.is_empty() || !memory.is_empty())
+        .filter(|name| !worktree.join(name).exists());
+    if let Some(name) = context_file {
+        let text = format!(
+            "<!-- Written by git-maestro for run {run_id}; never committed. -->\n\n# Handover\n\n{handover}\n\n\
+             # Memory of earlier runs\n\n{memory}\n"
+        );
+        std::fs::write(worktree.join(name), text)?;
+    }
     let main_checkout = repo.main_workdir();
     let dirty_before = main_checkout.as_deref().map(git::dirty_paths).transpose()?.unwrap_or_default();
     let outcome = match invoke::launch(launch, on_event) {
@@ -237,7 +252,12 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         fin.summary.clone().unwrap_or_else(|| format!("Run {run_id} by {performer}.")),
     );
     let (name, email) = (store.session.actor.as_str(), store.session.email.as_str());
-    let committed = repo.commit_worktree(&worktree, &message, (name, email), store.session.now().as_second())?;
+    let skip: Vec<&str> = context_file.into_iter().collect();
+    let now = store.session.now().as_second();
+    let committed = repo.commit_worktree_except(&worktree, &skip, &message, (name, email), now)?;
+    if let Some(name) = context_file {
+        let _ = std::fs::remove_file(worktree.join(name));
+    }
     if let Some(commit) = committed.commit {
         store.keep(commit)?;
     }
