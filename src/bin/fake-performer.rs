@@ -35,10 +35,10 @@ fn main() {
     if let Some(path) = var("FAKE_PROMPT_COPY") {
         std::fs::write(path, &prompt).expect("write prompt copy");
     }
-    if let Some((from, to)) = var("FAKE_READ").as_deref().and_then(|s| s.split_once('=')) {
-        if let Ok(data) = std::fs::read(from) {
-            std::fs::write(to, data).expect("copy");
-        }
+    if let Some((from, to)) = var("FAKE_READ").as_deref().and_then(|s| s.split_once('='))
+        && let Ok(data) = std::fs::read(from)
+    {
+        std::fs::write(to, data).expect("copy");
     }
     if let Some(spec) = var("FAKE_WRITE") {
         for item in spec.lines().filter(|s| !s.is_empty()) {
