@@ -203,6 +203,12 @@ impl MaestroMcp {
             supersedes: None,
             source: format!("agent:{}", self.run.performer),
         };
+        let view = store.view().map_err(|e| e.to_string())?;
+        let policy = store::score(&view, &self.run.score).map(|s| s.kb_approval).unwrap_or_default();
+        if policy == crate::model::score::PlanApproval::Auto {
+            let k = kb::add(&store, entry, crate::model::KnowledgeStatus::Accepted).map_err(|e| e.to_string())?;
+            return Ok(format!("Added {} (this Score accepts proposals as they come).", k.id));
+        }
         let k = kb::add(&store, entry, crate::model::KnowledgeStatus::Proposed).map_err(|e| e.to_string())?;
         Ok(format!("Proposed {}; it is used once accepted (`git maestro kb accept {}`).", k.id, k.id))
     }

@@ -176,6 +176,7 @@ pub fn answer(store: &Store, id: &str, performer: &str, nack: Option<&str>) -> R
             Some(reason) => {
                 h.status = HandoverStatus::Nacked;
                 h.nack_reason = Some(redact(reason));
+                rerouted(tx, &h, &format!("{performer} refused handover {id}: {}", redact(reason)))?;
             }
         }
         h.updated = tx.now;
@@ -215,12 +216,23 @@ pub fn expire(store: &Store) -> Result<Vec<Handover>, HandoverError> {
                 h.status = HandoverStatus::Expired;
                 h.updated = tx.now;
                 tx.put(&layout::handover_file(&h.id), &h)?;
+                let who = h.delivered_to.clone().unwrap_or_default();
+                rerouted(tx, &h, &format!("handover {} to {who} expired unanswered", h.id))?;
                 out.push(h);
             }
         }
         Ok::<_, HandoverError>(out)
     })?;
     Ok(outcome.value)
+}
+
+/// Record why the packet's task now goes to another performer.
+fn rerouted(tx: &mut Tx<'_>, h: &Handover, summary: &str) -> store::Result<()> {
+    let who = h.delivered_to.as_deref().unwrap_or("-");
+    let mut d =
+        store::new_decision(tx, DecisionKind::Handover, summary.to_owned(), who).about(&h.score, h.task.as_deref());
+    d.rationale = format!("routing avoids {who} for this task from now on");
+    store::append_decision(tx, &d)
 }
 
 /// Performers that refused `task`'s packets, or let them expire: routing avoids them.

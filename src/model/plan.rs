@@ -38,6 +38,7 @@ pub struct ScoreFile {
     pub requirement: Option<String>,
     pub target: Option<String>,
     pub plan_approval: Option<String>,
+    pub kb_approval: Option<String>,
     pub approval: Option<Vec<String>>,
     pub post_merge_checks: Option<Vec<String>>,
     pub conflict_policy: Option<String>,
@@ -81,6 +82,7 @@ impl ScoreFile {
             requirement: Some(score.requirement.clone()).filter(|r| !r.is_empty()),
             target: Some(score.target.clone()),
             plan_approval: Some(score.plan_approval.as_str().to_owned()),
+            kb_approval: Some(score.kb_approval.as_str().to_owned()),
             approval: Some(score.approval.clone()),
             post_merge_checks: Some(score.post_merge_checks.clone()).filter(|c| !c.is_empty()),
             conflict_policy: Some(score.conflict_policy.as_str().to_owned()),
@@ -193,14 +195,16 @@ pub fn validate(file: ScoreFile, now: Timestamp) -> Result<ValidPlan, Vec<Proble
     } else if let Err(e) = validate_branch_name(&target) {
         c.push("target", e);
     }
-    let plan_approval = match file.plan_approval.as_deref() {
+    let mut who_approves = |field: &str, value: Option<&str>| match value {
         None | Some("human") => PlanApproval::Human,
         Some("auto") => PlanApproval::Auto,
         Some(other) => {
-            c.push("plan_approval", format!("{other:?} is not human or auto"));
+            c.push(field, format!("{other:?} is not human or auto"));
             PlanApproval::Human
         }
     };
+    let plan_approval = who_approves("plan_approval", file.plan_approval.as_deref());
+    let kb_approval = who_approves("kb_approval", file.kb_approval.as_deref());
     let approval = file.approval.unwrap_or_else(|| vec!["checks".into(), "human".into()]);
     c.approval("approval", &approval);
     let post_merge_checks = file.post_merge_checks.unwrap_or_default();
@@ -325,6 +329,7 @@ pub fn validate(file: ScoreFile, now: Timestamp) -> Result<ValidPlan, Vec<Proble
         requirement,
         target,
         plan_approval,
+        kb_approval,
         approval,
         post_merge_checks,
         conflict_policy,
@@ -483,6 +488,7 @@ format = 1
 id = "Bad Id"
 target = "main"
 approval = ["checks", "vibes"]
+kb_approval = "sometimes"
 [[tasks]]
 id = "a"
 deps = ["ghost", "a"]
@@ -495,6 +501,7 @@ id = "a"
         let want = [
             "id: \"Bad Id\" is not a valid id",
             "approval[1]: unknown approval step \"vibes\"",
+            "kb_approval: \"sometimes\" is not human or auto",
             "tasks[1].id: duplicate id \"a\", first used by tasks[0]",
             "tasks[0].kind: unknown kind \"dance\"",
             "tasks[0].scope[0]: \"src/[oops\" is not a valid glob: '[' is never closed",

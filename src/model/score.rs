@@ -54,10 +54,12 @@ impl std::fmt::Display for ScoreStatus {
     }
 }
 
-/// How a plan gets approved before it may run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Who approves: a person, or nobody (automatic). Used for plans, and for knowledge entries
+/// agents propose.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PlanApproval {
+    #[default]
     Human,
     Auto,
 }
@@ -101,6 +103,9 @@ pub struct Score {
     pub requirement: String,
     pub target: String,
     pub plan_approval: PlanApproval,
+    /// Whether knowledge entries proposed by this Score's agents need a person to accept them.
+    #[serde(default)]
+    pub kb_approval: PlanApproval,
     pub approval: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub post_merge_checks: Vec<String>,
