@@ -87,7 +87,6 @@ fn main() {
     let merged = git_out(&ours, &["rev-list", "--merges", "--count", "maestro/b/integration"]);
     assert_eq!(merged.trim(), tasks.to_string(), "every task merged");
 
-
     let per = |d: Duration| d.as_secs_f64() * 1000.0 / tasks as f64;
     println!(
         "{tasks} tasks, one at a time: git-maestro run {serial:>8.2?} ({:.1} ms/task)   git script {script:>8.2?} ({:.1} ms/task)   \

@@ -72,3 +72,29 @@ fn deleting_the_remote_state_is_refused_but_other_refs_pass() {
     assert_eq!(run.code, 0, "unrelated pushes are untouched:\n{}", run.render());
     assert!(!run.stderr.contains("git-maestro"), "{}", run.render());
 }
+
+#[test]
+fn a_secret_in_a_state_file_is_refused() {
+    let env = TestEnv::new();
+    let dir = setup(&env);
+    push(&env, &dir, "refs/maestro/state").success_git();
+    env.run(&dir, &["kb", "add", "--title", "Deploy key rotation"]).success();
+    let path = env
+        .git(&dir, &["ls-tree", "-r", "--name-only", "refs/maestro/state", "knowledge"])
+        .success_git()
+        .trim()
+        .to_owned();
+    let text = env.git(&dir, &["show", &format!("refs/maestro/state:{path}")]).success_git();
+    let leaked = text.replace("body = \"\"", "body = \"use ghp_abcdefghijklmnopqrstuvwxyz0123456789\"");
+    assert_ne!(leaked, text, "{text}");
+    let tip = env.state_tip(&dir);
+    let bad = write_state_file(&env, &dir, &tip, &path, &leaked);
+    env.git(&dir, &["update-ref", "refs/maestro/state", &bad, &tip]).success_git();
+    let run = push(&env, &dir, "refs/maestro/state");
+    assert_ne!(run.code, 0, "{}", run.render());
+    assert!(run.stderr.contains(&format!("{path} in the state at")), "{}", run.render());
+    assert!(run.stderr.contains("looks like a secret"), "{}", run.render());
+    assert!(!run.stderr.contains("ghp_abc"), "the secret is not echoed: {}", run.render());
+    let remote = env.git(&env.path("remote.git"), &["rev-parse", "refs/maestro/state"]).success_git();
+    assert_ne!(remote.trim(), bad, "the remote keeps its state");
+}

@@ -2,8 +2,9 @@
 //! arguments `<remote> <url>`, and one stdin line per ref:
 //! `<local ref> <local oid> <remote ref> <remote oid>`, with an all-zero oid for "none".
 //!
-//! For now it guards `refs/maestro/*`: such a push must be a fast-forward, its state must
-//! parse, and `refs/maestro/state` may not be deleted. Other refs pass untouched.
+//! It guards `refs/maestro/*`: such a push must be a fast-forward, its state must parse within
+//! the size limits and hold no secrets (tokens with known prefixes, private keys) in what is
+//! new, and `refs/maestro/state` may not be deleted. Other refs pass untouched.
 
 use crate::git::ObjectId;
 use crate::store::{self, Store};
@@ -89,10 +90,35 @@ pub fn verify_pre_push(store: &Store, refs: &[PushedRef]) -> store::Result<Vec<R
                     format!("the state at {} does not parse: {first}", short(local)),
                     "run `git maestro doctor` to see every problem",
                 ));
+                continue;
+            }
+            if let Some(path) = secret_in(store, &view, pushed.remote)? {
+                refusals.push(refuse(
+                    format!("{path} in the state at {} holds what looks like a secret", short(local)),
+                    "remove it (records are redacted when written; this one came another way), then push again",
+                ));
             }
         }
     }
     Ok(refusals)
+}
+
+/// The first file new since `remote` whose text holds a token or private key.
+fn secret_in(store: &Store, view: &store::View<'_>, remote: Option<ObjectId>) -> store::Result<Option<String>> {
+    let known: std::collections::BTreeSet<ObjectId> = match remote.filter(|r| store.repo.has_object(*r)) {
+        Some(r) => store.view_at(r)?.files()?.into_iter().map(|(_, id)| id).collect(),
+        None => Default::default(),
+    };
+    for (path, id) in view.files()? {
+        if known.contains(&id) {
+            continue;
+        }
+        let bytes = view.blob(&path, id)?;
+        if crate::model::redact::contains_secret(&String::from_utf8_lossy(&bytes)) {
+            return Ok(Some(path));
+        }
+    }
+    Ok(None)
 }
 
 fn short(id: ObjectId) -> String {
