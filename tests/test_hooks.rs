@@ -98,3 +98,46 @@ fn a_secret_in_a_state_file_is_refused() {
     let remote = env.git(&env.path("remote.git"), &["rev-parse", "refs/maestro/state"]).success_git();
     assert_ne!(remote.trim(), bad, "the remote keeps its state");
 }
+
+#[test]
+fn a_branch_push_carrying_unapproved_or_unlanded_maestro_work_is_refused() {
+    let env = TestEnv::new();
+    let dir = setup(&env);
+    push(&env, &dir, "main").success_git();
+    let score = "format = 1\nid = \"h\"\ntarget = \"main\"\napproval = [\"human\"]\n[[tasks]]\nid = \"t\"\n";
+    env.write("h.toml", score);
+    env.run(&dir, &["plan", "--from", "../h.toml"]).success();
+    env.run(&dir, &["approve", "h"]).success();
+    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
+    let fake = env!("CARGO_BIN_EXE_fake-performer");
+    let config = format!(
+        "[performers.fake]\nadapter = \"command\"\ncommand = \"{fake}\"\nenv = {{ FAKE_WRITE = \"t.txt=t\" }}\n"
+    );
+    std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
+    env.run(&dir, &["task", "run", "h/t"]).success();
+    let main = env.git(&dir, &["rev-parse", "main"]).success_git().trim().to_owned();
+
+    // The submitted result, merged into main by hand, may not be pushed.
+    env.git(&dir, &["merge", "-q", "--ff-only", "maestro/h/tasks/t"]).success_git();
+    let run = push(&env, &dir, "main");
+    assert_ne!(run.code, 0, "{}", run.render());
+    assert!(run.stderr.contains("contains the result of h/t, which is submitted"), "{}", run.render());
+    assert!(run.stderr.contains("git maestro approve h/t"), "{}", run.render());
+
+    // Approved and merged into the integration branch: the result may go, but the integration
+    // merge may not until it is landed.
+    env.run(&dir, &["approve", "h/t"]).success();
+    env.run(&dir, &["merge", "h/t"]).success();
+    env.git(&dir, &["merge", "-q", "--ff-only", "maestro/h/integration"]).success_git();
+    let run = push(&env, &dir, "main");
+    assert_ne!(run.code, 0, "{}", run.render());
+    assert!(run.stderr.contains("integration work of h that was never landed"), "{}", run.render());
+
+    // Landed by git-maestro, it goes; so does the task branch itself at any time.
+    env.git(&dir, &["reset", "-q", "--hard", &main]).success_git();
+    env.run(&dir, &["approve", "h"]).success();
+    env.run(&dir, &["land", "h"]).success();
+    let run = push(&env, &dir, "main");
+    assert_eq!(run.code, 0, "{}", run.render());
+    assert_eq!(push(&env, &dir, "maestro/h/tasks/t").code, 0);
+}

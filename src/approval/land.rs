@@ -96,6 +96,7 @@ pub fn land(store: &Store, score_id: &str, merged_remotely: Option<ObjectId>) ->
         let summary = format!("landed {score_id} on {} at {}", score.target, new.to_hex_with_len(12));
         let mut d = store::new_decision(tx, DecisionKind::Merge, summary, &actor).about(score_id, None);
         decision.clone_into(&mut d.id);
+        d.commit = Some(new.to_string());
         store::append_decision(tx, &d)?;
         Ok::<_, ApprovalError>(())
     })?;

@@ -318,6 +318,7 @@ fn record(
         tx.put(&layout::task_file(score, task), &t)?;
         let mut d = store::new_decision(tx, DecisionKind::Merge, summary, &actor).about(score, Some(task));
         decision.clone_into(&mut d.id);
+        d.commit = result.as_ref().ok().map(ToString::to_string);
         store::append_decision(tx, &d)?;
         Ok::<_, ApprovalError>(())
     })?;

@@ -160,6 +160,22 @@ impl Repo {
     }
 
     /// Every commit reachable from `tip`, newest first (by commit time, then topology).
+    /// The commits reachable from `tip` but from none of `hidden`, newest first, at most
+    /// `limit` of them.
+    pub fn new_commits(&self, tip: ObjectId, hidden: &[ObjectId], limit: usize) -> Result<Vec<CommitInfo>> {
+        let walk = self
+            .inner
+            .rev_walk([tip])
+            .with_hidden(hidden.iter().copied())
+            .all()
+            .ctx(|| format!("cannot walk history from {tip}"))?;
+        let mut out = Vec::new();
+        for info in walk.take(limit) {
+            out.push(self.commit_info(info.ctx(|| "cannot walk history".into())?.id)?);
+        }
+        Ok(out)
+    }
+
     pub fn ancestors(&self, tip: ObjectId) -> Result<Vec<ObjectId>> {
         let walk = self
             .inner

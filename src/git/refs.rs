@@ -44,6 +44,20 @@ impl Repo {
         }
     }
 
+    /// The tips of every ref under `prefix` (e.g. `refs/remotes/origin/`).
+    pub fn ref_tips(&self, prefix: &str) -> Result<Vec<ObjectId>> {
+        let platform = self.inner.references().ctx(|| "cannot list refs".into())?;
+        let refs = platform.prefixed(prefix).ctx(|| format!("cannot list {prefix}"))?;
+        let mut out = Vec::new();
+        for r in refs {
+            let Ok(mut r) = r else { continue };
+            if let Ok(id) = r.peel_to_id() {
+                out.push(id.detach());
+            }
+        }
+        Ok(out)
+    }
+
     /// The lock file git and gix use for `name`.
     pub fn ref_lock_path(&self, name: &str) -> PathBuf {
         self.common_dir().join(format!("{name}.lock"))

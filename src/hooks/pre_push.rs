@@ -4,9 +4,11 @@
 //!
 //! It guards `refs/maestro/*`: such a push must be a fast-forward, its state must parse within
 //! the size limits and hold no secrets (tokens with known prefixes, private keys) in what is
-//! new, and `refs/maestro/state` may not be deleted. Other refs pass untouched.
+//! new, and `refs/maestro/state` may not be deleted. A branch push may not carry results of
+//! unapproved tasks, nor integration work that was never landed. Anything else passes.
 
 use crate::git::ObjectId;
+use crate::model::{DecisionKind, TaskStatus};
 use crate::store::{self, Store};
 
 /// One line of pre-push input.
@@ -52,9 +54,13 @@ pub fn parse_pre_push_input(input: &str) -> Result<Vec<PushedRef>, String> {
         .collect()
 }
 
-/// Check every pushed ref; an empty result means the push may go ahead.
-pub fn verify_pre_push(store: &Store, refs: &[PushedRef]) -> store::Result<Vec<Refusal>> {
-    let mut refusals = Vec::new();
+/// Commits of one push checked at most (a first push of a long history stops here).
+const WALK_LIMIT: usize = 20_000;
+
+/// Check every pushed ref; an empty result means the push may go ahead. `remote` names the
+/// remote, whose remote-tracking refs bound the walk over a new branch.
+pub fn verify_pre_push(store: &Store, refs: &[PushedRef], remote: Option<&str>) -> store::Result<Vec<Refusal>> {
+    let mut refusals = branch_refusals(store, refs, remote)?;
     for pushed in refs.iter().filter(|r| r.remote_ref.starts_with(store::layout::REF_PREFIX)) {
         let refuse = |reason: String, hint: &str| Refusal {
             remote_ref: pushed.remote_ref.clone(),
@@ -101,6 +107,80 @@ pub fn verify_pre_push(store: &Store, refs: &[PushedRef]) -> store::Result<Vec<R
         }
     }
     Ok(refusals)
+}
+
+/// Pushes of ordinary branches may not carry git-maestro's work before it is approved: a task's
+/// result commit needs its task approved (or merged), and integration commits (merges and
+/// reverts on `maestro/<score>/integration`) must have been landed by `git maestro land`.
+/// Pushes of `maestro/*` branches themselves (pull requests) pass.
+fn branch_refusals(store: &Store, refs: &[PushedRef], remote: Option<&str>) -> store::Result<Vec<Refusal>> {
+    let branches: Vec<&PushedRef> = refs
+        .iter()
+        .filter(|r| {
+            !r.remote_ref.starts_with(store::layout::REF_PREFIX) && !r.remote_ref.starts_with("refs/heads/maestro/")
+        })
+        .filter(|r| r.local.is_some())
+        .collect();
+    if branches.is_empty() || store.repo.read_ref(store::layout::STATE_REF)?.is_none() {
+        return Ok(Vec::new());
+    }
+    let view = store.view()?;
+    let decisions = store::decisions(&view)?;
+    let landed: Vec<(String, ObjectId)> = decisions
+        .iter()
+        .filter(|d| d.kind == DecisionKind::Merge && d.task.is_none())
+        .filter_map(|d| Some((d.score.clone()?, ObjectId::from_hex(d.commit.as_deref()?.as_bytes()).ok()?)))
+        .collect();
+    // A push to a URL rather than a named remote has no remote-tracking refs.
+    let mut hidden = match remote.filter(|r| store.repo.remote_names().iter().any(|n| n == r)) {
+        Some(r) => store.repo.ref_tips(&format!("refs/remotes/{r}/"))?,
+        None => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for pushed in branches {
+        let Some(local) = pushed.local else { continue };
+        hidden.extend(pushed.remote.filter(|r| store.repo.has_object(*r)));
+        for c in store.repo.new_commits(local, &hidden, WALK_LIMIT)? {
+            let Some(score) = store::trailer(&c.message, "Maestro-Score") else { continue };
+            let problem = match (store::trailer(&c.message, "Maestro-Run"), store::trailer(&c.message, "Maestro-Task"))
+            {
+                (Some(_), Some(task)) => match store::task(&view, score, task) {
+                    Ok(t) if matches!(t.status, TaskStatus::Approved | TaskStatus::Merged | TaskStatus::Reverted) => {
+                        None
+                    }
+                    Ok(t) => Some((format!("the result of {score}/{task}, which is {}", t.status), score, Some(task))),
+                    Err(_) => Some((
+                        format!("the result of {score}/{task}, which this state does not know"),
+                        score,
+                        Some(task),
+                    )),
+                },
+                _ => {
+                    let contained = landed.iter().filter(|(s, _)| s == score).try_fold(false, |found, (_, at)| {
+                        Ok::<_, store::Error>(found || store.repo.is_ancestor(c.id, *at)?)
+                    })?;
+                    (!contained).then(|| (format!("integration work of {score} that was never landed"), score, None))
+                }
+            };
+            if let Some((what, score, task)) = problem {
+                let hint = match task {
+                    Some(task) => format!(
+                        "approve it first (`git maestro approve {score}/{task}`), or push its branch for review with `git maestro pr {score}/{task}`"
+                    ),
+                    None => format!(
+                        "land it with `git maestro approve {score}` then `git maestro land {score}`, or open a pull request with `git maestro land {score} --pr`"
+                    ),
+                };
+                out.push(Refusal {
+                    remote_ref: pushed.remote_ref.clone(),
+                    reason: format!("{} contains {what} ({})", pushed.local_ref, short(c.id)),
+                    hint,
+                });
+                break;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The first file new since `remote` whose text holds a token or private key.

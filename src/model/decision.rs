@@ -77,6 +77,9 @@ pub struct Decision {
     pub score: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
+    /// The commit it made or names: a merge, a revert, a landing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
     /// The operation that recorded it (the `Maestro-Op` trailer of its state commit).
     pub op: String,
     pub at: Timestamp,
@@ -115,6 +118,7 @@ impl Decision {
             actor,
             score: None,
             task: None,
+            commit: None,
             op,
             at,
             evidence: Vec::new(),

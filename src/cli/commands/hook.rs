@@ -31,11 +31,11 @@ fn cmd_pre_push(ctx: &Context, args: &PrePushArgs) -> CommandResult {
     let mut input = String::new();
     std::io::stdin().read_to_string(&mut input)?;
     let pushed = hooks::parse_pre_push_input(&input).map_err(|e| CommandError::user("hook-input", e))?;
-    if !pushed.iter().any(|r| r.remote_ref.starts_with(crate::store::layout::REF_PREFIX)) {
+    if pushed.is_empty() {
         return Ok(());
     }
     let store = ctx.store()?;
-    let refusals = hooks::verify_pre_push(&store, &pushed)?;
+    let refusals = hooks::verify_pre_push(&store, &pushed, args.remote.as_deref())?;
     let Some(first) = refusals.first() else {
         return Ok(());
     };
