@@ -113,7 +113,7 @@ pub fn run_chain(
     let worktree = ctx.worktree_root.join(score).join(task_id);
     let steps = task.approval.clone().unwrap_or(s.approval);
     // Steps this result already passed (before a person approved, say) are not run again.
-    let done = if steps.starts_with(&task.passed) { task.passed.len() } else { 0 };
+    let done = task.steps_passed(&steps);
     let mut evidence = Vec::new();
     for (i, step) in steps.iter().enumerate().skip(done) {
         let verdict = match step.as_str() {

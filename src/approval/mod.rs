@@ -99,13 +99,12 @@ pub fn review(store: &Store, score: &str, task: &str, approve: bool, message: &s
     let outcome = store.transact(&format!("{verb} {score}/{task}"), |tx| {
         let mut t = store::task(tx, score, task)?;
         let steps = t.approval.clone().unwrap_or(store::score(tx, score)?.approval);
-        let done = if steps.starts_with(&t.passed) { t.passed.len() } else { 0 };
+        let done = t.steps_passed(&steps);
         let human = steps[done..].iter().position(|s| s == "human").map(|k| done + k);
         let kind = if approve { DecisionKind::Approval } else { DecisionKind::Rejection };
-        let checkpoint = crate::model::task::CHECKPOINT;
-        if approve && t.checkpoint && t.status == TaskStatus::Merged && !t.passed.iter().any(|p| p == checkpoint) {
+        if approve && t.checkpoint && t.status == TaskStatus::Merged && !t.checkpoint_released() {
             // A merged checkpoint: the person lets its dependants start.
-            t.passed.push(checkpoint.to_owned());
+            t.passed.push(crate::model::task::CHECKPOINT.to_owned());
         } else {
             match human {
                 Some(k) if approve && t.status == TaskStatus::Submitted && k + 1 < steps.len() => {

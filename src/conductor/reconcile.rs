@@ -7,7 +7,6 @@ use super::ConductorError;
 use crate::approval::integration_branch;
 use crate::git::RefUpdate;
 use crate::model::handover::Delivery;
-use crate::model::task::CHECKPOINT;
 use crate::model::{AttemptOutcome, DecisionKind, Score, ScoreStatus, Task, TaskStatus};
 use crate::performer::task_run::task_branch;
 use crate::store::{self, Store, layout};
@@ -15,9 +14,10 @@ use crate::store::{self, Store, layout};
 /// Whether `task` may start: every dependency merged, and past its checkpoint if it has one.
 pub fn deps_done(task: &Task, tasks: &[Task]) -> bool {
     task.deps.iter().all(|d| {
-        tasks.iter().find(|t| &t.id == d).is_some_and(|t| {
-            t.status == TaskStatus::Merged && (!t.checkpoint || t.passed.iter().any(|p| p == CHECKPOINT))
-        })
+        tasks
+            .iter()
+            .find(|t| &t.id == d)
+            .is_some_and(|t| t.status == TaskStatus::Merged && (!t.checkpoint || t.checkpoint_released()))
     })
 }
 

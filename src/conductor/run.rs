@@ -99,8 +99,12 @@ pub fn run(
                 continue;
             }
             let history = History::new(store::performer_stats(&store.view()?)?);
-            crate::memory::handover::expire(&store).map_err(|e| ConductorError::Other(e.to_string()))?;
-            let packets = store::handovers(&store.view()?)?;
+            // Late packets are expired (a write) only when there are some.
+            let mut packets = store::handovers(&store.view()?)?;
+            if packets.iter().any(|h| crate::memory::handover::is_late(h, store.session.now())) {
+                crate::memory::handover::expire(&store).map_err(|e| ConductorError::Other(e.to_string()))?;
+                packets = store::handovers(&store.view()?)?;
+            }
             for task in &tasks {
                 if busy.len() >= opts.max_parallel {
                     break;
@@ -357,8 +361,7 @@ fn summarize(
             u.output_tokens += a.output_tokens.unwrap_or(0);
             u.cost_usd += a.cost_usd.unwrap_or(0.0);
         }
-        let released = t.passed.iter().any(|p| p == crate::model::task::CHECKPOINT);
-        if t.checkpoint && t.status == TaskStatus::Merged && !released {
+        if t.checkpoint && t.status == TaskStatus::Merged && !t.checkpoint_released() {
             summary.checkpoints.push(t.id.clone());
         }
     }

@@ -205,14 +205,18 @@ pub fn pull(store: &Store, performer: &str) -> Result<Option<Handover>, Handover
     Ok(outcome.value)
 }
 
+/// Whether `h` was delivered and left unanswered past [`TIMEOUT`] at `now`.
+pub fn is_late(h: &Handover, now: Timestamp) -> bool {
+    let limit = jiff::SignedDuration::try_from(TIMEOUT).unwrap_or(jiff::SignedDuration::ZERO);
+    h.status == HandoverStatus::Delivered && h.delivered_at.is_some_and(|at| now.duration_since(at) > limit)
+}
+
 /// Expire delivered packets left unanswered past [`TIMEOUT`]; returns them.
 pub fn expire(store: &Store) -> Result<Vec<Handover>, HandoverError> {
     let outcome = store.transact("expire unanswered handovers", |tx| {
         let mut out = Vec::new();
-        let limit = jiff::SignedDuration::try_from(TIMEOUT).unwrap_or(jiff::SignedDuration::ZERO);
         for mut h in store::handovers(tx)? {
-            let late = h.delivered_at.is_some_and(|at| tx.now.duration_since(at) > limit);
-            if h.status == HandoverStatus::Delivered && late {
+            if is_late(&h, tx.now) {
                 h.status = HandoverStatus::Expired;
                 h.updated = tx.now;
                 tx.put(&layout::handover_file(&h.id), &h)?;

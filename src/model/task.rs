@@ -264,10 +264,52 @@ pub enum TaskError {
     Running { task: String },
 }
 
+impl Attempt {
+    /// A run of `performer` (through `adapter`, at `adapter_version`) that starts now.
+    pub fn start(
+        run: &str,
+        performer: &str,
+        adapter: &str,
+        adapter_version: Option<String>,
+        now: Timestamp,
+    ) -> Attempt {
+        Attempt {
+            run: run.to_owned(),
+            performer: performer.to_owned(),
+            adapter: adapter.to_owned(),
+            adapter_version,
+            started: now,
+            ended: None,
+            outcome: AttemptOutcome::Running,
+            reason: None,
+            exit: None,
+            duration_ms: None,
+            input_tokens: None,
+            output_tokens: None,
+            cost_usd: None,
+            session: None,
+            commit: None,
+            summary: None,
+            outside_writes: Vec::new(),
+        }
+    }
+}
+
 impl Task {
     /// `score/task`, as users write it.
     pub fn address(&self) -> String {
         format!("{}/{}", self.score, self.id)
+    }
+
+    /// How many of the approval `steps` the current result has passed: its record, if it is
+    /// a prefix of the chain (a chain changed since starts over).
+    pub fn steps_passed(&self, steps: &[String]) -> usize {
+        if steps.starts_with(&self.passed) { self.passed.len() } else { 0 }
+    }
+
+    /// Whether a person released this checkpoint task's dependants.
+    pub fn checkpoint_released(&self) -> bool {
+        self.passed.iter().any(|p| p == CHECKPOINT)
     }
 
     /// Move to `to` if the lifecycle allows it.
@@ -364,25 +406,10 @@ pub(crate) fn sample(status: TaskStatus) -> Task {
 /// A finished attempt by `performer` for tests.
 #[cfg(test)]
 pub(crate) fn sample_attempt(performer: &str) -> Attempt {
-    Attempt {
-        run: "r".into(),
-        performer: performer.into(),
-        adapter: "command".into(),
-        adapter_version: None,
-        started: Timestamp::UNIX_EPOCH,
-        ended: Some(Timestamp::UNIX_EPOCH),
-        outcome: AttemptOutcome::Submitted,
-        reason: None,
-        exit: None,
-        duration_ms: None,
-        input_tokens: None,
-        output_tokens: None,
-        cost_usd: None,
-        session: None,
-        commit: None,
-        summary: None,
-        outside_writes: Vec::new(),
-    }
+    let mut a = Attempt::start("r", performer, "command", None, Timestamp::UNIX_EPOCH);
+    a.ended = Some(Timestamp::UNIX_EPOCH);
+    a.outcome = AttemptOutcome::Submitted;
+    a
 }
 
 #[cfg(test)]

@@ -112,25 +112,8 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         }
         task.transition(TaskStatus::Running, tx.now)?;
         task.passed.clear();
-        task.attempts.push(Attempt {
-            run: run_id.clone(),
-            performer: performer.clone(),
-            adapter: req.performer.adapter.as_str().to_owned(),
-            adapter_version: adapter_version.clone(),
-            started: tx.now,
-            ended: None,
-            outcome: AttemptOutcome::Running,
-            reason: None,
-            exit: None,
-            duration_ms: None,
-            input_tokens: None,
-            output_tokens: None,
-            cost_usd: None,
-            session: None,
-            commit: None,
-            summary: None,
-            outside_writes: Vec::new(),
-        });
+        let adapter = req.performer.adapter.as_str();
+        task.attempts.push(Attempt::start(&run_id, &performer, adapter, adapter_version.clone(), tx.now));
         tx.put(&path, &task)?;
         // Short-term memory: the new run starts from the last run's stack; its prompt shows
         // that stack and every earlier note. A rework or an interrupted run by the same

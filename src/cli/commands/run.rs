@@ -7,7 +7,7 @@ use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
 use crate::conductor::{self, ConductorError, Progress, RunOptions, Summary, routing};
-use crate::model::TaskStatus;
+use crate::model::{ScoreStatus, TaskStatus};
 use crate::performer::adapter::Event;
 use crate::store;
 
@@ -74,7 +74,7 @@ pub fn cmd_run(ctx: &Context, args: &RunArgs) -> CommandResult {
 fn only_open_score(store: &store::Store) -> CommandResult<String> {
     let open: Vec<String> = store::scores(&store.view()?)?
         .into_iter()
-        .filter(|s| !matches!(s.status.as_str(), "done" | "landed" | "rolled-back"))
+        .filter(|s| !matches!(s.status, ScoreStatus::Done | ScoreStatus::Landed | ScoreStatus::RolledBack))
         .map(|s| s.id)
         .collect();
     match open.as_slice() {

@@ -75,12 +75,9 @@ fn row<'a>(score: &Score, t: &'a Task) -> Row<'a> {
     let waiting_for = match t.status {
         TaskStatus::Submitted => {
             let steps = t.approval.as_ref().unwrap_or(&score.approval);
-            let done = if steps.starts_with(&t.passed) { t.passed.len() } else { 0 };
-            steps.get(done).cloned()
+            steps.get(t.steps_passed(steps)).cloned()
         }
-        TaskStatus::Merged if t.checkpoint && !t.passed.iter().any(|p| p == crate::model::task::CHECKPOINT) => {
-            Some("checkpoint approval".into())
-        }
+        TaskStatus::Merged if t.checkpoint && !t.checkpoint_released() => Some("checkpoint approval".into()),
         _ => None,
     };
     Row {
