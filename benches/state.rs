@@ -175,7 +175,7 @@ fn claim(store: &Store, score: &str, id: &str, holder: &str) {
         .transact("bench claim", |tx| {
             let mut task = store::task(tx, score, id)?;
             task.release(None, tx.now)?;
-            task.claim(holder, tx.op, tx.now)?;
+            task.claim(holder, None, tx.op, tx.clock, tx.now)?;
             tx.put(&layout::task_file(score, id), &task)?;
             let d = decision(tx, holder, score, id);
             tx.create(&layout::decision_file(&d.id), &d)

@@ -101,6 +101,7 @@ pub fn create(
         acked_by: Vec::new(),
         nack_reason: None,
         updated: tx.now,
+        sync: None,
     };
     tx.create(&layout::handover_file(&h.id), &h)?;
     Ok(h)
@@ -272,6 +273,7 @@ mod tests {
             acked_by: Vec::new(),
             nack_reason: None,
             updated: Timestamp::UNIX_EPOCH,
+            sync: None,
         }
     }
 

@@ -62,6 +62,7 @@ pub fn add(store: &Store, entry: NewEntry, status: KnowledgeStatus) -> Result<Kn
             status,
             created: tx.now,
             updated: tx.now,
+            sync: None,
         };
         if let Some(old) = &entry.supersedes {
             let mut o = store::knowledge_entry(tx, old)?;

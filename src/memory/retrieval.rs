@@ -185,6 +185,7 @@ mod tests {
             status: KnowledgeStatus::Accepted,
             created: Timestamp::UNIX_EPOCH,
             updated: Timestamp::UNIX_EPOCH,
+            sync: None,
         }
     }
 

@@ -80,6 +80,9 @@ pub struct Handover {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nack_reason: Option<String>,
     pub updated: Timestamp,
+    /// Set by the store on every write; see [`crate::model::clock`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<crate::model::clock::SyncMeta>,
 }
 
 impl Handover {

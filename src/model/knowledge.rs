@@ -41,6 +41,9 @@ pub struct Knowledge {
     pub status: KnowledgeStatus,
     pub created: Timestamp,
     pub updated: Timestamp,
+    /// Set by the store on every write; see [`crate::model::clock`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<crate::model::clock::SyncMeta>,
 }
 
 impl Knowledge {

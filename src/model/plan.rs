@@ -313,6 +313,7 @@ pub fn validate(file: ScoreFile, now: Timestamp) -> Result<ValidPlan, Vec<Proble
             passed: Vec::new(),
             pr: None,
             updated: now,
+            sync: None,
         });
     }
     if let Some(cycle) = find_cycle(&tasks) {
@@ -339,6 +340,7 @@ pub fn validate(file: ScoreFile, now: Timestamp) -> Result<ValidPlan, Vec<Proble
         pr: None,
         created: now,
         updated: now,
+        sync: None,
     };
     Ok(ValidPlan { score, tasks })
 }

@@ -122,6 +122,9 @@ pub struct Score {
     pub pr: Option<super::PullRequest>,
     pub created: Timestamp,
     pub updated: Timestamp,
+    /// Set by the store on every write; see [`crate::model::clock`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<crate::model::clock::SyncMeta>,
 }
 
 /// A refused change to a Score.

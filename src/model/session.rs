@@ -31,6 +31,9 @@ pub struct RunSession {
     /// The agent's last word on where it stands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Note>,
+    /// Set by the store on every write; see [`crate::model::clock`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<crate::model::clock::SyncMeta>,
 }
 
 impl RunSession {
@@ -46,6 +49,7 @@ impl RunSession {
             stack: Vec::new(),
             notes: Vec::new(),
             status: None,
+            sync: None,
         }
     }
 }

@@ -44,11 +44,19 @@ pub struct PerformerStats {
     /// Keyed `<kind>` or `<kind>/<language>`.
     #[serde(default)]
     pub by: BTreeMap<String, Counts>,
+    /// Set by the store on every write; see [`crate::model::clock`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<crate::model::clock::SyncMeta>,
 }
 
 impl PerformerStats {
     pub fn new(performer: &str) -> PerformerStats {
-        PerformerStats { format: super::FORMAT as u32, performer: performer.to_owned(), by: BTreeMap::new() }
+        PerformerStats {
+            format: super::FORMAT as u32,
+            performer: performer.to_owned(),
+            by: BTreeMap::new(),
+            sync: None,
+        }
     }
 
     /// The keys a task counts under.

@@ -13,6 +13,8 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::clock::Hlc;
+
 /// Where a task is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -141,6 +143,20 @@ pub struct Claim {
     pub holder: String,
     pub since: Timestamp,
     pub op: String,
+    /// The hybrid time of the claim: of two claims made apart, sync keeps the earlier.
+    #[serde(default)]
+    pub clock: Hlc,
+    /// The clone (machine) that made it; its runs never touch a task another clone holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clone: Option<String>,
+}
+
+impl Claim {
+    /// Whether this claim wins over `other` when two machines made both: the earlier by
+    /// hybrid time, then by op id.
+    pub fn precedes(&self, other: &Claim) -> bool {
+        (self.clock, &self.op) < (other.clock, &other.op)
+    }
 }
 
 /// How one run of a performer on a task ended.
@@ -243,6 +259,9 @@ pub struct Task {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pr: Option<super::PullRequest>,
     pub updated: Timestamp,
+    /// Set by the store on every write; see [`crate::model::clock`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<crate::model::clock::SyncMeta>,
 }
 
 /// The step a person passes (`git maestro approve`) to let a merged checkpoint task's
@@ -324,9 +343,16 @@ impl Task {
 
     /// Claim the task for `holder`. Claiming a task you already hold changes nothing and
     /// returns `false`. A ready task becomes assigned; a pending one stays pending, reserved.
-    pub fn claim(&mut self, holder: &str, op: &str, now: Timestamp) -> Result<bool, TaskError> {
+    pub fn claim(
+        &mut self,
+        holder: &str,
+        clone: Option<&str>,
+        op: &str,
+        clock: Hlc,
+        now: Timestamp,
+    ) -> Result<bool, TaskError> {
         if let Some(claim) = &self.claim {
-            if claim.holder == holder {
+            if claim.holder == holder && claim.clone.as_deref() == clone {
                 return Ok(false);
             }
             return Err(TaskError::AlreadyClaimed {
@@ -341,7 +367,13 @@ impl Task {
         if self.status == TaskStatus::Ready {
             self.transition(TaskStatus::Assigned, now)?;
         }
-        self.claim = Some(Claim { holder: holder.to_owned(), since: now, op: op.to_owned() });
+        self.claim = Some(Claim {
+            holder: holder.to_owned(),
+            since: now,
+            op: op.to_owned(),
+            clock,
+            clone: clone.map(str::to_owned),
+        });
         self.updated = now;
         Ok(true)
     }
@@ -400,6 +432,7 @@ pub(crate) fn sample(status: TaskStatus) -> Task {
         passed: Vec::new(),
         pr: None,
         updated: Timestamp::UNIX_EPOCH,
+        sync: None,
     }
 }
 
@@ -452,10 +485,10 @@ mod tests {
     fn a_claim_names_the_current_holder_to_the_loser() {
         let now = Timestamp::UNIX_EPOCH;
         let mut t = task(TaskStatus::Ready);
-        assert_eq!(t.claim("alice", "op1", now), Ok(true));
+        assert_eq!(t.claim("alice", None, "op1", Hlc::default(), now), Ok(true));
         assert_eq!(t.status, TaskStatus::Assigned);
-        assert_eq!(t.claim("alice", "op2", now), Ok(false), "re-claiming is a no-op");
-        match t.claim("bob", "op3", now) {
+        assert_eq!(t.claim("alice", None, "op2", Hlc::default(), now), Ok(false), "re-claiming is a no-op");
+        match t.claim("bob", None, "op3", Hlc::default(), now) {
             Err(TaskError::AlreadyClaimed { holder, .. }) => assert_eq!(holder, "alice"),
             other => panic!("expected AlreadyClaimed, got {other:?}"),
         }
@@ -469,12 +502,12 @@ mod tests {
     fn pending_tasks_can_be_reserved_but_closed_ones_cannot() {
         let now = Timestamp::UNIX_EPOCH;
         let mut t = task(TaskStatus::Pending);
-        assert_eq!(t.claim("alice", "op", now), Ok(true));
+        assert_eq!(t.claim("alice", None, "op", Hlc::default(), now), Ok(true));
         assert_eq!(t.status, TaskStatus::Pending);
         let mut m = task(TaskStatus::Merged);
-        assert!(matches!(m.claim("alice", "op", now), Err(TaskError::Closed { .. })));
+        assert!(matches!(m.claim("alice", None, "op", Hlc::default(), now), Err(TaskError::Closed { .. })));
         let mut r = task(TaskStatus::Running);
-        r.claim = Some(Claim { holder: "a".into(), since: now, op: "o".into() });
+        r.claim = Some(Claim { holder: "a".into(), since: now, op: "o".into(), clock: Hlc::default(), clone: None });
         assert!(matches!(r.release(None, now), Err(TaskError::Running { .. })));
     }
 }

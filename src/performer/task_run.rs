@@ -29,6 +29,8 @@ pub struct RunRequest<'a> {
     pub maestro_exe: PathBuf,
     /// Why this performer was chosen, for the assignment decision.
     pub routing: Option<String>,
+    /// Set to stop the performer early; the attempt is recorded as interrupted.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Bytes of retrieved knowledge a prompt carries.
@@ -77,6 +79,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     let (score_id, task_id) = (req.score, req.task);
     let run_id = store.session.new_id();
     let actor = store.session.actor.clone();
+    let clone = store.clone_id()?;
     let performer = req.performer.name.clone();
     let path = layout::task_file(score_id, task_id);
     // The agent CLIs' versions are recorded on the attempt; a `command` performer is never run
@@ -105,7 +108,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         {
             task.transition(TaskStatus::Ready, tx.now)?;
         }
-        let claimed = task.claim(&performer, tx.op, tx.now)?;
+        let claimed = task.claim(&performer, Some(&clone), tx.op, tx.clock, tx.now)?;
         if task.status == TaskStatus::Ready {
             // Held already (a retry after a failure): assign it again.
             task.transition(TaskStatus::Assigned, tx.now)?;
@@ -188,6 +191,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         run: &run_id,
         transcript: transcript.clone(),
         resume,
+        stop: req.stop.clone(),
     };
     // Where configured, the handover and memory also go into the agent's own context file,
     // when the worktree has none; it is left out of the commit and removed afterwards.
@@ -371,23 +375,30 @@ fn finish(
                 Some(reason) => (TaskStatus::Failed, AttemptOutcome::Failed, Some(reason.clone())),
             }
         };
-        if task.status == TaskStatus::Running {
-            task.transition(status, now)?;
-        }
-        if status == TaskStatus::Ready {
-            task.claim = None;
-        } else {
-            task.rework = None;
-        }
-        let attempt = task.attempts.iter_mut().rev().find(|a| a.run == run).ok_or_else(|| {
+        let vanished = || {
             store::Error::Codec(store::CodecError::Parse {
                 path: path.clone(),
                 message: format!("attempt {run} vanished"),
             })
-        })?;
-        attempt.ended = Some(now);
-        attempt.outcome = outcome;
-        attempt.reason = reason;
+        };
+        // Sync already ended an attempt whose claim another machine won: the task is theirs.
+        let lost = task.attempts.iter().find(|a| a.run == run).ok_or_else(vanished)?.outcome != AttemptOutcome::Running;
+        if !lost {
+            if task.status == TaskStatus::Running {
+                task.transition(status, now)?;
+            }
+            if status == TaskStatus::Ready {
+                task.claim = None;
+            } else {
+                task.rework = None;
+            }
+        }
+        let attempt = task.attempts.iter_mut().rev().find(|a| a.run == run).ok_or_else(vanished)?;
+        if !lost {
+            attempt.ended = Some(now);
+            attempt.outcome = outcome;
+            attempt.reason = reason;
+        }
         attempt.exit = fin.exit.map(|e| e.to_string());
         attempt.duration_ms = fin.duration_ms;
         attempt.input_tokens = fin.input_tokens;

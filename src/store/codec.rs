@@ -65,11 +65,19 @@ fn check_format(path: &str, text: &str) -> Result<(), CodecError> {
 
 /// Encode a record, refusing strings over the limit and blobs over the size limit.
 pub fn encode<T: Serialize>(path: &str, value: &T) -> Result<Vec<u8>, CodecError> {
-    let table = toml::Table::try_from(value)
-        .map_err(|e| CodecError::Encode { path: path.to_owned(), message: e.to_string() })?;
+    encode_table(path, &to_table(path, value)?)
+}
+
+/// A record as a TOML table, fields in declaration order.
+pub fn to_table<T: Serialize>(path: &str, value: &T) -> Result<toml::Table, CodecError> {
+    toml::Table::try_from(value).map_err(|e| CodecError::Encode { path: path.to_owned(), message: e.to_string() })
+}
+
+/// Encode a table, with the limits of [`encode`].
+pub fn encode_table(path: &str, table: &toml::Table) -> Result<Vec<u8>, CodecError> {
     table.iter().try_for_each(|(k, v)| check_strings(path, k, v))?;
     let text =
-        toml::to_string(&table).map_err(|e| CodecError::Encode { path: path.to_owned(), message: e.to_string() })?;
+        toml::to_string(table).map_err(|e| CodecError::Encode { path: path.to_owned(), message: e.to_string() })?;
     if text.len() as u64 > MAX_BLOB_BYTES {
         return Err(CodecError::TooLarge { path: path.to_owned(), len: text.len() });
     }

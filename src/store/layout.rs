@@ -61,6 +61,12 @@ pub fn knowledge_file(id: &str) -> String {
     fanned(KNOWLEDGE_DIR, id)
 }
 
+/// Whether the record at `path` is mutable, so every write stamps its `[sync]` clock: all
+/// but the root and the append-only decision log.
+pub fn is_versioned(path: &str) -> bool {
+    path != MAESTRO_TOML && !path.starts_with("decisions/")
+}
+
 pub fn fanned(dir: &str, id: &str) -> String {
     let h = mix(fnv1a(id.as_bytes()));
     format!("{dir}/{:02x}/{:02x}/{id}.toml", h >> 56, (h >> 48) & 0xff)

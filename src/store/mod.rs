@@ -27,7 +27,9 @@
 pub mod codec;
 pub mod layout;
 pub mod lock;
+pub mod merge;
 mod records;
+pub mod sync;
 mod transaction;
 mod verify;
 
@@ -118,6 +120,11 @@ impl Session {
         Timestamp::from_second(t.as_second()).unwrap_or(t)
     }
 
+    /// Wall-clock milliseconds, for hybrid clocks.
+    pub fn now_millis(&self) -> u64 {
+        u64::try_from(self.precise_now().as_millisecond()).unwrap_or(0)
+    }
+
     fn precise_now(&self) -> Timestamp {
         match self.clock {
             Clock::System => Timestamp::now(),
@@ -127,7 +134,7 @@ impl Session {
 
     /// A new random, time-sortable id.
     pub fn new_id(&self) -> String {
-        let millis = u64::try_from(self.precise_now().as_millisecond()).unwrap_or(0);
+        let millis = self.now_millis();
         // A poisoned lock only means another thread panicked mid-draw; the generator is still fine.
         self.ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next(millis)
     }
@@ -189,6 +196,28 @@ impl Store {
 }
 
 impl Store {
+    /// This clone's id: random, made on first use, kept in `<git-common-dir>/maestro/clone-id`.
+    /// Claims carry it, so a run never takes over a task another machine holds.
+    pub fn clone_id(&self) -> Result<String> {
+        let path = self.repo.common_dir().join("maestro/clone-id");
+        let io = |e: std::io::Error| {
+            Error::Git(git::Error::Io { context: format!("cannot use {}", path.display()), source: e })
+        };
+        if let Ok(id) = std::fs::read_to_string(&path)
+            && !id.trim().is_empty()
+        {
+            return Ok(id.trim().to_owned());
+        }
+        std::fs::create_dir_all(path.parent().unwrap_or(&path)).map_err(io)?;
+        let id = self.session.new_id();
+        // Two processes racing here: the first file written wins, both read it back.
+        let _ = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).and_then(|mut f| {
+            use std::io::Write as _;
+            f.write_all(id.as_bytes())
+        });
+        Ok(std::fs::read_to_string(&path).map_err(io)?.trim().to_owned())
+    }
+
     /// Keep `commit` reachable under `refs/maestro/keep/<sha>`, so `git gc` never drops a
     /// result the state refers to. Keeping a commit twice is fine.
     pub fn keep(&self, commit: ObjectId) -> Result<()> {

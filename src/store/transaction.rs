@@ -16,9 +16,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::codec::{self, MAX_BLOB_BYTES};
-use super::layout::STATE_REF;
+use super::layout::{self, STATE_REF};
 use super::{Error, Result, Store, lock};
 use crate::git::{CasError, ObjectId, RefUpdate, Repo};
+use crate::model::clock::Hlc;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -26,18 +27,25 @@ const MAX_JITTER_MS: u64 = 50;
 /// How long a write may keep retrying before it gives up.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// The trailer holding a state commit's hybrid clock.
+pub const CLOCK_TRAILER: &str = "Maestro-Clock";
+
 /// A read-only view of the state at one commit.
 pub struct View<'s> {
     repo: &'s Repo,
     /// The state commit, `None` before `init`.
     pub commit: Option<ObjectId>,
-    tree: Option<ObjectId>,
+    pub(super) tree: Option<ObjectId>,
+    /// The commit's hybrid clock (zero for states written before clocks).
+    pub clock: Hlc,
 }
 
 impl<'s> View<'s> {
     pub(super) fn at(repo: &'s Repo, commit: Option<ObjectId>) -> Result<View<'s>> {
-        let tree = commit.map(|c| repo.commit_tree(c)).transpose()?;
-        Ok(View { repo, commit, tree })
+        let Some(id) = commit else { return Ok(View { repo, commit, tree: None, clock: Hlc::default() }) };
+        let info = repo.commit_info(id)?;
+        let clock = trailer(&info.message, CLOCK_TRAILER).and_then(Hlc::parse).unwrap_or_default();
+        Ok(View { repo, commit, tree: Some(info.tree), clock })
     }
 
     /// The raw bytes at `path`, size-checked before reading.
@@ -102,6 +110,11 @@ pub struct Tx<'s> {
     pub op: &'s str,
     /// The time of this operation.
     pub now: jiff::Timestamp,
+    /// The hybrid time of this operation: later than everything in T0.
+    pub clock: Hlc,
+    /// The second parent of a sync merge, and the tree it merged to.
+    merge_parent: Option<ObjectId>,
+    replaced_tree: Option<ObjectId>,
     store: &'s Store,
 }
 
@@ -133,15 +146,33 @@ impl Tx<'_> {
         })
     }
 
-    /// Stage `value` at `path`. Writing what is already there stages nothing.
+    /// Stage `value` at `path`. Writing what is already there stages nothing. A mutable
+    /// record gets this operation's clock and op id in its `[sync]` table.
     pub fn put<T: Serialize>(&mut self, path: &str, value: &T) -> Result<()> {
-        let bytes = codec::encode(path, value)?;
+        let mut table = codec::to_table(path, value)?;
+        let mut bytes = codec::encode_table(path, &table)?;
         if self.base_bytes(path)?.as_deref() == Some(bytes.as_slice()) {
             self.staged.remove(path);
-        } else {
-            self.staged.insert(path.to_owned(), Some(bytes));
+            return Ok(());
         }
+        if layout::is_versioned(path) {
+            stamp(&mut table, self.clock, self.op);
+            bytes = codec::encode_table(path, &table)?;
+        }
+        self.staged.insert(path.to_owned(), Some(bytes));
         Ok(())
+    }
+
+    /// Build the new state on `tree` (a sync merge) rather than on T0's tree. Reads still see
+    /// T0; staged writes go on top of `tree`.
+    pub(super) fn replace_tree(&mut self, tree: ObjectId) {
+        self.replaced_tree = Some(tree);
+    }
+
+    /// Make this commit a merge with `other`, whose state has clock `other_clock`.
+    pub(super) fn merge_with(&mut self, other: ObjectId, other_clock: Hlc) {
+        self.merge_parent = Some(other);
+        self.clock = Hlc::tick(self.clock.max(other_clock), self.clock.millis);
     }
 
     /// Stage the removal of the record at `path`, if there is one.
@@ -237,16 +268,20 @@ impl Store {
             if tip.is_some() {
                 super::check_root(&view)?;
             }
+            let clock = Hlc::tick(view.clock, self.session.now_millis());
             let mut tx = Tx {
                 view,
                 staged: BTreeMap::new(),
                 base: RefCell::new(BTreeMap::new()),
                 op: &op_id,
                 now: self.session.now(),
+                clock,
+                merge_parent: None,
+                replaced_tree: None,
                 store: self,
             };
             let value = op(&mut tx)?;
-            if tx.staged.is_empty() {
+            if tx.staged.is_empty() && tx.merge_parent.is_none() {
                 return Ok(Outcome { value, commit: None, attempts, notices });
             }
             let commit = self.write_commit(&tx, summary, &op_id)?;
@@ -280,7 +315,7 @@ impl Store {
     }
 
     fn write_commit(&self, tx: &Tx<'_>, summary: &str, op_id: &str) -> Result<ObjectId> {
-        let mut edit = self.repo.edit_tree(tx.view.tree)?;
+        let mut edit = self.repo.edit_tree(tx.replaced_tree.or(tx.view.tree))?;
         for (path, change) in &tx.staged {
             match change {
                 Some(bytes) => edit.upsert_blob(path, bytes)?,
@@ -288,12 +323,13 @@ impl Store {
             }
         }
         let tree = edit.write()?;
-        let parents: Vec<ObjectId> = tx.view.commit.into_iter().collect();
+        let parents: Vec<ObjectId> = tx.view.commit.into_iter().chain(tx.merge_parent).collect();
         let message = format!(
-            "{}\n\nMaestro-Op: {op_id}\nMaestro-Actor: {}\nMaestro-Argv: {}\n",
+            "{}\n\nMaestro-Op: {op_id}\nMaestro-Actor: {}\nMaestro-Argv: {}\n{CLOCK_TRAILER}: {}\n",
             reflog_line(summary),
             self.session.actor,
             self.session.argv,
+            tx.clock,
         );
         Ok(self.repo.write_commit(
             tree,
@@ -302,6 +338,18 @@ impl Store {
             self.session.signature(),
             self.session.now().as_second(),
         )?)
+    }
+}
+
+/// Set the `[sync]` table of a record to `clock` and `op`, keeping its recorded conflicts.
+fn stamp(table: &mut toml::Table, clock: Hlc, op: &str) {
+    let meta = table.entry("sync").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if !meta.is_table() {
+        *meta = toml::Value::Table(toml::Table::new());
+    }
+    if let toml::Value::Table(meta) = meta {
+        meta.insert("clock".into(), toml::Value::String(clock.to_string()));
+        meta.insert("op".into(), toml::Value::String(op.to_owned()));
     }
 }
 

@@ -23,10 +23,11 @@ pub fn cmd_task_claim(ctx: &Context, args: &ClaimArgs) -> CommandResult {
     let holder = args::slug("name", &args.holder)?;
     let store = ctx.store()?;
     let actor = store.session.actor.clone();
+    let clone = store.clone_id()?;
     let summary = format!("{holder} claims {score}/{id}");
     let outcome = store.transact(&summary, |tx| {
         let mut task = store::task(tx, &score, &id)?;
-        if !task.claim(&holder, tx.op, tx.now)? {
+        if !task.claim(&holder, Some(&clone), tx.op, tx.clock, tx.now)? {
             return Ok::<_, CommandError>(task);
         }
         tx.put(&layout::task_file(&score, &id), &task)?;
