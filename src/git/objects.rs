@@ -40,6 +40,13 @@ impl<'repo> TreeEdit<'repo> {
         Ok(())
     }
 
+    /// Place an existing object at `path`: a tree when `is_tree`, else a plain blob.
+    pub fn place(&mut self, path: &str, is_tree: bool, id: ObjectId) -> Result<()> {
+        let kind = if is_tree { EntryKind::Tree } else { EntryKind::Blob };
+        self.editor.upsert(path, kind, id).ctx(|| format!("cannot place '{path}' in the tree"))?;
+        Ok(())
+    }
+
     /// Remove `path`; removing a missing path is not an error. Emptied trees disappear.
     pub fn remove(&mut self, path: &str) -> Result<()> {
         self.editor.remove(path).ctx(|| format!("cannot remove '{path}' from the tree"))?;
