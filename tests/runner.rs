@@ -20,5 +20,6 @@ mod test_reliability;
 mod test_review;
 mod test_run;
 mod test_store;
+mod test_sync;
 mod test_task_run;
 mod test_worktree;

@@ -60,6 +60,7 @@ pub(super) fn review(store: &Store, ctx: &ChainContext<'_>, task: &Task, who: &s
         run: &run,
         transcript: transcript.clone(),
         resume: None,
+        stop: None,
     };
     let outcome = invoke::launch(launch, &mut |_| {})?;
     if outcome.exit == Exit::Cancelled {

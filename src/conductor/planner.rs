@@ -72,6 +72,7 @@ pub fn plan_with_agent(
             run: &run,
             transcript,
             resume: None,
+            stop: None,
         };
         let outcome = invoke::launch(launch, on_event).map_err(|e| ConductorError::Other(e.to_string()))?;
         if let Some(failure) = outcome.failure {

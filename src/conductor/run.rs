@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,7 +38,13 @@ pub struct RunOptions {
     pub env: Vec<(String, String)>,
     /// This git-maestro binary, for performers' MCP servers.
     pub maestro_exe: PathBuf,
+    /// Sync the state with this remote before scheduling and after every change, so several
+    /// machines share the Score.
+    pub remote: Option<String>,
 }
+
+/// How often a run with a remote syncs while it waits for its workers.
+const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 /// Where the run left things.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -85,8 +92,25 @@ pub fn run(
     // state changes.
     let mut waiting: BTreeMap<String, (String, String)> = BTreeMap::new();
     let mut board = (usize::MAX, 0);
+    // Stop flags of running performers, by task.
+    let mut stops: BTreeMap<String, Arc<AtomicBool>> = BTreeMap::new();
+    let clone = store.clone_id()?;
+    let elsewhere = |t: &Task| t.claim.as_ref().is_some_and(|c| c.clone.is_some() && c.clone != Some(clone.clone()));
     loop {
+        if let Some(remote) = &opts.remote {
+            sync_with(&store, remote, on);
+        }
         let (score, tasks) = store::score_with_tasks(&store.view()?, &opts.score)?;
+        for t in tasks.iter().filter(|t| elsewhere(t)) {
+            if let Some(stop) = stops.remove(&t.id) {
+                stop.store(true, Ordering::Relaxed);
+                let holder = t.claim.as_ref().map_or("", |c| c.holder.as_str());
+                on(Progress::Waiting {
+                    task: t.id.clone(),
+                    why: format!("claimed by {holder} on another machine first; its performer here was stopped"),
+                });
+            }
+        }
         let merged = tasks.iter().filter(|t| t.status == TaskStatus::Merged).count();
         if board != (merged, tasks.len()) {
             board = (merged, tasks.len());
@@ -109,7 +133,10 @@ pub fn run(
                 if busy.len() >= opts.max_parallel {
                     break;
                 }
-                if busy.contains_key(&task.id) || waiting.get(&task.id).is_some_and(|(k, _)| *k == wait_key(task)) {
+                if busy.contains_key(&task.id)
+                    || waiting.get(&task.id).is_some_and(|(k, _)| *k == wait_key(task))
+                    || elsewhere(task)
+                {
                     continue;
                 }
                 let job = match task.status {
@@ -125,7 +152,8 @@ pub fn run(
                         avoid.extend(crate::memory::handover::refused_by(&packets, &task.score, &task.id));
                         let r = routing::route(task, config, &history, &running, &avoid);
                         let Some(performer) = r.chosen.clone() else { continue };
-                        Job::Run { performer, rationale: r.rationale() }
+                        let stop = stops.entry(task.id.clone()).or_default().clone();
+                        Job::Run { performer, rationale: r.rationale(), stop }
                     }
                     TaskStatus::Submitted | TaskStatus::Approved => Job::Advance,
                     _ => continue,
@@ -139,17 +167,24 @@ pub fn run(
         if busy.is_empty() {
             if !interrupted {
                 settle(&store, &opts.score)?;
+                if let Some(remote) = &opts.remote {
+                    sync_with(&store, remote, on);
+                }
             }
             let waiting = waiting.into_iter().map(|(task, (_, why))| (task, why)).collect();
             return summarize(&store, &opts.score, waiting, interrupted);
         }
-        let first =
-            if interrupted { rx.recv_timeout(Duration::from_millis(100)) } else { rx.recv().map_err(Into::into) };
+        let first = match (interrupted, &opts.remote) {
+            (true, _) => rx.recv_timeout(Duration::from_millis(100)),
+            (false, Some(_)) => rx.recv_timeout(SYNC_EVERY),
+            (false, None) => rx.recv().map_err(Into::into),
+        };
         for msg in first.into_iter().chain(rx.try_iter()) {
             match msg {
                 Msg::Progress(p) => on(p),
                 Msg::Done { task, waiting: why } => {
                     busy.remove(&task);
+                    stops.remove(&task);
                     if let Some(why) = why {
                         let t = store::task(&store.view()?, &opts.score, &task)?;
                         waiting.insert(task, (wait_key(&t), why));
@@ -162,8 +197,8 @@ pub fn run(
 
 /// What a worker does with a task.
 enum Job {
-    /// Run the performer, then advance the result.
-    Run { performer: String, rationale: String },
+    /// Run the performer, then advance the result; `stop` stops the performer early.
+    Run { performer: String, rationale: String, stop: Arc<AtomicBool> },
     /// Take a submitted or approved result through its chain and merge.
     Advance,
 }
@@ -206,7 +241,7 @@ fn work(shared: &Shared, task: &Task, job: Job, tx: &mpsc::Sender<Msg>) {
 fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> Result<Option<String>, ConductorError> {
     let store = (shared.open)().map_err(ConductorError::Other)?;
     let (score, id) = (task.score.as_str(), task.id.as_str());
-    if let Job::Run { performer, rationale } = job {
+    if let Job::Run { performer, rationale, stop } = job {
         let p = &shared.config.performers[&performer];
         let base = store.repo.main_workdir().unwrap_or_else(|| store.repo.common_dir().to_owned());
         let binary = crate::performer::locate(&p.command, &base)
@@ -221,6 +256,7 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
             base_env: shared.opts.env.clone(),
             maestro_exe: shared.opts.maestro_exe.clone(),
             routing: Some(rationale),
+            stop: Some(stop),
         };
         let report = match task_run::run_task(&store, &request, &mut |e| {
             send(Progress::Agent { task: id.to_owned(), event: e.clone() })
@@ -282,6 +318,20 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
             }
             _ => return Ok(None),
         }
+    }
+}
+
+/// One sync with `remote`, as the run goes. A failed sync is reported and the run goes on
+/// locally; the next one catches up.
+fn sync_with(store: &Store, remote: &str, on: &mut dyn FnMut(Progress)) {
+    match store::sync::sync(store, remote, &crate::hooks::verify_sync_push) {
+        Ok(report) => {
+            for lost in report.lost_claims {
+                let task = lost.task.split_once('/').map_or(lost.task.as_str(), |(_, t)| t).to_owned();
+                on(Progress::Waiting { task, why: format!("claim lost to {}, who claimed it earlier", lost.winner) });
+            }
+        }
+        Err(e) => on(Progress::Error { task: format!("sync with {remote}"), message: e.to_string() }),
     }
 }
 

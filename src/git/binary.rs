@@ -85,6 +85,49 @@ impl super::Repo {
         let dir = self.workdir().unwrap_or(self.common_dir());
         run_git(dir, &["fetch", "--quiet", "--no-write-fetch-head", remote, refspec]).map(drop)
     }
+
+    /// `git fetch <remote> <refspec>` of one ref that may not exist there: `Ok(false)` when the
+    /// remote has no such ref.
+    pub fn fetch_if_present(&self, remote: &str, refspec: &str) -> Result<bool> {
+        match self.fetch(remote, refspec) {
+            Ok(()) => Ok(true),
+            Err(Error::Failed(message)) if message.contains("couldn't find remote ref") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `git push --porcelain <remote> <refspec>`, never forced. `Ok(false)` when the remote
+    /// rejected it because its ref moved (not a fast-forward); other failures are errors.
+    pub fn push_if_fast_forward(&self, remote: &str, refspec: &str) -> Result<bool> {
+        let dir = self.workdir().unwrap_or(self.common_dir());
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["push", "--porcelain", remote, refspec])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| Error::Binary(format!("cannot run `git push`: {e}")))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // Porcelain: `<flag>\t<from>:<to>\t<summary>`; `!` is a rejection.
+        let rejected = stdout.lines().find(|l| l.starts_with('!'));
+        match rejected {
+            None if out.status.success() => Ok(true),
+            Some(line) if line.contains("non-fast-forward") || line.contains("fetch first") => Ok(false),
+            Some(line) => Err(Error::Failed(format!(
+                "`git push {remote} {refspec}` was refused: {}{}",
+                line.trim(),
+                hook_output(&stderr)
+            ))),
+            None => Err(Error::Failed(format!("`git push {remote} {refspec}` failed: {}", stderr.trim()))),
+        }
+    }
+}
+
+/// What a refusing hook printed, for the error.
+fn hook_output(stderr: &str) -> String {
+    let text = stderr.trim();
+    if text.is_empty() { String::new() } else { format!("\n{text}") }
 }
 
 #[cfg(test)]

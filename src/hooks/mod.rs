@@ -5,7 +5,7 @@
 
 mod pre_push;
 
-pub use pre_push::{PushedRef, Refusal, parse_pre_push_input, verify_pre_push};
+pub use pre_push::{PushedRef, Refusal, parse_pre_push_input, verify_pre_push, verify_sync_push};
 
 use std::path::{Path, PathBuf};
 

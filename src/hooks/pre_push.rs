@@ -109,6 +109,24 @@ pub fn verify_pre_push(store: &Store, refs: &[PushedRef], remote: Option<&str>) 
     Ok(refusals)
 }
 
+/// The check `git maestro sync` runs before it pushes `local` over the remote's `remote`:
+/// exactly what the hook would say of that push. `Err` holds the reason and hint.
+pub fn verify_sync_push(store: &Store, local: ObjectId, remote: Option<ObjectId>) -> Result<(), String> {
+    let pushed = PushedRef {
+        local_ref: store::layout::STATE_REF.to_owned(),
+        local: Some(local),
+        remote_ref: store::layout::STATE_REF.to_owned(),
+        remote,
+    };
+    match verify_pre_push(store, &[pushed], None) {
+        Ok(refusals) => match refusals.into_iter().next() {
+            None => Ok(()),
+            Some(r) => Err(format!("{}\nHint: {}", r.reason, r.hint)),
+        },
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Pushes of ordinary branches may not carry git-maestro's work before it is approved: a task's
 /// result commit needs its task approved (or merged), and integration commits (merges and
 /// reverts on `maestro/<score>/integration`) must have been landed by `git maestro land`.

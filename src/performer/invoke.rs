@@ -29,6 +29,9 @@ pub struct Launch<'a> {
     pub transcript: PathBuf,
     /// The agent's own session to continue, where the adapter can.
     pub resume: Option<String>,
+    /// Set to stop the run early, as Ctrl-C does (e.g. when its claim was lost to another
+    /// machine).
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// What a run reported, gathered from its events.
@@ -82,9 +85,11 @@ pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::
     let mut seen = Seen::default();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    let stop = launch.stop.clone();
+    let stopped = move || stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
     let out = rt.block_on(async {
         let watcher = tokio::spawn(async move {
-            while !crate::git::interrupted() {
+            while !crate::git::interrupted() && !stopped() {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             let _ = cancel_tx.send(true);

@@ -138,6 +138,14 @@ fn check_store(store: &store::Store, findings: &mut Vec<Finding>) -> CommandResu
             None,
         ));
     }
+    for (path, c) in store::sync::conflicts(&view)? {
+        findings.push(finding(
+            "sync",
+            Status::Warn,
+            format!("{path}: sync conflict on {}", c.describe()),
+            Some(format!("check the kept value, fix the record if needed, then `git maestro sync --resolve {path}`")),
+        ));
+    }
     for p in problems {
         findings.push(finding(
             "state",

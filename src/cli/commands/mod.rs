@@ -21,6 +21,7 @@ mod rollback;
 mod run;
 mod score;
 mod status;
+mod sync;
 mod task;
 mod worktrees;
 
@@ -56,6 +57,7 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     Mcp(mcp::McpArgs),
     Performers(performers::PerformersArgs),
+    Sync(sync::SyncArgs),
     #[command(subcommand)]
     Worktrees(worktrees::WorktreesCommand),
     #[command(subcommand, hide = true)]
@@ -87,6 +89,7 @@ pub fn run(ctx: &Context, command: Command) -> CommandResult {
         Command::Doctor(args) => doctor::cmd_doctor(ctx, &args),
         Command::Mcp(args) => mcp::cmd_mcp(ctx, &args),
         Command::Performers(args) => performers::cmd_performers(ctx, &args),
+        Command::Sync(args) => sync::cmd_sync(ctx, &args),
         Command::Worktrees(cmd) => worktrees::run(ctx, cmd),
         Command::Hook(cmd) => hook::run(ctx, cmd),
     }

@@ -29,6 +29,10 @@ pub struct RunArgs {
     /// Print which performer each open task would get, and why, without running anything
     #[arg(long)]
     pub explain: bool,
+    /// Share the Score with other machines through this remote: sync the state before
+    /// scheduling and after every change (see `git maestro sync`)
+    #[arg(long, value_name = "REMOTE")]
+    pub remote: Option<String>,
 }
 
 pub fn cmd_run(ctx: &Context, args: &RunArgs) -> CommandResult {
@@ -47,6 +51,10 @@ pub fn cmd_run(ctx: &Context, args: &RunArgs) -> CommandResult {
         worktree_root: super::task::worktree_root(&store)?,
         env: super::task::inherited_env(),
         maestro_exe: std::env::current_exe()?,
+        remote: match &args.remote {
+            Some(r) => Some(store::sync::pick_remote(&store, Some(r)).map_err(super::sync::error)?),
+            None => None,
+        },
     };
     let mut view = ProgressView::new(ctx);
     let summary = conductor::run(&ctx.store_opener(), &config, &opts, &mut |p| view.show(&p)).map_err(|e| match e {

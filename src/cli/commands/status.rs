@@ -10,8 +10,9 @@ use crate::store;
 /// Show the board: every Score and its tasks
 ///
 /// For each task: status, who holds it, attempts so far, and what a submitted result waits
-/// for (the next step of its approval chain). Below each Score: the conflicts forecast between
-/// its active branches.
+/// for (the next step of its approval chain). Below each Score: conflicts `sync` settled on its
+/// tasks (resolve with `git maestro sync --resolve <score>/<task>`), and the conflicts forecast
+/// between its active branches.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {}
 
@@ -23,6 +24,9 @@ struct Row<'a> {
     attempts: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     waiting_for: Option<String>,
+    /// Conflicts sync settled on this task by setting a value aside.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    sync_conflicts: Vec<&'a crate::model::clock::SyncConflict>,
 }
 
 pub fn cmd_status(ctx: &Context, _args: &StatusArgs) -> CommandResult {
@@ -64,6 +68,11 @@ pub fn cmd_status(ctx: &Context, _args: &StatusArgs) -> CommandResult {
             ]);
         }
         ctx.ui.line(table(&rows))?;
+        for t in tasks {
+            for c in t.sync.iter().flat_map(|s| &s.conflicts) {
+                ctx.ui.line(format!("  sync conflict on {}: {}", t.id, c.describe()))?;
+            }
+        }
         for c in conflicts {
             ctx.ui.line(format!("  conflict forecast: {}", describe(c)))?;
         }
@@ -86,6 +95,7 @@ fn row<'a>(score: &Score, t: &'a Task) -> Row<'a> {
         assignee: t.claim.as_ref().map(|c| c.holder.as_str()),
         attempts: t.attempts.len(),
         waiting_for,
+        sync_conflicts: t.sync.iter().flat_map(|s| &s.conflicts).collect(),
     }
 }
 

@@ -53,6 +53,7 @@ pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
         base_env,
         maestro_exe: std::env::current_exe()?,
         routing: None,
+        stop: None,
     };
     let headline = format!("{score}/{id} · {name}");
     let spinner = ctx.ui.spinner(headline.clone());

@@ -1,0 +1,106 @@
+//! `git maestro sync`
+
+use crate::cli::args;
+use crate::cli::context::Context;
+use crate::cli::error::{CommandError, CommandResult};
+use crate::store::sync::{self, SyncError};
+
+/// Share the state with a remote: fetch, merge, push
+///
+/// Fetches the remote's refs/maestro/state, merges it with the local state record by record
+/// (statuses by lifecycle, lists as unions, counters added, other fields by last writer on
+/// hybrid clocks; an earlier claim beats a later one), and pushes the result with `git push`,
+/// never forced, retrying up to 5 rounds when the remote moves meanwhile. A remote state that
+/// went back in time is quarantined under refs/maestro/quarantine/ and not adopted. Before
+/// pushing, it runs the pre-push hook's checks itself, so --no-verify cannot skip them.
+#[derive(Debug, clap::Args)]
+pub struct SyncArgs {
+    /// The remote (default: origin, or the only remote)
+    pub remote: Option<String>,
+    /// Clear the conflicts sync recorded in a record (a state path, or <score>/<task>) once you
+    /// have checked them; nothing is fetched or pushed
+    #[arg(long, value_name = "RECORD", conflicts_with = "remote")]
+    pub resolve: Option<String>,
+}
+
+pub fn cmd_sync(ctx: &Context, args: &SyncArgs) -> CommandResult {
+    let store = ctx.store()?;
+    if let Some(record) = &args.resolve {
+        let path = match record.split_once('/') {
+            Some((score, task)) if !record.ends_with(".toml") => {
+                crate::store::layout::task_file(&args::slug("score id", score)?, &args::slug("task id", task)?)
+            }
+            _ => record.clone(),
+        };
+        let cleared = sync::resolve(&store, &path)?;
+        if ctx.ui.json {
+            ctx.ui.json(&serde_json::json!({ "record": path, "resolved": cleared }))?;
+        } else {
+            ctx.ui.line(format!("{path}: {cleared} sync conflict(s) resolved"))?;
+        }
+        return Ok(());
+    }
+    let remote = sync::pick_remote(&store, args.remote.as_deref()).map_err(error)?;
+    let report = sync::sync(&store, &remote, &crate::hooks::verify_sync_push).map_err(error)?;
+    if ctx.ui.json {
+        ctx.ui.json(&report)?;
+        return Ok(());
+    }
+    for lost in &report.lost_claims {
+        ctx.ui.warn(format!(
+            "{}: the claim of {} lost to {}, who claimed it earlier on another machine",
+            lost.task, lost.holder, lost.winner
+        ));
+    }
+    for (path, conflict) in report.conflicts.iter().filter(|(_, c)| c.field != "claim") {
+        ctx.ui.warn(format!("{path}: sync conflict on {}", conflict.describe()));
+    }
+    let rounds = if report.rounds > 1 { format!(" after {} rounds", report.rounds) } else { String::new() };
+    let tip = report.after.as_deref().map_or("", |t| &t[..12]);
+    let what = match report.action {
+        "up-to-date" => format!("up to date with {remote} at {tip}"),
+        "fast-forward" => format!("fast-forwarded to {remote}'s state {tip}"),
+        "adopted" => format!("took {remote}'s state {tip}"),
+        "merged" => format!("merged {remote}'s state and pushed {tip}{rounds}"),
+        _ => format!("pushed {tip} to {remote}{rounds}"),
+    };
+    ctx.ui.line(what)?;
+    Ok(())
+}
+
+/// A sync error with what to do about it.
+pub(super) fn error(e: SyncError) -> CommandError {
+    let hint = match &e {
+        SyncError::NoSuchRemote(_) | SyncError::NoRemote => {
+            Some("run `git remote -v` to see the remotes, or add one with `git remote add <name> <url>`".to_owned())
+        }
+        SyncError::NothingToSync(_) => Some("run `git maestro init` to create the state".to_owned()),
+        SyncError::Rewound { remote, quarantine, .. } => Some(format!(
+            "nothing was adopted and the local state is unchanged. Inspect it with `git log {quarantine}`; \
+             if the rewind was deliberate, `git update-ref -d {}` and sync again, which pushes the local state back on top",
+            sync::seen_ref(remote)
+        )),
+        SyncError::Unrelated(remote) => Some(format!(
+            "the local state and {remote}'s were created apart; keep one: `git update-ref -d refs/maestro/state` drops the local one"
+        )),
+        SyncError::Busy { .. } => Some("run `git maestro sync` again; what merged is kept locally".to_owned()),
+        SyncError::Unreadable { .. } | SyncError::Refused { .. } => None,
+        SyncError::Store(_) | SyncError::Git(_) => None,
+    };
+    let (code, err) = match e {
+        SyncError::Store(e) => return e.into(),
+        SyncError::Git(e) => return e.into(),
+        SyncError::NoSuchRemote(_) | SyncError::NoRemote => ("no-remote", e),
+        SyncError::NothingToSync(_) => ("not-initialized", e),
+        SyncError::Rewound { .. } => ("remote-rewound", e),
+        SyncError::Unreadable { .. } => ("corrupt-state", e),
+        SyncError::Unrelated(_) => ("unrelated-state", e),
+        SyncError::Refused { .. } => ("push-refused", e),
+        SyncError::Busy { .. } => ("contention", e),
+    };
+    let err = CommandError::user(code, err.to_string());
+    match hint {
+        Some(h) => err.hint(h),
+        None => err,
+    }
+}

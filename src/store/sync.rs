@@ -1,0 +1,331 @@
+//! `sync`: sharing the state through any git remote (DESIGN.md §8).
+//!
+//! ```text
+//! refs/maestro/remotes/<remote>/state      the remote's state as last adopted or pushed
+//! refs/maestro/remotes/<remote>/fetched    what the last fetch brought, before it is checked
+//! refs/maestro/quarantine/<remote>/<time>  a remote state that went back in time
+//! ```
+//!
+//! One round: fetch the remote's `refs/maestro/state`; refuse it if it does not descend from
+//! what was last seen there (it is quarantined, local state is untouched) or does not parse;
+//! then fast-forward to it, or merge it ([`super::merge`]) in a two-parent commit through the
+//! normal transaction; then verify what would be pushed, as the pre-push hook does (hooks do
+//! not run for libraries, and `--no-verify` skips them), and push it with `git push`, never
+//! forced. A push the remote rejects because it moved starts another round, up to
+//! [`MAX_ROUNDS`].
+
+use serde::Serialize;
+
+use super::layout::{self, STATE_REF};
+use super::merge::{self, Change};
+use super::{Error, Store};
+use crate::git::{self, CasError, ObjectId, RefUpdate};
+use crate::model::clock::SyncConflict;
+use crate::model::{DecisionKind, Task};
+
+/// Rounds of fetch, merge and push before giving up on a busy remote.
+pub const MAX_ROUNDS: u32 = 5;
+
+/// Checks what sync would push: `(store, new state, the remote's state)`. `Err` holds the
+/// refusal, with its hint.
+pub type Verify<'a> = &'a dyn Fn(&Store, ObjectId, Option<ObjectId>) -> Result<(), String>;
+
+/// Why a sync stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("{0:?} is not a remote of this repository")]
+    NoSuchRemote(String),
+    #[error("this repository has no remote to sync with")]
+    NoRemote,
+    #[error("neither this repository nor {0} has a git-maestro state")]
+    NothingToSync(String),
+    #[error(
+        "the state on {remote} went back in time: {tip} does not descend from {seen}, seen there before; it is quarantined as {quarantine}"
+    )]
+    Rewound { remote: String, seen: String, tip: String, quarantine: String },
+    #[error("the state on {remote} does not parse: {problem}")]
+    Unreadable { remote: String, problem: String },
+    #[error("the state on {0} has no history in common with the local state")]
+    Unrelated(String),
+    #[error("refusing to push the state to {remote}: {reason}")]
+    Refused { remote: String, reason: String },
+    #[error("{remote} kept moving: the push was rejected {rounds} times")]
+    Busy { remote: String, rounds: u32 },
+    #[error(transparent)]
+    Store(#[from] Error),
+    #[error(transparent)]
+    Git(#[from] git::Error),
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub remote: String,
+    /// Fetch-merge-push rounds it took.
+    pub rounds: u32,
+    /// The local state before and after.
+    pub before: Option<String>,
+    pub after: Option<String>,
+    /// `up-to-date`, `fast-forward`, `merged`, `pushed` or `adopted`.
+    pub action: &'static str,
+    pub pushed: bool,
+    /// Claims that lost to an earlier claim made on another machine.
+    pub lost_claims: Vec<LostClaim>,
+    /// Conflicts the merge settled by setting a value aside, by record.
+    pub conflicts: Vec<(String, SyncConflict)>,
+}
+
+/// A claim made here that an earlier claim elsewhere beat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LostClaim {
+    /// `score/task`
+    pub task: String,
+    pub holder: String,
+    pub op: String,
+    pub winner: String,
+}
+
+/// The ref that records what was last seen of `remote`'s state.
+pub fn seen_ref(remote: &str) -> String {
+    format!("{}remotes/{remote}/state", layout::REF_PREFIX)
+}
+
+fn fetched_ref(remote: &str) -> String {
+    format!("{}remotes/{remote}/fetched", layout::REF_PREFIX)
+}
+
+/// The remote to sync with: `requested`, or `origin`, or the only remote.
+pub fn pick_remote(store: &Store, requested: Option<&str>) -> Result<String, SyncError> {
+    let names = store.repo.remote_names();
+    match requested {
+        Some(r) if names.iter().any(|n| n == r) => Ok(r.to_owned()),
+        Some(r) => Err(SyncError::NoSuchRemote(r.to_owned())),
+        None if names.iter().any(|n| n == "origin") => Ok("origin".into()),
+        None if names.len() == 1 => Ok(names[0].clone()),
+        None => Err(SyncError::NoRemote),
+    }
+}
+
+/// Sync the state with `remote`; see the module docs.
+pub fn sync(store: &Store, remote: &str, verify: Verify<'_>) -> Result<Report, SyncError> {
+    let repo = &store.repo;
+    let mut report = Report { remote: remote.to_owned(), before: tip_hex(store)?, ..Report::default() };
+    for round in 1..=MAX_ROUNDS {
+        report.rounds = round;
+        let present = repo.fetch_if_present(remote, &format!("+{STATE_REF}:{}", fetched_ref(remote)))?;
+        let theirs = if present { repo.read_ref(&fetched_ref(remote))? } else { None };
+        let seen = repo.read_ref(&seen_ref(remote))?;
+        if let (Some(theirs), Some(seen)) = (theirs, seen)
+            && !repo.is_ancestor(seen, theirs)?
+        {
+            return Err(quarantine(store, remote, seen, theirs));
+        }
+        if let Some(theirs) = theirs {
+            let problems = super::check_all(&store.view_at(theirs)?)?;
+            if let Some(problem) = problems.into_iter().next() {
+                return Err(SyncError::Unreadable { remote: remote.to_owned(), problem });
+            }
+        }
+        let ours = store.tip()?;
+        let push_from = match (ours, theirs) {
+            (None, None) => return Err(SyncError::NothingToSync(remote.to_owned())),
+            (Some(ours), Some(theirs)) if ours == theirs => {
+                report.action = or(report.action, "up-to-date");
+                None
+            }
+            (None, Some(theirs)) => {
+                if !move_ref(store, STATE_REF, None, theirs, "sync: adopt the remote state")? {
+                    continue;
+                }
+                report.action = "adopted";
+                None
+            }
+            (Some(ours), Some(theirs)) if repo.is_ancestor(ours, theirs)? => {
+                if !move_ref(store, STATE_REF, Some(ours), theirs, "sync: fast-forward")? {
+                    continue;
+                }
+                report.action = or(report.action, "fast-forward");
+                None
+            }
+            (Some(ours), Some(theirs)) if !repo.is_ancestor(theirs, ours)? => {
+                if repo.merge_base(ours, theirs)?.is_none() {
+                    if !is_fresh(store, ours)? {
+                        return Err(SyncError::Unrelated(remote.to_owned()));
+                    }
+                    // A state `init` just made here gives way to the shared one.
+                    if !move_ref(store, STATE_REF, Some(ours), theirs, "sync: adopt the remote state")? {
+                        continue;
+                    }
+                    report.action = "adopted";
+                    None
+                } else {
+                    let merged = merge_into(store, remote, theirs, &mut report)?;
+                    report.action = "merged";
+                    Some(merged)
+                }
+            }
+            (Some(ours), _) => {
+                report.action = or(report.action, "pushed");
+                Some(ours)
+            }
+        };
+        let Some(local) = push_from else {
+            if let Some(theirs) = theirs {
+                set_seen(store, remote, seen, theirs)?;
+            }
+            report.after = tip_hex(store)?;
+            return Ok(report);
+        };
+        verify(store, local, theirs).map_err(|reason| SyncError::Refused { remote: remote.to_owned(), reason })?;
+        if repo.push_if_fast_forward(remote, &format!("{local}:{STATE_REF}"))? {
+            set_seen(store, remote, seen, local)?;
+            report.pushed = true;
+            report.after = tip_hex(store)?;
+            return Ok(report);
+        }
+        if let Some(theirs) = theirs {
+            set_seen(store, remote, seen, theirs)?;
+        }
+    }
+    Err(SyncError::Busy { remote: remote.to_owned(), rounds: MAX_ROUNDS })
+}
+
+fn or(current: &'static str, next: &'static str) -> &'static str {
+    if current.is_empty() { next } else { current }
+}
+
+fn tip_hex(store: &Store) -> Result<Option<String>, SyncError> {
+    Ok(store.tip()?.map(|t| t.to_string()))
+}
+
+/// Merge `theirs` into the local state in one transaction; returns the merge commit.
+fn merge_into(store: &Store, remote: &str, theirs: ObjectId, report: &mut Report) -> Result<ObjectId, SyncError> {
+    let repo = &store.repo;
+    let their_view = store.view_at(theirs)?;
+    let (their_tree, their_clock) = (their_view.tree.ok_or(Error::NotInitialized)?, their_view.clock);
+    let actor = store.session.actor.clone();
+    let summary = format!("sync with {remote}: merge {}", &theirs.to_string()[..12]);
+    let outcome = store.transact(&summary, |tx| {
+        let ours = tx.view().commit.ok_or(Error::NotInitialized)?;
+        let base = repo.merge_base(ours, theirs)?.map(|b| repo.commit_tree(b)).transpose()?;
+        let our_tree = tx.view().tree.ok_or(Error::NotInitialized)?;
+        let changes = merge::merge_trees(repo, base, our_tree, their_tree)?;
+        let mut found = (Vec::new(), Vec::new());
+        for (path, change) in &changes {
+            let Change::Bytes(merged) = change else { continue };
+            let before = tx.view().get_bytes(path)?.unwrap_or_default();
+            let (old, new) = (conflicts_in(path, &before), conflicts_in(path, merged));
+            found.1.extend(new.into_iter().filter(|c| !old.contains(c)).map(|c| (path.clone(), c)));
+            let theirs = their_view.get_bytes(path)?.unwrap_or_default();
+            found.0.extend([&before, &theirs].into_iter().filter_map(|side| lost_claim(path, side, merged)));
+        }
+        tx.replace_tree(merge::apply(repo, our_tree, &changes)?);
+        tx.merge_with(theirs, their_clock);
+        for lost in &found.0 {
+            let (score, task) = lost.task.split_once('/').unwrap_or_default();
+            let summary = format!(
+                "the claim of {} on {} lost to {}, who claimed it earlier",
+                lost.holder, lost.task, lost.winner
+            );
+            let mut d = super::new_decision(tx, DecisionKind::Assignment, summary, &actor).about(score, Some(task));
+            d.rationale =
+                format!("claim {} was made on another machine before this one; sync keeps the earlier claim", lost.op);
+            super::append_decision(tx, &d)?;
+        }
+        Ok::<_, SyncError>(found)
+    })?;
+    let (lost, conflicts) = outcome.value;
+    report.lost_claims.extend(lost);
+    report.conflicts.extend(conflicts);
+    outcome.commit.ok_or_else(|| Error::NotInitialized.into())
+}
+
+/// Every conflict sync recorded in the state, by record path.
+pub fn conflicts(view: &super::View<'_>) -> Result<Vec<(String, SyncConflict)>, Error> {
+    let mut out = Vec::new();
+    for (path, id) in view.files()? {
+        if layout::is_versioned(&path) {
+            out.extend(conflicts_in(&path, &view.blob(&path, id)?).into_iter().map(|c| (path.clone(), c)));
+        }
+    }
+    Ok(out)
+}
+
+/// Clear the conflicts recorded in the record at `path`: a person looked at them. Returns how
+/// many there were.
+pub fn resolve(store: &Store, path: &str) -> Result<usize, Error> {
+    let outcome = store.transact(&format!("resolve the sync conflicts of {path}"), |tx| {
+        let Some(mut record) = tx.get::<toml::Table>(path)? else {
+            return Err(Error::Codec(super::CodecError::Parse {
+                path: path.to_owned(),
+                message: "no such record".into(),
+            }));
+        };
+        let cleared = match record.get_mut("sync").and_then(toml::Value::as_table_mut) {
+            Some(meta) => meta.remove("conflicts").and_then(|c| c.as_array().map(Vec::len)).unwrap_or(0),
+            None => 0,
+        };
+        tx.put(path, &record)?;
+        Ok(cleared)
+    })?;
+    Ok(outcome.value)
+}
+
+fn conflicts_in(path: &str, bytes: &[u8]) -> Vec<SyncConflict> {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        sync: Option<crate::model::clock::SyncMeta>,
+    }
+    super::codec::decode::<Meta>(path, bytes).ok().and_then(|m| m.sync).map(|s| s.conflicts).unwrap_or_default()
+}
+
+/// The claim one side held on a task that the merged record gives to another claim.
+fn lost_claim(path: &str, before: &[u8], merged: &[u8]) -> Option<LostClaim> {
+    let before: Task = super::codec::decode(path, before).ok()?;
+    let after: Task = super::codec::decode(path, merged).ok()?;
+    let task = before.address();
+    let (mine, winner) = (before.claim?, after.claim?);
+    (mine.op != winner.op).then_some(LostClaim { task, holder: mine.holder, op: mine.op, winner: winner.holder })
+}
+
+/// Whether `tip` is a state `init` just made: one commit holding only the root record.
+fn is_fresh(store: &Store, tip: ObjectId) -> Result<bool, SyncError> {
+    let info = store.repo.commit_info(tip)?;
+    let entries = store.repo.list_dir(info.tree, "")?;
+    Ok(info.parents.is_empty() && entries.len() == 1 && entries[0].0 == layout::MAESTRO_TOML)
+}
+
+/// Keep a rewound remote state under `refs/maestro/quarantine/`, and say so.
+fn quarantine(store: &Store, remote: &str, seen: ObjectId, tip: ObjectId) -> SyncError {
+    let time = store.session.now().strftime("%Y%m%dT%H%M%SZ").to_string();
+    let name = format!("{}quarantine/{remote}/{time}-{}", layout::REF_PREFIX, &tip.to_string()[..12]);
+    if let Err(e) = move_ref(store, &name, None, tip, "sync: quarantine a rewound remote state") {
+        return e;
+    }
+    SyncError::Rewound { remote: remote.to_owned(), seen: seen.to_string(), tip: tip.to_string(), quarantine: name }
+}
+
+fn set_seen(store: &Store, remote: &str, seen: Option<ObjectId>, new: ObjectId) -> Result<(), SyncError> {
+    if seen != Some(new) {
+        move_ref(store, &seen_ref(remote), seen, new, "sync: seen on the remote")?;
+    }
+    Ok(())
+}
+
+/// Move `name` from `expected` to `new`; `false` when it moved meanwhile.
+fn move_ref(
+    store: &Store,
+    name: &str,
+    expected: Option<ObjectId>,
+    new: ObjectId,
+    message: &str,
+) -> Result<bool, SyncError> {
+    let update = RefUpdate { name, expected, new, log_message: message };
+    match store.repo.cas_update(&update, (&store.session.actor, &store.session.email), store.session.now().as_second())
+    {
+        Ok(()) => Ok(true),
+        Err(CasError::Conflict { .. }) => Ok(false),
+        Err(CasError::Busy { lock }) => Err(Error::Busy { lock, attempts: 1 }.into()),
+        Err(CasError::Other(e)) => Err(e.into()),
+    }
+}

@@ -1,0 +1,255 @@
+//! `git maestro sync` between clones through a bare remote served by `git daemon` on
+//! 127.0.0.1: convergence under random operations, a rewound remote, an offline double claim,
+//! and the verifier that `--no-verify` cannot skip.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{Run, TestEnv};
+use crate::test_cli::{GitRun, write_state_file};
+
+const FAKE: &str = env!("CARGO_BIN_EXE_fake-performer");
+
+/// `git daemon` serving the temp root, killed on drop.
+struct Daemon {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn daemon(env: &TestEnv) -> Daemon {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let root = env.root.path().display().to_string();
+    let child = env
+        .base_command("git")
+        .args(["daemon", "--reuseaddr", "--export-all", "--enable=receive-pack", "--listen=127.0.0.1"])
+        .arg(format!("--port={port}"))
+        .arg(format!("--base-path={root}"))
+        .arg(&root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("git daemon");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "git daemon did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Daemon { child, url: format!("git://127.0.0.1:{port}/remote.git") }
+}
+
+/// A score `s` of `n` independent tasks, planned in `a`, which is pushed to a bare remote served
+/// by `git daemon`; plus clones `b` and `c` that took the state with their first sync.
+fn three_clones(env: &TestEnv, n: usize) -> (Daemon, [PathBuf; 3]) {
+    let a = env.repo("a");
+    env.git(env.root.path(), &["init", "-q", "--bare", "remote.git"]).success_git();
+    let d = daemon(env);
+    env.git(&a, &["remote", "add", "origin", &d.url]).success_git();
+    env.git(&a, &["push", "-q", "origin", "main"]).success_git();
+    let mut score =
+        "format = 1\nid = \"s\"\ntarget = \"main\"\napproval = [\"checks\"]\nplan_approval = \"auto\"\n".to_owned();
+    for i in 0..n {
+        score.push_str(&format!("[[tasks]]\nid = \"t{i}\"\n"));
+    }
+    env.write("s.toml", &score);
+    env.run(&a, &["plan", "--from", "../s.toml"]).success();
+    let first = env.run(&a, &["sync"]).success();
+    assert!(first.stdout.starts_with("pushed "), "{}", first.render());
+    let clone = |name: &str| {
+        env.git(env.root.path(), &["clone", "-q", "-b", "main", &d.url, name]).success_git();
+        let dir = env.path(name);
+        let run = env.run(&dir, &["sync"]).success();
+        assert!(run.stdout.starts_with("took origin's state"), "{}", run.render());
+        env.run(&dir, &["init"]).success();
+        dir
+    };
+    let (b, c) = (clone("b"), clone("c"));
+    (d, [a, b, c])
+}
+
+fn tree(env: &TestEnv, dir: &Path) -> String {
+    env.git(dir, &["rev-parse", "refs/maestro/state^{tree}"]).success_git().trim().to_owned()
+}
+
+fn sync(env: &TestEnv, dir: &Path) -> Run {
+    let run = env.run(dir, &["sync"]);
+    assert_eq!(run.code, 0, "sync failed:\n{}", run.render());
+    run
+}
+
+#[test]
+fn three_clones_converge_after_random_operations_with_one_offline() {
+    let env = TestEnv::new();
+    let (_daemon, clones) = three_clones(&env, 6);
+    let names = ["alice", "bob", "carol"];
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut decisions: Vec<String> = Vec::new();
+    let mut entries: Vec<String> = Vec::new();
+    for round in 0..100 {
+        let mut order = [0, 1, 2];
+        rng.shuffle(&mut order);
+        for &i in &order {
+            let (dir, who) = (&clones[i], names[i]);
+            let task = format!("s/t{}", rng.usize(..6));
+            let run = match rng.u8(..5) {
+                0 => env.run(dir, &["task", "claim", &task, "--as", who]),
+                1 => env.run(dir, &["task", "release", &task, "--as", who]),
+                2 => {
+                    let run = env.run(dir, &["decide", "-m", &format!("{who} decides {round}"), "--json"]).success();
+                    decisions.push(run.json()["id"].as_str().unwrap().to_owned());
+                    run
+                }
+                3 => {
+                    let title = format!("{who} learned {round}");
+                    let run = env.run(dir, &["kb", "add", "--title", &title, "--json"]).success();
+                    entries.push(run.json()["id"].as_str().unwrap().to_owned());
+                    run
+                }
+                _ => {
+                    let offline = i == 2 && (30..60).contains(&round);
+                    if offline { env.run(dir, &["status"]) } else { sync(&env, dir) }
+                }
+            };
+            assert!(run.code == 0 || run.code == 1, "an operation crashed:\n{}", run.render());
+        }
+    }
+    // Sync in turn until every clone is at the remote's state.
+    for dir in clones.iter().chain(&clones) {
+        sync(&env, dir);
+    }
+    let trees: Vec<String> = clones.iter().map(|d| tree(&env, d)).collect();
+    assert!(trees.iter().all(|t| *t == trees[0]), "the clones differ: {trees:?}");
+    let log = env.run(&clones[1], &["decisions", "--json"]).success().json();
+    let ids: Vec<&str> = log.as_array().unwrap().iter().filter_map(|d| d["id"].as_str()).collect();
+    for id in &decisions {
+        assert!(ids.contains(&id.as_str()), "decision {id} was lost");
+    }
+    for id in &entries {
+        env.run(&clones[2], &["kb", "show", id]).success();
+    }
+    let tasks = env.run(&clones[0], &["task", "list", "s", "--json"]).success().json();
+    for t in tasks.as_array().unwrap() {
+        let holders = t["claim"].as_object().map_or(0, |_| 1);
+        assert!(holders <= 1, "{t:#}");
+        if holders == 1 {
+            assert_eq!(t["status"], "assigned", "a claimed ready task is assigned: {t:#}");
+        }
+    }
+    for dir in &clones {
+        env.run(dir, &["doctor"]).success();
+    }
+}
+
+#[test]
+fn a_rewound_remote_is_quarantined_and_local_state_stays() {
+    let env = TestEnv::new();
+    let (_daemon, [a, b, _]) = three_clones(&env, 1);
+    let old = env.state_tip(&a);
+    env.run(&a, &["decide", "-m", "one"]).success();
+    sync(&env, &a);
+    sync(&env, &b);
+    env.run(&b, &["decide", "-m", "local work"]).success();
+    let before = env.state_tip(&b);
+    // Someone force-pushes an older state, skipping the hook.
+    env.git(&a, &["push", "-q", "--no-verify", "--force", "origin", &format!("{old}:refs/maestro/state")])
+        .success_git();
+    let run = env.run(&b, &["sync", "--json"]);
+    assert_eq!(run.code, 1, "{}", run.render());
+    let err = &run.json()["error"];
+    assert_eq!(err["code"], "remote-rewound", "{err:#}");
+    assert_eq!(env.state_tip(&b), before, "the local state is unchanged");
+    let quarantined = env.git(&b, &["for-each-ref", "--format=%(objectname)", "refs/maestro/quarantine/origin/"]);
+    assert_eq!(quarantined.success_git().trim(), old, "the rewound state is kept in quarantine");
+    assert!(err["hints"][0].as_str().unwrap().contains("git update-ref -d refs/maestro/remotes/origin/state"));
+}
+
+#[test]
+fn an_offline_double_claim_keeps_the_earlier_and_stops_the_losers_performer() {
+    let env = TestEnv::new();
+    let (_daemon, [a, b, _]) = three_clones(&env, 1);
+    // a claims offline first; b's run claims later, pushes, and runs a performer that hangs.
+    env.run(&a, &["task", "claim", "s/t0", "--as", "alice"]).success();
+    let log = env.path("fake.log");
+    let config = format!(
+        "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\n\
+         env = {{ FAKE_HANG = \"1\", FAKE_LOG = \"{}\" }}\n",
+        log.display()
+    );
+    std::fs::write(b.join(".maestro/config.toml"), config).unwrap();
+    env.git(&b, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
+    let child = env.command(&b).args(["run", "s", "--remote", "origin"]).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log).is_ok_and(|l| l.contains("start t0")) {
+        assert!(Instant::now() < deadline, "b's performer never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // b's claim reaches the remote, then a syncs: the earlier claim (a's) wins.
+    let remote = env.path("remote.git");
+    while !env.git(&remote, &["show", "refs/maestro/state:scores/s/tasks/t0.toml"]).stdout.contains("holder = \"fake\"")
+    {
+        assert!(Instant::now() < deadline, "b's claim never reached the remote");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let run = sync(&env, &a);
+    assert!(run.stderr.contains("s/t0: the claim of fake lost to alice"), "{}", run.render());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("claimed by alice on another machine first; its performer here was stopped"), "{stderr}");
+    assert!(!std::fs::read_to_string(&log).unwrap().contains("end t0"), "the performer was killed, not finished");
+    sync(&env, &a);
+    for dir in [&a, &b] {
+        let t = env.run(dir, &["task", "show", "s/t0", "--json"]).success().json();
+        assert_eq!(t["claim"]["holder"], "alice", "{t:#}");
+        assert_eq!(t["status"], "assigned", "{t:#}");
+        assert_eq!(t["attempts"][0]["outcome"], "interrupted", "{t:#}");
+        assert!(t["attempts"][0]["reason"].as_str().unwrap().contains("claim lost to alice"), "{t:#}");
+        let d = env.run(dir, &["decisions", "--task", "t0", "--json"]).success().stdout;
+        assert!(d.contains("the claim of fake on s/t0 lost to alice"), "{d}");
+    }
+    assert_eq!(tree(&env, &a), tree(&env, &b));
+}
+
+#[test]
+fn sync_refuses_what_the_hook_would_even_when_hooks_are_skipped() {
+    let env = TestEnv::new();
+    let (_daemon, [a, _, _]) = three_clones(&env, 1);
+    let remote_before = env.git(&env.path("remote.git"), &["rev-parse", "refs/maestro/state"]).success_git();
+    env.git(&a, &["config", "core.hooksPath", "/dev/null"]).success_git();
+    env.run(&a, &["kb", "add", "--title", "Deploy key rotation"]).success();
+    let path = env.git(&a, &["ls-tree", "-r", "--name-only", "refs/maestro/state", "knowledge"]).success_git();
+    let path = path.trim();
+    let text = env.git(&a, &["show", &format!("refs/maestro/state:{path}")]).success_git();
+    let leaked = text.replace("body = \"\"", "body = \"use ghp_abcdefghijklmnopqrstuvwxyz0123456789\"");
+    let tip = env.state_tip(&a);
+    let bad = write_state_file(&env, &a, &tip, path, &leaked);
+    env.git(&a, &["update-ref", "refs/maestro/state", &bad, &tip]).success_git();
+    let run = env.run(&a, &["sync"]);
+    assert_eq!(run.code, 1, "{}", run.render());
+    assert!(run.stderr.contains("refusing to push the state to origin"), "{}", run.render());
+    assert!(run.stderr.contains("looks like a secret"), "{}", run.render());
+    let remote_after = env.git(&env.path("remote.git"), &["rev-parse", "refs/maestro/state"]).success_git();
+    assert_eq!(remote_after, remote_before, "nothing reached the remote");
+}
+
+#[test]
+fn several_refs_in_one_push_are_checked_one_by_one() {
+    let env = TestEnv::new();
+    let (_daemon, [a, _, _]) = three_clones(&env, 1);
+    let tip = env.state_tip(&a);
+    let bad = write_state_file(&env, &a, &tip, "scores/x/score.toml", "format = 1\nid = [\n");
+    env.git(&a, &["update-ref", "refs/maestro/state", &bad, &tip]).success_git();
+    env.git(&a, &["branch", "feature"]).success_git();
+    let run = env.git(&a, &["push", "origin", "feature", "refs/maestro/state"]);
+    assert_ne!(run.code, 0, "{}", run.render());
+    assert!(run.stderr.contains("refs/maestro/state: the state at"), "{}", run.render());
+    assert!(!run.stderr.contains("refs/heads/feature:"), "the branch itself is fine: {}", run.render());
+    let remote = env.git(&env.path("remote.git"), &["rev-parse", "-q", "--verify", "refs/heads/feature"]);
+    assert_ne!(remote.code, 0, "a refused hook stops the whole push");
+}
