@@ -1,0 +1,144 @@
+//! Sync benchmarks, as ratios against git in the same run:
+//!
+//! (a) `git maestro sync` of a remote that carries 1,000 new operations (claims and decisions,
+//!     one commit each) into a clone with a local change, so it fetches, merges and pushes;
+//!     against `git fetch` of the same commits into an identical clone;
+//! (b) three clones that each make 20 operations and sync after each, all at once: how many
+//!     push rounds the syncs took.
+//!
+//! Run with `cargo bench --bench sync`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use git_maestro::git::Repo;
+use git_maestro::model::DecisionKind;
+use git_maestro::store::{self, Clock, Session, Store, layout};
+
+const BIN: &str = env!("CARGO_BIN_EXE_git-maestro");
+const OPS: usize = 1000;
+
+fn main() {
+    let tmp = std::env::temp_dir().join(format!("maestro-sync-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("temp dir");
+    println!("git-maestro sync benchmarks\n");
+    bench_a(&tmp);
+    bench_b(&tmp);
+    std::fs::remove_dir_all(&tmp).ok();
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git").current_dir(dir).args(args).output().expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn maestro(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN).current_dir(dir).args(args).output().expect("git-maestro");
+    assert!(out.status.success(), "git-maestro {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A bare remote with a Score of 50 tasks, and `n` clones that took its state.
+fn setup(tmp: &Path, name: &str, n: usize) -> Vec<PathBuf> {
+    let root = tmp.join(name);
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let first = root.join("c0");
+    assert!(Command::new("bash").arg(fixtures.join("repo-basic.sh")).arg(&first).status().expect("bash").success());
+    git(&root, &["init", "-q", "--bare", "remote.git"]);
+    git(&first, &["remote", "add", "origin", "../remote.git"]);
+    git(&first, &["push", "-q", "origin", "main"]);
+    maestro(&first, &["init", "-q"]);
+    let score = Command::new("bash").arg(fixtures.join("score-many.sh")).args(["s", "50"]).output().expect("score");
+    std::fs::write(root.join("s.toml"), score.stdout).expect("write");
+    maestro(&first, &["plan", "-q", "--from", "../s.toml"]);
+    maestro(&first, &["sync"]);
+    let mut clones = vec![first];
+    for i in 1..n {
+        let dir = root.join(format!("c{i}"));
+        git(&root, &["clone", "-q", "-b", "main", "remote.git", dir.to_str().expect("utf-8")]);
+        maestro(&dir, &["sync"]);
+        clones.push(dir);
+    }
+    clones
+}
+
+fn open(dir: &Path) -> Store {
+    let session = Session::new("bench".into(), "bench@localhost".into(), "bench".into(), Clock::System, None);
+    Store::new(Repo::discover(dir).expect("repo"), session)
+}
+
+/// `n` operations in-process: every tenth a claim, the rest decisions; one commit each.
+fn operations(dir: &Path, n: usize, who: &str) {
+    let store = open(dir);
+    for i in 0..n {
+        let _ = store
+            .transact("bench op", |tx| {
+                if i % 10 == 0 {
+                    let mut t = store::task(tx, "s", &format!("t{}", (i / 10) % 50))?;
+                    if t.claim(who, None, tx.op, tx.clock, tx.now).is_ok() {
+                        tx.put(&layout::task_file("s", &t.id), &t)?;
+                    }
+                }
+                let d = store::new_decision(tx, DecisionKind::Design, format!("{who} {i}"), who);
+                store::append_decision(tx, &d)
+            })
+            .expect("op");
+    }
+}
+
+fn bench_a(tmp: &Path) {
+    let clones = setup(tmp, "a", 3);
+    let (writer, ours, plain) = (&clones[0], &clones[1], &clones[2]);
+    operations(writer, OPS, "alice");
+    maestro(writer, &["sync"]);
+    operations(ours, 1, "bob");
+    let t = Instant::now();
+    let out = maestro(ours, &["sync", "--json"]);
+    let sync = t.elapsed();
+    let t = Instant::now();
+    git(plain, &["fetch", "-q", "origin", "+refs/maestro/state:refs/maestro/remotes/origin/fetched"]);
+    let fetch = t.elapsed();
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    println!(
+        "(a) sync of {OPS} remote operations: git-maestro sync {sync:>9.2?} ({}, {} round)   git fetch {fetch:>9.2?}   ratio {:.2}x",
+        report["action"],
+        report["rounds"],
+        sync.as_secs_f64() / fetch.as_secs_f64()
+    );
+}
+
+fn bench_b(tmp: &Path) {
+    let clones = setup(tmp, "b", 3);
+    let t = Instant::now();
+    let rounds: Vec<Vec<u64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = clones
+            .iter()
+            .enumerate()
+            .map(|(i, dir)| {
+                s.spawn(move || {
+                    let mut rounds = Vec::new();
+                    for _ in 0..20 {
+                        operations(dir, 1, ["alice", "bob", "carol"][i]);
+                        let out = maestro(dir, &["sync", "--json"]);
+                        let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+                        rounds.push(report["rounds"].as_u64().unwrap_or(0));
+                    }
+                    rounds
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    let elapsed = t.elapsed();
+    let all: Vec<u64> = rounds.into_iter().flatten().collect();
+    let more = all.iter().filter(|r| **r > 1).count();
+    let per_sync = elapsed / all.len() as u32;
+    println!(
+        "(b) 3 clones x 20 syncs under contention: {} syncs, mean {:.2} rounds, max {}, {more} needed more than one; {per_sync:.2?} per sync",
+        all.len(),
+        all.iter().sum::<u64>() as f64 / all.len() as f64,
+        all.iter().max().copied().unwrap_or(0),
+    );
+}
