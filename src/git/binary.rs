@@ -96,14 +96,15 @@ impl super::Repo {
         }
     }
 
-    /// `git push --porcelain <remote> <refspec>`, never forced. `Ok(false)` when the remote
-    /// rejected it because its ref moved (not a fast-forward); other failures are errors.
+    /// `git push --porcelain --no-verify <remote> <refspec>`, never forced: for callers that
+    /// ran the pre-push checks themselves. `Ok(false)` when the remote rejected it because its
+    /// ref moved (not a fast-forward); other failures are errors.
     pub fn push_if_fast_forward(&self, remote: &str, refspec: &str) -> Result<bool> {
         let dir = self.workdir().unwrap_or(self.common_dir());
         let out = Command::new("git")
             .arg("-C")
             .arg(dir)
-            .args(["push", "--porcelain", remote, refspec])
+            .args(["push", "--porcelain", "--no-verify", remote, refspec])
             .stdin(Stdio::null())
             .output()
             .map_err(|e| Error::Binary(format!("cannot run `git push`: {e}")))?;
@@ -113,7 +114,13 @@ impl super::Repo {
         let rejected = stdout.lines().find(|l| l.starts_with('!'));
         match rejected {
             None if out.status.success() => Ok(true),
-            Some(line) if line.contains("non-fast-forward") || line.contains("fetch first") => Ok(false),
+            // The remote's ref moved: before we sent (`fetch first`, `non-fast-forward`), or
+            // while its receive-pack held the ref lock (`failed to update ref`).
+            Some(line)
+                if ["non-fast-forward", "fetch first", "failed to update ref"].iter().any(|m| line.contains(m)) =>
+            {
+                Ok(false)
+            }
             Some(line) => Err(Error::Failed(format!(
                 "`git push {remote} {refspec}` was refused: {}{}",
                 line.trim(),

@@ -186,6 +186,8 @@ pub fn sync(store: &Store, remote: &str, verify: Verify<'_>) -> Result<Report, S
         if let Some(theirs) = theirs {
             set_seen(store, remote, seen, theirs)?;
         }
+        // Others are pushing too: back off a little, more each round, so they spread out.
+        std::thread::sleep(std::time::Duration::from_millis(fastrand::u64(20..=100) * u64::from(round)));
     }
     Err(SyncError::Busy { remote: remote.to_owned(), rounds: MAX_ROUNDS })
 }
