@@ -95,7 +95,7 @@ pub fn run(
     // Stop flags of running performers, by task.
     let mut stops: BTreeMap<String, Arc<AtomicBool>> = BTreeMap::new();
     let clone = store.clone_id()?;
-    let elsewhere = |t: &Task| t.claim.as_ref().is_some_and(|c| c.clone.is_some() && c.clone != Some(clone.clone()));
+    let elsewhere = |t: &Task| t.claim.as_ref().and_then(|c| c.clone.as_deref()).is_some_and(|c| c != clone);
     loop {
         if let Some(remote) = &opts.remote {
             sync_with(&store, remote, on);
@@ -322,16 +322,10 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
 }
 
 /// One sync with `remote`, as the run goes. A failed sync is reported and the run goes on
-/// locally; the next one catches up.
+/// locally; the next one catches up. Lost claims show in the state, where the loop finds them.
 fn sync_with(store: &Store, remote: &str, on: &mut dyn FnMut(Progress)) {
-    match store::sync::sync(store, remote, &crate::hooks::verify_sync_push) {
-        Ok(report) => {
-            for lost in report.lost_claims {
-                let task = lost.task.split_once('/').map_or(lost.task.as_str(), |(_, t)| t).to_owned();
-                on(Progress::Waiting { task, why: format!("claim lost to {}, who claimed it earlier", lost.winner) });
-            }
-        }
-        Err(e) => on(Progress::Error { task: format!("sync with {remote}"), message: e.to_string() }),
+    if let Err(e) = store::sync::sync(store, remote, &crate::hooks::verify_sync_push) {
+        on(Progress::Error { task: format!("sync with {remote}"), message: e.to_string() });
     }
 }
 

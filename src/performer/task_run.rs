@@ -375,14 +375,14 @@ fn finish(
                 Some(reason) => (TaskStatus::Failed, AttemptOutcome::Failed, Some(reason.clone())),
             }
         };
-        let vanished = || {
+        let at = task.attempts.iter().rposition(|a| a.run == run).ok_or_else(|| {
             store::Error::Codec(store::CodecError::Parse {
                 path: path.clone(),
                 message: format!("attempt {run} vanished"),
             })
-        };
+        })?;
         // Sync already ended an attempt whose claim another machine won: the task is theirs.
-        let lost = task.attempts.iter().find(|a| a.run == run).ok_or_else(vanished)?.outcome != AttemptOutcome::Running;
+        let lost = task.attempts[at].outcome != AttemptOutcome::Running;
         if !lost {
             if task.status == TaskStatus::Running {
                 task.transition(status, now)?;
@@ -393,7 +393,7 @@ fn finish(
                 task.rework = None;
             }
         }
-        let attempt = task.attempts.iter_mut().rev().find(|a| a.run == run).ok_or_else(vanished)?;
+        let attempt = &mut task.attempts[at];
         if !lost {
             attempt.ended = Some(now);
             attempt.outcome = outcome;

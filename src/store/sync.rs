@@ -120,13 +120,14 @@ pub fn sync(store: &Store, remote: &str, verify: Verify<'_>) -> Result<Report, S
         {
             return Err(quarantine(store, remote, seen, theirs));
         }
-        if let Some(theirs) = theirs {
+        let ours = store.tip()?;
+        // A state already seen there, or already here, was checked before.
+        if let Some(theirs) = theirs.filter(|t| Some(*t) != seen && Some(*t) != ours) {
             let problems = super::check_all(&store.view_at(theirs)?)?;
             if let Some(problem) = problems.into_iter().next() {
                 return Err(SyncError::Unreadable { remote: remote.to_owned(), problem });
             }
         }
-        let ours = store.tip()?;
         let push_from = match (ours, theirs) {
             (None, None) => return Err(SyncError::NothingToSync(remote.to_owned())),
             (Some(ours), Some(theirs)) if ours == theirs => {
@@ -204,7 +205,7 @@ fn tip_hex(store: &Store) -> Result<Option<String>, SyncError> {
 fn merge_into(store: &Store, remote: &str, theirs: ObjectId, report: &mut Report) -> Result<ObjectId, SyncError> {
     let repo = &store.repo;
     let their_view = store.view_at(theirs)?;
-    let (their_tree, their_clock) = (their_view.tree.ok_or(Error::NotInitialized)?, their_view.clock);
+    let (their_tree, their_clock) = (their_view.tree.ok_or(Error::NotInitialized)?, their_view.clock()?);
     let actor = store.session.actor.clone();
     let summary = format!("sync with {remote}: merge {}", &theirs.to_string()[..12]);
     let outcome = store.transact(&summary, |tx| {

@@ -36,16 +36,20 @@ pub struct View<'s> {
     /// The state commit, `None` before `init`.
     pub commit: Option<ObjectId>,
     pub(super) tree: Option<ObjectId>,
-    /// The commit's hybrid clock (zero for states written before clocks).
-    pub clock: Hlc,
 }
 
 impl<'s> View<'s> {
     pub(super) fn at(repo: &'s Repo, commit: Option<ObjectId>) -> Result<View<'s>> {
-        let Some(id) = commit else { return Ok(View { repo, commit, tree: None, clock: Hlc::default() }) };
-        let info = repo.commit_info(id)?;
-        let clock = trailer(&info.message, CLOCK_TRAILER).and_then(Hlc::parse).unwrap_or_default();
-        Ok(View { repo, commit, tree: Some(info.tree), clock })
+        let tree = commit.map(|c| repo.commit_tree(c)).transpose()?;
+        Ok(View { repo, commit, tree })
+    }
+
+    /// The hybrid clock of the state commit (zero before the first write, or for states
+    /// written before clocks). Only writers need it, so reads never decode the message.
+    pub(super) fn clock(&self) -> Result<Hlc> {
+        let Some(id) = self.commit else { return Ok(Hlc::default()) };
+        let message = self.repo.commit_info(id)?.message;
+        Ok(trailer(&message, CLOCK_TRAILER).and_then(Hlc::parse).unwrap_or_default())
     }
 
     /// The raw bytes at `path`, size-checked before reading.
@@ -268,7 +272,7 @@ impl Store {
             if tip.is_some() {
                 super::check_root(&view)?;
             }
-            let clock = Hlc::tick(view.clock, self.session.now_millis());
+            let clock = Hlc::tick(view.clock()?, self.session.now_millis());
             let mut tx = Tx {
                 view,
                 staged: BTreeMap::new(),

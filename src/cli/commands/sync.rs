@@ -70,35 +70,41 @@ pub fn cmd_sync(ctx: &Context, args: &SyncArgs) -> CommandResult {
 
 /// A sync error with what to do about it.
 pub(super) fn error(e: SyncError) -> CommandError {
-    let hint = match &e {
-        SyncError::NoSuchRemote(_) | SyncError::NoRemote => {
-            Some("run `git remote -v` to see the remotes, or add one with `git remote add <name> <url>`".to_owned())
-        }
-        SyncError::NothingToSync(_) => Some("run `git maestro init` to create the state".to_owned()),
-        SyncError::Rewound { remote, quarantine, .. } => Some(format!(
-            "nothing was adopted and the local state is unchanged. Inspect it with `git log {quarantine}`; \
-             if the rewind was deliberate, `git update-ref -d {}` and sync again, which pushes the local state back on top",
-            sync::seen_ref(remote)
-        )),
-        SyncError::Unrelated(remote) => Some(format!(
-            "the local state and {remote}'s were created apart; keep one: `git update-ref -d refs/maestro/state` drops the local one"
-        )),
-        SyncError::Busy { .. } => Some("run `git maestro sync` again; what merged is kept locally".to_owned()),
-        SyncError::Unreadable { .. } | SyncError::Refused { .. } => None,
-        SyncError::Store(_) | SyncError::Git(_) => None,
-    };
-    let (code, err) = match e {
+    let e = match e {
         SyncError::Store(e) => return e.into(),
         SyncError::Git(e) => return e.into(),
-        SyncError::NoSuchRemote(_) | SyncError::NoRemote => ("no-remote", e),
-        SyncError::NothingToSync(_) => ("not-initialized", e),
-        SyncError::Rewound { .. } => ("remote-rewound", e),
-        SyncError::Unreadable { .. } => ("corrupt-state", e),
-        SyncError::Unrelated(_) => ("unrelated-state", e),
-        SyncError::Refused { .. } => ("push-refused", e),
-        SyncError::Busy { .. } => ("contention", e),
+        other => other,
     };
-    let err = CommandError::user(code, err.to_string());
+    let (code, hint) = match &e {
+        SyncError::Store(_) | SyncError::Git(_) => ("sync", None), // returned above
+        SyncError::NoSuchRemote(_) | SyncError::NoRemote => (
+            "no-remote",
+            Some("run `git remote -v` to see the remotes, or add one with `git remote add <name> <url>`".to_owned()),
+        ),
+        SyncError::NothingToSync(_) => {
+            ("not-initialized", Some("run `git maestro init` to create the state".to_owned()))
+        }
+        SyncError::Rewound { remote, quarantine, .. } => (
+            "remote-rewound",
+            Some(format!(
+                "nothing was adopted and the local state is unchanged. Inspect it with `git log {quarantine}`; \
+                 if the rewind was deliberate, `git update-ref -d {}` and sync again, which pushes the local state back on top",
+                sync::seen_ref(remote)
+            )),
+        ),
+        SyncError::Unrelated(remote) => (
+            "unrelated-state",
+            Some(format!(
+                "the local state and {remote}'s were created apart; keep one: `git update-ref -d refs/maestro/state` drops the local one"
+            )),
+        ),
+        SyncError::Busy { .. } => {
+            ("contention", Some("run `git maestro sync` again; what merged is kept locally".to_owned()))
+        }
+        SyncError::Unreadable { .. } => ("corrupt-state", None),
+        SyncError::Refused { .. } => ("push-refused", None),
+    };
+    let err = CommandError::user(code, e.to_string());
     match hint {
         Some(h) => err.hint(h),
         None => err,
