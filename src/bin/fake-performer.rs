@@ -28,7 +28,9 @@ fn main() {
         if let Some(path) = var("FAKE_LOG") {
             let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
             let mut f = std::fs::File::options().create(true).append(true).open(path).expect("open log");
-            writeln!(f, "{what} {task} {}", nanos.as_nanos()).expect("write log");
+            // One write per line: with O_APPEND it cannot interleave with another performer's.
+            let line = format!("{what} {task} {}\n", nanos.as_nanos());
+            f.write_all(line.as_bytes()).expect("write log");
         }
     };
     log("start");
