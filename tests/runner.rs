@@ -21,5 +21,6 @@ mod test_review;
 mod test_run;
 mod test_store;
 mod test_sync;
+mod test_sync_branches;
 mod test_task_run;
 mod test_worktree;

@@ -12,7 +12,7 @@ use crate::test_cli::{GitRun, write_state_file};
 const FAKE: &str = env!("CARGO_BIN_EXE_fake-performer");
 
 /// `git daemon` serving the temp root, killed on drop.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     url: String,
 }
@@ -48,17 +48,19 @@ fn daemon(env: &TestEnv) -> Daemon {
 /// A score `s` of `n` independent tasks, planned in `a`, which is pushed to a bare remote served
 /// by `git daemon`; plus clones `b` and `c` that took the state with their first sync.
 fn three_clones(env: &TestEnv, n: usize) -> (Daemon, [PathBuf; 3]) {
+    let tasks: String = (0..n).map(|i| format!("[[tasks]]\nid = \"t{i}\"\n")).collect();
+    clones_of(env, &tasks)
+}
+
+/// [`three_clones`] with the Score's `[[tasks]]` given.
+pub(crate) fn clones_of(env: &TestEnv, tasks: &str) -> (Daemon, [PathBuf; 3]) {
     let a = env.repo("a");
     env.git(env.root.path(), &["init", "-q", "--bare", "remote.git"]).success_git();
     let d = daemon(env);
     env.git(&a, &["remote", "add", "origin", &d.url]).success_git();
     env.git(&a, &["push", "-q", "origin", "main"]).success_git();
-    let mut score =
-        "format = 1\nid = \"s\"\ntarget = \"main\"\napproval = [\"checks\"]\nplan_approval = \"auto\"\n".to_owned();
-    for i in 0..n {
-        score.push_str(&format!("[[tasks]]\nid = \"t{i}\"\n"));
-    }
-    env.write("s.toml", &score);
+    let score = "format = 1\nid = \"s\"\ntarget = \"main\"\napproval = [\"checks\"]\nplan_approval = \"auto\"\n";
+    env.write("s.toml", &format!("{score}{tasks}"));
     env.run(&a, &["plan", "--from", "../s.toml"]).success();
     let first = env.run(&a, &["sync"]).success();
     assert!(first.stdout.starts_with("pushed "), "{}", first.render());
@@ -78,7 +80,7 @@ fn tree(env: &TestEnv, dir: &Path) -> String {
     env.git(dir, &["rev-parse", "refs/maestro/state^{tree}"]).success_git().trim().to_owned()
 }
 
-fn sync(env: &TestEnv, dir: &Path) -> Run {
+pub(crate) fn sync(env: &TestEnv, dir: &Path) -> Run {
     let run = env.run(dir, &["sync"]);
     assert_eq!(run.code, 0, "sync failed:\n{}", run.render());
     run

@@ -11,6 +11,7 @@ mod forecast;
 mod land;
 mod pr;
 mod rollback;
+pub mod share;
 
 pub use chain::{ChainContext, ChainError, ChainOutcome, run_chain};
 pub use forecast::{ForecastConflict, ScopeOverlap, conflicts, globs_overlap, interface_warnings, scope_overlaps};
@@ -238,47 +239,44 @@ fn merge_task(store: &Store, score_id: &str, task_id: &str) -> Result<Result<Obj
     if repo.checked_out_refs()?.contains(&integration) {
         return Err(ApprovalError::CheckedOut { branch: integration_branch(score_id) });
     }
-    let current = repo.read_ref(&integration)?;
-    let base = match current {
-        Some(c) => c,
-        None => repo
-            .read_ref(&format!("refs/heads/{}", score.target))?
-            .ok_or_else(|| ApprovalError::NoTarget(score.target.clone()))?,
-    };
     // The merge decision's id goes into the merge commit's trailers.
     let decision = store.session.new_id();
-    // Merged before, but the state was not updated (a crash between the two refs): record it.
-    let merge_commit = if current.is_some() && repo.is_ancestor(tip, base)? {
-        base
-    } else {
-        match repo.merge_commits(base, tip)? {
+    // Sharing the branch with a remote may move it meanwhile: then merge again on the new tip.
+    let mut moved = 0;
+    let (current, base, merge_commit) = loop {
+        let current = repo.read_ref(&integration)?;
+        let base = match current {
+            Some(c) => c,
+            None => repo
+                .read_ref(&format!("refs/heads/{}", score.target))?
+                .ok_or_else(|| ApprovalError::NoTarget(score.target.clone()))?,
+        };
+        // Merged before, but the state was not updated (a crash between the two refs): record it.
+        if current.is_some() && repo.is_ancestor(tip, base)? {
+            break (current, base, base);
+        }
+        let tree = match repo.merge_commits(base, tip)? {
             MergeResult::Conflicts(paths) => {
                 record(store, score_id, task_id, Err(paths.clone()), &decision)?;
                 return Ok(Err(paths));
             }
-            MergeResult::Clean(tree) => {
-                let message = format!(
-                    "Merge {score_id}/{task_id}: {}\n\nMaestro-Score: {score_id}\nMaestro-Task: {task_id}\n\
-                     Maestro-Decision: {decision}\n",
-                    task.title
-                );
-                let identity = (store.session.actor.as_str(), store.session.email.as_str());
-                let now = store.session.now().as_second();
-                let commit = repo.write_commit(tree, &[base, tip], &message, identity, now)?;
-                let update = RefUpdate {
-                    name: &integration,
-                    expected: current,
-                    new: commit,
-                    log_message: "maestro: merge task",
-                };
-                match repo.cas_update(&update, identity, now) {
-                    Ok(()) => commit,
-                    Err(CasError::Conflict { .. } | CasError::Busy { .. }) => {
-                        return Err(ApprovalError::Moved(integration));
-                    }
-                    Err(CasError::Other(e)) => return Err(e.into()),
-                }
-            }
+            MergeResult::Clean(tree) => tree,
+        };
+        let message = format!(
+            "Merge {score_id}/{task_id}: {}\n\nMaestro-Score: {score_id}\nMaestro-Task: {task_id}\n\
+             Maestro-Decision: {decision}\n",
+            task.title
+        );
+        let identity = (store.session.actor.as_str(), store.session.email.as_str());
+        let now = store.session.now().as_second();
+        let commit = repo.write_commit(tree, &[base, tip], &message, identity, now)?;
+        let update =
+            RefUpdate { name: &integration, expected: current, new: commit, log_message: "maestro: merge task" };
+        match repo.cas_update(&update, identity, now) {
+            Ok(()) => break (current, base, commit),
+            Err(CasError::Conflict { .. } | CasError::Busy { .. }) if moved < 3 => moved += 1,
+            Err(CasError::Conflict { .. } | CasError::Busy { .. }) => return Err(ApprovalError::Moved(integration)),
+            Err(CasError::Other(e)) => return Err(e.into()),
         }
     };
     record(store, score_id, task_id, Ok(merge_commit), &decision)?;

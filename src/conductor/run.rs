@@ -8,7 +8,7 @@
 //! performer's own `max_parallel`; with `conflict_policy = "serialize"`, tasks whose scopes
 //! overlap never run at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -18,6 +18,7 @@ use std::time::Duration;
 use super::reconcile;
 use super::routing::{self, History};
 use super::{ConductorError, Progress};
+use crate::approval::share::{self, SharedBranch};
 use crate::approval::{self, ChainContext, ChainOutcome, Integrated, PostMerge, globs_overlap};
 use crate::config::Config;
 use crate::mcp::OpenStore;
@@ -94,11 +95,17 @@ pub fn run(
     let mut board = (usize::MAX, 0);
     // Stop flags of running performers, by task.
     let mut stops: BTreeMap<String, Arc<AtomicBool>> = BTreeMap::new();
+    // Ready tasks whose dependencies' merges have not arrived here yet, with why.
+    let mut behind: BTreeMap<String, String> = BTreeMap::new();
+    // Syncs a run waits for such merges when it has nothing else to do.
+    let mut patience = 5;
+    // Sync problems already reported.
+    let mut reported = BTreeSet::new();
     let clone = store.clone_id()?;
     let elsewhere = |t: &Task| t.claim.as_ref().and_then(|c| c.clone.as_deref()).is_some_and(|c| c != clone);
     loop {
         if let Some(remote) = &opts.remote {
-            sync_with(&store, remote, on);
+            sync_with(&store, remote, &mut reported, on);
         }
         let (score, tasks) = store::score_with_tasks(&store.view()?, &opts.score)?;
         for t in tasks.iter().filter(|t| elsewhere(t)) {
@@ -118,6 +125,7 @@ pub fn run(
         }
         let interrupted = crate::git::interrupted();
         if !interrupted {
+            behind.clear();
             let ids: Vec<String> = busy.keys().cloned().collect();
             if reconcile::reconcile(&store, &score, &tasks, &ids)? {
                 continue;
@@ -144,6 +152,16 @@ pub fn run(
                         if score.conflict_policy == ConflictPolicy::Serialize && overlaps_active(task, &tasks, &busy) {
                             continue;
                         }
+                        let base = task_run::worktree_base(&store.repo, &score)?;
+                        if let Some((dep, commit)) = task_run::missing_from_base(&store.repo, base, task, &tasks)? {
+                            let why = format!(
+                                "its branch would start without the merge of {dep} ({}), which another machine made; \
+                                 `git maestro sync` fetches it",
+                                &commit[..12]
+                            );
+                            behind.insert(task.id.clone(), why);
+                            continue;
+                        }
                         let mut running: BTreeMap<String, u32> = BTreeMap::new();
                         for p in busy.values().flatten() {
                             *running.entry(p.clone()).or_default() += 1;
@@ -164,14 +182,20 @@ pub fn run(
                 std::thread::spawn(move || work(&shared, &task, job, &tx));
             }
         }
+        if busy.is_empty() && !behind.is_empty() && opts.remote.is_some() && patience > 0 && !interrupted {
+            // Another machine pushed the state before the branch it merged into: wait for it.
+            patience -= 1;
+            std::thread::sleep(SYNC_EVERY);
+            continue;
+        }
         if busy.is_empty() {
             if !interrupted {
                 settle(&store, &opts.score)?;
                 if let Some(remote) = &opts.remote {
-                    sync_with(&store, remote, on);
+                    sync_with(&store, remote, &mut reported, on);
                 }
             }
-            let waiting = waiting.into_iter().map(|(task, (_, why))| (task, why)).collect();
+            let waiting = waiting.into_iter().map(|(task, (_, why))| (task, why)).chain(behind).collect();
             return summarize(&store, &opts.score, waiting, interrupted);
         }
         let first = match (interrupted, &opts.remote) {
@@ -306,7 +330,10 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
                 };
                 let merged = {
                     let _one_at_a_time = MERGING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    approval::integrate(&store, score, id, &post)?
+                    share_around_merge(shared, &store, score, id, send);
+                    let merged = approval::integrate(&store, score, id, &post)?;
+                    share_around_merge(shared, &store, score, id, send);
+                    merged
                 };
                 let (status, note) = match merged {
                     Integrated::Merged { commit } => (TaskStatus::Merged, Some(format!("merged as {}", &commit[..12]))),
@@ -321,11 +348,34 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
     }
 }
 
-/// One sync with `remote`, as the run goes. A failed sync is reported and the run goes on
-/// locally; the next one catches up. Lost claims show in the state, where the loop finds them.
-fn sync_with(store: &Store, remote: &str, on: &mut dyn FnMut(Progress)) {
-    if let Err(e) = store::sync::sync(store, remote, &crate::hooks::verify_sync_push) {
-        on(Progress::Error { task: format!("sync with {remote}"), message: e.to_string() });
+/// One sync of the state and the Scores' branches with `remote`, as the run goes. A failed
+/// sync is reported (once: `reported` remembers) and the run goes on locally; the next one
+/// catches up. Lost claims show in the state, where the loop finds them.
+fn sync_with(store: &Store, remote: &str, reported: &mut BTreeSet<String>, on: &mut dyn FnMut(Progress)) {
+    let verify = &crate::hooks::verify_sync_push;
+    let problems = match store::sync::sync(store, remote, verify, &[share::fetch_refspec(remote)]) {
+        Err(e) => vec![e.to_string()],
+        Ok(_) => match share::share_fetched(store, remote) {
+            Ok(branches) => branches.iter().filter_map(SharedBranch::problem).collect(),
+            Err(e) => vec![e.to_string()],
+        },
+    };
+    for message in problems {
+        if reported.insert(message.clone()) {
+            on(Progress::Error { task: format!("sync with {remote}"), message });
+        }
+    }
+}
+
+/// Share the Score's branches around a merge: before, to merge on top of what the others
+/// merged; after, to publish it. A failure leaves the merge here, for the next sync to push.
+fn share_around_merge(shared: &Shared, store: &Store, score: &str, task: &str, send: &dyn Fn(Progress)) {
+    let Some(remote) = &shared.opts.remote else { return };
+    if let Err(e) = share::share_score(store, remote, score) {
+        send(Progress::Error {
+            task: task.to_owned(),
+            message: format!("sharing {score}'s branches with {remote}: {e}"),
+        });
     }
 }
 

@@ -82,16 +82,28 @@ impl super::Repo {
 
     /// `git fetch <remote> <refspec>`.
     pub fn fetch(&self, remote: &str, refspec: &str) -> Result<()> {
-        let dir = self.workdir().unwrap_or(self.common_dir());
-        run_git(dir, &["fetch", "--quiet", "--no-write-fetch-head", remote, refspec]).map(drop)
+        self.fetch_all(remote, &[refspec.to_owned()])
     }
 
-    /// `git fetch <remote> <refspec>` of one ref that may not exist there: `Ok(false)` when the
-    /// remote has no such ref.
-    pub fn fetch_if_present(&self, remote: &str, refspec: &str) -> Result<bool> {
-        match self.fetch(remote, refspec) {
+    /// One `git fetch <remote> <refspec>...`: a single round trip for all of them.
+    pub fn fetch_all(&self, remote: &str, refspecs: &[String]) -> Result<()> {
+        let dir = self.workdir().unwrap_or(self.common_dir());
+        let mut args = vec!["fetch", "--quiet", "--no-write-fetch-head", remote];
+        args.extend(refspecs.iter().map(String::as_str));
+        run_git(dir, &args).map(drop)
+    }
+
+    /// [`Repo::fetch_all`] where the first refspec names one ref that may not exist there:
+    /// `Ok(false)` when the remote has no such ref (the other refspecs are fetched alone then).
+    pub fn fetch_if_present(&self, remote: &str, refspecs: &[String]) -> Result<bool> {
+        match self.fetch_all(remote, refspecs) {
             Ok(()) => Ok(true),
-            Err(Error::Failed(message)) if message.contains("couldn't find remote ref") => Ok(false),
+            Err(Error::Failed(message)) if message.contains("couldn't find remote ref") => {
+                if refspecs.len() > 1 {
+                    self.fetch_all(remote, &refspecs[1..])?;
+                }
+                Ok(false)
+            }
             Err(e) => Err(e),
         }
     }
@@ -100,34 +112,42 @@ impl super::Repo {
     /// ran the pre-push checks themselves. `Ok(false)` when the remote rejected it because its
     /// ref moved (not a fast-forward); other failures are errors.
     pub fn push_if_fast_forward(&self, remote: &str, refspec: &str) -> Result<bool> {
+        Ok(self.push_fast_forwards(remote, &[refspec.to_owned()])?.is_empty())
+    }
+
+    /// [`Repo::push_if_fast_forward`] of several refspecs in one push. Returns the remote refs
+    /// it rejected because they moved; other refusals are errors.
+    pub fn push_fast_forwards(&self, remote: &str, refspecs: &[String]) -> Result<Vec<String>> {
+        if refspecs.is_empty() {
+            return Ok(Vec::new());
+        }
         let dir = self.workdir().unwrap_or(self.common_dir());
         let out = Command::new("git")
             .arg("-C")
             .arg(dir)
-            .args(["push", "--porcelain", "--no-verify", remote, refspec])
+            .args(["push", "--porcelain", "--no-verify", remote])
+            .args(refspecs)
             .stdin(Stdio::null())
             .output()
             .map_err(|e| Error::Binary(format!("cannot run `git push`: {e}")))?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
+        let what = format!("`git push {remote} {}`", refspecs.join(" "));
         // Porcelain: `<flag>\t<from>:<to>\t<summary>`; `!` is a rejection.
-        let rejected = stdout.lines().find(|l| l.starts_with('!'));
-        match rejected {
-            None if out.status.success() => Ok(true),
+        let mut moved = Vec::new();
+        for line in stdout.lines().filter(|l| l.starts_with('!')) {
             // The remote's ref moved: before we sent (`fetch first`, `non-fast-forward`), or
             // while its receive-pack held the ref lock (`failed to update ref`).
-            Some(line)
-                if ["non-fast-forward", "fetch first", "failed to update ref"].iter().any(|m| line.contains(m)) =>
-            {
-                Ok(false)
+            if !["non-fast-forward", "fetch first", "failed to update ref"].iter().any(|m| line.contains(m)) {
+                return Err(Error::Failed(format!("{what} was refused: {}{}", line.trim(), hook_output(&stderr))));
             }
-            Some(line) => Err(Error::Failed(format!(
-                "`git push {remote} {refspec}` was refused: {}{}",
-                line.trim(),
-                hook_output(&stderr)
-            ))),
-            None => Err(Error::Failed(format!("`git push {remote} {refspec}` failed: {}", stderr.trim()))),
+            let to = line.split('\t').nth(1).and_then(|r| r.rsplit(':').next()).unwrap_or_default();
+            moved.push(to.to_owned());
         }
+        if moved.is_empty() && !out.status.success() {
+            return Err(Error::Failed(format!("{what} failed: {}", stderr.trim())));
+        }
+        Ok(moved)
     }
 }
 

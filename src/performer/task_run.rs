@@ -12,7 +12,7 @@ use super::invoke::{self, Launch};
 use super::runner::Exit;
 use crate::config::Performer;
 use crate::git::{self, ObjectId};
-use crate::model::{Attempt, AttemptOutcome, DecisionKind, RunSession, Task, TaskStatus};
+use crate::model::{Attempt, AttemptOutcome, DecisionKind, RunSession, Score, Task, TaskStatus};
 use crate::store::{self, Store, layout};
 
 /// What a run needs from the caller.
@@ -55,6 +55,11 @@ pub enum RunError {
     NotReady { task: String, deps: Vec<String> },
     #[error("the Score's target branch {0:?} does not exist")]
     NoTarget(String),
+    #[error(
+        "the branch {task} would start from lacks the merge of {dep} ({commit}), which the state records; \
+         `git maestro sync` fetches it"
+    )]
+    BaseBehind { task: String, dep: String, commit: String },
     #[error("{0} is being run by another process right now")]
     Busy(String),
     #[error("{} exists but is not a worktree of this repository", .0.display())]
@@ -74,6 +79,38 @@ pub fn task_branch(score: &str, task: &str) -> String {
     format!("maestro/{score}/tasks/{task}")
 }
 
+/// The commit new worktrees of `score`'s tasks start from: the integration tip (which holds
+/// the merged dependencies), or the Score's target before the first merge.
+pub fn worktree_base(repo: &git::Repo, score: &Score) -> Result<Option<ObjectId>, git::Error> {
+    match repo.read_ref(&format!("refs/heads/{}", crate::approval::integration_branch(&score.id)))? {
+        Some(tip) => Ok(Some(tip)),
+        None => repo.read_ref(&format!("refs/heads/{}", score.target)),
+    }
+}
+
+/// A merged dependency of `task` (among `tasks`) whose merge commit `base` lacks, with that
+/// commit: the state, synced from another machine, is ahead of the branches here.
+pub fn missing_from_base(
+    repo: &git::Repo,
+    base: Option<ObjectId>,
+    task: &Task,
+    tasks: &[Task],
+) -> Result<Option<(String, String)>, git::Error> {
+    for dep in tasks.iter().filter(|t| task.deps.contains(&t.id)) {
+        let Some(commit) = dep.merge_commit.as_deref().and_then(|c| ObjectId::from_hex(c.as_bytes()).ok()) else {
+            continue;
+        };
+        let present = match base {
+            Some(base) => repo.has_object(commit) && repo.is_ancestor(commit, base)?,
+            None => false,
+        };
+        if !present {
+            return Ok(Some((dep.address(), commit.to_string())));
+        }
+    }
+    Ok(None)
+}
+
 /// Run `req.task` with `req.performer`; `on_event` sees the performer's events live.
 pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&Event)) -> Result<RunReport, RunError> {
     let (score_id, task_id) = (req.score, req.task);
@@ -87,6 +124,14 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     let adapter_version = req.performer.adapter.tested_version().and_then(|_| super::probe_version(&req.binary).ok());
     let _lock = try_run_lock(store.repo.common_dir(), score_id, task_id)?
         .ok_or_else(|| RunError::Busy(format!("{score_id}/{task_id}")))?;
+
+    // 0. Its dependencies' merges must be here before it starts on top of them.
+    let (score, tasks) = store::score_with_tasks(&store.view()?, score_id)?;
+    if let Some(task) = tasks.iter().find(|t| t.id == task_id)
+        && let Some((dep, commit)) = missing_from_base(&store.repo, worktree_base(&store.repo, &score)?, task, &tasks)?
+    {
+        return Err(RunError::BaseBehind { task: task.address(), dep, commit });
+    }
 
     // 1. Claim the task for the performer, start it, and open the attempt.
     let started = store.transact(&format!("run {score_id}/{task_id} with {performer}"), |tx| {
@@ -148,9 +193,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     //    dependencies), or the Score's target before the first merge.
     let repo = &store.repo;
     let branch = task_branch(score_id, task_id);
-    let integration = repo.read_ref(&format!("refs/heads/{}", crate::approval::integration_branch(score_id)))?;
-    let target = repo.read_ref(&format!("refs/heads/{}", score.target))?;
-    let base = integration.or(target).ok_or_else(|| RunError::NoTarget(score.target.clone()));
+    let base = worktree_base(repo, &score)?.ok_or_else(|| RunError::NoTarget(score.target.clone()));
     let worktree = req.worktree_root.join(score_id).join(task_id);
     let prepared = base.and_then(|base| prepare_worktree(store, &branch, base, &worktree).map(|()| base));
     let base = match prepared {

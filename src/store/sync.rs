@@ -106,13 +106,16 @@ pub fn pick_remote(store: &Store, requested: Option<&str>) -> Result<String, Syn
     }
 }
 
-/// Sync the state with `remote`; see the module docs.
-pub fn sync(store: &Store, remote: &str, verify: Verify<'_>) -> Result<Report, SyncError> {
+/// Sync the state with `remote`; see the module docs. Each fetch also brings `also_fetch`
+/// (refspecs for what the caller keeps beside the state), in the same round trip.
+pub fn sync(store: &Store, remote: &str, verify: Verify<'_>, also_fetch: &[String]) -> Result<Report, SyncError> {
     let repo = &store.repo;
     let mut report = Report { remote: remote.to_owned(), before: tip_hex(store)?, ..Report::default() };
+    let mut refspecs = vec![format!("+{STATE_REF}:{}", fetched_ref(remote))];
+    refspecs.extend_from_slice(also_fetch);
     for round in 1..=MAX_ROUNDS {
         report.rounds = round;
-        let present = repo.fetch_if_present(remote, &format!("+{STATE_REF}:{}", fetched_ref(remote)))?;
+        let present = repo.fetch_if_present(remote, &refspecs)?;
         let theirs = if present { repo.read_ref(&fetched_ref(remote))? } else { None };
         let seen = repo.read_ref(&seen_ref(remote))?;
         if let (Some(theirs), Some(seen)) = (theirs, seen)

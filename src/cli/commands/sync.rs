@@ -1,5 +1,6 @@
 //! `git maestro sync`
 
+use crate::approval::share::{self, SharedBranch};
 use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
@@ -41,9 +42,17 @@ pub fn cmd_sync(ctx: &Context, args: &SyncArgs) -> CommandResult {
         return Ok(());
     }
     let remote = sync::pick_remote(&store, args.remote.as_deref()).map_err(error)?;
-    let report = sync::sync(&store, &remote, &crate::hooks::verify_sync_push).map_err(error)?;
+    let also = [share::fetch_refspec(&remote)];
+    let report = sync::sync(&store, &remote, &crate::hooks::verify_sync_push, &also).map_err(error)?;
+    let branches = share::share_fetched(&store, &remote).map_err(super::approve::error)?;
     if ctx.ui.json {
-        ctx.ui.json(&report)?;
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            #[serde(flatten)]
+            state: &'a sync::Report,
+            branches: &'a [SharedBranch],
+        }
+        ctx.ui.json(&Out { state: &report, branches: &branches })?;
         return Ok(());
     }
     for lost in &report.lost_claims {
@@ -65,6 +74,26 @@ pub fn cmd_sync(ctx: &Context, args: &SyncArgs) -> CommandResult {
         _ => format!("pushed {tip} to {remote}{rounds}"),
     };
     ctx.ui.line(what)?;
+    for b in &branches {
+        let tip = &b.commit[..12];
+        let line = match b.action {
+            "created" => format!("{}: took {remote}'s at {tip}", b.branch),
+            "fast-forward" => format!("{}: fast-forwarded to {remote}'s {tip}", b.branch),
+            "merged" => format!("{}: merged {remote}'s and pushed {tip}", b.branch),
+            "pushed" => format!("{}: pushed {tip}", b.branch),
+            _ => continue,
+        };
+        ctx.ui.line(line)?;
+    }
+    for problem in branches.iter().filter_map(SharedBranch::problem) {
+        ctx.ui.warn(problem);
+    }
+    if branches.iter().any(|b| b.action == "conflict") {
+        ctx.ui.status(
+            "Hint: roll back one of the conflicting tasks here (`git maestro rollback <score>/<task>`), then sync again; \
+             the task can run again on top of the shared branch",
+        );
+    }
     Ok(())
 }
 

@@ -1,0 +1,150 @@
+//! Sharing a Score's branches between machines: `run --remote` on two clones builds one
+//! integration branch, a reviewer on another machine sees the task branch, and merges made
+//! apart are merged on sync (or, when they conflict, left for a person).
+
+use std::path::Path;
+
+use crate::common::TestEnv;
+use crate::test_cli::GitRun;
+use crate::test_sync::{clones_of, sync};
+
+const FAKE: &str = env!("CARGO_BIN_EXE_fake-performer");
+
+/// A fake performer on `dir` writing `write` (`{task}` is the task id), with its own worktrees.
+fn performer(env: &TestEnv, dir: &Path, write: &str) {
+    let config = format!(
+        "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nenv = {{ FAKE_WRITE = \"{write}\" }}\n"
+    );
+    std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
+    let name = dir.file_name().unwrap().to_str().unwrap();
+    let root = env.path(&format!("worktrees-{name}"));
+    env.git(dir, &["config", "maestro.worktreeRoot", root.to_str().unwrap()]).success_git();
+}
+
+fn rev(env: &TestEnv, dir: &Path, rev: &str) -> String {
+    env.git(dir, &["rev-parse", rev]).success_git().trim().to_owned()
+}
+
+/// The tasks merged on `rev`, by the Maestro-Task trailers of its merge commits, sorted.
+fn merged(env: &TestEnv, dir: &Path, rev: &str) -> Vec<String> {
+    let log = env.git(dir, &["log", "--merges", "--format=%(trailers:key=Maestro-Task,valueonly)", rev]);
+    let mut tasks: Vec<String> = log.success_git().lines().filter(|l| !l.is_empty()).map(str::to_owned).collect();
+    tasks.sort();
+    tasks
+}
+
+fn files(env: &TestEnv, dir: &Path, rev: &str) -> String {
+    env.git(dir, &["ls-tree", "--name-only", rev]).success_git()
+}
+
+#[test]
+fn two_machines_running_one_score_build_one_integration_branch() {
+    let env = TestEnv::new();
+    let tasks = "[[tasks]]\nid = \"a\"\n[[tasks]]\nid = \"b\"\n\
+                 [[tasks]]\nid = \"c\"\ndeps = [\"a\", \"b\"]\napproval = [\"checks\", \"human\"]\n";
+    let (_daemon, [a, b, _]) = clones_of(&env, tasks);
+    let remote = env.path("remote.git");
+    for dir in [&a, &b] {
+        performer(&env, dir, "{task}.txt={task}");
+    }
+    // b takes task b; a's run does a, leaves b to b's machine, and c waits for both.
+    env.run(&b, &["task", "claim", "s/b", "--as", "fake"]).success();
+    sync(&env, &b);
+    env.run(&a, &["run", "s", "--remote", "origin"]).success();
+    let a_merge = rev(&env, &a, "maestro/s/integration");
+    assert_eq!(rev(&env, &remote, "maestro/s/integration"), a_merge, "a's merge was pushed at once");
+    assert_eq!(merged(&env, &a, "maestro/s/integration"), ["a"]);
+
+    // b's run takes the shared branch, merges b on top of a's merge, then runs c on top of both;
+    // c waits for a person, and its branch is pushed for review.
+    let run = env.run(&b, &["run", "s", "--remote", "origin"]).success();
+    assert!(!run.stderr.contains("Error"), "{}", run.render());
+    let c_branch = "maestro/s/tasks/c";
+    env.git(&b, &["merge-base", "--is-ancestor", &a_merge, c_branch]).success_git();
+    assert_eq!(rev(&env, &remote, c_branch), rev(&env, &b, c_branch), "the result waiting for review was pushed");
+
+    // A reviewer on a sees it, approves it; b's next run merges it.
+    sync(&env, &a);
+    let diff = env.git(&a, &["diff", "--name-only", "origin/maestro/s/integration", &format!("origin/{c_branch}")]);
+    assert_eq!(diff.success_git().trim(), "c.txt");
+    env.run(&a, &["approve", "s/c"]).success();
+    sync(&env, &a);
+    let run = env.run(&b, &["run", "s", "--remote", "origin", "--json"]).success();
+    let summary: serde_json::Value = serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["summary"]["score_status"], "done", "{}", run.render());
+
+    let text = sync(&env, &a).stdout;
+    assert!(text.contains("maestro/s/integration: fast-forwarded to origin's"), "{text}");
+    let tip = rev(&env, &remote, "maestro/s/integration");
+    assert_eq!(rev(&env, &a, "maestro/s/integration"), tip);
+    assert_eq!(rev(&env, &b, "maestro/s/integration"), tip);
+    assert_eq!(merged(&env, &a, &tip), ["a", "b", "c"], "each task merged exactly once");
+    assert_eq!(files(&env, &a, &tip), "README.md\na.txt\nb.txt\nc.txt\ndocs\nsrc\n");
+    env.run(&a, &["approve", "s"]).success();
+    env.run(&a, &["land", "s"]).success();
+    assert_eq!(rev(&env, &a, "main^{tree}"), rev(&env, &a, &format!("{tip}^{{tree}}")));
+}
+
+/// `t0` merged on a and `t1` on b, each offline; then a syncs, then b.
+fn merge_apart(env: &TestEnv, write: &str) -> [std::path::PathBuf; 2] {
+    let (daemon, [a, b, _]) = clones_of(env, "[[tasks]]\nid = \"t0\"\n[[tasks]]\nid = \"t1\"\n");
+    std::mem::forget(daemon); // served until the test's temp root goes
+    for dir in [&a, &b] {
+        performer(env, dir, write);
+    }
+    env.run(&b, &["task", "claim", "s/t1", "--as", "fake"]).success();
+    sync(env, &b);
+    env.run(&a, &["task", "claim", "s/t0", "--as", "fake"]).success();
+    sync(env, &a);
+    sync(env, &b);
+    env.run(&a, &["run", "s"]).success();
+    env.run(&b, &["run", "s"]).success();
+    assert_eq!(merged(env, &a, "maestro/s/integration"), ["t0"]);
+    assert_eq!(merged(env, &b, "maestro/s/integration"), ["t1"]);
+    let text = sync(env, &a).stdout;
+    assert!(text.contains("maestro/s/integration: pushed "), "{text}");
+    [a, b]
+}
+
+#[test]
+fn merges_made_apart_are_merged_on_the_integration_branch() {
+    let env = TestEnv::new();
+    let [a, b] = merge_apart(&env, "{task}.txt={task}");
+    let before = rev(&env, &b, "maestro/s/integration");
+    let run = env.run(&b, &["sync", "--json"]).success();
+    let branches = run.json()["branches"].clone();
+    let integration = branches.as_array().unwrap().iter().find(|x| x["branch"] == "maestro/s/integration").unwrap();
+    assert_eq!(integration["action"], "merged", "{branches:#}");
+    let tip = integration["commit"].as_str().unwrap().to_owned();
+    assert_eq!(rev(&env, &b, "maestro/s/integration"), tip);
+    assert_eq!(rev(&env, &env.path("remote.git"), "maestro/s/integration"), tip);
+    assert_eq!(rev(&env, &b, &format!("{tip}^1")), before, "the local branch is the first parent");
+    assert_eq!(merged(&env, &b, &tip), ["t0", "t1"]);
+    sync(&env, &a);
+    assert_eq!(rev(&env, &a, "maestro/s/integration"), tip);
+    assert_eq!(files(&env, &a, &tip), "README.md\ndocs\nsrc\nt0.txt\nt1.txt\n");
+}
+
+#[test]
+fn merges_made_apart_that_conflict_are_left_for_a_person() {
+    let env = TestEnv::new();
+    let [a, b] = merge_apart(&env, "shared.txt={task}");
+    let (ours, theirs) = (rev(&env, &b, "maestro/s/integration"), rev(&env, &a, "maestro/s/integration"));
+    let run = sync(&env, &b);
+    assert!(
+        run.stderr.contains(
+            "maestro/s/integration here and on the remote both merged tasks, and they conflict in shared.txt"
+        ),
+        "{}",
+        run.render()
+    );
+    assert!(run.stderr.contains("Hint: roll back one of the conflicting tasks here"), "{}", run.render());
+    assert_eq!(rev(&env, &b, "maestro/s/integration"), ours, "nothing moved here");
+    assert_eq!(rev(&env, &env.path("remote.git"), "maestro/s/integration"), theirs, "nor there");
+    // What the hint says works: roll one back here, and the branches merge.
+    env.run(&b, &["rollback", "s/t1"]).success();
+    let run = env.run(&b, &["sync", "--json"]).success();
+    assert!(run.stdout.contains("\"action\": \"merged\""), "{}", run.render());
+    let tip = rev(&env, &b, "maestro/s/integration");
+    assert_eq!(env.git(&b, &["show", &format!("{tip}:shared.txt")]).success_git(), "t0\n");
+}
