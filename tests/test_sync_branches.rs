@@ -12,8 +12,14 @@ const FAKE: &str = env!("CARGO_BIN_EXE_fake-performer");
 
 /// A fake performer on `dir` writing `write` (`{task}` is the task id), with its own worktrees.
 fn performer(env: &TestEnv, dir: &Path, write: &str) {
+    performer_with(env, dir, write, "");
+}
+
+/// [`performer`] with more of the fake performer's settings (`, KEY = "value"`).
+fn performer_with(env: &TestEnv, dir: &Path, write: &str, more: &str) {
     let config = format!(
-        "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nenv = {{ FAKE_WRITE = \"{write}\" }}\n"
+        "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nmax_parallel = 2\n\
+         env = {{ FAKE_WRITE = \"{write}\"{more} }}\n"
     );
     std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
     let name = dir.file_name().unwrap().to_str().unwrap();
@@ -147,4 +153,37 @@ fn merges_made_apart_that_conflict_are_left_for_a_person() {
     assert!(run.stdout.contains("\"action\": \"merged\""), "{}", run.render());
     let tip = rev(&env, &b, "maestro/s/integration");
     assert_eq!(env.git(&b, &["show", &format!("{tip}:shared.txt")]).success_git(), "t0\n");
+}
+
+#[test]
+fn two_machines_running_one_score_at_once_merge_every_task_once() {
+    let env = TestEnv::new();
+    let tasks: String = (0..6).map(|i| format!("[[tasks]]\nid = \"t{i}\"\n")).collect();
+    let (_daemon, [a, b, _]) = clones_of(&env, &tasks);
+    for dir in [&a, &b] {
+        performer_with(&env, dir, "{task}.txt={task}", ", FAKE_SLEEP_MS = \"300\"");
+    }
+    let runs: Vec<_> = [&a, &b]
+        .into_iter()
+        .map(|dir| env.command(dir).args(["run", "s", "--remote", "origin", "--max-parallel", "2"]).spawn().unwrap())
+        .collect();
+    for run in runs {
+        let out = run.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    for dir in [&a, &b, &a] {
+        sync(&env, dir);
+    }
+    let tip = rev(&env, &env.path("remote.git"), "maestro/s/integration");
+    assert_eq!(rev(&env, &a, "maestro/s/integration"), tip);
+    assert_eq!(rev(&env, &b, "maestro/s/integration"), tip);
+    assert_eq!(merged(&env, &a, &tip), ["t0", "t1", "t2", "t3", "t4", "t5"], "each task merged exactly once");
+    for dir in [&a, &b] {
+        let list = env.run(dir, &["task", "list", "s", "--json"]).success().json();
+        assert!(list.as_array().unwrap().iter().all(|t| t["status"] == "merged"), "{list:#}");
+    }
+    assert_eq!(
+        env.git(&a, &["rev-parse", "refs/maestro/state^{tree}"]).stdout,
+        env.git(&b, &["rev-parse", "refs/maestro/state^{tree}"]).stdout
+    );
 }

@@ -160,8 +160,10 @@ fn integration(
 }
 
 /// Push the task branches that hold results the remote lacks, fast-forward only, in one push.
+/// Tasks another machine holds are left out: what this one did on them lost.
 fn task_branches(store: &Store, remote: &str, scores: &[Score]) -> Result<Vec<SharedBranch>, ApprovalError> {
     let repo = &store.repo;
+    let (view, clone) = (store.view()?, store.clone_id()?);
     let mut out = Vec::new();
     let mut refspecs = Vec::new();
     for score in scores {
@@ -170,8 +172,8 @@ fn task_branches(store: &Store, remote: &str, scores: &[Score]) -> Result<Vec<Sh
             Some(tip) => Some(tip),
             None => repo.read_ref(&format!("refs/heads/{}", score.target))?,
         };
-        for task in &score.tasks {
-            let branch = task_branch(&score.id, task);
+        for task in store::tasks(&view, score)?.iter().filter(|t| !t.claimed_elsewhere(&clone)) {
+            let branch = task_branch(&score.id, &task.id);
             let local_ref = format!("refs/heads/{branch}");
             let Some(ours) = repo.read_ref(&local_ref)? else { continue };
             let theirs = repo.read_ref(&tracking_ref(remote, &branch))?;

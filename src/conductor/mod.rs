@@ -3,6 +3,7 @@
 
 pub mod planner;
 mod reconcile;
+mod remote;
 pub mod routing;
 mod run;
 

@@ -8,17 +8,16 @@
 //! performer's own `max_parallel`; with `conflict_policy = "serialize"`, tasks whose scopes
 //! overlap never run at once.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::reconcile;
 use super::routing::{self, History};
 use super::{ConductorError, Progress};
-use crate::approval::share::{self, SharedBranch};
+use super::{reconcile, remote};
 use crate::approval::{self, ChainContext, ChainOutcome, Integrated, PostMerge, globs_overlap};
 use crate::config::Config;
 use crate::mcp::OpenStore;
@@ -85,7 +84,8 @@ pub fn run(
 ) -> Result<Summary, ConductorError> {
     let store = open().map_err(ConductorError::Other)?;
     start(&store, &opts.score)?;
-    let shared = Arc::new(Shared { open: open.clone(), config: config.clone(), opts: opts.clone() });
+    let remote = opts.remote.as_deref().map(remote::Remote::new);
+    let shared = Arc::new(Shared { open: open.clone(), config: config.clone(), opts: opts.clone(), remote });
     let (tx, rx) = mpsc::channel::<Msg>();
     // Task id → the performer it runs with (None: chain or merge).
     let mut busy: BTreeMap<String, Option<String>> = BTreeMap::new();
@@ -99,13 +99,11 @@ pub fn run(
     let mut behind: BTreeMap<String, String> = BTreeMap::new();
     // Syncs a run waits for such merges when it has nothing else to do.
     let mut patience = 5;
-    // Sync problems already reported.
-    let mut reported = BTreeSet::new();
     let clone = store.clone_id()?;
-    let elsewhere = |t: &Task| t.claim.as_ref().and_then(|c| c.clone.as_deref()).is_some_and(|c| c != clone);
+    let elsewhere = |t: &Task| t.claimed_elsewhere(&clone);
     loop {
-        if let Some(remote) = &opts.remote {
-            sync_with(&store, remote, &mut reported, on);
+        if let Some(remote) = &shared.remote {
+            remote.sync(&store, on);
         }
         let (score, tasks) = store::score_with_tasks(&store.view()?, &opts.score)?;
         for t in tasks.iter().filter(|t| elsewhere(t)) {
@@ -191,8 +189,8 @@ pub fn run(
         if busy.is_empty() {
             if !interrupted {
                 settle(&store, &opts.score)?;
-                if let Some(remote) = &opts.remote {
-                    sync_with(&store, remote, &mut reported, on);
+                if let Some(remote) = &shared.remote {
+                    remote.sync(&store, on);
                 }
             }
             let waiting = waiting.into_iter().map(|(task, (_, why))| (task, why)).chain(behind).collect();
@@ -240,6 +238,7 @@ struct Shared {
     open: OpenStore,
     config: Config,
     opts: RunOptions,
+    remote: Option<remote::Remote>,
 }
 
 /// Merges of one process go one at a time: they share the Score's integration worktree.
@@ -271,6 +270,14 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
         let binary = crate::performer::locate(&p.command, &base)
             .ok_or_else(|| ConductorError::Other(format!("{performer}: {} not found", p.command)))?;
         send(Progress::Started { task: id.to_owned(), performer: performer.clone() });
+        // Start only while the task is still ours and running here. A failed check is no answer:
+        // the periodic sync stops the performer if the claim was lost.
+        let confirm = || {
+            shared.remote.as_ref().is_none_or(|r| match r.confirm(&store, score, id, send) {
+                Ok(t) => t.is_some_and(|t| t.status == TaskStatus::Running),
+                Err(_) => true,
+            })
+        };
         let request = RunRequest {
             score,
             task: id,
@@ -281,6 +288,7 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
             maestro_exe: shared.opts.maestro_exe.clone(),
             routing: Some(rationale),
             stop: Some(stop),
+            confirm: Some(&confirm),
         };
         let report = match task_run::run_task(&store, &request, &mut |e| {
             send(Progress::Agent { task: id.to_owned(), event: e.clone() })
@@ -330,9 +338,16 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
                 };
                 let merged = {
                     let _one_at_a_time = MERGING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    share_around_merge(shared, &store, score, id, send);
+                    // Merge only what this machine still holds, after the latest word from the others.
+                    if let Some(remote) = &shared.remote
+                        && remote.confirm(&store, score, id, send)?.is_none_or(|t| t.status != TaskStatus::Approved)
+                    {
+                        return Ok(None);
+                    }
                     let merged = approval::integrate(&store, score, id, &post)?;
-                    share_around_merge(shared, &store, score, id, send);
+                    if let Some(remote) = &shared.remote {
+                        remote.publish(&store, score, id, send);
+                    }
                     merged
                 };
                 let (status, note) = match merged {
@@ -345,37 +360,6 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
             }
             _ => return Ok(None),
         }
-    }
-}
-
-/// One sync of the state and the Scores' branches with `remote`, as the run goes. A failed
-/// sync is reported (once: `reported` remembers) and the run goes on locally; the next one
-/// catches up. Lost claims show in the state, where the loop finds them.
-fn sync_with(store: &Store, remote: &str, reported: &mut BTreeSet<String>, on: &mut dyn FnMut(Progress)) {
-    let verify = &crate::hooks::verify_sync_push;
-    let problems = match store::sync::sync(store, remote, verify, &[share::fetch_refspec(remote)]) {
-        Err(e) => vec![e.to_string()],
-        Ok(_) => match share::share_fetched(store, remote) {
-            Ok(branches) => branches.iter().filter_map(SharedBranch::problem).collect(),
-            Err(e) => vec![e.to_string()],
-        },
-    };
-    for message in problems {
-        if reported.insert(message.clone()) {
-            on(Progress::Error { task: format!("sync with {remote}"), message });
-        }
-    }
-}
-
-/// Share the Score's branches around a merge: before, to merge on top of what the others
-/// merged; after, to publish it. A failure leaves the merge here, for the next sync to push.
-fn share_around_merge(shared: &Shared, store: &Store, score: &str, task: &str, send: &dyn Fn(Progress)) {
-    let Some(remote) = &shared.opts.remote else { return };
-    if let Err(e) = share::share_score(store, remote, score) {
-        send(Progress::Error {
-            task: task.to_owned(),
-            message: format!("sharing {score}'s branches with {remote}: {e}"),
-        });
     }
 }
 

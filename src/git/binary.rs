@@ -88,7 +88,10 @@ impl super::Repo {
     /// One `git fetch <remote> <refspec>...`: a single round trip for all of them.
     pub fn fetch_all(&self, remote: &str, refspecs: &[String]) -> Result<()> {
         let dir = self.workdir().unwrap_or(self.common_dir());
-        let mut args = vec!["fetch", "--quiet", "--no-write-fetch-head", remote];
+        // No `gc --auto` or maintenance: a sync fetches every second in a run, and their
+        // ref packing would hold locks on the refs a sync moves next.
+        let mut args = vec!["-c", "gc.auto=0", "-c", "maintenance.auto=false", "fetch", "--quiet"];
+        args.extend(["--no-write-fetch-head", remote]);
         args.extend(refspecs.iter().map(String::as_str));
         run_git(dir, &args).map(drop)
     }

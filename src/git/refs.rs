@@ -64,8 +64,9 @@ impl Repo {
     }
 
     /// Move a ref from `expected` to `new` atomically, appending to (and creating) its reflog.
-    /// Never waits for a lock: a busy lock is reported as [`CasError::Busy`] so the caller decides
-    /// how to back off. A stale expected value is [`CasError::Conflict`].
+    /// Never waits for the ref's lock: a busy lock is reported as [`CasError::Busy`] so the caller
+    /// decides how to back off (`packed-refs`, which git holds for moments, is waited for). A
+    /// stale expected value is [`CasError::Conflict`].
     pub fn cas_update(&self, update: &RefUpdate<'_>, (name, email): (&str, &str), time: i64) -> Result<(), CasError> {
         let edit = RefEdit {
             change: Change::Update {
@@ -94,12 +95,15 @@ impl Repo {
             time: gix::date::Time { seconds: time, offset: 0 },
         };
         let mut time_buf = gix::date::parse::TimeBuf::default();
+        // The ref's own lock is never waited for. `packed-refs` is locked only for moments by git
+        // commands in this repository (a sync's fetch), so that one is waited for, briefly.
         let fail = gix::lock::acquire::Fail::Immediately;
+        let packed = gix::lock::acquire::Fail::AfterDurationWithBackoff(std::time::Duration::from_secs(2));
         let result = self
             .inner
             .refs
             .transaction()
-            .prepare([edit], fail, fail)
+            .prepare([edit], fail, packed)
             .and_then(|tx| tx.commit(committer.to_ref(&mut time_buf)));
         match result {
             Ok(_) => Ok(()),

@@ -378,6 +378,11 @@ impl Task {
         Ok(true)
     }
 
+    /// Whether another clone (another machine) holds the claim on this task.
+    pub fn claimed_elsewhere(&self, clone: &str) -> bool {
+        self.claim.as_ref().and_then(|c| c.clone.as_deref()).is_some_and(|c| c != clone)
+    }
+
     /// Release the claim. With `holder`, only that holder may release. An unclaimed task changes
     /// nothing and returns `false`. An assigned task goes back to ready.
     pub fn release(&mut self, holder: Option<&str>, now: Timestamp) -> Result<bool, TaskError> {

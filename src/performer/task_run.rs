@@ -31,6 +31,9 @@ pub struct RunRequest<'a> {
     pub routing: Option<String>,
     /// Set to stop the performer early; the attempt is recorded as interrupted.
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Called once the task is claimed, before anything runs: `false` when another machine's
+    /// claim won (a run sharing the Score syncs here, so the claim is confirmed by a push).
+    pub confirm: Option<&'a dyn Fn() -> bool>,
 }
 
 /// Bytes of retrieved knowledge a prompt carries.
@@ -188,13 +191,20 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         Ok::<_, RunError>((task, score, memory(&earlier, &session), resume, handovers.join("\n")))
     })?;
     let (task, score, memory, resume, handover) = started.value;
+    let repo = &store.repo;
+    let branch = task_branch(score_id, task_id);
+    let worktree = req.worktree_root.join(score_id).join(task_id);
+    let transcript =
+        repo.common_dir().join("maestro/logs").join(score_id).join(task_id).join(format!("{run_id}.jsonl"));
+    if req.confirm.is_some_and(|confirm| !confirm()) {
+        // The sync that found the earlier claim already ended this attempt: record nothing more.
+        let (status, attempt) = finish(store, score_id, task_id, &run_id, Finish::interrupted())?;
+        return Ok(RunReport { task: format!("{score_id}/{task_id}"), status, attempt, worktree, branch, transcript });
+    }
 
     // 2. The worktree, on the task branch, from the integration tip (which holds the merged
     //    dependencies), or the Score's target before the first merge.
-    let repo = &store.repo;
-    let branch = task_branch(score_id, task_id);
     let base = worktree_base(repo, &score)?.ok_or_else(|| RunError::NoTarget(score.target.clone()));
-    let worktree = req.worktree_root.join(score_id).join(task_id);
     let prepared = base.and_then(|base| prepare_worktree(store, &branch, base, &worktree).map(|()| base));
     let base = match prepared {
         Ok(base) => base,
@@ -209,8 +219,6 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     let query = crate::memory::retrieval::Query::for_task(&task, store.session.now());
     let hits = crate::memory::retrieval::rank(&store::knowledge(&view)?, &store::decisions(&view)?, &query);
     let knowledge = crate::memory::retrieval::render(&hits, KNOWLEDGE_BUDGET);
-    let transcript =
-        repo.common_dir().join("maestro/logs").join(score_id).join(task_id).join(format!("{run_id}.jsonl"));
     let launch = Launch {
         performer: req.performer,
         binary: &req.binary,
@@ -385,6 +393,10 @@ struct Finish {
 impl Finish {
     fn failed(reason: String) -> Finish {
         Finish { failure: Some(reason), ..Finish::default() }
+    }
+
+    fn interrupted() -> Finish {
+        Finish { interrupted: true, ..Finish::default() }
     }
 }
 

@@ -327,11 +327,15 @@ fn move_ref(
     message: &str,
 ) -> Result<bool, SyncError> {
     let update = RefUpdate { name, expected, new, log_message: message };
-    match store.repo.cas_update(&update, (&store.session.actor, &store.session.email), store.session.now().as_second())
-    {
-        Ok(()) => Ok(true),
-        Err(CasError::Conflict { .. }) => Ok(false),
-        Err(CasError::Busy { lock }) => Err(Error::Busy { lock, attempts: 1 }.into()),
-        Err(CasError::Other(e)) => Err(e.into()),
+    let identity = (store.session.actor.as_str(), store.session.email.as_str());
+    // A lock held by another process (git packing refs) goes within moments: wait up to 1 s.
+    for _ in 0..50 {
+        match store.repo.cas_update(&update, identity, store.session.now().as_second()) {
+            Ok(()) => return Ok(true),
+            Err(CasError::Conflict { .. }) => return Ok(false),
+            Err(CasError::Busy { .. }) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            Err(CasError::Other(e)) => return Err(e.into()),
+        }
     }
+    Err(git::Error::Ref(format!("{name} stayed locked by another process for a second")).into())
 }

@@ -294,7 +294,7 @@ pub(super) fn merge_tables(kind: Kind, base: Option<&Table>, a: &Table, b: &Tabl
     let mut skip: Vec<&str> = vec!["sync"];
     let mut claim_loser: Option<(Side, String)> = None;
     if kind == Kind::Task
-        && let Some(winner) = claim_winner(base.and_then(|t| t.get("claim")), a.get("claim"), b.get("claim"))
+        && let Some(winner) = holder_side(base, a, b)
     {
         let won = if winner == Side::A { a } else { b };
         for f in HOLDER_FIELDS {
@@ -331,18 +331,36 @@ pub(super) fn merge_tables(kind: Kind, base: Option<&Table>, a: &Table, b: &Tabl
     out
 }
 
-/// When both sides changed a task's claim to different claims, the side whose claim wins:
-/// the earlier of two claims, or a claim over none.
-fn claim_winner(base: Option<&Value>, a: Option<&Value>, b: Option<&Value>) -> Option<Side> {
-    if a == b || a == base || b == base {
+/// When the sides disagree on a task's claim, the side whose holder fields (claim, status, …)
+/// the merge takes, whole: a side that merged the task (a merge is not taken back); else the
+/// side that changed the claim, when the other kept the old one (what the other did, it did
+/// under a claim that is gone); else, both claimed apart, the earlier claim, or a claim over none.
+fn holder_side(base: Option<&Table>, a: &Table, b: &Table) -> Option<Side> {
+    let (base_claim, a_claim, b_claim) = (base.and_then(|t| t.get("claim")), a.get("claim"), b.get("claim"));
+    if a_claim == b_claim {
         return None;
     }
+    let merged = |t: &Table| matches!(t.get("status").and_then(Value::as_str), Some("merged" | "reverted"));
+    match (merged(a), merged(b)) {
+        (true, false) => return Some(Side::A),
+        (false, true) => return Some(Side::B),
+        _ => {}
+    }
+    match (a_claim == base_claim, b_claim == base_claim) {
+        (true, _) => Some(Side::B),
+        (_, true) => Some(Side::A),
+        _ => Some(claim_winner(a_claim, b_claim)),
+    }
+}
+
+/// Of two claims made apart, the side whose claim wins: the earlier, or a claim over none.
+fn claim_winner(a: Option<&Value>, b: Option<&Value>) -> Side {
     let order = |c: &Value| {
         let clock = c.get("clock").and_then(Value::as_str).and_then(Hlc::parse).unwrap_or_default();
         let op = c.get("op").and_then(Value::as_str).unwrap_or_default().to_owned();
         (clock, op, c.to_string())
     };
-    Some(match (a, b) {
+    match (a, b) {
         (Some(x), Some(y)) => {
             if order(x) <= order(y) {
                 Side::A
@@ -352,7 +370,7 @@ fn claim_winner(base: Option<&Value>, a: Option<&Value>, b: Option<&Value>) -> O
         }
         (Some(_), None) => Side::A,
         _ => Side::B,
-    })
+    }
 }
 
 /// The loser's attempts that the winner never saw, still running, end as interrupted.

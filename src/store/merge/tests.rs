@@ -299,6 +299,32 @@ fn the_earlier_claim_wins_and_the_losers_run_is_interrupted() {
 }
 
 #[test]
+fn holder_fields_follow_the_claim_and_a_merge_is_never_taken_back() {
+    let path = "scores/s/tasks/t.toml";
+    // Base: alice holds it. One side: bob's claim replaced hers (a sync she lost). Other side:
+    // alice went on and submitted under her old claim. Bob's side is taken whole.
+    let mut base = task_with_claim("alice", "op-a", 1_000);
+    base.status = TaskStatus::Running;
+    let mut taken = task_with_claim("bob", "op-b", 500);
+    taken.status = TaskStatus::Running;
+    let mut went_on = base.clone();
+    went_on.status = TaskStatus::Approved;
+    went_on.passed = vec!["checks".into()];
+    for (a, b) in [(&taken, &went_on), (&went_on, &taken)] {
+        let m = merge_typed(path, &base, a, b);
+        assert_eq!(m.claim.as_ref().map(|c| c.holder.as_str()), Some("bob"));
+        assert_eq!((m.status, m.passed.len()), (TaskStatus::Running, 0), "status and steps come with the claim");
+    }
+    // Had alice merged it already, her side stays whole, earlier claim or not.
+    went_on.status = TaskStatus::Merged;
+    for (a, b) in [(&taken, &went_on), (&went_on, &taken)] {
+        let m = merge_typed(path, &base, a, b);
+        assert_eq!(m.claim.as_ref().map(|c| c.holder.as_str()), Some("alice"));
+        assert_eq!(m.status, TaskStatus::Merged);
+    }
+}
+
+#[test]
 fn counters_add_up_and_the_last_writer_wins_a_field() {
     let path = "stats/performers/p.toml";
     let base = PerformerStats::new("p");

@@ -54,6 +54,7 @@ pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
         maestro_exe: std::env::current_exe()?,
         routing: None,
         stop: None,
+        confirm: None,
     };
     let headline = format!("{score}/{id} · {name}");
     let spinner = ctx.ui.spinner(headline.clone());
