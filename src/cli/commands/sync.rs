@@ -14,6 +14,10 @@ use crate::store::sync::{self, SyncError};
 /// never forced, retrying up to 5 rounds when the remote moves meanwhile. A remote state that
 /// went back in time is quarantined under refs/maestro/quarantine/ and not adopted. Before
 /// pushing, it runs the pre-push hook's checks itself, so --no-verify cannot skip them.
+///
+/// The same fetch brings the Scores' branches (refs/remotes/<remote>/maestro/...): each
+/// integration branch is fast-forwarded, or merged with the remote's when both machines merged
+/// tasks, and pushed; task branches with results are pushed for review.
 #[derive(Debug, clap::Args)]
 pub struct SyncArgs {
     /// The remote (default: origin, or the only remote)
