@@ -94,21 +94,31 @@ fn operations(dir: &Path, n: usize, who: &str) {
     }
 }
 
+/// Samples of (a), each on a fresh setup; the medians are reported.
+const SAMPLES: usize = 5;
+
 fn bench_a(tmp: &Path) {
-    let clones = setup(tmp, "a", 3);
-    let (writer, ours, plain) = (&clones[0], &clones[1], &clones[2]);
-    operations(writer, OPS, "alice");
-    maestro(writer, &["sync"]);
-    operations(ours, 1, "bob");
-    let t = Instant::now();
-    let out = maestro(ours, &["sync", "--json"]);
-    let sync = t.elapsed();
-    let t = Instant::now();
-    git(plain, &["fetch", "-q", "origin", "+refs/maestro/state:refs/maestro/remotes/origin/fetched"]);
-    let fetch = t.elapsed();
-    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let (mut ours_t, mut theirs_t, mut report) = (Vec::new(), Vec::new(), serde_json::Value::Null);
+    for sample in 0..SAMPLES {
+        let clones = setup(tmp, &format!("a{sample}"), 3);
+        let (writer, ours, plain) = (&clones[0], &clones[1], &clones[2]);
+        operations(writer, OPS, "alice");
+        maestro(writer, &["sync"]);
+        operations(ours, 1, "bob");
+        let t = Instant::now();
+        let out = maestro(ours, &["sync", "--json"]);
+        ours_t.push(t.elapsed());
+        let t = Instant::now();
+        git(plain, &["fetch", "-q", "origin", "+refs/maestro/state:refs/maestro/remotes/origin/fetched"]);
+        theirs_t.push(t.elapsed());
+        report = serde_json::from_str(&out).expect("json");
+    }
+    ours_t.sort();
+    theirs_t.sort();
+    let (sync, fetch) = (ours_t[SAMPLES / 2], theirs_t[SAMPLES / 2]);
     println!(
-        "(a) sync of {OPS} remote operations: git-maestro sync {sync:>9.2?} ({}, {} round)   git fetch {fetch:>9.2?}   ratio {:.2}x",
+        "(a) sync of {OPS} remote operations, median of {SAMPLES}: git-maestro sync {sync:>9.2?} ({}, {} round)   \
+         git fetch {fetch:>9.2?}   ratio {:.2}x",
         report["action"],
         report["rounds"],
         sync.as_secs_f64() / fetch.as_secs_f64()
