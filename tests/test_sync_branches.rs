@@ -187,3 +187,31 @@ fn two_machines_running_one_score_at_once_merge_every_task_once() {
         env.git(&b, &["rev-parse", "refs/maestro/state^{tree}"]).stdout
     );
 }
+
+#[test]
+fn a_task_never_starts_on_a_branch_that_lacks_its_dependencies_merges() {
+    let env = TestEnv::new();
+    let (_daemon, [a, b, _]) = clones_of(&env, "[[tasks]]\nid = \"t0\"\n[[tasks]]\nid = \"t1\"\ndeps = [\"t0\"]\n");
+    for dir in [&a, &b] {
+        performer(&env, dir, "{task}.txt={task}");
+    }
+    env.run(&a, &["task", "claim", "s/t1", "--as", "someone"]).success();
+    env.run(&a, &["run", "s", "--remote", "origin"]).success();
+    // b gets the state that says t0 is merged, but its integration branch is behind.
+    sync(&env, &b);
+    let merge = rev(&env, &b, "maestro/s/integration");
+    env.git(&b, &["update-ref", "refs/heads/maestro/s/integration", "main"]).success_git();
+    env.git(&b, &["update-ref", "-d", "refs/remotes/origin/maestro/s/integration"]).success_git();
+    env.run(&b, &["task", "release", "s/t1"]).success();
+    let run = env.run(&b, &["task", "run", "s/t1", "--json"]);
+    assert_eq!(run.code, 1, "{}", run.render());
+    let err = &run.json()["error"];
+    assert_eq!(err["code"], "base-behind", "{err:#}");
+    assert!(err["message"].as_str().unwrap().contains(&format!("lacks the merge of s/t0 ({merge})")), "{err:#}");
+    assert_eq!(env.run(&b, &["task", "show", "s/t1", "--json"]).success().json()["status"], "ready", "nothing claimed");
+    // What the hint says: sync, and it runs on top of t0.
+    let text = sync(&env, &b).stdout;
+    assert!(text.contains("maestro/s/integration: fast-forwarded to origin's"), "{text}");
+    env.run(&b, &["task", "run", "s/t1"]).success();
+    env.git(&b, &["merge-base", "--is-ancestor", &merge, "maestro/s/tasks/t1"]).success_git();
+}

@@ -153,7 +153,7 @@ pub fn run(
                         let base = task_run::worktree_base(&store.repo, &score)?;
                         if let Some((dep, commit)) = task_run::missing_from_base(&store.repo, base, task, &tasks)? {
                             let why = format!(
-                                "its branch would start without the merge of {dep} ({}), which another machine made; \
+                                "its branch would start without the merge of {dep} ({}), which the state records; \
                                  `git maestro sync` fetches it",
                                 &commit[..12]
                             );

@@ -58,10 +58,7 @@ pub enum RunError {
     NotReady { task: String, deps: Vec<String> },
     #[error("the Score's target branch {0:?} does not exist")]
     NoTarget(String),
-    #[error(
-        "the branch {task} would start from lacks the merge of {dep} ({commit}), which the state records; \
-         `git maestro sync` fetches it"
-    )]
+    #[error("the branch {task} would start from lacks the merge of {dep} ({commit}), which the state records")]
     BaseBehind { task: String, dep: String, commit: String },
     #[error("{0} is being run by another process right now")]
     Busy(String),

@@ -86,6 +86,8 @@ pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
             let hint = format!("create the branch first, e.g. `git branch {t}`");
             CommandError::user("no-target", e.to_string()).hint(hint)
         }
+        RunError::BaseBehind { .. } => CommandError::user("base-behind", e.to_string())
+            .hint("run `git maestro sync` to fetch the Score's branches, then run it again"),
         other => CommandError::user("run-failed", other.to_string()),
     })?;
     if ctx.ui.json {
