@@ -86,6 +86,42 @@ pub(crate) fn sync(env: &TestEnv, dir: &Path) -> Run {
     run
 }
 
+/// Call one tool of `git maestro mcp` in `dir`, as performer `who` in run `run` of `s/t0`, the
+/// way an agent does (JSON-RPC over stdio); the tool's text answer.
+fn mcp_call(env: &TestEnv, dir: &Path, who: &str, run: &str, tool: &str, args: serde_json::Value) -> String {
+    use std::io::{BufRead, Write};
+    let mut child = env
+        .command(dir)
+        .arg("mcp")
+        .envs([("MAESTRO_SCORE", "s"), ("MAESTRO_TASK", "t0"), ("MAESTRO_RUN", run), ("MAESTRO_ACTOR", who)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let messages = [
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}}),
+        serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": tool, "arguments": args}}),
+    ];
+    for m in messages {
+        writeln!(stdin, "{m}").unwrap();
+    }
+    let mut answer = String::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if v["id"] == 2 {
+            assert_ne!(v["result"]["isError"], true, "{tool} failed: {v}");
+            answer = v["result"]["content"][0]["text"].as_str().unwrap_or_default().to_owned();
+            break;
+        }
+    }
+    drop(stdin);
+    child.wait().unwrap();
+    answer
+}
+
 #[test]
 fn three_clones_converge_after_random_operations_with_one_offline() {
     let env = TestEnv::new();
@@ -94,13 +130,45 @@ fn three_clones_converge_after_random_operations_with_one_offline() {
     let mut rng = fastrand::Rng::with_seed(7);
     let mut decisions: Vec<String> = Vec::new();
     let mut entries: Vec<String> = Vec::new();
+    // (session file, note text) written through MCP, and (packet, who) acknowledgements.
+    let mut notes: Vec<(String, String)> = Vec::new();
+    let mut acks: Vec<(String, String)> = Vec::new();
     for round in 0..100 {
         let mut order = [0, 1, 2];
         rng.shuffle(&mut order);
         for &i in &order {
             let (dir, who) = (&clones[i], names[i]);
             let task = format!("s/t{}", rng.usize(..6));
-            let run = match rng.u8(..5) {
+            let run = match rng.u8(..7) {
+                5 => {
+                    // An agent's working note in one session record all machines append to, so
+                    // merges must take the union of the notes.
+                    let (run, text) = ("run-shared".to_owned(), format!("{who} notes {round}"));
+                    mcp_call(&env, dir, who, &run, "note", serde_json::json!({ "text": text }));
+                    notes.push((format!("sessions/s/t0/{run}.toml"), text));
+                    env.run(dir, &["status"])
+                }
+                6 => {
+                    // Acknowledge a broadcast this machine knows, or send one.
+                    let packets = env.run(dir, &["handover", "list", "--json"]).success().json();
+                    let known: Vec<String> =
+                        packets.as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect();
+                    if known.is_empty() {
+                        env.run(dir, &["handover", "broadcast", "s", "-m", &format!("{who} says hello")]).success()
+                    } else {
+                        let id = known[rng.usize(..known.len())].clone();
+                        mcp_call(
+                            &env,
+                            dir,
+                            who,
+                            &format!("run-{who}"),
+                            "handover_ack",
+                            serde_json::json!({ "id": id }),
+                        );
+                        acks.push((id, who.to_owned()));
+                        env.run(dir, &["status"])
+                    }
+                }
                 0 => env.run(dir, &["task", "claim", &task, "--as", who]),
                 1 => env.run(dir, &["task", "release", &task, "--as", who]),
                 2 => {
@@ -135,6 +203,16 @@ fn three_clones_converge_after_random_operations_with_one_offline() {
     }
     for id in &entries {
         env.run(&clones[2], &["kb", "show", id]).success();
+    }
+    assert!(!notes.is_empty() && !acks.is_empty(), "the random operations should write notes and acks");
+    for (path, text) in &notes {
+        let file = env.git(&clones[0], &["show", &format!("refs/maestro/state:{path}")]).success_git();
+        assert!(file.contains(text.as_str()), "note {text:?} was lost from {path}:\n{file}");
+    }
+    for (id, who) in &acks {
+        let packet = env.run(&clones[1], &["handover", "show", id, "--json"]).success().json();
+        let acked: Vec<&str> = packet["acked_by"].as_array().unwrap().iter().filter_map(|a| a.as_str()).collect();
+        assert!(acked.contains(&who.as_str()), "the ack of {who} on {id} was lost: {packet:#}");
     }
     // Every kept claim is one claim someone really made, whole: its holder and op come from
     // the same assignment decision, never mixed from two machines' claims.
