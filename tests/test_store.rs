@@ -99,6 +99,25 @@ fn a_busy_lock_is_waited_for_and_a_stale_one_is_removed() {
     assert_eq!(outcome.notices.len(), 1);
     assert!(outcome.notices[0].starts_with("removed stale lock "), "{:?}", outcome.notices);
     assert!(!lock.exists());
+
+    // Every ref update also takes packed-refs.lock; one a killed writer left is stale too.
+    let packed = dir.join(".git/packed-refs.lock");
+    std::fs::write(
+        &packed,
+        "left by kill -9
+",
+    )
+    .unwrap();
+    std::fs::File::options().write(true).open(&packed).unwrap().set_modified(old).unwrap();
+    let outcome = store
+        .transact("after a crash mid-update", |tx| {
+            let d = decision(tx, "recovered again");
+            tx.create(&layout::decision_file(&d.id), &d)
+        })
+        .unwrap();
+    assert!(outcome.commit.is_some());
+    assert!(outcome.notices[0].contains("packed-refs.lock"), "{:?}", outcome.notices);
+    assert!(!packed.exists());
 }
 
 #[test]

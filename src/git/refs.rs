@@ -108,7 +108,12 @@ impl Repo {
         match result {
             Ok(_) => Ok(()),
             Err(err) if err.classify().is_conflict() => Err(CasError::Conflict { name: update.name.to_owned() }),
-            Err(err) if err.classify().is_retryable() => Err(CasError::Busy { lock: self.ref_lock_path(update.name) }),
+            Err(err) if err.classify().is_retryable() => {
+                // Name the lock that is in the way: `packed-refs.lock` (every ref update takes it)
+                // when it is there, so a caller can tell a stale one, left by a killed writer.
+                let packed = self.common_dir().join("packed-refs.lock");
+                Err(CasError::Busy { lock: if packed.exists() { packed } else { self.ref_lock_path(update.name) } })
+            }
             Err(source) => {
                 Err(CasError::Other(Error::Gix { context: format!("cannot update {}", update.name), source }))
             }

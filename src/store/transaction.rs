@@ -291,9 +291,11 @@ impl Store {
             let commit = self.write_commit(&tx, summary, &op_id)?;
             let update = RefUpdate { name: STATE_REF, expected: tip, new: commit, log_message: &reflog_line(summary) };
             let (name, email) = self.session.signature();
+            // A busy lock has its own deadline (below); only moves of the ref count as contention.
+            let mut moved = false;
             match self.repo.cas_update(&update, (name, email), self.session.now().as_second()) {
                 Ok(()) => return Ok(Outcome { value, commit: Some(commit), attempts, notices }),
-                Err(CasError::Conflict { .. }) => {}
+                Err(CasError::Conflict { .. }) => moved = true,
                 Err(CasError::Busy { lock }) => {
                     if let Some(notice) = lock::recover(&lock, &writer) {
                         notices.push(notice);
@@ -310,7 +312,7 @@ impl Store {
                 }
                 Err(CasError::Other(e)) => return Err(Error::from(e).into()),
             }
-            if started.elapsed() + backoff > DEADLINE {
+            if moved && started.elapsed() + backoff > DEADLINE {
                 return Err(Error::Contention { attempts }.into());
             }
             std::thread::sleep(backoff + Duration::from_millis(fastrand::u64(..=MAX_JITTER_MS)));
