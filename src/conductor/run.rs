@@ -38,8 +38,7 @@ pub struct RunOptions {
     pub env: Vec<(String, String)>,
     /// This git-maestro binary, for performers' MCP servers.
     pub maestro_exe: PathBuf,
-    /// Sync the state with this remote before scheduling and after every change, so several
-    /// machines share the Score.
+    /// Share the Score with other machines through this remote (see [`super::remote`]).
     pub remote: Option<String>,
 }
 

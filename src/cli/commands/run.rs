@@ -29,8 +29,10 @@ pub struct RunArgs {
     /// Print which performer each open task would get, and why, without running anything
     #[arg(long)]
     pub explain: bool,
-    /// Share the Score with other machines through this remote: sync the state before
-    /// scheduling and after every change (see `git maestro sync`)
+    /// Share the Score with other machines through this remote: sync the state and the Score's
+    /// branches before scheduling and every second while tasks run; a performer starts, and a
+    /// merge happens, only once a sync confirms this machine holds the task; a merge is pushed at
+    /// once (see `git maestro sync`)
     #[arg(long, value_name = "REMOTE")]
     pub remote: Option<String>,
 }
