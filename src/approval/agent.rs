@@ -174,7 +174,7 @@ mod tests {
         assert_eq!(parse_verdict(Some(text)), Ok((true, vec!["tests cover {edge} cases".to_owned()])));
         let text = r#"{"verdict":"approve"} then I changed my mind: {"verdict": "REJECT", "reasons": "no tests"}"#;
         assert_eq!(parse_verdict(Some(text)), Ok((false, vec!["no tests".to_owned()])));
-        let bare = parse_verdict(Some(r#"{"verdict": "reject"}"#)).unwrap();
+        let bare = parse_verdict(Some(r#"{"verdict": "reject"}"#)).expect("a bare verdict parses");
         assert_eq!(bare.1, vec!["the reviewer rejected the result without a reason"]);
     }
 

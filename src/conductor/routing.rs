@@ -174,7 +174,11 @@ mod tests {
             (format!("maestro.performer.{name}.command"), "true".to_owned()),
         ];
         let sources = crate::config::Sources { user_file: None, repo_file: None, git_config: &git };
-        let mut p = crate::config::load(&sources).unwrap().performers.remove(name).unwrap();
+        let mut p = crate::config::load(&sources)
+            .expect("the test config loads")
+            .performers
+            .remove(name)
+            .expect("the performer is configured");
         p.kinds = kinds.to_vec();
         p.cost_tier = cost;
         p

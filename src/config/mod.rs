@@ -344,13 +344,13 @@ mod tests {
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
+        std::fs::write(&path, text).expect("write a test config");
         path
     }
 
     fn dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("maestro-config-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
+        std::fs::create_dir_all(&d).expect("create the test directory");
         d
     }
 
@@ -361,7 +361,8 @@ mod tests {
             write(&d, "user.toml", "[performers.claude]\nadapter = \"claude\"\nmodel = \"m1\"\ntimeout = \"1h\"\n");
         let repo = write(&d, "repo.toml", "[performers.claude]\nmodel = \"m2\"\n[checks.test]\nrun = \"cargo test\"\n");
         let git = vec![("maestro.performer.claude.maxparallel".to_owned(), "3".to_owned())];
-        let config = load(&Sources { user_file: Some(user), repo_file: Some(repo.clone()), git_config: &git }).unwrap();
+        let config = load(&Sources { user_file: Some(user), repo_file: Some(repo.clone()), git_config: &git })
+            .expect("the layered config loads");
         let claude = &config.performers["claude"];
         assert_eq!(claude.model.as_deref(), Some("m2"), "the checkout overrides the user file");
         assert_eq!(claude.timeout, 3600, "fields the checkout does not set stay");
@@ -369,7 +370,7 @@ mod tests {
         assert_eq!(claude.command, "claude", "adapters have a default binary");
         assert_eq!(config.checks["test"].timeout, 600);
         assert_eq!(config.checks["test"].source, repo.display().to_string());
-        std::fs::remove_dir_all(&d).unwrap();
+        std::fs::remove_dir_all(&d).expect("remove the test directory");
     }
 
     #[test]
@@ -397,6 +398,6 @@ mod tests {
         let errors = load(&Sources { user_file: None, repo_file: Some(unknown), git_config: &[] }).unwrap_err();
         assert!(errors[0].to_string().contains("unknown field `run`"), "{errors:?}");
         assert!(errors[0].source_name.ends_with("unknown.toml:3"), "the line is named: {errors:?}");
-        std::fs::remove_dir_all(&d).unwrap();
+        std::fs::remove_dir_all(&d).expect("remove the test directory");
     }
 }

@@ -232,7 +232,7 @@ mod tests {
         let zero = "0".repeat(40);
         let a = "a".repeat(40);
         let input = format!("refs/heads/main {a} refs/heads/main {zero}\n\n(delete) {zero} refs/maestro/state {a}\n");
-        let refs = parse_pre_push_input(&input).unwrap();
+        let refs = parse_pre_push_input(&input).expect("well-formed hook input parses");
         assert_eq!(refs.len(), 2);
         assert_eq!(refs[0].remote, None, "zero oid means the remote ref is new");
         assert_eq!(refs[1].local, None, "zero local oid means a deletion");

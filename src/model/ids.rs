@@ -155,7 +155,7 @@ mod tests {
         assert!(x < y, "{x} < {y}");
         assert_eq!(x, b.next(1_000));
         assert_ne!(a.next(2_000), y, "same millisecond still gives a new id");
-        validate_record_id(&x).unwrap();
+        validate_record_id(&x).expect("a generated id is a valid record id");
         assert!(validate_record_id("short").is_err());
         assert!(validate_record_id(&"I".repeat(26)).is_err());
     }

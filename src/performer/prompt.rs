@@ -190,7 +190,8 @@ mod tests {
 
     #[test]
     fn the_planner_example_is_a_valid_score() {
-        let file = crate::model::plan::parse_score_file(SCORE_EXAMPLE).unwrap();
-        crate::model::plan::validate(file, jiff::Timestamp::UNIX_EPOCH).unwrap();
+        let file = crate::model::plan::parse_score_file(SCORE_EXAMPLE).expect("the planner's example parses");
+        crate::model::plan::validate(file, jiff::Timestamp::UNIX_EPOCH)
+            .expect("the planner's example is a valid Score");
     }
 }

@@ -186,7 +186,7 @@ mod tests {
 
     fn spec(script: &str, timeout: Duration) -> ProcessSpec {
         let dir = std::env::temp_dir().join(format!("maestro-runner-{}-{}", std::process::id(), fastrand::u32(..)));
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).expect("create the test directory");
         ProcessSpec {
             program: "/bin/sh".into(),
             args: vec!["-c".into(), script.into()],
@@ -199,7 +199,7 @@ mod tests {
     }
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime").block_on(f)
     }
 
     #[test]
@@ -207,11 +207,14 @@ mod tests {
         let spec = spec("read p; echo \"got $p\"; echo two; echo oops >&2; exit 3", Duration::from_secs(10));
         let (_tx, rx) = watch::channel(false);
         let mut lines = Vec::new();
-        let out = block_on(run(&spec, |l| lines.push(l.to_owned()), rx)).unwrap();
+        let out = block_on(run(&spec, |l| lines.push(l.to_owned()), rx)).expect("the command runs");
         assert_eq!(out.exit, Exit::Code(3));
         assert_eq!(lines, ["got the prompt", "two"]);
         assert_eq!(out.stderr_tail, "oops\n");
-        assert_eq!(std::fs::read_to_string(&spec.transcript).unwrap(), "got the prompt\ntwo\n");
+        assert_eq!(
+            std::fs::read_to_string(&spec.transcript).expect("the transcript was written"),
+            "got the prompt\ntwo\n"
+        );
     }
 
     #[test]
@@ -219,9 +222,9 @@ mod tests {
         // The child starts a grandchild that would outlive it, then hangs.
         let spec = spec("sleep 300 & echo $! > grandchild.pid; sleep 300", Duration::from_millis(300));
         let (_tx, rx) = watch::channel(false);
-        let out = block_on(run(&spec, |_| {}, rx)).unwrap();
+        let out = block_on(run(&spec, |_| {}, rx)).expect("the command runs");
         assert_eq!(out.exit, Exit::TimedOut);
-        let pid = std::fs::read_to_string(spec.cwd.join("grandchild.pid")).unwrap();
+        let pid = std::fs::read_to_string(spec.cwd.join("grandchild.pid")).expect("the grandchild wrote its pid");
         std::thread::sleep(Duration::from_millis(100));
         let alive = std::path::Path::new(&format!("/proc/{}", pid.trim())).exists()
             && !std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default().contains(") Z ");
@@ -235,13 +238,13 @@ mod tests {
         let out = block_on(async {
             let cancel = tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                tx.send(true).unwrap();
+                tx.send(true).expect("the runner still listens");
             });
             let out = run(&spec, |_| {}, rx).await;
-            cancel.await.unwrap();
+            cancel.await.expect("the cancel task finishes");
             out
         })
-        .unwrap();
+        .expect("the command runs");
         assert_eq!(out.exit, Exit::Cancelled);
     }
 }

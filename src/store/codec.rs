@@ -123,8 +123,8 @@ mod tests {
     #[test]
     fn round_trip() {
         let rec = Rec { format: 1, name: "x".into() };
-        let bytes = encode("r.toml", &rec).unwrap();
-        assert_eq!(decode::<Rec>("r.toml", &bytes).unwrap(), rec);
+        let bytes = encode("r.toml", &rec).expect("a record encodes");
+        assert_eq!(decode::<Rec>("r.toml", &bytes).expect("what was encoded decodes"), rec);
     }
 
     #[test]

@@ -91,26 +91,27 @@ mod tests {
     fn the_writer_lock_excludes_and_is_released_on_drop() {
         let dir = tempfile_dir("writer");
         let deadline = Instant::now() + Duration::from_millis(50);
-        let held = acquire_writer(&dir, deadline).unwrap();
+        let held = acquire_writer(&dir, deadline).expect("nobody holds the writer lock");
         assert!(writer_alive(&dir));
         assert!(matches!(acquire_writer(&dir, deadline), Err(WriterLockError::Timeout(_))));
         drop(held);
         assert!(!writer_alive(&dir));
-        let again = acquire_writer(&dir, Instant::now() + Duration::from_millis(50)).unwrap();
+        let again =
+            acquire_writer(&dir, Instant::now() + Duration::from_millis(50)).expect("the writer lock was released");
 
         let lock = dir.join("state.lock");
-        std::fs::write(&lock, "x").unwrap();
+        std::fs::write(&lock, "x").expect("write a lock file");
         assert_eq!(recover(&lock, &again), None, "a fresh ref lock is never removed");
         let old = SystemTime::now() - Duration::from_secs(120);
-        File::options().write(true).open(&lock).unwrap().set_modified(old).unwrap();
-        assert!(recover(&lock, &again).unwrap().starts_with("removed stale lock"));
+        File::options().write(true).open(&lock).and_then(|f| f.set_modified(old)).expect("age the lock file");
+        assert!(recover(&lock, &again).expect("an old lock is recovered").starts_with("removed stale lock"));
         assert!(!lock.exists());
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).expect("remove the test directory");
     }
 
     fn tempfile_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("maestro-lock-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).expect("create the test directory");
         dir
     }
 }
