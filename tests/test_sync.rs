@@ -27,9 +27,12 @@ impl Drop for Daemon {
 fn daemon(env: &TestEnv) -> Daemon {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let root = env.root.path().display().to_string();
+    // `git-daemon` itself, not `git daemon`: the wrapper runs it as a child, and killing the
+    // wrapper on drop would leave the daemon serving.
+    let exec_path = env.git(env.root.path(), &["--exec-path"]).success_git();
     let child = env
-        .base_command("git")
-        .args(["daemon", "--reuseaddr", "--export-all", "--enable=receive-pack", "--listen=127.0.0.1"])
+        .base_command(&format!("{}/git-daemon", exec_path.trim()))
+        .args(["--reuseaddr", "--export-all", "--enable=receive-pack", "--listen=127.0.0.1"])
         .arg(format!("--port={port}"))
         .arg(format!("--base-path={root}"))
         .arg(&root)

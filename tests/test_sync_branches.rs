@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::common::TestEnv;
 use crate::test_cli::GitRun;
-use crate::test_sync::{clones_of, sync};
+use crate::test_sync::{Daemon, clones_of, sync};
 
 const FAKE: &str = env!("CARGO_BIN_EXE_fake-performer");
 
@@ -91,10 +91,10 @@ fn two_machines_running_one_score_build_one_integration_branch() {
     assert_eq!(rev(&env, &a, "main^{tree}"), rev(&env, &a, &format!("{tip}^{{tree}}")));
 }
 
-/// `t0` merged on a and `t1` on b, each offline; then a syncs, then b.
-fn merge_apart(env: &TestEnv, write: &str) -> [std::path::PathBuf; 2] {
+/// `t0` merged on a and `t1` on b, each offline; then a syncs, then b. The remote is served
+/// while the returned daemon lives.
+fn merge_apart(env: &TestEnv, write: &str) -> (Daemon, [std::path::PathBuf; 2]) {
     let (daemon, [a, b, _]) = clones_of(env, "[[tasks]]\nid = \"t0\"\n[[tasks]]\nid = \"t1\"\n");
-    std::mem::forget(daemon); // served until the test's temp root goes
     for dir in [&a, &b] {
         performer(env, dir, write);
     }
@@ -109,13 +109,13 @@ fn merge_apart(env: &TestEnv, write: &str) -> [std::path::PathBuf; 2] {
     assert_eq!(merged(env, &b, "maestro/s/integration"), ["t1"]);
     let text = sync(env, &a).stdout;
     assert!(text.contains("maestro/s/integration: pushed "), "{text}");
-    [a, b]
+    (daemon, [a, b])
 }
 
 #[test]
 fn merges_made_apart_are_merged_on_the_integration_branch() {
     let env = TestEnv::new();
-    let [a, b] = merge_apart(&env, "{task}.txt={task}");
+    let (_daemon, [a, b]) = merge_apart(&env, "{task}.txt={task}");
     let before = rev(&env, &b, "maestro/s/integration");
     let run = env.run(&b, &["sync", "--json"]).success();
     let branches = run.json()["branches"].clone();
@@ -134,7 +134,7 @@ fn merges_made_apart_are_merged_on_the_integration_branch() {
 #[test]
 fn merges_made_apart_that_conflict_are_left_for_a_person() {
     let env = TestEnv::new();
-    let [a, b] = merge_apart(&env, "shared.txt={task}");
+    let (_daemon, [a, b]) = merge_apart(&env, "shared.txt={task}");
     let (ours, theirs) = (rev(&env, &b, "maestro/s/integration"), rev(&env, &a, "maestro/s/integration"));
     let run = sync(&env, &b);
     assert!(
@@ -195,6 +195,7 @@ fn a_task_never_starts_on_a_branch_that_lacks_its_dependencies_merges() {
     for dir in [&a, &b] {
         performer(&env, dir, "{task}.txt={task}");
     }
+    // A person holds t1 on a, so a's run merges t0 only.
     env.run(&a, &["task", "claim", "s/t1", "--as", "someone"]).success();
     env.run(&a, &["run", "s", "--remote", "origin"]).success();
     // b gets the state that says t0 is merged, but its integration branch is behind.
