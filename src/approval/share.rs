@@ -61,10 +61,14 @@ impl SharedBranch {
     }
 }
 
-/// Share the branches of every Score with `remote`, from what the last fetch of
-/// [`fetch_refspec`] brought (`sync` fetches it with the state).
-pub fn share_fetched(store: &Store, remote: &str) -> Result<Vec<SharedBranch>, ApprovalError> {
-    let scores = store::scores(&store.view()?)?;
+/// Share the branches of every Score with `remote` (or only of Score `only`), from what the
+/// last fetch of [`fetch_refspec`] brought (`sync` fetches it with the state).
+pub fn share_fetched(store: &Store, remote: &str, only: Option<&str>) -> Result<Vec<SharedBranch>, ApprovalError> {
+    let view = store.view()?;
+    let scores = match only {
+        Some(id) => vec![store::score(&view, id)?],
+        None => store::scores(&view)?,
+    };
     let mut out = Vec::new();
     for score in &scores {
         out.extend(integration(store, remote, score, true)?);

@@ -17,13 +17,15 @@ static SYNCING: Mutex<()> = Mutex::new(());
 /// The remote a run shares its Score through.
 pub(super) struct Remote {
     name: String,
+    /// The Score the run drives: the only one whose branches it shares, every second.
+    score: String,
     /// Problems already reported: a run says each once, not every second.
     reported: Mutex<BTreeSet<String>>,
 }
 
 impl Remote {
-    pub(super) fn new(name: &str) -> Remote {
-        Remote { name: name.to_owned(), reported: Mutex::default() }
+    pub(super) fn new(name: &str, score: &str) -> Remote {
+        Remote { name: name.to_owned(), score: score.to_owned(), reported: Mutex::default() }
     }
 
     /// One sync, as the run goes. A failed sync is reported and the run goes on locally; the
@@ -63,13 +65,13 @@ impl Remote {
         self.report(task, problems, &mut |p| send(p));
     }
 
-    /// Sync the state and every Score's branches; what went wrong, in sentences.
+    /// Sync the state and the run's Score's branches; what went wrong, in sentences.
     fn sync_once(&self, store: &Store) -> Vec<String> {
         let _one_at_a_time = SYNCING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let (remote, verify) = (self.name.as_str(), &crate::hooks::verify_sync_push);
         match store::sync::sync(store, remote, verify, &[share::fetch_refspec(remote)]) {
             Err(e) => vec![e.to_string()],
-            Ok(_) => match share::share_fetched(store, remote) {
+            Ok(_) => match share::share_fetched(store, remote, Some(&self.score)) {
                 Ok(branches) => branches.iter().filter_map(SharedBranch::problem).collect(),
                 Err(e) => vec![e.to_string()],
             },

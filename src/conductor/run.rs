@@ -83,7 +83,7 @@ pub fn run(
 ) -> Result<Summary, ConductorError> {
     let store = open().map_err(ConductorError::Other)?;
     start(&store, &opts.score)?;
-    let remote = opts.remote.as_deref().map(remote::Remote::new);
+    let remote = opts.remote.as_deref().map(|r| remote::Remote::new(r, &opts.score));
     let shared = Arc::new(Shared { open: open.clone(), config: config.clone(), opts: opts.clone(), remote });
     let (tx, rx) = mpsc::channel::<Msg>();
     // Task id → the performer it runs with (None: chain or merge).
@@ -123,6 +123,8 @@ pub fn run(
         let interrupted = crate::git::interrupted();
         if !interrupted {
             behind.clear();
+            // Where new task branches start this round.
+            let base = task_run::worktree_base(&store.repo, &score)?;
             let ids: Vec<String> = busy.keys().cloned().collect();
             if reconcile::reconcile(&store, &score, &tasks, &ids)? {
                 continue;
@@ -149,7 +151,6 @@ pub fn run(
                         if score.conflict_policy == ConflictPolicy::Serialize && overlaps_active(task, &tasks, &busy) {
                             continue;
                         }
-                        let base = task_run::worktree_base(&store.repo, &score)?;
                         if let Some((dep, commit)) = task_run::missing_from_base(&store.repo, base, task, &tasks)? {
                             let why = format!(
                                 "its branch would start without the merge of {dep} ({}), which the state records; \

@@ -48,7 +48,7 @@ pub fn cmd_sync(ctx: &Context, args: &SyncArgs) -> CommandResult {
     let remote = sync::pick_remote(&store, args.remote.as_deref()).map_err(error)?;
     let also = [share::fetch_refspec(&remote)];
     let report = sync::sync(&store, &remote, &crate::hooks::verify_sync_push, &also).map_err(error)?;
-    let branches = share::share_fetched(&store, &remote).map_err(super::approve::error)?;
+    let branches = share::share_fetched(&store, &remote, None).map_err(super::approve::error)?;
     if ctx.ui.json {
         #[derive(serde::Serialize)]
         struct Out<'a> {
