@@ -19,6 +19,7 @@ mod test_pr;
 mod test_reliability;
 mod test_review;
 mod test_run;
+mod test_score_edit;
 mod test_store;
 mod test_sync;
 mod test_sync_branches;

@@ -13,11 +13,15 @@ use crate::store::{self, layout};
 ///
 /// Opens the Score as a Score file in $VISUAL or $EDITOR (else vi). When you save and quit, the
 /// file is validated exactly like `plan --from`; nothing is stored unless it is valid, and an
-/// invalid edit is kept so you can fix it. Only a draft can be edited; the id stays the same.
+/// invalid edit is kept so you can fix it: the next `score edit` reopens it. Only a draft can be
+/// edited; the id stays the same.
 #[derive(Debug, clap::Args)]
 pub struct EditArgs {
     /// The Score id
     pub score: String,
+    /// Drop a kept edit that was not stored, and start again from the stored Score
+    #[arg(long)]
+    pub discard: bool,
 }
 
 pub fn cmd_score_edit(ctx: &Context, args: &EditArgs) -> CommandResult {
@@ -33,7 +37,17 @@ pub fn cmd_score_edit(ctx: &Context, args: &EditArgs) -> CommandResult {
     let dir = store.repo.common_dir().join("maestro/edit");
     std::fs::create_dir_all(&dir)?;
     let path = dir.join(format!("{id}.toml"));
-    std::fs::write(&path, &before)?;
+    // An edit that was not stored is the user's work: reopen it rather than overwrite it.
+    if path.exists() && args.discard {
+        std::fs::remove_file(&path)?;
+        ctx.ui.status(format!("Dropped your earlier edit of {id}."));
+    }
+    if path.exists() {
+        ctx.ui.status(format!("Reopening your earlier edit of {id}, which was not stored: {}", path.display()));
+        ctx.ui.status(format!("To start again from the stored Score, run `git maestro score edit {id} --discard`."));
+    } else {
+        std::fs::write(&path, &before)?;
+    }
     let editor = ["VISUAL", "EDITOR"]
         .iter()
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
