@@ -4,6 +4,7 @@ use gix::ObjectId;
 use gix::bstr::ByteSlice;
 use gix::merge::tree::TreatAsUnresolved;
 
+use super::objects::retry_transient;
 use super::{GixContext, Repo, Result};
 
 /// Conflicted paths as git counts them, or the tree (written when `write`; else a null id).
@@ -58,11 +59,14 @@ impl Repo {
             current: Some("integration".as_bytes().as_bstr()),
             other: Some("task".as_bytes().as_bstr()),
         };
-        let mut outcome = self
-            .inner
-            .merge_commits(ours, theirs, labels, options.into())
-            .ctx(|| format!("cannot merge {theirs} into {ours}"))?;
-        finish(&mut outcome.tree_merge, write)
+        // A merge writes blobs and trees as it goes; it is redone whole if a write fails.
+        retry_transient(|| {
+            let mut outcome = self
+                .inner
+                .merge_commits(ours, theirs, labels, options.clone().into())
+                .ctx(|| format!("cannot merge {theirs} into {ours}"))?;
+            finish(&mut outcome.tree_merge, write)
+        })
     }
 
     /// Three-way merge of trees: the changes from `base` to `theirs`, applied to `ours`. With
@@ -75,9 +79,13 @@ impl Repo {
             current: Some("integration".as_bytes().as_bstr()),
             other: Some("before".as_bytes().as_bstr()),
         };
-        let mut outcome =
-            self.inner.merge_trees(base, ours, theirs, labels, options).ctx(|| "cannot merge trees".into())?;
-        finish(&mut outcome, true)
+        retry_transient(|| {
+            let mut outcome = self
+                .inner
+                .merge_trees(base, ours, theirs, labels, options.clone())
+                .ctx(|| "cannot merge trees".into())?;
+            finish(&mut outcome, true)
+        })
     }
 
     /// A worktree at `path` with `commit` checked out detached (so no branch is held), created

@@ -3,7 +3,8 @@
 //! This module owns: opening repositories (from any worktree), reading blobs and trees at a
 //! commit, writing blobs/trees/commits without touching HEAD or the index, compare-and-swap ref
 //! edits, and repository-format checks. It knows nothing about maestro's state layout: that is
-//! `store`'s job. It must not print, and it must not decide policy (retry, backoff, limits).
+//! `store`'s job. It must not print, and it must not decide policy (retry, backoff, limits);
+//! the one retry here is mechanism: object writes wait out a concurrent `git gc` (`objects`).
 
 mod binary;
 mod diff;

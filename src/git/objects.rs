@@ -1,10 +1,51 @@
 //! Reading and writing objects: blobs at a path, tree edits, commits. Never touches HEAD, the
-//! index or any working tree.
+//! index or any working tree. Every object write goes through [`retry_transient`], so a
+//! concurrent `git gc`, `git repack` or `git prune` does not fail it.
+
+use std::time::{Duration, Instant};
 
 use gix::ObjectId;
 use gix::objs::tree::EntryKind;
 
 use super::{Error, GixContext, Repo, Result};
+
+/// How long, and how often, an object write is tried while the object store is in flux.
+const RETRY_FOR: Duration = Duration::from_secs(2);
+const MAX_ATTEMPTS: u32 = 12;
+
+/// Run `write`, and run it again after a short pause while it fails the way a concurrent
+/// `git gc`, `git repack` or `git prune` makes a loose-object write fail: they remove every
+/// empty fan-out directory `objects/xx/` they visit, and one can go between gix creating it and
+/// renaming the new object into it ("Could not persist loose object"). Each attempt recreates
+/// the fan-out directory, as every gix write does. Bounded by [`RETRY_FOR`] and
+/// [`MAX_ATTEMPTS`]; then the last error is returned. `write` must be safe to repeat.
+pub(super) fn retry_transient<T>(mut write: impl FnMut() -> Result<T>) -> Result<T> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(5);
+    let mut attempt = 1;
+    loop {
+        match write() {
+            Err(e) if is_transient(&e) && attempt < MAX_ATTEMPTS && started.elapsed() + pause < RETRY_FOR => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(250));
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// Whether `e` is a filesystem error that a housekeeping git process can cause and undo: a
+/// path that vanished or was replaced under us. A full disk or a read-only store is not.
+fn is_transient(e: &Error) -> bool {
+    use std::io::ErrorKind as K;
+    let Error::Gix { source, .. } = e else { return false };
+    source.iter_errors().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| matches!(io.kind(), K::NotFound | K::AlreadyExists | K::Interrupted | K::ResourceBusy))
+    })
+}
 
 /// What `log` needs from a commit.
 #[derive(Debug, Clone)]
@@ -23,41 +64,73 @@ pub struct CommitInfo {
 pub struct TreeEdit<'repo> {
     editor: gix::object::tree::Editor<'repo>,
     repo: &'repo gix::Repository,
+    base: Option<ObjectId>,
+    /// Every edit so far (`None`: a removal), replayed on a fresh editor when writing is
+    /// retried: a failed write leaves gix's editor with part of its trees consumed.
+    edits: Vec<(String, Option<(EntryKind, ObjectId)>)>,
 }
 
 impl<'repo> TreeEdit<'repo> {
+    fn new(repo: &'repo gix::Repository, base: Option<ObjectId>) -> Result<Self> {
+        let tree = match base {
+            Some(id) => repo.find_tree(id).ctx(|| format!("cannot read tree {id}"))?,
+            None => repo.empty_tree(),
+        };
+        let editor = tree.edit().ctx(|| "cannot start a tree edit".into())?;
+        Ok(TreeEdit { editor, repo, base, edits: Vec::new() })
+    }
+
     /// Write `data` as a blob and place it at `path`, creating intermediate trees.
     pub fn upsert_blob(&mut self, path: &str, data: &[u8]) -> Result<()> {
-        let id = self.repo.write_blob(data).ctx(|| format!("cannot write the blob for '{path}'"))?;
-        self.editor.upsert(path, EntryKind::Blob, id).ctx(|| format!("cannot place '{path}' in the tree"))?;
-        Ok(())
+        self.upsert(path, EntryKind::Blob, data)
     }
 
     /// Write `data` as a blob and place it at `path` with `kind` (plain, executable, symlink).
     pub fn upsert(&mut self, path: &str, kind: EntryKind, data: &[u8]) -> Result<()> {
-        let id = self.repo.write_blob(data).ctx(|| format!("cannot write the blob for '{path}'"))?;
-        self.editor.upsert(path, kind, id).ctx(|| format!("cannot place '{path}' in the tree"))?;
-        Ok(())
+        let id = retry_transient(|| self.repo.write_blob(data).ctx(|| format!("cannot write the blob for '{path}'")))?;
+        self.set(path, Some((kind, id.detach())))
     }
 
     /// Place an existing object at `path`: a tree when `is_tree`, else a plain blob.
     pub fn place(&mut self, path: &str, is_tree: bool, id: ObjectId) -> Result<()> {
         let kind = if is_tree { EntryKind::Tree } else { EntryKind::Blob };
-        self.editor.upsert(path, kind, id).ctx(|| format!("cannot place '{path}' in the tree"))?;
-        Ok(())
+        self.set(path, Some((kind, id)))
     }
 
     /// Remove `path`; removing a missing path is not an error. Emptied trees disappear.
     pub fn remove(&mut self, path: &str) -> Result<()> {
-        self.editor.remove(path).ctx(|| format!("cannot remove '{path}' from the tree"))?;
+        self.set(path, None)
+    }
+
+    fn set(&mut self, path: &str, entry: Option<(EntryKind, ObjectId)>) -> Result<()> {
+        apply(&mut self.editor, path, entry)?;
+        self.edits.push((path.to_owned(), entry));
         Ok(())
     }
 
     /// Write every changed tree and return the new root.
     pub fn write(mut self) -> Result<ObjectId> {
-        let id = self.editor.write().ctx(|| "cannot write the tree".into())?;
+        let mut fresh = true;
+        let id = retry_transient(|| {
+            if !std::mem::replace(&mut fresh, false) {
+                let mut again = TreeEdit::new(self.repo, self.base)?;
+                for (path, entry) in &self.edits {
+                    apply(&mut again.editor, path, *entry)?;
+                }
+                self.editor = again.editor;
+            }
+            self.editor.write().ctx(|| "cannot write the tree".into())
+        })?;
         Ok(id.detach())
     }
+}
+
+fn apply(editor: &mut gix::object::tree::Editor<'_>, path: &str, entry: Option<(EntryKind, ObjectId)>) -> Result<()> {
+    match entry {
+        Some((kind, id)) => editor.upsert(path, kind, id).ctx(|| format!("cannot place '{path}' in the tree"))?,
+        None => editor.remove(path).ctx(|| format!("cannot remove '{path}' from the tree"))?,
+    };
+    Ok(())
 }
 
 impl Repo {
@@ -117,12 +190,7 @@ impl Repo {
 
     /// Start editing `tree`, or an empty tree when `None`.
     pub fn edit_tree(&self, tree: Option<ObjectId>) -> Result<TreeEdit<'_>> {
-        let base = match tree {
-            Some(id) => self.inner.find_tree(id).ctx(|| format!("cannot read tree {id}"))?,
-            None => self.inner.empty_tree(),
-        };
-        let editor = base.edit().ctx(|| "cannot start a tree edit".into())?;
-        Ok(TreeEdit { editor, repo: &self.inner })
+        TreeEdit::new(&self.inner, tree)
     }
 
     /// Write a commit object; no ref moves. `time` is seconds since the epoch, UTC.
@@ -148,7 +216,7 @@ impl Repo {
             message: message.into(),
             extra_headers: Vec::new(),
         };
-        let id = self.inner.write_object(&commit).ctx(|| "cannot write the commit".into())?;
+        let id = retry_transient(|| self.inner.write_object(&commit).ctx(|| "cannot write the commit".into()))?;
         Ok(id.detach())
     }
 
@@ -210,5 +278,100 @@ impl Repo {
             return Ok(true);
         }
         Ok(self.merge_base(ancestor, descendant)? == Some(ancestor))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A fan-out directory that vanishes under a write, as `git prune-packed` leaves it for a
+    //! moment, made deterministic: a dangling symlink stands in its place (gix sees that it
+    //! exists, then renaming the object into it fails with NotFound) until a thread removes it.
+
+    use std::path::PathBuf;
+    use std::thread::JoinHandle;
+
+    use super::*;
+
+    fn repo() -> (tempfile::TempDir, Repo) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let repo = Repo::init(dir.path()).expect("init");
+        (dir, repo)
+    }
+
+    /// Replace the fan-out directory of `id` with a dangling symlink for `gone`.
+    fn vanished(repo: &Repo, id: ObjectId, gone: Duration) -> JoinHandle<()> {
+        let hex = id.to_hex().to_string();
+        let fan_out: PathBuf = repo.inner.common_dir().join("objects").join(&hex[..2]);
+        assert!(!fan_out.exists(), "pick content whose fan-out directory {} is not in use yet", fan_out.display());
+        std::os::unix::fs::symlink("nowhere", &fan_out).expect("symlink");
+        std::thread::spawn(move || {
+            std::thread::sleep(gone);
+            std::fs::remove_file(&fan_out).expect("the stand-in is still there");
+        })
+    }
+
+    fn edit(repo: &Repo) -> TreeEdit<'_> {
+        let mut edit = repo.edit_tree(None).expect("edit");
+        edit.upsert_blob("top.toml", b"top = 1\n").expect("upsert");
+        edit.upsert_blob("a/b/deep.toml", b"deep = 1\n").expect("upsert");
+        edit.remove("a/gone.toml").expect("remove");
+        edit
+    }
+
+    fn commit(repo: &Repo, tree: ObjectId) -> Result<ObjectId> {
+        repo.write_commit(tree, &[], "state\n", ("t", "t@example.com"), 1_700_000_000)
+    }
+
+    #[test]
+    fn writes_wait_for_a_fan_out_directory_that_housekeeping_removed() {
+        // The same writes in a quiet repository give the ids to expect.
+        let (_quiet_dir, quiet) = repo();
+        let root = edit(&quiet).write().expect("write");
+        let deepest = quiet.list_dir(root, "a").expect("list")[0].2;
+        let commit_id = commit(&quiet, root).expect("commit");
+        let blob = quiet.blob_id(b"blob = 1\n").expect("hash");
+
+        let (_dir, repo) = repo();
+        let pending = edit(&repo);
+        // The first tree written is the deepest; the editor must be replayed, not resumed.
+        let back = vanished(&repo, deepest, Duration::from_millis(40));
+        assert_eq!(pending.write().expect("the tree write waits"), root, "the retried tree is the same tree");
+        back.join().expect("thread");
+        let read = repo.read_blob(root, "a/b/deep.toml", 1024).expect("read").expect("present");
+        assert_eq!(read.1, b"deep = 1\n");
+
+        let back = vanished(&repo, commit_id, Duration::from_millis(40));
+        assert_eq!(commit(&repo, root).expect("the commit write waits"), commit_id);
+        back.join().expect("thread");
+
+        let back = vanished(&repo, blob, Duration::from_millis(40));
+        let mut more = repo.edit_tree(Some(root)).expect("edit");
+        more.upsert_blob("blob.toml", b"blob = 1\n").expect("the blob write waits");
+        back.join().expect("thread");
+        assert!(repo.has_object(blob));
+    }
+
+    #[test]
+    fn only_transient_errors_are_retried_and_only_for_a_while() {
+        let failure = |kind: std::io::ErrorKind| Error::Gix {
+            context: "cannot write".into(),
+            source: gix::Error::from_error(std::io::Error::from(kind)),
+        };
+        let mut calls = 0;
+        let full: Result<()> = retry_transient(|| {
+            calls += 1;
+            Err(failure(std::io::ErrorKind::StorageFull))
+        });
+        assert!(full.is_err());
+        assert_eq!(calls, 1, "a full disk is not waited out");
+
+        let (mut calls, started) = (0, Instant::now());
+        let gone: Result<()> = retry_transient(|| {
+            calls += 1;
+            Err(failure(std::io::ErrorKind::NotFound))
+        });
+        assert!(gone.is_err(), "a store that stays broken fails in the end");
+        assert!(calls > 3 && calls <= MAX_ATTEMPTS, "{calls} attempts");
+        assert!(started.elapsed() < RETRY_FOR + Duration::from_millis(500), "{:?}", started.elapsed());
     }
 }
