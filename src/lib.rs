@@ -8,6 +8,7 @@
 //! - [`git`]: every gix call, and the few `git` subprocesses.
 //! - [`config`]: trusted configuration, the only source of anything that runs.
 //! - [`hooks`]: installing the pre-push shim, and the verifier behind it.
+//! - [`kernel`]: the lifecycle's runtime side: lease liveness and recovery, pruning, invariants.
 //! - [`cli`]: argument parsing, output and exit codes. Nothing else prints, and no core module
 //!   imports it.
 
@@ -15,8 +16,10 @@ pub mod approval;
 pub mod cli;
 pub mod conductor;
 pub mod config;
+pub mod failpoint;
 pub mod git;
 pub mod hooks;
+pub mod kernel;
 pub mod mcp;
 pub mod memory;
 pub mod model;

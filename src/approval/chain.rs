@@ -299,12 +299,8 @@ fn record(
         if t.status != TaskStatus::Submitted || t.attempts.last().map(|a| &a.run) != reviewed.as_ref() {
             return Err(ChainError::Changed(t.address()));
         }
-        if let Some(status) = status {
-            t.transition(status, tx.now)?;
-        }
-        if let Some(passed) = passed {
-            t.passed = passed.to_vec();
-        }
+        let approve = status.map(|s| s == TaskStatus::Approved);
+        crate::model::lifecycle::verdict(&mut t, approve, passed, tx.now).map_err(ApprovalError::from)?;
         tx.put(&layout::task_file(score, id), &t)?;
         let kind = if verdict.approve { DecisionKind::Approval } else { DecisionKind::Rejection };
         let mut d = store::new_decision(tx, kind, verdict.summary.clone(), &verdict.actor).about(score, Some(id));

@@ -19,16 +19,17 @@ pub use land::{Landed, land};
 pub use pr::{LandingPr, PrOpened, PrState, land_with_pr, open_task_pr};
 pub use rollback::{RolledBack, rollback};
 
-use crate::git::{self, CasError, MergeResult, ObjectId, RefUpdate};
+use crate::git::{self, MergeResult, ObjectId};
+use crate::model::intent::{Effect, Step};
+pub use crate::model::lifecycle::ScoreApproval;
 use crate::model::stats::Outcome;
-use crate::model::{DecisionKind, Score, ScoreStatus, Task, TaskStatus};
+use crate::model::{DecisionKind, Score, Task, TaskStatus, lifecycle};
+use crate::performer::task_run::task_branch;
 use crate::store::{self, Store, layout};
 
 /// Why an approval step or a merge could not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum ApprovalError {
-    #[error("{task} is {status}; only an approved task can be merged")]
-    NotApproved { task: String, status: TaskStatus },
     #[error("{task} is {status}; only a submitted result can have a pull request")]
     NotSubmitted { task: String, status: TaskStatus },
     #[error("{}", match .wanted {
@@ -39,12 +40,8 @@ pub enum ApprovalError {
     NoRemote { wanted: Option<String>, remotes: Vec<String> },
     #[error("{0}")]
     PullRequest(String),
-    #[error("{task} is {status}; only a merged task can be rolled back")]
-    NotMerged { task: String, status: TaskStatus },
     #[error("reverting {task} conflicts with later changes in: {}", .paths.join(", "))]
     RevertConflict { task: String, paths: Vec<String> },
-    #[error("landing {0} needs Score-level approval")]
-    LandNotApproved(String),
     #[error("{branch} is checked out in {} with uncommitted changes", .worktree.display())]
     DirtyTarget { branch: String, worktree: std::path::PathBuf },
     #[error("merging {score} into its target conflicts in: {}", .paths.join(", "))]
@@ -61,6 +58,8 @@ pub enum ApprovalError {
     CheckedOut { branch: String },
     #[error("{0} moved while merging; run the command again")]
     Moved(String),
+    #[error(transparent)]
+    Refused(#[from] lifecycle::Refusal),
     #[error(transparent)]
     Store(#[from] store::Error),
     #[error(transparent)]
@@ -90,31 +89,18 @@ pub fn integration_branch(score: &str) -> String {
 
 /// A human verdict on a submitted task: approve, or reject with a reason. Returns the task.
 ///
-/// An approval at a `human` step with more steps after it records the step as passed and
-/// leaves the task `submitted`, for `task review` to run the rest of the chain; anywhere else
-/// it approves the task outright (a person may always vouch for a result). Approving a merged
-/// checkpoint task lets its dependants start.
+/// The rules are the lifecycle's ([`lifecycle::human_verdict`]): an approval at a `human` step
+/// with more steps after it records the step as passed; anywhere else it decides outright.
+/// Approving a merged checkpoint task lets its dependants start.
 pub fn review(store: &Store, score: &str, task: &str, approve: bool, message: &str) -> Result<Task, ApprovalError> {
     let actor = store.session.actor.clone();
     let verb = if approve { "approve" } else { "reject" };
     let outcome = store.transact(&format!("{verb} {score}/{task}"), |tx| {
         let mut t = store::task(tx, score, task)?;
         let steps = t.approval.clone().unwrap_or(store::score(tx, score)?.approval);
-        let done = t.steps_passed(&steps);
-        let human = steps[done..].iter().position(|s| s == "human").map(|k| done + k);
-        let kind = if approve { DecisionKind::Approval } else { DecisionKind::Rejection };
-        if approve && t.checkpoint && t.status == TaskStatus::Merged && !t.checkpoint_released() {
-            // A merged checkpoint: the person lets its dependants start.
-            t.passed.push(crate::model::task::CHECKPOINT.to_owned());
-        } else {
-            match human {
-                Some(k) if approve && t.status == TaskStatus::Submitted && k + 1 < steps.len() => {
-                    t.passed = steps[..=k].to_vec();
-                }
-                _ => t.transition(if approve { TaskStatus::Approved } else { TaskStatus::Rejected }, tx.now)?,
-            }
-        }
+        lifecycle::human_verdict(&mut t, &steps, approve, tx.now)?;
         tx.put(&layout::task_file(score, task), &t)?;
+        let kind = if approve { DecisionKind::Approval } else { DecisionKind::Rejection };
         let summary = format!("{actor} {verb}d {score}/{task}");
         let mut d = store::new_decision(tx, kind, summary, &actor).about(score, Some(task));
         d.rationale = crate::model::redact::redact(message);
@@ -124,32 +110,29 @@ pub fn review(store: &Store, score: &str, task: &str, approve: bool, message: &s
     Ok(outcome.value)
 }
 
-/// The summary of a landing approval decision; `land` looks for it.
-fn landing_summary(actor: &str, score: &str) -> String {
-    format!("{actor} approved landing {score}")
-}
-
-/// Which Score-level approval was given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ScoreApproval {
-    Plan,
-    Landing,
-}
-
-/// Score-level human approval: a draft's plan, or afterwards, landing the Score.
-pub fn approve_score(store: &Store, score: &str, message: &str) -> Result<(Score, ScoreApproval), ApprovalError> {
-    let actor = store.session.actor.clone();
+/// Score-level approval: a draft's plan, or afterwards, landing the integration branch at its
+/// current tip. `actor` is who approves (a person, or `pr` for a pull request's verdict).
+pub fn approve_score(
+    store: &Store,
+    score: &str,
+    actor: &str,
+    message: &str,
+) -> Result<(Score, ScoreApproval), ApprovalError> {
+    let tip = store.repo.read_ref(&format!("refs/heads/{}", integration_branch(score)))?.map(|c| c.to_string());
     let outcome = store.transact(&format!("approve {score}"), |tx| {
-        let mut s = store::score(tx, score)?;
-        let (summary, which) = if s.status == ScoreStatus::Draft {
-            s.transition(ScoreStatus::Approved, tx.now)?;
-            tx.put(&layout::score_file(score), &s)?;
-            (format!("{actor} approved the plan of {score}"), ScoreApproval::Plan)
-        } else {
-            (landing_summary(&actor, score), ScoreApproval::Landing)
+        let (mut s, tasks) = store::score_with_tasks(tx, score)?;
+        let decision = tx.new_id();
+        let which = lifecycle::approve_score(&mut s, &tasks, tip.as_deref(), actor, &decision, tx.now)?;
+        tx.put(&layout::score_file(score), &s)?;
+        let summary = match which {
+            ScoreApproval::Plan => format!("{actor} approved the plan of {score}"),
+            ScoreApproval::Landing => {
+                format!("{actor} approved landing {score} at {}", tip.as_deref().map_or("", |t| &t[..12]))
+            }
         };
-        let mut d = store::new_decision(tx, DecisionKind::Approval, summary, &actor).about(score, None);
+        let mut d = store::new_decision(tx, DecisionKind::Approval, summary, actor).about(score, None);
+        d.id = decision;
+        d.commit = tip.clone().filter(|_| which == ScoreApproval::Landing);
         d.rationale = crate::model::redact::redact(message);
         store::append_decision(tx, &d)?;
         Ok::<_, ApprovalError>((s, which))
@@ -186,9 +169,15 @@ pub fn integrate(
     task_id: &str,
     post: &PostMerge<'_>,
 ) -> Result<Integrated, ApprovalError> {
-    let merge = match merge_task(store, score_id, task_id)? {
-        Ok(merge) => merge,
-        Err(paths) => return Ok(Integrated::Conflict { paths }),
+    // Sharing the branch with a remote may move it meanwhile: then merge again on the new tip.
+    let mut moved = 0;
+    let merge = loop {
+        match merge_task(store, score_id, task_id) {
+            Ok(Ok(merge)) => break merge,
+            Ok(Err(paths)) => return Ok(Integrated::Conflict { paths }),
+            Err(ApprovalError::Moved(_)) if moved < 3 => moved += 1,
+            Err(e) => return Err(e),
+        }
     };
     let integrated = Integrated::Merged { commit: merge.to_string() };
     let view = store.view()?;
@@ -210,7 +199,7 @@ pub fn integrate(
         if failed {
             let reason =
                 format!("post-merge check {name} failed (exit {})", evidence.last().map_or("?", |e| e.exit.as_str()));
-            let reverted = rollback(store, score_id, Some(task_id))?;
+            let reverted = rollback(store, score_id, Some(task_id), false)?;
             let actor = store.session.actor.clone();
             let _written = store.transact(&format!("post-merge checks of {score_id}/{task_id}"), |tx| {
                 let mut d = store::new_decision(tx, DecisionKind::Rollback, reason.clone(), &actor)
@@ -226,14 +215,17 @@ pub fn integrate(
 }
 
 /// Merge the task; `Ok(Err(paths))` when it conflicts (recorded on the task).
+///
+/// The merge commit is written first (an object no ref names yet); then one transaction
+/// records the task as merged *and* the intent to move the integration branch, which the store
+/// applies at once. A crash at any point leaves either nothing or a recorded step whose branch
+/// move the next command completes: the state and the branch never disagree.
 fn merge_task(store: &Store, score_id: &str, task_id: &str) -> Result<Result<ObjectId, Vec<String>>, ApprovalError> {
     let repo = &store.repo;
     let view = store.view()?;
     let (score, task) = (store::score(&view, score_id)?, store::task(&view, score_id, task_id)?);
-    if task.status != TaskStatus::Approved {
-        return Err(ApprovalError::NotApproved { task: task.address(), status: task.status });
-    }
-    let task_ref = format!("refs/heads/{}", crate::performer::task_run::task_branch(score_id, task_id));
+    lifecycle::can_merge(&task)?;
+    let task_ref = format!("refs/heads/{}", task_branch(score_id, task_id));
     let tip = repo.read_ref(&task_ref)?.ok_or_else(|| ApprovalError::NoBranch(task_ref.clone()))?;
     let integration = format!("refs/heads/{}", integration_branch(score_id));
     if repo.checked_out_refs()?.contains(&integration) {
@@ -241,92 +233,65 @@ fn merge_task(store: &Store, score_id: &str, task_id: &str) -> Result<Result<Obj
     }
     // The merge decision's id goes into the merge commit's trailers.
     let decision = store.session.new_id();
-    // Sharing the branch with a remote may move it meanwhile: then merge again on the new tip.
-    let mut moved = 0;
-    let (current, base, merge_commit) = loop {
-        let current = repo.read_ref(&integration)?;
-        let base = match current {
-            Some(c) => c,
-            None => repo
-                .read_ref(&format!("refs/heads/{}", score.target))?
-                .ok_or_else(|| ApprovalError::NoTarget(score.target.clone()))?,
-        };
-        // Merged before, but the state was not updated (a crash between the two refs): record it.
-        if current.is_some() && repo.is_ancestor(tip, base)? {
-            break (current, base, base);
-        }
-        let tree = match repo.merge_commits(base, tip)? {
-            MergeResult::Conflicts(paths) => {
-                record(store, score_id, task_id, Err(paths.clone()), &decision)?;
-                return Ok(Err(paths));
-            }
-            MergeResult::Clean(tree) => tree,
-        };
-        let message = format!(
-            "Merge {score_id}/{task_id}: {}\n\nMaestro-Score: {score_id}\nMaestro-Task: {task_id}\n\
-             Maestro-Decision: {decision}\n",
-            task.title
-        );
-        let identity = (store.session.actor.as_str(), store.session.email.as_str());
-        let now = store.session.now().as_second();
-        let commit = repo.write_commit(tree, &[base, tip], &message, identity, now)?;
-        let update =
-            RefUpdate { name: &integration, expected: current, new: commit, log_message: "maestro: merge task" };
-        match repo.cas_update(&update, identity, now) {
-            Ok(()) => break (current, base, commit),
-            Err(CasError::Conflict { .. } | CasError::Busy { .. }) if moved < 3 => moved += 1,
-            Err(CasError::Conflict { .. } | CasError::Busy { .. }) => return Err(ApprovalError::Moved(integration)),
-            Err(CasError::Other(e)) => return Err(e.into()),
+    let current = repo.read_ref(&integration)?;
+    let base = match current {
+        Some(c) => c,
+        None => repo
+            .read_ref(&format!("refs/heads/{}", score.target))?
+            .ok_or_else(|| ApprovalError::NoTarget(score.target.clone()))?,
+    };
+    let merge = match repo.merge_commits(base, tip)? {
+        MergeResult::Conflicts(paths) => Err(paths),
+        MergeResult::Clean(tree) => {
+            let message = format!(
+                "Merge {score_id}/{task_id}: {}\n\nMaestro-Score: {score_id}\nMaestro-Task: {task_id}\n\
+                 Maestro-Decision: {decision}\n",
+                task.title
+            );
+            let identity = (store.session.actor.as_str(), store.session.email.as_str());
+            Ok(repo.write_commit(tree, &[base, tip], &message, identity, store.session.now().as_second())?)
         }
     };
-    record(store, score_id, task_id, Ok(merge_commit), &decision)?;
-    if current.is_none() {
-        set_base(store, score_id, base)?;
-    }
-    Ok(Ok(merge_commit))
-}
-
-/// Move the task to `merged` (with its merge commit) or `conflict` (with the paths), with the
-/// merge decision `decision` (the id the merge commit's trailer names).
-fn record(
-    store: &Store,
-    score: &str,
-    task: &str,
-    result: Result<ObjectId, Vec<String>>,
-    decision: &str,
-) -> Result<(), ApprovalError> {
+    crate::failpoint::hit("merge:before-record");
     let actor = store.session.actor.clone();
-    let _written = store.transact(&format!("merge {score}/{task}"), |tx| {
-        let mut t = store::task(tx, score, task)?;
-        let summary = match &result {
+    let _written = store.transact(&format!("merge {score_id}/{task_id}"), |tx| {
+        // Someone (a sync, another merge) moved the branch since: merge again on the new tip.
+        if repo.read_ref(&integration)? != current {
+            return Err(ApprovalError::Moved(integration.clone()));
+        }
+        let (mut s, mut t) = (store::score(tx, score_id)?, store::task(tx, score_id, task_id)?);
+        let summary = match &merge {
             Ok(commit) => {
-                t.transition(TaskStatus::Merged, tx.now)?;
-                t.merge_commit = Some(commit.to_string());
-                t.conflicts.clear();
+                lifecycle::merged(&mut s, &mut t, &commit.to_string(), tx.now)?;
                 store::record_outcome(tx, &t, Outcome::Merged)?;
-                format!("merged {score}/{task} into {} as {}", integration_branch(score), commit.to_hex_with_len(12))
+                if current.is_none() {
+                    s.base = Some(base.to_string());
+                }
+                tx.put(&layout::score_file(score_id), &s)?;
+                let why = format!("merge {score_id}/{task_id}");
+                let effect = Effect::MoveRef {
+                    name: integration.clone(),
+                    old: current.map(|c| c.to_string()),
+                    new: commit.to_string(),
+                };
+                tx.intend(why, Step::Merge { score: score_id.into(), task: task_id.into() }, vec![effect])?;
+                format!(
+                    "merged {score_id}/{task_id} into {} as {}",
+                    integration_branch(score_id),
+                    commit.to_hex_with_len(12)
+                )
             }
             Err(paths) => {
-                t.transition(TaskStatus::Conflict, tx.now)?;
-                t.conflicts.clone_from(paths);
-                format!("{score}/{task} conflicts with {} in {}", integration_branch(score), paths.join(", "))
+                lifecycle::conflicted(&mut t, paths, tx.now)?;
+                format!("{score_id}/{task_id} conflicts with {} in {}", integration_branch(score_id), paths.join(", "))
             }
         };
-        tx.put(&layout::task_file(score, task), &t)?;
-        let mut d = store::new_decision(tx, DecisionKind::Merge, summary, &actor).about(score, Some(task));
+        tx.put(&layout::task_file(score_id, task_id), &t)?;
+        let mut d = store::new_decision(tx, DecisionKind::Merge, summary, &actor).about(score_id, Some(task_id));
         decision.clone_into(&mut d.id);
-        d.commit = result.as_ref().ok().map(ToString::to_string);
+        d.commit = merge.as_ref().ok().map(ToString::to_string);
         store::append_decision(tx, &d)?;
         Ok::<_, ApprovalError>(())
     })?;
-    Ok(())
-}
-
-fn set_base(store: &Store, score: &str, base: ObjectId) -> Result<(), ApprovalError> {
-    let _written = store.transact(&format!("record the base of {score}"), |tx| {
-        let mut s = store::score(tx, score)?;
-        s.base = Some(base.to_string());
-        tx.put(&layout::score_file(score), &s)
-    })?;
-    Ok(())
+    Ok(merge)
 }

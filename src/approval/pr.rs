@@ -213,12 +213,11 @@ pub fn land_with_pr(store: &Store, score: &str, remote: Option<&str>) -> Result<
         PrState::Rejected { reason } => return Err(ApprovalError::PullRequest(reason)),
         PrState::Approved { how } => how,
     };
-    let _written = store.transact(&format!("pull request approves landing {score}"), |tx| {
-        let summary = super::landing_summary("pr", score);
-        let mut d = store::new_decision(tx, crate::model::DecisionKind::Approval, summary, "pr").about(score, None);
-        d.rationale.clone_from(&how);
-        store::append_decision(tx, &d)
-    })?;
+    match super::approve_score(store, score, "pr", &how) {
+        // Approved at this tip already (an earlier `land --pr` stopped after approving).
+        Ok(_) | Err(ApprovalError::Refused(crate::model::lifecycle::Refusal::AlreadyApproved { .. })) => {}
+        Err(e) => return Err(e),
+    }
     let merged_remotely = match pr.url {
         None => repo.read_ref(&format!("refs/remotes/{}/{}", pr.remote, pr.base))?,
         Some(_) => None,

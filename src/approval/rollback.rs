@@ -3,10 +3,16 @@
 //! A task's merge is undone by a three-way merge whose base is the merge commit's tree, ours
 //! the tip's tree and theirs the merge's first parent's tree; later merges of other tasks stay.
 //! Rolling back a Score reverts all its merges, newest first, and moves the branch once.
+//!
+//! The revert commits are written first; one transaction then records the tasks as reverted
+//! and the intent to move the branch, which the store applies (see `store::effects`). After a
+//! landing, the target still holds the change: the Score goes back to running (or rolled-back)
+//! and the report says to land again.
 
 use super::{ApprovalError, integration_branch};
-use crate::git::{CasError, MergeResult, ObjectId, RefUpdate};
-use crate::model::{DecisionKind, ScoreStatus, Task, TaskStatus};
+use crate::git::{MergeResult, ObjectId};
+use crate::model::intent::{Effect, Step};
+use crate::model::{DecisionKind, ScoreStatus, Task, TaskStatus, lifecycle};
 use crate::store::{self, Store, layout};
 
 /// What a rollback did.
@@ -16,44 +22,123 @@ pub struct RolledBack {
     pub tasks: Vec<String>,
     /// The new tip of the integration branch.
     pub commit: String,
+    /// Merged tasks that depend on a reverted one and were left merged (warn about them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dependants: Vec<String>,
+    /// The target the Score had landed on, which still holds the reverted changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub landed_on: Option<String>,
 }
 
-/// Revert the merge of `task`, or with `None` every merge of the Score.
-pub fn rollback(store: &Store, score_id: &str, task: Option<&str>) -> Result<RolledBack, ApprovalError> {
+/// Revert the merge of `task` (and with `with_dependants`, of the merged tasks that depend on
+/// it), or with `None` every merge of the Score.
+pub fn rollback(
+    store: &Store,
+    score_id: &str,
+    task: Option<&str>,
+    with_dependants: bool,
+) -> Result<RolledBack, ApprovalError> {
     let repo = &store.repo;
     let view = store.view()?;
-    let score = store::score(&view, score_id)?;
+    let (score, tasks) = store::score_with_tasks(&view, score_id)?;
     let branch = integration_branch(score_id);
     let integration = format!("refs/heads/{branch}");
     let tip = repo.read_ref(&integration)?.ok_or_else(|| ApprovalError::NoBranch(integration.clone()))?;
     if repo.checked_out_refs()?.contains(&integration) {
         return Err(ApprovalError::CheckedOut { branch });
     }
+    let (chosen, dependants) = choose(&tasks, score_id, task, with_dependants)?;
     let mut merged: Vec<(Task, ObjectId)> = Vec::new();
-    for t in store::tasks(&view, &score)? {
-        if task.is_some_and(|id| id != t.id) {
-            continue;
-        }
-        match (t.status, t.merge_commit.as_deref().map(|c| ObjectId::from_hex(c.as_bytes()))) {
-            (TaskStatus::Merged, Some(Ok(commit))) => merged.push((t, commit)),
-            _ if task.is_some() => return Err(ApprovalError::NotMerged { task: t.address(), status: t.status }),
-            _ => {}
-        }
-    }
-    if let Some(id) = task
-        && merged.is_empty()
-    {
-        return Err(store::Error::TaskNotFound { score: score_id.to_owned(), task: id.to_owned() }.into());
+    for t in tasks.iter().filter(|t| chosen.contains(&t.id)) {
+        let commit = t.merge_commit.as_deref().and_then(|c| ObjectId::from_hex(c.as_bytes()).ok());
+        merged
+            .push((t.clone(), commit.ok_or_else(|| ApprovalError::NoBranch(format!("the merge of {}", t.address())))?));
     }
     // Newest first: by position on the integration branch's first-parent line.
     let line = first_parent_line(store, tip)?;
     merged.sort_by_key(|(_, commit)| line.iter().position(|c| c == commit).unwrap_or(usize::MAX));
+    // Each revert commit names its rollback decision.
+    let decisions: Vec<String> = merged.iter().map(|_| store.session.new_id()).collect();
+    let current = revert_all(store, score_id, tip, &merged, &decisions)?;
+    let ids: Vec<String> = merged.iter().map(|(t, _)| t.id.clone()).collect();
+    let actor = store.session.actor.clone();
+    let whole = task.is_none();
+    let what = if whole { score_id.to_owned() } else { format!("{score_id}/{}", ids.join(", ")) };
+    let landed_on = (score.status == ScoreStatus::Landed).then(|| score.target.clone());
+    let _written = store.transact(&format!("roll back {what}"), |tx| {
+        if repo.read_ref(&integration)? != Some(tip) {
+            return Err(ApprovalError::Moved(integration.clone()));
+        }
+        let mut s = store::score(tx, score_id)?;
+        for (id, decision) in ids.iter().zip(&decisions) {
+            let mut t = store::task(tx, score_id, id)?;
+            lifecycle::reverted(&mut s, &mut t, whole, tx.now)?;
+            tx.put(&layout::task_file(score_id, id), &t)?;
+            store::record_outcome(tx, &t, crate::model::stats::Outcome::Reverted)?;
+            let summary = format!("reverted {score_id}/{id} on {}", integration_branch(score_id));
+            let mut d = store::new_decision(tx, DecisionKind::Rollback, summary, &actor).about(score_id, Some(id));
+            decision.clone_into(&mut d.id);
+            if let Some(target) = &landed_on {
+                d.rationale = format!("{target} still holds it: land {score_id} again to bring the revert there");
+            }
+            store::append_decision(tx, &d)?;
+        }
+        tx.put(&layout::score_file(score_id), &s)?;
+        let effect =
+            Effect::MoveRef { name: integration.clone(), old: Some(tip.to_string()), new: current.to_string() };
+        let step = Step::Rollback { score: score_id.to_owned(), tasks: ids.clone() };
+        tx.intend(format!("roll back {what}"), step, vec![effect])?;
+        Ok::<_, ApprovalError>(())
+    })?;
+    Ok(RolledBack {
+        tasks: merged.iter().map(|(t, _)| t.address()).collect(),
+        commit: current.to_string(),
+        dependants,
+        landed_on,
+    })
+}
+
+/// The tasks to revert, and the merged dependants left merged (to warn about).
+fn choose(
+    tasks: &[Task],
+    score_id: &str,
+    task: Option<&str>,
+    with_dependants: bool,
+) -> Result<(Vec<String>, Vec<String>), ApprovalError> {
+    let Some(id) = task else {
+        let all: Vec<String> = tasks.iter().filter(|t| t.status == TaskStatus::Merged).map(|t| t.id.clone()).collect();
+        if all.is_empty() {
+            return Err(lifecycle::Refusal::NothingMerged { score: score_id.to_owned() }.into());
+        }
+        return Ok((all, Vec::new()));
+    };
+    let t = tasks
+        .iter()
+        .find(|t| t.id == id)
+        .ok_or_else(|| store::Error::TaskNotFound { score: score_id.to_owned(), task: id.to_owned() })?;
+    lifecycle::can_revert(t)?;
+    let dependants = lifecycle::merged_dependants(id, tasks);
+    if with_dependants {
+        let mut all = dependants;
+        all.push(id.to_owned());
+        return Ok((all, Vec::new()));
+    }
+    Ok((vec![id.to_owned()], dependants.iter().map(|d| format!("{score_id}/{d}")).collect()))
+}
+
+/// Write a revert commit for each merge on top of `tip`, in order; the new tip.
+fn revert_all(
+    store: &Store,
+    score_id: &str,
+    tip: ObjectId,
+    merged: &[(Task, ObjectId)],
+    decisions: &[String],
+) -> Result<ObjectId, ApprovalError> {
+    let repo = &store.repo;
     let identity = (store.session.actor.as_str(), store.session.email.as_str());
     let now = store.session.now().as_second();
     let mut current = tip;
-    // Each revert commit names its rollback decision.
-    let decisions: Vec<String> = merged.iter().map(|_| store.session.new_id()).collect();
-    for ((t, merge), decision) in merged.iter().zip(&decisions) {
+    for ((t, merge), decision) in merged.iter().zip(decisions) {
         let info = repo.commit_info(*merge)?;
         let before =
             *info.parents.first().ok_or_else(|| ApprovalError::NoBranch(format!("the first parent of {merge}")))?;
@@ -70,37 +155,7 @@ pub fn rollback(store: &Store, score_id: &str, task: Option<&str>) -> Result<Rol
         );
         current = repo.write_commit(tree, &[current], &message, identity, now)?;
     }
-    let update = RefUpdate { name: &integration, expected: Some(tip), new: current, log_message: "maestro: rollback" };
-    match repo.cas_update(&update, identity, now) {
-        Ok(()) => {}
-        Err(CasError::Conflict { .. } | CasError::Busy { .. }) => return Err(ApprovalError::Moved(integration)),
-        Err(CasError::Other(e)) => return Err(e.into()),
-    }
-    let ids: Vec<String> = merged.iter().map(|(t, _)| t.id.clone()).collect();
-    let actor = store.session.actor.clone();
-    let whole = task.is_none();
-    let _written = store.transact(
-        &format!("roll back {}", if whole { score_id.to_owned() } else { format!("{score_id}/{}", ids[0]) }),
-        |tx| {
-            for (id, decision) in ids.iter().zip(&decisions) {
-                let mut t = store::task(tx, score_id, id)?;
-                t.transition(TaskStatus::Reverted, tx.now)?;
-                tx.put(&layout::task_file(score_id, id), &t)?;
-                store::record_outcome(tx, &t, crate::model::stats::Outcome::Reverted)?;
-                let summary = format!("reverted {score_id}/{id} on {}", integration_branch(score_id));
-                let mut d = store::new_decision(tx, DecisionKind::Rollback, summary, &actor).about(score_id, Some(id));
-                decision.clone_into(&mut d.id);
-                store::append_decision(tx, &d)?;
-            }
-            let mut s = store::score(tx, score_id)?;
-            if whole && s.status.can_become(ScoreStatus::RolledBack) {
-                s.transition(ScoreStatus::RolledBack, tx.now)?;
-                tx.put(&layout::score_file(score_id), &s)?;
-            }
-            Ok::<_, ApprovalError>(())
-        },
-    )?;
-    Ok(RolledBack { tasks: merged.iter().map(|(t, _)| t.address()).collect(), commit: current.to_string() })
+    Ok(current)
 }
 
 /// The first-parent line from `tip`, newest first.

@@ -195,5 +195,32 @@ impl From<model::TaskError> for CommandError {
     }
 }
 
+impl From<model::lifecycle::Refusal> for CommandError {
+    fn from(e: model::lifecycle::Refusal) -> CommandError {
+        use model::lifecycle::Refusal as R;
+        let code = match &e {
+            R::Task(t) => return t.clone().into(),
+            R::PlanNotApproved { .. } | R::LandingNotApproved { .. } | R::LandingStale { .. } => "not-approved",
+            R::NotReady { .. } => "not-ready",
+            R::HasResult { .. } => "has-result",
+            R::AlreadyMerged { .. } => "already-merged",
+            R::Running { .. } => "task-running",
+            R::ClaimedElsewhere { .. } => "claimed-elsewhere",
+            R::NotSubmitted { .. } => "not-submitted",
+            R::NotApproved { .. } => "not-approved",
+            R::NotMerged { .. } => "not-merged",
+            R::Unfinished { .. } | R::NothingMerged { .. } => "unfinished",
+            R::AlreadyApproved { .. } => "already-approved",
+            R::ScoreClosed { .. } | R::Score(_) => "invalid-transition",
+        };
+        let hint = e.hint();
+        let err = CommandError::wrap(Kind::User, code, e);
+        match hint {
+            Some(h) => err.hint(h),
+            None => err,
+        }
+    }
+}
+
 /// Result alias for commands.
 pub type CommandResult<T = ()> = Result<T, CommandError>;

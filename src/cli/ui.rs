@@ -75,6 +75,11 @@ impl Ui {
     pub fn warn(&self, text: impl std::fmt::Display) {
         let _ = writeln!(std::io::stderr(), "Warning: {text}");
     }
+
+    /// The command to run next, after a warning; shown even with `--quiet`.
+    pub fn hint(&self, text: impl std::fmt::Display) {
+        let _ = writeln!(std::io::stderr(), "Hint: {text}");
+    }
 }
 
 /// Render rows as left-aligned columns; the last column is not padded.

@@ -37,6 +37,8 @@ pub enum ConductorError {
     #[error("the plan of {0} is not approved")]
     PlanNotApproved(String),
     #[error(transparent)]
+    Refused(#[from] crate::model::lifecycle::Refusal),
+    #[error(transparent)]
     Store(#[from] crate::store::Error),
     #[error(transparent)]
     Task(#[from] crate::model::TaskError),

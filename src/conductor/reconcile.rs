@@ -5,20 +5,15 @@
 
 use super::ConductorError;
 use crate::approval::integration_branch;
-use crate::git::RefUpdate;
 use crate::model::handover::Delivery;
-use crate::model::{AttemptOutcome, DecisionKind, Score, ScoreStatus, Task, TaskStatus};
+use crate::model::intent::{Effect, Step};
+use crate::model::{AttemptOutcome, DecisionKind, Score, ScoreStatus, Task, TaskStatus, lifecycle};
 use crate::performer::task_run::task_branch;
 use crate::store::{self, Store, layout};
 
 /// Whether `task` may start: every dependency merged, and past its checkpoint if it has one.
 pub fn deps_done(task: &Task, tasks: &[Task]) -> bool {
-    task.deps.iter().all(|d| {
-        tasks
-            .iter()
-            .find(|t| &t.id == d)
-            .is_some_and(|t| t.status == TaskStatus::Merged && (!t.checkpoint || t.checkpoint_released()))
-    })
+    lifecycle::waiting_for(task, tasks).is_empty()
 }
 
 /// Finished runs of `task`: attempts that were not interrupted.
@@ -59,9 +54,8 @@ pub fn reconcile(store: &Store, score: &Score, tasks: &[Task], busy: &[String]) 
     let all_merged = tasks.iter().all(|t| t.status == TaskStatus::Merged);
     if all_merged && score.status == ScoreStatus::Running {
         let _written = store.transact(&format!("{} is done", score.id), |tx| {
-            let mut s = store::score(tx, &score.id)?;
-            if s.status == ScoreStatus::Running {
-                s.transition(ScoreStatus::Done, tx.now)?;
+            let (mut s, tasks) = store::score_with_tasks(tx, &score.id)?;
+            if lifecycle::finish_score(&mut s, &tasks, tx.now)? {
                 tx.put(&layout::score_file(&score.id), &s)?;
             }
             Ok::<_, ConductorError>(())
@@ -104,20 +98,22 @@ fn why_not(store: &Store, task: &Task) -> Result<String, ConductorError> {
 /// integration tip (its old result is kept under `refs/maestro/keep/`).
 fn rework(store: &Store, score: &Score, task: &Task) -> Result<(), ConductorError> {
     let reason = why_not(store, task)?;
-    if task.status == TaskStatus::Conflict {
-        restart_branch(store, score, task)?;
-    }
+    let restart = match task.status {
+        TaskStatus::Conflict => restart_branch(store, score, task)?,
+        _ => None,
+    };
     let (score_id, id) = (task.score.as_str(), task.id.as_str());
     let _written = store.transact(&format!("rework {score_id}/{id}"), |tx| {
         let mut t = store::task(tx, score_id, id)?;
-        if !matches!(t.status, TaskStatus::Failed | TaskStatus::Rejected | TaskStatus::Conflict) {
+        if t.status != task.status {
             return Ok(());
         }
-        t.transition(TaskStatus::Ready, tx.now)?;
-        t.claim = None;
-        t.rework = Some(reason.clone());
-        t.passed.clear();
+        lifecycle::rework(&mut t, &reason, tx.now)?;
         tx.put(&layout::task_file(score_id, id), &t)?;
+        if let Some(effects) = &restart {
+            let step = Step::Restart { score: score_id.to_owned(), task: id.to_owned() };
+            tx.intend(format!("restart {score_id}/{id} from {}", integration_branch(score_id)), step, effects.clone())?;
+        }
         // The next performer gets a handover packet with the reason and what was tried.
         let actor = store.session.actor.clone();
         crate::memory::handover::create(tx, score_id, Some(task), Delivery::Pull, None, &reason, &actor)?;
@@ -126,21 +122,19 @@ fn rework(store: &Store, score: &Score, task: &Task) -> Result<(), ConductorErro
     Ok(())
 }
 
-fn restart_branch(store: &Store, score: &Score, task: &Task) -> Result<(), ConductorError> {
+/// The effects that restart a conflicted task's branch from the integration tip: the branch
+/// moves, and its worktree (if any) is reset. Its old result is kept first.
+fn restart_branch(store: &Store, score: &Score, task: &Task) -> Result<Option<Vec<Effect>>, ConductorError> {
     let repo = &store.repo;
     let branch = format!("refs/heads/{}", task_branch(&score.id, &task.id));
     let integration = format!("refs/heads/{}", integration_branch(&score.id));
-    let (Some(old), Some(tip)) = (repo.read_ref(&branch)?, repo.read_ref(&integration)?) else { return Ok(()) };
+    let (Some(old), Some(tip)) = (repo.read_ref(&branch)?, repo.read_ref(&integration)?) else { return Ok(None) };
     store.keep(old)?;
-    let identity = (store.session.actor.as_str(), store.session.email.as_str());
-    let update =
-        RefUpdate { name: &branch, expected: Some(old), new: tip, log_message: "maestro: restart after a conflict" };
-    repo.cas_update(&update, identity, store.session.now().as_second())
-        .map_err(|e| ConductorError::Other(e.to_string()))?;
+    let mut effects = vec![Effect::MoveRef { name: branch.clone(), old: Some(old.to_string()), new: tip.to_string() }];
     if let Some(worktree) = repo.worktree_with_branch(&branch)? {
-        repo.reset_checkout(&worktree, tip)?;
+        effects.push(Effect::ResetWorktree { path: worktree.display().to_string(), commit: tip.to_string() });
     }
-    Ok(())
+    Ok(Some(effects))
 }
 
 /// Move the task to `status`, with a decision saying why when there is a reason.
@@ -148,11 +142,15 @@ fn set_status(store: &Store, task: &Task, status: TaskStatus, why: Option<String
     let (score_id, id) = (task.score.as_str(), task.id.as_str());
     let actor = store.session.actor.clone();
     let _written = store.transact(&format!("{score_id}/{id} is {status}"), |tx| {
+        let (_, tasks) = store::score_with_tasks(tx, score_id)?;
         let mut t = store::task(tx, score_id, id)?;
         if t.status != task.status {
             return Ok(());
         }
-        t.transition(status, tx.now)?;
+        match status {
+            TaskStatus::Ready => _ = lifecycle::ready(&tasks, &mut t, tx.now)?,
+            _ => lifecycle::block(&mut t, tx.now)?,
+        }
         tx.put(&layout::task_file(score_id, id), &t)?;
         if status == TaskStatus::Blocked {
             store::record_outcome(tx, &t, crate::model::stats::Outcome::Blocked)?;

@@ -22,7 +22,7 @@ use crate::approval::{self, ChainContext, ChainOutcome, Integrated, PostMerge, g
 use crate::config::Config;
 use crate::mcp::OpenStore;
 use crate::model::score::{ConflictPolicy, PlanApproval};
-use crate::model::{ScoreStatus, Task, TaskStatus};
+use crate::model::{ScoreStatus, Task, TaskStatus, lifecycle};
 use crate::performer::task_run::{self, RunError, RunRequest};
 use crate::store::{self, Store, layout};
 
@@ -383,21 +383,19 @@ fn start(store: &Store, score_id: &str) -> Result<(), ConductorError> {
     let actor = store.session.actor.clone();
     let _written = store.transact(&format!("run {score_id}"), |tx| {
         let mut s = store::score(tx, score_id)?;
-        if s.status == ScoreStatus::Draft {
-            if s.plan_approval != PlanApproval::Auto {
-                return Err(ConductorError::PlanNotApproved(score_id.to_owned()));
-            }
-            s.transition(ScoreStatus::Approved, tx.now)?;
+        let auto = s.plan_approval == PlanApproval::Auto;
+        let approved = lifecycle::start_score(&mut s, auto, tx.now).map_err(|e| match e {
+            lifecycle::Refusal::PlanNotApproved { .. } => ConductorError::PlanNotApproved(score_id.to_owned()),
+            other => other.into(),
+        })?;
+        if approved {
             let summary = format!("the plan of {score_id} is approved automatically (plan_approval = \"auto\")");
             let d =
                 store::new_decision(tx, crate::model::DecisionKind::Approval, summary, &actor).about(score_id, None);
             store::append_decision(tx, &d)?;
         }
-        if matches!(s.status, ScoreStatus::Approved | ScoreStatus::Failed) {
-            s.transition(ScoreStatus::Running, tx.now)?;
-        }
         tx.put(&layout::score_file(score_id), &s)?;
-        Ok(())
+        Ok::<_, ConductorError>(())
     })?;
     Ok(())
 }
@@ -412,7 +410,9 @@ fn settle(store: &Store, score_id: &str) -> Result<(), ConductorError> {
     let actor = store.session.actor.clone();
     let _written = store.transact(&format!("{score_id} is stuck"), |tx| {
         let mut s = store::score(tx, score_id)?;
-        s.transition(ScoreStatus::Failed, tx.now)?;
+        if !lifecycle::fail_score(&mut s, tx.now)? {
+            return Ok(());
+        }
         tx.put(&layout::score_file(score_id), &s)?;
         let summary = format!("{score_id} cannot finish: {} blocked", blocked.join(", "));
         let d = store::new_decision(tx, crate::model::DecisionKind::Rejection, summary, &actor).about(score_id, None);

@@ -20,7 +20,7 @@ pub use merge::MergeResult;
 pub use objects::{CommitInfo, TreeEdit};
 pub use refs::{CasError, RefUpdate};
 pub use repo::Repo;
-pub use worktree::{WorktreeCommit, WorktreeInfo};
+pub use worktree::{Repair, WorktreeCommit, WorktreeInfo};
 
 /// Files that differ from the index in the worktree at `path` (untracked included, ignored
 /// excluded), for spotting writes outside a task's worktree.

@@ -187,8 +187,10 @@ pub(super) fn dirty_paths(path: &Path, untracked: bool) -> Result<Vec<String>> {
     Ok(paths)
 }
 
-/// Paths that differ between the worktree's index and its files, untracked files included,
-/// ignored files and nested repositories excluded.
+/// Paths that differ between `HEAD` and the worktree's files: staged changes (HEAD against the
+/// index) and unstaged ones (the index against the files), untracked files included, ignored
+/// files and nested repositories excluded. A change that is only staged still counts: its
+/// blob is reachable from no ref until it is committed.
 fn changed_paths(wt: &gix::Repository, untracked: bool) -> Result<Vec<String>> {
     let mode = if untracked { gix::status::UntrackedFiles::Files } else { gix::status::UntrackedFiles::None };
     let status = wt
@@ -196,25 +198,29 @@ fn changed_paths(wt: &gix::Repository, untracked: bool) -> Result<Vec<String>> {
         .ctx(|| "cannot compute the worktree status".into())?
         .untracked_files(mode)
         .index_worktree_rewrites(None)
+        .tree_index_track_renames(gix::status::tree_index::TrackRenames::Disabled)
         .index_worktree_submodules(gix::status::Submodule::Given {
             ignore: gix::submodule::config::Ignore::All,
             check_dirty: false,
         })
-        .into_index_worktree_iter(Vec::new())
+        .into_iter(Vec::new())
         .ctx(|| "cannot compute the worktree status".into())?;
     let mut paths = Vec::new();
     for item in status {
         let item = item.ctx(|| "cannot compute the worktree status".into())?;
         let keep = match &item {
-            Item::Modification { .. } => item.summary().is_some(),
-            Item::DirectoryContents { entry, .. } => {
-                entry.status == gix::dir::entry::Status::Untracked
-                    && matches!(entry.disk_kind, Some(gix::dir::entry::Kind::File | gix::dir::entry::Kind::Symlink))
-            }
-            Item::Rewrite { .. } => true,
+            gix::status::Item::TreeIndex(_) => true,
+            gix::status::Item::IndexWorktree(item) => match item {
+                Item::Modification { .. } => item.summary().is_some(),
+                Item::DirectoryContents { entry, .. } => {
+                    entry.status == gix::dir::entry::Status::Untracked
+                        && matches!(entry.disk_kind, Some(gix::dir::entry::Kind::File | gix::dir::entry::Kind::Symlink))
+                }
+                Item::Rewrite { .. } => true,
+            },
         };
         if keep {
-            paths.push(item.rela_path().to_string());
+            paths.push(item.location().to_string());
         }
     }
     paths.sort();
@@ -231,4 +237,47 @@ fn is_executable(meta: &std::fs::Metadata) -> bool {
 #[cfg(not(unix))]
 fn is_executable(_: &std::fs::Metadata) -> bool {
     false
+}
+
+/// What [`Repo::repair_task_worktree`] found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Repair {
+    /// The worktree is in order.
+    Sound,
+    /// Its `.git` file was missing and was written again (`git worktree repair`).
+    Relinked,
+    /// It was no worktree of this repository any more (its admin dir was gone): its files were
+    /// moved aside to this path, and a fresh worktree will take its place.
+    MovedAside(PathBuf),
+    /// Its HEAD was detached or on another branch (at this commit): it is on its branch again,
+    /// its files untouched.
+    Reattached(Option<ObjectId>),
+}
+
+impl Repo {
+    /// Make the task worktree at `path` usable again on `branch` without losing a file: a lost
+    /// `.git` link is repaired, a worktree git no longer knows is moved aside, and a HEAD an
+    /// agent detached or switched is put back on the branch. Nothing at `path`: `Sound`.
+    pub fn repair_task_worktree(&self, path: &Path, branch: &str, aside: &Path) -> Result<Repair> {
+        if !path.exists() {
+            return Ok(Repair::Sound);
+        }
+        let canonical = std::fs::canonicalize(path)
+            .map_err(|source| Error::Io { context: format!("cannot read {}", path.display()), source })?;
+        let registered = self.worktrees()?.into_iter().find(|w| w.path == canonical);
+        let Some(info) = registered else {
+            std::fs::rename(path, aside)
+                .map_err(|source| Error::Io { context: format!("cannot move {} aside", path.display()), source })?;
+            return Ok(Repair::MovedAside(aside.to_owned()));
+        };
+        if !path.join(".git").exists() {
+            super::binary::run_git(self.common_dir(), &["worktree", "repair", &canonical.display().to_string()])?;
+            return Ok(Repair::Relinked);
+        }
+        if info.branch.as_deref() == Some(branch) {
+            return Ok(Repair::Sound);
+        }
+        super::binary::run_git(path, &["symbolic-ref", "HEAD", &format!("refs/heads/{branch}")])?;
+        Ok(Repair::Reattached(info.head))
+    }
 }

@@ -6,7 +6,11 @@ pub mod clock;
 pub mod decision;
 pub mod handover;
 pub mod ids;
+pub mod intent;
 pub mod knowledge;
+pub mod lease;
+pub mod lifecycle;
+pub mod origin;
 pub mod plan;
 pub mod pull_request;
 pub mod redact;
@@ -22,8 +26,12 @@ pub use score::{Score, ScoreStatus};
 pub use session::{Note, RunSession};
 pub use task::{Attempt, AttemptOutcome, Claim, Task, TaskError, TaskKind, TaskStatus};
 
-/// The on-disk format of every record this version writes (`format = 1` at each TOML root).
-pub const FORMAT: i64 = 1;
+/// The on-disk format of every record this version writes (`format` at each TOML root).
+/// Format 2 (the second wave) adds intents, leases and structured landing records; the first
+/// write of this version moves a format-1 state's root to 2, and older binaries then refuse it.
+pub const FORMAT: i64 = 2;
+/// The oldest format this version reads.
+pub const MIN_FORMAT: i64 = 1;
 /// The longest string field a record may hold.
 pub const MAX_STRING_BYTES: usize = 64 * 1024;
 /// The most tasks one Score may have.

@@ -13,6 +13,10 @@ use super::score::{ConflictPolicy, PlanApproval, Score, ScoreStatus};
 use super::task::{Task, TaskKind, TaskStatus};
 use super::{FORMAT, MAX_STRING_BYTES, MAX_TASKS};
 
+/// The format of the Score file a user writes (`plan --from`); the state's records have
+/// their own ([`FORMAT`]).
+pub const PLAN_FORMAT: i64 = 1;
+
 /// One thing wrong with a Score file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -76,7 +80,7 @@ impl ScoreFile {
     /// The Score file that plans `score` with `tasks`, for editing.
     pub fn from_plan(score: &Score, tasks: &[Task]) -> ScoreFile {
         ScoreFile {
-            format: Some(crate::model::FORMAT),
+            format: Some(PLAN_FORMAT),
             id: Some(score.id.clone()),
             title: Some(score.title.clone()),
             requirement: Some(score.requirement.clone()).filter(|r| !r.is_empty()),
@@ -171,13 +175,13 @@ impl Checker {
 pub fn validate(file: ScoreFile, now: Timestamp) -> Result<ValidPlan, Vec<Problem>> {
     let mut c = Checker { problems: Vec::new() };
     match file.format {
-        Some(FORMAT) => {}
-        Some(f) if f > FORMAT => c.push(
+        Some(PLAN_FORMAT) => {}
+        Some(f) if f > PLAN_FORMAT => c.push(
             "format",
-            format!("format {f} is newer than this git-maestro understands ({FORMAT}); upgrade git-maestro"),
+            format!("format {f} is newer than this git-maestro understands ({PLAN_FORMAT}); upgrade git-maestro"),
         ),
-        Some(f) => c.push("format", format!("format {f} is not supported; use format = {FORMAT}")),
-        None => c.push("format", format!("missing; add `format = {FORMAT}`")),
+        Some(f) => c.push("format", format!("format {f} is not supported; use format = {PLAN_FORMAT}")),
+        None => c.push("format", format!("missing; add `format = {PLAN_FORMAT}`")),
     }
     let id = file.id.unwrap_or_default();
     if id.is_empty() {
@@ -311,6 +315,7 @@ pub fn validate(file: ScoreFile, now: Timestamp) -> Result<ValidPlan, Vec<Proble
             merge_commit: None,
             rework: None,
             passed: Vec::new(),
+            lease: None,
             pr: None,
             updated: now,
             sync: None,
@@ -337,6 +342,8 @@ pub fn validate(file: ScoreFile, now: Timestamp) -> Result<ValidPlan, Vec<Proble
         max_attempts,
         status: ScoreStatus::Draft,
         base: None,
+        landing: None,
+        landed: None,
         pr: None,
         created: now,
         updated: now,
@@ -449,6 +456,14 @@ pub fn validate_branch_name(name: &str) -> Result<(), String> {
         return bad("a component starts with '.'");
     }
     Ok(())
+}
+
+/// A valid draft Score `s` with one task, for tests.
+#[cfg(test)]
+pub(crate) fn sample_score() -> Score {
+    let text = "format = 1\nid = \"s\"\ntarget = \"main\"\n[[tasks]]\nid = \"t\"\n";
+    let file = parse_score_file(text).expect("the sample parses");
+    validate(file, Timestamp::UNIX_EPOCH).expect("the sample is valid").score
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! A Score: the plan of one requirement, and its lifecycle.
 //!
 //! ```text
-//! draft -> approved -> running -> done | failed | rolled-back ; done -> landed
+//! draft -> approved -> running -> done | failed | rolled-back ; done | rolled-back -> landed
+//! landed | done | rolled-back -> running   (a rollback or rework after landing or finishing)
 //! ```
 
 use jiff::Timestamp;
@@ -41,9 +42,11 @@ impl ScoreStatus {
             (self, to),
             (Draft, Approved)
                 | (Approved, Running)
-                | (Running, Done | Failed | RolledBack)
+                | (Running, Done | Failed | RolledBack | Landed)
                 | (Failed, Running)
-                | (Done, Landed | RolledBack)
+                | (Done, Landed | RolledBack | Running)
+                | (RolledBack, Landed | Running)
+                | (Landed, Running | RolledBack)
         )
     }
 }
@@ -117,6 +120,13 @@ pub struct Score {
     /// The commit the integration branch started from, once it exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
+    /// The landing approval in force: a person approved landing the integration branch at
+    /// this tip. Any later merge or revert moves the tip, so the approval no longer applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landing: Option<LandingApproval>,
+    /// The last landing: the integration tip that was landed and the target's new tip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landed: Option<Landed>,
     /// The pull request from the integration branch to the target, for landing with `--pr`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pr: Option<super::PullRequest>,
@@ -125,6 +135,29 @@ pub struct Score {
     /// Set by the store on every write; see [`crate::model::clock`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<crate::model::clock::SyncMeta>,
+}
+
+/// A person's approval to land the integration branch at one tip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LandingApproval {
+    pub actor: String,
+    pub at: Timestamp,
+    /// The approval decision.
+    pub decision: String,
+    /// The integration tip approved.
+    pub integration: String,
+}
+
+/// What a landing did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Landed {
+    /// The integration tip landed.
+    pub integration: String,
+    /// The target's tip after landing (the integration tip itself when fast-forwarded).
+    pub commit: String,
+    pub at: Timestamp,
 }
 
 /// A refused change to a Score.

@@ -2,13 +2,15 @@
 //!
 //! ```text
 //! pending -> ready -> assigned -> running -> submitted -> approved -> merged -> reverted
-//!              ^         |           |          |            |
+//!              ^         |           |          |            |                     |
 //!              |         +-- failed (attempt recorded) ------+--> ready (retry) | blocked
-//!              +--------------- rejected | conflict  (rework carries the reason)
+//!              +--------------- rejected | conflict | reverted (rework carries the reason)
 //! ```
 //!
 //! Every change of status goes through [`Task::transition`], which refuses anything not on the
-//! diagram with a typed error. Claims are separate from status so a pending task can be reserved.
+//! diagram with a typed error; which change happens when is decided by
+//! [`crate::model::lifecycle`] alone. Claims are separate from status so a pending task can be
+//! reserved.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -80,7 +82,7 @@ impl TaskStatus {
                 | (Submitted, Approved | Rejected | Failed)
                 | (Approved, Merged | Conflict | Failed)
                 | (Failed | Rejected | Conflict, Ready | Blocked)
-                | (Blocked, Ready)
+                | (Blocked | Reverted, Ready)
                 | (Merged, Reverted)
         )
     }
@@ -255,6 +257,9 @@ pub struct Task {
     /// The approval steps the current result has passed, in chain order (cleared by a new run).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub passed: Vec<String>,
+    /// The lease of the run working in the task's worktree, while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<super::lease::Lease>,
     /// The pull request of the `pr` approval step, once opened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pr: Option<super::PullRequest>,
@@ -435,6 +440,7 @@ pub(crate) fn sample(status: TaskStatus) -> Task {
         merge_commit: None,
         rework: None,
         passed: Vec::new(),
+        lease: None,
         pr: None,
         updated: Timestamp::UNIX_EPOCH,
         sync: None,
@@ -476,14 +482,14 @@ mod tests {
         assert_eq!(t.status, Pending, "a refused transition changes nothing");
         // Every terminal-ish status only leaves along the diagram.
         assert!(!Merged.can_become(Ready));
-        assert!(!Reverted.can_become(Ready));
+        assert!(Reverted.can_become(Ready), "rework after a revert");
         assert!(Failed.can_become(Blocked));
         let allowed = TaskStatus::ALL
             .iter()
             .flat_map(|a| TaskStatus::ALL.map(|b| (*a, b)))
             .filter(|(a, b)| a.can_become(*b))
             .count();
-        assert_eq!(allowed, 21, "the diagram has 21 edges; update this test when it changes");
+        assert_eq!(allowed, 22, "the diagram has 22 edges; update this test when it changes");
     }
 
     #[test]

@@ -12,6 +12,8 @@ use super::invoke::{self, Launch};
 use super::runner::Exit;
 use crate::config::Performer;
 use crate::git::{self, ObjectId};
+use crate::model::lease::{Lease, Liveness};
+use crate::model::lifecycle::{self, RunEnd};
 use crate::model::{Attempt, AttemptOutcome, DecisionKind, RunSession, Score, Task, TaskStatus};
 use crate::store::{self, Store, layout};
 
@@ -54,16 +56,16 @@ pub struct RunReport {
 /// `failed` attempt in the report.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{task} is pending: it waits for {}", .deps.join(", "))]
-    NotReady { task: String, deps: Vec<String> },
     #[error("the Score's target branch {0:?} does not exist")]
     NoTarget(String),
     #[error("the branch {task} would start from lacks the merge of {dep} ({commit}), which the state records")]
     BaseBehind { task: String, dep: String, commit: String },
     #[error("{0} is being run by another process right now")]
     Busy(String),
-    #[error("{} exists but is not a worktree of this repository", .0.display())]
-    StrayWorktree(PathBuf),
+    #[error("{0}")]
+    Worktree(String),
+    #[error(transparent)]
+    Refused(#[from] lifecycle::Refusal),
     #[error(transparent)]
     Store(#[from] store::Error),
     #[error(transparent)]
@@ -127,41 +129,35 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
 
     // 0. Its dependencies' merges must be here before it starts on top of them.
     let (score, tasks) = store::score_with_tasks(&store.view()?, score_id)?;
-    if let Some(task) = tasks.iter().find(|t| t.id == task_id)
-        && let Some((dep, commit)) = missing_from_base(&store.repo, worktree_base(&store.repo, &score)?, task, &tasks)?
-    {
-        return Err(RunError::BaseBehind { task: task.address(), dep, commit });
+    if let Some(task) = tasks.iter().find(|t| t.id == task_id) {
+        let live = crate::kernel::liveness(task, &clone, store.session.now());
+        lifecycle::can_start(&score, &tasks, task, if live == Liveness::Live { Liveness::Dead } else { live })?;
+        if let Some((dep, commit)) = missing_from_base(&store.repo, worktree_base(&store.repo, &score)?, task, &tasks)?
+        {
+            return Err(RunError::BaseBehind { task: task.address(), dep, commit });
+        }
     }
 
     // 1. Claim the task for the performer, start it, and open the attempt.
+    let origin = store.origin()?;
     let started = store.transact(&format!("run {score_id}/{task_id} with {performer}"), |tx| {
+        let (score, tasks) = store::score_with_tasks(tx, score_id)?;
         let mut task: Task = store::task(tx, score_id, task_id)?;
-        if task.status == TaskStatus::Pending {
-            return Err(RunError::NotReady { task: task.address(), deps: task.deps.clone() });
-        }
-        if task.status == TaskStatus::Running {
-            // We hold its run lock, so the run that set it running died without a word.
-            for a in task.attempts.iter_mut().filter(|a| a.outcome == AttemptOutcome::Running) {
-                a.outcome = AttemptOutcome::Interrupted;
-                a.reason = Some("its run stopped without recording an outcome (the process died)".into());
-                a.ended = Some(tx.now);
-            }
-            task.transition(TaskStatus::Ready, tx.now)?;
-            task.claim = None;
-        }
-        if matches!(task.status, TaskStatus::Failed | TaskStatus::Rejected | TaskStatus::Conflict | TaskStatus::Blocked)
-        {
-            task.transition(TaskStatus::Ready, tx.now)?;
-        }
-        let claimed = task.claim(&performer, Some(&clone), tx.op, tx.clock, tx.now)?;
-        if task.status == TaskStatus::Ready {
-            // Held already (a retry after a failure): assign it again.
-            task.transition(TaskStatus::Assigned, tx.now)?;
-        }
-        task.transition(TaskStatus::Running, tx.now)?;
-        task.passed.clear();
+        // We hold its run lock, so a run of it on this machine is gone whatever its lease says.
+        let live = match crate::kernel::liveness(&task, &clone, tx.now) {
+            Liveness::Live => Liveness::Dead,
+            other => other,
+        };
         let adapter = req.performer.adapter.as_str();
-        task.attempts.push(Attempt::start(&run_id, &performer, adapter, adapter_version.clone(), tx.now));
+        let run = lifecycle::Start {
+            holder: &performer,
+            clone: &clone,
+            op: tx.op,
+            clock: tx.clock,
+            attempt: Attempt::start(&run_id, &performer, adapter, adapter_version.clone(), tx.now),
+            lease: Lease { run: run_id.clone(), origin: origin.clone(), started: tx.now, heartbeat: tx.now },
+        };
+        let claimed = lifecycle::start(&score, &tasks, &mut task, live, run, tx.now)?;
         tx.put(&path, &task)?;
         // Short-term memory: the new run starts from the last run's stack; its prompt shows
         // that stack and every earlier note. A rework or an interrupted run by the same
@@ -189,56 +185,93 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     })?;
     let (task, score, memory, resume, handover) = started.value;
     let repo = &store.repo;
-    let branch = task_branch(score_id, task_id);
-    let worktree = req.worktree_root.join(score_id).join(task_id);
-    let transcript =
-        repo.common_dir().join("maestro/logs").join(score_id).join(task_id).join(format!("{run_id}.jsonl"));
+    let run = Started {
+        branch: task_branch(score_id, task_id),
+        worktree: req.worktree_root.join(score_id).join(task_id),
+        transcript: repo.common_dir().join("maestro/logs").join(score_id).join(task_id).join(format!("{run_id}.jsonl")),
+        run_id,
+        task,
+        score,
+        memory,
+        resume,
+        handover,
+    };
+    let report = |(status, attempt)| RunReport {
+        task: format!("{score_id}/{task_id}"),
+        status,
+        attempt,
+        worktree: run.worktree.clone(),
+        branch: run.branch.clone(),
+        transcript: run.transcript.clone(),
+    };
     if req.confirm.is_some_and(|confirm| !confirm()) {
         // The sync that found the earlier claim already ended this attempt: record nothing more.
-        let (status, attempt) = finish(store, score_id, task_id, &run_id, Finish::interrupted())?;
-        return Ok(RunReport { task: format!("{score_id}/{task_id}"), status, attempt, worktree, branch, transcript });
+        return Ok(report(finish(store, score_id, task_id, &run.run_id, Finish::interrupted())?));
     }
-
-    // 2. The worktree, on the task branch, from the integration tip (which holds the merged
-    //    dependencies), or the Score's target before the first merge.
-    let base = worktree_base(repo, &score)?.ok_or_else(|| RunError::NoTarget(score.target.clone()));
-    let prepared = base.and_then(|base| prepare_worktree(store, &branch, base, &worktree).map(|()| base));
-    let base = match prepared {
-        Ok(base) => base,
+    crate::failpoint::hit("task-run:claimed");
+    // From here on, whatever goes wrong ends the attempt: the task never stays `running`.
+    match perform(store, req, &run, on_event) {
+        Ok(fin) => Ok(report(finish(store, score_id, task_id, &run.run_id, fin)?)),
         Err(e) => {
-            finish(store, score_id, task_id, &run_id, Finish::failed(format!("cannot prepare the worktree: {e}")))?;
-            return Err(e);
+            finish(store, score_id, task_id, &run.run_id, Finish::failed(e.to_string()))?;
+            Err(e)
         }
-    };
+    }
+}
 
-    // 3. Run the performer, with what the team knows that bears on the task.
+/// What the claiming transaction set up for a run.
+struct Started {
+    run_id: String,
+    task: Task,
+    score: Score,
+    memory: String,
+    resume: Option<String>,
+    handover: String,
+    branch: String,
+    worktree: PathBuf,
+    transcript: PathBuf,
+}
+
+/// Prepare the worktree, run the performer in it, and commit what it left.
+fn perform(
+    store: &Store,
+    req: &RunRequest<'_>,
+    run: &Started,
+    on_event: &mut dyn FnMut(&Event),
+) -> Result<Finish, RunError> {
+    let repo = &store.repo;
+    let (task, worktree, run_id) = (&run.task, &run.worktree, &run.run_id);
+    // The worktree, on the task branch, from the integration tip (which holds the merged
+    // dependencies), or the Score's target before the first merge.
+    let base = worktree_base(repo, &run.score)?.ok_or_else(|| RunError::NoTarget(run.score.target.clone()))?;
+    let repaired = prepare_worktree(store, &run.branch, base, worktree, run_id)
+        .map_err(|e| RunError::Worktree(format!("cannot prepare the worktree: {e}")))?;
+    crate::failpoint::hit("task-run:worktree");
+
+    // Run the performer, with what the team knows that bears on the task.
     let view = store.view()?;
-    let query = crate::memory::retrieval::Query::for_task(&task, store.session.now());
+    let query = crate::memory::retrieval::Query::for_task(task, store.session.now());
     let hits = crate::memory::retrieval::rank(&store::knowledge(&view)?, &store::decisions(&view)?, &query);
     let knowledge = crate::memory::retrieval::render(&hits, KNOWLEDGE_BUDGET);
+    let context = super::prompt::Context {
+        rework: task.rework.as_deref(),
+        memory: &run.memory,
+        knowledge: &knowledge,
+        handover: &run.handover,
+    };
     let launch = Launch {
         performer: req.performer,
         binary: &req.binary,
-        cwd: &worktree,
-        prompt: super::prompt::build(
-            &task,
-            &branch,
-            &run_id,
-            &super::prompt::Context {
-                rework: task.rework.as_deref(),
-                memory: &memory,
-                knowledge: &knowledge,
-                handover: &handover,
-            },
-        ),
+        cwd: worktree,
+        prompt: super::prompt::build(task, &run.branch, run_id, &context),
         base_env: &req.base_env,
         maestro_exe: &req.maestro_exe,
         common_dir: repo.common_dir(),
-        score: score_id,
-        task: task_id,
-        run: &run_id,
-        transcript: transcript.clone(),
-        resume,
+        score: &task.score,
+        task: &task.id,
+        run: run_id,
+        transcript: run.transcript.clone(),
+        resume: run.resume.clone(),
         stop: req.stop.clone(),
     };
     // Where configured, the handover and memory also go into the agent's own context file,
@@ -247,24 +280,21 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         .performer
         .context_file
         .then(|| req.performer.adapter.context_file())
-        .filter(|_| !handover.is_empty() || !memory.is_empty())
+        .filter(|_| !run.handover.is_empty() || !run.memory.is_empty())
         .filter(|name| !worktree.join(name).exists());
     if let Some(name) = context_file {
         let text = format!(
-            "<!-- Written by git-maestro for run {run_id}; never committed. -->\n\n# Handover\n\n{handover}\n\n\
-             # Memory of earlier runs\n\n{memory}\n"
+            "<!-- Written by git-maestro for run {run_id}; never committed. -->\n\n# Handover\n\n{}\n\n\
+             # Memory of earlier runs\n\n{}\n",
+            run.handover, run.memory
         );
         std::fs::write(worktree.join(name), text)?;
     }
     let main_checkout = repo.main_workdir();
     let dirty_before = main_checkout.as_deref().map(git::dirty_paths).transpose()?.unwrap_or_default();
-    let outcome = match invoke::launch(launch, on_event) {
-        Ok(outcome) => outcome,
-        Err(e) => {
-            finish(store, score_id, task_id, &run_id, Finish::failed(format!("cannot start the performer: {e}")))?;
-            return Err(e.into());
-        }
-    };
+    let outcome =
+        invoke::launch(launch, on_event).map_err(|e| RunError::Worktree(format!("cannot start the performer: {e}")))?;
+    crate::failpoint::hit("task-run:performed");
     let mut fin = Finish {
         exit: Some(outcome.exit),
         duration_ms: Some(outcome.duration.as_millis() as u64),
@@ -273,6 +303,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         output_tokens: outcome.output_tokens,
         cost_usd: outcome.cost_usd,
         summary: outcome.last_text.as_deref().map(shorten),
+        repaired,
         ..Finish::default()
     };
     fin.outside_writes = match main_checkout.as_deref().map(git::dirty_paths).transpose()? {
@@ -280,25 +311,36 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         None => Vec::new(),
     };
 
-    // 4. Commit whatever the performer left, whatever its verdict: the work is kept.
+    // Commit whatever the performer left, whatever its verdict: the work is kept. An agent that
+    // detached HEAD or switched branches is put back on the task branch first.
+    let aside = worktree.with_extension(format!("broken-{run_id}"));
+    if let git::Repair::Reattached(Some(head)) = repo.repair_task_worktree(worktree, &run.branch, &aside)? {
+        store.keep(head)?;
+        fin.repaired.get_or_insert_with(|| {
+            format!("the agent left HEAD at {}, kept as refs/maestro/keep/{head}", head.to_hex_with_len(12))
+        });
+    }
     let message = format!(
-        "{}\n\n{}\n\nMaestro-Score: {score_id}\nMaestro-Task: {task_id}\nMaestro-Run: {run_id}\n",
+        "{}\n\n{}\n\nMaestro-Score: {}\nMaestro-Task: {}\nMaestro-Run: {run_id}\n",
         task.title,
-        fin.summary.clone().unwrap_or_else(|| format!("Run {run_id} by {performer}.")),
+        fin.summary.clone().unwrap_or_else(|| format!("Run {run_id} by {}.", req.performer.name)),
+        task.score,
+        task.id,
     );
     let (name, email) = (store.session.actor.as_str(), store.session.email.as_str());
     let skip: Vec<&str> = context_file.into_iter().collect();
     let now = store.session.now().as_second();
-    let committed = repo.commit_worktree_except(&worktree, &skip, &message, (name, email), now)?;
+    let committed = repo.commit_worktree_except(worktree, &skip, &message, (name, email), now)?;
     if let Some(name) = context_file {
         let _ = std::fs::remove_file(worktree.join(name));
     }
     if let Some(commit) = committed.commit {
         store.keep(commit)?;
     }
+    crate::failpoint::hit("task-run:committed");
     // The result is the branch: a run that changes nothing may still stand on an earlier
     // attempt's work (after an interruption, or a rejection it disagrees with).
-    let tip = committed.commit.map_or_else(|| repo.read_ref(&format!("refs/heads/{branch}")), |c| Ok(Some(c)))?;
+    let tip = committed.commit.map_or_else(|| repo.read_ref(&format!("refs/heads/{}", run.branch)), |c| Ok(Some(c)))?;
     let empty = match tip {
         Some(tip) => repo.commit_tree(tip)? == repo.commit_tree(base)?,
         None => true,
@@ -312,8 +354,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     if outcome.exit == Exit::Cancelled {
         fin.interrupted = true;
     }
-    let (status, attempt) = finish(store, score_id, task_id, &run_id, fin)?;
-    Ok(RunReport { task: format!("{score_id}/{task_id}"), status, attempt, worktree, branch, transcript })
+    Ok(fin)
 }
 
 /// What earlier runs left for this one: the stack it starts from (top first) and their notes.
@@ -355,19 +396,41 @@ pub fn try_run_lock(common_dir: &Path, score: &str, task: &str) -> std::io::Resu
     }
 }
 
-fn prepare_worktree(store: &Store, branch: &str, base: ObjectId, worktree: &Path) -> Result<(), RunError> {
+/// Make the task's worktree ready on its branch: created if missing, repaired if broken (see
+/// [`git::Repo::repair_task_worktree`]). Returns what was repaired, for the attempt record.
+fn prepare_worktree(
+    store: &Store,
+    branch: &str,
+    base: ObjectId,
+    worktree: &Path,
+    run_id: &str,
+) -> Result<Option<String>, RunError> {
     let repo = &store.repo;
-    let (name, email) = (store.session.actor.as_str(), store.session.email.as_str());
-    repo.ensure_branch(branch, base, (name, email), store.session.now().as_second())?;
-    if worktree.exists() {
-        let canonical = std::fs::canonicalize(worktree)?;
-        if repo.worktrees()?.iter().any(|w| w.path == canonical) {
-            return Ok(());
+    repo.ensure_branch(
+        branch,
+        base,
+        (store.session.actor.as_str(), store.session.email.as_str()),
+        store.session.now().as_second(),
+    )?;
+    let aside = worktree.with_extension(format!("broken-{run_id}"));
+    let repaired = match repo.repair_task_worktree(worktree, branch, &aside)? {
+        git::Repair::Sound => None,
+        git::Repair::Relinked => Some("its worktree had lost its .git file; it was relinked".to_owned()),
+        git::Repair::MovedAside(path) => Some(format!(
+            "its worktree was no longer known to git; its files were moved to {} and a new worktree made",
+            path.display()
+        )),
+        git::Repair::Reattached(head) => {
+            if let Some(head) = head {
+                store.keep(head)?;
+            }
+            Some(format!("its worktree was not on {branch}; it was put back on it"))
         }
-        return Err(RunError::StrayWorktree(worktree.to_owned()));
+    };
+    if !worktree.exists() {
+        repo.add_worktree(worktree, branch)?;
     }
-    repo.add_worktree(worktree, branch)?;
-    Ok(())
+    Ok(repaired)
 }
 
 /// What the run produced, gathered for the closing transaction.
@@ -385,6 +448,8 @@ struct Finish {
     summary: Option<String>,
     commit: Option<ObjectId>,
     outside_writes: Vec<String>,
+    /// What had to be repaired in the worktree, told on the attempt.
+    repaired: Option<String>,
 }
 
 impl Finish {
@@ -418,38 +483,20 @@ fn finish(
     let summary = format!("record run {run} of {score}/{task_id}");
     let outcome = store.transact(&summary, |tx| {
         let mut task: Task = store::task(tx, score, task_id)?;
-        let now = tx.now;
-        let (status, outcome, reason) = if fin.interrupted {
-            (TaskStatus::Ready, AttemptOutcome::Interrupted, Some("interrupted".to_owned()))
-        } else {
-            match &fin.failure {
-                None => (TaskStatus::Submitted, AttemptOutcome::Submitted, None),
-                Some(reason) => (TaskStatus::Failed, AttemptOutcome::Failed, Some(reason.clone())),
-            }
+        let end = match (&fin.failure, fin.interrupted) {
+            (_, true) => RunEnd::Interrupted("interrupted".into()),
+            (Some(reason), false) => RunEnd::Failed(reason.clone()),
+            (None, false) => RunEnd::Submitted,
         };
-        let at = task.attempts.iter().rposition(|a| a.run == run).ok_or_else(|| {
+        let at = lifecycle::finish(&mut task, run, end, tx.now).ok_or_else(|| {
             store::Error::Codec(store::CodecError::Parse {
                 path: path.clone(),
                 message: format!("attempt {run} vanished"),
             })
         })?;
-        // Sync already ended an attempt whose claim another machine won: the task is theirs.
-        let lost = task.attempts[at].outcome != AttemptOutcome::Running;
-        if !lost {
-            if task.status == TaskStatus::Running {
-                task.transition(status, now)?;
-            }
-            if status == TaskStatus::Ready {
-                task.claim = None;
-            } else {
-                task.rework = None;
-            }
-        }
         let attempt = &mut task.attempts[at];
-        if !lost {
-            attempt.ended = Some(now);
-            attempt.outcome = outcome;
-            attempt.reason = reason;
+        if let Some(repaired) = &fin.repaired {
+            attempt.reason.get_or_insert_with(|| format!("worktree repaired: {repaired}"));
         }
         attempt.exit = fin.exit.map(|e| e.to_string());
         attempt.duration_ms = fin.duration_ms;

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::model::{FORMAT, MAX_STRING_BYTES};
+use crate::model::{FORMAT, MAX_STRING_BYTES, MIN_FORMAT};
 
 /// The largest blob the state may hold. Checked from the object header, before reading.
 pub const MAX_BLOB_BYTES: u64 = 1024 * 1024;
@@ -55,7 +55,7 @@ fn check_format(path: &str, text: &str) -> Result<(), CodecError> {
     let Ok(probe) = toml::from_str::<Probe>(text) else { return Ok(()) };
     match probe.format.and_then(|v| v.as_integer()) {
         Some(found) if found > FORMAT => Err(CodecError::FutureFormat { path: path.to_owned(), found }),
-        Some(FORMAT) => Ok(()),
+        Some(MIN_FORMAT..=FORMAT) => Ok(()),
         Some(found) => {
             Err(CodecError::Parse { path: path.to_owned(), message: format!("format {found} is not supported") })
         }
@@ -129,8 +129,8 @@ mod tests {
 
     #[test]
     fn future_format_wins_over_unknown_fields() {
-        let err = decode::<Rec>("r.toml", b"format = 2\nname = \"x\"\nnew_field = 1\n").unwrap_err();
-        assert!(matches!(err, CodecError::FutureFormat { found: 2, .. }), "{err}");
+        let err = decode::<Rec>("r.toml", b"format = 3\nname = \"x\"\nnew_field = 1\n").unwrap_err();
+        assert!(matches!(err, CodecError::FutureFormat { found: 3, .. }), "{err}");
     }
 
     #[test]

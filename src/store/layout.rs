@@ -15,6 +15,14 @@ pub const DECISIONS_DIR: &str = "decisions";
 /// Long-term knowledge entries, fanned out like decisions.
 pub const KNOWLEDGE_DIR: &str = "knowledge";
 
+/// Open intents: git effects of lifecycle steps not yet settled (see `store::effects`).
+pub const INTENTS_DIR: &str = "intents";
+
+/// `intents/<id>.toml`
+pub fn intent_file(id: &str) -> String {
+    format!("{INTENTS_DIR}/{id}.toml")
+}
+
 /// `scores/<score>/score.toml`
 pub fn score_file(score: &str) -> String {
     format!("{SCORES_DIR}/{score}/score.toml")
@@ -64,7 +72,7 @@ pub fn knowledge_file(id: &str) -> String {
 /// Whether the record at `path` is mutable, so every write stamps its `[sync]` clock: all
 /// but the root and the append-only decision log.
 pub fn is_versioned(path: &str) -> bool {
-    path != MAESTRO_TOML && !path.starts_with("decisions/")
+    path != MAESTRO_TOML && !path.starts_with("decisions/") && !path.starts_with("intents/")
 }
 
 pub fn fanned(dir: &str, id: &str) -> String {

@@ -75,10 +75,15 @@ pub fn age(lock: &Path) -> Option<Duration> {
 /// Remove the ref lock `lock` if it is stale. Call only while holding the writer lock.
 /// Returns a line describing what was done, for the log.
 pub fn recover(lock: &Path, _held: &WriterLock) -> Option<String> {
-    let age = age(lock)?;
-    if age < STALE_AFTER {
+    if age(lock)? < STALE_AFTER {
         return None;
     }
+    remove_stale(lock)
+}
+
+/// Remove a lock the caller judged stale; a line describing what was done, for the log.
+pub fn remove_stale(lock: &Path) -> Option<String> {
+    let age = age(lock)?;
     std::fs::remove_file(lock).ok()?;
     Some(format!("removed stale lock {} ({}s old, no git-maestro writer alive)", lock.display(), age.as_secs()))
 }

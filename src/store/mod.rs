@@ -25,10 +25,13 @@
 //! This module must not print and must not run anything read from the state.
 
 pub mod codec;
+pub mod effects;
 pub mod layout;
 pub mod lock;
 pub mod merge;
+pub mod origin;
 mod records;
+pub mod refs;
 pub mod sync;
 mod transaction;
 mod verify;
@@ -148,6 +151,11 @@ impl Session {
 pub struct Store {
     pub repo: Repo,
     pub session: Session,
+    /// Lines for the user from work done on the side (see [`Store::notice`]).
+    notices: Mutex<Vec<String>>,
+    /// Whether this store holds the writer lock right now (inside a transaction).
+    writer: std::sync::atomic::AtomicBool,
+    clone: std::sync::OnceLock<String>,
 }
 
 /// What [`Store::initialize`] did.
@@ -160,7 +168,7 @@ pub enum Initialized {
 impl Store {
     /// A store over `repo`.
     pub fn new(repo: Repo, session: Session) -> Store {
-        Store { repo, session }
+        Store { repo, session, notices: Mutex::default(), writer: Default::default(), clone: Default::default() }
     }
 
     /// The current state commit, if any.
@@ -199,6 +207,24 @@ impl Store {
     /// This clone's id: random, made on first use, kept in `<git-common-dir>/maestro/clone-id`.
     /// Claims carry it, so a run never takes over a task another machine holds.
     pub fn clone_id(&self) -> Result<String> {
+        if let Some(id) = self.clone.get() {
+            return Ok(id.clone());
+        }
+        let id = self.read_clone_id()?;
+        Ok(self.clone.get_or_init(|| id).clone())
+    }
+
+    /// This process, as the origin of intents and leases.
+    pub fn origin(&self) -> Result<model::origin::Origin> {
+        Ok(origin::current(&self.clone_id()?))
+    }
+
+    /// Whether this store holds the writer lock (it is inside a transaction).
+    pub(crate) fn holds_writer(&self) -> bool {
+        self.writer.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn read_clone_id(&self) -> Result<String> {
         let path = self.repo.common_dir().join("maestro/clone-id");
         let io = |e: std::io::Error| {
             Error::Git(git::Error::Io { context: format!("cannot use {}", path.display()), source: e })
@@ -225,12 +251,9 @@ impl Store {
         if self.repo.read_ref(&name)?.is_some() {
             return Ok(());
         }
-        let update = git::RefUpdate { name: &name, expected: None, new: commit, log_message: "maestro: keep" };
-        match self.repo.cas_update(&update, self.session.signature(), self.session.now().as_second()) {
-            Ok(()) | Err(git::CasError::Conflict { .. }) => Ok(()),
-            Err(git::CasError::Busy { lock }) => Err(Error::Busy { lock, attempts: 1 }),
-            Err(git::CasError::Other(e)) => Err(e.into()),
-        }
+        // Created meanwhile by someone else: kept all the same.
+        let _moved = self.move_ref(&name, None, commit, "maestro: keep")?;
+        Ok(())
     }
 }
 

@@ -119,7 +119,9 @@ pub struct Tx<'s> {
     /// The second parent of a sync merge, and the tree it merged to.
     merge_parent: Option<ObjectId>,
     replaced_tree: Option<ObjectId>,
-    store: &'s Store,
+    /// Intents this transaction recorded, applied once its commit is in.
+    pub(super) intents: Vec<crate::model::intent::Intent>,
+    pub(super) store: &'s Store,
 }
 
 impl Tx<'_> {
@@ -251,16 +253,44 @@ impl Store {
     where
         E: From<Error>,
     {
-        let op_id = self.session.new_id();
-        let started = Instant::now();
-        let writer = lock::acquire_writer(self.repo.common_dir(), started + DEADLINE).map_err(|e| match e {
+        let writer = lock::acquire_writer(self.repo.common_dir(), Instant::now() + DEADLINE).map_err(|e| match e {
             lock::WriterLockError::Timeout(lock) => Error::Busy { lock, attempts: 0 },
             lock::WriterLockError::Io(path, source) => {
                 Error::Git(crate::git::Error::Io { context: format!("cannot open {}", path.display()), source })
             }
         })?;
+        let _held = Held::new(self, writer);
+        let (mut outcome, intents) = self.attempts(mode, summary, &mut op)?;
+        if !intents.is_empty() {
+            // The step is recorded; now its effects, then a commit that settles them. A crash
+            // in between leaves the intents for the next writer of this clone to settle.
+            for intent in &intents {
+                self.apply(intent);
+            }
+            let whys: Vec<&str> = intents.iter().map(|i| i.why.as_str()).collect();
+            let settle = format!("settle: {}", whys.join("; "));
+            let (settled, _) = self.attempts(Mode::Existing, &settle, &mut |_| Ok::<_, Error>(()))?;
+            outcome.attempts += settled.attempts;
+            outcome.commit = settled.commit.or(outcome.commit);
+        }
+        outcome.notices.extend(self.take_notices());
+        Ok(outcome)
+    }
+
+    /// The read-modify-write loop of one transaction, under the writer lock. Intents this
+    /// clone's dead processes left are settled first, in the same commit.
+    fn attempts<T, E>(
+        &self,
+        mode: Mode,
+        summary: &str,
+        op: &mut impl FnMut(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<(Outcome<T>, Vec<crate::model::intent::Intent>), E>
+    where
+        E: From<Error>,
+    {
+        let op_id = self.session.new_id();
+        let started = Instant::now();
         let mut backoff = FIRST_BACKOFF;
-        let mut notices = Vec::new();
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -282,23 +312,35 @@ impl Store {
                 clock,
                 merge_parent: None,
                 replaced_tree: None,
+                intents: Vec::new(),
                 store: self,
             };
+            if tip.is_some() {
+                super::effects::settle(self, &mut tx)?;
+            }
             let value = op(&mut tx)?;
             if tx.staged.is_empty() && tx.merge_parent.is_none() {
-                return Ok(Outcome { value, commit: None, attempts, notices });
+                return Ok((Outcome { value, commit: None, attempts, notices: Vec::new() }, Vec::new()));
+            }
+            if tip.is_some() {
+                upgrade_root(&mut tx)?;
             }
             let commit = self.write_commit(&tx, summary, &op_id)?;
+            crate::failpoint::hit("tx:before-cas");
             let update = RefUpdate { name: STATE_REF, expected: tip, new: commit, log_message: &reflog_line(summary) };
             let (name, email) = self.session.signature();
             // A busy lock has its own deadline (below); only moves of the ref count as contention.
             let mut moved = false;
             match self.repo.cas_update(&update, (name, email), self.session.now().as_second()) {
-                Ok(()) => return Ok(Outcome { value, commit: Some(commit), attempts, notices }),
+                Ok(()) => {
+                    crate::failpoint::hit("tx:after-cas");
+                    let outcome = Outcome { value, commit: Some(commit), attempts, notices: Vec::new() };
+                    return Ok((outcome, std::mem::take(&mut tx.intents)));
+                }
                 Err(CasError::Conflict { .. }) => moved = true,
                 Err(CasError::Busy { lock }) => {
-                    if let Some(notice) = lock::recover(&lock, &writer) {
-                        notices.push(notice);
+                    if let Some(notice) = self.recover_lock(&lock) {
+                        self.notice(notice);
                         continue;
                     }
                     // We hold the writer lock, so no maestro writer holds this one: it is
@@ -345,6 +387,36 @@ impl Store {
             self.session.now().as_second(),
         )?)
     }
+}
+
+/// The writer lock, held for a transaction and its effects; tells the store it holds it.
+struct Held<'s> {
+    store: &'s Store,
+    _lock: lock::WriterLock,
+}
+
+impl<'s> Held<'s> {
+    fn new(store: &'s Store, lock: lock::WriterLock) -> Held<'s> {
+        store.writer.store(true, std::sync::atomic::Ordering::Relaxed);
+        Held { store, _lock: lock }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.store.writer.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The first write of a newer git-maestro moves the state to the current format
+/// (DESIGN.md §12.7); older binaries then refuse it with the upgrade hint.
+fn upgrade_root(tx: &mut Tx<'_>) -> Result<()> {
+    let Some(mut root) = tx.get::<super::Root>(layout::MAESTRO_TOML)? else { return Ok(()) };
+    if i64::from(root.format) < crate::model::FORMAT {
+        root.format = crate::model::FORMAT as u32;
+        tx.put(layout::MAESTRO_TOML, &root)?;
+    }
+    Ok(())
 }
 
 /// Set the `[sync]` table of a record to `clock` and `op`, keeping its recorded conflicts.

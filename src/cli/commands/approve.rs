@@ -37,7 +37,8 @@ pub fn cmd_approve(ctx: &Context, args: &ApproveArgs) -> CommandResult {
     let store = ctx.store()?;
     if !args.target.contains('/') {
         let id = args::slug("score id", &args.target)?;
-        let (score, which) = approval::approve_score(&store, &id, &args.message).map_err(error)?;
+        let (score, which) =
+            approval::approve_score(&store, &id, &store.session.actor, &args.message).map_err(error)?;
         if ctx.ui.json {
             let mut value = serde_json::to_value(&score).map_err(std::io::Error::other)?;
             value["approved"] = serde_json::to_value(which).map_err(std::io::Error::other)?;
@@ -84,20 +85,10 @@ pub fn error(e: ApprovalError) -> CommandError {
         ApprovalError::Store(e) => e.into(),
         ApprovalError::Task(e) => e.into(),
         ApprovalError::Git(e) => e.into(),
-        ApprovalError::NotApproved { ref task, .. } => {
-            let hint = format!("approve it first: `git maestro approve {task}`");
-            CommandError::user("not-approved", e.to_string()).hint(hint)
-        }
+        ApprovalError::Refused(e) => e.into(),
         ApprovalError::CheckedOut { ref branch } => {
             let hint = format!("switch that worktree to another branch, or remove it, then merge again ({branch})");
             CommandError::user("checked-out", e.to_string()).hint(hint)
-        }
-        ApprovalError::LandNotApproved(ref score) => {
-            let hint = format!(
-                "approve it first with `git maestro approve {score}`, or land it through a pull request: \
-                 `git maestro land {score} --pr`"
-            );
-            CommandError::user("not-approved", e.to_string()).hint(hint)
         }
         ApprovalError::DirtyTarget { .. } => {
             CommandError::user("dirty-target", e.to_string()).hint("commit or stash those changes, then land again")

@@ -10,10 +10,17 @@ use crate::cli::error::CommandResult;
 /// `rollback <score>/<task>` appends a revert of that task's merge; later merges of other tasks
 /// stay. `rollback <score>` reverts all the Score's merges, newest first, and moves the branch
 /// once. History is never rewritten. A revert that conflicts is refused with the paths.
+///
+/// Rolling back a task whose merged dependants build on it warns and names them;
+/// --with-dependants reverts them too. After the Score has landed, its target still holds the
+/// reverted changes: the Score goes back to running, and landing it again brings the revert.
 #[derive(Debug, clap::Args)]
 pub struct RollbackArgs {
     /// A task as <score>/<task>, or a Score id
     pub target: String,
+    /// Also revert the merged tasks that depend on the task, newest first
+    #[arg(long)]
+    pub with_dependants: bool,
 }
 
 pub fn cmd_rollback(ctx: &Context, args: &RollbackArgs) -> CommandResult {
@@ -25,7 +32,8 @@ pub fn cmd_rollback(ctx: &Context, args: &RollbackArgs) -> CommandResult {
         None => (args::slug("score id", &args.target)?, None),
     };
     let store = ctx.store()?;
-    let done = approval::rollback(&store, &score, task.as_deref()).map_err(super::approve::error)?;
+    let done =
+        approval::rollback(&store, &score, task.as_deref(), args.with_dependants).map_err(super::approve::error)?;
     if ctx.ui.json {
         ctx.ui.json(&done)?;
     } else {
@@ -33,6 +41,17 @@ pub fn cmd_rollback(ctx: &Context, args: &RollbackArgs) -> CommandResult {
             ctx.ui.line(format!("{t}  reverted"))?;
         }
         ctx.ui.status(format!("{} is now at {}.", approval::integration_branch(&score), &done.commit[..12]));
+    }
+    if !done.dependants.is_empty() {
+        ctx.ui.warn(format!(
+            "merged tasks build on what was reverted and were left merged: {}",
+            done.dependants.join(", ")
+        ));
+        ctx.ui.hint(format!("roll them back too with `git maestro rollback {} --with-dependants`", args.target));
+    }
+    if let Some(target) = &done.landed_on {
+        ctx.ui.warn(format!("{score} had landed: {target} still holds the reverted changes"));
+        ctx.ui.hint(format!("land the revert with `git maestro approve {score}` and `git maestro land {score}`"));
     }
     Ok(())
 }

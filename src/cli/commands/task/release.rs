@@ -3,6 +3,8 @@
 use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
+use crate::model::lease::Liveness;
+use crate::model::lifecycle;
 use crate::store::{self, layout};
 
 /// Release a claimed task, so that someone else may take it
@@ -20,10 +22,17 @@ pub fn cmd_task_release(ctx: &Context, args: &ReleaseArgs) -> CommandResult {
     let holder = args.holder.as_deref().map(|h| args::slug("name", h)).transpose()?;
     let store = ctx.store()?;
     let actor = store.session.actor.clone();
+    let clone = store.clone_id()?;
+    // A run of it on this machine holds its run lock; without the lock, the run is gone.
+    let lock = crate::performer::task_run::try_run_lock(store.repo.common_dir(), &score, &id)?;
     let outcome = store.transact(&format!("release {score}/{id}"), |tx| {
         let mut task = store::task(tx, &score, &id)?;
         let previous = task.claim.as_ref().map(|c| c.holder.clone());
-        if !task.release(holder.as_deref(), tx.now)? {
+        let live = match crate::kernel::liveness(&task, &clone, tx.now) {
+            Liveness::Live if lock.is_some() => Liveness::Dead,
+            other => other,
+        };
+        if !lifecycle::release(&mut task, holder.as_deref(), live, tx.now)? {
             return Ok::<_, CommandError>(task);
         }
         tx.put(&layout::task_file(&score, &id), &task)?;

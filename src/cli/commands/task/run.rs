@@ -80,8 +80,7 @@ pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
         RunError::Git(e) => e.into(),
         RunError::Busy(_) => CommandError::user("busy", e.to_string())
             .hint("wait for that run to finish, or stop it; `git maestro task show` shows its attempt"),
-        RunError::NotReady { .. } => CommandError::user("not-ready", e.to_string())
-            .hint("its dependencies must be merged first; see `git maestro score show` for their status"),
+        RunError::Refused(e) => e.into(),
         RunError::NoTarget(ref t) => {
             let hint = format!("create the branch first, e.g. `git branch {t}`");
             CommandError::user("no-target", e.to_string()).hint(hint)

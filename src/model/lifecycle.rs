@@ -1,0 +1,554 @@
+//! The lifecycle kernel (DESIGN.md §12.1): the one owner of every change of status.
+//!
+//! Each event (start, finish, a verdict, merge, conflict, revert, rework, block, release, plan
+//! and landing approval, land, …) is a function from the records it concerns and the event to
+//! the new records, or a typed [`Refusal`] with a hint. Every guard lives here: the plan is
+//! approved, the dependencies are merged, a lease is live, a task is not merged twice, a
+//! landing approval names the integration tip being landed. `run` and the single commands call
+//! the same functions, so the step-by-step path and the loop cannot disagree.
+//!
+//! Readiness is derived: a pending task whose dependencies are merged (and past their
+//! checkpoints) may be started by any command; nothing has to write `ready` first.
+//!
+//! Pure: no I/O. Callers pass the time, and facts such as a lease's liveness, in.
+
+use jiff::Timestamp;
+
+use super::clock::Hlc;
+use super::lease::{Lease, Liveness};
+use super::score::{Landed, LandingApproval, ScoreTransitionError};
+use super::task::{Attempt, AttemptOutcome, TaskError};
+use super::{Score, ScoreStatus, Task, TaskStatus};
+
+/// Why an event cannot happen. Every refusal names what to do instead ([`Refusal::hint`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("the plan of {score} is not approved yet")]
+    PlanNotApproved { score: String },
+    #[error("{task} waits for {}", .deps.join(", "))]
+    NotReady { task: String, deps: Vec<String> },
+    #[error("{task} is {status}: its result waits for approval or merge")]
+    HasResult { task: String, status: TaskStatus },
+    #[error("{task} is merged; roll it back first to redo it")]
+    AlreadyMerged { task: String },
+    #[error("{task} is being run by {holder}")]
+    Running { task: String, holder: String },
+    #[error("{task} is claimed by {holder} on another machine")]
+    ClaimedElsewhere { task: String, holder: String },
+    #[error("{task} is {status}; only a submitted result can be {verb}")]
+    NotSubmitted { task: String, status: TaskStatus, verb: &'static str },
+    #[error("{task} is {status}; only an approved task can be merged")]
+    NotApproved { task: String, status: TaskStatus },
+    #[error("{task} is {status}; only a merged task can be rolled back")]
+    NotMerged { task: String, status: TaskStatus },
+    #[error("{score} cannot land yet: {} not merged", .active.join(", "))]
+    Unfinished { score: String, active: Vec<String> },
+    #[error("{score} has nothing merged to land")]
+    NothingMerged { score: String },
+    #[error("landing {score} needs Score-level approval")]
+    LandingNotApproved { score: String },
+    #[error("the landing approval of {score} is for an older integration tip ({approved}); it moved since")]
+    LandingStale { score: String, approved: String },
+    #[error("landing {score} at this integration tip is already approved")]
+    AlreadyApproved { score: String },
+    #[error("{score} is {status}")]
+    ScoreClosed { score: String, status: ScoreStatus },
+    #[error(transparent)]
+    Task(#[from] TaskError),
+    #[error(transparent)]
+    Score(#[from] ScoreTransitionError),
+}
+
+impl Refusal {
+    /// The next command to run, where there is one.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Refusal::PlanNotApproved { score } => format!("run `git maestro approve {score}` first"),
+            Refusal::NotReady { task, .. } => {
+                format!("run the tasks it depends on first (`git maestro status`), then `git maestro task run {task}`")
+            }
+            Refusal::HasResult { task, .. } => {
+                format!("review it with `git maestro task review {task}`, or `git maestro reject {task} -m <why>`")
+            }
+            Refusal::AlreadyMerged { task } => format!("run `git maestro rollback {task}` to undo the merge"),
+            Refusal::Running { task, .. } => {
+                format!("wait for that run, or stop it; then `git maestro task run {task}`")
+            }
+            Refusal::ClaimedElsewhere { .. } => "run `git maestro sync` to see where it stands".into(),
+            Refusal::NotSubmitted { task, .. } => format!("run it first: `git maestro task run {task}`"),
+            Refusal::NotApproved { task, .. } => format!("approve it first: `git maestro approve {task}`"),
+            Refusal::NotMerged { .. } => "see `git maestro status`".into(),
+            Refusal::Unfinished { score, .. } => format!("run `git maestro run {score}` to finish its tasks"),
+            Refusal::NothingMerged { score } => format!("run `git maestro run {score}` first"),
+            Refusal::LandingNotApproved { score } | Refusal::LandingStale { score, .. } => {
+                format!("review the integration branch, then run `git maestro approve {score}`")
+            }
+            Refusal::AlreadyApproved { score } => format!("run `git maestro land {score}`"),
+            Refusal::ScoreClosed { .. } | Refusal::Task(_) | Refusal::Score(_) => return None,
+        })
+    }
+}
+
+/// Statuses a task is reworked from: its last result was not accepted, or was reverted.
+const REWORK: [TaskStatus; 5] =
+    [TaskStatus::Failed, TaskStatus::Rejected, TaskStatus::Conflict, TaskStatus::Blocked, TaskStatus::Reverted];
+
+/// The dependencies of `task` that are not merged yet (or whose checkpoint is not released).
+pub fn waiting_for(task: &Task, tasks: &[Task]) -> Vec<String> {
+    task.deps
+        .iter()
+        .filter(|d| {
+            !tasks
+                .iter()
+                .find(|t| &t.id == *d)
+                .is_some_and(|t| t.status == TaskStatus::Merged && (!t.checkpoint || t.checkpoint_released()))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Whether `task` may start now: the plan is approved, its dependencies are merged, it has no
+/// result waiting, and no live run holds it. `lease` is the liveness of its current lease.
+pub fn can_start(score: &Score, tasks: &[Task], task: &Task, lease: Liveness) -> Result<(), Refusal> {
+    if score.status == ScoreStatus::Draft {
+        return Err(Refusal::PlanNotApproved { score: score.id.clone() });
+    }
+    match task.status {
+        TaskStatus::Submitted | TaskStatus::Approved => {
+            return Err(Refusal::HasResult { task: task.address(), status: task.status });
+        }
+        TaskStatus::Merged => return Err(Refusal::AlreadyMerged { task: task.address() }),
+        TaskStatus::Running if lease != Liveness::Dead => {
+            let holder = task.claim.as_ref().map_or_else(String::new, |c| c.holder.clone());
+            let holder = match (&task.lease, lease) {
+                (Some(l), Liveness::Foreign) => format!("{holder} on {}", l.origin.host),
+                _ => holder,
+            };
+            return Err(Refusal::Running { task: task.address(), holder });
+        }
+        _ => {}
+    }
+    let deps = waiting_for(task, tasks);
+    if !deps.is_empty() {
+        return Err(Refusal::NotReady { task: task.address(), deps });
+    }
+    Ok(())
+}
+
+/// A run that is about to start.
+pub struct Start<'a> {
+    pub holder: &'a str,
+    pub clone: &'a str,
+    pub op: &'a str,
+    pub clock: Hlc,
+    pub attempt: Attempt,
+    pub lease: Lease,
+}
+
+/// Start a run of `task`: claim it, move it to `running`, open the attempt and take the lease.
+/// A task whose previous run died is taken over (its attempt is recorded as interrupted).
+/// Returns whether the claim is new (an assignment decision is due).
+pub fn start(
+    score: &Score,
+    tasks: &[Task],
+    task: &mut Task,
+    lease: Liveness,
+    run: Start<'_>,
+    now: Timestamp,
+) -> Result<bool, Refusal> {
+    can_start(score, tasks, task, lease)?;
+    if task.status == TaskStatus::Running {
+        interrupt(task, "its run stopped without recording an outcome (the process died)", now);
+    }
+    if let Some(claim) = &task.claim
+        && claim.clone.as_deref().is_some_and(|c| c != run.clone)
+        && !REWORK.contains(&task.status)
+    {
+        return Err(Refusal::ClaimedElsewhere { task: task.address(), holder: claim.holder.clone() });
+    }
+    if REWORK.contains(&task.status) || task.status == TaskStatus::Pending {
+        if REWORK.contains(&task.status) && task.claim.as_ref().is_some_and(|c| c.holder != run.holder) {
+            // The claim of a finished run: whoever runs the rework takes it over.
+            task.claim = None;
+        }
+        task.transition(TaskStatus::Ready, now)?;
+    }
+    let claimed = task.claim(run.holder, Some(run.clone), run.op, run.clock, now)?;
+    if task.status == TaskStatus::Ready {
+        task.transition(TaskStatus::Assigned, now)?;
+    }
+    task.transition(TaskStatus::Running, now)?;
+    task.passed.clear();
+    task.attempts.push(run.attempt);
+    task.lease = Some(run.lease);
+    Ok(claimed)
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEnd {
+    Submitted,
+    Failed(String),
+    Interrupted(String),
+}
+
+/// Close the attempt `run` and move the task on: `submitted`, `failed`, or back to `ready`
+/// (interrupted, claim dropped). The lease ends. An attempt a sync already ended (another
+/// machine's claim won) is left as it is. Returns the attempt's index.
+pub fn finish(task: &mut Task, run: &str, end: RunEnd, now: Timestamp) -> Option<usize> {
+    let at = task.attempts.iter().rposition(|a| a.run == run)?;
+    if task.lease.as_ref().is_some_and(|l| l.run == run) {
+        task.lease = None;
+    }
+    if task.attempts[at].outcome != AttemptOutcome::Running {
+        return Some(at);
+    }
+    let (status, outcome, reason) = match end {
+        RunEnd::Submitted => (TaskStatus::Submitted, AttemptOutcome::Submitted, None),
+        RunEnd::Failed(why) => (TaskStatus::Failed, AttemptOutcome::Failed, Some(why)),
+        RunEnd::Interrupted(why) => (TaskStatus::Ready, AttemptOutcome::Interrupted, Some(why)),
+    };
+    if task.status == TaskStatus::Running {
+        task.status = status;
+        task.updated = now;
+    }
+    if status == TaskStatus::Ready {
+        task.claim = None;
+    } else {
+        task.rework = None;
+    }
+    let attempt = &mut task.attempts[at];
+    attempt.ended = Some(now);
+    attempt.outcome = outcome;
+    attempt.reason = reason;
+    Some(at)
+}
+
+/// End every running attempt of `task` as interrupted, drop its lease and claim, and make it
+/// ready again: its run is gone.
+pub fn interrupt(task: &mut Task, why: &str, now: Timestamp) {
+    for a in task.attempts.iter_mut().filter(|a| a.outcome == AttemptOutcome::Running) {
+        a.outcome = AttemptOutcome::Interrupted;
+        a.reason = Some(why.to_owned());
+        a.ended = Some(now);
+    }
+    if task.status == TaskStatus::Running {
+        task.status = TaskStatus::Ready;
+        task.updated = now;
+    }
+    task.lease = None;
+    task.claim = None;
+}
+
+/// Release a claim (`task release`). A running task is released only when its run is gone.
+pub fn release(task: &mut Task, holder: Option<&str>, lease: Liveness, now: Timestamp) -> Result<bool, Refusal> {
+    if task.status == TaskStatus::Running {
+        if lease != Liveness::Dead {
+            let holder = task.claim.as_ref().map_or_else(String::new, |c| c.holder.clone());
+            return Err(Refusal::Running { task: task.address(), holder });
+        }
+        interrupt(task, "released: its run was gone", now);
+        return Ok(true);
+    }
+    Ok(task.release(holder, now)?)
+}
+
+/// A verdict on the submitted result of `run`: approved (every step passed) or rejected.
+/// `passed` records the steps passed so far when the chain goes on.
+pub fn verdict(
+    task: &mut Task,
+    approve: Option<bool>,
+    passed: Option<&[String]>,
+    now: Timestamp,
+) -> Result<(), Refusal> {
+    if task.status != TaskStatus::Submitted {
+        let verb = if approve == Some(false) { "rejected" } else { "approved" };
+        return Err(Refusal::NotSubmitted { task: task.address(), status: task.status, verb });
+    }
+    if let Some(approve) = approve {
+        task.transition(if approve { TaskStatus::Approved } else { TaskStatus::Rejected }, now)?;
+    }
+    if let Some(passed) = passed {
+        task.passed = passed.to_vec();
+    }
+    task.updated = now;
+    Ok(())
+}
+
+/// What a person's `approve <score>/<task>` or `reject` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HumanVerdict {
+    /// The merged checkpoint task's dependants may start.
+    CheckpointReleased,
+    /// The `human` step passed; later steps of the chain still run.
+    StepPassed,
+    /// The task is approved or rejected outright.
+    Decided,
+}
+
+/// A person's verdict. An approval at a `human` step with more steps after it records the step
+/// as passed; anywhere else it decides outright (a person may always vouch for a result).
+pub fn human_verdict(
+    task: &mut Task,
+    steps: &[String],
+    approve: bool,
+    now: Timestamp,
+) -> Result<HumanVerdict, Refusal> {
+    if approve && task.checkpoint && task.status == TaskStatus::Merged && !task.checkpoint_released() {
+        task.passed.push(super::task::CHECKPOINT.to_owned());
+        task.updated = now;
+        return Ok(HumanVerdict::CheckpointReleased);
+    }
+    let done = task.steps_passed(steps);
+    let human = steps[done..].iter().position(|s| s == "human").map(|k| done + k);
+    match human {
+        Some(k) if approve && task.status == TaskStatus::Submitted && k + 1 < steps.len() => {
+            verdict(task, None, Some(&steps[..=k]), now)?;
+            Ok(HumanVerdict::StepPassed)
+        }
+        _ => {
+            verdict(task, Some(approve), None, now)?;
+            Ok(HumanVerdict::Decided)
+        }
+    }
+}
+
+/// Before a merge: the task must be approved.
+pub fn can_merge(task: &Task) -> Result<(), Refusal> {
+    match task.status {
+        TaskStatus::Approved => Ok(()),
+        TaskStatus::Merged => Err(Refusal::AlreadyMerged { task: task.address() }),
+        status => Err(Refusal::NotApproved { task: task.address(), status }),
+    }
+}
+
+/// The approved task is merged as `commit`. Any landing approval of its Score is for an
+/// older tip now.
+pub fn merged(score: &mut Score, task: &mut Task, commit: &str, now: Timestamp) -> Result<(), Refusal> {
+    can_merge(task)?;
+    task.transition(TaskStatus::Merged, now)?;
+    task.merge_commit = Some(commit.to_owned());
+    task.conflicts.clear();
+    score.landing = None;
+    Ok(())
+}
+
+/// The approved task conflicts with the integration branch in `paths`.
+pub fn conflicted(task: &mut Task, paths: &[String], now: Timestamp) -> Result<(), Refusal> {
+    can_merge(task)?;
+    task.transition(TaskStatus::Conflict, now)?;
+    task.conflicts = paths.to_vec();
+    Ok(())
+}
+
+/// Merged tasks among `tasks` that depend on `task`, directly or through others.
+pub fn merged_dependants(task: &str, tasks: &[Task]) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    let mut frontier = vec![task.to_owned()];
+    while let Some(id) = frontier.pop() {
+        let next: Vec<String> =
+            tasks.iter().filter(|t| t.deps.contains(&id) && !found.contains(&t.id)).map(|t| t.id.clone()).collect();
+        found.extend(next.iter().cloned());
+        frontier.extend(next);
+    }
+    tasks.iter().filter(|t| found.contains(&t.id) && t.status == TaskStatus::Merged).map(|t| t.id.clone()).collect()
+}
+
+/// Before a rollback: the task must be merged.
+pub fn can_revert(task: &Task) -> Result<(), Refusal> {
+    if task.status != TaskStatus::Merged {
+        return Err(Refusal::NotMerged { task: task.address(), status: task.status });
+    }
+    Ok(())
+}
+
+/// The merged task's merge is reverted. A landed Score is no longer what its target holds:
+/// it goes back to `running` (or `rolled-back` when `whole`), to be landed again.
+pub fn reverted(score: &mut Score, task: &mut Task, whole: bool, now: Timestamp) -> Result<(), Refusal> {
+    can_revert(task)?;
+    task.transition(TaskStatus::Reverted, now)?;
+    score.landing = None;
+    let to = if whole { ScoreStatus::RolledBack } else { ScoreStatus::Running };
+    if score.status != to && matches!(score.status, ScoreStatus::Running | ScoreStatus::Done | ScoreStatus::Landed) {
+        score.transition(to, now)?;
+    }
+    Ok(())
+}
+
+/// Send a task whose result was not accepted (or was reverted) back for another attempt, with
+/// the reason for the next prompt. Its claim is dropped so routing may pick another performer.
+pub fn rework(task: &mut Task, reason: &str, now: Timestamp) -> Result<(), Refusal> {
+    if !REWORK.contains(&task.status) || task.status == TaskStatus::Blocked {
+        return Err(
+            TaskError::InvalidTransition { task: task.address(), from: task.status, to: TaskStatus::Ready }.into()
+        );
+    }
+    task.transition(TaskStatus::Ready, now)?;
+    task.claim = None;
+    task.rework = Some(reason.to_owned());
+    task.passed.clear();
+    Ok(())
+}
+
+/// A task out of attempts is blocked for a person.
+pub fn block(task: &mut Task, now: Timestamp) -> Result<(), Refusal> {
+    Ok(task.transition(TaskStatus::Blocked, now)?)
+}
+
+/// A pending task whose dependencies are merged becomes ready (what `run` shows).
+pub fn ready(tasks: &[Task], task: &mut Task, now: Timestamp) -> Result<bool, Refusal> {
+    if task.status != TaskStatus::Pending || !waiting_for(task, tasks).is_empty() {
+        return Ok(false);
+    }
+    task.transition(TaskStatus::Ready, now)?;
+    Ok(true)
+}
+
+/// Tasks of a Score that keep it from landing: any not merged or reverted.
+fn unfinished(tasks: &[Task]) -> Vec<String> {
+    tasks
+        .iter()
+        .filter(|t| !matches!(t.status, TaskStatus::Merged | TaskStatus::Reverted))
+        .map(|t| t.id.clone())
+        .collect()
+}
+
+/// Whether the Score's work is finished enough to land: nothing active, something merged.
+fn can_land_work(score: &Score, tasks: &[Task]) -> Result<(), Refusal> {
+    let active = unfinished(tasks);
+    if !active.is_empty() {
+        return Err(Refusal::Unfinished { score: score.id.clone(), active });
+    }
+    if !tasks.iter().any(|t| t.status == TaskStatus::Merged) && score.landed.is_none() {
+        return Err(Refusal::NothingMerged { score: score.id.clone() });
+    }
+    Ok(())
+}
+
+/// Which Score-level approval `approve <score>` gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScoreApproval {
+    Plan,
+    Landing,
+}
+
+/// `approve <score>`: a draft's plan; afterwards, landing the integration branch at `tip`.
+pub fn approve_score(
+    score: &mut Score,
+    tasks: &[Task],
+    tip: Option<&str>,
+    actor: &str,
+    decision: &str,
+    now: Timestamp,
+) -> Result<ScoreApproval, Refusal> {
+    if score.status == ScoreStatus::Draft {
+        score.transition(ScoreStatus::Approved, now)?;
+        return Ok(ScoreApproval::Plan);
+    }
+    can_land_work(score, tasks)?;
+    let Some(tip) = tip else { return Err(Refusal::NothingMerged { score: score.id.clone() }) };
+    if score.landing.as_ref().is_some_and(|l| l.integration == tip) {
+        return Err(Refusal::AlreadyApproved { score: score.id.clone() });
+    }
+    score.landing = Some(LandingApproval {
+        actor: actor.to_owned(),
+        at: now,
+        decision: decision.to_owned(),
+        integration: tip.to_owned(),
+    });
+    score.updated = now;
+    Ok(ScoreApproval::Landing)
+}
+
+/// Before landing the integration branch at `tip`: the work is finished and a landing approval
+/// names this very tip.
+pub fn can_land(score: &Score, tasks: &[Task], tip: &str) -> Result<(), Refusal> {
+    can_land_work(score, tasks)?;
+    match &score.landing {
+        None => Err(Refusal::LandingNotApproved { score: score.id.clone() }),
+        Some(l) if l.integration != tip => {
+            Err(Refusal::LandingStale { score: score.id.clone(), approved: l.integration.chars().take(12).collect() })
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// The Score landed `tip` on its target, whose new tip is `commit`. Landing needs a new
+/// approval after this.
+pub fn landed(score: &mut Score, tasks: &[Task], tip: &str, commit: &str, now: Timestamp) -> Result<(), Refusal> {
+    can_land(score, tasks, tip)?;
+    if score.status != ScoreStatus::Landed {
+        score.transition(ScoreStatus::Landed, now)?;
+    }
+    score.landed = Some(Landed { integration: tip.to_owned(), commit: commit.to_owned(), at: now });
+    score.landing = None;
+    Ok(())
+}
+
+/// `run` starts a Score: a draft needs its plan approved (or `plan_approval = "auto"`, given as
+/// `auto`). Returns whether the plan was approved automatically.
+pub fn start_score(score: &mut Score, auto: bool, now: Timestamp) -> Result<bool, Refusal> {
+    let mut approved = false;
+    if score.status == ScoreStatus::Draft {
+        if !auto {
+            return Err(Refusal::PlanNotApproved { score: score.id.clone() });
+        }
+        score.transition(ScoreStatus::Approved, now)?;
+        approved = true;
+    }
+    if matches!(score.status, ScoreStatus::Approved | ScoreStatus::Failed) {
+        score.transition(ScoreStatus::Running, now)?;
+    }
+    Ok(approved)
+}
+
+/// Every task merged: a running Score is done.
+pub fn finish_score(score: &mut Score, tasks: &[Task], now: Timestamp) -> Result<bool, Refusal> {
+    if score.status != ScoreStatus::Running || !tasks.iter().all(|t| t.status == TaskStatus::Merged) {
+        return Ok(false);
+    }
+    score.transition(ScoreStatus::Done, now)?;
+    Ok(true)
+}
+
+/// Nothing more can move and tasks are blocked: the running Score has failed (a later run may
+/// resume it).
+pub fn fail_score(score: &mut Score, now: Timestamp) -> Result<bool, Refusal> {
+    if score.status != ScoreStatus::Running {
+        return Ok(false);
+    }
+    score.transition(ScoreStatus::Failed, now)?;
+    Ok(true)
+}
+
+/// Undo a step whose git effect could not happen (its ref had moved elsewhere): the records
+/// go back to what they were before the step. `task` and `score` are the current records.
+pub fn undo_merge(task: &mut Task, now: Timestamp) {
+    if task.status == TaskStatus::Merged {
+        task.status = TaskStatus::Approved;
+        task.merge_commit = None;
+        task.updated = now;
+    }
+}
+
+/// Undo a revert whose branch move did not happen.
+pub fn undo_revert(task: &mut Task, now: Timestamp) {
+    if task.status == TaskStatus::Reverted {
+        task.status = TaskStatus::Merged;
+        task.updated = now;
+    }
+}
+
+/// Undo a landing whose target move did not happen.
+pub fn undo_land(score: &mut Score, before: ScoreStatus, now: Timestamp) {
+    if score.status == ScoreStatus::Landed {
+        score.status = before;
+        score.landed = None;
+        score.updated = now;
+    }
+}
+
+#[cfg(test)]
+#[path = "lifecycle_tests.rs"]
+mod tests;

@@ -1,0 +1,236 @@
+//! The executor of intents (DESIGN.md §12.2): git effects recorded in the state commit of the
+//! step that needs them, applied by compare-and-swap right after that commit, and removed from
+//! the state by the next write.
+//!
+//! A step records its effects with [`Tx::intend`]. [`Store::transact`] writes the state commit,
+//! then (still holding the writer lock) applies the new intents and writes a second commit that
+//! settles them. A crash anywhere in between leaves the intents in the state: the next writing
+//! command of the same clone settles them before it does its own work, per kind:
+//! - a ref move: at `new`, done; at `old`, applied now; anywhere else, the step failed and the
+//!   lifecycle undoes it, with a decision saying why;
+//! - a checkout refresh: as a ref move, and the checkout is refreshed only if it is clean;
+//! - a worktree reset or removal: done again (both are idempotent).
+//!
+//! Only the clone that made an intent settles it, and never while its process is alive. Other
+//! clones' intents arrive by sync and are shown, not settled. Reads never settle.
+
+use std::path::Path;
+
+use super::layout::{self, INTENTS_DIR};
+use super::refs::Moved;
+use super::{Result, Store, Tx, origin};
+use crate::git::ObjectId;
+use crate::model::intent::{Effect, Intent, Step};
+use crate::model::{DecisionKind, lifecycle};
+
+/// Where an effect stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Settled {
+    Done,
+    /// It cannot happen any more; the reason.
+    Failed(String),
+}
+
+impl Tx<'_> {
+    /// Record that this step needs `effects`, applied once this transaction's commit is in.
+    pub fn intend(&mut self, why: String, step: Step, effects: Vec<Effect>) -> Result<()> {
+        let id = self.new_id();
+        let origin = self.store.origin()?;
+        let intent = Intent {
+            format: crate::model::FORMAT as u32,
+            id,
+            op: self.op.to_owned(),
+            created: self.now,
+            why,
+            origin,
+            step,
+            effects,
+        };
+        self.create(&layout::intent_file(&intent.id), &intent)?;
+        self.intents.push(intent);
+        Ok(())
+    }
+}
+
+/// Every intent in the state, oldest first.
+pub fn intents(r: &impl super::Read) -> Result<Vec<Intent>> {
+    let mut out = Vec::new();
+    for (file, is_dir) in r.list(INTENTS_DIR)? {
+        if !is_dir {
+            out.extend(r.get::<Intent>(&format!("{INTENTS_DIR}/{file}"))?);
+        }
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+/// Whether an effect of `intent` still has to happen (for reads: `status`, `doctor`).
+pub fn pending(store: &Store, intent: &Intent) -> Result<bool> {
+    for effect in &intent.effects {
+        let open = match effect {
+            Effect::MoveRef { name, new, .. } | Effect::RefreshCheckout { name, new, .. } => {
+                store.repo.read_ref(name)?.map(|id| id.to_string()).as_deref() != Some(new.as_str())
+            }
+            Effect::RemoveWorktree { path } => Path::new(path).exists(),
+            Effect::ResetWorktree { .. } => false,
+        };
+        if open {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+impl Store {
+    /// Apply the effects of `intent`, each only if it is still due. Errors are left for
+    /// [`settle`] to find (the ref is then not where it should be).
+    pub(super) fn apply(&self, intent: &Intent) {
+        for (n, effect) in intent.effects.iter().enumerate() {
+            if let Err(e) = self.apply_effect(effect) {
+                self.notice(format!("{}: cannot {}: {e}", intent.why, effect.describe()));
+            }
+            crate::failpoint::hit(&format!("effect:{}#{n}", step_name(&intent.step)));
+        }
+    }
+
+    fn apply_effect(&self, effect: &Effect) -> Result<Settled> {
+        let oid = |hex: &str| ObjectId::from_hex(hex.as_bytes()).map_err(|e| crate::git::Error::Ref(e.to_string()));
+        match effect {
+            Effect::MoveRef { name, old, new } => {
+                let (old, new) = (old.as_deref().map(oid).transpose()?, oid(new)?);
+                let now = self.repo.read_ref(name)?;
+                if now == Some(new) {
+                    return Ok(Settled::Done);
+                }
+                if now != old {
+                    return Ok(Settled::Failed(moved_elsewhere(name, now)));
+                }
+                Ok(match self.move_ref(name, old, new, "maestro: apply an intent")? {
+                    Moved::Yes => Settled::Done,
+                    Moved::Conflict => Settled::Failed(moved_elsewhere(name, self.repo.read_ref(name)?)),
+                })
+            }
+            Effect::RefreshCheckout { name, worktree, old, new } => {
+                let (old, new) = (oid(old)?, oid(new)?);
+                let now = self.repo.read_ref(name)?;
+                if now == Some(new) {
+                    return Ok(Settled::Done);
+                }
+                if now != Some(old) {
+                    return Ok(Settled::Failed(moved_elsewhere(name, now)));
+                }
+                let path = Path::new(worktree);
+                if !crate::git::modified_paths(path)?.is_empty() {
+                    return Ok(Settled::Failed(format!("{worktree} has uncommitted changes")));
+                }
+                self.repo.fast_forward_checkout(path, new)?;
+                Ok(Settled::Done)
+            }
+            Effect::ResetWorktree { path, commit } => {
+                if Path::new(path).exists() {
+                    self.repo.reset_checkout(Path::new(path), oid(commit)?)?;
+                }
+                Ok(Settled::Done)
+            }
+            Effect::RemoveWorktree { path } => {
+                if Path::new(path).exists() {
+                    self.repo.remove_worktree(Path::new(path))?;
+                }
+                Ok(Settled::Done)
+            }
+        }
+    }
+
+    /// The open intents this writer must settle: its own clone's, made by a process that is
+    /// gone (or by this very process, once it applied them).
+    fn settleable(&self, tx: &Tx<'_>) -> Result<Vec<Intent>> {
+        if tx.view().list(INTENTS_DIR)?.is_empty() {
+            return Ok(Vec::new());
+        }
+        let me = self.origin()?;
+        Ok(intents(tx.view())?
+            .into_iter()
+            .filter(|i| i.origin.clone == me.clone && (i.origin.same_process(&me) || !origin::alive(&i.origin)))
+            .collect())
+    }
+}
+
+/// Settle what [`Store::settleable`] finds, inside the transaction `tx`: done intents are
+/// removed; failed ones are undone through the lifecycle, with a decision saying why.
+pub(super) fn settle(store: &Store, tx: &mut Tx<'_>) -> Result<()> {
+    let me = store.origin()?;
+    for intent in store.settleable(tx)? {
+        let mut failure = None;
+        for effect in &intent.effects {
+            // An effect of a live step of ours was applied just now; a dead process's is
+            // applied here, as far as it is still due.
+            match store.apply_effect(effect) {
+                Ok(Settled::Done) => {}
+                Ok(Settled::Failed(why)) => failure = Some(why),
+                Err(e) => failure = Some(e.to_string()),
+            }
+            if failure.is_some() {
+                break;
+            }
+        }
+        if !intent.origin.same_process(&me) {
+            let how = if failure.is_some() { "could not be completed" } else { "was completed" };
+            store.notice(format!("{} (left by {} that stopped) {how}", intent.why, intent.origin));
+        }
+        if let Some(why) = failure {
+            undo(tx, &intent, &why)?;
+        }
+        tx.remove(&layout::intent_file(&intent.id))?;
+    }
+    Ok(())
+}
+
+/// The step of `intent` did not happen: put its records back, and say why.
+fn undo(tx: &mut Tx<'_>, intent: &Intent, why: &str) -> Result<()> {
+    let now = tx.now;
+    let (score_id, task_id, kind) = match &intent.step {
+        Step::Merge { score, task } => {
+            let mut t = super::task(tx, score, task)?;
+            lifecycle::undo_merge(&mut t, now);
+            tx.put(&layout::task_file(score, task), &t)?;
+            (score, Some(task.as_str()), DecisionKind::Merge)
+        }
+        Step::Rollback { score, tasks } => {
+            for id in tasks {
+                let mut t = super::task(tx, score, id)?;
+                lifecycle::undo_revert(&mut t, now);
+                tx.put(&layout::task_file(score, id), &t)?;
+            }
+            (score, None, DecisionKind::Rollback)
+        }
+        Step::Land { score, before } => {
+            let mut s = super::score(tx, score)?;
+            lifecycle::undo_land(&mut s, *before, now);
+            tx.put(&layout::score_file(score), &s)?;
+            (score, None, DecisionKind::Merge)
+        }
+        Step::Restart { .. } | Step::Prune { .. } => return Ok(()),
+    };
+    let summary = format!("{} did not happen: {why}", intent.why);
+    let actor = tx.store.session.actor.clone();
+    let d = super::new_decision(tx, kind, summary, &actor).about(score_id, task_id);
+    super::append_decision(tx, &d)
+}
+
+fn moved_elsewhere(name: &str, now: Option<ObjectId>) -> String {
+    match now {
+        Some(id) => format!("{name} moved to {} meanwhile", id.to_hex_with_len(12)),
+        None => format!("{name} was deleted meanwhile"),
+    }
+}
+
+/// A short name of a step, for failpoints.
+fn step_name(step: &Step) -> &'static str {
+    match step {
+        Step::Merge { .. } => "merge",
+        Step::Rollback { .. } => "rollback",
+        Step::Land { .. } => "land",
+        Step::Restart { .. } => "restart",
+        Step::Prune { .. } => "prune",
+    }
+}
