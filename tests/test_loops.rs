@@ -2,16 +2,47 @@
 //! `run`'s exit status when a Score stops on something only a person can fix (and what `status`
 //! says about it), and `sync` past a ref lock left by a killed writer.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::common::{Run, TestEnv};
-use crate::test_cli::GitRun;
+use crate::test_cli::{GitRun, write_state_file};
+
+const FAKE: &str = env!("CARGO_BIN_EXE_fake-performer");
 
 /// How long a `run` here may take before it counts as spinning. Generous: each finishes in a
 /// second or two; this only keeps a regression from hanging the suite.
 const SAFETY: Duration = Duration::from_secs(60);
+
+/// Repo `r` with the auto-approved Score `s` of `tasks` and a fake performer, whose check `ok`
+/// passes.
+fn setup(env: &TestEnv, tasks: &str, extra: &str) -> PathBuf {
+    let dir = env.repo("r");
+    let score = format!(
+        "format = 1\nid = \"s\"\ntarget = \"main\"\napproval = [\"checks\"]\nplan_approval = \"auto\"\n{extra}\n{tasks}"
+    );
+    env.write("s.toml", &score);
+    env.run(&dir, &["plan", "--from", "../s.toml"]).success();
+    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
+    let config = format!(
+        "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\n\
+         env = {{ FAKE_WRITE = \"{{task}}.txt={{task}}\", FAKE_EXIT = \"7\", FAKE_EXIT_FOR = \"broken\" }}\n\n\
+         [checks.ok]\nrun = \"true\"\n"
+    );
+    std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
+    dir
+}
+
+/// Replace the file at `path` in the state with git plumbing, as a person or another tool
+/// might; returns what was there.
+fn rewrite_state_file(env: &TestEnv, dir: &Path, path: &str, edit: impl Fn(&str) -> String) -> String {
+    let tip = env.state_tip(dir);
+    let old = env.git(dir, &["show", &format!("{tip}:{path}")]).success_git();
+    let new = write_state_file(env, dir, &tip, path, &edit(&old));
+    env.git(dir, &["update-ref", "refs/maestro/state", &new, &tip]).success_git();
+    old
+}
 
 /// `git maestro <args>`, killed if it outlives [`SAFETY`] (a failure: it spun).
 fn run_bounded(env: &TestEnv, dir: &Path, args: &[&str]) -> Run {
@@ -44,6 +75,62 @@ fn run_bounded(env: &TestEnv, dir: &Path, args: &[&str]) -> Run {
         args.join(" ")
     );
     run
+}
+
+fn state_commits(env: &TestEnv, dir: &Path) -> usize {
+    env.git(dir, &["rev-list", "--count", "refs/maestro/state"]).success_git().trim().parse().unwrap()
+}
+
+/// Issue 12, item 5: a task file whose `id` disagrees with its path made `run` retry about
+/// 850 times a second until killed: each round wrote (it thought) for the task at one path and
+/// read it back from the other. Here `a.toml` says it is `b`, the Score's other task.
+fn a_misplaced_task_record_is_reported_once_and_the_run_ends(tasks: &str) {
+    let env = TestEnv::new();
+    let dir = setup(&env, tasks, "");
+    let original = rewrite_state_file(&env, &dir, "scores/s/tasks/a.toml", |t| t.replace("id = \"a\"", "id = \"b\""));
+    let before = state_commits(&env, &dir);
+
+    let run = run_bounded(&env, &dir, &["run", "s"]).user_error();
+    let warning = "Warning: scores/s/tasks/a.toml: its id is \"b\" but its place says \"a\"";
+    assert_eq!(run.stderr.matches(warning).count(), 1, "the record is reported once, with its path:\n{}", run.render());
+    assert!(run.stderr.contains("Error: s cannot go on: the run cannot use scores/s/tasks/a.toml"), "{}", run.render());
+    assert!(run.stderr.contains("Hint: `git maestro doctor`"), "{}", run.render());
+    assert!(run.stdout.contains("scores/s/tasks/a.toml cannot be used"), "{}", run.render());
+    // The other tasks went on as usual: about five state writes each, not hundreds.
+    let written = state_commits(&env, &dir) - before;
+    assert!(written < 40, "{written} state commits for two tasks:\n{}", run.render());
+    let b = env.run(&dir, &["task", "show", "s/b", "--json"]).success().json();
+    assert_eq!(b["status"], "merged", "the real b went on as usual: {b:#}");
+
+    // Running again says the same and writes nothing.
+    let again_before = state_commits(&env, &dir);
+    let again = run_bounded(&env, &dir, &["run", "s"]).user_error();
+    assert_eq!(again.stderr.matches(warning).count(), 1, "{}", again.render());
+    assert_eq!(state_commits(&env, &dir), again_before, "{}", again.render());
+
+    // Once a person puts the record right, the Score finishes.
+    rewrite_state_file(&env, &dir, "scores/s/tasks/a.toml", |_| original.clone());
+    let fixed = run_bounded(&env, &dir, &["run", "s"]).success();
+    assert!(fixed.stdout.starts_with("s  done: "), "{}", fixed.render());
+}
+
+#[test]
+fn a_misplaced_ready_task_record_is_reported_once_and_the_run_ends() {
+    // `a` is ready: the run gave it to a worker, which ran `b` (merged) and then failed on it
+    // over and over, since the error parked the task by b's record, not a's.
+    a_misplaced_task_record_is_reported_once_and_the_run_ends(
+        "[[tasks]]\nid = \"a\"\nchecks = [\"ok\"]\n[[tasks]]\nid = \"b\"\nchecks = [\"ok\"]\n",
+    );
+}
+
+#[test]
+fn a_misplaced_pending_task_record_is_reported_once_and_the_run_ends() {
+    // `a` is pending on `c`: once c merged, reconciling made it ready, by writing b.toml, which
+    // was not pending; it wrote nothing, said it had, and the loop went round again, silently.
+    a_misplaced_task_record_is_reported_once_and_the_run_ends(
+        "[[tasks]]\nid = \"c\"\nchecks = [\"ok\"]\n[[tasks]]\nid = \"a\"\ndeps = [\"c\"]\nchecks = [\"ok\"]\n\
+         [[tasks]]\nid = \"b\"\nchecks = [\"ok\"]\n",
+    );
 }
 
 /// Issue 12, "Loops": `sync` gave up on a ref lock that a killed writer left behind; only a

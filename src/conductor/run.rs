@@ -8,7 +8,7 @@
 //! performer's own `max_parallel`; with `conflict_policy = "serialize"`, tasks whose scopes
 //! overlap never run at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -22,7 +22,7 @@ use crate::approval::{self, ChainContext, ChainOutcome, Integrated, PostMerge, g
 use crate::config::Config;
 use crate::mcp::OpenStore;
 use crate::model::score::{ConflictPolicy, PlanApproval};
-use crate::model::{ScoreStatus, Task, TaskStatus};
+use crate::model::{Score, ScoreStatus, Task, TaskStatus};
 use crate::performer::task_run::{self, RunError, RunRequest};
 use crate::store::{self, Store, layout};
 
@@ -56,6 +56,10 @@ pub struct Summary {
     pub usage: BTreeMap<String, Usage>,
     /// Tasks waiting for a person or a pull request, with what they wait for.
     pub waiting: Vec<(String, String)>,
+    /// Records of the Score the run could not use, by path, with why; the Score waits for them.
+    pub unusable: Vec<(String, String)>,
+    /// Why the run stopped early when a round made no progress, the same way twice.
+    pub stuck: Option<String>,
     /// Merged checkpoint tasks holding back their dependants.
     pub checkpoints: Vec<String>,
     pub interrupted: bool,
@@ -91,6 +95,13 @@ pub fn run(
     // Tasks waiting for a person, keyed by what they looked like then: not retried until the
     // state changes.
     let mut waiting: BTreeMap<String, (String, String)> = BTreeMap::new();
+    // Records the run cannot use, as of the last read; and those already reported.
+    let mut unusable: BTreeMap<String, String>;
+    let mut reported: BTreeSet<String> = BTreeSet::new();
+    // The state a round read when reconciling it changed nothing though it said it wrote; the
+    // same again means the loop would spin.
+    let mut stalled: Option<Option<crate::git::ObjectId>> = None;
+    let mut stuck: Option<String> = None;
     let mut board = (usize::MAX, 0);
     // Stop flags of running performers, by task.
     let mut stops: BTreeMap<String, Arc<AtomicBool>> = BTreeMap::new();
@@ -104,7 +115,16 @@ pub fn run(
         if let Some(remote) = &shared.remote {
             remote.sync(&store, on);
         }
-        let (score, tasks) = store::score_with_tasks(&store.view()?, &opts.score)?;
+        let view = store.view()?;
+        let read = view.commit;
+        let (score, all) = store::score_with_tasks(&view, &opts.score)?;
+        let tasks;
+        (tasks, unusable) = usable(&score, all);
+        for (path, problem) in &unusable {
+            if reported.insert(format!("{path}: {problem}")) {
+                on(Progress::Unusable { path: path.clone(), problem: problem.clone() });
+            }
+        }
         for t in tasks.iter().filter(|t| elsewhere(t)) {
             if let Some(stop) = stops.remove(&t.id) {
                 stop.store(true, Ordering::Relaxed);
@@ -116,19 +136,35 @@ pub fn run(
             }
         }
         let merged = tasks.iter().filter(|t| t.status == TaskStatus::Merged).count();
-        if board != (merged, tasks.len()) {
-            board = (merged, tasks.len());
-            on(Progress::Board { merged, total: tasks.len() });
+        if board != (merged, score.tasks.len()) {
+            board = (merged, score.tasks.len());
+            on(Progress::Board { merged, total: score.tasks.len() });
         }
         let interrupted = crate::git::interrupted();
-        if !interrupted {
+        if !interrupted && stuck.is_none() {
             behind.clear();
+            let ids: Vec<String> = busy.keys().cloned().collect();
+            // A Score with a record the run cannot use is not done, however many others merged.
+            let finished = !unusable.is_empty() && merged == tasks.len();
+            if !finished && reconcile::reconcile(&store, &score, &tasks, &ids)? {
+                if store.tip()? != read || stalled.replace(read) != Some(read) {
+                    continue;
+                }
+                // It said it wrote, yet the state is still the one this round read, for the
+                // second time: another round would do the same again, forever.
+                let why = format!(
+                    "the run made no progress: its rules keep asking for a change to {} that writes nothing",
+                    opts.score
+                );
+                on(Progress::Error { task: opts.score.clone(), message: why.clone() });
+                stuck = Some(why);
+            } else {
+                stalled = None;
+            }
+        }
+        if !interrupted && stuck.is_none() {
             // Where new task branches start this round.
             let base = task_run::worktree_base(&store.repo, &score)?;
-            let ids: Vec<String> = busy.keys().cloned().collect();
-            if reconcile::reconcile(&store, &score, &tasks, &ids)? {
-                continue;
-            }
             let history = History::new(store::performer_stats(&store.view()?)?);
             // Late packets are expired (a write) only when there are some.
             let mut packets = store::handovers(&store.view()?)?;
@@ -193,8 +229,11 @@ pub fn run(
                     remote.sync(&store, on);
                 }
             }
-            let waiting = waiting.into_iter().map(|(task, (_, why))| (task, why)).chain(behind).collect();
-            return summarize(&store, &opts.score, waiting, interrupted);
+            let mut summary = summarize(&store, &opts.score, interrupted)?;
+            summary.waiting = waiting.into_iter().map(|(task, (_, why))| (task, why)).chain(behind).collect();
+            summary.unusable = unusable.into_iter().collect();
+            summary.stuck = stuck;
+            return Ok(summary);
         }
         let first = match (interrupted, &opts.remote) {
             (true, _) => rx.recv_timeout(Duration::from_millis(100)),
@@ -208,8 +247,10 @@ pub fn run(
                     busy.remove(&task);
                     stops.remove(&task);
                     if let Some(why) = why {
-                        let t = store::task(&store.view()?, &opts.score, &task)?;
-                        waiting.insert(task, (wait_key(&t), why));
+                        // A record that no longer reads is reported by the next round.
+                        let key = store::task(&store.view()?, &opts.score, &task)
+                            .map_or_else(|_| String::new(), |t| wait_key(&t));
+                        waiting.insert(task, (key, why));
                     }
                 }
             }
@@ -422,13 +463,9 @@ fn settle(store: &Store, score_id: &str) -> Result<(), ConductorError> {
     Ok(())
 }
 
-fn summarize(
-    store: &Store,
-    score_id: &str,
-    waiting: Vec<(String, String)>,
-    interrupted: bool,
-) -> Result<Summary, ConductorError> {
+fn summarize(store: &Store, score_id: &str, interrupted: bool) -> Result<Summary, ConductorError> {
     let (score, tasks) = store::score_with_tasks(&store.view()?, score_id)?;
+    let (tasks, _) = usable(&score, tasks);
     let mut summary = Summary { score: score_id.to_owned(), interrupted, ..Summary::default() };
     summary.score_status = score.status.to_string();
     for t in &tasks {
@@ -443,6 +480,33 @@ fn summarize(
             summary.checkpoints.push(t.id.clone());
         }
     }
-    summary.waiting = waiting;
     Ok(summary)
+}
+
+/// Split a Score's task records into those the run can use and those it cannot, by path with
+/// why (see [`misplaced`]).
+fn usable(score: &Score, tasks: Vec<Task>) -> (Vec<Task>, BTreeMap<String, String>) {
+    let (mut good, mut bad) = (Vec::new(), BTreeMap::new());
+    for (listed, t) in score.tasks.iter().zip(tasks) {
+        if let Some(problem) = misplaced(score, listed, &t) {
+            bad.insert(layout::task_file(&score.id, listed), problem);
+        } else {
+            good.push(t);
+        }
+    }
+    (good, bad)
+}
+
+/// Why the task record read at the place of `listed` in `score` cannot be used, if it cannot:
+/// its `id` or `score` disagrees with its place. Such a record is read at one path but would be
+/// written at another, so every write made for it lands elsewhere, and a run would find the
+/// same work again, round after round.
+pub fn misplaced(score: &Score, listed: &str, task: &Task) -> Option<String> {
+    if task.id != listed {
+        Some(format!("its id is {:?} but its place says {listed:?}", task.id))
+    } else if task.score != score.id {
+        Some(format!("its score is {:?} but its place says {:?}", task.score, score.id))
+    } else {
+        None
+    }
 }
