@@ -81,6 +81,11 @@ fn state_commits(env: &TestEnv, dir: &Path) -> usize {
     env.git(dir, &["rev-list", "--count", "refs/maestro/state"]).success_git().trim().parse().unwrap()
 }
 
+fn status_of(env: &TestEnv, dir: &Path, task: &str) -> serde_json::Value {
+    let board = env.run(dir, &["status", "--json"]).success().json();
+    board[0]["tasks"].as_array().unwrap().iter().find(|t| t["id"] == task).cloned().unwrap()
+}
+
 /// Issue 12, item 5: a task file whose `id` disagrees with its path made `run` retry about
 /// 850 times a second until killed: each round wrote (it thought) for the task at one path and
 /// read it back from the other. Here `a.toml` says it is `b`, the Score's other task.
@@ -131,6 +136,52 @@ fn a_misplaced_pending_task_record_is_reported_once_and_the_run_ends() {
         "[[tasks]]\nid = \"c\"\nchecks = [\"ok\"]\n[[tasks]]\nid = \"a\"\ndeps = [\"c\"]\nchecks = [\"ok\"]\n\
          [[tasks]]\nid = \"b\"\nchecks = [\"ok\"]\n",
     );
+}
+
+/// Issue 12: a task whose approval chain errors stopped the run with "waits for attention"
+/// and exit 0, and `status` said it waited for its checks.
+#[test]
+fn run_exits_1_when_a_task_stops_on_an_error() {
+    let env = TestEnv::new();
+    let dir = setup(
+        &env,
+        "[[tasks]]\nid = \"a\"\nchecks = [\"ok\", \"missing\"]\n[[tasks]]\nid = \"b\"\nchecks = [\"ok\"]\n",
+        "",
+    );
+    let run = run_bounded(&env, &dir, &["run", "s"]).user_error();
+    let error = "check \"missing\" is not defined in trusted config";
+    assert!(run.stdout.contains(&format!("s/a stopped on an error: {error}")), "{}", run.render());
+    assert!(run.stderr.contains("Error: s stopped on an error in a\n"), "{}", run.render());
+    assert!(run.stderr.contains("Hint: "), "{}", run.render());
+    assert!(!run.stdout.contains("waits for"), "an error is not a wait:\n{}", run.render());
+    assert_eq!(status_of(&env, &dir, "b")["status"], "merged", "the other task went on");
+
+    // With the check defined, the same run goes on and finishes.
+    let config = std::fs::read_to_string(dir.join(".maestro/config.toml")).unwrap();
+    std::fs::write(dir.join(".maestro/config.toml"), format!("{config}\n[checks.missing]\nrun = \"true\"\n")).unwrap();
+    let run = run_bounded(&env, &dir, &["run", "s"]).success();
+    assert!(run.stdout.starts_with("s  done: 2 merged\n"), "{}", run.render());
+}
+
+#[test]
+fn run_exits_1_when_no_performer_can_take_a_task_and_0_when_it_only_waits_for_a_person() {
+    let env = TestEnv::new();
+    let dir = setup(&env, "[[tasks]]\nid = \"a\"\nperformer = \"ghost\"\n[[tasks]]\nid = \"b\"\n", "");
+    let run = run_bounded(&env, &dir, &["run", "s"]).user_error();
+    assert!(
+        run.stdout.contains(
+            "s/a stopped on an error: no performer can take it now; candidates: fake excluded: the task names ghost"
+        ),
+        "{}",
+        run.render()
+    );
+    assert!(run.stderr.contains("Error: s stopped on an error in a\n"), "{}", run.render());
+
+    // A Score that only waits for the approval it announced is no error.
+    let env = TestEnv::new();
+    let dir = setup(&env, "[[tasks]]\nid = \"a\"\napproval = [\"checks\", \"human\"]\n", "");
+    let run = run_bounded(&env, &dir, &["run", "s"]).success();
+    assert!(run.stdout.contains("s/a waits for a person approves or rejects it"), "{}", run.render());
 }
 
 /// Issue 12, "Loops": `sync` gave up on a ref lock that a killed writer left behind; only a

@@ -100,6 +100,14 @@ fn stopped(s: &Summary) -> CommandResult {
         return Err(CommandError::user("stuck", format!("{score} stopped: {why}"))
             .hint("run `git maestro doctor` to check the state"));
     }
+    if !s.errors.is_empty() {
+        let tasks: Vec<&str> = s.errors.iter().map(|(task, _)| task.as_str()).collect();
+        return Err(CommandError::user("task-error", format!("{score} stopped on an error in {}", tasks.join(", ")))
+            .hint(format!(
+                "each error is listed above, and `git maestro status` shows the board; fix the cause, then run \
+             `git maestro run {score}` again"
+            )));
+    }
     Ok(())
 }
 
@@ -312,6 +320,9 @@ fn show_summary(ctx: &Context, s: &Summary) -> CommandResult {
     }
     for (task, why) in &s.waiting {
         ctx.ui.line(format!("  {}/{task} waits for {why}", s.score))?;
+    }
+    for (task, why) in &s.errors {
+        ctx.ui.line(format!("  {}/{task} stopped on an error: {why}", s.score))?;
     }
     for (path, why) in &s.unusable {
         ctx.ui.line(format!("  {path} cannot be used: {why}"))?;
