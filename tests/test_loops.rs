@@ -106,6 +106,9 @@ fn a_misplaced_task_record_is_reported_once_and_the_run_ends(tasks: &str) {
     assert!(written < 40, "{written} state commits for two tasks:\n{}", run.render());
     let b = env.run(&dir, &["task", "show", "s/b", "--json"]).success().json();
     assert_eq!(b["status"], "merged", "the real b went on as usual: {b:#}");
+    let a = status_of(&env, &dir, "a");
+    assert_eq!(a["waiting_for"], "a person", "{a:#}");
+    assert!(a["reason"].as_str().unwrap().starts_with("scores/s/tasks/a.toml cannot be used: its id is"), "{a:#}");
 
     // Running again says the same and writes nothing.
     let again_before = state_commits(&env, &dir);
@@ -141,7 +144,7 @@ fn a_misplaced_pending_task_record_is_reported_once_and_the_run_ends() {
 /// Issue 12: a task whose approval chain errors stopped the run with "waits for attention"
 /// and exit 0, and `status` said it waited for its checks.
 #[test]
-fn run_exits_1_when_a_task_stops_on_an_error() {
+fn run_exits_1_when_a_task_stops_on_an_error_and_status_says_what_the_error_is() {
     let env = TestEnv::new();
     let dir = setup(
         &env,
@@ -156,11 +159,33 @@ fn run_exits_1_when_a_task_stops_on_an_error() {
     assert!(!run.stdout.contains("waits for"), "an error is not a wait:\n{}", run.render());
     assert_eq!(status_of(&env, &dir, "b")["status"], "merged", "the other task went on");
 
+    let a = status_of(&env, &dir, "a");
+    assert_eq!(a["status"], "submitted", "{a:#}");
+    assert_eq!(a["waiting_for"], "a person", "not its checks: {a:#}");
+    assert_eq!(a["reason"], format!("error: {error}"), "{a:#}");
+    let board = env.run(&dir, &["status"]).success().stdout;
+    assert!(board.contains(&format!("a person: error: {error}\n")), "{board}");
+
     // With the check defined, the same run goes on and finishes.
     let config = std::fs::read_to_string(dir.join(".maestro/config.toml")).unwrap();
     std::fs::write(dir.join(".maestro/config.toml"), format!("{config}\n[checks.missing]\nrun = \"true\"\n")).unwrap();
     let run = run_bounded(&env, &dir, &["run", "s"]).success();
     assert!(run.stdout.starts_with("s  done: 2 merged\n"), "{}", run.render());
+}
+
+#[test]
+fn status_says_why_a_blocked_task_stopped() {
+    let env = TestEnv::new();
+    let dir = setup(&env, "[[tasks]]\nid = \"broken\"\n[[tasks]]\nid = \"b\"\n", "max_attempts = 2");
+    let run = run_bounded(&env, &dir, &["run", "s"]).user_error();
+    assert!(run.stderr.contains("Error: s cannot finish: broken blocked"), "{}", run.render());
+    let t = status_of(&env, &dir, "broken");
+    assert_eq!(t["status"], "blocked", "{t:#}");
+    assert_eq!(t["waiting_for"], "a person", "{t:#}");
+    let why = "blocked after 2 attempts: the last run failed: the performer exited with status 7";
+    assert!(t["reason"].as_str().unwrap().starts_with(why), "{t:#}");
+    let board = env.run(&dir, &["status"]).success().stdout;
+    assert!(board.contains(&format!("  broken  blocked  fake      2         a person: {why}")), "{board}");
 }
 
 #[test]
