@@ -7,7 +7,7 @@ mod remote;
 pub mod routing;
 mod run;
 
-pub use run::{RunOptions, Summary, Usage, run};
+pub use run::{RunOptions, Summary, Usage, misplaced, run};
 
 use crate::model::TaskStatus;
 use crate::performer::adapter::Event;
@@ -27,6 +27,9 @@ pub enum Progress {
     Waiting { task: String, why: String },
     /// A worker failed on the task; the state is left as the last transaction wrote it.
     Error { task: String, message: String },
+    /// A record of the Score the run cannot use, reported once: the run leaves it alone, and
+    /// the Score waits for a person to fix it.
+    Unusable { path: String, problem: String },
     /// How far the Score is: merged tasks of all.
     Board { merged: usize, total: usize },
 }

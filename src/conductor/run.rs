@@ -8,7 +8,7 @@
 //! performer's own `max_parallel`; with `conflict_policy = "serialize"`, tasks whose scopes
 //! overlap never run at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -22,7 +22,7 @@ use crate::approval::{self, ChainContext, ChainOutcome, Integrated, PostMerge, g
 use crate::config::Config;
 use crate::mcp::OpenStore;
 use crate::model::score::{ConflictPolicy, PlanApproval};
-use crate::model::{ScoreStatus, Task, TaskStatus, lifecycle};
+use crate::model::{Score, ScoreStatus, Task, TaskError, TaskStatus, lifecycle};
 use crate::performer::task_run::{self, RunError, RunRequest};
 use crate::store::{self, Store, layout};
 
@@ -56,6 +56,13 @@ pub struct Summary {
     pub usage: BTreeMap<String, Usage>,
     /// Tasks waiting for a person or a pull request, with what they wait for.
     pub waiting: Vec<(String, String)>,
+    /// Tasks the run stopped on because of an error a person must look at, with the error:
+    /// a worker failed, or no performer can take the task.
+    pub errors: Vec<(String, String)>,
+    /// Records of the Score the run could not use, by path, with why; the Score waits for them.
+    pub unusable: Vec<(String, String)>,
+    /// Why the run stopped early when a round made no progress, the same way twice.
+    pub stuck: Option<String>,
     /// Merged checkpoint tasks holding back their dependants.
     pub checkpoints: Vec<String>,
     pub interrupted: bool,
@@ -71,7 +78,26 @@ pub struct Usage {
 /// A worker's last word.
 enum Msg {
     Progress(Progress),
-    Done { task: String, waiting: Option<String> },
+    Done { task: String, end: End },
+}
+
+/// Where a worker left its task.
+enum End {
+    /// As far as it goes for now; the next round reads what it became.
+    Moved,
+    /// Waiting for a person or a pull request, for this reason.
+    Waits(String),
+    /// Stopped on this error.
+    Failed(String),
+}
+
+/// A task the loop leaves alone until its record changes.
+struct Parked {
+    /// What the task looked like when it was parked ([`wait_key`]).
+    key: String,
+    why: String,
+    /// Whether it stopped on an error rather than waits for someone.
+    error: bool,
 }
 
 /// Run `opts.score` until nothing more can move; `on` sees progress as it happens.
@@ -88,9 +114,22 @@ pub fn run(
     let (tx, rx) = mpsc::channel::<Msg>();
     // Task id → the performer it runs with (None: chain or merge).
     let mut busy: BTreeMap<String, Option<String>> = BTreeMap::new();
-    // Tasks waiting for a person, keyed by what they looked like then: not retried until the
-    // state changes.
-    let mut waiting: BTreeMap<String, (String, String)> = BTreeMap::new();
+    // Tasks waiting for a person, or stopped on an error, keyed by what they looked like then:
+    // not retried until the state changes.
+    let mut parked: BTreeMap<String, Parked> = BTreeMap::new();
+    // The last error of each task that had one; a task that stops on the same error twice is
+    // given up: not retried in this run, whatever changes.
+    let mut failures: BTreeMap<String, String> = BTreeMap::new();
+    let mut given_up: BTreeSet<String> = BTreeSet::new();
+    // Ready tasks no performer can take, even with none busy, with the routing's reasons.
+    let mut unroutable: BTreeMap<String, String> = BTreeMap::new();
+    // Records the run cannot use, as of the last read; and those already reported.
+    let mut unusable: BTreeMap<String, String>;
+    let mut reported: BTreeSet<String> = BTreeSet::new();
+    // The state a round read when reconciling it changed nothing though it said it wrote; the
+    // same again means the loop would spin.
+    let mut stalled: Option<Option<crate::git::ObjectId>> = None;
+    let mut stuck: Option<String> = None;
     let mut board = (usize::MAX, 0);
     // Stop flags of running performers, by task.
     let mut stops: BTreeMap<String, Arc<AtomicBool>> = BTreeMap::new();
@@ -104,7 +143,16 @@ pub fn run(
         if let Some(remote) = &shared.remote {
             remote.sync(&store, on);
         }
-        let (score, tasks) = store::score_with_tasks(&store.view()?, &opts.score)?;
+        let view = store.view()?;
+        let read = view.commit;
+        let (score, all) = store::score_with_tasks(&view, &opts.score)?;
+        let tasks;
+        (tasks, unusable) = usable(&score, all);
+        for (path, problem) in &unusable {
+            if reported.insert(format!("{path}: {problem}")) {
+                on(Progress::Unusable { path: path.clone(), problem: problem.clone() });
+            }
+        }
         for t in tasks.iter().filter(|t| elsewhere(t)) {
             if let Some(stop) = stops.remove(&t.id) {
                 stop.store(true, Ordering::Relaxed);
@@ -116,19 +164,36 @@ pub fn run(
             }
         }
         let merged = tasks.iter().filter(|t| t.status == TaskStatus::Merged).count();
-        if board != (merged, tasks.len()) {
-            board = (merged, tasks.len());
-            on(Progress::Board { merged, total: tasks.len() });
+        if board != (merged, score.tasks.len()) {
+            board = (merged, score.tasks.len());
+            on(Progress::Board { merged, total: score.tasks.len() });
         }
         let interrupted = crate::git::interrupted();
-        if !interrupted {
+        if !interrupted && stuck.is_none() {
             behind.clear();
+            unroutable.clear();
+            let ids: Vec<String> = busy.keys().cloned().collect();
+            // A Score with a record the run cannot use is not done, however many others merged.
+            let finished = !unusable.is_empty() && merged == tasks.len();
+            if !finished && reconcile::reconcile(&store, &score, &tasks, &ids)? {
+                if store.tip()? != read || stalled.replace(read) != Some(read) {
+                    continue;
+                }
+                // It said it wrote, yet the state is still the one this round read, for the
+                // second time: another round would do the same again, forever.
+                let why = format!(
+                    "the run made no progress: its rules keep asking for a change to {} that writes nothing",
+                    opts.score
+                );
+                on(Progress::Error { task: opts.score.clone(), message: why.clone() });
+                stuck = Some(why);
+            } else {
+                stalled = None;
+            }
+        }
+        if !interrupted && stuck.is_none() {
             // Where new task branches start this round.
             let base = task_run::worktree_base(&store.repo, &score)?;
-            let ids: Vec<String> = busy.keys().cloned().collect();
-            if reconcile::reconcile(&store, &score, &tasks, &ids)? {
-                continue;
-            }
             let history = History::new(store::performer_stats(&store.view()?)?);
             // Late packets are expired (a write) only when there are some.
             let mut packets = store::handovers(&store.view()?)?;
@@ -141,7 +206,8 @@ pub fn run(
                     break;
                 }
                 if busy.contains_key(&task.id)
-                    || waiting.get(&task.id).is_some_and(|(k, _)| *k == wait_key(task))
+                    || given_up.contains(&task.id)
+                    || parked.get(&task.id).is_some_and(|p| p.key == wait_key(task))
                     || elsewhere(task)
                 {
                     continue;
@@ -167,7 +233,14 @@ pub fn run(
                         let mut avoid = reconcile::failed_performers(task);
                         avoid.extend(crate::memory::handover::refused_by(&packets, &task.score, &task.id));
                         let r = routing::route(task, config, &history, &running, &avoid);
-                        let Some(performer) = r.chosen.clone() else { continue };
+                        let Some(performer) = r.chosen.clone() else {
+                            // With no performer busy, nobody can take it at all: only a person
+                            // (config, or the task's own rules) can change that.
+                            if running.is_empty() {
+                                unroutable.insert(task.id.clone(), r.rationale());
+                            }
+                            continue;
+                        };
                         let stop = stops.entry(task.id.clone()).or_default().clone();
                         Job::Run { performer, rationale: r.rationale(), stop }
                     }
@@ -175,7 +248,7 @@ pub fn run(
                     _ => continue,
                 };
                 busy.insert(task.id.clone(), job.performer());
-                waiting.remove(&task.id);
+                parked.remove(&task.id);
                 let (shared, tx, task) = (shared.clone(), tx.clone(), task.clone());
                 std::thread::spawn(move || work(&shared, &task, job, &tx));
             }
@@ -193,8 +266,13 @@ pub fn run(
                     remote.sync(&store, on);
                 }
             }
-            let waiting = waiting.into_iter().map(|(task, (_, why))| (task, why)).chain(behind).collect();
-            return summarize(&store, &opts.score, waiting, interrupted);
+            let (errors, waiting): (Vec<_>, Vec<_>) = parked.into_iter().partition(|(_, p)| p.error);
+            let mut summary = summarize(&store, &opts.score, interrupted)?;
+            summary.waiting = waiting.into_iter().map(|(task, p)| (task, p.why)).chain(behind).collect();
+            summary.errors = errors.into_iter().map(|(task, p)| (task, p.why)).chain(unroutable).collect();
+            summary.unusable = unusable.into_iter().collect();
+            summary.stuck = stuck;
+            return Ok(summary);
         }
         let first = match (interrupted, &opts.remote) {
             (true, _) => rx.recv_timeout(Duration::from_millis(100)),
@@ -204,13 +282,22 @@ pub fn run(
         for msg in first.into_iter().chain(rx.try_iter()) {
             match msg {
                 Msg::Progress(p) => on(p),
-                Msg::Done { task, waiting: why } => {
+                Msg::Done { task, end } => {
                     busy.remove(&task);
                     stops.remove(&task);
-                    if let Some(why) = why {
-                        let t = store::task(&store.view()?, &opts.score, &task)?;
-                        waiting.insert(task, (wait_key(&t), why));
+                    let (why, error) = match end {
+                        End::Moved => continue,
+                        End::Waits(why) => (why, false),
+                        End::Failed(why) => (why, true),
+                    };
+                    // The same error twice: retrying it would only repeat it.
+                    if error && failures.insert(task.clone(), why.clone()).is_some_and(|last| last == why) {
+                        given_up.insert(task.clone());
                     }
+                    // A record that no longer reads is reported by the next round.
+                    let key = store::task(&store.view()?, &opts.score, &task)
+                        .map_or_else(|_| String::new(), |t| wait_key(&t));
+                    parked.insert(task, Parked { key, why, error });
                 }
             }
         }
@@ -250,14 +337,15 @@ fn work(shared: &Shared, task: &Task, job: Job, tx: &mpsc::Sender<Msg>) {
         let _ = tx.send(Msg::Progress(p));
     };
     // An error parks the task like a wait, so it is not retried until its state changes.
-    let waiting = match advance(shared, task, job, &send) {
-        Ok(waiting) => waiting,
+    let end = match advance(shared, task, job, &send) {
+        Ok(Some(why)) => End::Waits(why),
+        Ok(None) => End::Moved,
         Err(e) => {
             send(Progress::Error { task: id.clone(), message: e.to_string() });
-            Some(format!("attention after an error: {e}"))
+            End::Failed(e.to_string())
         }
     };
-    let _ = tx.send(Msg::Done { task: id, waiting });
+    let _ = tx.send(Msg::Done { task: id, end });
 }
 
 /// Move the task as far as it goes; `Some(why)` when it stops to wait for someone.
@@ -295,6 +383,16 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
         }) {
             Ok(report) => report,
             Err(RunError::Busy(_)) => return Ok(Some("another process is running it".into())),
+            // Someone holds it, a person say: it waits for them, as it would for an approval.
+            Err(
+                RunError::Task(TaskError::AlreadyClaimed { holder, .. })
+                | RunError::Store(store::Error::Task(TaskError::AlreadyClaimed { holder, .. })),
+            ) => {
+                return Ok(Some(format!(
+                    "{holder}, who claimed it, to submit it or give it back with \
+                     `git maestro task release {score}/{id} --as {holder}`"
+                )));
+            }
             Err(e) => return Err(e.into()),
         };
         send(Progress::Finished { task: id.to_owned(), status: report.status, note: report.attempt.reason.clone() });
@@ -422,13 +520,9 @@ fn settle(store: &Store, score_id: &str) -> Result<(), ConductorError> {
     Ok(())
 }
 
-fn summarize(
-    store: &Store,
-    score_id: &str,
-    waiting: Vec<(String, String)>,
-    interrupted: bool,
-) -> Result<Summary, ConductorError> {
+fn summarize(store: &Store, score_id: &str, interrupted: bool) -> Result<Summary, ConductorError> {
     let (score, tasks) = store::score_with_tasks(&store.view()?, score_id)?;
+    let (tasks, _) = usable(&score, tasks);
     let mut summary = Summary { score: score_id.to_owned(), interrupted, ..Summary::default() };
     summary.score_status = score.status.to_string();
     for t in &tasks {
@@ -443,6 +537,33 @@ fn summarize(
             summary.checkpoints.push(t.id.clone());
         }
     }
-    summary.waiting = waiting;
     Ok(summary)
+}
+
+/// Split a Score's task records into those the run can use and those it cannot, by path with
+/// why (see [`misplaced`]).
+fn usable(score: &Score, tasks: Vec<Task>) -> (Vec<Task>, BTreeMap<String, String>) {
+    let (mut good, mut bad) = (Vec::new(), BTreeMap::new());
+    for (listed, t) in score.tasks.iter().zip(tasks) {
+        if let Some(problem) = misplaced(score, listed, &t) {
+            bad.insert(layout::task_file(&score.id, listed), problem);
+        } else {
+            good.push(t);
+        }
+    }
+    (good, bad)
+}
+
+/// Why the task record read at the place of `listed` in `score` cannot be used, if it cannot:
+/// its `id` or `score` disagrees with its place. Such a record is read at one path but would be
+/// written at another, so every write made for it lands elsewhere, and a run would find the
+/// same work again, round after round.
+pub fn misplaced(score: &Score, listed: &str, task: &Task) -> Option<String> {
+    if task.id != listed {
+        Some(format!("its id is {:?} but its place says {listed:?}", task.id))
+    } else if task.score != score.id {
+        Some(format!("its score is {:?} but its place says {:?}", task.score, score.id))
+    } else {
+        None
+    }
 }

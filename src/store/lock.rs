@@ -32,6 +32,17 @@ pub enum WriterLockError {
     Io(PathBuf, std::io::Error),
 }
 
+impl From<WriterLockError> for super::Error {
+    fn from(e: WriterLockError) -> super::Error {
+        match e {
+            WriterLockError::Timeout(lock) => super::Error::Busy { lock, attempts: 0 },
+            WriterLockError::Io(path, source) => {
+                crate::git::Error::Io { context: format!("cannot open {}", path.display()), source }.into()
+            }
+        }
+    }
+}
+
 /// The writer lock's path for a repository.
 pub fn writer_lock_path(common_dir: &Path) -> PathBuf {
     common_dir.join("maestro").join("writer.lock")

@@ -12,13 +12,17 @@
 //! normal transaction; then verify what would be pushed, as the pre-push hook does (hooks do
 //! not run for libraries, and `--no-verify` skips them), and push it with `git push`, never
 //! forced. A push the remote rejects because it moved starts another round, up to
-//! [`MAX_ROUNDS`].
+//! [`MAX_ROUNDS`]. A ref lock left behind by a writer that died is removed once stale, as
+//! every state write does ([`super::lock::recover`]), and the report says so.
+
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use super::layout::{self, STATE_REF};
 use super::merge::{self, Change};
-use super::{Error, Store};
+use super::transaction::DEADLINE;
+use super::{Error, Store, lock};
 use crate::git::{self, CasError, ObjectId, RefUpdate};
 use crate::model::clock::SyncConflict;
 use crate::model::{DecisionKind, Task};
@@ -73,6 +77,8 @@ pub struct Report {
     pub lost_claims: Vec<LostClaim>,
     /// Conflicts the merge settled by setting a value aside, by record.
     pub conflicts: Vec<(String, SyncConflict)>,
+    /// Things done on the side that a user may want to know, e.g. a stale lock removed.
+    pub notices: Vec<String>,
 }
 
 /// A claim made here that an earlier claim elsewhere beat.
@@ -138,14 +144,14 @@ pub fn sync(store: &Store, remote: &str, verify: Verify<'_>, also_fetch: &[Strin
                 None
             }
             (None, Some(theirs)) => {
-                if !move_ref(store, STATE_REF, None, theirs, "sync: adopt the remote state")? {
+                if !move_ref(store, STATE_REF, None, theirs, "sync: adopt the remote state", &mut report.notices)? {
                     continue;
                 }
                 report.action = "adopted";
                 None
             }
             (Some(ours), Some(theirs)) if repo.is_ancestor(ours, theirs)? => {
-                if !move_ref(store, STATE_REF, Some(ours), theirs, "sync: fast-forward")? {
+                if !move_ref(store, STATE_REF, Some(ours), theirs, "sync: fast-forward", &mut report.notices)? {
                     continue;
                 }
                 report.action = or(report.action, "fast-forward");
@@ -157,7 +163,8 @@ pub fn sync(store: &Store, remote: &str, verify: Verify<'_>, also_fetch: &[Strin
                         return Err(SyncError::Unrelated(remote.to_owned()));
                     }
                     // A state `init` just made here gives way to the shared one.
-                    if !move_ref(store, STATE_REF, Some(ours), theirs, "sync: adopt the remote state")? {
+                    let adopt = "sync: adopt the remote state";
+                    if !move_ref(store, STATE_REF, Some(ours), theirs, adopt, &mut report.notices)? {
                         continue;
                     }
                     report.action = "adopted";
@@ -175,20 +182,20 @@ pub fn sync(store: &Store, remote: &str, verify: Verify<'_>, also_fetch: &[Strin
         };
         let Some(local) = push_from else {
             if let Some(theirs) = theirs {
-                set_seen(store, remote, seen, theirs)?;
+                set_seen(store, remote, seen, theirs, &mut report.notices)?;
             }
             report.after = tip_hex(store)?;
             return Ok(report);
         };
         verify(store, local, theirs).map_err(|reason| SyncError::Refused { remote: remote.to_owned(), reason })?;
         if repo.push_if_fast_forward(remote, &format!("{local}:{STATE_REF}"))? {
-            set_seen(store, remote, seen, local)?;
+            set_seen(store, remote, seen, local, &mut report.notices)?;
             report.pushed = true;
             report.after = tip_hex(store)?;
             return Ok(report);
         }
         if let Some(theirs) = theirs {
-            set_seen(store, remote, seen, theirs)?;
+            set_seen(store, remote, seen, theirs, &mut report.notices)?;
         }
         // Others are pushing too: back off a little, more each round, so they spread out.
         std::thread::sleep(std::time::Duration::from_millis(fastrand::u64(20..=100) * u64::from(round)));
@@ -241,6 +248,7 @@ fn merge_into(store: &Store, remote: &str, theirs: ObjectId, report: &mut Report
         Ok::<_, SyncError>(found)
     })?;
     let (lost, conflicts) = outcome.value;
+    report.notices.extend(outcome.notices);
     report.lost_claims.extend(lost);
     report.conflicts.extend(conflicts);
     outcome.commit.ok_or_else(|| Error::NotInitialized.into())
@@ -305,37 +313,67 @@ fn is_fresh(store: &Store, tip: ObjectId) -> Result<bool, SyncError> {
 fn quarantine(store: &Store, remote: &str, seen: ObjectId, tip: ObjectId) -> SyncError {
     let time = store.session.now().strftime("%Y%m%dT%H%M%SZ").to_string();
     let name = format!("{}quarantine/{remote}/{time}-{}", layout::REF_PREFIX, &tip.to_string()[..12]);
-    if let Err(e) = move_ref(store, &name, None, tip, "sync: quarantine a rewound remote state") {
+    if let Err(e) = move_ref(store, &name, None, tip, "sync: quarantine a rewound remote state", &mut Vec::new()) {
         return e;
     }
     SyncError::Rewound { remote: remote.to_owned(), seen: seen.to_string(), tip: tip.to_string(), quarantine: name }
 }
 
-fn set_seen(store: &Store, remote: &str, seen: Option<ObjectId>, new: ObjectId) -> Result<(), SyncError> {
+fn set_seen(
+    store: &Store,
+    remote: &str,
+    seen: Option<ObjectId>,
+    new: ObjectId,
+    notices: &mut Vec<String>,
+) -> Result<(), SyncError> {
     if seen != Some(new) {
-        move_ref(store, &seen_ref(remote), seen, new, "sync: seen on the remote")?;
+        move_ref(store, &seen_ref(remote), seen, new, "sync: seen on the remote", notices)?;
     }
     Ok(())
 }
 
 /// Move `name` from `expected` to `new`; `false` when it moved meanwhile.
+///
+/// A ref lock in the way is handled as every state write handles it: once this process holds
+/// the writer lock, no git-maestro writer holds a ref lock, so the lock is a foreign git's
+/// (gone within moments) or was left by a writer that died, and is removed once it is
+/// [`lock::STALE_AFTER`] old; `notices` says so.
 fn move_ref(
     store: &Store,
     name: &str,
     expected: Option<ObjectId>,
     new: ObjectId,
     message: &str,
+    notices: &mut Vec<String>,
 ) -> Result<bool, SyncError> {
     let update = RefUpdate { name, expected, new, log_message: message };
     let identity = (store.session.actor.as_str(), store.session.email.as_str());
-    // A lock held by another process (git packing refs) goes within moments: wait up to 1 s.
-    for _ in 0..50 {
-        match store.repo.cas_update(&update, identity, store.session.now().as_second()) {
+    let started = Instant::now();
+    let mut writer = None;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let lock = match store.repo.cas_update(&update, identity, store.session.now().as_second()) {
             Ok(()) => return Ok(true),
             Err(CasError::Conflict { .. }) => return Ok(false),
-            Err(CasError::Busy { .. }) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            Err(CasError::Busy { lock }) => lock,
             Err(CasError::Other(e)) => return Err(e.into()),
+        };
+        let held = match &writer {
+            Some(held) => held,
+            None => {
+                writer.insert(lock::acquire_writer(store.repo.common_dir(), started + DEADLINE).map_err(Error::from)?)
+            }
+        };
+        if let Some(notice) = lock::recover(&lock, held) {
+            notices.push(notice);
+            continue;
         }
+        // Not stale yet: wait until it goes, or is old enough to be removed.
+        let stale_in = lock::age(&lock).map_or(Duration::ZERO, |age| lock::STALE_AFTER.saturating_sub(age));
+        if started.elapsed() + stale_in > DEADLINE + lock::STALE_AFTER {
+            return Err(Error::Busy { lock, attempts }.into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
-    Err(git::Error::Ref(format!("{name} stayed locked by another process for a second")).into())
 }

@@ -78,6 +78,36 @@ pub fn cmd_run(ctx: &Context, args: &RunArgs) -> CommandResult {
                  `git maestro task run {score}/<task>`, then `git maestro run {score}` goes on"
             )));
     }
+    stopped(&summary)
+}
+
+/// The run ended on something only a person can fix: exit 1 saying what, with a hint. Tasks
+/// that only wait for an approval or a pull request the run announced are no error.
+fn stopped(s: &Summary) -> CommandResult {
+    let score = &s.score;
+    if !s.unusable.is_empty() {
+        let paths: Vec<&str> = s.unusable.iter().map(|(path, _)| path.as_str()).collect();
+        return Err(CommandError::user(
+            "unusable-record",
+            format!("{score} cannot go on: the run cannot use {}", paths.join(", ")),
+        )
+        .hint(format!(
+            "`git maestro doctor` lists what is wrong with the state; restore the record from `git maestro log`, \
+             then run `git maestro run {score}` again"
+        )));
+    }
+    if let Some(why) = &s.stuck {
+        return Err(CommandError::user("stuck", format!("{score} stopped: {why}"))
+            .hint("run `git maestro doctor` to check the state"));
+    }
+    if !s.errors.is_empty() {
+        let tasks: Vec<&str> = s.errors.iter().map(|(task, _)| task.as_str()).collect();
+        return Err(CommandError::user("task-error", format!("{score} stopped on an error in {}", tasks.join(", ")))
+            .hint(format!(
+                "each error is listed above, and `git maestro status` shows the board; fix the cause, then run \
+             `git maestro run {score}` again"
+            )));
+    }
     Ok(())
 }
 
@@ -156,6 +186,15 @@ impl<'a> ProgressView<'a> {
             let _ = self.ctx.ui.json_line(&json(p));
             return;
         }
+        // A record the run cannot use is said once, as a warning, even with --quiet.
+        if let Progress::Unusable { path, problem } = p {
+            let line = format!("{path}: {problem}; the run leaves it alone until a person fixes it");
+            match &self.bars {
+                Some(Bars { multi, .. }) => multi.suspend(|| self.ctx.ui.warn(&line)),
+                None => self.ctx.ui.warn(&line),
+            }
+            return;
+        }
         let Some(Bars { multi, overall, tasks: bars }) = &mut self.bars else {
             if let Some(line) = plain(p) {
                 self.ctx.ui.status(line);
@@ -219,6 +258,7 @@ fn task_of(p: &Progress) -> &str {
         | Progress::Finished { task, .. }
         | Progress::Waiting { task, .. }
         | Progress::Error { task, .. } => task,
+        Progress::Unusable { path, .. } => path,
         Progress::Board { .. } => "",
     }
 }
@@ -234,6 +274,7 @@ fn plain(p: &Progress) -> Option<String> {
         },
         Progress::Waiting { task, why } => format!("{task}  waits for {why}"),
         Progress::Error { task, message } => format!("{task}  error: {message}"),
+        Progress::Unusable { path, problem } => format!("{path}: {problem}"),
         Progress::Board { .. } => return None,
     })
 }
@@ -258,6 +299,7 @@ fn json(p: &Progress) -> serde_json::Value {
         }
         Progress::Waiting { task, why } => json!({ "event": "waiting", "task": task, "why": why }),
         Progress::Error { task, message } => json!({ "event": "error", "task": task, "message": message }),
+        Progress::Unusable { path, problem } => json!({ "event": "unusable", "path": path, "problem": problem }),
         Progress::Board { merged, total } => json!({ "event": "board", "merged": merged, "total": total }),
     }
 }
@@ -267,7 +309,10 @@ fn show_summary(ctx: &Context, s: &Summary) -> CommandResult {
         ctx.ui.json_line(&serde_json::json!({ "event": "summary", "summary": s }))?;
         return Ok(());
     }
-    let counts: Vec<String> = s.tasks.iter().map(|(status, ids)| format!("{} {status}", ids.len())).collect();
+    let mut counts: Vec<String> = s.tasks.iter().map(|(status, ids)| format!("{} {status}", ids.len())).collect();
+    if !s.unusable.is_empty() {
+        counts.push(format!("{} unusable", s.unusable.len()));
+    }
     ctx.ui.line(format!("{}  {}: {}", s.score, s.score_status, counts.join(", ")))?;
     for (performer, u) in &s.usage {
         let cost = if u.cost_usd > 0.0 { format!(", ${:.4}", u.cost_usd) } else { String::new() };
@@ -275,6 +320,15 @@ fn show_summary(ctx: &Context, s: &Summary) -> CommandResult {
     }
     for (task, why) in &s.waiting {
         ctx.ui.line(format!("  {}/{task} waits for {why}", s.score))?;
+    }
+    for (task, why) in &s.errors {
+        ctx.ui.line(format!("  {}/{task} stopped on an error: {why}", s.score))?;
+    }
+    for (path, why) in &s.unusable {
+        ctx.ui.line(format!("  {path} cannot be used: {why}"))?;
+    }
+    if let Some(why) = &s.stuck {
+        ctx.ui.line(format!("  stopped: {why}"))?;
     }
     for task in &s.checkpoints {
         ctx.ui.line(format!(

@@ -1,17 +1,20 @@
 //! `git maestro status`
 
-use crate::approval::{self, ForecastConflict};
+use crate::approval::{self, ChainError, ForecastConflict};
 use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
 use crate::cli::ui::table;
-use crate::model::{Score, Task, TaskStatus};
+use crate::config::Config;
+use crate::model::{Decision, DecisionKind, Score, Task, TaskStatus};
 use crate::store;
 
 /// Show the board: every Score and its tasks
 ///
-/// For each task: status, who holds it, attempts so far, and what a submitted result waits
-/// for (the next step of its approval chain). Below each Score: conflicts `sync` settled on its
-/// tasks (resolve with `git maestro sync --resolve <score>/<task>`), and the conflicts forecast
+/// For each task: status, who holds it, attempts so far, and what it waits for: the next step
+/// of a submitted result's approval chain, or a person or a retry, with the reason, for a task
+/// that is blocked, failed, rejected, in conflict, stopped on an error in its approval chain,
+/// or whose record `run` cannot use. Below each Score: conflicts `sync` settled on its tasks
+/// (resolve with `git maestro sync --resolve <score>/<task>`), and the conflicts forecast
 /// between its active branches.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {}
@@ -24,6 +27,9 @@ struct Row<'a> {
     attempts: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     waiting_for: Option<String>,
+    /// Why the task stopped, when it waits for a person or a retry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
     /// Conflicts sync settled on this task by setting a value aside.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     sync_conflicts: Vec<&'a crate::model::clock::SyncConflict>,
@@ -38,11 +44,17 @@ pub fn cmd_status(ctx: &Context, _args: &StatusArgs) -> CommandResult {
         let (_, conflicts) = approval::conflicts(&store, &score.id).map_err(super::approve::error)?;
         board.push((score, tasks, conflicts));
     }
+    // What the reasons come from: the decision log only when some task was rejected or
+    // blocked, and the trusted config (a board is still shown when it does not load).
+    let stopped = |t: &Task| matches!(t.status, TaskStatus::Blocked | TaskStatus::Rejected);
+    let decisions =
+        if board.iter().any(|(_, tasks, _)| tasks.iter().any(stopped)) { store::decisions(&view)? } else { Vec::new() };
+    let why = Why { config: ctx.config(&store.repo).ok(), decisions };
     if ctx.ui.json {
         let value: Vec<serde_json::Value> = board
             .iter()
             .map(|(s, tasks, conflicts)| {
-                let rows: Vec<Row<'_>> = tasks.iter().map(|t| row(s, t)).collect();
+                let rows: Vec<Row<'_>> = s.tasks.iter().zip(tasks).map(|(listed, t)| row(s, listed, t, &why)).collect();
                 serde_json::json!({ "score": s.id, "status": s.status, "title": s.title, "tasks": rows, "conflicts": conflicts })
             })
             .collect();
@@ -57,14 +69,18 @@ pub fn cmd_status(ctx: &Context, _args: &StatusArgs) -> CommandResult {
         ctx.ui.line(format!("{}  {}  {merged}/{} merged  {}", score.id, score.status, tasks.len(), score.title))?;
         let mut rows =
             vec![vec!["  TASK".into(), "STATUS".into(), "ASSIGNEE".into(), "ATTEMPTS".into(), "WAITING FOR".into()]];
-        for t in tasks {
-            let r = row(score, t);
+        for (listed, t) in score.tasks.iter().zip(tasks) {
+            let r = row(score, listed, t, &why);
+            let waiting_for = match (r.waiting_for, r.reason) {
+                (Some(what), Some(reason)) => format!("{what}: {reason}"),
+                (what, reason) => what.or(reason).unwrap_or_default(),
+            };
             rows.push(vec![
                 format!("  {}", r.id),
                 r.status.to_string(),
                 r.assignee.unwrap_or("-").to_owned(),
                 r.attempts.to_string(),
-                r.waiting_for.unwrap_or_default(),
+                waiting_for,
             ]);
         }
         ctx.ui.line(table(&rows))?;
@@ -80,21 +96,79 @@ pub fn cmd_status(ctx: &Context, _args: &StatusArgs) -> CommandResult {
     Ok(())
 }
 
-fn row<'a>(score: &Score, t: &'a Task) -> Row<'a> {
-    let waiting_for = match t.status {
+/// What the reasons of stopped tasks are read from.
+struct Why {
+    config: Option<Config>,
+    /// Every decision, oldest first; empty when no task needs them.
+    decisions: Vec<Decision>,
+}
+
+impl Why {
+    /// The rationale of the last rejection of `t` (a verdict, or the decision that blocked it).
+    fn last_rejection(&self, t: &Task) -> Option<&Decision> {
+        self.decisions.iter().rev().find(|d| {
+            d.kind == DecisionKind::Rejection
+                && d.score.as_deref() == Some(t.score.as_str())
+                && d.task.as_deref() == Some(t.id.as_str())
+        })
+    }
+
+    /// What `run` stops on in the approval step `step` of `t`, if the trusted config cannot
+    /// carry it out (the same error the chain would give).
+    fn chain_error(&self, t: &Task, step: &str) -> Option<String> {
+        let config = self.config.as_ref()?;
+        let error = match step {
+            "checks" => ChainError::UnknownCheck(t.checks.iter().find(|c| !config.checks.contains_key(*c))?.clone()),
+            "human" | "pr" | "agent:auto" => return None,
+            other => match other.strip_prefix("agent:") {
+                Some(who) if config.performers.contains_key(who) => return None,
+                Some(who) => ChainError::UnknownReviewer(who.to_owned()),
+                None => ChainError::Unsupported(other.to_owned()),
+            },
+        };
+        Some(format!("error: {error}"))
+    }
+}
+
+/// The row of the task record `t`, read at the place of `listed` in `score`.
+fn row<'a>(score: &Score, listed: &'a str, t: &'a Task, why: &Why) -> Row<'a> {
+    let last_reason = || t.attempts.last().and_then(|a| a.reason.clone());
+    let misplaced = crate::conductor::misplaced(score, listed, t).map(|problem| {
+        let path = store::layout::task_file(&score.id, listed);
+        format!("{path} cannot be used: {problem}")
+    });
+    let (waiting_for, reason) = match t.status {
+        _ if misplaced.is_some() => (Some("a person".into()), misplaced),
         TaskStatus::Submitted => {
             let steps = t.approval.as_ref().unwrap_or(&score.approval);
-            steps.get(t.steps_passed(steps)).cloned()
+            let step = steps.get(t.steps_passed(steps)).cloned();
+            match step.as_deref().and_then(|s| why.chain_error(t, s)) {
+                Some(error) => (Some("a person".into()), Some(error)),
+                None => (step, None),
+            }
         }
-        TaskStatus::Merged if t.checkpoint && !t.checkpoint_released() => Some("checkpoint approval".into()),
-        _ => None,
+        TaskStatus::Merged if t.checkpoint && !t.checkpoint_released() => (Some("checkpoint approval".into()), None),
+        TaskStatus::Blocked => {
+            let reason = why.last_rejection(t).map(|d| d.rationale.clone()).filter(|r| !r.is_empty());
+            (Some("a person".into()), reason.or_else(last_reason).or_else(|| Some("no reason recorded".into())))
+        }
+        TaskStatus::Failed => (Some("a retry".into()), last_reason().map(|r| format!("the last run failed: {r}"))),
+        TaskStatus::Rejected => {
+            let reason = why.last_rejection(t).map(|d| format!("{} rejected it: {}", d.actor, d.rationale));
+            (Some("a retry".into()), reason)
+        }
+        TaskStatus::Conflict => {
+            (Some("a retry".into()), Some(format!("its result conflicted in {}", t.conflicts.join(", "))))
+        }
+        _ => (None, None),
     };
     Row {
-        id: &t.id,
+        id: listed,
         status: t.status,
         assignee: t.claim.as_ref().map(|c| c.holder.as_str()),
         attempts: t.attempts.len(),
         waiting_for,
+        reason,
         sync_conflicts: t.sync.iter().flat_map(|s| &s.conflicts).collect(),
     }
 }

@@ -48,6 +48,9 @@ pub fn cmd_sync(ctx: &Context, args: &SyncArgs) -> CommandResult {
     let remote = sync::pick_remote(&store, args.remote.as_deref()).map_err(error)?;
     let also = [share::fetch_refspec(&remote)];
     let report = sync::sync(&store, &remote, &crate::hooks::verify_sync_push, &also).map_err(error)?;
+    for notice in &report.notices {
+        ctx.ui.warn(notice);
+    }
     let branches = share::share_fetched(&store, &remote, None).map_err(super::approve::error)?;
     if ctx.ui.json {
         #[derive(serde::Serialize)]
