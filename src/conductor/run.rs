@@ -386,6 +386,7 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
             // Someone holds it, a person say: it waits for them, as it would for an approval.
             Err(
                 RunError::Task(TaskError::AlreadyClaimed { holder, .. })
+                | RunError::Refused(lifecycle::Refusal::Task(TaskError::AlreadyClaimed { holder, .. }))
                 | RunError::Store(store::Error::Task(TaskError::AlreadyClaimed { holder, .. })),
             ) => {
                 return Ok(Some(format!(
