@@ -111,6 +111,11 @@ pub fn run_chain(
         return Err(ChainError::NotSubmitted { task: task.address(), status: task.status });
     }
     let worktree = ctx.worktree_root.join(score).join(task_id);
+    if !worktree.exists() {
+        // Pruned, or lost: the result is on the task branch; check it out again for the checks.
+        let branch = crate::performer::task_run::task_branch(score, task_id);
+        store.repo.add_worktree(&worktree, &branch)?;
+    }
     let steps = task.approval.clone().unwrap_or(s.approval);
     // Steps this result already passed (before a person approved, say) are not run again.
     let done = task.steps_passed(&steps);

@@ -17,7 +17,7 @@
 use serde::Serialize;
 
 use super::{ApprovalError, integration_branch};
-use crate::git::{CasError, MergeResult, ObjectId, RefUpdate};
+use crate::git::{MergeResult, ObjectId};
 use crate::model::Score;
 use crate::performer::task_run::task_branch;
 use crate::store::{self, Store};
@@ -210,11 +210,9 @@ fn move_branch(
     new: ObjectId,
     message: &str,
 ) -> Result<bool, ApprovalError> {
-    let update = RefUpdate { name, expected, new, log_message: message };
-    let identity = (store.session.actor.as_str(), store.session.email.as_str());
-    match store.repo.cas_update(&update, identity, store.session.now().as_second()) {
-        Ok(()) => Ok(true),
-        Err(CasError::Conflict { .. } | CasError::Busy { .. }) => Ok(false),
-        Err(CasError::Other(e)) => Err(e.into()),
+    // An open intent of this clone will move it (a step whose effect is not settled yet).
+    if store.intent_names(name)? {
+        return Ok(false);
     }
+    Ok(store.move_ref(name, expected, new, message)? == crate::store::refs::Moved::Yes)
 }

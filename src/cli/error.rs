@@ -222,5 +222,18 @@ impl From<model::lifecycle::Refusal> for CommandError {
     }
 }
 
+impl From<crate::kernel::KernelError> for CommandError {
+    fn from(e: crate::kernel::KernelError) -> CommandError {
+        use crate::kernel::KernelError as K;
+        match e {
+            K::Kept(_) => CommandError::wrap(Kind::User, "kept", e).hint("run the command again later"),
+            K::Refused(r) => r.into(),
+            K::Store(s) => s.into(),
+            K::Git(g) => g.into(),
+            K::Io(io) => io.into(),
+        }
+    }
+}
+
 /// Result alias for commands.
 pub type CommandResult<T = ()> = Result<T, CommandError>;

@@ -12,7 +12,7 @@ use gix::ObjectId;
 use gix::objs::tree::EntryKind;
 use gix::status::index_worktree::Item;
 
-use super::{Error, GixContext, RefUpdate, Repo, Result};
+use super::{Error, GixContext, Repo, Result};
 
 /// A linked worktree of the repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,36 +24,19 @@ pub struct WorktreeInfo {
     pub locked: bool,
 }
 
-/// What [`Repo::commit_worktree`] did.
+/// A commit of a worktree's whole state, written but not yet on its branch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorktreeCommit {
     /// The new commit, or `None` when the worktree had no changes.
     pub commit: Option<ObjectId>,
     /// The paths that changed, sorted.
     pub paths: Vec<String>,
+    /// The branch checked out (full name) and its tip the commit builds on.
+    pub branch: String,
+    pub parent: Option<ObjectId>,
 }
 
 impl Repo {
-    /// Create branch `refs/heads/<branch>` at `base` unless it exists; returns its tip.
-    pub fn ensure_branch(&self, branch: &str, base: ObjectId, identity: (&str, &str), time: i64) -> Result<ObjectId> {
-        let name = format!("refs/heads/{branch}");
-        if let Some(tip) = self.read_ref(&name)? {
-            return Ok(tip);
-        }
-        let update = RefUpdate { name: &name, expected: None, new: base, log_message: "maestro: create task branch" };
-        match self.cas_update(&update, identity, time) {
-            Ok(()) => Ok(base),
-            // Someone created it meanwhile: use theirs.
-            Err(super::CasError::Conflict { .. }) => self
-                .read_ref(&name)?
-                .ok_or_else(|| Error::Ref(format!("{name} was created and removed again while creating it"))),
-            Err(super::CasError::Busy { lock }) => {
-                Err(Error::Ref(format!("{} is locked by another writer", lock.display())))
-            }
-            Err(super::CasError::Other(e)) => Err(e),
-        }
-    }
-
     /// Add a linked worktree at `path` with `branch` checked out. The parent directories are
     /// created; `path` itself must not exist.
     pub fn add_worktree(&self, path: &Path, branch: &str) -> Result<()> {
@@ -101,20 +84,11 @@ impl Repo {
             .ctx(|| format!("cannot remove the worktree at {}", path.display()))
     }
 
-    /// Commit every change in the worktree at `path` on its checked-out branch, and reset its
-    /// index to the new tree. No changes, no commit.
-    pub fn commit_worktree(
-        &self,
-        path: &Path,
-        message: &str,
-        identity: (&str, &str),
-        time: i64,
-    ) -> Result<WorktreeCommit> {
-        self.commit_worktree_except(path, &[], message, identity, time)
-    }
-
-    /// [`Repo::commit_worktree`], leaving the untracked files `skip` (relative paths) out.
-    pub fn commit_worktree_except(
+    /// Write a commit of every change in the worktree at `path` on top of its checked-out
+    /// branch, leaving the untracked files `skip` (relative paths) out. No changes, no commit.
+    /// The branch does not move: the caller moves it (`Store::commit_worktree`), then calls
+    /// [`Repo::reset_index`].
+    pub fn snapshot_worktree(
         &self,
         path: &Path,
         skip: &[&str],
@@ -134,8 +108,9 @@ impl Repo {
         };
         let mut paths = changed_paths(&wt, true)?;
         paths.retain(|p| !skip.contains(&p.as_str()));
+        let none = |paths| WorktreeCommit { commit: None, paths, branch: branch.clone(), parent };
         if paths.is_empty() {
-            return Ok(WorktreeCommit { commit: None, paths });
+            return Ok(none(paths));
         }
         let mut edit = self.edit_tree(base_tree)?;
         for rela in &paths {
@@ -163,19 +138,33 @@ impl Repo {
         }
         let tree = edit.write()?;
         if Some(tree) == base_tree {
-            return Ok(WorktreeCommit { commit: None, paths: Vec::new() });
+            return Ok(none(Vec::new()));
         }
         let parents: Vec<ObjectId> = parent.into_iter().collect();
         let commit = self.write_commit(tree, &parents, message, identity, time)?;
+        Ok(WorktreeCommit { commit: Some(commit), paths, branch, parent })
+    }
+
+    /// The first commit of a new repository (the demo's project): every file of the worktree at
+    /// `path`, on its unborn branch.
+    pub fn commit_first(&self, path: &Path, message: &str, identity: (&str, &str), time: i64) -> Result<ObjectId> {
+        let snap = self.snapshot_worktree(path, &[], message, identity, time)?;
+        let commit = snap.commit.ok_or_else(|| Error::Ref(format!("{} has no files to commit", path.display())))?;
         let update =
-            RefUpdate { name: &branch, expected: parent, new: commit, log_message: "maestro: commit task worktree" };
-        self.cas_update(&update, identity, time).map_err(|e| match e {
-            super::CasError::Other(e) => e,
-            other => Error::Ref(format!("cannot move {branch}: {other}")),
-        })?;
+            super::RefUpdate { name: &snap.branch, expected: None, new: commit, log_message: "commit (initial)" };
+        self.cas_update(&update, identity, time).map_err(|e| Error::Ref(e.to_string()))?;
+        self.reset_index(path, commit)?;
+        Ok(commit)
+    }
+
+    /// Reset the index of the worktree at `path` to the tree of `commit`, after its branch
+    /// moved there (the files already match it).
+    pub fn reset_index(&self, path: &Path, commit: ObjectId) -> Result<()> {
+        let wt = gix::open(path).ctx(|| format!("cannot open the worktree at {}", path.display()))?;
+        let tree = self.commit_tree(commit)?;
         let mut index = wt.index_from_tree(&tree).ctx(|| "cannot build the worktree index".into())?;
         index.write(Default::default()).ctx(|| "cannot write the worktree index".into())?;
-        Ok(WorktreeCommit { commit: Some(commit), paths })
+        Ok(())
     }
 }
 

@@ -327,10 +327,8 @@ fn perform(
         task.score,
         task.id,
     );
-    let (name, email) = (store.session.actor.as_str(), store.session.email.as_str());
     let skip: Vec<&str> = context_file.into_iter().collect();
-    let now = store.session.now().as_second();
-    let committed = repo.commit_worktree_except(worktree, &skip, &message, (name, email), now)?;
+    let committed = store.commit_worktree(worktree, &skip, &message)?;
     if let Some(name) = context_file {
         let _ = std::fs::remove_file(worktree.join(name));
     }
@@ -406,12 +404,7 @@ fn prepare_worktree(
     run_id: &str,
 ) -> Result<Option<String>, RunError> {
     let repo = &store.repo;
-    repo.ensure_branch(
-        branch,
-        base,
-        (store.session.actor.as_str(), store.session.email.as_str()),
-        store.session.now().as_second(),
-    )?;
+    store.ensure_branch(branch, base)?;
     let aside = worktree.with_extension(format!("broken-{run_id}"));
     let repaired = match repo.repair_task_worktree(worktree, branch, &aside)? {
         git::Repair::Sound => None,

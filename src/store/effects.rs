@@ -82,6 +82,21 @@ pub fn pending(store: &Store, intent: &Intent) -> Result<bool> {
 }
 
 impl Store {
+    /// Whether an open intent of this clone names the ref `name`: `sync` never moves such a
+    /// ref, the intent's settling does.
+    pub fn intent_names(&self, name: &str) -> Result<bool> {
+        let Some(tip) = self.tip()? else { return Ok(false) };
+        let view = self.view_at(tip)?;
+        if view.list(INTENTS_DIR)?.is_empty() {
+            return Ok(false);
+        }
+        let clone = self.clone_id()?;
+        Ok(intents(&view)?.iter().filter(|i| i.origin.clone == clone).flat_map(|i| &i.effects).any(|e| match e {
+            Effect::MoveRef { name: n, .. } | Effect::RefreshCheckout { name: n, .. } => n == name,
+            Effect::ResetWorktree { .. } | Effect::RemoveWorktree { .. } => false,
+        }))
+    }
+
     /// Apply the effects of `intent`, each only if it is still due. Errors are left for
     /// [`settle`] to find (the ref is then not where it should be).
     pub(super) fn apply(&self, intent: &Intent) {

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use super::{Error, Result, Store, lock};
-use crate::git::{CasError, ObjectId, RefUpdate};
+use crate::git::{CasError, ObjectId, RefUpdate, WorktreeCommit};
 
 /// How long a move waits for a busy lock before giving up.
 pub const BUSY_WAIT: Duration = Duration::from_secs(2);
@@ -47,6 +47,38 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// Create `refs/heads/<branch>` at `base` unless it exists; returns its tip.
+    pub fn ensure_branch(&self, branch: &str, base: ObjectId) -> Result<ObjectId> {
+        let name = format!("refs/heads/{branch}");
+        if let Some(tip) = self.repo.read_ref(&name)? {
+            return Ok(tip);
+        }
+        match self.move_ref(&name, None, base, "maestro: create task branch")? {
+            Moved::Yes => Ok(base),
+            // Someone created it meanwhile: use theirs.
+            Moved::Conflict => self.repo.read_ref(&name)?.ok_or_else(|| {
+                crate::git::Error::Ref(format!("{name} was created and removed again while creating it")).into()
+            }),
+        }
+    }
+
+    /// Commit every change in the worktree at `path` (staged, unstaged, untracked; `skip` left
+    /// out) on its checked-out branch, and reset its index to the new tree. No changes, no
+    /// commit.
+    pub fn commit_worktree(&self, path: &std::path::Path, skip: &[&str], message: &str) -> Result<WorktreeCommit> {
+        let (time, identity) = (self.session.now().as_second(), self.session.signature());
+        let snap = self.repo.snapshot_worktree(path, skip, message, identity, time)?;
+        if let Some(commit) = snap.commit {
+            if self.move_ref(&snap.branch, snap.parent, commit, "maestro: commit task worktree")? == Moved::Conflict {
+                return Err(
+                    crate::git::Error::Ref(format!("{} moved while its worktree was committed", snap.branch)).into()
+                );
+            }
+            self.repo.reset_index(path, commit)?;
+        }
+        Ok(snap)
     }
 
     /// Remove `lock` if it is stale: old enough, and no git-maestro writer alive but us.

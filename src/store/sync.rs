@@ -15,15 +15,13 @@
 //! [`MAX_ROUNDS`]. A ref lock left behind by a writer that died is removed once stale, as
 //! every state write does ([`super::lock::recover`]), and the report says so.
 
-use std::time::{Duration, Instant};
-
 use serde::Serialize;
 
 use super::layout::{self, STATE_REF};
 use super::merge::{self, Change};
-use super::transaction::DEADLINE;
-use super::{Error, Store, lock};
-use crate::git::{self, CasError, ObjectId, RefUpdate};
+
+use super::{Error, Store};
+use crate::git::{self, ObjectId};
 use crate::model::clock::SyncConflict;
 use crate::model::{DecisionKind, Task};
 
@@ -346,34 +344,10 @@ fn move_ref(
     message: &str,
     notices: &mut Vec<String>,
 ) -> Result<bool, SyncError> {
-    let update = RefUpdate { name, expected, new, log_message: message };
-    let identity = (store.session.actor.as_str(), store.session.email.as_str());
-    let started = Instant::now();
-    let mut writer = None;
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let lock = match store.repo.cas_update(&update, identity, store.session.now().as_second()) {
-            Ok(()) => return Ok(true),
-            Err(CasError::Conflict { .. }) => return Ok(false),
-            Err(CasError::Busy { lock }) => lock,
-            Err(CasError::Other(e)) => return Err(e.into()),
-        };
-        let held = match &writer {
-            Some(held) => held,
-            None => {
-                writer.insert(lock::acquire_writer(store.repo.common_dir(), started + DEADLINE).map_err(Error::from)?)
-            }
-        };
-        if let Some(notice) = lock::recover(&lock, held) {
-            notices.push(notice);
-            continue;
-        }
-        // Not stale yet: wait until it goes, or is old enough to be removed.
-        let stale_in = lock::age(&lock).map_or(Duration::ZERO, |age| lock::STALE_AFTER.saturating_sub(age));
-        if started.elapsed() + stale_in > DEADLINE + lock::STALE_AFTER {
-            return Err(Error::Busy { lock, attempts }.into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if store.intent_names(name)? {
+        return Ok(false);
     }
+    let moved = store.move_ref(name, expected, new, message)? == super::refs::Moved::Yes;
+    notices.extend(store.take_notices());
+    Ok(moved)
 }

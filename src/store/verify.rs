@@ -54,6 +54,10 @@ fn check_file(path: &str, bytes: &[u8]) -> Result<(), String> {
             same(path, "id", &d.id, file.strip_suffix(".toml").unwrap_or(file))?;
             same(path, "path", path, &layout::decision_file(&d.id))
         }
+        ["intents", file] => {
+            let i: crate::model::intent::Intent = decode(path, bytes)?;
+            same(path, "id", &i.id, file.strip_suffix(".toml").unwrap_or(file))
+        }
         ["stats", "performers", file] => {
             let p: crate::model::stats::PerformerStats = decode(path, bytes)?;
             same(path, "performer", &p.performer, file.strip_suffix(".toml").unwrap_or(file))

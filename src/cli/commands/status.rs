@@ -35,6 +35,24 @@ struct Row<'a> {
     sync_conflicts: Vec<&'a crate::model::clock::SyncConflict>,
 }
 
+/// Say which steps have git effects not applied yet: reads never settle them.
+fn report_pending_effects(ctx: &Context, store: &store::Store, view: &store::View<'_>) -> CommandResult {
+    let clone = store.clone_id()?;
+    for intent in store::effects::intents(view)? {
+        if !store::effects::pending(store, &intent)? {
+            continue;
+        }
+        let what: Vec<String> = intent.effects.iter().map(crate::model::intent::Effect::describe).collect();
+        if intent.origin.clone == clone {
+            ctx.ui.warn(format!("{} is recorded but not complete: {}", intent.why, what.join("; ")));
+            ctx.ui.hint("the next git-maestro command that writes here completes it (e.g. `git maestro doctor --fix`)");
+        } else {
+            ctx.ui.warn(format!("{} is pending on {} ({})", intent.why, intent.origin.host, what.join("; ")));
+        }
+    }
+    Ok(())
+}
+
 pub fn cmd_status(ctx: &Context, _args: &StatusArgs) -> CommandResult {
     let store = ctx.store()?;
     let view = store.view()?;
@@ -50,6 +68,7 @@ pub fn cmd_status(ctx: &Context, _args: &StatusArgs) -> CommandResult {
     let decisions =
         if board.iter().any(|(_, tasks, _)| tasks.iter().any(stopped)) { store::decisions(&view)? } else { Vec::new() };
     let why = Why { config: ctx.config(&store.repo).ok(), decisions };
+    report_pending_effects(ctx, &store, &view)?;
     if ctx.ui.json {
         let value: Vec<serde_json::Value> = board
             .iter()

@@ -113,7 +113,7 @@ fn create_project(dir: &Path) -> CommandResult {
     }
     let repo = Repo::init(dir)?;
     let identity = ("git-maestro demo", "demo@git-maestro.invalid");
-    repo.commit_worktree(dir, "Start the calc project", identity, jiff::Timestamp::now().as_second())?;
+    repo.commit_first(dir, "Start the calc project", identity, jiff::Timestamp::now().as_second())?;
     Ok(())
 }
 

@@ -1,0 +1,179 @@
+//! Pruning task worktrees under their leases, never losing work.
+//!
+//! Each task worktree is handled on its own, under the task's run lock (so no `task run` of it
+//! can start meanwhile on this machine), with the state read afresh:
+//! - a task whose run is live (here or on another host) keeps its worktree;
+//! - a task whose result waits for review or merge (`submitted`, `approved`) keeps its
+//!   worktree until it is merged or released: `task review` runs its checks there;
+//! - a dead run's lease is recovered first: its work is committed and the task released;
+//! - anything else is committed (staged and unstaged work, untracked files), archived under
+//!   `refs/maestro/keep/<sha>` unless it is merged, and removed through an intent recorded in
+//!   the state, so a crash mid-removal is completed by the next command.
+
+use std::path::{Path, PathBuf};
+
+use super::{KernelError, recover};
+use crate::git::ObjectId;
+use crate::model::intent::{Effect, Step};
+use crate::model::lease::Liveness;
+use crate::model::{Task, TaskStatus};
+use crate::performer::task_run::try_run_lock;
+use crate::store::{self, Store};
+
+/// What prune did with one worktree.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Removed,
+    Archived,
+    Kept,
+}
+
+/// One worktree's fate.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pruned {
+    /// `score/task`, or the scratch worktree's name.
+    pub task: String,
+    pub path: String,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tip: Option<String>,
+    pub reason: String,
+}
+
+/// Prune the task worktrees (and scratch worktrees) under `root`; with `dry_run`, only say
+/// what would be done.
+pub fn prune(store: &Store, root: &Path, dry_run: bool) -> Result<Vec<Pruned>, KernelError> {
+    let mut report = Vec::new();
+    for info in store.repo.worktrees()? {
+        let Some(branch) = info.branch.as_deref() else { continue };
+        let parts: Vec<&str> = branch.split('/').collect();
+        let ["maestro", score, "tasks", task] = parts[..] else { continue };
+        report.push(prune_one(store, score, task, &info.path, dry_run)?);
+    }
+    // Scratch worktrees (reviews, post-merge checks) hold nothing: they are reset on every use.
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned());
+    for info in store.repo.worktrees()? {
+        let Ok(rel) = info.path.strip_prefix(&root) else { continue };
+        let name = rel.display().to_string();
+        if info.branch.is_some() || !name.contains('.') {
+            continue;
+        }
+        if !dry_run {
+            store.repo.remove_worktree(&info.path)?;
+        }
+        let path = info.path.display().to_string();
+        report.push(Pruned {
+            task: name,
+            path,
+            action: Action::Removed,
+            tip: None,
+            reason: "a scratch worktree".into(),
+        });
+    }
+    Ok(report)
+}
+
+fn prune_one(store: &Store, score: &str, task_id: &str, path: &Path, dry_run: bool) -> Result<Pruned, KernelError> {
+    let address = format!("{score}/{task_id}");
+    let kept = |reason: String| Pruned {
+        task: address.clone(),
+        path: path.display().to_string(),
+        action: Action::Kept,
+        tip: None,
+        reason,
+    };
+    let Some(_lock) = try_run_lock(store.repo.common_dir(), score, task_id)? else {
+        return Ok(kept("a run of its task holds it right now".into()));
+    };
+    let clone = store.clone_id()?;
+    let task = store::task(&store.view()?, score, task_id).ok();
+    if let Some(t) = &task {
+        if let Some(why) = keeps_worktree(t, &clone, store.session.now()) {
+            return Ok(kept(why));
+        }
+        if t.status == TaskStatus::Running && !dry_run {
+            // We hold its run lock: the run that leased it is gone.
+            recover(store, score, task_id, "its run was gone when its worktree was pruned")?;
+        }
+    }
+    let dirty = !crate::git::dirty_paths(path)?.is_empty();
+    let mut tip = store.repo.read_ref(&format!("refs/heads/maestro/{score}/tasks/{task_id}"))?;
+    if dirty && !dry_run {
+        let message =
+            format!("Uncommitted work kept by worktree prune\n\nMaestro-Score: {score}\nMaestro-Task: {task_id}\n");
+        tip = store.commit_worktree(path, &[], &message)?.commit.or(tip);
+    }
+    let merged = !dirty && tip.is_some_and(|t| merged_into_score(store, score, t).unwrap_or(false));
+    let (action, reason) = match (merged, dirty) {
+        (true, _) => (Action::Removed, "merged and clean".to_owned()),
+        (false, true) => (Action::Archived, "it had uncommitted changes, now committed".to_owned()),
+        (false, false) => (Action::Archived, "not merged yet".to_owned()),
+    };
+    if !dry_run {
+        if let (Action::Archived, Some(t)) = (&action, tip) {
+            store.keep(t)?;
+        }
+        match remove(store, score, task_id, path) {
+            Err(KernelError::Kept(why)) => return Ok(kept(why)),
+            other => other?,
+        }
+    }
+    Ok(Pruned { task: address, path: path.display().to_string(), action, tip: tip.map(|t| t.to_string()), reason })
+}
+
+/// Why `task`'s worktree must stay, if it must.
+fn keeps_worktree(task: &Task, clone: &str, now: jiff::Timestamp) -> Option<String> {
+    match task.status {
+        TaskStatus::Running => match super::liveness(task, clone, now) {
+            // Live here, yet its run lock was free: the lease's process is not a run of it.
+            Liveness::Live | Liveness::Dead => None,
+            Liveness::Foreign => {
+                let host = task.lease.as_ref().map_or("another machine", |l| l.origin.host.as_str());
+                Some(format!("its task is running on {host}"))
+            }
+        },
+        TaskStatus::Submitted | TaskStatus::Approved => {
+            Some(format!("its result is {} and waits for review or merge", task.status))
+        }
+        _ => None,
+    }
+}
+
+/// Remove the worktree through an intent, re-checking under the state lock that its task did
+/// not start or submit meanwhile.
+fn remove(store: &Store, score: &str, task_id: &str, path: &Path) -> Result<(), KernelError> {
+    let clone = store.clone_id()?;
+    let _written = store.transact(&format!("prune the worktree of {score}/{task_id}"), |tx| {
+        if let Ok(t) = store::task(tx, score, task_id)
+            && let Some(why) = keeps_worktree(&t, &clone, tx.now)
+        {
+            return Err(KernelError::Kept(why));
+        }
+        let effect = Effect::RemoveWorktree { path: path.display().to_string() };
+        let step = Step::Prune { score: score.to_owned(), task: task_id.to_owned() };
+        tx.intend(format!("prune the worktree of {score}/{task_id}"), step, vec![effect])?;
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Whether `tip` is in the Score's integration branch or its target.
+fn merged_into_score(store: &Store, score: &str, tip: ObjectId) -> Result<bool, KernelError> {
+    let target = store::score(&store.view()?, score).map(|s| s.target).ok();
+    let candidates =
+        [Some(format!("refs/heads/maestro/{score}/integration")), target.map(|t| format!("refs/heads/{t}"))];
+    for name in candidates.into_iter().flatten() {
+        if let Some(head) = store.repo.read_ref(&name)?
+            && store.repo.is_ancestor(tip, head)?
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The path of the task worktree `score/task` under `root`.
+pub fn task_worktree(root: &Path, score: &str, task: &str) -> PathBuf {
+    root.join(score).join(task)
+}
