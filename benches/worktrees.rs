@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use git_maestro::git::Repo;
+use git_maestro::store::{Clock, Session, Store};
 
 fn main() {
     let rounds = if std::env::var_os("MAESTRO_BENCH_QUICK").is_some() { 3 } else { 7 };
@@ -18,14 +19,16 @@ fn main() {
     let built = Instant::now();
     assert!(Command::new("bash").arg(&fixture).arg(&repo_dir).status().expect("bash").success());
     println!("fixture: 5,000 files, built in {:.1?}; {rounds} rounds of 8 worktrees each side\n", built.elapsed());
-    let repo = Repo::discover(&repo_dir).expect("repo");
+    let session = Session::new("bench".into(), "bench@localhost".into(), String::new(), Clock::System, None);
+    let store = Store::new(Repo::discover(&repo_dir).expect("repo"), session);
+    let repo = &store.repo;
     let base = repo.read_ref("refs/heads/main").expect("read main").expect("main exists");
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let start = Instant::now();
         for t in 0..8 {
             let branch = format!("maestro/bench/tasks/r{round}-t{t}");
-            repo.ensure_branch(&branch, base, ("bench", "bench@localhost"), 0).expect("branch");
+            store.ensure_branch(&branch, base).expect("branch");
             repo.add_worktree(&tmp.join(format!("ours/{round}/{t}")), &branch).expect("worktree");
         }
         ours.push(start.elapsed());

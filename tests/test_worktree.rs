@@ -1,11 +1,16 @@
 //! Task worktrees through the git layer: create, commit everything, list, remove.
 
 use git_maestro::git::Repo;
+use git_maestro::store::{Clock, Session, Store};
 
 use crate::common::TestEnv;
 use crate::test_cli::GitRun;
 
-const ID: (&str, &str) = ("maestro", "maestro@localhost");
+/// A store over the repository at `dir`, as the commands open it.
+fn store(dir: &std::path::Path) -> Store {
+    let session = Session::new("maestro".into(), "maestro@localhost".into(), String::new(), Clock::System, Some(1));
+    Store::new(Repo::discover(dir).unwrap(), session)
+}
 
 #[test]
 fn a_worktree_commit_records_everything_but_ignored_files() {
@@ -15,10 +20,11 @@ fn a_worktree_commit_records_everything_but_ignored_files() {
     std::fs::write(dir.join(".gitignore"), "target/\n").unwrap();
     env.git(&dir, &["add", ".gitignore"]).success_git();
     env.git(&dir, &["commit", "-q", "-m", "ignore target"]).success_git();
-    let repo = Repo::discover(&dir).unwrap();
+    let store = store(&dir);
+    let repo = &store.repo;
     let base = repo.read_ref("refs/heads/main").unwrap().unwrap();
     let branch = "maestro/s/tasks/t";
-    assert_eq!(repo.ensure_branch(branch, base, ID, 0).unwrap(), base);
+    assert_eq!(store.ensure_branch(branch, base).unwrap(), base);
     let wt = env.path("wt/s/t");
     repo.add_worktree(&wt, branch).unwrap();
     assert_eq!(std::fs::read_to_string(wt.join("README.md")).unwrap(), "# Demo\n", "checked out");
@@ -34,7 +40,7 @@ fn a_worktree_commit_records_everything_but_ignored_files() {
     std::fs::create_dir_all(wt.join("target")).unwrap();
     std::fs::write(wt.join("target/build.o"), "junk").unwrap();
 
-    let done = repo.commit_worktree(&wt, "task t\n\nMaestro-Task: t\n", ID, 0).unwrap();
+    let done = store.commit_worktree(&wt, &[], "task t\n\nMaestro-Task: t\n").unwrap();
     let commit = done.commit.expect("changes were committed").to_string();
     assert_eq!(done.paths, ["README.md", "main-link", "run.sh", "src/auth/token.rs", "src/main.rs"]);
     let tree = env.git(&dir, &["ls-tree", "-r", "--format=%(objectmode) %(path)", &commit]).success_git();
@@ -47,12 +53,12 @@ fn a_worktree_commit_records_everything_but_ignored_files() {
     let status = env.git(&wt, &["status", "--porcelain"]).success_git();
     assert_eq!(status, "", "the worktree is clean for git afterwards");
 
-    let again = repo.commit_worktree(&wt, "nothing", ID, 0).unwrap();
+    let again = store.commit_worktree(&wt, &[], "nothing").unwrap();
     assert_eq!(again.commit, None, "no changes, no commit");
 
     // Reverting a change is a change too: the index was reset to the committed tree.
     std::fs::write(wt.join("src/main.rs"), "fn main() {\n    println!(\"hello\");\n}\n").unwrap();
-    let revert = repo.commit_worktree(&wt, "revert", ID, 0).unwrap();
+    let revert = store.commit_worktree(&wt, &[], "revert").unwrap();
     assert_eq!(revert.paths, ["src/main.rs"]);
     let shown = env.git(&dir, &["show", &format!("{branch}:src/main.rs")]).success_git();
     assert!(shown.contains("hello"), "{shown}");
