@@ -7,20 +7,47 @@
 
 pub mod prune;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use crate::model::Task;
 use crate::model::lease::Liveness;
 use crate::store::Store;
 use crate::store::origin::{self, LEASE_STALE_AFTER};
 
-/// How the run holding `task` looks from this clone at `now`. A task held by another clone
-/// without a lease (written before leases) counts as held there.
-pub fn liveness(task: &Task, clone: &str, now: Timestamp) -> Liveness {
-    match &task.lease {
-        Some(lease) => origin::lease_liveness(Some(lease), now, LEASE_STALE_AFTER),
-        None if task.claimed_elsewhere(clone) => Liveness::Foreign,
-        None => Liveness::Dead,
+/// How leases look from this clone: its id, and how long another host's lease stays held
+/// without a heartbeat (`git config maestro.leaseStale`, e.g. `45m`; 30 minutes by default).
+#[derive(Debug, Clone)]
+pub struct Leases {
+    pub clone: String,
+    pub stale_after: SignedDuration,
+}
+
+impl Leases {
+    /// The lease settings of `store`'s clone.
+    pub fn of(store: &Store) -> Result<Leases, crate::store::Error> {
+        let stale_after = store
+            .repo
+            .config_string("maestro.leaseStale")
+            .and_then(|v| v.parse::<jiff::Span>().ok())
+            .and_then(|span| SignedDuration::try_from(span).ok())
+            .filter(|d| d.is_positive())
+            .unwrap_or(LEASE_STALE_AFTER);
+        Ok(Leases { clone: store.clone_id()?, stale_after })
+    }
+
+    /// How often a run renews its lease: well inside the limit.
+    pub fn heartbeat_every(&self) -> SignedDuration {
+        self.stale_after / 6
+    }
+
+    /// How the run holding `task` looks from this clone at `now`. A task held by another clone
+    /// without a lease (written before leases) counts as held there.
+    pub fn liveness(&self, task: &Task, now: Timestamp) -> Liveness {
+        match &task.lease {
+            Some(lease) => origin::lease_liveness(Some(lease), now, self.stale_after),
+            None if task.claimed_elsewhere(&self.clone) => Liveness::Foreign,
+            None => Liveness::Dead,
+        }
     }
 }
 
@@ -56,11 +83,11 @@ pub fn recover(store: &Store, score: &str, task: &str, why: &str) -> Result<bool
             store.keep(commit)?;
         }
     }
-    let clone = store.clone_id()?;
+    let leases = Leases::of(store)?;
     let actor = store.session.actor.clone();
     let outcome = store.transact(&format!("recover {score}/{task}"), |tx| {
         let mut t = crate::store::task(tx, score, task)?;
-        if t.status != crate::model::TaskStatus::Running || liveness(&t, &clone, tx.now) == Liveness::Foreign {
+        if t.status != crate::model::TaskStatus::Running || leases.liveness(&t, tx.now) == Liveness::Foreign {
             return Ok::<_, KernelError>(false);
         }
         let reason = match kept {

@@ -86,10 +86,10 @@ fn prune_one(store: &Store, score: &str, task_id: &str, path: &Path, dry_run: bo
     let Some(_lock) = try_run_lock(store.repo.common_dir(), score, task_id)? else {
         return Ok(kept("a run of its task holds it right now".into()));
     };
-    let clone = store.clone_id()?;
+    let leases = super::Leases::of(store)?;
     let task = store::task(&store.view()?, score, task_id).ok();
     if let Some(t) = &task {
-        if let Some(why) = keeps_worktree(t, &clone, store.session.now()) {
+        if let Some(why) = keeps_worktree(t, &leases, store.session.now()) {
             return Ok(kept(why));
         }
         if t.status == TaskStatus::Running && !dry_run {
@@ -123,9 +123,9 @@ fn prune_one(store: &Store, score: &str, task_id: &str, path: &Path, dry_run: bo
 }
 
 /// Why `task`'s worktree must stay, if it must.
-fn keeps_worktree(task: &Task, clone: &str, now: jiff::Timestamp) -> Option<String> {
+fn keeps_worktree(task: &Task, leases: &super::Leases, now: jiff::Timestamp) -> Option<String> {
     match task.status {
-        TaskStatus::Running => match super::liveness(task, clone, now) {
+        TaskStatus::Running => match leases.liveness(task, now) {
             // Live here, yet its run lock was free: the lease's process is not a run of it.
             Liveness::Live | Liveness::Dead => None,
             Liveness::Foreign => {
@@ -143,10 +143,10 @@ fn keeps_worktree(task: &Task, clone: &str, now: jiff::Timestamp) -> Option<Stri
 /// Remove the worktree through an intent, re-checking under the state lock that its task did
 /// not start or submit meanwhile.
 fn remove(store: &Store, score: &str, task_id: &str, path: &Path) -> Result<(), KernelError> {
-    let clone = store.clone_id()?;
+    let leases = super::Leases::of(store)?;
     let _written = store.transact(&format!("prune the worktree of {score}/{task_id}"), |tx| {
         if let Ok(t) = store::task(tx, score, task_id)
-            && let Some(why) = keeps_worktree(&t, &clone, tx.now)
+            && let Some(why) = keeps_worktree(&t, &leases, tx.now)
         {
             return Err(KernelError::Kept(why));
         }

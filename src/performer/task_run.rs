@@ -129,8 +129,9 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
 
     // 0. Its dependencies' merges must be here before it starts on top of them.
     let (score, tasks) = store::score_with_tasks(&store.view()?, score_id)?;
+    let leases = crate::kernel::Leases::of(store)?;
     if let Some(task) = tasks.iter().find(|t| t.id == task_id) {
-        let live = crate::kernel::liveness(task, &clone, store.session.now());
+        let live = leases.liveness(task, store.session.now());
         lifecycle::can_start(&score, &tasks, task, if live == Liveness::Live { Liveness::Dead } else { live })?;
         if let Some((dep, commit)) = missing_from_base(&store.repo, worktree_base(&store.repo, &score)?, task, &tasks)?
         {
@@ -144,7 +145,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         let (score, tasks) = store::score_with_tasks(tx, score_id)?;
         let mut task: Task = store::task(tx, score_id, task_id)?;
         // We hold its run lock, so a run of it on this machine is gone whatever its lease says.
-        let live = match crate::kernel::liveness(&task, &clone, tx.now) {
+        let live = match leases.liveness(&task, tx.now) {
             Liveness::Live => Liveness::Dead,
             other => other,
         };
@@ -217,6 +218,19 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
             Err(e)
         }
     }
+}
+
+/// Renew the lease of run `run` on `score/task`, if it still holds it.
+fn heartbeat(store: &Store, score: &str, task: &str, run: &str) -> Result<(), store::Error> {
+    let _written = store.transact(&format!("heartbeat of {score}/{task}"), |tx| {
+        let mut t = store::task(tx, score, task)?;
+        if let Some(lease) = t.lease.as_mut().filter(|l| l.run == run) {
+            lease.heartbeat = tx.now;
+            tx.put(&layout::task_file(score, task), &t)?;
+        }
+        Ok::<_, store::Error>(())
+    })?;
+    Ok(())
 }
 
 /// What the claiming transaction set up for a run.
@@ -292,8 +306,20 @@ fn perform(
     }
     let main_checkout = repo.main_workdir();
     let dirty_before = main_checkout.as_deref().map(git::dirty_paths).transpose()?.unwrap_or_default();
-    let outcome =
-        invoke::launch(launch, on_event).map_err(|e| RunError::Worktree(format!("cannot start the performer: {e}")))?;
+    // The lease is renewed while the performer reports, so other hosts see the run alive.
+    let every = crate::kernel::Leases::of(store)?.heartbeat_every().unsigned_abs();
+    let mut last = std::time::Instant::now();
+    let mut on_event = |e: &Event| {
+        on_event(e);
+        if last.elapsed() >= every {
+            last = std::time::Instant::now();
+            if let Err(e) = heartbeat(store, &task.score, &task.id, run_id) {
+                store.notice(format!("cannot renew the lease of {}: {e}", task.address()));
+            }
+        }
+    };
+    let outcome = invoke::launch(launch, &mut on_event)
+        .map_err(|e| RunError::Worktree(format!("cannot start the performer: {e}")))?;
     crate::failpoint::hit("task-run:performed");
     let mut fin = Finish {
         exit: Some(outcome.exit),

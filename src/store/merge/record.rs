@@ -65,7 +65,7 @@ const KNOWLEDGE_ORDER: &[&str] = &["proposed", "accepted", "retired"];
 const HANDOVER_ORDER: &[&str] = &["open", "delivered", "expired", "nacked", "acked"];
 
 /// Task fields that belong to whoever holds the claim.
-const HOLDER_FIELDS: &[&str] = &["claim", "status", "rework", "passed", "conflicts", "merge_commit", "pr"];
+const HOLDER_FIELDS: &[&str] = &["claim", "status", "rework", "passed", "conflicts", "merge_commit", "pr", "lease"];
 
 #[derive(Clone, Copy)]
 enum Rule {

@@ -22,13 +22,13 @@ pub fn cmd_task_release(ctx: &Context, args: &ReleaseArgs) -> CommandResult {
     let holder = args.holder.as_deref().map(|h| args::slug("name", h)).transpose()?;
     let store = ctx.store()?;
     let actor = store.session.actor.clone();
-    let clone = store.clone_id()?;
+    let leases = crate::kernel::Leases::of(&store)?;
     // A run of it on this machine holds its run lock; without the lock, the run is gone.
     let lock = crate::performer::task_run::try_run_lock(store.repo.common_dir(), &score, &id)?;
     let outcome = store.transact(&format!("release {score}/{id}"), |tx| {
         let mut task = store::task(tx, &score, &id)?;
         let previous = task.claim.as_ref().map(|c| c.holder.clone());
-        let live = match crate::kernel::liveness(&task, &clone, tx.now) {
+        let live = match leases.liveness(&task, tx.now) {
             Liveness::Live if lock.is_some() => Liveness::Dead,
             other => other,
         };
