@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use super::retrieval::{self, Query};
 use crate::model::handover::{Delivery, Handover, HandoverStatus, Sections};
 use crate::model::redact::redact;
-use crate::model::{DecisionKind, Task};
+use crate::model::{DecisionKind, Task, lifecycle};
 use crate::store::{self, Read, Store, Tx, layout};
 
 /// How long a delivered packet may wait for its acknowledgement.
@@ -112,25 +112,10 @@ pub fn create(
 pub fn deliver(tx: &mut Tx<'_>, task: &Task, performer: &str, run: &str) -> store::Result<Vec<Handover>> {
     let mut out = Vec::new();
     for mut h in store::handovers(tx)? {
-        if h.score != task.score {
+        if !lifecycle::may_deliver_handover(&h, &task.score, &task.id, performer) {
             continue;
         }
-        let for_task = h.task.as_deref() == Some(&task.id);
-        let take = match h.delivery {
-            Delivery::Push => for_task && h.to.as_deref() == Some(performer) && h.status == HandoverStatus::Open,
-            Delivery::Pull => for_task && h.status == HandoverStatus::Open,
-            Delivery::Broadcast => h.status != HandoverStatus::Expired && !h.acked_by.iter().any(|a| a == performer),
-        };
-        if !take {
-            continue;
-        }
-        if h.delivery != Delivery::Broadcast {
-            h.status = HandoverStatus::Delivered;
-        }
-        h.delivered_to = Some(performer.to_owned());
-        h.delivered_run = Some(run.to_owned());
-        h.delivered_at = Some(tx.now);
-        h.updated = tx.now;
+        lifecycle::deliver_handover(&mut h, performer, Some(run), tx.now);
         tx.put(&layout::handover_file(&h.id), &h)?;
         out.push(h);
     }
@@ -154,36 +139,18 @@ fn packet(r: &impl Read, id: &str) -> Result<Handover, HandoverError> {
 
 /// `performer` acknowledges (`nack = None`) or refuses the packet `id`.
 pub fn answer(store: &Store, id: &str, performer: &str, nack: Option<&str>) -> Result<Handover, HandoverError> {
-    let outcome = store.transact(&format!("answer handover {id}"), |tx| {
-        let mut h = packet(tx, id)?;
-        let broadcast = h.delivery == Delivery::Broadcast;
-        if !broadcast && h.status != HandoverStatus::Delivered {
-            let what = "only a delivered packet can be answered";
-            return Err(HandoverError::State { id: id.to_owned(), status: h.status, what });
-        }
-        if !broadcast && h.delivered_to.as_deref() != Some(performer) {
-            let what = "it was delivered to someone else";
-            return Err(HandoverError::State { id: id.to_owned(), status: h.status, what });
-        }
-        match nack {
-            None => {
-                if !h.acked_by.iter().any(|a| a == performer) {
-                    h.acked_by.push(performer.to_owned());
-                }
-                if !broadcast {
-                    h.status = HandoverStatus::Acked;
-                }
+    let outcome =
+        store.transact(&format!("answer handover {id}"), |tx| {
+            let mut h = packet(tx, id)?;
+            let reason = nack.map(redact);
+            lifecycle::answer_handover(&mut h, performer, reason.clone(), tx.now)
+                .map_err(|what| HandoverError::State { id: id.to_owned(), status: h.status, what })?;
+            if let Some(reason) = reason {
+                rerouted(tx, &h, &format!("{performer} refused handover {id}: {reason}"))?;
             }
-            Some(reason) => {
-                h.status = HandoverStatus::Nacked;
-                h.nack_reason = Some(redact(reason));
-                rerouted(tx, &h, &format!("{performer} refused handover {id}: {}", redact(reason)))?;
-            }
-        }
-        h.updated = tx.now;
-        tx.put(&layout::handover_file(id), &h)?;
-        Ok(h)
-    })?;
+            tx.put(&layout::handover_file(id), &h)?;
+            Ok::<_, HandoverError>(h)
+        })?;
     Ok(outcome.value)
 }
 
@@ -196,10 +163,7 @@ pub fn pull(store: &Store, performer: &str) -> Result<Option<Handover>, Handover
         else {
             return Ok(None);
         };
-        h.status = HandoverStatus::Delivered;
-        h.delivered_to = Some(performer.to_owned());
-        h.delivered_at = Some(tx.now);
-        h.updated = tx.now;
+        lifecycle::deliver_handover(&mut h, performer, None, tx.now);
         tx.put(&layout::handover_file(&h.id), &h)?;
         Ok::<_, HandoverError>(Some(h))
     })?;
@@ -208,8 +172,11 @@ pub fn pull(store: &Store, performer: &str) -> Result<Option<Handover>, Handover
 
 /// Whether `h` was delivered and left unanswered past [`TIMEOUT`] at `now`.
 pub fn is_late(h: &Handover, now: Timestamp) -> bool {
-    let limit = jiff::SignedDuration::try_from(TIMEOUT).unwrap_or(jiff::SignedDuration::ZERO);
-    h.status == HandoverStatus::Delivered && h.delivered_at.is_some_and(|at| now.duration_since(at) > limit)
+    lifecycle::handover_is_late(h, now, timeout())
+}
+
+fn timeout() -> jiff::SignedDuration {
+    jiff::SignedDuration::try_from(TIMEOUT).unwrap_or(jiff::SignedDuration::ZERO)
 }
 
 /// Expire delivered packets left unanswered past [`TIMEOUT`]; returns them.
@@ -217,9 +184,7 @@ pub fn expire(store: &Store) -> Result<Vec<Handover>, HandoverError> {
     let outcome = store.transact("expire unanswered handovers", |tx| {
         let mut out = Vec::new();
         for mut h in store::handovers(tx)? {
-            if is_late(&h, tx.now) {
-                h.status = HandoverStatus::Expired;
-                h.updated = tx.now;
+            if lifecycle::expire_handover(&mut h, tx.now, timeout()) {
                 tx.put(&layout::handover_file(&h.id), &h)?;
                 let who = h.delivered_to.clone().unwrap_or_default();
                 rerouted(tx, &h, &format!("handover {} to {who} expired unanswered", h.id))?;

@@ -2,6 +2,7 @@ use jiff::Timestamp;
 
 use super::*;
 use crate::model::origin::Origin;
+use crate::model::score::LandingApproval;
 use crate::model::task::{sample, sample_attempt};
 
 const NOW: Timestamp = Timestamp::UNIX_EPOCH;
