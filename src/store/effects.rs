@@ -104,7 +104,7 @@ impl Store {
             if let Err(e) = self.apply_effect(effect) {
                 self.notice(format!("{}: cannot {}: {e}", intent.why, effect.describe()));
             }
-            crate::failpoint::hit(&format!("effect:{}#{n}", step_name(&intent.step)));
+            crate::failpoint::hit(&format!("effect:{}:{n}", step_name(&intent.step)));
         }
     }
 
