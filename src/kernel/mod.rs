@@ -5,6 +5,8 @@
 //! the outside world (is a lease's process alive?) and the recoveries that combine all three:
 //! a dead run's lease, worktree pruning under leases, and the invariants `doctor` checks.
 
+pub mod invariants;
+
 use jiff::Timestamp;
 
 use crate::model::Task;
