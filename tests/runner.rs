@@ -12,6 +12,7 @@ mod test_gc_retry;
 mod test_handover;
 mod test_hooks;
 mod test_hostile;
+mod test_invariants;
 mod test_kb;
 mod test_loops;
 mod test_merge;

@@ -5,6 +5,7 @@
 //! the outside world (is a lease's process alive?) and the recoveries that combine all three:
 //! a dead run's lease, worktree pruning under leases, and the invariants `doctor` checks.
 
+pub mod invariants;
 pub mod prune;
 
 use jiff::{SignedDuration, Timestamp};
@@ -25,6 +26,12 @@ pub struct Leases {
 impl Leases {
     /// The lease settings of `store`'s clone.
     pub fn of(store: &Store) -> Result<Leases, crate::store::Error> {
+        Ok(Leases::for_clone(store, store.clone_id()?))
+    }
+
+    /// The lease settings of `store` as seen by clone `clone` (for reads, which never make a
+    /// clone id: "" when there is none, and then nothing here is this clone's).
+    pub fn for_clone(store: &Store, clone: String) -> Leases {
         let stale_after = store
             .repo
             .config_string("maestro.leaseStale")
@@ -32,7 +39,7 @@ impl Leases {
             .and_then(|span| SignedDuration::try_from(span).ok())
             .filter(|d| d.is_positive())
             .unwrap_or(LEASE_STALE_AFTER);
-        Ok(Leases { clone: store.clone_id()?, stale_after })
+        Leases { clone, stale_after }
     }
 
     /// How often a run renews its lease: well inside the limit.

@@ -214,6 +214,16 @@ impl Store {
         Ok(self.clone.get_or_init(|| id).clone())
     }
 
+    /// This clone's id if it has one yet, without making one: for reads, which write nothing.
+    /// A clone without an id never made a claim, an intent or a lease.
+    pub fn existing_clone_id(&self) -> Option<String> {
+        if let Some(id) = self.clone.get() {
+            return Some(id.clone());
+        }
+        let id = std::fs::read_to_string(self.repo.common_dir().join("maestro/clone-id")).ok()?;
+        Some(id.trim().to_owned()).filter(|id| !id.is_empty())
+    }
+
     /// This process, as the origin of intents and leases.
     pub fn origin(&self) -> Result<model::origin::Origin> {
         Ok(origin::current(&self.clone_id()?))

@@ -6,20 +6,44 @@ use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
 use crate::git::{self, GitVersion};
 use crate::hooks;
+use crate::kernel::invariants::{self, IntentState, Invariant};
 use crate::store::{self, layout::STATE_REF, lock};
 
 /// Check this repository's git-maestro setup and state
 ///
-/// Checks the git version, the ref storage, leftover locks, the pre-push hook, and that every
-/// file of the state parses. Each finding that needs attention comes with a hint. Exits 1 when
-/// anything is broken.
+/// Checks the git version, the ref storage, leftover locks, the pre-push hook, that every file
+/// of the state parses, and the lifecycle's invariants over the state and the branches:
+///
+/// - I1 every merged task's merge commit is on its Score's integration branch and names it;
+/// - I2 every reverted task's merge is reverted later on that branch;
+/// - I3 no task is running without a live run (or another machine's), and no lease outlives
+///   its run;
+/// - I4 every commit the state names exists and is reachable from a ref;
+/// - I5 every landed Score's target holds the integration tip it landed;
+/// - I6 no integration branch holds a task merge the state does not know.
+///
+/// Git effects that a stopped git-maestro process recorded but did not finish are reported;
+/// the next command that writes finishes them. Each finding that needs attention comes with a
+/// hint. Exits 1 when anything is broken. Reads only, unless `--fix` is given.
 #[derive(Debug, clap::Args)]
-pub struct DoctorArgs {}
+pub struct DoctorArgs {
+    /// Repair what is safe to repair, then check again
+    ///
+    /// Finishes the git effects stopped processes of this clone left, releases running tasks
+    /// whose run is gone (I3), drops leases left on tasks that are not running (I3), and keeps
+    /// commits the state names that no ref reaches as refs/maestro/keep/<sha> (I4). Each repair
+    /// is reported; nothing else changes.
+    #[arg(long)]
+    pub fix: bool,
+}
 
 #[derive(Serialize)]
 struct Finding {
     check: &'static str,
     status: Status,
+    /// What the finding is about: a task as `<score>/<task>`, a Score, a commit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<String>,
     detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     hint: Option<String>,
@@ -33,11 +57,14 @@ enum Status {
     Error,
 }
 
+/// Where open intents live in the state tree.
+const INTENTS_PREFIX: &str = "intents/";
+
 fn finding(check: &'static str, status: Status, detail: impl Into<String>, hint: Option<String>) -> Finding {
-    Finding { check, status, detail: detail.into(), hint }
+    Finding { check, status, subject: None, detail: detail.into(), hint }
 }
 
-pub fn cmd_doctor(ctx: &Context, _args: &DoctorArgs) -> CommandResult {
+pub fn cmd_doctor(ctx: &Context, args: &DoctorArgs) -> CommandResult {
     let mut findings = vec![match git::git_version() {
         Ok(v) if v >= GitVersion::MINIMUM => finding("git", Status::Ok, format!("git {v}"), None),
         Ok(v) => finding(
@@ -49,7 +76,12 @@ pub fn cmd_doctor(ctx: &Context, _args: &DoctorArgs) -> CommandResult {
         Err(e) => finding("git", Status::Error, e.to_string(), Some("install git and put it on PATH".into())),
     }];
     match ctx.store() {
-        Ok(store) => check_store(&store, &mut findings)?,
+        Ok(store) => {
+            if args.fix && store.tip()?.is_some() {
+                repair(&store, &mut findings)?;
+            }
+            check_store(&store, &mut findings)?;
+        }
         Err(e) => findings.push(finding("repository", Status::Error, e.error.to_string(), e.hints.first().cloned())),
     }
     let broken = findings.iter().filter(|f| f.status == Status::Error).count();
@@ -129,7 +161,13 @@ fn check_store(store: &store::Store, findings: &mut Vec<Finding>) -> CommandResu
     }
     let view = store.view_at(tip)?;
     let files = view.files()?.len();
-    let problems = store::check_all(&view)?;
+    // `store::check_all` does not know `intents/` yet and calls every open intent "not a file
+    // this version of git-maestro knows"; the invariant checks below read each intent instead,
+    // and report one that does not parse.
+    let problems: Vec<String> = store::check_all(&view)?
+        .into_iter()
+        .filter(|p| !(p.starts_with(INTENTS_PREFIX) && p.ends_with("not a file this version of git-maestro knows")))
+        .collect();
     if problems.is_empty() {
         findings.push(finding(
             "state",
@@ -146,6 +184,7 @@ fn check_store(store: &store::Store, findings: &mut Vec<Finding>) -> CommandResu
             Some(format!("check the kept value, fix the record if needed, then `git maestro sync --resolve {path}`")),
         ));
     }
+    let unreadable = !problems.is_empty();
     for p in problems {
         findings.push(finding(
             "state",
@@ -153,6 +192,82 @@ fn check_store(store: &store::Store, findings: &mut Vec<Finding>) -> CommandResu
             p,
             Some("find the commit that introduced it with `git log -p refs/maestro/state`".into()),
         ));
+    }
+    if unreadable {
+        findings.push(finding(
+            "invariants",
+            Status::Warn,
+            "not checked: the state holds records that do not read",
+            Some("fix the records named above, then run `git maestro doctor` again".into()),
+        ));
+        return Ok(());
+    }
+    check_invariants(store, findings)
+}
+
+/// The lifecycle's invariants (DESIGN.md §12.4), and the open intents. One line per invariant
+/// when it holds (only once there is a Score), one per violation otherwise.
+fn check_invariants(store: &store::Store, findings: &mut Vec<Finding>) -> CommandResult {
+    let report = match invariants::check(store) {
+        Ok(report) => report,
+        Err(e) => {
+            let hint = "find the commit that introduced it with `git log -p refs/maestro/state`";
+            findings.push(finding("invariants", Status::Error, format!("cannot check: {e}"), Some(hint.into())));
+            return Ok(());
+        }
+    };
+    for open in &report.intents {
+        let intent = &open.intent;
+        let (status, detail, hint) = match open.state {
+            IntentState::InProgress => {
+                (Status::Ok, format!("{}: being applied by {}", intent.why, intent.origin), None)
+            }
+            IntentState::Elsewhere => (
+                Status::Ok,
+                format!("{}: made on {} by another clone, which settles it", intent.why, intent.origin.host),
+                None,
+            ),
+            IntentState::Stopped { due } => {
+                let what = match (open.fails, due) {
+                    (true, _) => "it can no longer happen (a ref moved meanwhile), so its step will be undone",
+                    (false, true) => "its git effects are still to be applied",
+                    (false, false) => "its git effects were applied but not yet recorded",
+                };
+                let detail = format!("{}: left by {}, which stopped; {what}", intent.why, intent.origin);
+                let hint = "`git maestro doctor --fix` settles it, as does the next command of this clone that writes";
+                (Status::Warn, detail, Some(hint.to_owned()))
+            }
+        };
+        findings.push(finding("intent", status, detail, hint));
+    }
+    for invariant in Invariant::ALL {
+        let mut broken = false;
+        for v in report.of(invariant) {
+            broken = true;
+            findings.push(Finding {
+                check: invariant.name(),
+                status: Status::Error,
+                subject: Some(v.subject.clone()),
+                detail: v.explanation.clone(),
+                hint: Some(v.hint.clone()),
+            });
+        }
+        if !broken && report.scores > 0 {
+            let n = report.checked.get(&invariant).copied().unwrap_or(0);
+            findings.push(finding(invariant.name(), Status::Ok, format!("{} ({n} checked)", invariant.rule()), None));
+        }
+    }
+    Ok(())
+}
+
+/// `--fix`: the safe repairs, each reported as a finding of its invariant.
+fn repair(store: &store::Store, findings: &mut Vec<Finding>) -> CommandResult {
+    for r in invariants::repair(store)? {
+        let check = r.invariant.map_or("intent", Invariant::name);
+        let status = if r.done { Status::Ok } else { Status::Warn };
+        let subject = Some(r.subject).filter(|s| !s.is_empty());
+        let detail = if r.done { format!("fixed: {}", r.detail) } else { r.detail };
+        findings.push(Finding { check, status, subject, detail, hint: None });
     }
     Ok(())
 }

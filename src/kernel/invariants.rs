@@ -1,0 +1,806 @@
+//! The invariants of the lifecycle (DESIGN.md §12.4), checked over the state and the repository
+//! together, and the repairs that are safe to make.
+//!
+//! [`check`] only reads: the state at the tip of `refs/maestro/state`, refs, and commits. It
+//! writes nothing, not even this clone's id, so `doctor` may run beside any command. [`repair`]
+//! makes the safe fixes, each through the store, then [`check`] tells what is left.
+//!
+//! # Open intents
+//!
+//! A step whose git effects are recorded but not settled yet (see `store::effects`) is not a
+//! violation: the next write of the clone that made it settles it. The invariants are judged as
+//! if this clone's intents were applied: a ref an intent moves that still is at the intent's old
+//! value counts at its new value. An intent whose ref moved elsewhere will fail and its step be
+//! undone, and another clone's intent is settled by that clone; the records of such a step (the
+//! merged or reverted tasks, the landed Score) are not judged until then. Every open intent is
+//! reported ([`OpenIntent`]); one left by a process of this clone that stopped is settled by
+//! [`repair`] (any write would do it).
+//!
+//! # The rules, as implemented
+//!
+//! A Score's *branch* is `maestro/<score>/integration` (after open intents); its *commits* are
+//! those reachable from its tip but not from the Score's `base`; its *line* is the first-parent
+//! line from the tip down to the base. A *revert* of a merge `M` is a commit of the branch,
+//! descending from `M`, whose message has the line `This reverts merge <M>.`.
+//!
+//! - **I1** A `merged` task names a merge commit that is among its branch's commits, whose
+//!   trailers say `Maestro-Score: <score>` and `Maestro-Task: <task>`, and that no revert on the
+//!   branch undoes.
+//! - **I2** A `reverted` task names a merge commit, and its branch holds a revert of it.
+//! - **I3** A `running` task's lease is live (its process runs on this host) or foreign (another
+//!   host's, with a recent heartbeat; a task another clone claimed before leases existed counts
+//!   as foreign). A task that is not running holds no lease. Fixes: a dead run is released
+//!   (`lifecycle::interrupt`, with a decision) unless the lease is another host's or some process
+//!   here holds the task's run lock; a dead lease of this host left on a task that is not
+//!   running is dropped.
+//! - **I4** Every commit the state names exists and is reachable from `refs/heads/*`,
+//!   `refs/tags/*`, `refs/remotes/*` or `refs/maestro/keep/*` (or from an open intent's new
+//!   value): each task's `merge_commit` and attempt results, each Score's `base`, `landed`
+//!   commit and integration tip, and approved landing tip, and every decision's `commit`. Fix:
+//!   an existing but unreachable commit is kept as `refs/maestro/keep/<sha>`. A missing one has
+//!   no safe fix.
+//! - **I5** A Score whose status is `landed` has a target branch that holds (descends from) the
+//!   `landed.integration` tip it records.
+//! - **I6** Every *task merge* on a Score's line (a commit with two or more parents and a
+//!   `Maestro-Task` trailer) is known to the state: its `Maestro-Score` is this Score, and either
+//!   (a) it is the `merge_commit` of its task and that task is `merged` or `reverted` (I1 and I2
+//!   say the rest), or (b) a revert on the branch undoes it and the state knows it as that task's
+//!   merge: it is the task's `merge_commit`, or a `merge` decision about the task names it. (b)
+//!   is the first merge of a task that was rolled back, reworked and merged again (or is being
+//!   reworked): rollback appends a revert and keeps the old `merge_commit` until the new merge
+//!   replaces it, and the old merge's decision stays in the log. Anything else is unknown: a
+//!   merge the state never recorded, a second merge of a task whose first one was never
+//!   reverted, the merge of a task the state says is not merged, or another Score's task merged
+//!   after this Score's base.
+//!
+//! Task records whose `id` or `score` disagree with their place, and records that do not read,
+//! are skipped here: the state check (`store::check_all`) reports them.
+//!
+//! Must not print.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use jiff::Timestamp;
+
+use crate::approval::integration_branch;
+use crate::git::{CommitInfo, ObjectId};
+use crate::model::intent::{Effect, Intent, Step};
+use crate::model::lease::Liveness;
+use crate::model::{DecisionKind, Score, Task, TaskStatus, lifecycle};
+use crate::store::origin::{self, LEASE_STALE_AFTER};
+use crate::store::{self, Store, effects, layout};
+
+/// One of the invariants of DESIGN.md §12.4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Invariant {
+    I1,
+    I2,
+    I3,
+    I4,
+    I5,
+    I6,
+}
+
+impl Invariant {
+    /// Every invariant, in order.
+    pub const ALL: [Invariant; 6] =
+        [Invariant::I1, Invariant::I2, Invariant::I3, Invariant::I4, Invariant::I5, Invariant::I6];
+
+    /// `I1` … `I6`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Invariant::I1 => "I1",
+            Invariant::I2 => "I2",
+            Invariant::I3 => "I3",
+            Invariant::I4 => "I4",
+            Invariant::I5 => "I5",
+            Invariant::I6 => "I6",
+        }
+    }
+
+    /// The rule, in one line.
+    pub fn rule(self) -> &'static str {
+        match self {
+            Invariant::I1 => "every merged task's merge is on its integration branch and names it",
+            Invariant::I2 => "every reverted task's merge is reverted on its integration branch",
+            Invariant::I3 => "no task runs without a live or foreign lease, and no lease outlives its run",
+            Invariant::I4 => "every commit the state names exists and is reachable from a ref",
+            Invariant::I5 => "every landed Score's target holds the integration tip it landed",
+            Invariant::I6 => "no integration branch holds a task merge the state does not know",
+        }
+    }
+}
+
+impl std::fmt::Display for Invariant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A repair that is safe to make without asking anyone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fix {
+    /// Release the running task whose run is gone (I3).
+    Release { score: String, task: String },
+    /// Drop the dead lease left on a task that is not running (I3).
+    DropLease { score: String, task: String },
+    /// Keep the existing but unreachable commit as `refs/maestro/keep/<sha>` (I4).
+    Keep { commit: ObjectId },
+}
+
+/// A broken invariant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub invariant: Invariant,
+    /// What it is about: a task as `score/task`, a Score id, or a decision.
+    pub subject: String,
+    /// One line: what is wrong.
+    pub explanation: String,
+    /// The command to run next.
+    pub hint: String,
+    /// The repair [`repair`] makes, where one is safe.
+    pub fix: Option<Fix>,
+}
+
+/// Where an open intent stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntentState {
+    /// Its process (of this clone) still runs: it is being applied.
+    InProgress,
+    /// Its process (of this clone) stopped; `due` when some effect has not happened yet. The next
+    /// write of this clone settles it.
+    Stopped { due: bool },
+    /// Another clone made it; that clone settles it.
+    Elsewhere,
+}
+
+/// An intent in the state, not yet settled.
+#[derive(Debug, Clone)]
+pub struct OpenIntent {
+    pub intent: Intent,
+    pub state: IntentState,
+    /// Whether its effects can no longer happen (a ref it moves is elsewhere): settling undoes
+    /// its step.
+    pub fails: bool,
+}
+
+/// What [`check`] found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub violations: Vec<Violation>,
+    pub intents: Vec<OpenIntent>,
+    /// How many records (or commits) each invariant was checked on.
+    pub checked: BTreeMap<Invariant, usize>,
+    /// How many Scores the state holds.
+    pub scores: usize,
+}
+
+impl Report {
+    /// Whether every invariant holds.
+    pub fn holds(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// The violations of `invariant`.
+    pub fn of(&self, invariant: Invariant) -> impl Iterator<Item = &Violation> {
+        self.violations.iter().filter(move |v| v.invariant == invariant)
+    }
+
+    fn violation(&mut self, invariant: Invariant, subject: impl Into<String>, explanation: String, hint: String) {
+        self.violations.push(Violation { invariant, subject: subject.into(), explanation, hint, fix: None });
+    }
+
+    fn fixable(
+        &mut self,
+        invariant: Invariant,
+        subject: impl Into<String>,
+        explanation: String,
+        hint: String,
+        fix: Fix,
+    ) {
+        self.violations.push(Violation { invariant, subject: subject.into(), explanation, hint, fix: Some(fix) });
+    }
+
+    fn count(&mut self, invariant: Invariant) {
+        *self.checked.entry(invariant).or_default() += 1;
+    }
+}
+
+fn oid(hex: &str) -> Option<ObjectId> {
+    ObjectId::from_hex(hex.as_bytes()).ok()
+}
+
+fn short(id: impl std::fmt::Display) -> String {
+    id.to_string().chars().take(12).collect()
+}
+
+/// A Score's integration branch, as far as the invariants look at it.
+#[derive(Default)]
+struct Branch {
+    /// `maestro/<score>/integration`.
+    name: String,
+    /// Its tip, after open intents.
+    tip: Option<ObjectId>,
+    /// Its commits since the Score's base, by id.
+    commits: HashMap<ObjectId, CommitInfo>,
+    /// Its first-parent line, newest first, down to the base.
+    line: Vec<ObjectId>,
+    /// Reverting commits by the merge they revert.
+    reverts: HashMap<ObjectId, Vec<ObjectId>>,
+}
+
+/// The state and the repository, read once for all the checks.
+struct Reading<'s> {
+    store: &'s Store,
+    now: Timestamp,
+    /// This clone's id, or "" when it has none (then nothing here is this clone's).
+    clone: String,
+    /// Refs an open intent of this clone moves, at the value they will have.
+    overlay: HashMap<String, ObjectId>,
+    /// Tasks (`score/task`) and Scores whose step an intent will undo or another clone settles.
+    unsettled: HashSet<String>,
+}
+
+impl Reading<'_> {
+    /// The value of the ref `name` once this clone's open intents are applied.
+    fn tip(&self, name: &str) -> store::Result<Option<ObjectId>> {
+        match self.overlay.get(name) {
+            Some(id) => Ok(Some(*id)),
+            None => Ok(self.store.repo.read_ref(name)?),
+        }
+    }
+
+    fn is_ancestor(&self, ancestor: ObjectId, descendant: ObjectId) -> store::Result<bool> {
+        let repo = &self.store.repo;
+        Ok(repo.has_object(ancestor) && repo.has_object(descendant) && repo.is_ancestor(ancestor, descendant)?)
+    }
+
+    fn branch(&self, score: &Score) -> store::Result<Branch> {
+        let repo = &self.store.repo;
+        let name = integration_branch(&score.id);
+        let tip = self.tip(&format!("refs/heads/{name}"))?;
+        let mut branch = Branch { name, tip, ..Branch::default() };
+        let Some(tip) = tip.filter(|t| repo.has_object(*t)) else { return Ok(branch) };
+        let base: Vec<ObjectId> =
+            score.base.as_deref().and_then(oid).filter(|b| repo.has_object(*b)).into_iter().collect();
+        for info in repo.new_commits(tip, &base, usize::MAX)? {
+            for line in info.message.lines() {
+                if let Some(merge) = line.trim().strip_prefix("This reverts merge ").map(|s| s.trim_end_matches('.'))
+                    && let Some(merge) = oid(merge)
+                {
+                    branch.reverts.entry(merge).or_default().push(info.id);
+                }
+            }
+            branch.commits.insert(info.id, info);
+        }
+        let mut at = Some(tip);
+        while let Some(id) = at {
+            let Some(info) = branch.commits.get(&id) else { break };
+            branch.line.push(id);
+            at = info.parents.first().copied();
+        }
+        Ok(branch)
+    }
+
+    /// The revert of `merge` on `branch`, if there is one.
+    fn revert_of(&self, branch: &Branch, merge: ObjectId) -> store::Result<Option<ObjectId>> {
+        for r in branch.reverts.get(&merge).into_iter().flatten() {
+            if self.is_ancestor(merge, *r)? {
+                return Ok(Some(*r));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Check every invariant over the current state and the repository. Writes nothing.
+pub fn check(store: &Store) -> store::Result<Report> {
+    let view = store.view()?;
+    let mut report = Report::default();
+    let mut reading = Reading {
+        store,
+        now: store.session.now(),
+        clone: store.existing_clone_id().unwrap_or_default(),
+        overlay: HashMap::new(),
+        unsettled: HashSet::new(),
+    };
+    for intent in effects::intents(&view)? {
+        report.intents.push(open_intent(&mut reading, intent)?);
+    }
+
+    let mut scores: Vec<(Score, Vec<Task>)> = Vec::new();
+    for (name, is_dir) in view.list(layout::SCORES_DIR)? {
+        let Some(score) = is_dir.then(|| store::score(&view, &name).ok()).flatten().filter(|s| s.id == name) else {
+            continue;
+        };
+        let tasks = score
+            .tasks
+            .iter()
+            .filter_map(|id| store::task(&view, &score.id, id).ok().filter(|t| &t.id == id && t.score == score.id))
+            .collect();
+        scores.push((score, tasks));
+    }
+    report.scores = scores.len();
+    let decisions = store::decisions(&view)?;
+    // Merge commits each task's merge decisions name.
+    let mut merges_decided: HashSet<(String, String, String)> = HashSet::new();
+    for d in decisions.iter().filter(|d| d.kind == DecisionKind::Merge) {
+        if let (Some(s), Some(t), Some(c)) = (&d.score, &d.task, &d.commit) {
+            merges_decided.insert((s.clone(), t.clone(), c.clone()));
+        }
+    }
+
+    let mut branches = Vec::new();
+    for (score, tasks) in &scores {
+        let branch = reading.branch(score)?;
+        merges(&reading, &mut report, score, tasks, &branch)?;
+        unknown_merges(&reading, &mut report, score, tasks, &branch, &merges_decided)?;
+        landed(&reading, &mut report, score)?;
+        for task in tasks {
+            leases(&reading, &mut report, task);
+        }
+        branches.push(branch);
+    }
+    reachable(&reading, &mut report, &scores, &decisions, &branches)?;
+    Ok(report)
+}
+
+/// Where `intent` stands; records what it moves in the overlay, or that its step is unsettled.
+fn open_intent(reading: &mut Reading<'_>, intent: Intent) -> store::Result<OpenIntent> {
+    let repo = &reading.store.repo;
+    let local = !reading.clone.is_empty() && intent.origin.clone == reading.clone;
+    let state = if !local {
+        IntentState::Elsewhere
+    } else if origin::alive(&intent.origin) {
+        IntentState::InProgress
+    } else {
+        IntentState::Stopped { due: effects::pending(reading.store, &intent)? }
+    };
+    let mut fails = false;
+    if local {
+        for effect in &intent.effects {
+            let (name, old, new) = match effect {
+                Effect::MoveRef { name, old, new } => (name, old.as_deref(), new),
+                Effect::RefreshCheckout { name, old, new, .. } => (name, Some(old.as_str()), new),
+                Effect::ResetWorktree { .. } | Effect::RemoveWorktree { .. } => continue,
+            };
+            let now = repo.read_ref(name)?;
+            if now.is_some() && now == oid(new) {
+                continue;
+            }
+            match (now, old.map(oid)) {
+                (None, None) => {}
+                (Some(now), Some(Some(old))) if now == old => {}
+                _ => {
+                    fails = true;
+                    continue;
+                }
+            }
+            if let Some(new) = oid(new) {
+                reading.overlay.insert(name.clone(), new);
+            }
+        }
+    }
+    if fails || !local {
+        match &intent.step {
+            Step::Merge { score, task } => _ = reading.unsettled.insert(format!("{score}/{task}")),
+            Step::Rollback { score, tasks } => reading.unsettled.extend(tasks.iter().map(|t| format!("{score}/{t}"))),
+            Step::Land { score, .. } => _ = reading.unsettled.insert(score.clone()),
+            Step::Restart { .. } | Step::Prune { .. } => {}
+        }
+    }
+    Ok(OpenIntent { intent, state, fails })
+}
+
+/// I1 and I2: merged tasks' merges are on the branch, reverted tasks' merges are reverted.
+fn merges(
+    reading: &Reading<'_>,
+    report: &mut Report,
+    score: &Score,
+    tasks: &[Task],
+    branch: &Branch,
+) -> store::Result<()> {
+    let name = &branch.name;
+    let reflog = format!("find where {name} was with `git reflog show {name}`");
+    for task in tasks.iter().filter(|t| !reading.unsettled.contains(&t.address())) {
+        let address = task.address();
+        let invariant = match task.status {
+            TaskStatus::Merged => Invariant::I1,
+            TaskStatus::Reverted => Invariant::I2,
+            _ => continue,
+        };
+        report.count(invariant);
+        let Some(merge) = task.merge_commit.as_deref() else {
+            let explanation = format!("{address} is {} but names no merge commit", task.status);
+            report.violation(
+                invariant,
+                &address,
+                explanation,
+                format!("see the record with `git maestro task show {address}`"),
+            );
+            continue;
+        };
+        let Some(merge) = oid(merge).filter(|m| branch.commits.contains_key(m)) else {
+            let explanation = match branch.tip {
+                None => format!("{address} is {} but {name} does not exist", task.status),
+                Some(_) => format!("{address} is {} but its merge {} is not on {name}", task.status, short(merge)),
+            };
+            report.violation(
+                invariant,
+                &address,
+                explanation,
+                format!("{reflog}, and move it back with `git update-ref refs/heads/{name} <commit>`"),
+            );
+            continue;
+        };
+        let revert = reading.revert_of(branch, merge)?;
+        if invariant == Invariant::I2 {
+            if revert.is_none() {
+                let explanation =
+                    format!("{address} is reverted but no commit on {name} reverts its merge {}", short(merge));
+                report.violation(
+                    Invariant::I2,
+                    &address,
+                    explanation,
+                    format!("{reflog}: the revert says `This reverts merge {merge}.`"),
+                );
+            }
+            continue;
+        }
+        let message = &branch.commits[&merge].message;
+        let (s, t) = (store::trailer(message, "Maestro-Score"), store::trailer(message, "Maestro-Task"));
+        if s != Some(score.id.as_str()) || t != Some(task.id.as_str()) {
+            let whose = format!("{}/{}", s.unwrap_or("?"), t.unwrap_or("?"));
+            let explanation = format!("{address} names {} as its merge, but that merges {whose}", short(merge));
+            report.violation(
+                Invariant::I1,
+                &address,
+                explanation,
+                format!("compare `git show {merge}` with `git maestro task show {address}`"),
+            );
+        } else if let Some(revert) = revert {
+            let explanation =
+                format!("{address} is merged but {} on {name} reverts its merge {}", short(revert), short(merge));
+            report.violation(Invariant::I1, &address, explanation, format!("see `git show {revert}`; {reflog}"));
+        }
+    }
+    Ok(())
+}
+
+/// I6: every task merge on the branch's first-parent line is one the state knows.
+fn unknown_merges(
+    reading: &Reading<'_>,
+    report: &mut Report,
+    score: &Score,
+    tasks: &[Task],
+    branch: &Branch,
+    decided: &HashSet<(String, String, String)>,
+) -> store::Result<()> {
+    let name = &branch.name;
+    for id in &branch.line {
+        let info = &branch.commits[id];
+        let Some(task_id) = store::trailer(&info.message, "Maestro-Task").filter(|_| info.parents.len() >= 2) else {
+            continue;
+        };
+        let hint = format!(
+            "see it with `git show {id}`; if it does not belong there, find where {name} was with `git reflog show {name}`"
+        );
+        let owner = store::trailer(&info.message, "Maestro-Score").unwrap_or("?");
+        if owner != score.id {
+            if score.base.is_some() {
+                report.count(Invariant::I6);
+                let explanation =
+                    format!("{name} holds {}, a merge of {owner}/{task_id} from another Score", short(id));
+                report.violation(Invariant::I6, &score.id, explanation, hint);
+            }
+            continue;
+        }
+        report.count(Invariant::I6);
+        let address = format!("{}/{task_id}", score.id);
+        if reading.unsettled.contains(&address) {
+            continue;
+        }
+        let Some(task) = tasks.iter().find(|t| t.id == task_id) else {
+            let explanation =
+                format!("{name} holds {}, a merge of {address}, a task the state does not know", short(id));
+            report.violation(Invariant::I6, &address, explanation, hint);
+            continue;
+        };
+        let current = task.merge_commit.as_deref().and_then(oid) == Some(*id);
+        if current && matches!(task.status, TaskStatus::Merged | TaskStatus::Reverted) {
+            continue;
+        }
+        let recorded = current || decided.contains(&(score.id.clone(), task.id.clone(), id.to_string()));
+        if recorded && reading.revert_of(branch, *id)?.is_some() {
+            continue;
+        }
+        let explanation = match (recorded, task.status) {
+            (true, status) => {
+                format!("{name} holds the merge {} of {address}, which the state says is {status}", short(id))
+            }
+            (false, TaskStatus::Merged) => format!(
+                "{name} holds {}, a second merge of {address} beside its recorded merge {}, and neither was reverted",
+                short(id),
+                short(task.merge_commit.as_deref().unwrap_or("?"))
+            ),
+            (false, status) => format!(
+                "{name} holds {}, a merge of {address} the state never recorded ({address} is {status})",
+                short(id)
+            ),
+        };
+        report.violation(Invariant::I6, &address, explanation, hint);
+    }
+    Ok(())
+}
+
+/// I5: a landed Score's target holds what it landed.
+fn landed(reading: &Reading<'_>, report: &mut Report, score: &Score) -> store::Result<()> {
+    let Some(landed) = score.landed.as_ref().filter(|_| score.status == crate::model::ScoreStatus::Landed) else {
+        return Ok(());
+    };
+    if reading.unsettled.contains(&score.id) {
+        return Ok(());
+    }
+    report.count(Invariant::I5);
+    let target = &score.target;
+    let again = format!(
+        "find where {target} was with `git reflog show {target}`, or land again with `git maestro approve {0}` and `git maestro land {0}`",
+        score.id
+    );
+    let explanation = match (reading.tip(&format!("refs/heads/{target}"))?, oid(&landed.integration)) {
+        (None, _) => format!("{} landed on {target}, which does not exist", score.id),
+        (_, None) => {
+            format!("{} records {:?} as the integration tip it landed, not a commit id", score.id, landed.integration)
+        }
+        (Some(tip), Some(integration)) => {
+            if reading.is_ancestor(integration, tip)? {
+                return Ok(());
+            }
+            format!("{target} does not hold {}, the integration tip {} landed", short(integration), score.id)
+        }
+    };
+    report.violation(Invariant::I5, &score.id, explanation, again);
+    Ok(())
+}
+
+/// I3: running tasks have a live or foreign lease; other tasks hold none.
+fn leases(reading: &Reading<'_>, report: &mut Report, task: &Task) {
+    let address = task.address();
+    let release = format!("`git maestro doctor --fix` releases it (or `git maestro task release {address}`)");
+    if task.status == TaskStatus::Running {
+        report.count(Invariant::I3);
+        if super::Leases::for_clone(reading.store, reading.clone.clone()).liveness(task, reading.now) != Liveness::Dead
+        {
+            return;
+        }
+        let fix = Fix::Release { score: task.score.clone(), task: task.id.clone() };
+        match &task.lease {
+            None => {
+                report.fixable(Invariant::I3, &address, format!("{address} is running without a lease"), release, fix)
+            }
+            Some(lease) if origin::is_local(&lease.origin) => {
+                let explanation = format!("{address} is running, but its run {} ({}) is gone", lease.run, lease.origin);
+                report.fixable(Invariant::I3, &address, explanation, release, fix);
+            }
+            Some(lease) => {
+                let explanation = format!(
+                    "{address} is running on {}, but its lease has had no heartbeat since {}",
+                    lease.origin.host, lease.heartbeat
+                );
+                let hint = format!("if that run is gone, take the task over with `git maestro task release {address}`");
+                report.violation(Invariant::I3, &address, explanation, hint);
+            }
+        }
+        return;
+    }
+    let Some(lease) = &task.lease else { return };
+    report.count(Invariant::I3);
+    let explanation =
+        format!("{address} is {} but still holds the lease of run {} ({})", task.status, lease.run, lease.origin);
+    let dead = origin::lease_liveness(Some(lease), reading.now, LEASE_STALE_AFTER) == Liveness::Dead;
+    if dead && origin::is_local(&lease.origin) {
+        let fix = Fix::DropLease { score: task.score.clone(), task: task.id.clone() };
+        report.fixable(Invariant::I3, &address, explanation, "`git maestro doctor --fix` drops it".into(), fix);
+    } else {
+        report.violation(
+            Invariant::I3,
+            &address,
+            explanation,
+            "wait for that run to end, then run `git maestro doctor` again".into(),
+        );
+    }
+}
+
+/// I4: every commit the state names exists and is reachable from a ref.
+fn reachable(
+    reading: &Reading<'_>,
+    report: &mut Report,
+    scores: &[(Score, Vec<Task>)],
+    decisions: &[crate::model::Decision],
+    branches: &[Branch],
+) -> store::Result<()> {
+    let repo = &reading.store.repo;
+    // Each commit once, with what names it first (subject, label).
+    let mut named: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut name = |commit: &str, subject: &str, label: String| {
+        named.entry(commit.to_owned()).or_insert_with(|| (subject.to_owned(), label));
+    };
+    for (score, tasks) in scores {
+        let s = score.id.as_str();
+        if let Some(base) = &score.base {
+            name(base, s, format!("the base of {s}"));
+        }
+        if let Some(landed) = &score.landed {
+            name(&landed.commit, s, format!("the commit {s} landed as"));
+            name(&landed.integration, s, format!("the integration tip {s} landed"));
+        }
+        if let Some(landing) = &score.landing {
+            name(&landing.integration, s, format!("the integration tip approved for landing {s}"));
+        }
+        for task in tasks {
+            let address = task.address();
+            if let Some(merge) = &task.merge_commit {
+                name(merge, &address, format!("the merge of {address}"));
+            }
+            for a in &task.attempts {
+                if let Some(commit) = &a.commit {
+                    name(commit, &address, format!("the result of run {} of {address}", a.run));
+                }
+            }
+        }
+    }
+    for d in decisions {
+        if let Some(commit) = &d.commit {
+            name(
+                commit,
+                &format!("decision {}", d.id),
+                format!("the commit of decision {} ({})", d.id, d.kind.as_str()),
+            );
+        }
+    }
+    let mut roots: HashSet<ObjectId> = reading.overlay.values().copied().collect();
+    for prefix in ["refs/heads/", "refs/tags/", "refs/remotes/", layout::KEEP_PREFIX] {
+        roots.extend(repo.ref_tips(prefix)?);
+    }
+    let roots_list: Vec<ObjectId> = roots.iter().copied().collect();
+    for (commit, (subject, label)) in named {
+        report.count(Invariant::I4);
+        let Some(id) = oid(&commit) else {
+            report.violation(
+                Invariant::I4,
+                subject,
+                format!("{label} is {commit:?}, not a commit id"),
+                "see `git maestro doctor --json` for where it is".into(),
+            );
+            continue;
+        };
+        if !repo.has_object(id) {
+            let explanation = format!("{label}, {}, is not in this repository", short(id));
+            let hint = "if another clone has it, `git maestro sync` (or `git fetch`) brings it".to_owned();
+            report.violation(Invariant::I4, subject, explanation, hint);
+            continue;
+        }
+        if roots.contains(&id) || branches.iter().any(|b| b.commits.contains_key(&id)) {
+            continue;
+        }
+        // Reachable from a root when a walk from it, hiding every root, finds nothing.
+        match repo.new_commits(id, &roots_list, 1) {
+            Ok(found) if found.is_empty() => {}
+            Ok(_) => {
+                let explanation =
+                    format!("{label}, {}, is reachable from no ref, so `git gc` may delete it", short(id));
+                let hint = format!("`git maestro doctor --fix` keeps it as {}{id}", layout::KEEP_PREFIX);
+                report.fixable(Invariant::I4, subject, explanation, hint, Fix::Keep { commit: id });
+            }
+            Err(_) => {
+                let explanation = format!("{label}, {}, is not a commit", short(id));
+                report.violation(Invariant::I4, subject, explanation, format!("see it with `git cat-file -t {id}`"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What [`repair`] did, one line each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repaired {
+    /// The invariant the repair restored; `None` for settling open intents.
+    pub invariant: Option<Invariant>,
+    pub subject: String,
+    pub detail: String,
+    /// Whether it happened; `false` when the repair was not safe any more, with why in `detail`.
+    pub done: bool,
+}
+
+/// Make the safe repairs: settle the open intents that stopped processes of this clone left
+/// (any write settles them), then release dead runs, drop dead leases and keep unreachable
+/// commits, as a fresh [`check`] finds them. Every repair re-checks its reason under the
+/// writer lock; one whose reason went away is reported as not done.
+pub fn repair(store: &Store) -> store::Result<Vec<Repaired>> {
+    let mut out = Vec::new();
+    let stopped: Vec<String> = check(store)?
+        .intents
+        .into_iter()
+        .filter(|i| matches!(i.state, IntentState::Stopped { .. }))
+        .map(|i| i.intent.why)
+        .collect();
+    if !stopped.is_empty() {
+        let outcome =
+            store.transact("doctor: settle the intents of stopped processes", |_| Ok::<_, store::Error>(()))?;
+        let mut detail = format!("settled {} left by a stopped process", stopped.join("; "));
+        for notice in outcome.notices {
+            detail.push_str(&format!("; {notice}"));
+        }
+        out.push(Repaired { invariant: None, subject: String::new(), detail, done: true });
+    }
+    let report = check(store)?;
+    for v in &report.violations {
+        let Some(fix) = &v.fix else { continue };
+        let (detail, done) = match fix {
+            Fix::Release { score, task } => release(store, score, task)?,
+            Fix::DropLease { score, task } => drop_lease(store, score, task)?,
+            Fix::Keep { commit } => {
+                store.keep(*commit)?;
+                (format!("kept {} as {}{commit}", short(commit), layout::KEEP_PREFIX), true)
+            }
+        };
+        out.push(Repaired { invariant: Some(v.invariant), subject: v.subject.clone(), detail, done });
+    }
+    Ok(out)
+}
+
+/// Release `score/task`, whose run is gone: its running attempt ends as interrupted and it is
+/// ready again, with a decision saying why.
+fn release(store: &Store, score: &str, task: &str) -> store::Result<(String, bool)> {
+    let address = format!("{score}/{task}");
+    // A run of it on this machine holds its run lock, whatever its lease says.
+    let lock = crate::performer::task_run::try_run_lock(store.repo.common_dir(), score, task)
+        .map_err(|e| crate::git::Error::Io { context: format!("cannot take the run lock of {address}"), source: e })?;
+    if lock.is_none() {
+        return Ok((format!("left {address} alone: a process here holds its run lock"), false));
+    }
+    let leases = super::Leases::for_clone(store, store.existing_clone_id().unwrap_or_default());
+    let actor = store.session.actor.clone();
+    let outcome = store.transact(&format!("doctor: release {address}, whose run is gone"), |tx| {
+        let mut t = store::task(tx, score, task)?;
+        if t.status != TaskStatus::Running || leases.liveness(&t, tx.now) != Liveness::Dead {
+            return Ok(None);
+        }
+        let run = t.lease.as_ref().map(|l| l.run.clone());
+        lifecycle::interrupt(&mut t, "released by `git maestro doctor --fix`: its run was gone", tx.now);
+        tx.put(&layout::task_file(score, task), &t)?;
+        let what = run.map_or_else(|| "it had no lease".to_owned(), |r| format!("its run {r} was gone"));
+        let summary = format!("doctor released {address}: {what}");
+        let d = store::new_decision(tx, DecisionKind::Assignment, summary.clone(), &actor).about(score, Some(task));
+        store::append_decision(tx, &d)?;
+        Ok::<_, store::Error>(Some(what))
+    })?;
+    Ok(match outcome.value {
+        Some(what) => (format!("released {address} ({what}); it is ready to run again"), true),
+        None => (format!("left {address} alone: it is no longer a dead run"), false),
+    })
+}
+
+/// Drop the dead lease of `score/task`, which is not running.
+fn drop_lease(store: &Store, score: &str, task: &str) -> store::Result<(String, bool)> {
+    let address = format!("{score}/{task}");
+    let actor = store.session.actor.clone();
+    let outcome = store.transact(&format!("doctor: drop the dead lease of {address}"), |tx| {
+        let mut t = store::task(tx, score, task)?;
+        let Some(lease) = t.lease.clone() else { return Ok(None) };
+        let dead = origin::lease_liveness(Some(&lease), tx.now, LEASE_STALE_AFTER) == Liveness::Dead;
+        if t.status == TaskStatus::Running || !dead || !origin::is_local(&lease.origin) {
+            return Ok(None);
+        }
+        t.lease = None;
+        tx.put(&layout::task_file(score, task), &t)?;
+        let summary = format!("doctor dropped the lease of run {} on {address}, which is {}", lease.run, t.status);
+        let d = store::new_decision(tx, DecisionKind::Assignment, summary, &actor).about(score, Some(task));
+        store::append_decision(tx, &d)?;
+        Ok::<_, store::Error>(Some(lease.run))
+    })?;
+    Ok(match outcome.value {
+        Some(run) => (format!("dropped the lease of run {run} on {address}"), true),
+        None => (format!("left the lease of {address} alone: it is no longer a dead lease"), false),
+    })
+}
