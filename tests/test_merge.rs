@@ -270,7 +270,10 @@ fn land_needs_a_fresh_score_approval_and_updates_a_clean_checkout() {
     let refused = env.run(&dir, &["land", "m"]).user_error();
     assert!(refused.stderr.contains("landing m needs Score-level approval"), "{}", refused.render());
     assert!(
-        refused.stderr.contains("Hint: review the integration branch, then run `git maestro approve m`"),
+        refused.stderr.contains(
+            "Hint: review the integration branch, then run `git maestro approve m`, or land it through a pull \
+             request: `git maestro land m --pr`"
+        ),
         "{}",
         refused.render()
     );
