@@ -13,6 +13,7 @@ mod test_handover;
 mod test_hooks;
 mod test_hostile;
 mod test_kb;
+mod test_lifecycle;
 mod test_loops;
 mod test_merge;
 mod test_performers;
