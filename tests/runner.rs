@@ -14,6 +14,7 @@ mod test_hooks;
 mod test_hostile;
 mod test_invariants;
 mod test_kb;
+mod test_lifecycle;
 mod test_loops;
 mod test_merge;
 mod test_performers;

@@ -32,6 +32,7 @@ fn setup(adapter: &str, bin: &Path, scenario: &str, timeout: &str, extra: &str) 
     let env = TestEnv::new();
     let dir = env.repo("r");
     env.run(&dir, &["plan", "--from", &fixtures_dir().join("score.toml").display().to_string()]).success();
+    env.run(&dir, &["approve", "auth-tokens"]).success();
     let server = ModelServer::start(Scenario::load(scenario), &env.path("requests.jsonl"));
     let config = format!(
         "[performers.agent]\nadapter = \"{adapter}\"\ncommand = \"{}\"\nmodel = \"scripted-model\"\nbase_url = \"{}\"\n\
@@ -249,6 +250,7 @@ fn review_by(adapter: &str, scenario: &str) -> Option<(Setup, Run, serde_json::V
                  acceptance = [\"expiry is checked in one place\"]\n";
     s.env.write("rev.toml", score);
     s.env.run(&s.dir, &["plan", "--from", "../rev.toml"]).success();
+    s.env.run(&s.dir, &["approve", "rev"]).success();
     s.env.run(&s.dir, &["task", "run", "rev/token-types", "--performer", "author"]).success();
     let run: Run = s
         .env

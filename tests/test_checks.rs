@@ -16,6 +16,7 @@ fn submitted(env: &TestEnv, approval: &str, check: &str) -> PathBuf {
     );
     env.write("c.toml", &score);
     env.run(&dir, &["plan", "--from", "../c.toml"]).success();
+    env.run(&dir, &["approve", "c"]).success();
     env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
     let config = format!(
         "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nenv = {{ FAKE_WRITE = \"t0.txt=zero\" }}\n\n[checks.test]\nrun = \"{check}\"\ntimeout = \"1m\"\n"
@@ -36,7 +37,8 @@ fn passing_checks_approve_the_task_with_evidence() {
     let run = env.run(&dir, &["task", "review", "c/t0"]).success();
     assert_eq!(run.stdout, "c/t0  approved\n", "{}", run.render());
     assert_eq!(status(&env, &dir), "approved");
-    let d = env.run(&dir, &["decisions", "--kind", "approval", "--json"]).success().json();
+    let d = env.run(&dir, &["decisions", "--kind", "approval", "--task", "c/t0", "--json"]).success().json();
+    assert_eq!(d.as_array().unwrap().len(), 1, "{d:#}");
     let evidence = &d[0]["evidence"][0];
     assert_eq!(evidence["check"], "test");
     assert_eq!(evidence["exit"], "0");
@@ -90,6 +92,7 @@ fn a_failing_post_merge_check_reverts_the_merge() {
     let score = "format = 1\nid = \"p\"\ntarget = \"main\"\npost_merge_checks = [\"clean\"]\n[[tasks]]\nid = \"good\"\n[[tasks]]\nid = \"bad\"\n";
     env.write("p.toml", score);
     env.run(&dir, &["plan", "--from", "../p.toml"]).success();
+    env.run(&dir, &["approve", "p"]).success();
     env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
     for (task, file) in [("good", "good.txt"), ("bad", "bad.txt")] {
         let config = format!(

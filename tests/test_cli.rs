@@ -106,7 +106,7 @@ fn plan_show_and_list_a_score() {
     let state =
         env.git(&dir, &["cat-file", "-p", "refs/maestro/state:scores/auth-tokens/tasks/docs.toml"]).success_git();
     assert!(
-        state.starts_with("format = 1\nid = \"docs\"\nscore = \"auth-tokens\"\n"),
+        state.starts_with("format = 2\nid = \"docs\"\nscore = \"auth-tokens\"\n"),
         "plain git reads the state:\n{state}"
     );
 }

@@ -43,6 +43,7 @@ fn the_forecast_reports_exactly_the_pairs_git_merge_tree_reports() {
         planned.render()
     );
     assert!(!planned.stderr.contains("t4 and t5"), "different files do not overlap");
+    env.run(&dir, &["approve", "f"]).success();
     env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
     for (id, write, _) in WRITES {
         let config = format!(

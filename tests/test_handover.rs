@@ -73,6 +73,7 @@ fn packets_are_pushed_posted_broadcast_and_pulled_once() {
 fn a_run_receives_its_push_packet_and_the_broadcast() {
     let env = TestEnv::new();
     let dir = planned(&env);
+    env.run(&dir, &["approve", "auth-tokens"]).success();
     env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
     let prompt = env.path("prompt.txt");
     let config = format!(

@@ -139,13 +139,14 @@ fn a_future_format_is_refused() {
     refused_plan(&env, &dir, &text, "format: format 2 is newer than this git-maestro understands (1)");
 
     // The same for a state written by a newer version: every command refuses to touch it.
+    // (This version writes state format 2; a Score file is still format 1.)
     let tip = env.state_tip(&dir);
-    let newer = write_state_file(&env, &dir, &tip, "maestro.toml", "format = 2\nrepo_id = \"x\"\n");
+    let newer = write_state_file(&env, &dir, &tip, "maestro.toml", "format = 3\nrepo_id = \"x\"\n");
     env.git(&dir, &["update-ref", "refs/maestro/state", &newer, &tip]).success_git();
     for args in [vec!["score", "list"], vec!["decide", "-m", "x"]] {
         let run = env.run(&dir, &args).user_error();
         assert!(
-            run.stderr.contains("maestro.toml has format 2, newer than this git-maestro understands"),
+            run.stderr.contains("maestro.toml has format 3, newer than this git-maestro understands (2)"),
             "{}",
             run.render()
         );

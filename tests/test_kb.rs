@@ -68,6 +68,7 @@ fn a_task_prompt_carries_the_relevant_knowledge() {
     let dir = env.repo("r");
     env.run(&dir, &["plan", "--from", &crate::common::fixtures_dir().join("score.toml").display().to_string()])
         .success();
+    env.run(&dir, &["approve", "auth-tokens"]).success();
     add(&env, &dir, &["--title", "TokenClaims must stay serde-compatible", "--path", "src/auth/*"]);
     add(&env, &dir, &["--title", "The changelog is generated", "--tag", "docs"]);
     env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();

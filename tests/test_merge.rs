@@ -7,12 +7,20 @@ use crate::test_cli::GitRun;
 
 const FAKE: &str = env!("CARGO_BIN_EXE_fake-performer");
 
-fn setup(env: &TestEnv) -> PathBuf {
+/// A repo with the three-task Score `m`, still a draft.
+fn setup_draft(env: &TestEnv) -> PathBuf {
     let dir = env.repo("r");
     let text = env.fixture("score-many.sh", &["m", "3"]);
     env.write("m.toml", &text);
     env.run(&dir, &["plan", "--from", "../m.toml"]).success();
     env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
+    dir
+}
+
+/// A repo with the three-task Score `m`, its plan approved so that its tasks may run.
+fn setup(env: &TestEnv) -> PathBuf {
+    let dir = setup_draft(env);
+    env.run(&dir, &["approve", "m"]).success();
     dir
 }
 
@@ -67,17 +75,19 @@ fn approved_tasks_merge_to_exactly_the_tree_git_would_make() {
     assert_eq!(task["merge_commit"], second.as_str());
     let score = env.run(&dir, &["score", "show", "m", "--json"]).success().json();
     assert_eq!(score["base"], main.as_str(), "the integration branch's base is recorded");
-    let kinds: Vec<String> = env
+    // (kind, task) of every decision; the plan approval names no task.
+    let kinds: Vec<(String, Option<String>)> = env
         .run(&dir, &["decisions", "--score", "m", "--json"])
         .success()
         .json()
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| d["kind"].as_str().unwrap().to_owned())
+        .map(|d| (d["kind"].as_str().unwrap().to_owned(), d["task"].as_str().map(str::to_owned)))
         .collect();
-    assert_eq!(kinds.iter().filter(|k| *k == "approval").count(), 2);
-    assert_eq!(kinds.iter().filter(|k| *k == "merge").count(), 2);
+    assert_eq!(kinds.iter().filter(|(k, t)| k == "approval" && t.is_some()).count(), 2, "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|(k, t)| k == "approval" && t.is_none()).count(), 1, "the plan's: {kinds:?}");
+    assert_eq!(kinds.iter().filter(|(k, _)| k == "merge").count(), 2, "{kinds:?}");
 }
 
 #[test]
@@ -119,16 +129,22 @@ fn a_checked_out_integration_branch_is_never_moved() {
 #[test]
 fn a_rejection_records_the_reason() {
     let env = TestEnv::new();
-    let dir = setup(&env);
+    let dir = setup_draft(&env);
+    let plan = env.run(&dir, &["approve", "m", "--json"]).success().json();
+    assert_eq!(plan["status"], "approved", "a Score id approves the plan");
+    assert_eq!(plan["approved"], "plan");
     run_with(&env, &dir, "t0", "t0.txt=zero");
     env.run(&dir, &["reject", "m/t0"]).code.eq(&2).then_some(()).expect("a rejection needs -m");
     let run = env.run(&dir, &["reject", "m/t0", "-m", "missing tests", "--json"]).success();
     assert_eq!(run.json()["status"], "rejected");
     let d = env.run(&dir, &["decisions", "--kind", "rejection", "--json"]).success().json();
     assert_eq!(d[0]["rationale"], "missing tests");
-    let plan = env.run(&dir, &["approve", "m", "--json"]).success().json();
-    assert_eq!(plan["status"], "approved", "a Score id approves the plan");
-    assert_eq!(env.run(&dir, &["approve", "m"]).success().stdout, "m  landing approved\n", "then it approves landing");
+    // After the plan, a Score id asks for landing approval, which a Score whose tasks are not
+    // merged cannot get (landing approval itself is checked in the land test below).
+    let tip = env.state_tip(&dir);
+    let early = env.run(&dir, &["approve", "m"]).user_error();
+    assert!(early.stderr.contains("Error: m cannot land yet: t0, t1, t2 not merged"), "{}", early.render());
+    assert_eq!(env.state_tip(&dir), tip, "nothing was recorded");
 }
 
 /// Property: after N random task merges, rolling back one task gives exactly the tree that
@@ -144,6 +160,7 @@ fn rollback_leaves_exactly_the_other_merges_and_then_the_base() {
         let text = env.fixture("score-many.sh", &["m", &n.to_string()]);
         env.write("m.toml", &text);
         env.run(&dir, &["plan", "--from", "../m.toml"]).success();
+        env.run(&dir, &["approve", "m"]).success();
         env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
         for i in 0..n {
             // Each task adds a file; task 0 also edits a file the base already has.
@@ -237,21 +254,56 @@ fn land_needs_a_fresh_score_approval_and_updates_a_clean_checkout() {
     run_with(&env, &dir, "t0", "t0.txt=zero");
     run_with(&env, &dir, "t1", "t1.txt=one");
     run_with(&env, &dir, "t2", "t2.txt=two");
-    env.run(&dir, &["approve", "m"]).success();
     for t in ["t0", "t1"] {
         env.run(&dir, &["approve", &format!("m/{t}")]).success();
         env.run(&dir, &["merge", &format!("m/{t}")]).success();
     }
     let main = rev(&env, &dir, "main");
-    let refused = env.run(&dir, &["land", "m"]).user_error();
-    assert!(refused.stderr.contains("landing m needs Score-level approval"), "{}", refused.render());
-    assert!(refused.stderr.contains("Hint: approve it first with `git maestro approve m`"), "{}", refused.render());
-    env.run(&dir, &["approve", "m", "-m", "ship it"]).success();
-
-    // A merge after the approval makes it stale.
+    // While a task is not merged, the Score can neither be approved for landing nor landed.
+    let early = env.run(&dir, &["approve", "m"]).user_error();
+    assert!(early.stderr.contains("m cannot land yet: t2 not merged"), "{}", early.render());
+    let unfinished = env.run(&dir, &["land", "m"]).user_error();
+    assert!(unfinished.stderr.contains("m cannot land yet: t2 not merged"), "{}", unfinished.render());
     env.run(&dir, &["approve", "m/t2"]).success();
     env.run(&dir, &["merge", "m/t2"]).success();
-    env.run(&dir, &["land", "m"]).user_error();
+
+    let refused = env.run(&dir, &["land", "m"]).user_error();
+    assert!(refused.stderr.contains("landing m needs Score-level approval"), "{}", refused.render());
+    assert!(
+        refused.stderr.contains(
+            "Hint: review the integration branch, then run `git maestro approve m`, or land it through a pull \
+             request: `git maestro land m --pr`"
+        ),
+        "{}",
+        refused.render()
+    );
+    assert_eq!(
+        env.run(&dir, &["approve", "m", "-m", "ship it"]).success().stdout,
+        "m  landing approved\n",
+        "after the plan, a Score id approves landing"
+    );
+    let again = env.run(&dir, &["approve", "m"]).user_error();
+    assert!(again.stderr.contains("landing m at this integration tip is already approved"), "{}", again.render());
+
+    // A change of the integration branch after the approval makes it stale. (Merges and
+    // reverts clear the approval in the state; a commit made there by hand is caught by land.)
+    let approved = rev(&env, &dir, "maestro/m/integration");
+    let fixup = env
+        .git(&dir, &["commit-tree", &format!("{approved}^{{tree}}"), "-p", &approved, "-m", "fixup by hand"])
+        .success_git()
+        .trim()
+        .to_owned();
+    env.git(&dir, &["update-ref", "refs/heads/maestro/m/integration", &fixup, &approved]).success_git();
+    let stale = env.run(&dir, &["land", "m"]).user_error();
+    assert!(
+        stale.stderr.contains(&format!(
+            "the landing approval of m is for an older integration tip ({}); it moved since",
+            &approved[..12]
+        )),
+        "{}",
+        stale.render()
+    );
+    assert_eq!(rev(&env, &dir, "main"), main, "nothing moved");
     env.run(&dir, &["approve", "m"]).success();
 
     // main is checked out in the main worktree: a dirty one is refused, a clean one updated.
@@ -264,6 +316,9 @@ fn land_needs_a_fresh_score_approval_and_updates_a_clean_checkout() {
     let landed = env.run(&dir, &["land", "m", "--json"]).success().json();
     assert_eq!(landed["fast_forward"], true);
     assert_eq!(rev(&env, &dir, "main"), rev(&env, &dir, "maestro/m/integration"));
+    let score = env.run(&dir, &["score", "show", "m", "--json"]).success().json();
+    assert_eq!(score["status"], "landed", "a Score run task by task (never by `run`) lands too");
+    assert_eq!(score["landed"]["integration"], rev(&env, &dir, "maestro/m/integration").as_str());
     for f in ["t0.txt", "t1.txt", "t2.txt"] {
         assert!(dir.join(f).exists(), "{f} is in the checkout");
     }

@@ -88,8 +88,15 @@ fn a_task_branch_merged_on_the_remote_approves_the_pr_step_and_land_pr_follows_t
     assert!(landed.stdout.contains("(fast-forward)"), "{}", landed.render());
     let remote_main = env.git(&remote, &["rev-parse", "main"]).success_git();
     assert_eq!(env.git(&dir, &["rev-parse", "main"]).success_git(), remote_main, "local main is the remote's");
+    // The landing approval names the integration tip it approved (a structured field now).
+    let integration = env.git(&dir, &["rev-parse", "maestro/p/integration"]).success_git().trim().to_owned();
     let d = env.run(&dir, &["decisions", "--kind", "approval", "--json"]).success().json();
-    assert!(d.as_array().unwrap().iter().any(|d| d["summary"] == "pr approved landing p"), "{d:#}");
+    let landing = format!("pr approved landing p at {}", &integration[..12]);
+    let approval = d.as_array().unwrap().iter().find(|d| d["summary"] == landing.as_str());
+    let approval = approval.unwrap_or_else(|| panic!("{landing}: {d:#}"));
+    assert_eq!(approval["commit"], integration.as_str(), "{d:#}");
+    let score = env.run(&dir, &["score", "show", "p", "--json"]).success().json();
+    assert_eq!(score["status"], "landed", "{score:#}");
 }
 
 /// A `gh` stand-in: logs its arguments, answers `pr create` with a URL and `pr view` with the

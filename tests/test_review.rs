@@ -19,6 +19,7 @@ fn submitted(env: &TestEnv, approval: &str, reviewer_env: &str) -> PathBuf {
     );
     env.write("v.toml", &score);
     env.run(&dir, &["plan", "--from", "../v.toml"]).success();
+    env.run(&dir, &["approve", "v"]).success();
     env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
     let config = format!(
         "[performers.author]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nenv = {{ FAKE_WRITE = \"t0.txt=zero\" }}\n\n\

@@ -8,11 +8,12 @@ use crate::test_cli::GitRun;
 
 const FAKE: &str = env!("CARGO_BIN_EXE_fake-performer");
 
-/// A repo with the sample Score and one performer `fake` whose script is `env` (TOML inline
-/// table body) and whose timeout is `timeout`.
+/// A repo with the sample Score, its plan approved (`task run` refuses a draft's tasks), and one
+/// performer `fake` whose script is `env` (TOML inline table body) and whose timeout is `timeout`.
 fn setup(env: &TestEnv, fake_env: &str, timeout: &str) -> PathBuf {
     let dir = env.repo("r");
     env.run(&dir, &["plan", "--from", &fixtures_dir().join("score.toml").display().to_string()]).success();
+    env.run(&dir, &["approve", "auth-tokens"]).success();
     write_config(&dir, fake_env, timeout);
     env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
     dir
@@ -176,8 +177,13 @@ fn a_pending_task_does_not_run() {
     let before = env.state_tip(&dir);
     let run = env.run(&dir, &["task", "run", "auth-tokens/token-tests"]).user_error();
     assert!(
-        run.stderr.contains("auth-tokens/token-tests is pending: it waits for issue-tokens, verify-tokens"),
+        run.stderr.contains("Error: auth-tokens/token-tests waits for issue-tokens, verify-tokens"),
         "{}",
+        run.render()
+    );
+    assert!(
+        run.stderr.contains("Hint: run the tasks it depends on first"),
+        "the refusal says what to do:\n{}",
         run.render()
     );
     assert_eq!(env.state_tip(&dir), before, "nothing was written");
@@ -190,6 +196,7 @@ fn prune_removes_merged_clean_worktrees_and_archives_everything_else() {
     let text = env.fixture("score-many.sh", &["p", "3"]);
     env.write("p.toml", &text);
     env.run(&dir, &["plan", "--from", "../p.toml"]).success();
+    env.run(&dir, &["approve", "p"]).success();
     for t in ["t0", "t1", "t2"] {
         // Each task writes its own file, so the branches do not conflict.
         write_config(&dir, &format!("FAKE_WRITE = \"{t}.txt=result\""), "1m");

@@ -87,7 +87,10 @@ impl Refusal {
             Refusal::Unfinished { score, .. } => format!("run `git maestro run {score}` to finish its tasks"),
             Refusal::NothingMerged { score } => format!("run `git maestro run {score}` first"),
             Refusal::LandingNotApproved { score } | Refusal::LandingStale { score, .. } => {
-                format!("review the integration branch, then run `git maestro approve {score}`")
+                format!(
+                    "review the integration branch, then run `git maestro approve {score}`, or land it through a \
+                     pull request: `git maestro land {score} --pr`"
+                )
             }
             Refusal::AlreadyApproved { score } => format!("run `git maestro land {score}`"),
             Refusal::ScoreClosed { .. } | Refusal::Task(_) | Refusal::Score(_) => return None,

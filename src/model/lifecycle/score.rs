@@ -80,6 +80,11 @@ pub fn can_land(score: &Score, tasks: &[Task], tip: &str) -> Result<(), Refusal>
 /// approval after this.
 pub fn landed(score: &mut Score, tasks: &[Task], tip: &str, commit: &str, now: Timestamp) -> Result<(), Refusal> {
     can_land(score, tasks, tip)?;
+    if matches!(score.status, ScoreStatus::Approved | ScoreStatus::Failed) {
+        // Its tasks were run and merged by hand (`task run`, `merge`), never by `run`, which
+        // is what starts a Score: it started with them.
+        score.transition(ScoreStatus::Running, now)?;
+    }
     if score.status != ScoreStatus::Landed {
         score.transition(ScoreStatus::Landed, now)?;
     }
