@@ -23,6 +23,7 @@ mod test_review;
 mod test_run;
 mod test_score_edit;
 mod test_store;
+mod test_stuck;
 mod test_sync;
 mod test_sync_branches;
 mod test_task_run;
