@@ -27,4 +27,5 @@ mod test_stuck;
 mod test_sync;
 mod test_sync_branches;
 mod test_task_run;
+mod test_upgrade;
 mod test_worktree;
