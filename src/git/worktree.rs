@@ -260,7 +260,9 @@ impl Repo {
             return Ok(Repair::MovedAside(aside.to_owned()));
         };
         if !path.join(".git").exists() {
-            super::binary::run_git(self.common_dir(), &["worktree", "repair", &canonical.display().to_string()])?;
+            // From the repository's side: `git worktree repair <path>` needs the `.git` file it
+            // would repair to find the repository, and fails (exit 1) when it is missing.
+            super::binary::run_git(self.common_dir(), &["worktree", "repair"])?;
             return Ok(Repair::Relinked);
         }
         if info.branch.as_deref() == Some(branch) {
