@@ -14,13 +14,18 @@ use crate::store::{self, layout::STATE_REF, lock};
 /// Checks the git version, the ref storage, leftover locks, the pre-push hook, that every file
 /// of the state parses, and the lifecycle's invariants over the state and the branches:
 ///
-/// - I1 every merged task's merge commit is on its Score's integration branch and names it;
-/// - I2 every reverted task's merge is reverted later on that branch;
-/// - I3 no task is running without a live run (or another machine's), and no lease outlives
-///   its run;
-/// - I4 every commit the state names exists and is reachable from a ref;
-/// - I5 every landed Score's target holds the integration tip it landed;
-/// - I6 no integration branch holds a task merge the state does not know.
+/// I1: every merged task's merge commit is on its Score's integration branch and names it.
+///
+/// I2: every reverted task's merge is reverted later on that branch.
+///
+/// I3: no task is running without a live run (or another machine's), and no lease outlives its
+/// run.
+///
+/// I4: every commit the state names exists and is reachable from a ref.
+///
+/// I5: every landed Score's target holds the integration tip it landed.
+///
+/// I6: no integration branch holds a task merge the state does not know.
 ///
 /// Git effects that a stopped git-maestro process recorded but did not finish are reported;
 /// the next command that writes finishes them. Each finding that needs attention comes with a
@@ -29,7 +34,7 @@ use crate::store::{self, layout::STATE_REF, lock};
 pub struct DoctorArgs {
     /// Repair what is safe to repair, then check again
     ///
-    /// Finishes the git effects stopped processes of this clone left, releases running tasks
+    /// Finishes the git effects that stopped processes of this clone left, releases running tasks
     /// whose run is gone (I3), drops leases left on tasks that are not running (I3), and keeps
     /// commits the state names that no ref reaches as refs/maestro/keep/<sha> (I4). Each repair
     /// is reported; nothing else changes.
