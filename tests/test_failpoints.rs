@@ -371,7 +371,6 @@ fn a_crash_anywhere_in_approve_and_land_leaves_the_invariants_and_the_score_comp
 }
 
 #[test]
-#[ignore = "worktrees prune reaches no failpoint: it records no intent (Step::Prune is unused) and writes no state"]
 fn a_crash_anywhere_in_worktrees_prune_leaves_the_invariants_and_the_score_completes() {
     fn fixture(env: &TestEnv) -> PathBuf {
         let dir = setup(env);

@@ -296,7 +296,7 @@ fn a_merge_undone_by_its_settling_leaves_no_violation_after_fix() {
 /// whose tip the integration branch already holds (through the reverted merge), so the second
 /// merge merges nothing and the task is `merged` without its work on the branch.
 #[test]
-#[ignore = "kernel bug: a reverted task's rework reuses its merged branch, so its next merge is empty"]
+
 fn a_task_reworked_after_its_rollback_brings_its_work_back() {
     let env = TestEnv::new();
     let dir = healthy(&env);

@@ -286,13 +286,10 @@ fn rolling_back_with_dependants_reverts_the_task_and_its_merged_dependant() {
     assert_eq!(task["attempts"].as_array().unwrap().len(), 2, "a second attempt: {task:#}");
 }
 
-/// Known bug (reported, not fixed here): the task branch of a reverted task still ends at the
-/// commit whose merge was reverted, so merging its rework again is a no-op for that work (git
-/// sees it as merged already). The task is recorded `merged` while the integration branch
-/// lacks its change. A rework must start from a branch that re-applies the reverted change
-/// (a revert of the revert on the integration tip), or the merge must refuse.
+/// The branch of a reverted task ends at the commit whose merge was reverted; its rework starts
+/// again from the integration tip, so merging it brings the change back (rather than an empty
+/// merge recorded as `merged`).
 #[test]
-#[ignore = "bug: a reworked task's re-merge after a revert does not bring its change back"]
 fn a_task_reworked_after_a_revert_brings_its_change_back_when_merged_again() {
     let env = TestEnv::new();
     let dir = approved(&env, false);

@@ -365,7 +365,6 @@ fn prune_keeps_the_worktree_of_a_submitted_task_and_review_still_works() {
 }
 
 #[test]
-#[ignore = "bug: a worktree removed by hand stays registered and gix refuses its branch again (see the report)"]
 fn review_checks_out_again_a_worktree_removed_by_hand() {
     let env = TestEnv::new();
     let dir = setup(&env);
@@ -381,7 +380,6 @@ fn review_checks_out_again_a_worktree_removed_by_hand() {
 }
 
 #[test]
-#[ignore = "bug: a worktree removed by hand stays registered and gix refuses its branch again (see the report)"]
 fn task_run_checks_out_again_a_worktree_removed_by_hand() {
     let env = TestEnv::new();
     let dir = setup(&env);

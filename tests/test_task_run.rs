@@ -213,6 +213,13 @@ fn prune_removes_merged_clean_worktrees_and_archives_everything_else() {
     std::fs::write(t1.join("late.txt"), "typed after the run\n").unwrap();
     let t2_tip = listed[2]["head"].as_str().unwrap().to_owned();
 
+    // A submitted result waits for review: its worktree stays until it is merged or released.
+    let kept = env.run(&dir, &["worktrees", "prune", "--json"]).success().json();
+    assert!(kept.as_array().unwrap().iter().all(|p| p["action"] == "kept"), "{kept:#}");
+    for t in ["t0", "t1", "t2"] {
+        env.run(&dir, &["reject", &format!("p/{t}"), "-m", "not now"]).success();
+    }
+
     let dry = env.run(&dir, &["worktrees", "prune", "--dry-run"]).success();
     assert!(dry.stdout.contains("would remove  p/t0"), "{}", dry.render());
     assert_eq!(

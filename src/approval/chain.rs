@@ -114,6 +114,7 @@ pub fn run_chain(
     if !worktree.exists() {
         // Pruned, or lost: the result is on the task branch; check it out again for the checks.
         let branch = crate::performer::task_run::task_branch(score, task_id);
+        store.repo.repair_task_worktree(&worktree, &branch, &worktree.with_extension("broken"))?;
         store.repo.add_worktree(&worktree, &branch)?;
     }
     let steps = task.approval.clone().unwrap_or(s.approval);

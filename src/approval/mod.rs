@@ -56,6 +56,8 @@ pub enum ApprovalError {
     NoTarget(String),
     #[error("{branch} is checked out in a worktree; git-maestro never moves a checked-out branch")]
     CheckedOut { branch: String },
+    #[error("{task}'s result is already in {branch}: merging it would change nothing")]
+    AlreadyIntegrated { task: String, branch: String },
     #[error("{0} moved while merging; run the command again")]
     Moved(String),
     #[error(transparent)]
@@ -240,6 +242,9 @@ fn merge_task(store: &Store, score_id: &str, task_id: &str) -> Result<Result<Obj
             .read_ref(&format!("refs/heads/{}", score.target))?
             .ok_or_else(|| ApprovalError::NoTarget(score.target.clone()))?,
     };
+    if current.is_some() && repo.is_ancestor(tip, base)? {
+        return Err(ApprovalError::AlreadyIntegrated { task: task.address(), branch: integration_branch(score_id) });
+    }
     let merge = match repo.merge_commits(base, tip)? {
         MergeResult::Conflicts(paths) => Err(paths),
         MergeResult::Clean(tree) => {

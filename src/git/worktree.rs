@@ -249,6 +249,11 @@ impl Repo {
     /// agent detached or switched is put back on the branch. Nothing at `path`: `Sound`.
     pub fn repair_task_worktree(&self, path: &Path, branch: &str, aside: &Path) -> Result<Repair> {
         if !path.exists() {
+            // A worktree removed by hand stays registered until git prunes it, and its branch
+            // cannot be checked out again meanwhile.
+            if self.worktrees()?.iter().any(|w| !w.path.exists()) {
+                super::binary::run_git(self.common_dir(), &["worktree", "prune"])?;
+            }
             return Ok(Repair::Sound);
         }
         let canonical = std::fs::canonicalize(path)

@@ -449,7 +449,24 @@ fn prepare_worktree(
     if !worktree.exists() {
         repo.add_worktree(worktree, branch)?;
     }
+    catch_up(store, branch, base, worktree)?;
     Ok(repaired)
+}
+
+/// A task branch whose tip the integration branch already holds (a result merged, then
+/// reverted, now reworked) starts again from `base`, the integration tip: building on the old
+/// tip would make the next merge empty, since the revert stays. Nothing is lost: the old tip
+/// is in the integration history. A worktree with uncommitted changes is left as it is.
+fn catch_up(store: &Store, branch: &str, base: ObjectId, worktree: &Path) -> Result<(), RunError> {
+    let repo = &store.repo;
+    let name = format!("refs/heads/{branch}");
+    let Some(tip) = repo.read_ref(&name)? else { return Ok(()) };
+    if tip == base || !repo.is_ancestor(tip, base)? || !git::dirty_paths(worktree)?.is_empty() {
+        return Ok(());
+    }
+    // `reset --hard` moves the checked-out branch and the files together.
+    repo.reset_checkout(worktree, base)?;
+    Ok(())
 }
 
 /// What the run produced, gathered for the closing transaction.

@@ -206,6 +206,10 @@ fn undo(tx: &mut Tx<'_>, intent: &Intent, why: &str) -> Result<()> {
     let (score_id, task_id, kind) = match &intent.step {
         Step::Merge { score, task } => {
             let mut t = super::task(tx, score, task)?;
+            // The merge decision names the commit: keep it reachable.
+            if let Some(commit) = t.merge_commit.as_deref().and_then(|c| ObjectId::from_hex(c.as_bytes()).ok()) {
+                tx.store.keep(commit)?;
+            }
             lifecycle::undo_merge(&mut t, now);
             tx.put(&layout::task_file(score, task), &t)?;
             (score, Some(task.as_str()), DecisionKind::Merge)
@@ -220,6 +224,9 @@ fn undo(tx: &mut Tx<'_>, intent: &Intent, why: &str) -> Result<()> {
         }
         Step::Land { score, before } => {
             let mut s = super::score(tx, score)?;
+            if let Some(commit) = s.landed.as_ref().and_then(|l| ObjectId::from_hex(l.commit.as_bytes()).ok()) {
+                tx.store.keep(commit)?;
+            }
             lifecycle::undo_land(&mut s, *before, now);
             tx.put(&layout::score_file(score), &s)?;
             (score, None, DecisionKind::Merge)
