@@ -5,8 +5,61 @@
 
 use std::path::Path;
 
+use std::path::PathBuf;
+
 use crate::common::{Run, TestEnv};
 use crate::test_cli::GitRun;
+
+const FAKE: &str = env!("CARGO_BIN_EXE_fake-performer");
+
+/// The format-1 state of `fixtures/state-format1.sh`, in `r`: Score `upgrade` with `english`
+/// merged and `french` pending on it, as the previous release left it.
+fn format_1(env: &TestEnv) -> PathBuf {
+    env.fixture("state-format1.sh", &["r"]);
+    let dir = env.path("r");
+    assert_eq!(root_format(env, &dir), 1);
+    dir
+}
+
+/// `format` of every record in the state, by path.
+fn formats(env: &TestEnv, dir: &Path) -> Vec<(String, i64)> {
+    let paths = env.git(dir, &["ls-tree", "-r", "--name-only", "refs/maestro/state"]).success_git();
+    paths
+        .lines()
+        .map(|p| {
+            let text = env.git(dir, &["show", &format!("refs/maestro/state:{p}")]).success_git();
+            let table: toml::Table = text.parse().unwrap();
+            (p.to_owned(), table["format"].as_integer().unwrap())
+        })
+        .collect()
+}
+
+fn rev(env: &TestEnv, dir: &Path, name: &str) -> String {
+    env.git(dir, &["rev-parse", "--verify", name]).success_git().trim().to_owned()
+}
+
+/// Everything a person looks at reads the state, as it is, and `doctor` passes.
+#[track_caller]
+fn reads(env: &TestEnv, dir: &Path) {
+    let status = env.run(dir, &["status", "--json"]).success().json();
+    assert_eq!(status[0]["score"], "upgrade", "{status:#}");
+    let tasks = env.run(dir, &["task", "list", "upgrade", "--json"]).success().json();
+    assert_eq!(tasks.as_array().unwrap().len(), 2, "{tasks:#}");
+    let english = env.run(dir, &["task", "show", "upgrade/english", "--json"]).success().json();
+    assert_eq!(english["status"], "merged");
+    assert_eq!(english["attempts"][0]["performer"], "scribe");
+    assert_eq!(english["merge_commit"].as_str().unwrap().len(), 40);
+    env.run(dir, &["task", "show", "upgrade/french"]).success();
+    env.run(dir, &["score", "show", "upgrade"]).success();
+    env.run(dir, &["decisions"]).success();
+    env.run(dir, &["log"]).success();
+    env.run(dir, &["worktrees", "list"]).success();
+    let doctor = env.run(dir, &["doctor"]);
+    assert_eq!(doctor.code, 0, "{}", doctor.render());
+    assert!(!doctor.stdout.contains("error"), "{}", doctor.render());
+    let fsck = env.git(dir, &["fsck", "--no-progress", "--no-dangling"]);
+    assert_eq!(fsck.code, 0, "{}", fsck.render());
+}
 
 /// Replace `path` in the state with `edit` of its text, in a new state commit on top (plain
 /// git plumbing, as another binary would have written it).
@@ -65,4 +118,122 @@ fn a_state_of_a_newer_format_is_refused_with_the_hint_to_upgrade() {
     let dir = env.repo("r");
     assert_eq!(root_format(&env, &dir), 2, "a new state starts at format 2");
     refuses_format_3(&env, &dir);
+}
+
+#[test]
+fn the_format_1_fixture_is_consistent_and_reads_without_a_write() {
+    let env = TestEnv::new();
+    let dir = format_1(&env);
+    assert!(formats(&env, &dir).iter().all(|(_, f)| *f == 1), "{:?}", formats(&env, &dir));
+    // The records name the code commits the script made.
+    let english = env.run(&dir, &["task", "show", "upgrade/english", "--json"]).success().json();
+    let result = rev(&env, &dir, "maestro/upgrade/tasks/english");
+    assert_eq!(english["attempts"][0]["commit"], result.as_str());
+    rev(&env, &dir, &format!("refs/maestro/keep/{result}"));
+    let merge = rev(&env, &dir, "maestro/upgrade/integration");
+    assert_eq!(english["merge_commit"], merge.as_str());
+    assert_eq!(rev(&env, &dir, &format!("{merge}^2")), result);
+    let message = env.git(&dir, &["log", "-1", "--format=%B", &merge]).success_git();
+    assert!(message.contains("Maestro-Task: english\n"), "{message}");
+    let score = env.run(&dir, &["score", "show", "upgrade", "--json"]).success().json();
+    assert_eq!(score["base"], rev(&env, &dir, "main").as_str(), "{score:#}");
+    let merged = env.run(&dir, &["decisions", "--kind", "merge", "--json"]).success().json();
+    assert_eq!(merged[0]["commit"], merge.as_str());
+    let worktrees = env.run(&dir, &["worktrees", "list", "--json"]).success().json();
+    assert_eq!(worktrees[0]["task"], "upgrade/english", "{worktrees:#}");
+
+    let before = env.state_tip(&dir);
+    reads(&env, &dir);
+    let status = env.run(&dir, &["status", "--json"]).success().json();
+    let statuses: Vec<(&str, &str)> = status[0]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["id"].as_str().unwrap(), t["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(statuses, [("english", "merged"), ("french", "pending")]);
+    assert_eq!(env.state_tip(&dir), before, "reading writes nothing");
+    assert_eq!(root_format(&env, &dir), 1, "nor upgrades");
+}
+
+#[test]
+fn the_first_write_moves_a_format_1_state_to_format_2_and_it_still_reads() {
+    let env = TestEnv::new();
+    let dir = format_1(&env);
+    let before = env.state_tip(&dir);
+    let added = env.run(&dir, &["kb", "add", "--title", "Greetings live in greet/", "--json"]).success().json();
+    assert_eq!(env.git(&dir, &["rev-parse", "refs/maestro/state~1"]).success_git().trim(), before, "one commit");
+    assert_eq!(root_format(&env, &dir), 2, "maestro.toml moved to format 2 with the first write");
+    let formats = formats(&env, &dir);
+    let kb = formats.iter().find(|(p, _)| p.starts_with("knowledge/")).unwrap();
+    assert_eq!(kb.1, 2, "a new record is format 2");
+    let english = formats.iter().find(|(p, _)| p == "scores/upgrade/tasks/english.toml").unwrap();
+    assert_eq!(english.1, 1, "records the write did not touch stay as they were");
+    reads(&env, &dir);
+    let shown = env.run(&dir, &["kb", "show", added["id"].as_str().unwrap()]).success();
+    assert!(shown.stdout.contains("Greetings live in greet/"), "{}", shown.render());
+    // And a binary that knows only format 2 meets a newer one the same way the previous
+    // release meets this one.
+    refuses_format_3(&env, &dir);
+}
+
+#[test]
+fn a_format_1_score_runs_merges_and_prunes_after_the_upgrade() {
+    let env = TestEnv::new();
+    let dir = format_1(&env);
+    let config = format!(
+        "[performers.scribe]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nenv = {{ FAKE_WRITE = \"greet/fr.txt=bonjour\" }}\n"
+    );
+    std::fs::create_dir_all(dir.join(".maestro")).unwrap();
+    std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
+
+    // french waited for english, merged by the previous release.
+    env.run(&dir, &["task", "run", "upgrade/french"]).success();
+    assert_eq!(root_format(&env, &dir), 2);
+    env.run(&dir, &["approve", "upgrade/french", "-m", "says bonjour"]).success();
+    env.run(&dir, &["merge", "upgrade/french"]).success();
+    let french = env.run(&dir, &["task", "show", "upgrade/french", "--json"]).success().json();
+    assert_eq!(french["status"], "merged", "{french:#}");
+    let integration = rev(&env, &dir, "maestro/upgrade/integration");
+    assert_eq!(french["merge_commit"], integration.as_str());
+    for (file, content) in [("greet/en.txt", "hello\n"), ("greet/fr.txt", "bonjour\n")] {
+        let shown = env.git(&dir, &["show", &format!("{integration}:{file}")]).success_git();
+        assert_eq!(shown, content, "{file} on the integration branch");
+    }
+    let merges = env.git(&dir, &["log", "--merges", "--format=%s", &integration]).success_git();
+    assert_eq!(merges, "Merge upgrade/french: Greet in French\nMerge upgrade/english: Greet in English\n");
+
+    // The worktree the previous release left, and the new one, both merged: pruned.
+    let pruned = env.run(&dir, &["worktrees", "prune", "--json"]).success().json();
+    let actions: Vec<(&str, &str)> = pruned
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["task"].as_str().unwrap(), p["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(actions, [("upgrade/english", "removed"), ("upgrade/french", "removed")]);
+    assert!(env.run(&dir, &["worktrees", "list", "--json"]).success().json().as_array().unwrap().is_empty());
+    reads(&env, &dir);
+    let status = env.run(&dir, &["status", "--json"]).success().json();
+    assert!(status[0]["tasks"].as_array().unwrap().iter().all(|t| t["status"] == "merged"), "{status:#}");
+}
+
+#[test]
+#[ignore = "bug: land refuses a Score still `approved` (worked task by task, never `run`): see the report"]
+fn a_format_1_score_worked_task_by_task_lands_after_the_upgrade() {
+    let env = TestEnv::new();
+    let dir = format_1(&env);
+    let config = format!(
+        "[performers.scribe]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nenv = {{ FAKE_WRITE = \"greet/fr.txt=bonjour\" }}\n"
+    );
+    std::fs::create_dir_all(dir.join(".maestro")).unwrap();
+    std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
+    env.run(&dir, &["task", "run", "upgrade/french"]).success();
+    env.run(&dir, &["approve", "upgrade/french"]).success();
+    env.run(&dir, &["merge", "upgrade/french"]).success();
+    env.run(&dir, &["approve", "upgrade"]).success();
+    let landed = env.run(&dir, &["land", "upgrade"]);
+    assert_eq!(landed.code, 0, "{}", landed.render());
+    assert_eq!(env.git(&dir, &["show", "main:greet/fr.txt"]).success_git(), "bonjour\n");
+    reads(&env, &dir);
 }
