@@ -219,7 +219,6 @@ fn a_format_1_score_runs_merges_and_prunes_after_the_upgrade() {
 }
 
 #[test]
-#[ignore = "bug: land refuses a Score still `approved` (worked task by task, never `run`): see the report"]
 fn a_format_1_score_worked_task_by_task_lands_after_the_upgrade() {
     let env = TestEnv::new();
     let dir = format_1(&env);

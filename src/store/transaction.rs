@@ -161,8 +161,16 @@ impl Tx<'_> {
             self.staged.remove(path);
             return Ok(());
         }
+        // A record this version rewrites may gain fields of the current format: say so, so an
+        // older binary refuses it as newer rather than as unknown fields.
+        let older = table.get("format").and_then(toml::Value::as_integer).is_some_and(|f| f < crate::model::FORMAT);
+        if older {
+            table.insert("format".into(), toml::Value::Integer(crate::model::FORMAT));
+        }
         if layout::is_versioned(path) {
             stamp(&mut table, self.clock, self.op);
+        }
+        if older || layout::is_versioned(path) {
             bytes = codec::encode_table(path, &table)?;
         }
         self.staged.insert(path.to_owned(), Some(bytes));
