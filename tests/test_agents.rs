@@ -131,6 +131,11 @@ fn survivors(run_id: &str) -> Vec<String> {
         .collect()
 }
 
+/// The performer timeout of the hang tests: longer than an agent CLI takes to start and reach
+/// the endpoint on a loaded 2-core machine (Gemini's cold start took over 5 s there), so the
+/// test sees the request before the timeout kills the CLI.
+const HANG_TIMEOUT: &str = "20s";
+
 fn fails_cleanly(adapter: &str, scenario: &str, timeout: &str) {
     let Some(bin) = agent(adapter) else { return };
     let s = setup(adapter, &bin, scenario, timeout, fail_fast(adapter));
@@ -162,7 +167,7 @@ fn claude_fails_on_401() {
 
 #[test]
 fn claude_is_killed_when_the_endpoint_hangs() {
-    fails_cleanly("claude", "hang", "5s");
+    fails_cleanly("claude", "hang", HANG_TIMEOUT);
 }
 
 #[test]
@@ -177,7 +182,7 @@ fn codex_fails_on_401() {
 
 #[test]
 fn codex_is_killed_when_the_endpoint_hangs() {
-    fails_cleanly("codex", "hang", "5s");
+    fails_cleanly("codex", "hang", HANG_TIMEOUT);
 }
 
 #[test]
@@ -192,7 +197,7 @@ fn gemini_fails_on_401() {
 
 #[test]
 fn gemini_is_killed_when_the_endpoint_hangs() {
-    fails_cleanly("gemini", "hang", "5s");
+    fails_cleanly("gemini", "hang", HANG_TIMEOUT);
 }
 
 /// The agent writes a file and calls maestro's MCP `report` tool; the note lands in the run's

@@ -19,12 +19,6 @@
 //!   every merge on its first-parent line names a merge decision about its task, each task has
 //!   exactly one merge that no revert undoes, and each task's file is on the branch.
 //!
-//! Two known kernel bugs are counted rather than failed, so the numbers show and the test
-//! tightens by itself once they are fixed: `effect:<step>#<k>` points cannot be armed (the
-//! parser of `MAESTRO_FAILPOINTS` splits at the first `#`), and a task reworked after its
-//! rollback is merged again without its work (see
-//! `test_invariants::a_task_reworked_after_its_rollback_brings_its_work_back`).
-//!
 //! Problems are collected over all points and reported together. The points reached and the
 //! number covered per command are printed (run with `--nocapture` to see them).
 
@@ -88,11 +82,6 @@ struct Findings {
     points: usize,
     /// Points after which `doctor --fix` was expected and released a dead run.
     fixed: usize,
-    /// Points `MAESTRO_FAILPOINTS` cannot arm (see `crash_test`).
-    unarmed: usize,
-    /// Points after which a task reworked after its rollback came back without its work
-    /// (`test_invariants::a_task_reworked_after_its_rollback_brings_its_work_back`).
-    empty_reworks: usize,
     problems: Vec<String>,
 }
 
@@ -146,14 +135,7 @@ fn crash_test(case: &Case) -> Findings {
         }
         let out = env.command(&dir).args(case.commands[*k]).env("MAESTRO_FAILPOINTS", point).output().unwrap();
         if out.status.signal() != Some(9) {
-            if out.status.success() && point.matches('#').count() > 1 {
-                // `failpoint::hit` splits `MAESTRO_FAILPOINTS` entries at their first '#', so a
-                // point whose name has one (`effect:<step>#<k>`) is never armed: a bug of
-                // src/failpoint.rs. Counted, so the number shows; covered once it is fixed.
-                found.unarmed += 1;
-            } else {
-                problem(format!("did not die by SIGKILL at the point:\n{}", Run::from(out).render()));
-            }
+            problem(format!("did not die by SIGKILL at the point:\n{}", Run::from(out).render()));
             continue;
         }
         let next = NEXT[i % NEXT.len()];
@@ -182,28 +164,21 @@ fn crash_test(case: &Case) -> Findings {
                 problem(format!("doctor fails after {next:?}: {errors:?}"));
             }
         }
-        if !complete(&env, &dir, case, &mut problem) {
-            found.empty_reworks += 1;
-        }
+        complete(&env, &dir, case, &mut problem);
     }
     eprintln!(
-        "failpoints: {} reached {} points, crashed at {} ({} needed `doctor --fix` for a dead run; {} cannot be \
-         armed; {} reworks merged nothing), {} problems",
+        "failpoints: {} crashed at each of {} points ({} needed `doctor --fix` for a dead run), {} problems",
         case.name,
         found.points,
-        found.points - found.unarmed,
         found.fixed,
-        found.unarmed,
-        found.empty_reworks,
         found.problems.len()
     );
     found
 }
 
 /// Bring the Score to completion, then check it: every task merged once with its work on the
-/// integration branch, doctor passes. Returns `false` when the only thing wrong is the known
-/// bug of a rework after a rollback that merges nothing.
-fn complete(env: &TestEnv, dir: &Path, case: &Case, problem: &mut dyn FnMut(String)) -> bool {
+/// integration branch, doctor passes.
+fn complete(env: &TestEnv, dir: &Path, case: &Case, problem: &mut dyn FnMut(String)) {
     let mut reworked = Vec::new();
     let mut rounds = 0;
     loop {
@@ -216,7 +191,7 @@ fn complete(env: &TestEnv, dir: &Path, case: &Case, problem: &mut dyn FnMut(Stri
         rounds += 1;
         if rounds > 3 {
             problem(format!("run did not complete the Score: {statuses:?}"));
-            return true;
+            return;
         }
         // `run` leaves a reverted task alone: a person decides to rework it.
         for (id, _) in statuses.iter().filter(|(_, s)| s == "reverted") {
@@ -229,7 +204,7 @@ fn complete(env: &TestEnv, dir: &Path, case: &Case, problem: &mut dyn FnMut(Stri
         let run = env.run(dir, &["run", "s"]);
         if run.code != 0 {
             problem(format!("run s failed:\n{}", run.render()));
-            return true;
+            return;
         }
     }
     if case.land {
@@ -257,15 +232,10 @@ fn complete(env: &TestEnv, dir: &Path, case: &Case, problem: &mut dyn FnMut(Stri
     }
     merged_once(env, dir, problem);
     let files = env.git(dir, &["ls-tree", "--name-only", "maestro/s/integration"]).success_git();
-    let mut sound = true;
     for task in TASKS.iter().filter(|t| !files.lines().any(|f| f == format!("{t}.txt"))) {
-        if reworked.iter().any(|r| r == task) {
-            sound = false;
-        } else {
-            problem(format!("s/{task} is merged but {task}.txt is not on the integration branch"));
-        }
+        let how = if reworked.iter().any(|r| r == task) { " (reworked after its rollback)" } else { "" };
+        problem(format!("s/{task} is merged{how} but {task}.txt is not on the integration branch"));
     }
-    sound
 }
 
 /// Every merge on the integration branch's first-parent line names a merge decision about its
