@@ -357,3 +357,24 @@ fn a_crash_anywhere_in_run_leaves_the_invariants_and_the_score_completes() {
     let commands: &[&[&str]] = &[&["run", "s", "--max-parallel", "1"]];
     report(crash_test(&Case { name: "run", fixture: setup, commands, land: false }));
 }
+
+#[test]
+fn a_crash_anywhere_in_sync_leaves_the_invariants_and_the_score_completes() {
+    /// A clone `b` of the same remote wrote meanwhile, so this sync fetches, merges and pushes.
+    fn fixture(env: &TestEnv) -> PathBuf {
+        let dir = setup(env);
+        merge(env, &dir, "a");
+        let remote = env.path("remote.git");
+        env.git(env.root.path(), &["init", "-q", "--bare", remote.to_str().unwrap()]).success_git();
+        env.git(&dir, &["remote", "add", "origin", remote.to_str().unwrap()]).success_git();
+        env.run(&dir, &["sync"]).success();
+        let b = env.path("b");
+        env.git(env.root.path(), &["clone", "-q", remote.to_str().unwrap(), b.to_str().unwrap()]).success_git();
+        env.run(&b, &["sync"]).success();
+        env.run(&b, &["kb", "add", "--title", "from b", "--body", "b knows"]).success();
+        env.run(&b, &["sync"]).success();
+        env.run(&dir, &["kb", "add", "--title", "from r", "--body", "r knows"]).success();
+        dir
+    }
+    report(crash_test(&Case { name: "sync", fixture, commands: &[&["sync"]], land: false }));
+}
