@@ -478,6 +478,10 @@ pub fn can_land(score: &Score, tasks: &[Task], tip: &str) -> Result<(), Refusal>
 /// approval after this.
 pub fn landed(score: &mut Score, tasks: &[Task], tip: &str, commit: &str, now: Timestamp) -> Result<(), Refusal> {
     can_land(score, tasks, tip)?;
+    // Tasks run by the single commands never started the Score; it runs now, to land.
+    if matches!(score.status, ScoreStatus::Approved | ScoreStatus::Failed) {
+        score.transition(ScoreStatus::Running, now)?;
+    }
     if score.status != ScoreStatus::Landed {
         score.transition(ScoreStatus::Landed, now)?;
     }
