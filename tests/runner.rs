@@ -15,6 +15,7 @@ mod test_hostile;
 mod test_kb;
 mod test_loops;
 mod test_merge;
+mod test_model;
 mod test_performers;
 mod test_planner;
 mod test_pr;
