@@ -27,10 +27,11 @@ pub fn hit(name: &str) {
         let _ = f.write_all(format!("{name}#{n}\n").as_bytes());
     }
     let Ok(points) = std::env::var("MAESTRO_FAILPOINTS") else { return };
-    let armed = points.split(',').map(str::trim).any(|p| match p.split_once('#') {
-        Some((point, k)) => point == name && k.parse() == Ok(n),
-        None => p == name,
-    });
+    // The count follows the last `#`: names such as `effect:merge#0` have one of their own.
+    let armed = points
+        .split(',')
+        .map(str::trim)
+        .any(|p| p == name || p.rsplit_once('#').is_some_and(|(point, k)| point == name && k.parse() == Ok(n)));
     if armed {
         let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
         std::process::abort();

@@ -86,6 +86,17 @@ fn prune_one(store: &Store, score: &str, task_id: &str, path: &Path, dry_run: bo
     let Some(_lock) = try_run_lock(store.repo.common_dir(), score, task_id)? else {
         return Ok(kept("a run of its task holds it right now".into()));
     };
+    // Another prune may have removed it since it was listed, under this same lock.
+    if !path.exists() {
+        let path = path.display().to_string();
+        return Ok(Pruned {
+            task: address,
+            path,
+            action: Action::Removed,
+            tip: None,
+            reason: "removed meanwhile".into(),
+        });
+    }
     let leases = super::Leases::of(store)?;
     let task = store::task(&store.view()?, score, task_id).ok();
     if let Some(t) = &task {
