@@ -689,6 +689,20 @@ impl World {
         if matches!(step.cmd, Cmd::Land) && out.code == Some(0) {
             self.landed_in.insert(i);
         }
+        // A crash between a run's claim and its end leaves the task `running` with a dead lease,
+        // which DESIGN §12.3 leaves to the next writing command that touches the task, or to
+        // `doctor --fix` (as the crash tests do): release it here, so the model sees it ready.
+        if out.signal == Some(9) {
+            let check = self.env.run(&self.clones[i], &["doctor"]);
+            let errors: Vec<&str> = check.stdout.lines().filter(|l| l.starts_with("error")).collect();
+            if check.code != 0 && !errors.is_empty() && errors.iter().all(|l| l.contains("I3") && l.contains("is gone"))
+            {
+                let fixed = self.env.run(&self.clones[i], &["doctor", "--fix"]);
+                if fixed.code != 0 {
+                    return Err(format!("doctor --fix did not release a dead run:\n{}", fixed.render()));
+                }
+            }
+        }
         // `doctor` runs while the test reads the state itself. A command touches only its own
         // clone's repository, so the other clone's last checks stand.
         let mut doctor = self.env.command(&self.clones[i]);
@@ -1024,7 +1038,9 @@ impl World {
             .or_else(|e| self.judge(i, cmd, pre, post, false).map_err(|f| format!("{e}; {f}")));
         match cmd {
             Cmd::TaskRun { task, .. } => {
-                if post.status(task) == TaskStatus::Running {
+                // Running with a dead lease, or released by `doctor --fix` after it (ready,
+                // its attempt interrupted): the run is gone, nothing else moved.
+                if matches!(post.status(task), TaskStatus::Running | TaskStatus::Ready) {
                     let others: Vec<_> = post.tasks.keys().filter(|k| k != task).collect();
                     for id in others {
                         if pre.tasks[id].status != post.tasks[id].status {
