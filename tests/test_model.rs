@@ -70,9 +70,12 @@ fn known_bug(step: &Step, bad: &[String], replaced: bool) -> Option<&'static str
     }
     // The sync replaced the merge commit of a task this clone had merged: the other clone
     // merged it too. Its branch then conflicts (I1) or holds both merges ("merged once").
+    // (A doctor that checks I1 and I6 says the same.)
+    let broken = |b: &String| b.starts_with("I1: ") || b.starts_with("I6: ") || b.starts_with("merged once: ");
     if step.cmd == Cmd::Sync
         && replaced
-        && bad.iter().all(|b| b.starts_with("I1: ") || b.starts_with("I6: ") || b.starts_with("merged once: "))
+        && bad.iter().any(broken)
+        && bad.iter().all(|b| broken(b) || b.starts_with("doctor failed"))
     {
         return Some(KNOWN_DOUBLE_MERGE);
     }
@@ -1072,7 +1075,7 @@ fn draw(rng: &mut fastrand::Rng, snaps: &[Snap], first: bool) -> Step {
     let clones = snaps.len();
     let clone = if clones > 1 && rng.u8(..10) < 4 { 1 } else { 0 };
     let snap = &snaps[clone];
-    if first && rng.u8(..10) < 8 {
+    if first && rng.u8(..10) < 6 {
         return Step { clone: 0, cmd: Cmd::ApproveScore, crash: None };
     }
     let runnable = |t: &Task| {
@@ -1167,17 +1170,18 @@ fn steps(seed: u64) -> Result<(), String> {
         world.step(&step).map_err(|e| report(&world, e))?;
     }
     // By hand in one clone only: a result made in the other clone has its branch there.
+    let land_first = rng.bool();
     if world.clones.len() > 1 || rng.bool() {
-        finish(&mut world).map_err(|e| report(&world, e))
+        finish(&mut world, land_first).map_err(|e| report(&world, e))
     } else {
-        finish_by_hand(&mut world).map_err(|e| report(&world, e))
+        finish_by_hand(&mut world, land_first).map_err(|e| report(&world, e))
     }
 }
 
 /// Bring every task to merged with the single commands only (`run` never runs): `task run`,
 /// `approve`, `merge` in dependency order. Then the Score
 /// lands: the single commands are a complete path, as `run` is.
-fn finish_by_hand(w: &mut World) -> Result<(), String> {
+fn finish_by_hand(w: &mut World, land_first: bool) -> Result<(), String> {
     use TaskStatus as S;
     w.log.push("--- finish by hand".into());
     let go = |w: &mut World, cmd: Cmd| w.step(&Step { clone: 0, cmd, crash: None });
@@ -1204,8 +1208,7 @@ fn finish_by_hand(w: &mut World) -> Result<(), String> {
             }
         }
         if w.snaps[0].tasks.values().all(|t| t.status == S::Merged) {
-            go(w, Cmd::ApproveScore)?;
-            return go(w, Cmd::Land);
+            return land(w, land_first);
         }
     }
     Err(unfinished(w))
@@ -1214,7 +1217,7 @@ fn finish_by_hand(w: &mut World) -> Result<(), String> {
 /// Bring every task to merged: no more failures; `run` with a person approving what waits for
 /// them, `task run` for what `run` leaves to a person (reverted and blocked tasks), syncing
 /// between clones. Then the Score lands.
-fn finish(w: &mut World) -> Result<(), String> {
+fn finish(w: &mut World, land_first: bool) -> Result<(), String> {
     use TaskStatus as S;
     w.log.push("--- finish".into());
     let n = w.clones.len();
@@ -1249,13 +1252,21 @@ fn finish(w: &mut World) -> Result<(), String> {
             w.step(&Step { clone: 0, cmd: Cmd::Sync, crash: None })?;
         }
         if w.snaps.iter().all(|s| s.tasks.values().all(|t| t.status == S::Merged)) {
-            for cmd in [Cmd::ApproveScore, Cmd::Land] {
-                w.step(&Step { clone: 0, cmd, crash: None })?;
-            }
-            return Ok(());
+            return land(w, land_first);
         }
     }
     Err(unfinished(w))
+}
+
+/// Land the finished Score in the first clone: approve, then land; with `land_first`, try to
+/// land before the approval too (the model says it is refused).
+fn land(w: &mut World, land_first: bool) -> Result<(), String> {
+    let cmds: &[Cmd] =
+        if land_first { &[Cmd::Land, Cmd::ApproveScore, Cmd::Land] } else { &[Cmd::ApproveScore, Cmd::Land] };
+    for cmd in cmds {
+        w.step(&Step { clone: 0, cmd: cmd.clone(), crash: None })?;
+    }
+    Ok(())
 }
 
 /// Why not every task merged, and whether a known bug explains it.
