@@ -107,6 +107,20 @@ fn a_conflicting_merge_moves_nothing_and_records_the_paths() {
     let task = env.run(&dir, &["task", "show", "m/t1", "--json"]).success().json();
     assert_eq!(task["status"], "conflict");
     assert_eq!(task["conflicts"], serde_json::json!(["README.md"]));
+
+    // The way out by hand: run it again. Its branch restarts from the integration tip (the old
+    // result is kept), so the new result merges; building on the old one would conflict again.
+    let old = rev(&env, &dir, "maestro/m/tasks/t1");
+    run_with(&env, &dir, "t1", "README.md=# Zero and one");
+    assert_eq!(rev(&env, &dir, "maestro/m/tasks/t1^"), before, "the new result sits on the integration tip");
+    let kept = env.git(&dir, &["for-each-ref", "--format=%(objectname)", "refs/maestro/keep/"]).success_git();
+    assert!(kept.contains(&old), "the old result is kept: {kept}");
+    let conflicts = &env.run(&dir, &["task", "show", "m/t1", "--json"]).success().json()["conflicts"];
+    assert!(conflicts.as_array().is_none_or(Vec::is_empty), "a new run clears the old conflicts: {conflicts}");
+    env.run(&dir, &["approve", "m/t1"]).success();
+    env.run(&dir, &["merge", "m/t1"]).success();
+    let readme = env.git(&dir, &["show", "maestro/m/integration:README.md"]).success_git();
+    assert_eq!(readme.trim(), "# Zero and one");
 }
 
 #[test]

@@ -6,9 +6,7 @@
 use super::ConductorError;
 use crate::approval::integration_branch;
 use crate::model::handover::Delivery;
-use crate::model::intent::{Effect, Step};
 use crate::model::{AttemptOutcome, DecisionKind, Score, ScoreStatus, Task, TaskStatus, lifecycle};
-use crate::performer::task_run::task_branch;
 use crate::store::{self, Store, layout};
 
 /// Whether `task` may start: every dependency merged, and past its checkpoint if it has one.
@@ -44,7 +42,7 @@ pub fn reconcile(store: &Store, score: &Score, tasks: &[Task], busy: &[String]) 
                     let why = format!("blocked after {} attempts: {}", attempts_used(task), why_not(store, task)?);
                     set_status(store, task, TaskStatus::Blocked, Some(why))?;
                 } else {
-                    rework(store, score, task)?;
+                    rework(store, task)?;
                 }
                 wrote = true;
             }
@@ -94,14 +92,10 @@ fn why_not(store: &Store, task: &Task) -> Result<String, ConductorError> {
 }
 
 /// Send the task back for another attempt with the reason in its prompt. Its claim is dropped
-/// so routing may pick another performer. A conflicted task's branch restarts from the
-/// integration tip (its old result is kept under `refs/maestro/keep/`).
-fn rework(store: &Store, score: &Score, task: &Task) -> Result<(), ConductorError> {
+/// so routing may pick another performer. (A conflicted task's next run restarts its branch
+/// from the integration tip: see [`lifecycle::needs_fresh_branch`].)
+fn rework(store: &Store, task: &Task) -> Result<(), ConductorError> {
     let reason = why_not(store, task)?;
-    let restart = match task.status {
-        TaskStatus::Conflict => restart_branch(store, score, task)?,
-        _ => None,
-    };
     let (score_id, id) = (task.score.as_str(), task.id.as_str());
     let _written = store.transact(&format!("rework {score_id}/{id}"), |tx| {
         let mut t = store::task(tx, score_id, id)?;
@@ -110,31 +104,12 @@ fn rework(store: &Store, score: &Score, task: &Task) -> Result<(), ConductorErro
         }
         lifecycle::rework(&mut t, &reason, tx.now)?;
         tx.put(&layout::task_file(score_id, id), &t)?;
-        if let Some(effects) = &restart {
-            let step = Step::Restart { score: score_id.to_owned(), task: id.to_owned() };
-            tx.intend(format!("restart {score_id}/{id} from {}", integration_branch(score_id)), step, effects.clone())?;
-        }
         // The next performer gets a handover packet with the reason and what was tried.
         let actor = store.session.actor.clone();
         crate::memory::handover::create(tx, score_id, Some(task), Delivery::Pull, None, &reason, &actor)?;
         Ok::<_, ConductorError>(())
     })?;
     Ok(())
-}
-
-/// The effects that restart a conflicted task's branch from the integration tip: the branch
-/// moves, and its worktree (if any) is reset. Its old result is kept first.
-fn restart_branch(store: &Store, score: &Score, task: &Task) -> Result<Option<Vec<Effect>>, ConductorError> {
-    let repo = &store.repo;
-    let branch = format!("refs/heads/{}", task_branch(&score.id, &task.id));
-    let integration = format!("refs/heads/{}", integration_branch(&score.id));
-    let (Some(old), Some(tip)) = (repo.read_ref(&branch)?, repo.read_ref(&integration)?) else { return Ok(None) };
-    store.keep(old)?;
-    let mut effects = vec![Effect::MoveRef { name: branch.clone(), old: Some(old.to_string()), new: tip.to_string() }];
-    if let Some(worktree) = repo.worktree_with_branch(&branch)? {
-        effects.push(Effect::ResetWorktree { path: worktree.display().to_string(), commit: tip.to_string() });
-    }
-    Ok(Some(effects))
 }
 
 /// Move the task to `status`, with a decision saying why when there is a reason.

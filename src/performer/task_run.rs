@@ -13,6 +13,7 @@ use super::runner::Exit;
 use crate::config::Performer;
 use crate::git::{self, ObjectId};
 use crate::model::lease::{Lease, Liveness};
+use crate::model::intent::{Effect, Step};
 use crate::model::lifecycle::{self, RunEnd};
 use crate::model::{Attempt, AttemptOutcome, DecisionKind, RunSession, Score, Task, TaskStatus};
 use crate::store::{self, Store, layout};
@@ -158,8 +159,13 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
             attempt: Attempt::start(&run_id, &performer, adapter, adapter_version.clone(), tx.now),
             lease: Lease { run: run_id.clone(), origin: origin.clone(), started: tx.now, heartbeat: tx.now },
         };
+        let fresh = lifecycle::needs_fresh_branch(&task);
         let claimed = lifecycle::start(&score, &tasks, &mut task, live, run, tx.now)?;
         tx.put(&path, &task)?;
+        if fresh && let Some(effects) = restart_effects(store, score_id, task_id)? {
+            let why = format!("restart {score_id}/{task_id} from {}", crate::approval::integration_branch(score_id));
+            tx.intend(why, Step::Restart { score: score_id.to_owned(), task: task_id.to_owned() }, effects)?;
+        }
         // Short-term memory: the new run starts from the last run's stack; its prompt shows
         // that stack and every earlier note. A rework or an interrupted run by the same
         // performer resumes the agent's own session where the adapter can.
@@ -451,6 +457,32 @@ fn prepare_worktree(
     }
     catch_up(store, branch, base, worktree)?;
     Ok(repaired)
+}
+
+/// The effects that restart a task's branch from the integration tip: the branch moves, and
+/// its worktree (if any) is reset. Its old tip is kept under `refs/maestro/keep/` first. A
+/// worktree with uncommitted changes (someone is working in it) is left as it is, on its branch.
+fn restart_effects(store: &Store, score: &str, task: &str) -> Result<Option<Vec<Effect>>, RunError> {
+    let repo = &store.repo;
+    let branch = format!("refs/heads/{}", task_branch(score, task));
+    let integration = format!("refs/heads/{}", crate::approval::integration_branch(score));
+    let (Some(old), Some(tip)) = (repo.read_ref(&branch)?, repo.read_ref(&integration)?) else { return Ok(None) };
+    if old == tip {
+        return Ok(None);
+    }
+    let worktree = repo.worktree_with_branch(&branch)?;
+    if let Some(path) = &worktree
+        && path.exists()
+        && !git::dirty_paths(path)?.is_empty()
+    {
+        return Ok(None);
+    }
+    store.keep(old)?;
+    let mut effects = vec![Effect::MoveRef { name: branch.clone(), old: Some(old.to_string()), new: tip.to_string() }];
+    if let Some(worktree) = worktree {
+        effects.push(Effect::ResetWorktree { path: worktree.display().to_string(), commit: tip.to_string() });
+    }
+    Ok(Some(effects))
 }
 
 /// A task branch whose tip the integration branch already holds (a result merged, then

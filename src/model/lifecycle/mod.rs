@@ -156,7 +156,8 @@ pub struct Start<'a> {
 
 /// Start a run of `task`: claim it, move it to `running`, open the attempt and take the lease.
 /// A task whose previous run died is taken over (its attempt is recorded as interrupted).
-/// Returns whether the claim is new (an assignment decision is due).
+/// A task whose last result conflicted starts on a fresh branch (see [`needs_fresh_branch`]);
+/// its conflicts are cleared. Returns whether the claim is new (an assignment decision is due).
 pub fn start(
     score: &Score,
     tasks: &[Task],
@@ -188,9 +189,17 @@ pub fn start(
     }
     task.transition(TaskStatus::Running, now)?;
     task.passed.clear();
+    task.conflicts.clear();
     task.attempts.push(run.attempt);
     task.lease = Some(run.lease);
     Ok(claimed)
+}
+
+/// Whether the next run of `task` must start from the integration tip rather than on its
+/// branch: its last result conflicted with the integration branch, so building on it would
+/// conflict again. Checked before [`start`], which clears the conflicts.
+pub fn needs_fresh_branch(task: &Task) -> bool {
+    !task.conflicts.is_empty()
 }
 
 /// How a run ended.
