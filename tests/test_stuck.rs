@@ -467,7 +467,6 @@ fn prune_recovers_a_task_left_running_by_a_killed_run_and_keeps_its_work() {
 }
 
 #[test]
-#[ignore = "bug: a staged blob whose file was then changed back on disk is dropped by prune (see the report)"]
 fn prune_keeps_a_staged_version_that_the_file_on_disk_no_longer_has() {
     let env = TestEnv::new();
     let dir = setup(&env);

@@ -97,6 +97,11 @@ impl<'repo> TreeEdit<'repo> {
         self.set(path, Some((kind, id)))
     }
 
+    /// Place an existing object at `path` with `kind`.
+    pub fn place_kind(&mut self, path: &str, kind: EntryKind, id: ObjectId) -> Result<()> {
+        self.set(path, Some((kind, id)))
+    }
+
     /// Remove `path`; removing a missing path is not an error. Emptied trees disappear.
     pub fn remove(&mut self, path: &str) -> Result<()> {
         self.set(path, None)

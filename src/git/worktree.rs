@@ -112,6 +112,9 @@ impl Repo {
         if paths.is_empty() {
             return Ok(none(paths));
         }
+        // What is staged, when it differs from both HEAD and the files: committed first, so
+        // a staged version the file no longer has is kept too (as `git stash` keeps it).
+        let staged = self.staged_tree(&wt, base_tree, &paths)?;
         let mut edit = self.edit_tree(base_tree)?;
         for rela in &paths {
             let file = path.join(rela);
@@ -137,12 +140,31 @@ impl Repo {
             }
         }
         let tree = edit.write()?;
-        if Some(tree) == base_tree {
+        let mut parents: Vec<ObjectId> = parent.into_iter().collect();
+        if staged != base_tree && staged != Some(tree) && let Some(staged) = staged {
+            let subject = format!("Staged, then changed on disk: {message}");
+            parents = vec![self.write_commit(staged, &parents, &subject, identity, time)?];
+        }
+        if Some(tree) == base_tree && parents.first() == parent.as_ref() {
             return Ok(none(Vec::new()));
         }
-        let parents: Vec<ObjectId> = parent.into_iter().collect();
         let commit = self.write_commit(tree, &parents, message, identity, time)?;
         Ok(WorktreeCommit { commit: Some(commit), paths, branch, parent })
+    }
+
+    /// The tree of HEAD (`base`) with the index's versions of `paths`.
+    fn staged_tree(&self, wt: &gix::Repository, base: Option<ObjectId>, paths: &[String]) -> Result<Option<ObjectId>> {
+        let index = wt.index_or_empty().ctx(|| "cannot read the worktree's index".into())?;
+        let mut edit = self.edit_tree(base)?;
+        for rela in paths {
+            let entry = index.entry_by_path(rela.as_str().into());
+            match entry.and_then(|e| Some((e.mode.to_tree_entry_mode()?.kind(), e.id))) {
+                Some((EntryKind::Commit, _)) => {}
+                Some((kind, id)) => edit.place_kind(rela, kind, id)?,
+                None => edit.remove(rela)?,
+            }
+        }
+        Ok(Some(edit.write()?))
     }
 
     /// The first commit of a new repository (the demo's project): every file of the worktree at
