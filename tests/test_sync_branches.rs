@@ -216,3 +216,45 @@ fn a_task_never_starts_on_a_branch_that_lacks_its_dependencies_merges() {
     env.run(&b, &["task", "run", "s/t1"]).success();
     env.git(&b, &["merge-base", "--is-ancestor", &merge, "maestro/s/tasks/t1"]).success_git();
 }
+
+/// One task run and merged on two machines apart (neither saw the other's claim), with
+/// different results; then `first` syncs, the other, and `first` again. The merge pushed first
+/// stays, and the other is reverted where it is, so both machines and the remote end on one
+/// branch that holds the task once, as the state says, and `doctor` finds nothing wrong.
+fn merged_twice_apart(first: usize) {
+    let env = TestEnv::new();
+    let (_daemon, [a, b, _]) = clones_of(&env, "[[tasks]]\nid = \"t0\"\n");
+    performer(&env, &a, "t0.txt=from a");
+    performer(&env, &b, "t0.txt=from b");
+    env.run(&a, &["run", "s"]).success();
+    env.run(&b, &["run", "s"]).success();
+    let clones = [&a, &b];
+    let merges = clones.map(|dir| rev(&env, dir, "maestro/s/integration"));
+    for i in [first, 1 - first, first] {
+        sync(&env, clones[i]);
+    }
+    let (kept, lost) = (&merges[first], &merges[1 - first]);
+    let tip = rev(&env, &env.path("remote.git"), "maestro/s/integration");
+    for dir in clones {
+        assert_eq!(rev(&env, dir, "maestro/s/integration"), tip, "one branch everywhere");
+        let task = env.run(dir, &["task", "show", "s/t0", "--json"]).success().json();
+        assert_eq!(task["merge_commit"], kept.as_str(), "the merge pushed first stays");
+        let doctor = env.run(dir, &["doctor"]);
+        assert_eq!(doctor.code, 0, "{}", doctor.render());
+    }
+    let content = env.git(&a, &["show", &format!("{tip}:t0.txt")]).success_git();
+    assert_eq!(content.trim(), ["from a", "from b"][first]);
+    let log = env.git(&a, &["log", "--format=%B", &tip]).success_git();
+    assert!(log.contains(&format!("This reverts merge {lost}.")), "the other merge is reverted, not rewritten: {log}");
+    assert!(!log.contains(&format!("This reverts merge {kept}.")), "{log}");
+}
+
+#[test]
+fn a_task_merged_on_two_machines_apart_is_kept_once_when_the_first_syncs_first() {
+    merged_twice_apart(0);
+}
+
+#[test]
+fn a_task_merged_on_two_machines_apart_is_kept_once_when_the_second_syncs_first() {
+    merged_twice_apart(1);
+}

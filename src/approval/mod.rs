@@ -17,7 +17,7 @@ pub use chain::{ChainContext, ChainError, ChainOutcome, run_chain};
 pub use forecast::{ForecastConflict, ScopeOverlap, conflicts, globs_overlap, interface_warnings, scope_overlaps};
 pub use land::{Landed, land};
 pub use pr::{LandingPr, PrOpened, PrState, land_with_pr, open_task_pr};
-pub use rollback::{RolledBack, rollback};
+pub use rollback::{RolledBack, reverted_merge, rollback};
 
 use crate::git::{self, MergeResult, ObjectId};
 use crate::model::intent::{Effect, Step};

@@ -134,28 +134,50 @@ fn revert_all(
     merged: &[(Task, ObjectId)],
     decisions: &[String],
 ) -> Result<ObjectId, ApprovalError> {
-    let repo = &store.repo;
-    let identity = (store.session.actor.as_str(), store.session.email.as_str());
-    let now = store.session.now().as_second();
     let mut current = tip;
     for ((t, merge), decision) in merged.iter().zip(decisions) {
-        let info = repo.commit_info(*merge)?;
-        let before =
-            *info.parents.first().ok_or_else(|| ApprovalError::NoBranch(format!("the first parent of {merge}")))?;
-        let tree = match repo.merge_trees(info.tree, repo.commit_tree(current)?, repo.commit_tree(before)?)? {
-            MergeResult::Clean(tree) => tree,
-            MergeResult::Conflicts(paths) => return Err(ApprovalError::RevertConflict { task: t.address(), paths }),
-        };
         let message = format!(
-            "Revert {}: {}\n\nThis reverts merge {merge}.\n\nMaestro-Score: {score_id}\nMaestro-Task: {}\n\
+            "Revert {}: {}\n\n{REVERTS}{merge}.\n\nMaestro-Score: {score_id}\nMaestro-Task: {}\n\
              Maestro-Decision: {decision}\n",
             t.address(),
             t.title,
             t.id
         );
-        current = repo.write_commit(tree, &[current], &message, identity, now)?;
+        current = revert(store, current, *merge, &message)?
+            .map_err(|paths| ApprovalError::RevertConflict { task: t.address(), paths })?;
     }
     Ok(current)
+}
+
+/// How a revert commit names the merge it reverts: `This reverts merge <id>.` on a line.
+const REVERTS: &str = "This reverts merge ";
+
+/// The merge a revert commit's `message` reverts.
+pub fn reverted_merge(message: &str) -> Option<ObjectId> {
+    message.lines().find_map(|line| {
+        let id = line.trim().strip_prefix(REVERTS)?.trim_end_matches('.');
+        ObjectId::from_hex(id.as_bytes()).ok()
+    })
+}
+
+/// Write a commit on top of `tip` that undoes the merge `merge` (relative to its first
+/// parent), with `message` (which names the merge after [`REVERTS`]); the new commit, or the
+/// conflicting paths.
+pub(super) fn revert(
+    store: &Store,
+    tip: ObjectId,
+    merge: ObjectId,
+    message: &str,
+) -> Result<Result<ObjectId, Vec<String>>, ApprovalError> {
+    let repo = &store.repo;
+    let info = repo.commit_info(merge)?;
+    let before = *info.parents.first().ok_or_else(|| ApprovalError::NoBranch(format!("the first parent of {merge}")))?;
+    let tree = match repo.merge_trees(info.tree, repo.commit_tree(tip)?, repo.commit_tree(before)?)? {
+        MergeResult::Clean(tree) => tree,
+        MergeResult::Conflicts(paths) => return Ok(Err(paths)),
+    };
+    let identity = (store.session.actor.as_str(), store.session.email.as_str());
+    Ok(Ok(repo.write_commit(tree, &[tip], message, identity, store.session.now().as_second())?))
 }
 
 /// The first-parent line from `tip`, newest first.

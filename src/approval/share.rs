@@ -36,11 +36,12 @@ pub struct SharedBranch {
     pub branch: String,
     /// `created`, `fast-forward`, `merged` or `pushed`; or, when nothing moved, `checked-out`
     /// (the local branch is behind but checked out), `conflict` (both sides moved and do not
-    /// merge) or `diverged` (a task branch that differs from the remote's).
+    /// merge), `undecided` (both merged a task, and this state does not know both merges yet)
+    /// or `diverged` (a task branch that differs from the remote's).
     pub action: &'static str,
     /// The branch's tip afterwards.
     pub commit: String,
-    /// Conflicting paths, for `conflict`.
+    /// Conflicting paths, for `conflict`; the tasks merged on both sides, for `undecided`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<String>,
 }
@@ -56,6 +57,10 @@ impl SharedBranch {
                 self.paths.join(", ")
             )),
             "diverged" => Some(format!("{branch} here and on the remote differ; neither was moved")),
+            "undecided" => Some(format!(
+                "{branch} here and on the remote both merged {}; they are merged once the state says whose merge stays",
+                self.paths.join(", ")
+            )),
             _ => None,
         }
     }
@@ -135,7 +140,12 @@ fn integration(
             (Some(ours), None) => ours,
             (Some(ours), Some(theirs)) if repo.is_ancestor(theirs, ours)? => ours,
             (Some(ours), Some(theirs)) => {
-                let tree = match repo.merge_commits(ours, theirs)? {
+                let (ours_kept, theirs) = match merged_twice(store, score, ours, theirs)? {
+                    Twice::Settled(ours, theirs) => (ours, theirs),
+                    Twice::Undecided(tasks) => return Ok(Some(report("undecided", ours, tasks))),
+                    Twice::Conflict(paths) => return Ok(Some(report("conflict", ours, paths))),
+                };
+                let tree = match repo.merge_commits(ours_kept, theirs)? {
                     MergeResult::Clean(tree) => tree,
                     MergeResult::Conflicts(paths) => return Ok(Some(report("conflict", ours, paths))),
                 };
@@ -147,8 +157,7 @@ fn integration(
                     id = score.id
                 );
                 let identity = (store.session.actor.as_str(), store.session.email.as_str());
-                let merge =
-                    repo.write_commit(tree, &[ours, theirs], &message, identity, store.session.now().as_second())?;
+                let merge = repo.write_commit(tree, &[ours_kept, theirs], &message, identity, store.session.now().as_second())?;
                 if !move_branch(store, &local_ref, Some(ours), merge, "maestro: merge the shared integration branch")? {
                     continue;
                 }
@@ -200,6 +209,85 @@ fn task_branches(store: &Store, remote: &str, scores: &[Score]) -> Result<Vec<Sh
         }
     }
     Ok(out)
+}
+
+/// Two integration branches that both moved, once no task is merged on both.
+enum Twice {
+    /// No task is merged on both, or the merges that lost are reverted: the two tips to merge.
+    Settled(ObjectId, ObjectId),
+    /// These tasks are merged on both sides, and this state has not recorded both merges.
+    Undecided(Vec<String>),
+    /// Reverting a merge that lost conflicts in these paths.
+    Conflict(Vec<String>),
+}
+
+/// Two machines that ran a task apart (neither saw the other's claim) may both have merged
+/// it. Once this state has recorded both merges, sync has kept one (the one pushed first, see
+/// `store::merge`): the other is reverted, on top of the side that holds it, so the branches
+/// merge into one that holds the task once and agrees with the state. A revert is written,
+/// never a rewrite: the other machine may have pushed its merge already.
+fn merged_twice(store: &Store, score: &Score, ours: ObjectId, theirs: ObjectId) -> Result<Twice, ApprovalError> {
+    let (mine, yours) = (task_merges(store, score, ours, theirs)?, task_merges(store, score, theirs, ours)?);
+    let twice: Vec<&String> = mine.keys().filter(|t| yours.contains_key(*t)).collect();
+    if twice.is_empty() {
+        return Ok(Twice::Settled(ours, theirs));
+    }
+    let view = store.view()?;
+    let tasks = store::tasks(&view, score)?;
+    let oid = |hex: &str| ObjectId::from_hex(hex.as_bytes()).ok();
+    let known: Vec<ObjectId> = store::decisions(&view)?
+        .into_iter()
+        .filter(|d| d.kind == crate::model::DecisionKind::Merge && d.score.as_deref() == Some(score.id.as_str()))
+        .filter_map(|d| oid(d.commit.as_deref()?))
+        .collect();
+    let (mut ours, mut theirs) = (ours, theirs);
+    let mut undecided = Vec::new();
+    for id in twice {
+        let kept = tasks
+            .iter()
+            .find(|t| &t.id == id && t.status == crate::model::TaskStatus::Merged)
+            .and_then(|t| oid(t.merge_commit.as_deref()?));
+        let (a, b) = (mine[id], yours[id]);
+        let both_known = known.contains(&a) && known.contains(&b);
+        let (tip, lost) = match kept {
+            Some(k) if both_known && k == b => (&mut ours, a),
+            Some(k) if both_known && k == a => (&mut theirs, b),
+            _ => {
+                undecided.push(format!("{}/{id}", score.id));
+                continue;
+            }
+        };
+        let kept = if lost == a { b } else { a };
+        let message = format!(
+            "Revert {score}/{id}: merged on two machines apart\n\nThis reverts merge {lost}.\n\n\
+             The task was run on two machines that did not see each other's claim; the earlier\n\
+             claim's merge {kept} stays.\n\nMaestro-Score: {score}\nMaestro-Task: {id}\n",
+            score = score.id
+        );
+        match super::rollback::revert(store, *tip, lost, &message)? {
+            Ok(commit) => *tip = commit,
+            Err(paths) => return Ok(Twice::Conflict(paths)),
+        }
+    }
+    if undecided.is_empty() { Ok(Twice::Settled(ours, theirs)) } else { Ok(Twice::Undecided(undecided)) }
+}
+
+/// The merges of `score`'s tasks that `tip` holds and `other` lacks, not reverted on `tip`,
+/// by task.
+fn task_merges(
+    store: &Store,
+    score: &Score,
+    tip: ObjectId,
+    other: ObjectId,
+) -> Result<std::collections::BTreeMap<String, ObjectId>, ApprovalError> {
+    let commits = store.repo.new_commits(tip, &[other], usize::MAX)?;
+    let reverted: Vec<ObjectId> = commits.iter().filter_map(|c| super::reverted_merge(&c.message)).collect();
+    Ok(commits
+        .iter()
+        .filter(|c| c.parents.len() >= 2 && !reverted.contains(&c.id))
+        .filter(|c| store::trailer(&c.message, "Maestro-Score") == Some(score.id.as_str()))
+        .filter_map(|c| Some((store::trailer(&c.message, "Maestro-Task")?.to_owned(), c.id)))
+        .collect())
 }
 
 /// Move a local branch by compare-and-swap; `false` when it moved meanwhile (a merge here).

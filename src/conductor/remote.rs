@@ -36,8 +36,9 @@ impl Remote {
     }
 
     /// Sync, then read `score/task` again: `None` when another machine's claim on it won. A
-    /// claim is confirmed by the push that carries it, and an earlier claim made elsewhere still
-    /// wins; so a run checks before its performer starts and before it merges.
+    /// claim is confirmed by the push that carries it (only a merge made elsewhere under an
+    /// older claim still beats it); so a run checks before its performer starts and before it
+    /// merges.
     pub(super) fn confirm(
         &self,
         store: &Store,

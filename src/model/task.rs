@@ -145,7 +145,7 @@ pub struct Claim {
     pub holder: String,
     pub since: Timestamp,
     pub op: String,
-    /// The hybrid time of the claim: of two claims made apart, sync keeps the earlier.
+    /// The hybrid time of the claim.
     #[serde(default)]
     pub clock: Hlc,
     /// The clone (machine) that made it; its runs never touch a task another clone holds.

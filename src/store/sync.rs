@@ -71,7 +71,7 @@ pub struct Report {
     /// `up-to-date`, `fast-forward`, `merged`, `pushed` or `adopted`.
     pub action: &'static str,
     pub pushed: bool,
-    /// Claims that lost to an earlier claim made on another machine.
+    /// Claims made here that lost to a claim another machine pushed first.
     pub lost_claims: Vec<LostClaim>,
     /// Conflicts the merge settled by setting a value aside, by record.
     pub conflicts: Vec<(String, SyncConflict)>,
@@ -79,7 +79,7 @@ pub struct Report {
     pub notices: Vec<String>,
 }
 
-/// A claim made here that an earlier claim elsewhere beat.
+/// A claim made here that a claim pushed first by another machine beat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LostClaim {
     /// `score/task`
@@ -235,12 +235,12 @@ fn merge_into(store: &Store, remote: &str, theirs: ObjectId, report: &mut Report
         for lost in &found.0 {
             let (score, task) = lost.task.split_once('/').unwrap_or_default();
             let summary = format!(
-                "the claim of {} on {} lost to {}, who claimed it earlier",
+                "the claim of {} on {} lost to {}, whose claim was pushed first",
                 lost.holder, lost.task, lost.winner
             );
             let mut d = super::new_decision(tx, DecisionKind::Assignment, summary, &actor).about(score, Some(task));
             d.rationale =
-                format!("claim {} was made on another machine before this one; sync keeps the earlier claim", lost.op);
+                format!("claim {} was made here while another machine claimed it too; sync keeps the claim pushed first", lost.op);
             super::append_decision(tx, &d)?;
         }
         Ok::<_, SyncError>(found)

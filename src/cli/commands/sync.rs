@@ -10,7 +10,7 @@ use crate::store::sync::{self, SyncError};
 ///
 /// Fetches the remote's refs/maestro/state, merges it with the local state record by record
 /// (statuses by lifecycle, lists as unions, counters added, other fields by last writer on
-/// hybrid clocks; an earlier claim beats a later one), and pushes the result with `git push`,
+/// hybrid clocks; of two claims made apart, the one pushed first wins), and pushes the result with `git push`,
 /// never forced, retrying up to 5 rounds when the remote moves meanwhile. A remote state that
 /// went back in time is quarantined under refs/maestro/quarantine/ and not adopted. Before
 /// pushing, it runs the pre-push hook's checks itself, so --no-verify cannot skip them.
@@ -64,7 +64,7 @@ pub fn cmd_sync(ctx: &Context, args: &SyncArgs) -> CommandResult {
     }
     for lost in &report.lost_claims {
         ctx.ui.warn(format!(
-            "{}: the claim of {} lost to {}, who claimed it earlier on another machine",
+            "{}: the claim of {} lost to {}, whose claim on another machine was pushed first",
             lost.task, lost.holder, lost.winner
         ));
     }

@@ -268,12 +268,8 @@ impl Reading<'_> {
         let base: Vec<ObjectId> =
             score.base.as_deref().and_then(oid).filter(|b| repo.has_object(*b)).into_iter().collect();
         for info in repo.new_commits(tip, &base, usize::MAX)? {
-            for line in info.message.lines() {
-                if let Some(merge) = line.trim().strip_prefix("This reverts merge ").map(|s| s.trim_end_matches('.'))
-                    && let Some(merge) = oid(merge)
-                {
-                    branch.reverts.entry(merge).or_default().push(info.id);
-                }
+            if let Some(merge) = crate::approval::reverted_merge(&info.message) {
+                branch.reverts.entry(merge).or_default().push(info.id);
             }
             branch.commits.insert(info.id, info);
         }

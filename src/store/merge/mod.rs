@@ -8,7 +8,9 @@
 //! - a record both sides changed is merged field by field ([`record`]).
 //!
 //! The result depends only on the three states: `merge(A, B) == merge(B, A)` and
-//! `merge(A, A) == A`, so every clone that merges the same states writes the same tree.
+//! `merge(A, A) == A`, so every clone that merges the same states writes the same tree. One
+//! rule looks at the sides: of two claims made apart, the one in `theirs` (the remote's,
+//! pushed first) wins.
 
 mod record;
 #[cfg(test)]

@@ -8,11 +8,12 @@
 //! - `updated` is the later of the two;
 //! - every other field is last-writer-wins on the records' hybrid clocks, ties by op id.
 //!
-//! A claim decides more than itself: when two machines claimed a task apart, the earlier claim
-//! wins, and the task's run fields (status, rework, …) come from the winner's side; the
-//! loser's running attempts end as interrupted. Whatever a rule settled by setting a value
-//! aside is recorded in the record's `[sync]` conflicts. The result depends only on the three
-//! inputs, never on which side is "ours".
+//! A claim decides more than itself: when two machines claimed a task apart, the claim pushed
+//! first wins (a merge made under a claim always does), and the task's run fields (status,
+//! rework, …) come from the winner's side; the loser's running attempts end as interrupted.
+//! Whatever a rule settled by setting a value aside is recorded in the record's `[sync]`
+//! conflicts. The result depends only on the three inputs and, for claims made apart only, on
+//! which side is the remote's (`b`): everything else is symmetric.
 
 use toml::{Table, Value};
 
@@ -334,7 +335,8 @@ pub(super) fn merge_tables(kind: Kind, base: Option<&Table>, a: &Table, b: &Tabl
 /// When the sides disagree on a task's claim, the side whose holder fields (claim, status, …)
 /// the merge takes, whole: a side that merged the task (a merge is not taken back); else the
 /// side that changed the claim, when the other kept the old one (what the other did, it did
-/// under a claim that is gone); else, both claimed apart, the earlier claim, or a claim over none.
+/// under a claim that is gone); else, both claimed apart, `b`: the side being merged in, which
+/// sync fetched from the remote, so its claim was pushed first and is confirmed (DESIGN §8).
 fn holder_side(base: Option<&Table>, a: &Table, b: &Table) -> Option<Side> {
     let (base_claim, a_claim, b_claim) = (base.and_then(|t| t.get("claim")), a.get("claim"), b.get("claim"));
     if a_claim == b_claim {
@@ -349,27 +351,8 @@ fn holder_side(base: Option<&Table>, a: &Table, b: &Table) -> Option<Side> {
     match (a_claim == base_claim, b_claim == base_claim) {
         (true, _) => Some(Side::B),
         (_, true) => Some(Side::A),
-        _ => Some(claim_winner(a_claim, b_claim)),
-    }
-}
-
-/// Of two claims made apart, the side whose claim wins: the earlier, or a claim over none.
-fn claim_winner(a: Option<&Value>, b: Option<&Value>) -> Side {
-    let order = |c: &Value| {
-        let clock = c.get("clock").and_then(Value::as_str).and_then(Hlc::parse).unwrap_or_default();
-        let op = c.get("op").and_then(Value::as_str).unwrap_or_default().to_owned();
-        (clock, op, c.to_string())
-    };
-    match (a, b) {
-        (Some(x), Some(y)) => {
-            if order(x) <= order(y) {
-                Side::A
-            } else {
-                Side::B
-            }
-        }
-        (Some(_), None) => Side::A,
-        _ => Side::B,
+        _ if b_claim.is_none() => Some(Side::A),
+        _ => Some(Side::B),
     }
 }
 
@@ -386,7 +369,7 @@ fn interrupt_lost_attempts(out: &mut Table, base: Option<&Table>, lost: &Table, 
         let run = attempt.get("run").and_then(Value::as_str).unwrap_or_default();
         if mine.iter().any(|r| r == run) && attempt.get("outcome").and_then(Value::as_str) == Some("running") {
             attempt.insert("outcome".into(), Value::String("interrupted".into()));
-            attempt.insert("reason".into(), Value::String(format!("claim lost to {holder}, who claimed it earlier")));
+            attempt.insert("reason".into(), Value::String(format!("claim lost to {holder}, whose claim was pushed first")));
             if let Some(started) = attempt.get("started").cloned() {
                 attempt.insert("ended".into(), started);
             }

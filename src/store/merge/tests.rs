@@ -217,7 +217,7 @@ fn state_of(repo: &Repo, tree: ObjectId) -> State {
 #[test]
 fn merge_is_commutative_idempotent_and_keeps_every_append() {
     let (_dir, repo) = repo();
-    let mut conflicts = 0;
+    let (mut conflicts, mut apart) = (0, 0);
     for case in 0..1000u64 {
         let base = base_state();
         let (mut a, mut b) = (base.clone(), base.clone());
@@ -231,7 +231,19 @@ fn merge_is_commutative_idempotent_and_keeps_every_append() {
         }
         let (tb, ta, tbb) = (tree(&repo, &base), tree(&repo, &a), tree(&repo, &b));
         let ab = merged(&repo, tb, ta, tbb);
-        assert_eq!(ab, merged(&repo, tb, tbb, ta), "case {case}: merge(A, B) != merge(B, A)");
+        let (sab, sba) = (state_of(&repo, ab), state_of(&repo, merged(&repo, tb, tbb, ta)));
+        assert_eq!(sab.keys().collect::<Vec<_>>(), sba.keys().collect::<Vec<_>>(), "case {case}: paths differ");
+        for (path, bytes) in &sab {
+            // Claims made apart: the side merged in (the remote's, pushed first) wins.
+            if claims_made_apart(&base, &a, &b, path) {
+                let claim = |s: &State| Writer::read::<Task>(s, path).and_then(|t| t.claim).map(|c| c.op);
+                assert_eq!(claim(&sab), claim(&b), "case {case}: {path}: merge(A, B) keeps B's claim");
+                assert_eq!(claim(&sba), claim(&a), "case {case}: {path}: merge(B, A) keeps A's claim");
+                apart += 1;
+                continue;
+            }
+            assert_eq!(sba.get(path), Some(bytes), "case {case}: {path}: merge(A, B) != merge(B, A)");
+        }
         assert_eq!(merged(&repo, tb, ta, ta), ta, "case {case}: merge(A, A) != A");
         assert_eq!(merged(&repo, ta, ab, ab), ab, "case {case}: merging the result again changes it");
         let out = state_of(&repo, ab);
@@ -261,6 +273,19 @@ fn merge_is_commutative_idempotent_and_keeps_every_append() {
         }
     }
     assert!(conflicts > 100, "the generator should produce settled conflicts; got {conflicts}");
+    assert!(apart > 20, "the generator should produce claims made apart; got {apart}");
+}
+
+/// Whether both sides claimed the task at `path` apart, neither having merged it.
+fn claims_made_apart(base: &State, a: &State, b: &State, path: &str) -> bool {
+    if !path.contains("/tasks/") {
+        return false;
+    }
+    let read = |s: &State| Writer::read::<Task>(s, path);
+    let (Some(a), Some(b)) = (read(a), read(b)) else { return false };
+    let before = read(base).and_then(|t| t.claim);
+    let merged = |t: &Task| matches!(t.status, TaskStatus::Merged | TaskStatus::Reverted);
+    a.claim != b.claim && a.claim != before && b.claim != before && b.claim.is_some() && merged(&a) == merged(&b)
 }
 
 fn task_with_claim(holder: &str, op: &str, millis: u64) -> Task {
@@ -278,24 +303,27 @@ fn merge_typed<T: DeserializeOwned + Serialize>(path: &str, base: &T, a: &T, b: 
 }
 
 #[test]
-fn the_earlier_claim_wins_and_the_losers_run_is_interrupted() {
+fn the_claim_pushed_first_wins_and_the_losers_run_is_interrupted() {
     let path = "scores/s/tasks/t.toml";
     let base = sample(TaskStatus::Ready);
     let early = task_with_claim("alice", "op-a", 1_000);
     let mut late = task_with_claim("bob", "op-b", 2_000);
     late.status = TaskStatus::Running;
     late.attempts.push(Attempt::start("run-b", "bob", "command", None, Timestamp::UNIX_EPOCH));
-    for (a, b) in [(&early, &late), (&late, &early)] {
-        let m = merge_typed(path, &base, a, b);
-        assert_eq!(m.claim.as_ref().map(|c| c.holder.as_str()), Some("alice"));
-        assert_eq!(m.status, TaskStatus::Assigned, "the winner's status");
-        assert_eq!(m.attempts.len(), 1);
-        assert_eq!(m.attempts[0].outcome, AttemptOutcome::Interrupted);
-        assert!(m.attempts[0].reason.as_deref().unwrap_or_default().contains("claim lost to alice"));
-        let conflicts = m.sync.expect("sync").conflicts;
-        assert_eq!(conflicts.len(), 1, "{conflicts:?}");
-        assert_eq!((conflicts[0].field.as_str(), conflicts[0].lost_op.as_str()), ("claim", "op-b"));
-    }
+    // Bob's later claim was pushed first: alice's sync merges it in, and it wins.
+    let m = merge_typed(path, &base, &early, &late);
+    assert_eq!(m.claim.as_ref().map(|c| c.holder.as_str()), Some("bob"));
+    assert_eq!((m.status, m.attempts[0].outcome), (TaskStatus::Running, AttemptOutcome::Running));
+    // Alice's claim was pushed first: bob's sync merges it in; his run ends as interrupted.
+    let m = merge_typed(path, &base, &late, &early);
+    assert_eq!(m.claim.as_ref().map(|c| c.holder.as_str()), Some("alice"));
+    assert_eq!(m.status, TaskStatus::Assigned, "the winner's status");
+    assert_eq!(m.attempts.len(), 1);
+    assert_eq!(m.attempts[0].outcome, AttemptOutcome::Interrupted);
+    assert!(m.attempts[0].reason.as_deref().unwrap_or_default().contains("claim lost to alice"));
+    let conflicts = m.sync.expect("sync").conflicts;
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!((conflicts[0].field.as_str(), conflicts[0].lost_op.as_str()), ("claim", "op-b"));
 }
 
 #[test]
@@ -315,7 +343,7 @@ fn holder_fields_follow_the_claim_and_a_merge_is_never_taken_back() {
         assert_eq!(m.claim.as_ref().map(|c| c.holder.as_str()), Some("bob"));
         assert_eq!((m.status, m.passed.len()), (TaskStatus::Running, 0), "status and steps come with the claim");
     }
-    // Had alice merged it already, her side stays whole, earlier claim or not.
+    // Had alice merged it already, her side stays whole, whichever side is pushed.
     went_on.status = TaskStatus::Merged;
     for (a, b) in [(&taken, &went_on), (&went_on, &taken)] {
         let m = merge_typed(path, &base, a, b);
