@@ -9,9 +9,6 @@
 //! remote served by `git daemon`, with `sync` steps between them. A sequence ends by bringing
 //! every task to merged and landing the Score, with `run` or with the single commands alone.
 //!
-//! Bugs found and not fixed yet are listed in [`KNOWN`]: a sequence that meets one stops and
-//! is reported on stderr, not failed (`MAESTRO_MODEL_STRICT=1` fails it).
-//!
 //! A failure prints the seed and every step. Run one sequence again with
 //! `MAESTRO_MODEL_SEED=<seed> cargo test --test runner test_model`; run more with
 //! `MAESTRO_MODEL_SEQUENCES=<n>`.
@@ -41,46 +38,8 @@ const TWO_CLONES_EVERY: u64 = 5;
 /// Rounds of `run`, approvals and syncs the end of a sequence may take to merge everything.
 const FINAL_ROUNDS: usize = 8;
 
-/// A task reworked after a rollback whose performer leaves the same result runs on its old
-/// branch, so its "result" is the commit merged and reverted before, and merging it again is a
-/// no-op: the state says merged while the integration branch lacks its change.
-const KNOWN_REMERGE: &str = "[known: re-merge after rollback is a no-op] ";
-/// A task whose result conflicted is restarted from the integration tip only by `run`'s
-/// rework, and only while it has attempts left; `task run` of a conflicted or blocked task
-/// (what the hint says) runs on its old branch, so its result conflicts again, forever. A
-/// rework after a rollback conflicts the same way (the branch still holds the reverted change).
-const KNOWN_STALE_BRANCH: &str = "[known: a conflicted task runs again on its old branch] ";
-/// Two clones that each merged the same task apart (each ran it, unaware of the other): sync
-/// keeps the earlier claim's merge commit in the state, but the losing clone's integration
-/// branch keeps its own merge too: the branches conflict and stay apart (its state then names
-/// merges its branch lacks, I1, and `rollback`, the hint, is refused), or they merge and the
-/// branch holds the task's merge twice.
-const KNOWN_DOUBLE_MERGE: &str = "[known: a task merged on two clones apart breaks I1 after sync] ";
-/// Bugs this test finds that are reported and not fixed yet: a sequence that meets one stops
-/// there and is counted, not failed, unless `MAESTRO_MODEL_STRICT=1`. Each is recognised by its
-/// exact signature, so nothing else hides behind it. Remove an entry when its bug is fixed.
-const KNOWN: [&str; 3] = [KNOWN_REMERGE, KNOWN_STALE_BRANCH, KNOWN_DOUBLE_MERGE];
 /// How a content violation says the merge changed nothing.
 const NOOP_MERGE: &str = " (its merge changed nothing: the result was merged and reverted before)";
-
-/// The known bug a step's violations are the signature of, if they are.
-fn known_bug(step: &Step, bad: &[String], replaced: bool) -> Option<&'static str> {
-    if bad.iter().all(|b| b.ends_with(NOOP_MERGE)) {
-        return Some(KNOWN_REMERGE);
-    }
-    // The sync replaced the merge commit of a task this clone had merged: the other clone
-    // merged it too. Its branch then conflicts (I1) or holds both merges ("merged once").
-    // (A doctor that checks I1 and I6 says the same.)
-    let broken = |b: &String| b.starts_with("I1: ") || b.starts_with("I6: ") || b.starts_with("merged once: ");
-    if step.cmd == Cmd::Sync
-        && replaced
-        && bad.iter().any(broken)
-        && bad.iter().all(|b| broken(b) || b.starts_with("doctor failed"))
-    {
-        return Some(KNOWN_DOUBLE_MERGE);
-    }
-    None
-}
 
 /// The dependencies of a task.
 fn deps(task: &str) -> &'static [&'static str] {
@@ -465,7 +424,7 @@ fn observe(dir: &Path, landed_here: bool) -> (Snap, Vec<String>) {
                 let (want, have) = (read_file(*result, &file), read_file(tip, &file));
                 if want != have {
                     // The result was in the branch already (merged, then reverted): the merge
-                    // changed nothing. See KNOWN_BUGS.
+                    // changed nothing. Said, to tell it apart.
                     let noop = info.parents.first().is_some_and(|p| repo.is_ancestor(*result, *p).unwrap_or(false));
                     bad.push(format!(
                         "content: {id} is merged but maestro/{SCORE}/integration has {file} = {:?}, its result {:?}{}",
@@ -760,13 +719,8 @@ impl World {
             }
         }
         // A merged task is merged once: its merge commit stays while it stays merged (a sync may
-        // replace it when two clones merged the task apart: see KNOWN_DOUBLE_MERGE).
-        let replaced = post.tasks.iter().any(|(id, t)| {
-            let before = &pre.tasks[id];
-            t.status == TaskStatus::Merged
-                && before.status == TaskStatus::Merged
-                && t.merge_commit != before.merge_commit
-        });
+        // replace it when two clones merged the task apart: the merge pushed first stays, and
+        // the other is reverted on the branch, which the branch checks above see).
         if !matches!(step.cmd, Cmd::Sync) {
             for (id, t) in &post.tasks {
                 let before = &pre.tasks[id];
@@ -799,8 +753,6 @@ impl World {
         }
         if bad.is_empty() {
             Ok(())
-        } else if let Some(known) = known_bug(step, &bad, replaced) {
-            Err(format!("{known}{}", bad.join("\n")))
         } else {
             Err(format!(
                 "{}\n\nbefore:\n{}after:\n{}\n{}",
@@ -1129,24 +1081,12 @@ fn draw(rng: &mut fastrand::Rng, snaps: &[Snap], first: bool) -> Step {
     Step { clone, cmd, crash: crash.then(String::new) }
 }
 
-/// One sequence: random steps, then a run to the end that must merge every task. `Some` names
-/// the known bug it stopped at.
-fn sequence(seed: u64) -> Result<Option<&'static str>, String> {
-    let strict = std::env::var("MAESTRO_MODEL_STRICT").is_ok_and(|v| v == "1");
-    match steps(seed) {
-        Err(e) if !strict => match KNOWN.iter().find(|k| e.contains(&format!(":\n{k}"))) {
-            Some(k) => Ok(Some(k)),
-            None => Err(e),
-        },
-        other => other.map(|()| None),
-    }
-}
-
-fn steps(seed: u64) -> Result<(), String> {
+/// One sequence: random steps, then a run to the end that must merge every task.
+fn sequence(seed: u64) -> Result<(), String> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let two = seed % TWO_CLONES_EVERY == TWO_CLONES_EVERY - 1;
-    // Fixed content makes a rework after a rollback leave the same result (KNOWN_REMERGE);
-    // new content makes it conflict.
+    // Fixed content makes a rework after a rollback leave the same result; new content makes
+    // it conflict.
     let mut world = World::new(two, rng.u8(..4) == 0);
     let report = |w: &World, e: String| {
         format!(
@@ -1269,33 +1209,18 @@ fn land(w: &mut World, land_first: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// Why not every task merged, and whether a known bug explains it.
+/// Why not every task merged.
 fn unfinished(w: &World) -> String {
-    use TaskStatus as S;
     let why: Vec<String> = w.snaps[0]
         .tasks
         .values()
-        .filter(|t| t.status != S::Merged)
+        .filter(|t| t.status != TaskStatus::Merged)
         .map(|t| {
             let last = t.attempts.last().and_then(|a| a.reason.clone()).unwrap_or_default();
             format!("{} is {} after {} attempts (last: {last})", t.id, t.status, t.attempts.len())
         })
         .collect();
-    // Known: tasks whose results keep conflicting because they run again on their old branch,
-    // and the tasks waiting for them.
-    let stale = |t: &Task| {
-        matches!(t.status, S::Blocked | S::Conflict)
-            && !t.conflicts.is_empty()
-            && t.attempts.last().is_some_and(|a| a.outcome == git_maestro::model::AttemptOutcome::Submitted)
-    };
-    let open: Vec<&Task> = w.snaps.iter().flat_map(|s| s.tasks.values()).filter(|t| t.status != S::Merged).collect();
-    let held: BTreeSet<&str> = open.iter().filter(|t| stale(t)).flat_map(|t| dependants(&t.id)).collect();
-    let known = open.iter().any(|t| stale(t)) && open.iter().all(|t| stale(t) || held.contains(t.id.as_str()));
-    format!(
-        "{}after {FINAL_ROUNDS} rounds not every task is merged:\n{}",
-        if known { KNOWN_STALE_BRANCH } else { "" },
-        why.join("\n")
-    )
+    format!("after {FINAL_ROUNDS} rounds not every task is merged:\n{}", why.join("\n"))
 }
 
 #[test]
@@ -1315,7 +1240,6 @@ fn random_command_sequences_keep_the_model_and_the_invariants() {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failures = std::sync::Mutex::new(Vec::new());
-    let known = std::sync::Mutex::new(BTreeMap::<&str, Vec<u64>>::new());
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
@@ -1334,10 +1258,8 @@ fn random_command_sequences_keep_the_model_and_the_invariants() {
                     if std::env::var_os("MAESTRO_MODEL_VERBOSE").is_some() {
                         eprintln!("sequence {seed}: {:.1}s {result:?}", one.elapsed().as_secs_f64());
                     }
-                    match result {
-                        Ok(None) => {}
-                        Ok(Some(k)) => known.lock().unwrap().entry(k).or_default().push(seed),
-                        Err(e) => failures.lock().unwrap().push(e),
+                    if let Err(e) = result {
+                        failures.lock().unwrap().push(e);
                     }
                 }
             });
@@ -1345,8 +1267,5 @@ fn random_command_sequences_keep_the_model_and_the_invariants() {
     });
     let failures = failures.into_inner().unwrap();
     eprintln!("{} model sequences in {:.1}s", seeds.len(), started.elapsed().as_secs_f64());
-    for (k, seeds) in known.into_inner().unwrap() {
-        eprintln!("{k}stopped {} sequence(s): {seeds:?}", seeds.len());
-    }
     assert!(failures.is_empty(), "{}", failures.join("\n\n========\n\n"));
 }
