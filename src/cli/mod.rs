@@ -62,7 +62,7 @@ pub fn main() -> ExitCode {
                 if json && !ctx.ui.wrote_data() {
                     let _ = ctx.ui.json(&err.to_json());
                 }
-                eprint!("{}", err.render());
+                eprint!("{}", ui::shown(&err.render()));
             }
             ExitCode::from(err.exit_code())
         }

@@ -1,5 +1,13 @@
 //! Output: stdout is data, stderr is status. `--quiet` mutes status; `--json` makes stdout JSON.
+//!
+//! Much of what is printed came from elsewhere: the state (written by any clone, or by plain
+//! git), agents, remotes and git. Every text line goes through [`shown`], which escapes control
+//! characters visibly (`\u{1b}`, `\r`, `\u{7}`, …) so nothing printed can move the cursor,
+//! rewrite the screen, set the clipboard (OSC 52) or hide a link (OSC 8); table cells and
+//! [`field`]s, which are one line by nature, show newlines escaped too. JSON is exact: its
+//! encoder escapes control characters itself.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::io::Write;
 
@@ -29,7 +37,7 @@ impl Ui {
     pub fn line(&self, text: impl std::fmt::Display) -> std::io::Result<()> {
         self.wrote_data.set(true);
         let mut out = std::io::stdout().lock();
-        writeln!(out, "{text}")
+        writeln!(out, "{}", shown(&text.to_string()))
     }
 
     /// A value as pretty JSON on stdout.
@@ -51,7 +59,7 @@ impl Ui {
     /// A status line on stderr, unless `--quiet`.
     pub fn status(&self, text: impl std::fmt::Display) {
         if !self.quiet {
-            let _ = writeln!(std::io::stderr(), "{text}");
+            let _ = writeln!(std::io::stderr(), "{}", shown(&text.to_string()));
         }
     }
 
@@ -66,24 +74,51 @@ impl Ui {
         if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}") {
             bar.set_style(style);
         }
-        bar.set_message(message);
+        bar.set_message(shown(&message).into_owned());
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         Some(bar)
     }
 
     /// A warning on stderr, shown even with `--quiet`.
     pub fn warn(&self, text: impl std::fmt::Display) {
-        let _ = writeln!(std::io::stderr(), "Warning: {text}");
+        let _ = writeln!(std::io::stderr(), "Warning: {}", shown(&text.to_string()));
     }
 
     /// The command to run next, after a warning; shown even with `--quiet`.
     pub fn hint(&self, text: impl std::fmt::Display) {
-        let _ = writeln!(std::io::stderr(), "Hint: {text}");
+        let _ = writeln!(std::io::stderr(), "Hint: {}", shown(&text.to_string()));
     }
 }
 
-/// Render rows as left-aligned columns; the last column is not padded.
+/// `text` with every control character but the newline escaped visibly: safe to print on a
+/// terminal whatever its origin. Borrowed when there is nothing to escape.
+pub fn shown(text: &str) -> Cow<'_, str> {
+    escaped(text, |c| unsafe_char(c) && c != '\n')
+}
+
+/// A one-line value of untrusted origin (an id, a title, a note): [`shown`], with newlines
+/// escaped too, so it cannot pass for another line of output.
+pub fn field(text: &str) -> Cow<'_, str> {
+    escaped(text, unsafe_char)
+}
+
+/// Control characters, and the bidirectional overrides that make text read otherwise than it
+/// is stored.
+fn unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn escaped(text: &str, bad: impl Fn(char) -> bool) -> Cow<'_, str> {
+    if !text.chars().any(&bad) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.chars().map(|c| if bad(c) { c.escape_default().to_string() } else { c.to_string() }).collect())
+}
+
+/// Render rows as left-aligned columns, each cell a [`field`]; the last column is not padded.
 pub fn table(rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| field(c).into_owned()).collect()).collect();
+    let rows = &rows[..];
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> =
         (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
