@@ -14,6 +14,7 @@ mod test_gc_retry;
 mod test_handover;
 mod test_hooks;
 mod test_hostile;
+mod test_hostile_state;
 mod test_invariants;
 mod test_kb;
 mod test_lifecycle;

@@ -314,5 +314,6 @@ fn a_task_record_at_the_wrong_place_is_reported() {
     let dir = healthy(&env);
     edit_task(&env, &dir, "b", |t| t.replace("id = \"b\"", "id = \"x\""));
     let run = env.run(&dir, &["doctor"]).user_error();
-    assert!(run.stdout.contains("scores/s/tasks/b.toml: id is \"x\" but its place says \"b\""), "{}", run.render());
+    let needle = "scores/s/tasks/b.toml is refused: its ids place it at \"scores/s/tasks/x.toml\", not here";
+    assert!(run.stdout.contains(needle), "{}", run.render());
 }

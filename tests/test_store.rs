@@ -45,7 +45,7 @@ fn a_concurrent_write_makes_the_transaction_re_read_and_re_apply() {
                 // Another writer (plain git here) moves the ref between our read and our CAS.
                 let tip = env.state_tip(&dir);
                 let record = "format = 1\nid = \"theirs\"\nkind = \"design\"\nsummary = \"theirs\"\nactor = \"git\"\nop = \"x\"\nat = \"2026-01-01T00:00:00Z\"\n";
-                let theirs = write_state_file(&env, &dir, &tip, "decisions/00/00/theirs.toml", record);
+                let theirs = write_state_file(&env, &dir, &tip, &layout::decision_file("theirs"), record);
                 env.git(&dir, &["update-ref", "refs/maestro/state", &theirs, &tip]).success_git();
             }
             let d = decision(tx, "mine");
@@ -55,7 +55,7 @@ fn a_concurrent_write_makes_the_transaction_re_read_and_re_apply() {
     assert_eq!(outcome.attempts, 2, "the CAS conflict forced exactly one retry");
     assert_eq!(runs, 2);
     let files: Vec<String> = store.view().unwrap().files().unwrap().into_iter().map(|(p, _)| p).collect();
-    assert!(files.contains(&"decisions/00/00/theirs.toml".to_owned()), "their write survives: {files:?}");
+    assert!(files.contains(&layout::decision_file("theirs")), "their write survives: {files:?}");
     let summaries: Vec<String> =
         store::decisions(&store.view().unwrap()).unwrap().into_iter().map(|d| d.summary).collect();
     assert_eq!(summaries, ["mine", "theirs"], "no lost update: ours landed on top of theirs");

@@ -113,6 +113,8 @@ impl From<git::Error> for CommandError {
                 "git-maestro needs the `files` ref backend and SHA-1; convert with `git refs migrate --ref-format=files`",
             ),
             git::Error::TooLarge { .. } => CommandError::wrap(Kind::User, "too-large", e),
+            git::Error::NotABlob(_) | git::Error::BadName(_) => CommandError::wrap(Kind::User, "corrupt-state", e)
+                .hint("run `git maestro doctor` to check every state file"),
             git::Error::Ref(_) => CommandError::wrap(Kind::User, "ref-moved", e)
                 .hint("another writer got there first; run the command again"),
             git::Error::Binary(_) => CommandError::wrap(Kind::User, "git-binary", e)
@@ -154,6 +156,7 @@ impl From<store::Error> for CommandError {
                 let code = match c {
                     store::CodecError::FutureFormat { .. } => "future-format",
                     store::CodecError::TooLarge { .. } | store::CodecError::StringTooLong { .. } => "too-large",
+                    store::CodecError::Invalid { .. } => "invalid-record",
                     _ => "corrupt-state",
                 };
                 let hint = if code == "future-format" {

@@ -481,7 +481,8 @@ fn overlaps_active(task: &Task, tasks: &[Task], busy: &BTreeMap<String, Option<S
 fn start(store: &Store, score_id: &str) -> Result<(), ConductorError> {
     let actor = store.session.actor.clone();
     let _written = store.transact(&format!("run {score_id}"), |tx| {
-        let mut s = store::score(tx, score_id)?;
+        // Its tasks are read too: a record this version refuses stops the run before it writes.
+        let (mut s, _tasks) = store::score_with_tasks(tx, score_id)?;
         let auto = s.plan_approval == PlanApproval::Auto;
         let approved = lifecycle::start_score(&mut s, auto, tx.now).map_err(|e| match e {
             lifecycle::Refusal::PlanNotApproved { .. } => ConductorError::PlanNotApproved(score_id.to_owned()),

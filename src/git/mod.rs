@@ -50,6 +50,8 @@ pub enum Error {
     /// A path in a tree was expected to be a blob but is something else.
     #[error("'{0}' is not a file in the tree")]
     NotABlob(String),
+    #[error("{0:?} is not a valid file name in a git tree")]
+    BadName(String),
     /// Any other failure reported by gix, with what we were doing.
     #[error("{context}")]
     Gix {

@@ -125,8 +125,37 @@ impl<'repo> TreeEdit<'repo> {
                 self.editor = again.editor;
             }
             self.editor.write().ctx(|| "cannot write the tree".into())
-        })?;
-        Ok(id.detach())
+        });
+        match id {
+            Ok(id) => Ok(id.detach()),
+            // gix refuses to write a tree holding a name such as `..`: say which.
+            Err(e) => Err(self.bad_name().unwrap_or(e)),
+        }
+    }
+
+    /// The first entry, in the trees along the edited paths, whose name git refuses.
+    fn bad_name(&self) -> Option<Error> {
+        let base = self.repo.find_tree(self.base?).ok()?;
+        for (path, _) in &self.edits {
+            let mut tree = base.clone();
+            let mut at = String::new();
+            for part in path.split('/') {
+                let decoded = tree.decode().ok()?;
+                for e in &decoded.entries {
+                    let mode = e.mode.is_link().then_some(gix::validate::path::component::Mode::Symlink);
+                    if gix::validate::path::component(e.filename, mode, Default::default()).is_err() {
+                        return Some(Error::BadName(format!("{at}{}", e.filename)));
+                    }
+                }
+                let Some(next) = decoded.entries.iter().find(|e| e.filename == part && e.mode.is_tree()) else {
+                    break;
+                };
+                tree = self.repo.find_tree(next.oid.to_owned()).ok()?;
+                at.push_str(part);
+                at.push('/');
+            }
+        }
+        None
     }
 }
 
@@ -177,6 +206,17 @@ impl Repo {
     /// The entries of the directory `path` in `tree` (empty path: the root), as
     /// `(name, is_tree, id)`. A missing directory lists as empty.
     pub fn list_dir(&self, tree: ObjectId, path: &str) -> Result<Vec<(String, bool, ObjectId)>> {
+        self.list(tree, path, false)
+    }
+
+    /// [`Repo::list_dir`] of a tree that may hold only trees and plain or executable blobs with
+    /// names git accepts (the state): any other entry (a symlink, a submodule, a name such as
+    /// `..` or one holding `/`) is refused with its path.
+    pub fn list_data_dir(&self, tree: ObjectId, path: &str) -> Result<Vec<(String, bool, ObjectId)>> {
+        self.list(tree, path, true)
+    }
+
+    fn list(&self, tree: ObjectId, path: &str, strict: bool) -> Result<Vec<(String, bool, ObjectId)>> {
         let root = self.inner.find_tree(tree).ctx(|| format!("cannot read tree {tree}"))?;
         let dir = if path.is_empty() {
             root
@@ -190,6 +230,15 @@ impl Repo {
             }
         };
         let decoded = dir.decode().ctx(|| format!("cannot decode tree '{path}'"))?;
+        let full = |name: &gix::bstr::BStr| if path.is_empty() { name.to_string() } else { format!("{path}/{name}") };
+        for e in decoded.entries.iter().filter(|_| strict) {
+            if gix::validate::path::component(e.filename, None, Default::default()).is_err() {
+                return Err(Error::BadName(full(e.filename)));
+            }
+            if !e.mode.is_tree() && !e.mode.is_blob() {
+                return Err(Error::NotABlob(full(e.filename)));
+            }
+        }
         Ok(decoded.entries.iter().map(|e| (e.filename.to_string(), e.mode.is_tree(), e.oid.to_owned())).collect())
     }
 

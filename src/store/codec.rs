@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::validate::Record;
 use crate::model::{FORMAT, MAX_STRING_BYTES, MIN_FORMAT};
 
 /// The largest blob the state may hold. Checked from the object header, before reading.
@@ -24,6 +25,22 @@ pub enum CodecError {
     TooLarge { path: String, len: usize },
     #[error("cannot encode {path}: {message}")]
     Encode { path: String, message: String },
+    #[error("{path} is refused: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// Read a record of the state: [`decode`] it, then check its strings against the limit and
+/// the record against its rules ([`Record::check`]), so what a remote or plain git put there
+/// is refused with its path rather than used.
+pub fn read<T: Record>(path: &str, bytes: &[u8]) -> Result<T, CodecError> {
+    let value: T = decode(path, bytes)?;
+    // No string can be over the limit in a blob under it.
+    if bytes.len() > MAX_STRING_BYTES {
+        let table: toml::Table = decode(path, bytes)?;
+        table.iter().try_for_each(|(k, v)| check_strings(path, k, v))?;
+    }
+    value.check(path).map_err(|message| CodecError::Invalid { path: path.to_owned(), message })?;
+    Ok(value)
 }
 
 /// Decode a record. A record whose `format` is newer than ours is refused as such, even if its

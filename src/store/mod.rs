@@ -34,6 +34,7 @@ mod records;
 pub mod refs;
 pub mod sync;
 mod transaction;
+pub mod validate;
 mod verify;
 
 use std::sync::Mutex;

@@ -1,8 +1,8 @@
 //! Typed access to records, shared by read-only views and transactions.
 
-use serde::de::DeserializeOwned;
 
 use super::layout::{self, DECISIONS_DIR, KNOWLEDGE_DIR, SCORES_DIR};
+use super::validate::Record;
 use super::{Error, Result, Tx, View};
 use crate::model::handover::Handover;
 use crate::model::stats::{Outcome, PerformerStats};
@@ -11,14 +11,14 @@ use crate::model::{Decision, DecisionKind, Knowledge, RunSession, Score, Task};
 /// Reading records: implemented by [`View`] and [`Tx`] so helpers work on both.
 pub trait Read {
     /// Decode the record at `path`, if any.
-    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>>;
+    fn get<T: Record>(&self, path: &str) -> Result<Option<T>>;
     /// Entry names of `dir` in the state read (for a [`Tx`], T0: staged writes are not
     /// listed), with whether each is a directory.
     fn list(&self, dir: &str) -> Result<Vec<(String, bool)>>;
 }
 
 impl Read for View<'_> {
-    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
+    fn get<T: Record>(&self, path: &str) -> Result<Option<T>> {
         View::get(self, path)
     }
     fn list(&self, dir: &str) -> Result<Vec<(String, bool)>> {
@@ -27,7 +27,7 @@ impl Read for View<'_> {
 }
 
 impl Read for Tx<'_> {
-    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
+    fn get<T: Record>(&self, path: &str) -> Result<Option<T>> {
         Tx::get(self, path)
     }
     fn list(&self, dir: &str) -> Result<Vec<(String, bool)>> {
@@ -137,7 +137,7 @@ pub fn knowledge_entry(r: &impl Read, id: &str) -> Result<Knowledge> {
 }
 
 /// Every record under a fanned-out directory (`<dir>/<aa>/<bb>/<id>.toml`).
-fn fanned_records<T: DeserializeOwned>(r: &impl Read, top: &str) -> Result<Vec<T>> {
+fn fanned_records<T: Record>(r: &impl Read, top: &str) -> Result<Vec<T>> {
     let mut out = Vec::new();
     for (aa, _) in r.list(top)? {
         for (bb, _) in r.list(&format!("{top}/{aa}"))? {

@@ -45,8 +45,8 @@ pub enum SyncError {
         "the state on {remote} went back in time: {tip} does not descend from {seen}, seen there before; it is quarantined as {quarantine}"
     )]
     Rewound { remote: String, seen: String, tip: String, quarantine: String },
-    #[error("the state on {remote} does not parse: {problem}")]
-    Unreadable { remote: String, problem: String },
+    #[error("the state on {remote} holds a record this git-maestro refuses: {problem}")]
+    Unreadable { remote: String, problem: String, quarantine: String },
     #[error("the state on {0} has no history in common with the local state")]
     Unrelated(String),
     #[error("refusing to push the state to {remote}: {reason}")]
@@ -132,7 +132,8 @@ pub fn sync(store: &Store, remote: &str, verify: Verify<'_>, also_fetch: &[Strin
         if let Some(theirs) = theirs.filter(|t| Some(*t) != seen && Some(*t) != ours) {
             let problems = super::check_all(&store.view_at(theirs)?)?;
             if let Some(problem) = problems.into_iter().next() {
-                return Err(SyncError::Unreadable { remote: remote.to_owned(), problem });
+                let quarantine = keep_aside(store, remote, theirs, "refused")?;
+                return Err(SyncError::Unreadable { remote: remote.to_owned(), problem, quarantine });
             }
         }
         let push_from = match (ours, theirs) {
@@ -267,7 +268,8 @@ pub fn conflicts(view: &super::View<'_>) -> Result<Vec<(String, SyncConflict)>, 
 /// many there were.
 pub fn resolve(store: &Store, path: &str) -> Result<usize, Error> {
     let outcome = store.transact(&format!("resolve the sync conflicts of {path}"), |tx| {
-        let Some(mut record) = tx.get::<toml::Table>(path)? else {
+        let bytes = tx.view().get_bytes(path)?.filter(|_| layout::is_versioned(path));
+        let Some(mut record) = bytes.map(|b| super::codec::decode::<toml::Table>(path, &b)).transpose()? else {
             return Err(Error::Codec(super::CodecError::Parse {
                 path: path.to_owned(),
                 message: "no such record".into(),
@@ -309,12 +311,20 @@ fn is_fresh(store: &Store, tip: ObjectId) -> Result<bool, SyncError> {
 
 /// Keep a rewound remote state under `refs/maestro/quarantine/`, and say so.
 fn quarantine(store: &Store, remote: &str, seen: ObjectId, tip: ObjectId) -> SyncError {
+    match keep_aside(store, remote, tip, "rewound") {
+        Ok(quarantine) => {
+            SyncError::Rewound { remote: remote.to_owned(), seen: seen.to_string(), tip: tip.to_string(), quarantine }
+        }
+        Err(e) => e,
+    }
+}
+
+/// Keep a remote state that is not adopted under `refs/maestro/quarantine/`; the ref's name.
+fn keep_aside(store: &Store, remote: &str, tip: ObjectId, why: &str) -> Result<String, SyncError> {
     let time = store.session.now().strftime("%Y%m%dT%H%M%SZ").to_string();
     let name = format!("{}quarantine/{remote}/{time}-{}", layout::REF_PREFIX, &tip.to_string()[..12]);
-    if let Err(e) = move_ref(store, &name, None, tip, "sync: quarantine a rewound remote state", &mut Vec::new()) {
-        return e;
-    }
-    SyncError::Rewound { remote: remote.to_owned(), seen: seen.to_string(), tip: tip.to_string(), quarantine: name }
+    move_ref(store, &name, None, tip, &format!("sync: quarantine a {why} remote state"), &mut Vec::new())?;
+    Ok(name)
 }
 
 fn set_seen(

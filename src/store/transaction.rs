@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use super::codec::{self, MAX_BLOB_BYTES};
+use super::validate::Record;
 use super::layout::{self, STATE_REF};
 use super::{Error, Result, Store, lock};
 use crate::git::{CasError, ObjectId, RefUpdate, Repo};
@@ -65,9 +65,9 @@ impl<'s> View<'s> {
     }
 
     /// Decode the record at `path`, or `None` if there is none.
-    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
+    pub fn get<T: Record>(&self, path: &str) -> Result<Option<T>> {
         match self.get_bytes(path)? {
-            Some(bytes) => Ok(Some(codec::decode(path, &bytes)?)),
+            Some(bytes) => Ok(Some(codec::read(path, &bytes)?)),
             None => Ok(None),
         }
     }
@@ -75,7 +75,7 @@ impl<'s> View<'s> {
     /// Entry names of the directory `dir`, with whether each is a directory.
     pub fn list(&self, dir: &str) -> Result<Vec<(String, bool)>> {
         let Some(tree) = self.tree else { return Ok(Vec::new()) };
-        Ok(self.repo.list_dir(tree, dir)?.into_iter().map(|(name, is_dir, _)| (name, is_dir)).collect())
+        Ok(self.repo.list_data_dir(tree, dir)?.into_iter().map(|(name, is_dir, _)| (name, is_dir)).collect())
     }
 
     /// Every file in the state, as `(path, blob id)`, depth first.
@@ -84,7 +84,7 @@ impl<'s> View<'s> {
         let mut out = Vec::new();
         let mut dirs = vec![String::new()];
         while let Some(dir) = dirs.pop() {
-            for (name, is_dir, id) in self.repo.list_dir(tree, &dir)? {
+            for (name, is_dir, id) in self.repo.list_data_dir(tree, &dir)? {
                 let path = if dir.is_empty() { name } else { format!("{dir}/{name}") };
                 if is_dir { dirs.push(path) } else { out.push((path, id)) }
             }
@@ -136,11 +136,11 @@ impl Tx<'_> {
     }
 
     /// Decode the record at `path`, seeing this transaction's own writes.
-    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
+    pub fn get<T: Record>(&self, path: &str) -> Result<Option<T>> {
         match self.staged.get(path) {
-            Some(Some(bytes)) => Ok(Some(codec::decode(path, bytes)?)),
+            Some(Some(bytes)) => Ok(Some(codec::read(path, bytes)?)),
             Some(None) => Ok(None),
-            None => self.base_bytes(path)?.map(|bytes| codec::decode(path, &bytes)).transpose().map_err(Into::into),
+            None => self.base_bytes(path)?.map(|bytes| codec::read(path, &bytes)).transpose().map_err(Into::into),
         }
     }
 

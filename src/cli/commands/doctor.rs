@@ -62,9 +62,6 @@ enum Status {
     Error,
 }
 
-/// Where open intents live in the state tree.
-const INTENTS_PREFIX: &str = "intents/";
-
 fn finding(check: &'static str, status: Status, detail: impl Into<String>, hint: Option<String>) -> Finding {
     Finding { check, status, subject: None, detail: detail.into(), hint }
 }
@@ -165,14 +162,8 @@ fn check_store(store: &store::Store, findings: &mut Vec<Finding>) -> CommandResu
         ));
     }
     let view = store.view_at(tip)?;
-    let files = view.files()?.len();
-    // `store::check_all` does not know `intents/` yet and calls every open intent "not a file
-    // this version of git-maestro knows"; the invariant checks below read each intent instead,
-    // and report one that does not parse.
-    let problems: Vec<String> = store::check_all(&view)?
-        .into_iter()
-        .filter(|p| !(p.starts_with(INTENTS_PREFIX) && p.ends_with("not a file this version of git-maestro knows")))
-        .collect();
+    let problems = store::check_all(&view)?;
+    let files = view.files().map_or(0, |f| f.len());
     if problems.is_empty() {
         findings.push(finding(
             "state",

@@ -137,7 +137,13 @@ pub(super) fn error(e: SyncError) -> CommandError {
         SyncError::Busy { .. } => {
             ("contention", Some("run `git maestro sync` again; what merged is kept locally".to_owned()))
         }
-        SyncError::Unreadable { .. } => ("corrupt-state", None),
+        SyncError::Unreadable { quarantine, .. } => (
+            "invalid-remote-state",
+            Some(format!(
+                "nothing was adopted and the local state is unchanged; the remote's state is kept as {quarantine} \
+                 (inspect it with `git show {quarantine}`); ask whoever pushed it to repair it with a current git-maestro"
+            )),
+        ),
         SyncError::Refused { .. } => ("push-refused", None),
     };
     let err = CommandError::user(code, e.to_string());

@@ -66,7 +66,7 @@ fn walk(
 ) -> Result<()> {
     let list = |tree: Option<ObjectId>| -> Result<BTreeMap<String, (bool, ObjectId)>> {
         let Some(tree) = tree else { return Ok(BTreeMap::new()) };
-        Ok(repo.list_dir(tree, "")?.into_iter().map(|(name, is_tree, id)| (name, (is_tree, id))).collect())
+        Ok(repo.list_data_dir(tree, "")?.into_iter().map(|(name, is_tree, id)| (name, (is_tree, id))).collect())
     };
     let (o, a, b) = (list(base)?, list(Some(ours))?, list(Some(theirs))?);
     let mut names: Vec<&String> = o.keys().chain(a.keys()).chain(b.keys()).collect();
