@@ -256,5 +256,19 @@ impl From<model::KindError> for CommandError {
     }
 }
 
+impl From<crate::mcp::relay::RelayError> for CommandError {
+    fn from(e: crate::mcp::relay::RelayError) -> CommandError {
+        use crate::mcp::relay::RelayError as R;
+        let hint = match &e {
+            R::NoOwner { .. } | R::OwnerGone => {
+                "the MCP tools live only while their performer runs; start one with `git maestro task run`"
+            }
+            R::Refused(_) => "use the MCP server entry the run wrote for its agent, unchanged",
+            R::Io(_) => "the agent closed the connection",
+        };
+        CommandError::wrap(Kind::User, "mcp-relay", e).hint(hint)
+    }
+}
+
 /// Result alias for commands.
 pub type CommandResult<T = ()> = Result<T, CommandError>;

@@ -86,4 +86,3 @@ pub fn cmd_decide(ctx: &Context, args: &DecideArgs) -> CommandResult {
     super::report_write(ctx, &outcome, "Recorded the decision.");
     Ok(())
 }
-
