@@ -19,6 +19,7 @@ mod test_invariants;
 mod test_kb;
 mod test_lifecycle;
 mod test_loops;
+mod test_mcp;
 mod test_merge;
 mod test_model;
 mod test_performers;

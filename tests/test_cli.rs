@@ -207,6 +207,37 @@ fn decisions_are_recorded_filtered_and_redacted() {
     env.run(&dir, &["decide", "-m", "x", "--task", "t"]).user_error();
 }
 
+/// Issue 13: an approval, rejection, merge, landing, rollback or assignment decision comes
+/// only from the command that makes it; `decide` refuses them and writes nothing.
+#[test]
+fn decide_refuses_the_kinds_only_commands_record() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    env.run(&dir, &["plan", "--from", &sample_score()]).success();
+    let state = |env: &TestEnv| env.git(&dir, &["rev-parse", "refs/maestro/state"]).success_git();
+    let before = state(&env);
+    for (kind, command) in [
+        ("merge", "git maestro merge"),
+        ("approval", "git maestro approve"),
+        ("rejection", "git maestro reject"),
+        ("rollback", "git maestro rollback"),
+        ("assignment", "git maestro run"),
+        ("landing", "git maestro land"),
+    ] {
+        let refused = env.run(&dir, &["decide", "-m", "forged", "--kind", kind, "--score", "auth-tokens"]).user_error();
+        assert!(
+            refused.stderr.contains(&format!("Error: {kind} decisions are recorded only by the command that makes them")),
+            "{}",
+            refused.render()
+        );
+        assert!(refused.stderr.contains(&format!("Hint: `{command}` records it")), "{}", refused.render());
+        assert_eq!(refused.stdout, "", "nothing recorded, nothing printed");
+    }
+    assert_eq!(state(&env), before, "no refused kind wrote anything");
+    let unknown = env.run(&dir, &["decide", "-m", "x", "--kind", "vibes"]).user_error();
+    assert!(unknown.stderr.contains("Hint: use one of: design, handover, lesson, plan"), "{}", unknown.render());
+}
+
 #[test]
 fn log_shows_one_line_per_operation_newest_first() {
     let env = TestEnv::new();

@@ -6,6 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use git_maestro::git::Repo;
+use git_maestro::memory::handover;
+use git_maestro::model::RunSession;
+use git_maestro::model::session::Note;
+use git_maestro::store::{Clock, Session, Store};
+
 use crate::common::{Run, TestEnv};
 use crate::test_cli::{GitRun, write_state_file};
 
@@ -89,40 +95,26 @@ pub(crate) fn sync(env: &TestEnv, dir: &Path) -> Run {
     run
 }
 
-/// Call one tool of `git maestro mcp` in `dir`, as performer `who` in run `run` of `s/t0`, the
-/// way an agent does (JSON-RPC over stdio); the tool's text answer.
-fn mcp_call(env: &TestEnv, dir: &Path, who: &str, run: &str, tool: &str, args: serde_json::Value) -> String {
-    use std::io::{BufRead, Write};
-    let mut child = env
-        .command(dir)
-        .arg("mcp")
-        .envs([("MAESTRO_SCORE", "s"), ("MAESTRO_TASK", "t0"), ("MAESTRO_RUN", run), ("MAESTRO_ACTOR", who)])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
+/// A store in `dir` that writes as `who`.
+fn store_as(dir: &Path, who: &str) -> Store {
+    let repo = Repo::discover(dir).unwrap();
+    Store::new(repo, Session::new(who.into(), "t@example.com".into(), "test".into(), Clock::System, None))
+}
+
+/// What an agent's MCP `note` writes, written in-process: the MCP tools are served only by the
+/// live run that owns them, and this test needs one session record written on several machines
+/// (which no single run does) to check that sync merges the notes.
+fn write_note(dir: &Path, who: &str, run: &str, text: &str) {
+    let store = store_as(dir, who);
+    let path = git_maestro::store::layout::session_file("s", "t0", run);
+    let _written = store
+        .transact("note", |tx| {
+            let mut session =
+                tx.get::<RunSession>(&path)?.unwrap_or_else(|| RunSession::new(run, "s", "t0", who));
+            session.notes.push(Note { at: tx.now, text: text.to_owned() });
+            tx.put(&path, &session)
+        })
         .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let messages = [
-        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}}),
-        serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-        serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": tool, "arguments": args}}),
-    ];
-    for m in messages {
-        writeln!(stdin, "{m}").unwrap();
-    }
-    let mut answer = String::new();
-    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
-        let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
-        if v["id"] == 2 {
-            assert_ne!(v["result"]["isError"], true, "{tool} failed: {v}");
-            answer = v["result"]["content"][0]["text"].as_str().unwrap_or_default().to_owned();
-            break;
-        }
-    }
-    drop(stdin);
-    child.wait().unwrap();
-    answer
 }
 
 #[test]
@@ -147,7 +139,7 @@ fn three_clones_converge_after_random_operations_with_one_offline() {
                     // An agent's working note in one session record all machines append to, so
                     // merges must take the union of the notes.
                     let (run, text) = ("run-shared".to_owned(), format!("{who} notes {round}"));
-                    mcp_call(&env, dir, who, &run, "note", serde_json::json!({ "text": text }));
+                    write_note(dir, who, &run, &text);
                     notes.push((format!("sessions/s/t0/{run}.toml"), text));
                     env.run(dir, &["status"])
                 }
@@ -160,14 +152,8 @@ fn three_clones_converge_after_random_operations_with_one_offline() {
                         env.run(dir, &["handover", "broadcast", "s", "-m", &format!("{who} says hello")]).success()
                     } else {
                         let id = known[rng.usize(..known.len())].clone();
-                        mcp_call(
-                            &env,
-                            dir,
-                            who,
-                            &format!("run-{who}"),
-                            "handover_ack",
-                            serde_json::json!({ "id": id }),
-                        );
+                        // What the MCP tool `handover_ack` does, in-process (see `write_note`).
+                        handover::answer(&store_as(dir, who), &id, who, None).unwrap();
                         acks.push((id, who.to_owned()));
                         env.run(dir, &["status"])
                     }

@@ -54,7 +54,7 @@ pub(super) fn review(store: &Store, ctx: &ChainContext<'_>, task: &Task, who: &s
         prompt: prompt::review(task, &diff, &run),
         base_env: &ctx.env,
         maestro_exe: &ctx.maestro_exe,
-        common_dir: repo.common_dir(),
+        store,
         score: &task.score,
         task: &task.id,
         run: &run,

@@ -238,5 +238,40 @@ impl From<crate::kernel::KernelError> for CommandError {
     }
 }
 
+impl From<model::KindError> for CommandError {
+    fn from(e: model::KindError) -> CommandError {
+        let open = model::DecisionKind::open_names().join(", ");
+        let hint = match &e {
+            model::KindError::Unknown(_) => format!("use one of: {open}"),
+            model::KindError::System(name) => {
+                let command = match *name {
+                    "approval" => "`git maestro approve`",
+                    "rejection" => "`git maestro reject`",
+                    "merge" => "`git maestro merge`",
+                    "landing" => "`git maestro land`",
+                    "rollback" => "`git maestro rollback`",
+                    _ => "`git maestro run`",
+                };
+                format!("{command} records it; `decide` records only {open}")
+            }
+        };
+        CommandError::wrap(Kind::User, "invalid-kind", e).hint(hint)
+    }
+}
+
+impl From<crate::mcp::relay::RelayError> for CommandError {
+    fn from(e: crate::mcp::relay::RelayError) -> CommandError {
+        use crate::mcp::relay::RelayError as R;
+        let hint = match &e {
+            R::NoOwner { .. } | R::OwnerGone => {
+                "the MCP tools live only while their performer runs; start one with `git maestro task run`"
+            }
+            R::Refused(_) => "use the MCP server entry the run wrote for its agent, unchanged",
+            R::Io(_) => "the agent closed the connection",
+        };
+        CommandError::wrap(Kind::User, "mcp-relay", e).hint(hint)
+    }
+}
+
 /// Result alias for commands.
 pub type CommandResult<T = ()> = Result<T, CommandError>;

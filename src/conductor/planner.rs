@@ -66,7 +66,7 @@ pub fn plan_with_agent(
             prompt,
             base_env: &req.env,
             maestro_exe: &req.maestro_exe,
-            common_dir: repo.common_dir(),
+            store,
             score: "",
             task: "",
             run: &run,

@@ -43,6 +43,71 @@ impl DecisionKind {
     pub fn as_str(self) -> &'static str {
         Self::NAMES[self as usize]
     }
+
+    /// Whether only the command that makes this kind of record may write it: approvals and
+    /// rejections (`approve`, `reject`, the approval chain), merges and landings (`merge`,
+    /// `land`), rollbacks (`rollback`) and assignments (the run loop). `decide`, on the command
+    /// line and over MCP, refuses these kinds, so nobody can forge the records that `land`,
+    /// `status` and the pre-push verifier trust.
+    pub fn is_system(self) -> bool {
+        match self {
+            DecisionKind::Assignment
+            | DecisionKind::Approval
+            | DecisionKind::Rejection
+            | DecisionKind::Merge
+            | DecisionKind::Rollback => true,
+            DecisionKind::Design | DecisionKind::Handover | DecisionKind::Lesson | DecisionKind::Plan => false,
+        }
+    }
+
+    /// The kinds `decide` may write (the others are [system kinds](Self::is_system)).
+    pub fn open_names() -> Vec<&'static str> {
+        Self::NAMES.iter().copied().filter(|n| Self::parse(n).is_some_and(|k| !k.is_system())).collect()
+    }
+}
+
+/// A decision kind `decide` may write, as the command line and the MCP tool name it: a kind
+/// that is not a [system kind](DecisionKind::is_system). `landing` is named here only so that
+/// asking for it gets the system-kind answer (a landing is recorded as a `merge` by `land`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenKind(DecisionKind);
+
+/// Why a kind name is not an [`OpenKind`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KindError {
+    #[error("unknown decision kind {0:?}")]
+    Unknown(String),
+    #[error("{0} decisions are recorded only by the command that makes them")]
+    System(&'static str),
+}
+
+impl OpenKind {
+    /// A design decision.
+    pub const DESIGN: OpenKind = OpenKind(DecisionKind::Design);
+    /// A lesson learned.
+    pub const LESSON: OpenKind = OpenKind(DecisionKind::Lesson);
+
+    /// The kind `name` names, if `decide` may write it.
+    pub fn parse(name: &str) -> Result<OpenKind, KindError> {
+        if name == "landing" {
+            return Err(KindError::System("landing"));
+        }
+        let kind = DecisionKind::parse(name).ok_or_else(|| KindError::Unknown(name.to_owned()))?;
+        OpenKind::try_from(kind)
+    }
+
+    /// The decision kind.
+    pub fn kind(self) -> DecisionKind {
+        self.0
+    }
+}
+
+impl TryFrom<DecisionKind> for OpenKind {
+    type Error = KindError;
+
+    fn try_from(kind: DecisionKind) -> Result<OpenKind, KindError> {
+        if kind.is_system() { Err(KindError::System(kind.as_str())) } else { Ok(OpenKind(kind)) }
+    }
 }
 
 /// What a check run showed, kept with the verdict it supports.
@@ -144,5 +209,18 @@ mod tests {
             assert_eq!(DecisionKind::parse(name).map(DecisionKind::as_str), Some(*name));
         }
         assert_eq!(DecisionKind::parse("vibes"), None);
+    }
+
+    #[test]
+    fn system_kinds_are_not_open() {
+        for name in ["approval", "rejection", "merge", "rollback", "assignment", "landing"] {
+            assert!(matches!(OpenKind::parse(name), Err(KindError::System(_))), "{name}");
+        }
+        for name in ["design", "lesson", "plan", "handover"] {
+            assert_eq!(OpenKind::parse(name).map(|k| k.kind().as_str()), Ok(name));
+        }
+        assert_eq!(OpenKind::parse("vibes"), Err(KindError::Unknown("vibes".into())));
+        assert_eq!(DecisionKind::open_names(), ["design", "handover", "lesson", "plan"]);
+        assert!(!OpenKind::DESIGN.kind().is_system() && !OpenKind::LESSON.kind().is_system());
     }
 }

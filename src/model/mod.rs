@@ -19,7 +19,7 @@ pub mod session;
 pub mod stats;
 pub mod task;
 
-pub use decision::{Decision, DecisionKind, Evidence, Review};
+pub use decision::{Decision, DecisionKind, Evidence, KindError, OpenKind, Review};
 pub use knowledge::{Knowledge, KnowledgeStatus};
 pub use pull_request::PullRequest;
 pub use score::{Score, ScoreStatus};

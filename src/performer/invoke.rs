@@ -1,6 +1,7 @@
 //! Running a performer's CLI once: its adapter's command line, the run's environment and
-//! maestro's MCP server, live events, and Ctrl-C. Task runs and agent reviews both go through
-//! here; neither touches the state while the agent works.
+//! maestro's MCP server, live events, and Ctrl-C. Task runs, agent reviews and the planner go
+//! through here. While the agent works, this process serves the run's MCP tools on a per-run
+//! socket (see [`crate::mcp::owner`]); the `git maestro mcp` the agent starts only relays to it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -8,6 +9,8 @@ use std::time::Duration;
 use super::adapter::{self, Event, Invocation, McpLaunch};
 use super::runner::{self, Exit};
 use crate::config::Performer;
+use crate::mcp::{MaestroMcp, OpenStore, RunContext};
+use crate::store::{Session, Store};
 
 /// One run of a performer.
 pub struct Launch<'a> {
@@ -20,9 +23,9 @@ pub struct Launch<'a> {
     pub base_env: &'a [(String, String)],
     /// This git-maestro binary, for the MCP server the agent starts.
     pub maestro_exe: &'a Path,
-    /// The repository's common dir: isolated agent homes live under it, and the MCP server
-    /// opens it.
-    pub common_dir: &'a Path,
+    /// The store: isolated agent homes and the MCP socket live under its common dir, and the
+    /// run's MCP tools write through it.
+    pub store: &'a Store,
     pub score: &'a str,
     pub task: &'a str,
     pub run: &'a str,
@@ -61,13 +64,26 @@ pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
     };
+    // This process serves the run's tools for as long as the performer runs; the socket and
+    // its token go to the agent and to the relay it starts (in the server entry's explicit
+    // `env`, which every CLI passes on as given).
+    let common_dir = launch.store.repo.common_dir().to_owned();
+    let context = RunContext {
+        score: score.to_owned(),
+        task: task.to_owned(),
+        run: run.to_owned(),
+        performer: launch.performer.name.clone(),
+    };
+    let server = MaestroMcp::new(context.clone(), opener(launch.store, &launch.performer.name));
+    let (endpoint, listener) = crate::mcp::owner::bind(&common_dir, context, server)?;
     let mut env = launch.base_env.to_vec();
     env.extend(maestro(&[("MAESTRO_WORKTREE", &launch.cwd.display().to_string())]));
+    env.extend(endpoint.env());
     env.extend(launch.performer.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     let mut mcp_env: Vec<(String, String)> =
         launch.base_env.iter().filter(|(k, _)| k == "PATH" || k == "HOME").cloned().collect();
-    let common_dir = launch.common_dir.display().to_string();
-    mcp_env.extend(maestro(&[("MAESTRO_ACTOR", &launch.performer.name), ("MAESTRO_REPO", &common_dir)]));
+    mcp_env.extend(maestro(&[]));
+    mcp_env.extend(endpoint.env());
     let invocation = Invocation {
         mcp: McpLaunch { command: launch.maestro_exe.to_owned(), env: mcp_env },
         performer: launch.performer,
@@ -76,7 +92,7 @@ pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::
         prompt: launch.prompt,
         env,
         transcript: launch.transcript,
-        homes: launch.common_dir.join("maestro/homes"),
+        homes: common_dir.join("maestro/homes"),
         resume: launch.resume,
     };
     let mut adapter = adapter::for_kind(launch.performer.adapter);
@@ -88,6 +104,7 @@ pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::
     let stop = launch.stop.clone();
     let stopped = move || stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
     let out = rt.block_on(async {
+        let serving = tokio::spawn(listener.serve());
         let watcher = tokio::spawn(async move {
             while !crate::git::interrupted() && !stopped() {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -106,8 +123,14 @@ pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::
         )
         .await;
         watcher.abort();
+        serving.abort();
         out
-    })?;
+    });
+    // The performer is gone: nobody may reach the run's tools any more. Calls in flight finish
+    // when the runtime drops, before the run records its end.
+    drop(endpoint);
+    drop(rt);
+    let out = out?;
     Ok(Outcome {
         exit: out.exit,
         duration: out.duration,
@@ -117,6 +140,17 @@ pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::
         cost_usd: seen.cost_usd,
         last_text: seen.last_text,
         failure: adapter.verdict(out.exit).err(),
+    })
+}
+
+/// Opens the store for one MCP tool call, writing as `actor` (the performer).
+fn opener(store: &Store, actor: &str) -> OpenStore {
+    let dir = store.repo.common_dir().to_owned();
+    let (actor, email, argv, clock) =
+        (actor.to_owned(), store.session.email.clone(), store.session.argv.clone(), store.session.clock);
+    std::sync::Arc::new(move || {
+        let repo = crate::git::Repo::discover(&dir).map_err(|e| e.to_string())?;
+        Ok(Store::new(repo, Session::new(actor.clone(), email.clone(), argv.clone(), clock, None)))
     })
 }
 

@@ -286,7 +286,7 @@ fn perform(
         prompt: super::prompt::build(task, &run.branch, run_id, &context),
         base_env: &req.base_env,
         maestro_exe: &req.maestro_exe,
-        common_dir: repo.common_dir(),
+        store,
         score: &task.score,
         task: &task.id,
         run: run_id,

@@ -4,20 +4,21 @@ use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
 use crate::model::redact::redact;
-use crate::model::{DecisionKind, MAX_STRING_BYTES};
+use crate::model::{MAX_STRING_BYTES, OpenKind};
 use crate::store;
 
 /// Record a decision in the shared decision log
 ///
 /// Decisions are append-only. Secrets (tokens with known prefixes, private keys) in the text are
-/// redacted before anything is written.
+/// redacted before anything is written. Approvals, rejections, merges, landings, rollbacks and
+/// assignments are recorded only by the commands that make them (`approve`, `reject`, `merge`,
+/// `land`, `rollback`, `run`), never by `decide`.
 #[derive(Debug, clap::Args)]
 pub struct DecideArgs {
     /// One-line summary of what was decided
     #[arg(short = 'm', long = "message", value_name = "SUMMARY")]
     pub summary: String,
-    /// The kind of decision: assignment, approval, rejection, merge, rollback, design, handover,
-    /// lesson or plan
+    /// The kind of decision: design, handover, lesson or plan
     #[arg(long, default_value = "design", value_name = "KIND")]
     pub kind: String,
     /// The Score it is about
@@ -32,10 +33,8 @@ pub struct DecideArgs {
 }
 
 pub fn cmd_decide(ctx: &Context, args: &DecideArgs) -> CommandResult {
-    let kind = DecisionKind::parse(&args.kind).ok_or_else(|| {
-        CommandError::user("invalid-kind", format!("unknown decision kind {:?}", args.kind))
-            .hint(format!("use one of: {}", DecisionKind::NAMES.join(", ")))
-    })?;
+    // Approvals, merges and the other system kinds are refused before anything is opened.
+    let kind = OpenKind::parse(&args.kind)?.kind();
     let (score, task) = match (&args.score, &args.task) {
         (_, Some(t)) if t.contains('/') => {
             let (s, t) = args::task_address(t)?;

@@ -1,32 +1,44 @@
 //! `git maestro mcp`
 
+use std::io::IsTerminal;
+
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
-use crate::mcp::{MaestroMcp, RunContext};
+use crate::mcp::relay;
+use crate::mcp::{Hello, SOCKET_VAR, TOKEN_VAR};
 
-/// Serve maestro's MCP tools on stdin/stdout for a running performer
+/// Relay maestro's MCP tools to a performer run, over stdin and stdout
 ///
-/// Performer runs register this server automatically; the run comes from MAESTRO_SCORE,
-/// MAESTRO_TASK, MAESTRO_RUN and MAESTRO_ACTOR, which the adapter sets. Tools: task_get,
-/// report, decide.
+/// A performer's agent CLI starts this for you. It serves nothing itself: it forwards JSON-RPC
+/// lines to the git-maestro process that runs the performer, over the run's Unix socket
+/// (MAESTRO_MCP_SOCKET), presenting the run's token (MAESTRO_MCP_TOKEN) and its Score, task and
+/// run (MAESTRO_SCORE, MAESTRO_TASK, MAESTRO_RUN). Without that live run it answers the first
+/// request with an error and exits 1. Every tool works on the run's own task, and writes are
+/// refused once the run has ended.
 #[derive(Debug, clap::Args)]
+#[command(after_help = crate::mcp::TOOLS_HELP)]
 pub struct McpArgs {}
 
-pub fn cmd_mcp(ctx: &Context, _args: &McpArgs) -> CommandResult {
-    let var = |name: &str| {
-        std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
-            CommandError::user("no-run", format!("{name} is not set: `git maestro mcp` serves a performer run"))
-                .hint("performer runs start it for you; `git maestro task run <score>/<task>` is the way in")
-        })
+pub fn cmd_mcp(_ctx: &Context, _args: &McpArgs) -> CommandResult {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (Some(socket), Some(token)) = (var(SOCKET_VAR), var(TOKEN_VAR)) else {
+        return Err(CommandError::user(
+            "no-run",
+            format!("{SOCKET_VAR} and {TOKEN_VAR} are not set: `git maestro mcp` relays to a running performer's run"),
+        )
+        .hint("performer runs start it for you; `git maestro task run <score>/<task>` is the way in"));
     };
-    let run = RunContext {
-        score: var("MAESTRO_SCORE")?,
-        task: var("MAESTRO_TASK")?,
-        run: var("MAESTRO_RUN")?,
-        performer: var("MAESTRO_ACTOR")?,
+    let hello = Hello {
+        token,
+        score: var("MAESTRO_SCORE").unwrap_or_default(),
+        task: var("MAESTRO_TASK").unwrap_or_default(),
+        run: var("MAESTRO_RUN").unwrap_or_default(),
     };
-    let server = MaestroMcp::new(run, ctx.store_opener());
+    // An agent talks over pipes; a person who runs this by hand gets the error at once.
+    let answer = !std::io::stdin().is_terminal();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(crate::mcp::serve(server))?;
-    Ok(())
+    let relayed = rt.block_on(relay::relay(socket.into(), &hello, tokio::io::stdin(), tokio::io::stdout(), answer));
+    // Reading stdin blocks a thread that nothing can interrupt; do not wait for it.
+    rt.shutdown_background();
+    Ok(relayed?)
 }

@@ -18,7 +18,7 @@ pub struct StackArgs {
 
 /// Show the working notes of every run of a task, oldest first
 ///
-/// Agents add notes with the MCP tools `note` and `report`; later runs see them in their
+/// Agents add notes with the MCP tool `note`; later runs see them in their
 /// prompt. Each run's last status is shown too.
 #[derive(Debug, clap::Args)]
 pub struct NotesArgs {
