@@ -193,7 +193,7 @@ fn touching(a: &[Hunk], b: &[Hunk]) -> Vec<(u32, u32)> {
 
 /// Both parts of the forecast for `score`.
 pub fn conflicts(store: &Store, score_id: &str) -> Result<(Vec<ScopeOverlap>, Vec<ForecastConflict>), ApprovalError> {
-    let (score, tasks) = store::score_with_tasks(&store.view()?, score_id)?;
+    let (score, tasks) = store::score_with_readable_tasks(&store.view()?, score_id)?;
     Ok((scope_overlaps(&tasks), forecast(store, &score, &tasks)?))
 }
 

@@ -122,7 +122,7 @@ pub fn approve_score(
 ) -> Result<(Score, ScoreApproval), ApprovalError> {
     let tip = store.repo.read_ref(&format!("refs/heads/{}", integration_branch(score)))?.map(|c| c.to_string());
     let outcome = store.transact(&format!("approve {score}"), |tx| {
-        let (mut s, tasks) = store::score_with_tasks(tx, score)?;
+        let (mut s, tasks) = store::score_with_readable_tasks(tx, score)?;
         let decision = tx.new_id();
         let which = lifecycle::approve_score(&mut s, &tasks, tip.as_deref(), actor, &decision, tx.now)?;
         tx.put(&layout::score_file(score), &s)?;

@@ -39,10 +39,10 @@ impl Context {
         Ok(Store::new(repo, session))
     }
 
-    /// A thread-safe way to open the store again and again (the MCP server does, per call).
-    /// The repository comes from `MAESTRO_REPO` when set, else the working directory.
+    /// A thread-safe way to open the store of the working directory's repository again and
+    /// again (a run's threads and its MCP owner do, per step and per call).
     pub fn store_opener(&self) -> crate::mcp::OpenStore {
-        let dir = std::env::var_os("MAESTRO_REPO").map_or_else(|| self.dir.clone(), PathBuf::from);
+        let dir = self.dir.clone();
         let argv = self.argv_line();
         // Each store gets its own id stream, even from a fixed test seed.
         let opened = std::sync::atomic::AtomicU64::new(1);

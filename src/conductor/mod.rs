@@ -7,7 +7,7 @@ mod remote;
 pub mod routing;
 mod run;
 
-pub use run::{RunOptions, Summary, Usage, misplaced, run};
+pub use run::{RunOptions, Summary, Usage, run};
 
 use crate::model::TaskStatus;
 use crate::performer::adapter::Event;

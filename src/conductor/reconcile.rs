@@ -52,7 +52,7 @@ pub fn reconcile(store: &Store, score: &Score, tasks: &[Task], busy: &[String]) 
     let all_merged = tasks.iter().all(|t| t.status == TaskStatus::Merged);
     if all_merged && score.status == ScoreStatus::Running {
         let _written = store.transact(&format!("{} is done", score.id), |tx| {
-            let (mut s, tasks) = store::score_with_tasks(tx, &score.id)?;
+            let (mut s, tasks) = store::score_with_readable_tasks(tx, &score.id)?;
             if lifecycle::finish_score(&mut s, &tasks, tx.now)? {
                 tx.put(&layout::score_file(&score.id), &s)?;
             }
@@ -117,7 +117,7 @@ fn set_status(store: &Store, task: &Task, status: TaskStatus, why: Option<String
     let (score_id, id) = (task.score.as_str(), task.id.as_str());
     let actor = store.session.actor.clone();
     let _written = store.transact(&format!("{score_id}/{id} is {status}"), |tx| {
-        let (_, tasks) = store::score_with_tasks(tx, score_id)?;
+        let (_, tasks) = store::score_with_readable_tasks(tx, score_id)?;
         let mut t = store::task(tx, score_id, id)?;
         if t.status != task.status {
             return Ok(());

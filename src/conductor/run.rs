@@ -22,7 +22,7 @@ use crate::approval::{self, ChainContext, ChainOutcome, Integrated, PostMerge, g
 use crate::config::Config;
 use crate::mcp::OpenStore;
 use crate::model::score::{ConflictPolicy, PlanApproval};
-use crate::model::{Score, ScoreStatus, Task, TaskError, TaskStatus, lifecycle};
+use crate::model::{ScoreStatus, Task, TaskError, TaskStatus, lifecycle};
 use crate::performer::task_run::{self, RunError, RunRequest};
 use crate::store::{self, Store, layout};
 
@@ -145,9 +145,9 @@ pub fn run(
         }
         let view = store.view()?;
         let read = view.commit;
-        let (score, all) = store::score_with_tasks(&view, &opts.score)?;
+        let score = store::score(&view, &opts.score)?;
         let tasks;
-        (tasks, unusable) = usable(&score, all);
+        (tasks, unusable) = store::readable_tasks(&view, &score)?;
         for (path, problem) in &unusable {
             if reported.insert(format!("{path}: {problem}")) {
                 on(Progress::Unusable { path: path.clone(), problem: problem.clone() });
@@ -481,8 +481,7 @@ fn overlaps_active(task: &Task, tasks: &[Task], busy: &BTreeMap<String, Option<S
 fn start(store: &Store, score_id: &str) -> Result<(), ConductorError> {
     let actor = store.session.actor.clone();
     let _written = store.transact(&format!("run {score_id}"), |tx| {
-        // Its tasks are read too: a record this version refuses stops the run before it writes.
-        let (mut s, _tasks) = store::score_with_tasks(tx, score_id)?;
+        let mut s = store::score(tx, score_id)?;
         let auto = s.plan_approval == PlanApproval::Auto;
         let approved = lifecycle::start_score(&mut s, auto, tx.now).map_err(|e| match e {
             lifecycle::Refusal::PlanNotApproved { .. } => ConductorError::PlanNotApproved(score_id.to_owned()),
@@ -502,7 +501,7 @@ fn start(store: &Store, score_id: &str) -> Result<(), ConductorError> {
 
 /// With nothing left to do: a Score with blocked tasks has failed (a later run may resume it).
 fn settle(store: &Store, score_id: &str) -> Result<(), ConductorError> {
-    let (score, tasks) = store::score_with_tasks(&store.view()?, score_id)?;
+    let (score, tasks) = store::score_with_readable_tasks(&store.view()?, score_id)?;
     let blocked: Vec<&str> = tasks.iter().filter(|t| t.status == TaskStatus::Blocked).map(|t| t.id.as_str()).collect();
     if blocked.is_empty() || score.status != ScoreStatus::Running {
         return Ok(());
@@ -523,8 +522,9 @@ fn settle(store: &Store, score_id: &str) -> Result<(), ConductorError> {
 }
 
 fn summarize(store: &Store, score_id: &str, interrupted: bool) -> Result<Summary, ConductorError> {
-    let (score, tasks) = store::score_with_tasks(&store.view()?, score_id)?;
-    let (tasks, _) = usable(&score, tasks);
+    let view = store.view()?;
+    let score = store::score(&view, score_id)?;
+    let (tasks, _) = store::readable_tasks(&view, &score)?;
     let mut summary = Summary { score: score_id.to_owned(), interrupted, ..Summary::default() };
     summary.score_status = score.status.to_string();
     for t in &tasks {
@@ -540,32 +540,4 @@ fn summarize(store: &Store, score_id: &str, interrupted: bool) -> Result<Summary
         }
     }
     Ok(summary)
-}
-
-/// Split a Score's task records into those the run can use and those it cannot, by path with
-/// why (see [`misplaced`]).
-fn usable(score: &Score, tasks: Vec<Task>) -> (Vec<Task>, BTreeMap<String, String>) {
-    let (mut good, mut bad) = (Vec::new(), BTreeMap::new());
-    for (listed, t) in score.tasks.iter().zip(tasks) {
-        if let Some(problem) = misplaced(score, listed, &t) {
-            bad.insert(layout::task_file(&score.id, listed), problem);
-        } else {
-            good.push(t);
-        }
-    }
-    (good, bad)
-}
-
-/// Why the task record read at the place of `listed` in `score` cannot be used, if it cannot:
-/// its `id` or `score` disagrees with its place. Such a record is read at one path but would be
-/// written at another, so every write made for it lands elsewhere, and a run would find the
-/// same work again, round after round.
-pub fn misplaced(score: &Score, listed: &str, task: &Task) -> Option<String> {
-    if task.id != listed {
-        Some(format!("its id is {:?} but its place says {listed:?}", task.id))
-    } else if task.score != score.id {
-        Some(format!("its score is {:?} but its place says {:?}", task.score, score.id))
-    } else {
-        None
-    }
 }

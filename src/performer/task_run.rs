@@ -129,7 +129,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         .ok_or_else(|| RunError::Busy(format!("{score_id}/{task_id}")))?;
 
     // 0. Its dependencies' merges must be here before it starts on top of them.
-    let (score, tasks) = store::score_with_tasks(&store.view()?, score_id)?;
+    let (score, tasks) = store::score_with_readable_tasks(&store.view()?, score_id)?;
     let leases = crate::kernel::Leases::of(store)?;
     if let Some(task) = tasks.iter().find(|t| t.id == task_id) {
         let live = leases.liveness(task, store.session.now());
@@ -143,7 +143,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     // 1. Claim the task for the performer, start it, and open the attempt.
     let origin = store.origin()?;
     let started = store.transact(&format!("run {score_id}/{task_id} with {performer}"), |tx| {
-        let (score, tasks) = store::score_with_tasks(tx, score_id)?;
+        let (score, tasks) = store::score_with_readable_tasks(tx, score_id)?;
         let mut task: Task = store::task(tx, score_id, task_id)?;
         // We hold its run lock, so a run of it on this machine is gone whatever its lease says.
         let live = match leases.liveness(&task, tx.now) {

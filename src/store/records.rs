@@ -2,6 +2,9 @@
 
 
 use super::layout::{self, DECISIONS_DIR, KNOWLEDGE_DIR, SCORES_DIR};
+use std::collections::BTreeMap;
+
+use super::codec::CodecError;
 use super::validate::Record;
 use super::{Error, Result, Tx, View};
 use crate::model::handover::Handover;
@@ -91,6 +94,34 @@ pub fn performer_stats(r: &impl Read) -> Result<Vec<PerformerStats>> {
 /// The tasks of a Score, in the order the Score lists them.
 pub fn tasks(r: &impl Read, score: &Score) -> Result<Vec<Task>> {
     score.tasks.iter().map(|id| task(r, &score.id, id)).collect()
+}
+
+/// The tasks of a Score that read, and by path why each other one does not: a record this
+/// version refuses (see [`super::validate`]) is left out, so the rest of the Score stays
+/// usable (`run` reports it and goes on with the others).
+pub fn readable_tasks(r: &impl Read, score: &Score) -> Result<(Vec<Task>, BTreeMap<String, String>)> {
+    let (mut good, mut bad) = (Vec::new(), BTreeMap::new());
+    for id in &score.tasks {
+        match task(r, &score.id, id) {
+            Ok(t) => good.push(t),
+            Err(Error::Codec(CodecError::Invalid { path, message })) => {
+                bad.insert(path, message);
+            }
+            Err(Error::Codec(e)) => {
+                bad.insert(layout::task_file(&score.id, id), e.to_string());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((good, bad))
+}
+
+/// The Score `id` with the tasks of it that read ([`readable_tasks`]): what the run and its
+/// steps work with, so one refused record does not stop the others.
+pub fn score_with_readable_tasks(r: &impl Read, id: &str) -> Result<(Score, Vec<Task>)> {
+    let score = score(r, id)?;
+    let (tasks, _) = readable_tasks(r, &score)?;
+    Ok((score, tasks))
 }
 
 /// The Score `id` with its tasks.

@@ -152,12 +152,7 @@ impl Why {
 /// The row of the task record `t`, read at the place of `listed` in `score`.
 fn row<'a>(score: &Score, listed: &'a str, t: &'a Task, why: &Why) -> Row<'a> {
     let last_reason = || t.attempts.last().and_then(|a| a.reason.clone());
-    let misplaced = crate::conductor::misplaced(score, listed, t).map(|problem| {
-        let path = store::layout::task_file(&score.id, listed);
-        format!("{path} cannot be used: {problem}")
-    });
     let (waiting_for, reason) = match t.status {
-        _ if misplaced.is_some() => (Some("a person".into()), misplaced),
         TaskStatus::Submitted => {
             let steps = t.approval.as_ref().unwrap_or(&score.approval);
             let step = steps.get(t.steps_passed(steps)).cloned();
