@@ -208,6 +208,65 @@ fn a_check_that_hangs_behind_an_escaped_child_fails_at_its_timeout() {
     nothing_survived(&marker, &[]);
 }
 
+/// Start `task run c/t0` with a performer that escapes and then hangs, and return the running
+/// command once the performer's processes are up.
+fn start_hanging_run(env: &TestEnv, marker: &str) -> (PathBuf, std::process::Child) {
+    let sleep = marked_sleep(env, marker);
+    let script = env.path("hostile.sh");
+    let tail = format!("exec '{}' infinity", sleep.display());
+    write_script(&script, &hostile_script(&sleep, marker, &[], &tail));
+    let config = format!(
+        "[performers.hostile]\nadapter = \"command\"\ncommand = \"{}\"\ntimeout = \"10m\"\nenv = {{ MARK = \"{marker}\" }}\n",
+        script.display()
+    );
+    let dir = repo(env, "[\"human\"]", &config);
+    let child = env
+        .command(&dir)
+        .args(["task", "run", "c/t0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Waiting for the start is not a timed assertion: the deadline only catches a hang.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while survivors(marker).len() < 4 {
+        assert!(std::time::Instant::now() < deadline, "the performer never started its children");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (dir, child)
+}
+
+#[test]
+fn ctrl_c_to_a_run_kills_the_performer_and_everything_it_started() {
+    let env = TestEnv::new();
+    let marker = marker();
+    let (dir, child) = start_hanging_run(&env, &marker);
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let task = task_json(&env, &dir);
+    assert_eq!(task["attempts"][0]["outcome"], "interrupted", "{task:#}");
+    nothing_survived(&marker, &[]);
+}
+
+#[test]
+fn a_run_killed_outright_still_leaves_no_process_behind() {
+    let env = TestEnv::new();
+    let marker = marker();
+    let (_dir, mut child) = start_hanging_run(&env, &marker);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The supervisor learns of its parent's death by a signal and then cleans up: wait for
+    // that, with a deadline that only catches a hang.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !survivors(&marker).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nothing_survived(&marker, &[]);
+}
+
 // The runner itself, with this binary as the supervisor.
 
 fn spec(env: &TestEnv, script: &str, timeout: Duration) -> ProcessSpec {
