@@ -8,6 +8,7 @@
 //! - [`git`]: every gix call, and the few `git` subprocesses.
 //! - [`config`]: trusted configuration, the only source of anything that runs.
 //! - [`hooks`]: installing the pre-push shim, and the verifier behind it.
+//! - [`supervisor`]: the per-run supervisor that keeps every command run for a task contained.
 //! - [`kernel`]: the lifecycle's runtime side: lease liveness and recovery, pruning, invariants.
 //! - [`cli`]: argument parsing, output and exit codes. Nothing else prints, and no core module
 //!   imports it.
@@ -25,3 +26,4 @@ pub mod memory;
 pub mod model;
 pub mod performer;
 pub mod store;
+pub mod supervisor;

@@ -8,6 +8,7 @@ mod test_agents;
 mod test_checks;
 mod test_cli;
 mod test_conflicts;
+mod test_containment;
 mod test_escapes;
 mod test_failpoints;
 mod test_gc_retry;

@@ -82,7 +82,7 @@ pub struct ChainContext<'a> {
     pub worktree_root: PathBuf,
     /// The environment checks and reviewers inherit.
     pub env: Vec<(String, String)>,
-    /// This git-maestro binary, for a reviewer's MCP server.
+    /// This git-maestro binary, for a reviewer's MCP server and the supervisor of checks.
     pub maestro_exe: PathBuf,
 }
 
@@ -224,7 +224,7 @@ fn run_checks(
     let mut evidence = Vec::new();
     for name in &task.checks {
         let check = ctx.config.checks.get(name).ok_or_else(|| ChainError::UnknownCheck(name.clone()))?;
-        let e = run_check(&store.repo, task, name, &check.run, check.timeout, worktree, &ctx.env)?;
+        let e = run_check(&store.repo, task, check, worktree, &ctx.env, &ctx.maestro_exe)?;
         let failed = e.exit != "0";
         let exit = e.exit.clone();
         evidence.push(e);
@@ -252,12 +252,12 @@ fn run_checks(
 pub(super) fn run_check(
     repo: &Repo,
     task: &Task,
-    name: &str,
-    command: &str,
-    timeout: u64,
+    check: &crate::config::Check,
     worktree: &Path,
     env: &[(String, String)],
+    maestro_exe: &Path,
 ) -> Result<Evidence, ChainError> {
+    let (name, command, timeout) = (check.name.as_str(), check.run.as_str(), check.timeout);
     let logs = repo.common_dir().join("maestro/logs").join(&task.score).join(&task.id);
     let transcript = logs.join(format!("check-{name}.log"));
     let spec = ProcessSpec {
@@ -268,6 +268,7 @@ pub(super) fn run_check(
         stdin: Vec::new(),
         timeout: Duration::from_secs(timeout),
         transcript: transcript.clone(),
+        supervisor: maestro_exe.to_owned(),
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (_keep, cancel) = tokio::sync::watch::channel(false);

@@ -154,12 +154,14 @@ pub enum Integrated {
     Reverted { merge: String, revert: String, reason: String },
 }
 
-/// What post-merge checks need: trusted config, where the integration worktree lives, and the
-/// environment checks run with.
+/// What post-merge checks need: trusted config, where the integration worktree lives, the
+/// environment checks run with, and the supervisor binary.
 pub struct PostMerge<'a> {
     pub config: &'a crate::config::Config,
     pub worktree: std::path::PathBuf,
     pub env: Vec<(String, String)>,
+    /// This git-maestro binary, which supervises the checks.
+    pub maestro_exe: std::path::PathBuf,
 }
 
 /// Merge the approved task `score/task` into the Score's integration branch (created from the
@@ -191,10 +193,12 @@ pub fn integrate(
     let mut evidence = Vec::new();
     for name in &score.post_merge_checks {
         let check = post.config.checks.get(name).ok_or_else(|| ApprovalError::UnknownCheck(name.clone()))?;
-        let e = chain::run_check(&store.repo, &task, name, &check.run, check.timeout, &post.worktree, &post.env)
-            .map_err(|e| match e {
-                ChainError::Approval(a) => a,
-                other => ApprovalError::Check(other.to_string()),
+        let e =
+            chain::run_check(&store.repo, &task, check, &post.worktree, &post.env, &post.maestro_exe).map_err(|e| {
+                match e {
+                    ChainError::Approval(a) => a,
+                    other => ApprovalError::Check(other.to_string()),
+                }
             })?;
         let failed = e.exit != "0";
         evidence.push(e);

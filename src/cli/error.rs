@@ -17,6 +17,9 @@ pub enum Kind {
     Internal,
     /// stdout was closed by the reader: exit 3, print nothing.
     BrokenPipe,
+    /// Pass on another process's exit status and print nothing (`supervise` ends with its
+    /// command's status).
+    Status(u8),
 }
 
 /// An error on its way to the user.
@@ -51,6 +54,16 @@ impl CommandError {
         CommandError { kind, code, error: Box::new(error), hints: Vec::new() }
     }
 
+    /// End with `code`, printing nothing: the status of a command run on the user's behalf.
+    pub fn status(code: u8) -> CommandError {
+        CommandError {
+            kind: Kind::Status(code),
+            code: "status",
+            error: format!("exit {code}").into(),
+            hints: Vec::new(),
+        }
+    }
+
     /// Add a hint: the exact command to run next, where there is one.
     pub fn hint(mut self, hint: impl Into<String>) -> CommandError {
         self.hints.push(hint.into());
@@ -63,6 +76,7 @@ impl CommandError {
             Kind::User => 1,
             Kind::BrokenPipe => 3,
             Kind::Internal => 255,
+            Kind::Status(code) => code,
         }
     }
 
@@ -101,6 +115,13 @@ impl From<std::io::Error> for CommandError {
         } else {
             CommandError::wrap(Kind::Internal, "io", e)
         }
+    }
+}
+
+impl From<crate::supervisor::SuperviseError> for CommandError {
+    fn from(e: crate::supervisor::SuperviseError) -> CommandError {
+        // The supervisor's stderr is the command's: what it prints lands in the run's log.
+        CommandError::wrap(Kind::Internal, "supervise", e)
     }
 }
 

@@ -58,7 +58,7 @@ pub fn main() -> ExitCode {
     match commands::run(&ctx, args.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            if err.kind != error::Kind::BrokenPipe {
+            if !matches!(err.kind, error::Kind::BrokenPipe | error::Kind::Status(_)) {
                 if json && !ctx.ui.wrote_data() {
                     let _ = ctx.ui.json(&err.to_json());
                 }

@@ -434,6 +434,7 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
                     config: &shared.config,
                     worktree: approval::integration_worktree(&shared.opts.worktree_root, score),
                     env: shared.opts.env.clone(),
+                    maestro_exe: shared.opts.maestro_exe.clone(),
                 };
                 let merged = {
                     let _one_at_a_time = MERGING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -54,6 +54,8 @@ impl Invocation<'_> {
             stdin: self.prompt.into_bytes(),
             timeout: std::time::Duration::from_secs(self.performer.timeout),
             transcript: self.transcript,
+            // The MCP server is this git-maestro binary, which also supervises the run.
+            supervisor: self.mcp.command,
         }
     }
 }

@@ -1,10 +1,13 @@
-//! The process runner every adapter uses.
+//! The process runner every adapter and check uses.
 //!
 //! - the prompt goes on stdin, and stdin is always set (a CLI waiting on a terminal hangs);
 //! - the working directory is the task worktree, and the environment is built explicitly;
-//! - the child leads its own process group; on timeout, cancellation, or when the child exits,
-//!   the whole group is killed, so no helper process outlives the run;
-//! - stdout and stderr stream to transcript files as they come; memory holds only tails.
+//! - the command runs under the per-run supervisor ([`crate::supervisor`], this binary
+//!   re-executed): at the command's exit, its timeout, or a cancellation, the supervisor kills
+//!   every process the command started, `setsid` and double-forked ones included;
+//! - stdout and stderr stream to transcript files as they come; memory holds only tails;
+//! - reading ends with the run, not at end of file: once the supervisor has exited, what is
+//!   left in the pipes is read for at most [`DRAIN`].
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -13,10 +16,18 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 
+use crate::supervisor::{End, Report};
+
 /// How much of each stream is kept in memory for summaries.
 const TAIL_BYTES: usize = 16 * 1024;
 /// Longest stdout line handed to the adapter's parser; the transcript keeps all of it.
 const MAX_LINE_BYTES: usize = 1024 * 1024;
+/// How long output is still read after the run ended. Nothing of the run is alive then, so the
+/// pipes are at end of file at once; this only bounds a process that escaped the supervisor.
+const DRAIN: Duration = Duration::from_secs(1);
+/// How long the supervisor gets, past the timeout or after being told to stop, before it is
+/// killed itself.
+const GRACE: Duration = Duration::from_secs(10);
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -30,6 +41,8 @@ pub struct ProcessSpec {
     pub timeout: Duration,
     /// stdout goes here; stderr beside it with `.stderr` appended.
     pub transcript: PathBuf,
+    /// The git-maestro binary that supervises the run (`git maestro supervise`).
+    pub supervisor: PathBuf,
 }
 
 /// How the process ended.
@@ -59,10 +72,12 @@ pub struct ProcessOutcome {
     pub duration: Duration,
     pub stdout_bytes: u64,
     pub stderr_tail: String,
+    /// Processes the command left running, which the supervisor killed when the run ended.
+    pub killed: u32,
 }
 
 /// Run `spec`, handing each stdout line to `on_line`, until it exits, times out, or `cancel`
-/// becomes `true`.
+/// becomes `true`. An error means the command could not be started at all.
 pub async fn run(
     spec: &ProcessSpec,
     mut on_line: impl FnMut(&str),
@@ -73,8 +88,19 @@ pub async fn run(
     }
     let mut transcript = tokio::fs::File::create(&spec.transcript).await?;
     let stderr_path = spec.transcript.with_extension("stderr");
+    let report_path = spec.transcript.with_extension("supervisor.toml");
+    let _ = tokio::fs::remove_file(&report_path).await;
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(&spec.program)
+    let mut child = tokio::process::Command::new(&spec.supervisor)
+        .arg("supervise")
+        .arg("--timeout-ms")
+        .arg(spec.timeout.as_millis().to_string())
+        .arg("--report")
+        .arg(&report_path)
+        .arg("--parent")
+        .arg(std::process::id().to_string())
+        .arg("--")
+        .arg(&spec.program)
         .args(&spec.args)
         .current_dir(&spec.cwd)
         .env_clear()
@@ -82,6 +108,7 @@ pub async fn run(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own group: a Ctrl-C at the terminal reaches this process, which stops the run.
         .process_group(0)
         .kill_on_drop(true)
         .spawn()?;
@@ -95,35 +122,18 @@ pub async fn run(
             let _ = stdin.shutdown().await;
         }
     });
+    let (ended_tx, ended) = watch::channel(false);
     let stderr = child.stderr.take();
-    let stderr_task = tokio::spawn(async move {
-        let mut tail = Vec::new();
-        let Some(mut stderr) = stderr else { return String::new() };
-        let mut file = tokio::fs::File::create(&stderr_path).await.ok();
-        let mut buf = vec![0u8; 8192];
-        while let Ok(n) = stderr.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-            if let Some(f) = file.as_mut() {
-                let _ = f.write_all(&buf[..n]).await;
-            }
-            keep_tail(&mut tail, &buf[..n]);
-        }
-        // tokio writes files in the background: without a flush the bytes may land after the
-        // run returns, and a reader of the transcript would miss them.
-        if let Some(f) = file.as_mut() {
-            let _ = f.flush().await;
-        }
-        String::from_utf8_lossy(&tail).into_owned()
-    });
+    let stderr_task = tokio::spawn(read_stderr(stderr, stderr_path, ended));
     let mut stdout = child.stdout.take().map(BufReader::new);
-    let deadline = tokio::time::Instant::now() + spec.timeout;
+    let mut kill_at = tokio::time::Instant::now() + spec.timeout + GRACE;
+    let mut drain_until = None;
     let mut line = Vec::new();
     let mut stdout_bytes = 0u64;
-    let mut exit: Option<Exit> = None;
+    let mut status: Option<std::process::ExitStatus> = None;
+    let (mut cancelled, mut killed_supervisor) = (false, false);
     let mut stdout_open = stdout.is_some();
-    while exit.is_none() || stdout_open {
+    while status.is_none() || stdout_open {
         tokio::select! {
             read = async { stdout.as_mut().expect("open while stdout_open").read_until(b'\n', &mut line).await }, if stdout_open => {
                 match read {
@@ -137,34 +147,91 @@ pub async fn run(
                     }
                 }
             }
-            status = child.wait(), if exit.is_none() => {
-                let status = status?;
-                exit = Some(match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
-                    (Some(code), _) => Exit::Code(code),
-                    (None, Some(sig)) => Exit::Signal(sig),
-                    (None, None) => Exit::Signal(0),
-                });
-                // Helpers the child left running would keep stdout open: end them.
-                kill_group(pid);
+            waited = child.wait(), if status.is_none() => {
+                status = Some(waited?);
+                drain_until = Some(tokio::time::Instant::now() + DRAIN);
+                let _ = ended_tx.send(true);
             }
-            _ = tokio::time::sleep_until(deadline), if exit.is_none() => {
-                kill_group(pid);
-                let _ = child.wait().await;
-                exit = Some(Exit::TimedOut);
+            // The supervisor enforces the timeout; this only ends a supervisor that does not.
+            _ = tokio::time::sleep_until(kill_at), if status.is_none() && !killed_supervisor => {
+                signal(pid, rustix::process::Signal::KILL);
+                killed_supervisor = true;
             }
-            changed = cancel.changed(), if exit.is_none() => {
+            changed = cancel.changed(), if status.is_none() && !cancelled => {
                 if changed.is_err() || *cancel.borrow() {
-                    kill_group(pid);
-                    let _ = child.wait().await;
-                    exit = Some(Exit::Cancelled);
+                    // The supervisor stops on SIGTERM: it kills the run and reports.
+                    signal(pid, rustix::process::Signal::TERM);
+                    cancelled = true;
+                    kill_at = kill_at.min(tokio::time::Instant::now() + GRACE);
                 }
             }
+            _ = tokio::time::sleep_until(drain_until.unwrap_or(kill_at)), if drain_until.is_some() => break,
         }
     }
     transcript.flush().await?;
-    let _ = feeder.await;
+    feeder.abort();
     let stderr_tail = stderr_task.await.unwrap_or_default();
-    Ok(ProcessOutcome { exit: exit.unwrap_or(Exit::Signal(0)), duration: started.elapsed(), stdout_bytes, stderr_tail })
+    let report = Report::read(&report_path).ok();
+    let _ = tokio::fs::remove_file(&report_path).await;
+    let killed = report.as_ref().map_or(0, |r| r.killed);
+    let exit = match report.map(|r| r.end) {
+        Some(End::NotStarted { kind, message }) => {
+            return Err(std::io::Error::new(crate::supervisor::error_kind(&kind), message));
+        }
+        _ if cancelled => Exit::Cancelled,
+        Some(End::Exited(code)) => Exit::Code(code),
+        Some(End::Signalled(sig)) => Exit::Signal(sig),
+        Some(End::TimedOut) => Exit::TimedOut,
+        Some(End::Stopped) => Exit::Cancelled,
+        // No report: the supervisor itself died.
+        None if killed_supervisor => Exit::TimedOut,
+        None => status.map_or(Exit::Signal(0), exit_of),
+    };
+    Ok(ProcessOutcome { exit, duration: started.elapsed(), stdout_bytes, stderr_tail, killed })
+}
+
+/// Copy stderr to its file and keep its tail, until end of file or [`DRAIN`] after the run ended.
+async fn read_stderr(
+    stderr: Option<tokio::process::ChildStderr>,
+    path: PathBuf,
+    mut ended: watch::Receiver<bool>,
+) -> String {
+    let mut tail = Vec::new();
+    let Some(mut stderr) = stderr else { return String::new() };
+    let mut file = tokio::fs::File::create(&path).await.ok();
+    let mut buf = vec![0u8; 8192];
+    let mut drain_until: Option<tokio::time::Instant> = None;
+    loop {
+        let n = tokio::select! {
+            read = stderr.read(&mut buf) => match read {
+                Ok(n) if n > 0 => n,
+                _ => break,
+            },
+            _ = ended.wait_for(|e| *e), if drain_until.is_none() => {
+                drain_until = Some(tokio::time::Instant::now() + DRAIN);
+                continue;
+            }
+            _ = tokio::time::sleep_until(drain_until.unwrap_or_else(tokio::time::Instant::now)), if drain_until.is_some() => break,
+        };
+        if let Some(f) = file.as_mut() {
+            let _ = f.write_all(&buf[..n]).await;
+        }
+        keep_tail(&mut tail, &buf[..n]);
+    }
+    // tokio writes files in the background: without a flush the bytes may land after the
+    // run returns, and a reader of the transcript would miss them.
+    if let Some(f) = file.as_mut() {
+        let _ = f.flush().await;
+    }
+    String::from_utf8_lossy(&tail).into_owned()
+}
+
+fn exit_of(status: std::process::ExitStatus) -> Exit {
+    match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
+        (Some(code), _) => Exit::Code(code),
+        (None, Some(sig)) => Exit::Signal(sig),
+        (None, None) => Exit::Signal(0),
+    }
 }
 
 fn keep_tail(tail: &mut Vec<u8>, more: &[u8]) {
@@ -174,77 +241,8 @@ fn keep_tail(tail: &mut Vec<u8>, more: &[u8]) {
     }
 }
 
-/// SIGKILL the process group led by `pid`. An already empty group is fine.
-fn kill_group(pid: Option<u32>) {
+/// Send `sig` to the supervisor. One that is gone already is fine.
+fn signal(pid: Option<u32>, sig: rustix::process::Signal) {
     let Some(pid) = pid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) else { return };
-    let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn spec(script: &str, timeout: Duration) -> ProcessSpec {
-        let dir = std::env::temp_dir().join(format!("maestro-runner-{}-{}", std::process::id(), fastrand::u32(..)));
-        std::fs::create_dir_all(&dir).expect("create the test directory");
-        ProcessSpec {
-            program: "/bin/sh".into(),
-            args: vec!["-c".into(), script.into()],
-            cwd: dir.clone(),
-            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
-            stdin: b"the prompt\n".to_vec(),
-            timeout,
-            transcript: dir.join("run.jsonl"),
-        }
-    }
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime").block_on(f)
-    }
-
-    #[test]
-    fn prompt_in_lines_out_exit_code_and_transcript() {
-        let spec = spec("read p; echo \"got $p\"; echo two; echo oops >&2; exit 3", Duration::from_secs(10));
-        let (_tx, rx) = watch::channel(false);
-        let mut lines = Vec::new();
-        let out = block_on(run(&spec, |l| lines.push(l.to_owned()), rx)).expect("the command runs");
-        assert_eq!(out.exit, Exit::Code(3));
-        assert_eq!(lines, ["got the prompt", "two"]);
-        assert_eq!(out.stderr_tail, "oops\n");
-        assert_eq!(
-            std::fs::read_to_string(&spec.transcript).expect("the transcript was written"),
-            "got the prompt\ntwo\n"
-        );
-    }
-
-    #[test]
-    fn a_hang_is_killed_with_its_whole_group() {
-        // The child starts a grandchild that would outlive it, then hangs.
-        let spec = spec("sleep 300 & echo $! > grandchild.pid; sleep 300", Duration::from_millis(300));
-        let (_tx, rx) = watch::channel(false);
-        let out = block_on(run(&spec, |_| {}, rx)).expect("the command runs");
-        assert_eq!(out.exit, Exit::TimedOut);
-        let pid = std::fs::read_to_string(spec.cwd.join("grandchild.pid")).expect("the grandchild wrote its pid");
-        std::thread::sleep(Duration::from_millis(100));
-        let alive = std::path::Path::new(&format!("/proc/{}", pid.trim())).exists()
-            && !std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default().contains(") Z ");
-        assert!(!alive, "grandchild {pid} outlived the run");
-    }
-
-    #[test]
-    fn cancellation_stops_the_run() {
-        let spec = spec("sleep 300", Duration::from_secs(60));
-        let (tx, rx) = watch::channel(false);
-        let out = block_on(async {
-            let cancel = tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                tx.send(true).expect("the runner still listens");
-            });
-            let out = run(&spec, |_| {}, rx).await;
-            cancel.await.expect("the cancel task finishes");
-            out
-        })
-        .expect("the command runs");
-        assert_eq!(out.exit, Exit::Cancelled);
-    }
+    let _ = rustix::process::kill_process(pid, sig);
 }

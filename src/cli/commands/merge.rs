@@ -25,6 +25,7 @@ pub fn cmd_merge(ctx: &Context, args: &MergeArgs) -> CommandResult {
         config: &config,
         worktree: approval::integration_worktree(&super::task::worktree_root(&store)?, &score),
         env: super::task::inherited_env(),
+        maestro_exe: std::env::current_exe()?,
     };
     let outcome = approval::integrate(&store, &score, &task, &post).map_err(super::approve::error)?;
     if ctx.ui.json {

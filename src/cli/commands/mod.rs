@@ -21,6 +21,7 @@ mod rollback;
 mod run;
 mod score;
 mod status;
+mod supervise;
 mod sync;
 mod task;
 mod worktrees;
@@ -62,6 +63,8 @@ pub enum Command {
     Worktrees(worktrees::WorktreesCommand),
     #[command(subcommand, hide = true)]
     Hook(hook::HookCommand),
+    #[command(hide = true)]
+    Supervise(supervise::SuperviseArgs),
 }
 
 /// Run one command.
@@ -92,6 +95,7 @@ pub fn run(ctx: &Context, command: Command) -> CommandResult {
         Command::Sync(args) => sync::cmd_sync(ctx, &args),
         Command::Worktrees(cmd) => worktrees::run(ctx, cmd),
         Command::Hook(cmd) => hook::run(ctx, cmd),
+        Command::Supervise(args) => supervise::cmd_supervise(ctx, &args),
     }
 }
 

@@ -1,0 +1,46 @@
+//! `git maestro supervise` (hidden): the per-run supervisor of [`crate::supervisor`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::context::Context;
+use crate::cli::error::{CommandError, CommandResult};
+use crate::supervisor::{self, Supervision};
+
+/// Run a command so that nothing it starts outlives it
+///
+/// git-maestro starts this around every performer and check it runs; it is not meant to be run
+/// by hand. It spawns the command with its own stdio, directory and environment, kills every
+/// process the command left behind when the command exits, times out, or this process receives
+/// SIGTERM, writes a report to --report, and exits with the command's status.
+#[derive(Debug, clap::Args)]
+pub struct SuperviseArgs {
+    /// Kill the command after this many milliseconds
+    #[arg(long, value_name = "MS")]
+    timeout_ms: u64,
+    /// Write the report (how the command ended, what was killed) to this file
+    #[arg(long, value_name = "FILE")]
+    report: PathBuf,
+    /// Stop at once if this process is no longer the parent
+    #[arg(long, value_name = "PID")]
+    parent: Option<u32>,
+    /// The command and its arguments
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+pub fn cmd_supervise(_ctx: &Context, args: &SuperviseArgs) -> CommandResult {
+    let (program, rest) = args.command.split_first().ok_or_else(|| CommandError::user("usage", "no command given"))?;
+    let what = Supervision {
+        program: program.into(),
+        args: rest.to_vec(),
+        timeout: Duration::from_millis(args.timeout_ms),
+        report: args.report.clone(),
+        parent: args.parent,
+    };
+    let report = supervisor::supervise(&what, &crate::git::interrupted)?;
+    match report.exit_code() {
+        0 => Ok(()),
+        code => Err(CommandError::status(code)),
+    }
+}

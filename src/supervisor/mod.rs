@@ -1,0 +1,211 @@
+//! The per-run supervisor: git-maestro re-executed (`git maestro supervise`, hidden) around
+//! every command run on a task's behalf (performers, checks), so nothing the command started
+//! outlives its run (DESIGN §13, "Process containment").
+//!
+//! The supervisor
+//! 1. asks to be stopped when the process that started it dies, and becomes the child
+//!    subreaper, so descendants that `setsid` or double-fork are reparented to it rather than
+//!    to init;
+//! 2. (the place for the sandbox step: confine itself before spawning, so the command inherits
+//!    the confinement);
+//! 3. spawns the command with the stdio, directory and environment it was given;
+//! 4. waits for the command's exit, its timeout, or a stop (SIGTERM, SIGINT or SIGHUP, and the
+//!    death of its parent);
+//! 5. kills every remaining descendant, scanning `/proc` until none is left;
+//! 6. writes a [`Report`] to the file it was given, and exits with the command's status.
+//!
+//! It prints nothing: its stdout and stderr belong to the command. The parent side is
+//! [`crate::performer::runner`]. It uses no `unsafe` (the crate forbids it): `rustix` wraps the
+//! `prctl`s, and the stop signals are the interrupt flag of [`crate::git`].
+
+mod procfs;
+
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// How often the supervisor looks at its command, the clock and the stop flag.
+const POLL: Duration = Duration::from_millis(10);
+/// Scans of `/proc` before the supervisor gives up on a descendant that keeps forking.
+const KILL_ROUNDS: usize = 1000;
+
+/// What to supervise.
+#[derive(Debug, Clone)]
+pub struct Supervision {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// Wall-clock limit from the start of the command.
+    pub timeout: Duration,
+    /// Where the [`Report`] goes.
+    pub report: PathBuf,
+    /// The process that started the supervisor; if it is gone already, the run stops at once.
+    pub parent: Option<u32>,
+}
+
+/// How the supervised command ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum End {
+    /// It exited with this code.
+    Exited(i32),
+    /// A signal killed it.
+    Signalled(i32),
+    /// It ran past its timeout and was killed.
+    TimedOut,
+    /// The supervisor was told to stop (a signal, or its parent's death) and killed it.
+    Stopped,
+    /// It could not be started: the spawn error.
+    NotStarted { kind: String, message: String },
+}
+
+/// What the supervisor tells the process that started it, as TOML in the report file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub end: End,
+    /// Descendants that were still alive when the run ended and had to be killed.
+    pub killed: u32,
+    /// Whether some descendant could not be killed (it kept forking past every scan).
+    #[serde(default)]
+    pub survivors: bool,
+}
+
+impl Report {
+    /// The exit code the supervisor ends with: the command's own code, 128 + signal, 124 on
+    /// timeout, 130 when stopped, 127 when the command could not start.
+    pub fn exit_code(&self) -> u8 {
+        match &self.end {
+            End::Exited(c) => (*c & 0xff) as u8,
+            End::Signalled(s) => (128 + (*s & 0x7f)) as u8,
+            End::TimedOut => 124,
+            End::Stopped => 130,
+            End::NotStarted { .. } => 127,
+        }
+    }
+
+    /// Read the report the supervisor wrote to `path`.
+    pub fn read(path: &std::path::Path) -> std::io::Result<Report> {
+        let text = std::fs::read_to_string(path)?;
+        toml::from_str(&text).map_err(std::io::Error::other)
+    }
+
+    fn write(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let text = toml::to_string(self).map_err(std::io::Error::other)?;
+        // Written whole, then renamed: the parent never reads half a report.
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, path)
+    }
+}
+
+/// Errors of the supervisor itself (not of the command it runs).
+#[derive(Debug, thiserror::Error)]
+pub enum SuperviseError {
+    #[error("cannot become the child subreaper")]
+    Subreaper(#[source] std::io::Error),
+    #[error("cannot wait for the supervised command")]
+    Wait(#[source] std::io::Error),
+    #[error("cannot write the supervisor report {0}")]
+    Report(PathBuf, #[source] std::io::Error),
+}
+
+/// Run `what` under supervision, as described in the module doc, and return the report it also
+/// wrote. `stopped` is polled: when it turns true the run stops.
+pub fn supervise(what: &Supervision, stopped: &dyn Fn() -> bool) -> Result<Report, SuperviseError> {
+    // The parent dying must end the run too: a SIGTERM then raises the stop flag.
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM));
+    let orphaned =
+        what.parent.is_some_and(|p| rustix::process::getppid().is_none_or(|pp| pp.as_raw_nonzero().get() as u32 != p));
+    let me = rustix::process::getpid();
+    rustix::process::set_child_subreaper(Some(me)).map_err(|e| SuperviseError::Subreaper(e.into()))?;
+    // The sandbox step belongs here, before the spawn, so that the command inherits it.
+    let end = if orphaned { End::Stopped } else { run(what, stopped)? };
+    let (killed, survivors) = procfs::kill_descendants(KILL_ROUNDS);
+    let report = Report { end, killed: killed.len() as u32, survivors };
+    report.write(&what.report).map_err(|e| SuperviseError::Report(what.report.clone(), e))?;
+    Ok(report)
+}
+
+/// Spawn the command and wait for its end; the command itself is reaped when this returns.
+fn run(what: &Supervision, stopped: &dyn Fn() -> bool) -> Result<End, SuperviseError> {
+    let mut child = match Command::new(&what.program).args(&what.args).process_group(0).spawn() {
+        Ok(child) => child,
+        Err(e) => return Ok(End::NotStarted { kind: kind_name(e.kind()).into(), message: e.to_string() }),
+    };
+    let deadline = Instant::now() + what.timeout;
+    loop {
+        if let Some(status) = child.try_wait().map_err(SuperviseError::Wait)? {
+            return Ok(exited(status));
+        }
+        let end = if stopped() {
+            End::Stopped
+        } else if Instant::now() >= deadline {
+            End::TimedOut
+        } else {
+            std::thread::sleep(POLL);
+            continue;
+        };
+        // Its group first: most helpers are there; the scan after this finds the rest.
+        if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+        let _ = child.kill();
+        child.wait().map_err(SuperviseError::Wait)?;
+        return Ok(end);
+    }
+}
+
+fn exited(status: ExitStatus) -> End {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => End::Exited(code),
+        (None, Some(sig)) => End::Signalled(sig),
+        (None, None) => End::Signalled(0),
+    }
+}
+
+/// The spawn errors a caller tells apart; the others are `other`.
+fn kind_name(kind: std::io::ErrorKind) -> &'static str {
+    match kind {
+        std::io::ErrorKind::NotFound => "not-found",
+        std::io::ErrorKind::PermissionDenied => "permission-denied",
+        _ => "other",
+    }
+}
+
+/// The [`std::io::ErrorKind`] of a [`End::NotStarted`] kind.
+pub fn error_kind(name: &str) -> std::io::ErrorKind {
+    match name {
+        "not-found" => std::io::ErrorKind::NotFound,
+        "permission-denied" => std::io::ErrorKind::PermissionDenied,
+        _ => std::io::ErrorKind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_end_survives_the_report_file() {
+        let dir = std::env::temp_dir().join(format!("maestro-report-{}-{}", std::process::id(), fastrand::u32(..)));
+        std::fs::create_dir_all(&dir).expect("create the test directory");
+        let ends = [
+            End::Exited(3),
+            End::Signalled(9),
+            End::TimedOut,
+            End::Stopped,
+            End::NotStarted { kind: "not-found".into(), message: "No such file".into() },
+        ];
+        for end in ends {
+            let report = Report { end, killed: 2, survivors: false };
+            let path = dir.join("report.toml");
+            report.write(&path).expect("the report is written");
+            assert_eq!(Report::read(&path).expect("the report reads back"), report);
+        }
+        assert_eq!(Report { end: End::Exited(3), killed: 0, survivors: false }.exit_code(), 3);
+        assert_eq!(Report { end: End::Signalled(9), killed: 0, survivors: false }.exit_code(), 137);
+    }
+}
