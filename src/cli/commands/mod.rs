@@ -9,6 +9,7 @@ mod doctor;
 mod handover;
 mod hook;
 mod init;
+mod install_man;
 mod kb;
 mod land;
 mod log;
@@ -60,6 +61,7 @@ pub enum Command {
     Sync(sync::SyncArgs),
     #[command(subcommand)]
     Worktrees(worktrees::WorktreesCommand),
+    InstallMan(install_man::InstallManArgs),
     #[command(subcommand, hide = true)]
     Hook(hook::HookCommand),
 }
@@ -91,6 +93,7 @@ pub fn run(ctx: &Context, command: Command) -> CommandResult {
         Command::Performers(args) => performers::cmd_performers(ctx, &args),
         Command::Sync(args) => sync::cmd_sync(ctx, &args),
         Command::Worktrees(cmd) => worktrees::run(ctx, cmd),
+        Command::InstallMan(args) => install_man::cmd_install_man(ctx, &args),
         Command::Hook(cmd) => hook::run(ctx, cmd),
     }
 }
