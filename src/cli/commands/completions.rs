@@ -16,10 +16,9 @@ use crate::cli::error::CommandResult;
 
 /// Print a shell completion script
 ///
-/// Bash: the script also hooks into git's own completion, so `git maestro <TAB>` completes
-/// commands, options, Score ids and task addresses. Load it after git's completion, e.g. add
-/// `source <(git maestro completions bash)` to ~/.bashrc, or write it to
-/// ~/.local/share/bash-completion/completions/git-maestro.
+/// Bash: the script also defines `_git_maestro`, which git's own completion calls, so
+/// `git maestro <TAB>` completes commands, options, Score ids and task addresses. Add
+/// `source <(git maestro completions bash)` to ~/.bashrc.
 ///
 /// Zsh: write it as `_git-maestro` into a directory on $fpath. Fish: write it to
 /// ~/.config/fish/completions/git-maestro.fish. Both shells' git completions use it for
