@@ -105,6 +105,12 @@ fn init_installs_missing_man_pages_and_a_failure_is_only_a_warning() {
     let run = run.success();
     assert!(env.path("prefix/share/man/man1/git-maestro.1").is_file(), "init installed the pages:\n{}", run.render());
     assert!(!run.stderr.contains("Warning"), "quietly:\n{}", run.render());
+    // A page that is missing (a command newer than the pages) is written by the next init.
+    let page = env.path("prefix/share/man/man1/git-maestro-task-run.1");
+    std::fs::remove_file(&page).unwrap();
+    let run: Run = env.base_command(bin.to_str().unwrap()).current_dir(&repo).arg("init").output().unwrap().into();
+    run.success();
+    assert!(page.is_file(), "init wrote the missing page again");
 
     // Where the pages cannot go, init still succeeds and says so.
     env.fixture("repo-basic.sh", &["s"]);

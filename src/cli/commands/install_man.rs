@@ -59,18 +59,17 @@ pub fn cmd_install_man(ctx: &Context, args: &InstallManArgs) -> CommandResult {
     Ok(())
 }
 
-/// Install the pages into the default directory unless `git-maestro.1` is already there.
-/// Returns the directory when it wrote the pages.
+/// Install the pages into the default directory when any of them is missing there (a first
+/// run, or a newer binary with a new command). Returns the directory when it wrote the pages.
 pub fn install_if_missing() -> std::io::Result<Option<PathBuf>> {
     let dir = default_dir()?;
-    if dir.join(ROOT_PAGE).exists() {
+    let pages = pages()?;
+    if pages.iter().all(|(name, _)| dir.join(name).exists()) {
         return Ok(None);
     }
-    install(&dir)?;
+    write_pages(&dir, pages)?;
     Ok(Some(dir))
 }
-
-const ROOT_PAGE: &str = "git-maestro.1";
 
 /// `<dir of the running binary>/../share/man/man1`.
 fn default_dir() -> std::io::Result<PathBuf> {
@@ -93,9 +92,13 @@ fn man_dir_for(exe: &Path) -> Option<PathBuf> {
 /// Write every page into `dir`, each through a temporary file and a rename, so a reader (or a
 /// second `init` at the same time) never sees half a page. Returns the file names.
 fn install(dir: &Path) -> std::io::Result<Vec<String>> {
+    write_pages(dir, pages()?)
+}
+
+fn write_pages(dir: &Path, pages: Vec<(String, Vec<u8>)>) -> std::io::Result<Vec<String>> {
     std::fs::create_dir_all(dir)?;
     let mut names = Vec::new();
-    for (name, text) in pages()? {
+    for (name, text) in pages {
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
         std::fs::write(&tmp, &text)?;
         if let Err(e) = std::fs::rename(&tmp, dir.join(&name)) {
