@@ -31,6 +31,7 @@ mod test_reliability;
 mod test_review;
 mod test_run;
 mod test_score_edit;
+mod test_shell;
 mod test_store;
 mod test_stuck;
 mod test_sync;

@@ -149,6 +149,24 @@ impl TestEnv {
     }
 }
 
+/// Whether an external tool that a test needs is there (`found`). When it is not, the test
+/// fails if `MAESTRO_E2E_REQUIRED=1` (as in CI), and otherwise says loudly that it skipped:
+/// a test never passes silently without the tool it is about.
+pub fn required_tool(what: &str, found: bool, install: &str) -> bool {
+    if found {
+        return true;
+    }
+    let required = std::env::var("MAESTRO_E2E_REQUIRED").is_ok_and(|v| v == "1");
+    assert!(!required, "{what} is needed and MAESTRO_E2E_REQUIRED=1: {install}");
+    eprintln!("SKIPPED: {what} is not installed; {install} to run this test");
+    false
+}
+
+/// `program` on the test PATH, if it is there.
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&test_path()).map(|dir| dir.join(program)).find(|p| p.is_file())
+}
+
 /// PATH for tests: the directory of git and of the binary under test, nothing else.
 pub fn test_path() -> String {
     let bin_dir = Path::new(BIN).parent().expect("bin dir").display().to_string();

@@ -13,7 +13,8 @@ use crate::store::Initialized;
 ///
 /// Creates the state ref refs/maestro/state, copies the configuration template into .maestro/
 /// without overwriting your files, and installs the pre-push hook (chained to any existing
-/// one). Running it again changes nothing.
+/// one). It also writes the man pages beside the binary when they are missing (see
+/// `git maestro install-man`). Running it again changes nothing.
 #[derive(Debug, clap::Args)]
 pub struct InitArgs {}
 
@@ -51,6 +52,11 @@ pub fn cmd_init(ctx: &Context, _args: &InitArgs) -> CommandResult {
         CommandError::user("hook-install", e.to_string())
             .hint("move the existing hooks aside, or install the shim from hooks/pre-push by hand")
     })?;
+    // Man pages make `git maestro --help` work; without them everything else still does.
+    if let Err(e) = super::install_man::install_if_missing() {
+        ctx.ui.warn(format!("could not write the man pages: {e}"));
+        ctx.ui.hint("run `git maestro install-man --dir <a directory on your MANPATH>`");
+    }
     let report = Report { state, files, hook };
     if ctx.ui.json {
         ctx.ui.json(&report)?;

@@ -1,6 +1,8 @@
 //! One file per command; a command group is a folder.
 
 mod approve;
+mod complete;
+mod completions;
 mod conflicts;
 mod decide;
 mod decisions;
@@ -9,6 +11,7 @@ mod doctor;
 mod handover;
 mod hook;
 mod init;
+mod install_man;
 mod kb;
 mod land;
 mod log;
@@ -61,10 +64,14 @@ pub enum Command {
     Sync(sync::SyncArgs),
     #[command(subcommand)]
     Worktrees(worktrees::WorktreesCommand),
+    Completions(completions::CompletionsArgs),
+    InstallMan(install_man::InstallManArgs),
     #[command(subcommand, hide = true)]
     Hook(hook::HookCommand),
     #[command(hide = true)]
     Supervise(supervise::SuperviseArgs),
+    #[command(name = "__complete", hide = true)]
+    Complete(complete::CompleteArgs),
 }
 
 /// Run one command.
@@ -94,8 +101,11 @@ pub fn run(ctx: &Context, command: Command) -> CommandResult {
         Command::Performers(args) => performers::cmd_performers(ctx, &args),
         Command::Sync(args) => sync::cmd_sync(ctx, &args),
         Command::Worktrees(cmd) => worktrees::run(ctx, cmd),
+        Command::Completions(args) => completions::cmd_completions(ctx, &args),
+        Command::InstallMan(args) => install_man::cmd_install_man(ctx, &args),
         Command::Hook(cmd) => hook::run(ctx, cmd),
         Command::Supervise(args) => supervise::cmd_supervise(ctx, &args),
+        Command::Complete(args) => complete::cmd_complete(ctx, &args),
     }
 }
 
