@@ -141,6 +141,8 @@ impl From<git::Error> for CommandError {
             git::Error::Binary(_) => CommandError::wrap(Kind::User, "git-binary", e)
                 .hint("install git 2.25 or newer and make sure `git` is on PATH"),
             git::Error::Failed(_) => CommandError::wrap(Kind::User, "git-failed", e),
+            git::Error::ConfigParameters(_) => CommandError::wrap(Kind::User, "bad-config-parameters", e)
+                .hint("check the `git -c key=value` options, or unset GIT_CONFIG_PARAMETERS"),
             _ => CommandError::wrap(Kind::Internal, "git", e),
         }
     }

@@ -7,6 +7,7 @@
 //! the one retry here is mechanism: object writes wait out a concurrent `git gc` (`objects`).
 
 mod binary;
+mod config_env;
 mod diff;
 mod merge;
 mod objects;
@@ -69,6 +70,9 @@ pub enum Error {
     /// A ref could not be moved: it changed, vanished, or stayed locked.
     #[error("{0}")]
     Ref(String),
+    /// `GIT_CONFIG_PARAMETERS` (what `git -c` passes on) is not in git's format.
+    #[error(transparent)]
+    ConfigParameters(config_env::ParseError),
     /// The `git` binary is missing or unusable.
     #[error("{0}")]
     Binary(String),

@@ -18,13 +18,26 @@ const OBJECT_CACHE_BYTES: usize = 8 * 1024 * 1024;
 const KNOWN_EXTENSIONS: &[&str] =
     &["objectformat", "worktreeconfig", "relativeworktrees", "preciousobjects", "partialclone", "noop", "noop-v1"];
 
+/// `git -c` overrides from `GIT_CONFIG_PARAMETERS`, as gix wants them. gix reads
+/// `GIT_CONFIG_COUNT` itself; see [`super::config_env`].
+fn cli_overrides() -> Result<Vec<String>> {
+    let overrides = super::config_env::from_env().map_err(Error::ConfigParameters)?;
+    Ok(overrides.iter().map(super::config_env::Override::to_gix).collect())
+}
+
 impl Repo {
     /// Find the repository containing `dir`, honouring `GIT_DIR` and friends as git does (hooks
     /// run with `GIT_DIR` set). Works from the main checkout and from any linked worktree.
     pub fn discover(dir: &Path) -> Result<Repo> {
         let dir = std::path::absolute(dir)
             .map_err(|source| Error::Io { context: format!("cannot resolve '{}'", dir.display()), source })?;
-        let inner = match gix::discover_with_environment_overrides(&dir) {
+        let overrides = cli_overrides()?;
+        let mut trust = gix::sec::trust::Mapping::<gix::open::Options>::default();
+        for options in [&mut trust.full, &mut trust.reduced] {
+            options.modify(|o| o.cli_overrides(overrides.iter().cloned()));
+        }
+        let opened = gix::ThreadSafeRepository::discover_with_environment_overrides_opts(&dir, Default::default(), trust);
+        let inner = match opened.map(gix::Repository::from) {
             Ok(repo) => repo,
             Err(err) if err.is_not_found() => return Err(Error::NotARepository(dir)),
             Err(err) => {
@@ -40,6 +53,13 @@ impl Repo {
         // decoded objects keeps large directories from being inflated again each time.
         repo.inner.object_cache_size_if_unset(OBJECT_CACHE_BYTES);
         Ok(repo)
+    }
+
+    /// Open the linked worktree at `path` itself (its status, its index), with the same
+    /// `git -c` overrides as [`Repo::discover`].
+    pub(super) fn open_worktree(path: &Path) -> Result<gix::Repository> {
+        let options = gix::open::Options::default().cli_overrides(cli_overrides()?);
+        gix::open_opts(path, options).ctx(|| format!("cannot open the worktree at {}", path.display()))
     }
 
     /// Create a repository with a worktree at `dir` (HEAD on `main`, nothing committed).

@@ -96,7 +96,7 @@ impl Repo {
         identity: (&str, &str),
         time: i64,
     ) -> Result<WorktreeCommit> {
-        let wt = gix::open(path).ctx(|| format!("cannot open the worktree at {}", path.display()))?;
+        let wt = Repo::open_worktree(path)?;
         let head = wt.head().ctx(|| "cannot read the worktree's HEAD".into())?;
         let branch = head.referent_name().map(|n| n.as_bstr().to_string()).ok_or_else(|| {
             Error::UnsupportedFormat(format!("the worktree at {} has a detached HEAD", path.display()))
@@ -182,7 +182,7 @@ impl Repo {
     /// Reset the index of the worktree at `path` to the tree of `commit`, after its branch
     /// moved there (the files already match it).
     pub fn reset_index(&self, path: &Path, commit: ObjectId) -> Result<()> {
-        let wt = gix::open(path).ctx(|| format!("cannot open the worktree at {}", path.display()))?;
+        let wt = Repo::open_worktree(path)?;
         let tree = self.commit_tree(commit)?;
         let mut index = wt.index_from_tree(&tree).ctx(|| "cannot build the worktree index".into())?;
         index.write(Default::default()).ctx(|| "cannot write the worktree index".into())?;
@@ -192,7 +192,7 @@ impl Repo {
 
 /// [`changed_paths`] of the worktree at `path`; with `untracked = false`, only tracked files.
 pub(super) fn dirty_paths(path: &Path, untracked: bool) -> Result<Vec<String>> {
-    let repo = gix::open(path).ctx(|| format!("cannot open {}", path.display()))?;
+    let repo = Repo::open_worktree(path)?;
     let mut paths = changed_paths(&repo, untracked)?;
     paths.sort();
     Ok(paths)
