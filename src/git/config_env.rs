@@ -53,7 +53,8 @@ pub fn parse(raw: &str) -> Result<Vec<Override>, ParseError> {
     let mut out = Vec::new();
     let mut rest = raw.trim_start_matches(is_space);
     while !rest.is_empty() {
-        let (key, after) = dequote_step(rest).ok_or_else(|| ParseError(format!("expected a quoted key at {rest:?}")))?;
+        let (key, after) =
+            dequote_step(rest).ok_or_else(|| ParseError(format!("expected a quoted key at {rest:?}")))?;
         rest = after;
         if rest.is_empty() || rest.starts_with(is_space) {
             // Old style: 'key=value', split at the first '='.

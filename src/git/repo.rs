@@ -36,7 +36,8 @@ impl Repo {
         for options in [&mut trust.full, &mut trust.reduced] {
             options.modify(|o| o.cli_overrides(overrides.iter().cloned()));
         }
-        let opened = gix::ThreadSafeRepository::discover_with_environment_overrides_opts(&dir, Default::default(), trust);
+        let opened =
+            gix::ThreadSafeRepository::discover_with_environment_overrides_opts(&dir, Default::default(), trust);
         let inner = match opened.map(gix::Repository::from) {
             Ok(repo) => repo,
             Err(err) if err.is_not_found() => return Err(Error::NotARepository(dir)),
