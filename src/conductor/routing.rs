@@ -170,8 +170,8 @@ mod tests {
 
     fn performer(name: &str, kinds: &[TaskKind], cost: CostTier) -> Performer {
         let git = vec![
-            (format!("maestro.performer.{name}.adapter"), "command".to_owned()),
-            (format!("maestro.performer.{name}.command"), "true".to_owned()),
+            (format!("maestro.performer.{name}.adapter"), Some("command".to_owned())),
+            (format!("maestro.performer.{name}.command"), Some("true".to_owned())),
         ];
         let sources = crate::config::Sources { user_file: None, repo_file: None, git_config: &git };
         let mut p = crate::config::load(&sources)

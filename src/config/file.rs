@@ -194,13 +194,14 @@ impl RawConfig {
     }
 
     /// Apply `git config maestro.performer.<name>.<key>` and `maestro.check.<name>.<key>`.
-    pub fn apply_git_config(&mut self, entries: &[(String, String)]) -> Result<(), Vec<ConfigError>> {
+    /// A value of `None` is a key written without `=`: true for a boolean, an error elsewhere.
+    pub fn apply_git_config(&mut self, entries: &[(String, Option<String>)]) -> Result<(), Vec<ConfigError>> {
         let mut errors = Vec::new();
-        for (key, value) in entries {
+        for (key, given) in entries {
             let source = format!("git config {key}");
             let err = |message: &str| ConfigError {
-                source_name: source.clone(),
-                key: String::new(),
+                source_name: "git config".to_owned(),
+                key: key.clone(),
                 message: message.to_owned(),
             };
             let Some(rest) = key.strip_prefix("maestro.") else { continue };
@@ -210,36 +211,45 @@ impl RawConfig {
                 continue;
             };
             let field = field.replace('-', "").to_ascii_lowercase();
+            if !matches!(kind, "performer" | "check") {
+                continue;
+            }
+            let is_bool = kind == "performer" && matches!(field.as_str(), "isolatehome" | "contextfile");
+            let value = match given {
+                Some(v) => v.clone(),
+                None if is_bool => String::new(),
+                None => {
+                    errors.push(err("needs a value (`key = value`)"));
+                    continue;
+                }
+            };
             match kind {
                 "performer" => {
                     let entry = self.performers.entry(name.to_owned()).or_default();
                     let mut set = PerformerEntry::default();
                     match field.as_str() {
-                        "adapter" => set.adapter = Some(value.clone()),
-                        "command" => set.command = Some(value.clone()),
-                        "model" => set.model = Some(value.clone()),
+                        "adapter" => set.adapter = Some(value),
+                        "command" => set.command = Some(value),
+                        "model" => set.model = Some(value),
                         "maxparallel" => match value.parse() {
                             Ok(n) => set.max_parallel = Some(n),
                             Err(_) => errors.push(err("not a whole number")),
                         },
-                        "costtier" => set.cost_tier = Some(value.clone()),
-                        "timeout" => set.timeout = Some(value.clone()),
+                        "costtier" => set.cost_tier = Some(value),
+                        "timeout" => set.timeout = Some(value),
                         "isolatehome" | "contextfile" => {
-                            let flag = match value.as_str() {
-                                "true" | "yes" | "on" | "1" => Some(true),
-                                "false" | "no" | "off" | "0" => Some(false),
-                                _ => None,
-                            };
-                            match (field.as_str(), flag) {
-                                (_, None) => errors.push(err("not a boolean")),
+                            match (field.as_str(), super::boolean::parse(given.as_deref())) {
+                                (_, None) => {
+                                    errors.push(err("not a boolean (true/yes/on/1 or false/no/off/0, in any case)"))
+                                }
                                 ("isolatehome", b) => set.isolate_home = b,
                                 (_, b) => set.context_file = b,
                             }
                         }
-                        "baseurl" => set.base_url = Some(value.clone()),
-                        "apikeyenv" => set.api_key_env = Some(value.clone()),
-                        "languages" => set.languages = split_list(value),
-                        "kinds" => set.kinds = split_list(value),
+                        "baseurl" => set.base_url = Some(value),
+                        "apikeyenv" => set.api_key_env = Some(value),
+                        "languages" => set.languages = split_list(&value),
+                        "kinds" => set.kinds = split_list(&value),
                         _ => {
                             errors.push(err("unknown key; lists, env and strengths belong in a config file"));
                             continue;
@@ -247,11 +257,11 @@ impl RawConfig {
                     }
                     entry.merge(set, &source);
                 }
-                "check" => {
+                _ => {
                     let entry = self.checks.entry(name.to_owned()).or_default();
                     match field.as_str() {
-                        "run" => entry.run = Some(value.clone()),
-                        "timeout" => entry.timeout = Some(value.clone()),
+                        "run" => entry.run = Some(value),
+                        "timeout" => entry.timeout = Some(value),
                         _ => {
                             errors.push(err("unknown key; a check has run and timeout"));
                             continue;
@@ -259,7 +269,6 @@ impl RawConfig {
                     }
                     entry.sources.insert(if field == "run" { "run" } else { "timeout" }, source.clone());
                 }
-                _ => {}
             }
         }
         if errors.is_empty() { Ok(()) } else { Err(errors) }

@@ -11,6 +11,7 @@
 //! and every error names the file and the key. Nothing read from the state ref reaches here:
 //! Scores name performers and checks, they never define them.
 
+mod boolean;
 mod duration;
 mod file;
 
@@ -171,8 +172,9 @@ pub struct Sources<'a> {
     /// The checkout's `.maestro/config.toml`; `None` in a bare repository.
     pub repo_file: Option<PathBuf>,
     /// `git config` entries under `maestro.`, as `(key, value)` with the key lowercased after
-    /// the subsection as git does, e.g. `("maestro.performer.claude.timeout", "10m")`.
-    pub git_config: &'a [(String, String)],
+    /// the subsection as git does, e.g. `("maestro.performer.claude.timeout", Some("10m"))`.
+    /// The value is `None` for a key written without `=` (git's implicit true).
+    pub git_config: &'a [(String, Option<String>)],
 }
 
 /// The default user config path: `$XDG_CONFIG_HOME/git-maestro/config.toml`, else
@@ -360,7 +362,7 @@ mod tests {
         let user =
             write(&d, "user.toml", "[performers.claude]\nadapter = \"claude\"\nmodel = \"m1\"\ntimeout = \"1h\"\n");
         let repo = write(&d, "repo.toml", "[performers.claude]\nmodel = \"m2\"\n[checks.test]\nrun = \"cargo test\"\n");
-        let git = vec![("maestro.performer.claude.maxparallel".to_owned(), "3".to_owned())];
+        let git = vec![("maestro.performer.claude.maxparallel".to_owned(), Some("3".to_owned()))];
         let config = load(&Sources { user_file: Some(user), repo_file: Some(repo.clone()), git_config: &git })
             .expect("the layered config loads");
         let claude = &config.performers["claude"];
@@ -399,5 +401,37 @@ mod tests {
         assert!(errors[0].to_string().contains("unknown field `run`"), "{errors:?}");
         assert!(errors[0].source_name.ends_with("unknown.toml:3"), "the line is named: {errors:?}");
         std::fs::remove_dir_all(&d).expect("remove the test directory");
+    }
+
+    #[test]
+    fn git_config_booleans_follow_git_and_problems_name_the_key() {
+        let entry = |key: &str, value: Option<&str>| (format!("maestro.performer.{key}"), value.map(str::to_owned));
+        let git = vec![
+            entry("a.adapter", Some("command")),
+            entry("a.command", Some("true")),
+            entry("a.isolatehome", None),
+            entry("a.contextfile", Some("TRUE")),
+            entry("b.adapter", Some("command")),
+            entry("b.command", Some("true")),
+            entry("b.isolatehome", Some("")),
+            entry("b.contextfile", Some("Off")),
+        ];
+        let config = load(&Sources { user_file: None, repo_file: None, git_config: &git }).expect("booleans load");
+        assert!(config.performers["a"].isolate_home, "a key without `=` is true");
+        assert!(config.performers["a"].context_file, "TRUE is true");
+        assert!(!config.performers["b"].isolate_home, "empty is false");
+        assert!(!config.performers["b"].context_file, "Off is false");
+
+        let bad = vec![entry("c.isolatehome", Some("maybe")), entry("c.model", None)];
+        let errors = load(&Sources { user_file: None, repo_file: None, git_config: &bad }).unwrap_err();
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert!(
+            shown.iter().any(|s| s.starts_with("git config: maestro.performer.c.isolatehome: not a boolean")),
+            "the message names the key: {shown:#?}"
+        );
+        assert!(
+            shown.iter().any(|s| s.starts_with("git config: maestro.performer.c.model: needs a value")),
+            "{shown:#?}"
+        );
     }
 }

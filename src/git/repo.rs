@@ -144,9 +144,11 @@ impl Repo {
         self.inner.config_snapshot().string(key).map(|v| v.to_string())
     }
 
-    /// Every `section.subsection.key = value` entry of git config in `section`, with the
-    /// key lowercased as git does (subsections keep their case). Multi-valued keys repeat.
-    pub fn config_entries(&self, section: &str) -> Vec<(String, String)> {
+    /// The `section.subsection.key = value` entries of git config in `section`, with the key
+    /// lowercased as git does (subsections keep their case): the last value of each key in each
+    /// config section, in order of precedence (files, then `GIT_CONFIG_COUNT`, then `git -c`),
+    /// so that the last entry for a key wins. The value is `None` for a key written without `=`.
+    pub fn config_entries(&self, section: &str) -> Vec<(String, Option<String>)> {
         let config = self.inner.config_snapshot();
         let Some(sections) = config.plumbing().sections_by_name(section) else { return Vec::new() };
         let mut out = Vec::new();
@@ -156,8 +158,11 @@ impl Repo {
             names.sort_by_key(|n| n.to_ascii_lowercase());
             names.dedup_by_key(|n| n.to_ascii_lowercase());
             for name in names {
-                for value in s.values(&name) {
-                    out.push((format!("{section}{sub}.{}", name.to_ascii_lowercase()), value.to_string()));
+                // Not `values()`: in gix-config 0.62 it skips a key without `=` and hands it the
+                // next key's value instead.
+                if let Some(value) = s.value_implicit(&name) {
+                    let key = format!("{section}{sub}.{}", name.to_ascii_lowercase());
+                    out.push((key, value.map(|v| v.to_string())));
                 }
             }
         }
