@@ -12,6 +12,7 @@ mod test_containment;
 mod test_escapes;
 mod test_failpoints;
 mod test_gc_retry;
+mod test_git_config;
 mod test_handover;
 mod test_hooks;
 mod test_hostile;

@@ -130,9 +130,8 @@ impl From<git::Error> for CommandError {
         match e {
             git::Error::NotARepository(_) => CommandError::wrap(Kind::User, "not-a-repository", e)
                 .hint("run this inside a git repository, or pass `-C <dir>`"),
-            git::Error::UnsupportedFormat(_) => CommandError::wrap(Kind::User, "unsupported-repository", e).hint(
-                "git-maestro needs the `files` ref backend and SHA-1; convert with `git refs migrate --ref-format=files`",
-            ),
+            git::Error::UnsupportedFormat(_) => CommandError::wrap(Kind::User, "unsupported-repository", e)
+                .hint("git-maestro needs the `files` ref backend; convert with `git refs migrate --ref-format=files`"),
             git::Error::TooLarge { .. } => CommandError::wrap(Kind::User, "too-large", e),
             git::Error::NotABlob(_) | git::Error::BadName(_) => CommandError::wrap(Kind::User, "corrupt-state", e)
                 .hint("run `git maestro doctor` to check every state file"),
@@ -141,6 +140,8 @@ impl From<git::Error> for CommandError {
             git::Error::Binary(_) => CommandError::wrap(Kind::User, "git-binary", e)
                 .hint("install git 2.25 or newer and make sure `git` is on PATH"),
             git::Error::Failed(_) => CommandError::wrap(Kind::User, "git-failed", e),
+            git::Error::ObjectFormat(_) => CommandError::wrap(Kind::User, "unsupported-object-format", e)
+                .hint("use git-maestro in a SHA-1 repository (`git init --object-format=sha1`, git's default)"),
             git::Error::ConfigParameters(_) => CommandError::wrap(Kind::User, "bad-config-parameters", e)
                 .hint("check the `git -c key=value` options, or unset GIT_CONFIG_PARAMETERS"),
             _ => CommandError::wrap(Kind::Internal, "git", e),

@@ -70,6 +70,9 @@ pub enum Error {
     /// A ref could not be moved: it changed, vanished, or stayed locked.
     #[error("{0}")]
     Ref(String),
+    /// The repository's object format (`extensions.objectFormat`) is not SHA-1.
+    #[error("this repository uses {0} object ids (extensions.objectFormat); git-maestro supports SHA-1 only")]
+    ObjectFormat(String),
     /// `GIT_CONFIG_PARAMETERS` (what `git -c` passes on) is not in git's format.
     #[error(transparent)]
     ConfigParameters(config_env::ParseError),

@@ -25,6 +25,21 @@ fn cli_overrides() -> Result<Vec<String>> {
     Ok(overrides.iter().map(super::config_env::Override::to_gix).collect())
 }
 
+/// `extensions.objectFormat` of the repository around `dir`, read straight from its config
+/// file. gix built with SHA-1 only cannot open a SHA-256 repository at all, so this is how an
+/// open failure is told apart as "unsupported object format" rather than reported raw.
+fn object_format_of(dir: &Path) -> Option<String> {
+    let (path, _trust) = gix::discover::upwards(dir).ok()?;
+    let (git_dir, _) = path.into_repository_and_work_tree_directories();
+    let common_dir = match gix::discover::path::from_plain_file(&git_dir.join("commondir")) {
+        Some(Ok(common)) => git_dir.join(common),
+        _ => git_dir,
+    };
+    let config =
+        gix::config::File::from_path_no_includes(common_dir.join("config"), gix::config::Source::Local).ok()?;
+    config.string("extensions.objectFormat").map(|v| v.to_string())
+}
+
 impl Repo {
     /// Find the repository containing `dir`, honouring `GIT_DIR` and friends as git does (hooks
     /// run with `GIT_DIR` set). Works from the main checkout and from any linked worktree.
@@ -42,6 +57,9 @@ impl Repo {
             Ok(repo) => repo,
             Err(err) if err.is_not_found() => return Err(Error::NotARepository(dir)),
             Err(err) => {
+                if let Some(format) = object_format_of(&dir).filter(|f| !f.eq_ignore_ascii_case("sha1")) {
+                    return Err(Error::ObjectFormat(format));
+                }
                 return Err(Error::Gix {
                     context: format!("cannot open the repository at '{}'", dir.display()),
                     source: err,
@@ -73,9 +91,7 @@ impl Repo {
     fn check_format(&self) -> Result<()> {
         let config = self.inner.config_snapshot();
         if self.inner.object_hash() != gix::hash::Kind::Sha1 {
-            return Err(Error::UnsupportedFormat(
-                "only SHA-1 repositories are supported (extensions.objectFormat)".into(),
-            ));
+            return Err(Error::ObjectFormat(self.inner.object_hash().to_string()));
         }
         let Some(sections) = config.plumbing().sections_by_name("extensions") else {
             return Ok(());
