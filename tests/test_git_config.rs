@@ -10,9 +10,9 @@ use crate::test_cli::GitRun;
 
 const FAKE: &str = env!("CARGO_BIN_EXE_fake-performer");
 
-/// `git <args>` in `dir`, where `maestro` is git-maestro (the test PATH holds the binary), with
-/// the per-command clock and seed, and without the harness's `MAESTRO_ACTOR`.
-fn git_maestro(env: &TestEnv, dir: &Path, args: &[&str]) -> Run {
+/// `git` in `dir`, where `maestro` is git-maestro (the test PATH holds the binary), with the
+/// per-command clock and seed, and without the harness's `MAESTRO_ACTOR`.
+fn git_command(env: &TestEnv, dir: &Path) -> std::process::Command {
     let maestro = env.command(dir);
     let mut git = std::process::Command::new("git");
     git.env_clear();
@@ -21,7 +21,13 @@ fn git_maestro(env: &TestEnv, dir: &Path, args: &[&str]) -> Run {
             git.env(key, value);
         }
     }
-    git.current_dir(dir).args(args).stdin(std::process::Stdio::null()).output().expect("spawn git").into()
+    git.current_dir(dir).stdin(std::process::Stdio::null());
+    git
+}
+
+/// `git <args>` in `dir` through [`git_command`].
+fn git_maestro(env: &TestEnv, dir: &Path, args: &[&str]) -> Run {
+    git_command(env, dir).args(args).output().expect("spawn git").into()
 }
 
 fn last_actor(env: &TestEnv, dir: &Path) -> String {
@@ -50,7 +56,17 @@ fn git_c_overrides_what_the_repository_config_says() {
     git_maestro(&env, &dir, &["-c", "maestro.actor=from-cli!", "maestro", "decide", "-m", "y"]).success();
     assert_eq!(last_actor(&env, &dir), "from-cli!", "-c beats .git/config, `!` survives git's quoting");
 
-    // GIT_CONFIG_COUNT (what `git --config-env` users and CI set) is honoured too.
+    // `git --config-env=<key>=<VAR>` reaches the subcommand the same way as `-c`.
+    let run: Run = git_command(&env, &dir)
+        .env("WHO", "Ann 'the' Env")
+        .args(["--config-env=maestro.actor=WHO", "maestro", "decide", "-m", "w"])
+        .output()
+        .unwrap()
+        .into();
+    run.success();
+    assert_eq!(last_actor(&env, &dir), "Ann 'the' Env", "--config-env is honoured");
+
+    // GIT_CONFIG_COUNT (what scripts and CI set in the environment) is honoured too.
     let run: Run = {
         let mut cmd = env.command(&dir);
         cmd.env_remove("MAESTRO_ACTOR")
