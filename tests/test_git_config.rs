@@ -159,3 +159,13 @@ fn a_sha256_repository_is_refused_clearly_with_exit_1_and_a_hint() {
         assert!(!from.join(".maestro").exists(), "nothing is written:\n{}", run.render());
     }
 }
+
+#[test]
+fn git_c_core_hooks_path_is_where_init_installs_the_pre_push_hook() {
+    let env = TestEnv::new();
+    env.fixture("repo-basic.sh", &["r"]);
+    let dir = env.path("r");
+    let run = git_maestro(&env, &dir, &["-c", "core.hooksPath=my hooks", "maestro", "init"]).success();
+    assert!(dir.join("my hooks/pre-push").is_file(), "the hook follows git -c core.hooksPath:\n{}", run.render());
+    assert!(!dir.join(".git/hooks/pre-push").exists(), "and is not put in .git/hooks:\n{}", run.render());
+}
