@@ -158,3 +158,25 @@ fn gc_keeps_a_checked_out_branch_and_a_worktree_with_uncommitted_changes() {
     assert!(reachable(&env, &dir, &t1, "refs/maestro/archive/m"), "t1's tip was archived before removal");
     env.git(&dir, &["fsck", "--no-dangling"]).success_git();
 }
+
+#[test]
+fn gc_after_the_demo_leaves_no_maestro_branch_or_extra_worktree_and_loses_no_tip() {
+    let env = TestEnv::new();
+    let demo = env.path("demo");
+    env.run(&env.path(""), &["demo", "--dir", demo.to_str().unwrap()]).success();
+    let dir = demo.join("calc");
+    let mut gone = refs_under(&env, &dir, "refs/heads/maestro/");
+    gone.extend(refs_under(&env, &dir, "refs/maestro/keep/"));
+    assert!(!gone.is_empty(), "the demo leaves branches behind");
+
+    let run = env.run(&dir, &["gc"]).success();
+    assert_eq!(refs_under(&env, &dir, "refs/heads/maestro/"), vec![], "no maestro/* branch:\n{}", run.render());
+    assert_eq!(refs_under(&env, &dir, "refs/maestro/keep/"), vec![], "no keep ref:\n{}", run.render());
+    let worktrees = worktrees(&env, &dir);
+    assert_eq!(worktrees.matches("worktree ").count(), 1, "only the main checkout is left:\n{worktrees}");
+    for (name, tip) in &gone {
+        assert!(reachable(&env, &dir, tip, "refs/maestro/archive/calc"), "{name}'s tip {tip} is reachable");
+    }
+    env.git(&dir, &["fsck", "--no-dangling"]).success_git();
+    env.run(&dir, &["doctor"]).success();
+}

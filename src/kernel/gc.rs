@@ -61,15 +61,15 @@ impl ScoreGc {
 }
 
 /// Clean up every finished Score; with `dry_run`, only say what would go.
-pub fn gc(store: &Store, root: &Path, dry_run: bool) -> Result<Vec<ScoreGc>, KernelError> {
+pub fn gc(store: &Store, dry_run: bool) -> Result<Vec<ScoreGc>, KernelError> {
     let mut out = Vec::new();
     for score in store::scores(&store.view()?)? {
-        out.push(gc_score(store, root, &score, dry_run)?);
+        out.push(gc_score(store, &score, dry_run)?);
     }
     Ok(out)
 }
 
-fn gc_score(store: &Store, root: &Path, score: &Score, dry_run: bool) -> Result<ScoreGc, KernelError> {
+fn gc_score(store: &Store, score: &Score, dry_run: bool) -> Result<ScoreGc, KernelError> {
     let id = score.id.as_str();
     let mut report = ScoreGc {
         score: id.to_owned(),
@@ -91,7 +91,7 @@ fn gc_score(store: &Store, root: &Path, score: &Score, dry_run: bool) -> Result<
             return Ok(report);
         }
     }
-    report.worktrees = worktrees(store, root, id, dry_run)?;
+    report.worktrees = worktrees(store, score, dry_run)?;
     let mut checked_out = store.repo.checked_out_refs()?;
     if dry_run {
         // The worktrees a real run removes no longer hold their branches by then.
@@ -167,9 +167,8 @@ fn gc_score(store: &Store, root: &Path, score: &Score, dry_run: bool) -> Result<
 }
 
 /// The Score's task worktrees (clean ones only) and scratch worktrees.
-fn worktrees(store: &Store, root: &Path, id: &str, dry_run: bool) -> Result<Vec<Pruned>, KernelError> {
-    let mut out = Vec::new();
-    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned());
+fn worktrees(store: &Store, score: &Score, dry_run: bool) -> Result<Vec<Pruned>, KernelError> {
+    let (mut out, id) = (Vec::new(), score.id.as_str());
     for info in store.repo.worktrees()? {
         let path = info.path.display().to_string();
         match info.branch.as_deref().map(|b| b.split('/').collect::<Vec<_>>()).as_deref() {
@@ -186,7 +185,7 @@ fn worktrees(store: &Store, root: &Path, id: &str, dry_run: bool) -> Result<Vec<
                 }
                 out.push(prune::prune_one(store, id, task, &info.path, dry_run)?);
             }
-            None if info.path.strip_prefix(root.join(id)).is_ok_and(|rel| rel.to_string_lossy().contains('.')) => {
+            None if is_scratch(&info.path, score) => {
                 if !dry_run {
                     store.repo.remove_worktree(&info.path)?;
                 }
@@ -203,6 +202,18 @@ fn worktrees(store: &Store, root: &Path, id: &str, dry_run: bool) -> Result<Vec<
         }
     }
     Ok(out)
+}
+
+/// Whether `path` is one of the Score's scratch worktrees, `<root>/<score>/integration.post-merge`
+/// or `<root>/<score>/<task>.review` (see `approval`). Judged by name, not by the worktree root:
+/// the root this process would use may differ from the one that made them (`demo` has its own).
+fn is_scratch(path: &Path, score: &Score) -> bool {
+    let name = |p: Option<&Path>| p.and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned());
+    if name(path.parent()).as_deref() != Some(score.id.as_str()) {
+        return false;
+    }
+    let Some(file) = name(Some(path)) else { return false };
+    file == "integration.post-merge" || file.strip_suffix(".review").is_some_and(|t| score.tasks.iter().any(|x| x == t))
 }
 
 /// Delete one archived ref by compare-and-swap; a task branch under its task's run lock.

@@ -22,8 +22,7 @@ pub struct GcArgs {
 
 pub fn cmd_gc(ctx: &Context, args: &GcArgs) -> CommandResult {
     let store = ctx.store()?;
-    let root = crate::cli::commands::task::worktree_root(&store)?;
-    let report = gc::gc(&store, &root, args.dry_run)?;
+    let report = gc::gc(&store, args.dry_run)?;
     if ctx.ui.json {
         ctx.ui.json(&report)?;
         return Ok(());
