@@ -180,3 +180,34 @@ fn gc_after_the_demo_leaves_no_maestro_branch_or_extra_worktree_and_loses_no_tip
     env.git(&dir, &["fsck", "--no-dangling"]).success_git();
     env.run(&dir, &["doctor"]).success();
 }
+
+#[test]
+fn gc_of_a_rolled_back_score_archives_its_unlanded_work_and_drops_nothing_else() {
+    let env = TestEnv::new();
+    // Landed, then rolled back as a whole: the integration branch ends in reverts that never land.
+    let dir = landed(&env);
+    env.run(&dir, &["rollback", "m"]).success();
+    let score = env.run(&dir, &["score", "show", "m", "--json"]).success().json();
+    assert_eq!(score["status"], "rolled-back", "{score:#}");
+    let main = refs_under(&env, &dir, "refs/heads/main");
+    let before = refs_under(&env, &dir, "refs/");
+
+    let run = env.run(&dir, &["gc"]).success();
+    assert_eq!(refs_under(&env, &dir, "refs/heads/maestro/m/"), vec![], "{}", run.render());
+    assert_eq!(refs_under(&env, &dir, "refs/heads/main"), main, "the target is never touched");
+    let after = refs_under(&env, &dir, "refs/");
+    for (name, tip) in &before {
+        if name == "refs/maestro/state" {
+            assert!(reachable(&env, &dir, tip, name), "the state only grows");
+            continue;
+        }
+        let kept = after.iter().any(|(n, t)| n == name && t == tip);
+        assert!(
+            kept || reachable(&env, &dir, tip, "refs/maestro/archive/m"),
+            "{name} at {tip} is either still there or archived:\n{}",
+            run.render()
+        );
+    }
+    env.git(&dir, &["fsck", "--no-dangling"]).success_git();
+    env.run(&dir, &["doctor"]).success();
+}
