@@ -8,12 +8,13 @@ use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 
 use super::{Error, GixContext, Repo, Result};
 
-/// A compare-and-swap ref update. `expected = None` means the ref must not exist yet.
+/// A compare-and-swap ref update. `expected = None` means the ref must not exist yet;
+/// `new = None` deletes the ref (and its reflog).
 #[derive(Debug, Clone)]
 pub struct RefUpdate<'a> {
     pub name: &'a str,
     pub expected: Option<ObjectId>,
-    pub new: ObjectId,
+    pub new: Option<ObjectId>,
     /// One line for the reflog.
     pub log_message: &'a str,
 }
@@ -58,29 +59,50 @@ impl Repo {
         Ok(out)
     }
 
+    /// The name and target of every direct ref under `prefix`, sorted by name.
+    pub fn refs_under(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>> {
+        let platform = self.inner.references().ctx(|| "cannot list refs".into())?;
+        let refs = platform.prefixed(prefix).ctx(|| format!("cannot list {prefix}"))?;
+        let mut out = Vec::new();
+        for r in refs {
+            let Ok(r) = r else { continue };
+            if let Target::Object(id) = r.inner.target {
+                out.push((r.inner.name.as_bstr().to_string(), id));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// The lock file git and gix use for `name`.
     pub fn ref_lock_path(&self, name: &str) -> PathBuf {
         self.common_dir().join(format!("{name}.lock"))
     }
 
-    /// Move a ref from `expected` to `new` atomically, appending to (and creating) its reflog.
+    /// Move a ref from `expected` to `new` atomically, appending to (and creating) its reflog;
+    /// with `new = None`, delete it (it must exist and match `expected`).
     /// Never waits for the ref's lock: a busy lock is reported as [`CasError::Busy`] so the caller
     /// decides how to back off (`packed-refs`, which git holds for moments, is waited for). A
     /// stale expected value is [`CasError::Conflict`].
     pub fn cas_update(&self, update: &RefUpdate<'_>, (name, email): (&str, &str), time: i64) -> Result<(), CasError> {
-        let edit = RefEdit {
-            change: Change::Update {
+        let previous = match update.expected {
+            Some(id) => PreviousValue::MustExistAndMatch(Target::Object(id)),
+            None => PreviousValue::MustNotExist,
+        };
+        let change = match update.new {
+            None => Change::Delete { expected: previous, log: RefLog::AndReference },
+            Some(new) => Change::Update {
                 log: LogChange {
                     mode: RefLog::AndReference,
                     force_create_reflog: true,
                     message: update.log_message.into(),
                 },
-                expected: match update.expected {
-                    Some(id) => PreviousValue::MustExistAndMatch(Target::Object(id)),
-                    None => PreviousValue::MustNotExist,
-                },
-                new: Target::Object(update.new),
+                expected: previous,
+                new: Target::Object(new),
             },
+        };
+        let edit = RefEdit {
+            change,
             name: update.name.try_into().map_err(|e: gix::validate::reference::name::Error| {
                 CasError::Other(Error::Gix {
                     context: format!("invalid ref name {}", update.name),

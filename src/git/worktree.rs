@@ -173,7 +173,7 @@ impl Repo {
         let snap = self.snapshot_worktree(path, &[], message, identity, time)?;
         let commit = snap.commit.ok_or_else(|| Error::Ref(format!("{} has no files to commit", path.display())))?;
         let update =
-            super::RefUpdate { name: &snap.branch, expected: None, new: commit, log_message: "commit (initial)" };
+            super::RefUpdate { name: &snap.branch, expected: None, new: Some(commit), log_message: "commit (initial)" };
         self.cas_update(&update, identity, time).map_err(|e| Error::Ref(e.to_string()))?;
         self.reset_index(path, commit)?;
         Ok(commit)

@@ -5,6 +5,7 @@
 //! the outside world (is a lease's process alive?) and the recoveries that combine all three:
 //! a dead run's lease, worktree pruning under leases, and the invariants `doctor` checks.
 
+pub mod gc;
 pub mod invariants;
 pub mod prune;
 

@@ -6,6 +6,9 @@ pub const REF_PREFIX: &str = "refs/maestro/";
 pub const STATE_REF: &str = "refs/maestro/state";
 /// Refs that keep result commits reachable: `refs/maestro/keep/<sha>`.
 pub const KEEP_PREFIX: &str = "refs/maestro/keep/";
+/// One archive ref per cleaned-up Score, `refs/maestro/archive/<score>`: a commit whose
+/// parents are every tip `gc` removed, so none of them becomes unreachable.
+pub const ARCHIVE_PREFIX: &str = "refs/maestro/archive/";
 /// The root record of the state.
 pub const MAESTRO_TOML: &str = "maestro.toml";
 /// The directory of all Scores.

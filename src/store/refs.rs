@@ -25,8 +25,15 @@ pub enum Moved {
 
 impl Store {
     /// Move `name` from `expected` (`None`: must not exist) to `new`, with a reflog line.
-    pub fn move_ref(&self, name: &str, expected: Option<ObjectId>, new: ObjectId, why: &str) -> Result<Moved> {
-        let update = RefUpdate { name, expected, new, log_message: why };
+    /// `new = None` deletes the ref, which must still be at `expected`.
+    pub fn move_ref(
+        &self,
+        name: &str,
+        expected: Option<ObjectId>,
+        new: impl Into<Option<ObjectId>>,
+        why: &str,
+    ) -> Result<Moved> {
+        let update = RefUpdate { name, expected, new: new.into(), log_message: why };
         let started = Instant::now();
         let mut pause = Duration::from_millis(5);
         loop {

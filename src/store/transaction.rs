@@ -335,7 +335,7 @@ impl Store {
             }
             let commit = self.write_commit(&tx, summary, &op_id)?;
             crate::failpoint::hit("tx:before-cas");
-            let update = RefUpdate { name: STATE_REF, expected: tip, new: commit, log_message: &reflog_line(summary) };
+            let update = RefUpdate { name: STATE_REF, expected: tip, new: Some(commit), log_message: &reflog_line(summary) };
             let (name, email) = self.session.signature();
             // A busy lock has its own deadline (below); only moves of the ref count as contention.
             let mut moved = false;

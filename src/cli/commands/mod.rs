@@ -8,6 +8,7 @@ mod decide;
 mod decisions;
 mod demo;
 mod doctor;
+mod gc;
 mod handover;
 mod hook;
 mod init;
@@ -62,6 +63,7 @@ pub enum Command {
     Mcp(mcp::McpArgs),
     Performers(performers::PerformersArgs),
     Sync(sync::SyncArgs),
+    Gc(gc::GcArgs),
     #[command(subcommand)]
     Worktrees(worktrees::WorktreesCommand),
     Completions(completions::CompletionsArgs),
@@ -100,6 +102,7 @@ pub fn run(ctx: &Context, command: Command) -> CommandResult {
         Command::Mcp(args) => mcp::cmd_mcp(ctx, &args),
         Command::Performers(args) => performers::cmd_performers(ctx, &args),
         Command::Sync(args) => sync::cmd_sync(ctx, &args),
+        Command::Gc(args) => gc::cmd_gc(ctx, &args),
         Command::Worktrees(cmd) => worktrees::run(ctx, cmd),
         Command::Completions(args) => completions::cmd_completions(ctx, &args),
         Command::InstallMan(args) => install_man::cmd_install_man(ctx, &args),

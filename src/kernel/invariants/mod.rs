@@ -34,8 +34,8 @@
 //!   here holds the task's run lock; a dead lease of this host left on a task that is not
 //!   running is dropped.
 //! - **I4** Every commit the state names exists and is reachable from `refs/heads/*`,
-//!   `refs/tags/*`, `refs/remotes/*` or `refs/maestro/keep/*` (or from an open intent's new
-//!   value): each task's `merge_commit` and attempt results, each Score's `base`, `landed`
+//!   `refs/tags/*`, `refs/remotes/*`, `refs/maestro/keep/*` or `refs/maestro/archive/*` (or
+//!   from an open intent's new value): each task's `merge_commit` and attempt results, each Score's `base`, `landed`
 //!   commit and integration tip, and approved landing tip, and every decision's `commit`. Fix:
 //!   an existing but unreachable commit is kept as `refs/maestro/keep/<sha>`. A missing one has
 //!   no safe fix.
@@ -262,7 +262,11 @@ impl Reading<'_> {
     fn branch(&self, score: &Score) -> store::Result<Branch> {
         let repo = &self.store.repo;
         let name = integration_branch(&score.id);
-        let tip = self.tip(&format!("refs/heads/{name}"))?;
+        // A Score cleaned up by `gc` has its integration tip in its archive.
+        let tip = match self.tip(&format!("refs/heads/{name}"))? {
+            Some(tip) => Some(tip),
+            None => self.store.archived_integration(&score.id)?,
+        };
         let mut branch = Branch { name, tip, ..Branch::default() };
         let Some(tip) = tip.filter(|t| repo.has_object(*t)) else { return Ok(branch) };
         let base: Vec<ObjectId> =
@@ -663,7 +667,7 @@ fn reachable(
         }
     }
     let mut roots: HashSet<ObjectId> = reading.overlay.values().copied().collect();
-    for prefix in ["refs/heads/", "refs/tags/", "refs/remotes/", layout::KEEP_PREFIX] {
+    for prefix in ["refs/heads/", "refs/tags/", "refs/remotes/", layout::KEEP_PREFIX, layout::ARCHIVE_PREFIX] {
         roots.extend(repo.ref_tips(prefix)?);
     }
     let roots_list: Vec<ObjectId> = roots.iter().copied().collect();

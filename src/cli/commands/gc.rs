@@ -1,0 +1,71 @@
+//! `git maestro gc`
+
+use crate::cli::context::Context;
+use crate::cli::error::CommandResult;
+use crate::kernel::gc;
+use crate::kernel::prune::Action;
+
+/// Clean up finished Scores, keeping every commit reachable
+///
+/// For each Score that landed, was rolled back or failed: removes its task worktrees (not one
+/// with uncommitted changes, or held by a run), its scratch worktrees, its branches
+/// maestro/<score>/tasks/* and maestro/<score>/integration (not one checked out anywhere), and
+/// the refs/maestro/keep/* refs of its history. Every removed tip first becomes a parent of one
+/// archive commit, refs/maestro/archive/<score>, so nothing is lost. Scores still draft,
+/// approved, running or done are left alone. Running it again changes nothing.
+#[derive(Debug, clap::Args)]
+pub struct GcArgs {
+    /// Say what would be removed, and change nothing
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+}
+
+pub fn cmd_gc(ctx: &Context, args: &GcArgs) -> CommandResult {
+    let store = ctx.store()?;
+    let report = gc::gc(&store, args.dry_run)?;
+    if ctx.ui.json {
+        ctx.ui.json(&report)?;
+        return Ok(());
+    }
+    let verb = |a: &Action| match (a, args.dry_run) {
+        (Action::Removed | Action::Archived, true) => "would remove",
+        (Action::Removed | Action::Archived, false) => "removed",
+        (Action::Kept, _) => "kept",
+    };
+    for s in &report {
+        if let Some(why) = &s.skipped {
+            ctx.ui.line(format!("{}  left alone: {why}", s.score))?;
+        }
+        for w in &s.worktrees {
+            ctx.ui.line(format!(
+                "{}  {:<12} worktree {}  {} ({})",
+                s.score,
+                verb(&w.action),
+                w.task,
+                w.path,
+                w.reason
+            ))?;
+        }
+        for r in &s.refs {
+            ctx.ui.line(format!(
+                "{}  {:<12} {} at {} ({})",
+                s.score,
+                verb(&r.action),
+                r.name,
+                &r.tip[..12],
+                r.reason
+            ))?;
+        }
+        match (&s.archive, &s.archive_ref) {
+            (Some(commit), Some(name)) => {
+                ctx.ui.line(format!("{}  archived     {name} at {}", s.score, &commit[..12]))?
+            }
+            (None, Some(name)) if args.dry_run => ctx.ui.line(format!("{}  would archive {name}", s.score))?,
+            _ => {}
+        }
+    }
+    if !report.iter().any(gc::ScoreGc::changes_anything) {
+        ctx.ui.status(if args.dry_run { "Nothing to clean up." } else { "Nothing changed." });
+    }
+    Ok(())
+}

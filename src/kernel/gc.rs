@@ -1,0 +1,244 @@
+//! Cleaning up finished Scores, never losing a commit.
+//!
+//! For a Score that landed, was rolled back or failed, `gc` removes what it left behind:
+//! - its task worktrees, each through [`super::prune::prune_one`] (under the task's run lock,
+//!   with its lease judged, and removed through an intent), except a worktree with uncommitted
+//!   changes, which stays for its owner to commit or discard;
+//! - its scratch worktrees (`<score>/*.review`, `<score>/integration.post-merge`);
+//! - its branches `maestro/<score>/tasks/*` and `maestro/<score>/integration`, except one
+//!   checked out in any worktree;
+//! - the keep refs `refs/maestro/keep/*` of its history: commits reachable from a branch being
+//!   removed, or carrying its `Maestro-Score` trailer, but not older than the Score's base.
+//!
+//! Every tip removed first becomes a parent of the Score's one archive commit,
+//! `refs/maestro/archive/<score>` (see `store::archive`), and only then is its ref deleted, by
+//! compare-and-swap: a crash in between leaves refs that a second run archives again (a no-op)
+//! and removes. A Score still draft, approved, running or done (not landed) is left alone.
+//! This module decides and applies; it prints nothing.
+
+use std::path::Path;
+
+use super::KernelError;
+use super::prune::{self, Action, Pruned};
+use crate::git::ObjectId;
+use crate::model::{Score, ScoreStatus};
+use crate::performer::task_run::try_run_lock;
+use crate::store::refs::Moved;
+use crate::store::{self, Store, layout};
+
+/// What gc did (or would do) with one ref.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RefFate {
+    pub name: String,
+    pub tip: String,
+    pub action: Action,
+    pub reason: String,
+}
+
+/// What gc did (or would do) with one Score.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScoreGc {
+    pub score: String,
+    pub status: String,
+    /// Why the Score was left alone, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    pub worktrees: Vec<Pruned>,
+    pub refs: Vec<RefFate>,
+    /// The archive commit written (or, with a dry run, `None` and `archive_ref` set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
+    /// The archive ref that keeps the removed tips reachable, when tips are removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive_ref: Option<String>,
+}
+
+impl ScoreGc {
+    /// Whether gc changed (or would change) anything for this Score.
+    pub fn changes_anything(&self) -> bool {
+        self.worktrees.iter().any(|w| w.action != Action::Kept) || self.refs.iter().any(|r| r.action != Action::Kept)
+    }
+}
+
+/// Clean up every finished Score; with `dry_run`, only say what would go.
+pub fn gc(store: &Store, dry_run: bool) -> Result<Vec<ScoreGc>, KernelError> {
+    let mut out = Vec::new();
+    for score in store::scores(&store.view()?)? {
+        out.push(gc_score(store, &score, dry_run)?);
+    }
+    Ok(out)
+}
+
+fn gc_score(store: &Store, score: &Score, dry_run: bool) -> Result<ScoreGc, KernelError> {
+    let id = score.id.as_str();
+    let mut report = ScoreGc {
+        score: id.to_owned(),
+        status: score.status.as_str().to_owned(),
+        skipped: None,
+        worktrees: Vec::new(),
+        refs: Vec::new(),
+        archive: None,
+        archive_ref: None,
+    };
+    match score.status {
+        ScoreStatus::Landed | ScoreStatus::RolledBack | ScoreStatus::Failed => {}
+        ScoreStatus::Done => {
+            report.skipped = Some(format!("it is done but not landed: run `git maestro land {id}` first"));
+            return Ok(report);
+        }
+        other => {
+            report.skipped = Some(format!("it is {}, not finished", other.as_str()));
+            return Ok(report);
+        }
+    }
+    report.worktrees = worktrees(store, score, dry_run)?;
+    let mut checked_out = store.repo.checked_out_refs()?;
+    if dry_run {
+        // The worktrees a real run removes no longer hold their branches by then.
+        let going: Vec<String> = report
+            .worktrees
+            .iter()
+            .filter(|w| w.action != Action::Kept)
+            .map(|w| format!("refs/heads/maestro/{}", w.task.replacen('/', "/tasks/", 1)))
+            .collect();
+        checked_out.retain(|name| !going.contains(name));
+    }
+    let mut removable: Vec<(String, ObjectId)> = Vec::new();
+    for (name, tip) in store.repo.refs_under(&format!("refs/heads/maestro/{id}/"))? {
+        let rest = &name[format!("refs/heads/maestro/{id}/").len()..];
+        if rest != "integration" && !rest.starts_with("tasks/") {
+            continue;
+        }
+        if checked_out.contains(&name) {
+            let reason = "it is checked out in a worktree; switch that worktree away and run gc again".to_owned();
+            report.refs.push(RefFate { name, tip: tip.to_string(), action: Action::Kept, reason });
+        } else {
+            removable.push((name, tip));
+        }
+    }
+    let base = score.base.as_deref().and_then(|b| ObjectId::from_hex(b.as_bytes()).ok());
+    let trailer = format!("\nMaestro-Score: {id}\n");
+    let branch_tips: Vec<ObjectId> = removable.iter().map(|(_, t)| *t).collect();
+    for (name, tip) in store.repo.refs_under(layout::KEEP_PREFIX)? {
+        let older = match base {
+            Some(b) => store.repo.is_ancestor(tip, b)?,
+            None => false,
+        };
+        if older {
+            continue;
+        }
+        let mut ours = store.repo.commit_info(tip).is_ok_and(|c| format!("\n{}\n", c.message).contains(&trailer));
+        for b in &branch_tips {
+            if ours {
+                break;
+            }
+            ours = store.repo.is_ancestor(tip, *b)?;
+        }
+        if ours {
+            removable.push((name, tip));
+        }
+    }
+    if removable.is_empty() {
+        return Ok(report);
+    }
+    let archive_ref = Store::archive_ref(id);
+    report.archive_ref = Some(archive_ref.clone());
+    if !dry_run {
+        let integration = store.repo.read_ref(&format!("refs/heads/{}", crate::approval::integration_branch(id)))?;
+        let integration = integration.filter(|t| removable.iter().any(|(_, r)| r == t));
+        let tips: Vec<ObjectId> = removable.iter().map(|(_, t)| *t).collect();
+        if let Some((commit, moved)) = store.archive(id, &tips, integration)? {
+            if moved == Moved::Conflict {
+                report.skipped = Some(format!("{archive_ref} moved meanwhile (another gc?): run gc again"));
+                return Ok(report);
+            }
+            report.archive = Some(commit.to_string());
+        }
+    }
+    for (name, tip) in removable {
+        let (action, reason) = if dry_run {
+            (Action::Removed, format!("archived under {archive_ref}"))
+        } else {
+            remove_ref(store, id, &name, tip, &archive_ref)?
+        };
+        report.refs.push(RefFate { name, tip: tip.to_string(), action, reason });
+    }
+    Ok(report)
+}
+
+/// The Score's task worktrees (clean ones only) and scratch worktrees.
+fn worktrees(store: &Store, score: &Score, dry_run: bool) -> Result<Vec<Pruned>, KernelError> {
+    let (mut out, id) = (Vec::new(), score.id.as_str());
+    for info in store.repo.worktrees()? {
+        let path = info.path.display().to_string();
+        match info.branch.as_deref().map(|b| b.split('/').collect::<Vec<_>>()).as_deref() {
+            Some(["maestro", score, "tasks", task]) if *score == id => {
+                if info.path.exists() && !crate::git::dirty_paths(&info.path)?.is_empty() {
+                    out.push(Pruned {
+                        task: format!("{id}/{task}"),
+                        path,
+                        action: Action::Kept,
+                        tip: None,
+                        reason: "it has uncommitted changes: commit or discard them, then run gc again".into(),
+                    });
+                    continue;
+                }
+                out.push(prune::prune_one(store, id, task, &info.path, dry_run)?);
+            }
+            None if is_scratch(&info.path, score) => {
+                if !dry_run {
+                    store.repo.remove_worktree(&info.path)?;
+                }
+                let task = format!("{id}/{}", info.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
+                out.push(Pruned {
+                    task,
+                    path,
+                    action: Action::Removed,
+                    tip: None,
+                    reason: "a scratch worktree".into(),
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `path` is one of the Score's scratch worktrees, `<root>/<score>/integration.post-merge`
+/// or `<root>/<score>/<task>.review` (see `approval`). Judged by name, not by the worktree root:
+/// the root this process would use may differ from the one that made them (`demo` has its own).
+fn is_scratch(path: &Path, score: &Score) -> bool {
+    let name = |p: Option<&Path>| p.and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned());
+    if name(path.parent()).as_deref() != Some(score.id.as_str()) {
+        return false;
+    }
+    let Some(file) = name(Some(path)) else { return false };
+    file == "integration.post-merge" || file.strip_suffix(".review").is_some_and(|t| score.tasks.iter().any(|x| x == t))
+}
+
+/// Delete one archived ref by compare-and-swap; a task branch under its task's run lock.
+fn remove_ref(
+    store: &Store,
+    id: &str,
+    name: &str,
+    tip: ObjectId,
+    archive_ref: &str,
+) -> Result<(Action, String), KernelError> {
+    let task = name.strip_prefix(&format!("refs/heads/maestro/{id}/tasks/"));
+    let _lock = match task {
+        Some(task) => match try_run_lock(store.repo.common_dir(), id, task)? {
+            Some(lock) => Some(lock),
+            None => return Ok((Action::Kept, "a run of its task holds it right now".into())),
+        },
+        None => None,
+    };
+    let moved = if name.starts_with(layout::KEEP_PREFIX) {
+        store.drop_keep(name, tip)?
+    } else {
+        store.move_ref(name, Some(tip), None, &format!("maestro: gc {id}, archived under {archive_ref}"))?
+    };
+    Ok(match moved {
+        Moved::Yes => (Action::Removed, format!("archived under {archive_ref}")),
+        Moved::Conflict => (Action::Kept, "it moved meanwhile; run gc again".into()),
+    })
+}
