@@ -226,7 +226,9 @@ fn decide_refuses_the_kinds_only_commands_record() {
     ] {
         let refused = env.run(&dir, &["decide", "-m", "forged", "--kind", kind, "--score", "auth-tokens"]).user_error();
         assert!(
-            refused.stderr.contains(&format!("Error: {kind} decisions are recorded only by the command that makes them")),
+            refused
+                .stderr
+                .contains(&format!("Error: {kind} decisions are recorded only by the command that makes them")),
             "{}",
             refused.render()
         );

@@ -157,28 +157,106 @@ fn a_hostile_state_is_refused_by_every_read_path_and_never_adopted() {
             put(env, a, tree, &parts, Some((mode, &id)))
         }
     };
-    let task = |name: &[u8]| -> Vec<Vec<u8>> { vec![b"scores".to_vec(), b"s".to_vec(), b"tasks".to_vec(), name.to_vec()] };
+    let task =
+        |name: &[u8]| -> Vec<Vec<u8>> { vec![b"scores".to_vec(), b"s".to_vec(), b"tasks".to_vec(), name.to_vec()] };
     let score = |name: &[u8]| -> Vec<Vec<u8>> { vec![b"scores".to_vec(), name.to_vec(), b"score.toml".to_vec()] };
     let deep = format!("format = 1\nx = {}1{}\n", "[".repeat(100_000), "]".repeat(100_000));
     let a_toml = "scores/s/tasks/a.toml";
     let cases: Vec<Case> = vec![
         ("a Score named ..", score(b".."), "100644", score_s.clone().into_bytes(), "scores/..", Reach::Scores),
         ("a Score named /", score(b"/"), "100644", score_s.clone().into_bytes(), "scores/", Reach::Scores),
-        ("a Score with ESC in its name", score(b"s\x1b[2J"), "100644", score_s.clone().into_bytes(), "scores/s", Reach::Scores),
-        ("a task file named with a newline", task(b"a\nb.toml"), "100644", task_a.clone().into_bytes(), "scores/s/tasks/a", Reach::Doctor),
-        ("a task id with a newline", task(b"a.toml"), "100644", task_with("id = \"a\"", "id = \"a\\nb\""), a_toml, Reach::Task),
-        ("a task id with ESC", task(b"a.toml"), "100644", task_with("id = \"a\"", "id = \"a\\u001b[31m\""), a_toml, Reach::Task),
-        ("a unicode look-alike id", task(b"a.toml"), "100644", task_with("id = \"a\"", "id = \"\u{430}\""), a_toml, Reach::Task),
-        ("a 500 KiB string", task(b"a.toml"), "100644", task_with("title = \"a\"", &format!("title = \"{}\"", "x".repeat(500 * 1024))), a_toml, Reach::Task),
-        ("a 2 MiB blob", task(b"a.toml"), "100644", format!("{task_a}# {}\n", "x".repeat(2 << 20)).into_bytes(), a_toml, Reach::Task),
+        (
+            "a Score with ESC in its name",
+            score(b"s\x1b[2J"),
+            "100644",
+            score_s.clone().into_bytes(),
+            "scores/s",
+            Reach::Scores,
+        ),
+        (
+            "a task file named with a newline",
+            task(b"a\nb.toml"),
+            "100644",
+            task_a.clone().into_bytes(),
+            "scores/s/tasks/a",
+            Reach::Doctor,
+        ),
+        (
+            "a task id with a newline",
+            task(b"a.toml"),
+            "100644",
+            task_with("id = \"a\"", "id = \"a\\nb\""),
+            a_toml,
+            Reach::Task,
+        ),
+        (
+            "a task id with ESC",
+            task(b"a.toml"),
+            "100644",
+            task_with("id = \"a\"", "id = \"a\\u001b[31m\""),
+            a_toml,
+            Reach::Task,
+        ),
+        (
+            "a unicode look-alike id",
+            task(b"a.toml"),
+            "100644",
+            task_with("id = \"a\"", "id = \"\u{430}\""),
+            a_toml,
+            Reach::Task,
+        ),
+        (
+            "a 500 KiB string",
+            task(b"a.toml"),
+            "100644",
+            task_with("title = \"a\"", &format!("title = \"{}\"", "x".repeat(500 * 1024))),
+            a_toml,
+            Reach::Task,
+        ),
+        (
+            "a 2 MiB blob",
+            task(b"a.toml"),
+            "100644",
+            format!("{task_a}# {}\n", "x".repeat(2 << 20)).into_bytes(),
+            a_toml,
+            Reach::Task,
+        ),
         ("TOML nested 100000 deep", task(b"a.toml"), "100644", deep.into_bytes(), a_toml, Reach::Task),
         ("a symlink", task(b"a.toml"), "120000", b"../../../maestro.toml".to_vec(), a_toml, Reach::Task),
         ("a submodule", task(b"a.toml"), "160000", Vec::new(), a_toml, Reach::Task),
         ("a future format", task(b"a.toml"), "100644", future, a_toml, Reach::Task),
-        ("an unknown field in the claim", task(b"a.toml"), "100644", top("claim = { holder = \"x\", since = 2026-01-01T00:00:00Z, op = \"o\", exec = \"sh\" }"), a_toml, Reach::Task),
-        ("an id that disagrees with its path", task(b"a.toml"), "100644", task_with("id = \"a\"", "id = \"b\""), a_toml, Reach::Task),
-        ("a merge commit that is no commit id", task(b"a.toml"), "100644", top("merge_commit = \"--upload-pack=sh\""), a_toml, Reach::Task),
-        ("a target that is an option", score(b"s"), "100644", score_s.replacen("target = \"main\"", "target = \"--output=x\"", 1).into_bytes(), "scores/s/score.toml", Reach::Score),
+        (
+            "an unknown field in the claim",
+            task(b"a.toml"),
+            "100644",
+            top("claim = { holder = \"x\", since = 2026-01-01T00:00:00Z, op = \"o\", exec = \"sh\" }"),
+            a_toml,
+            Reach::Task,
+        ),
+        (
+            "an id that disagrees with its path",
+            task(b"a.toml"),
+            "100644",
+            task_with("id = \"a\"", "id = \"b\""),
+            a_toml,
+            Reach::Task,
+        ),
+        (
+            "a merge commit that is no commit id",
+            task(b"a.toml"),
+            "100644",
+            top("merge_commit = \"--upload-pack=sh\""),
+            a_toml,
+            Reach::Task,
+        ),
+        (
+            "a target that is an option",
+            score(b"s"),
+            "100644",
+            score_s.replacen("target = \"main\"", "target = \"--output=x\"", 1).into_bytes(),
+            "scores/s/score.toml",
+            Reach::Score,
+        ),
     ];
     for (what, path, mode, data, needle, reach) in cases {
         let parts: Vec<&[u8]> = path.iter().map(Vec::as_slice).collect();

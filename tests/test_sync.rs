@@ -109,8 +109,7 @@ fn write_note(dir: &Path, who: &str, run: &str, text: &str) {
     let path = git_maestro::store::layout::session_file("s", "t0", run);
     let _written = store
         .transact("note", |tx| {
-            let mut session =
-                tx.get::<RunSession>(&path)?.unwrap_or_else(|| RunSession::new(run, "s", "t0", who));
+            let mut session = tx.get::<RunSession>(&path)?.unwrap_or_else(|| RunSession::new(run, "s", "t0", who));
             session.notes.push(Note { at: tx.now, text: text.to_owned() });
             tx.put(&path, &session)
         })

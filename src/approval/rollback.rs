@@ -171,7 +171,8 @@ pub(super) fn revert(
 ) -> Result<Result<ObjectId, Vec<String>>, ApprovalError> {
     let repo = &store.repo;
     let info = repo.commit_info(merge)?;
-    let before = *info.parents.first().ok_or_else(|| ApprovalError::NoBranch(format!("the first parent of {merge}")))?;
+    let before =
+        *info.parents.first().ok_or_else(|| ApprovalError::NoBranch(format!("the first parent of {merge}")))?;
     let tree = match repo.merge_trees(info.tree, repo.commit_tree(tip)?, repo.commit_tree(before)?)? {
         MergeResult::Clean(tree) => tree,
         MergeResult::Conflicts(paths) => return Ok(Err(paths)),

@@ -157,7 +157,8 @@ fn integration(
                     id = score.id
                 );
                 let identity = (store.session.actor.as_str(), store.session.email.as_str());
-                let merge = repo.write_commit(tree, &[ours_kept, theirs], &message, identity, store.session.now().as_second())?;
+                let merge =
+                    repo.write_commit(tree, &[ours_kept, theirs], &message, identity, store.session.now().as_second())?;
                 if !move_branch(store, &local_ref, Some(ours), merge, "maestro: merge the shared integration branch")? {
                     continue;
                 }

@@ -114,7 +114,10 @@ impl<'repo> TreeEdit<'repo> {
 
     fn set(&mut self, path: &str, edit: Edit) -> Result<()> {
         let parts: Vec<&str> = path.split('/').collect();
-        if let Some(bad) = parts.iter().find(|p| gix::validate::path::component(p.as_bytes().into(), None, Default::default()).is_err()) {
+        if let Some(bad) = parts
+            .iter()
+            .find(|p| gix::validate::path::component(p.as_bytes().into(), None, Default::default()).is_err())
+        {
             return Err(Error::BadName(format!("{path} ({bad:?})")));
         }
         let (last, dirs) = parts.split_last().unwrap_or((&"", &[]));
@@ -167,7 +170,11 @@ impl<'repo> TreeEdit<'repo> {
                 tree.entries.push(gix::objs::tree::Entry { mode: kind.into(), filename: name.into(), oid });
             }
         }
-        if let Some(bad) = tree.entries.iter().find(|e| gix::validate::path::component(e.filename.as_ref(), None, Default::default()).is_err()) {
+        if let Some(bad) = tree
+            .entries
+            .iter()
+            .find(|e| gix::validate::path::component(e.filename.as_ref(), None, Default::default()).is_err())
+        {
             return Err(Error::BadName(format!("{at}{}", bad.filename)));
         }
         if tree.entries.is_empty() {

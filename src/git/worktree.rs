@@ -141,7 +141,10 @@ impl Repo {
         }
         let tree = edit.write()?;
         let mut parents: Vec<ObjectId> = parent.into_iter().collect();
-        if staged != base_tree && staged != Some(tree) && let Some(staged) = staged {
+        if staged != base_tree
+            && staged != Some(tree)
+            && let Some(staged) = staged
+        {
             let subject = format!("Staged, then changed on disk: {message}");
             parents = vec![self.write_commit(staged, &parents, &subject, identity, time)?];
         }

@@ -74,7 +74,13 @@ pub fn prune(store: &Store, root: &Path, dry_run: bool) -> Result<Vec<Pruned>, K
     Ok(report)
 }
 
-pub(crate) fn prune_one(store: &Store, score: &str, task_id: &str, path: &Path, dry_run: bool) -> Result<Pruned, KernelError> {
+pub(crate) fn prune_one(
+    store: &Store,
+    score: &str,
+    task_id: &str,
+    path: &Path,
+    dry_run: bool,
+) -> Result<Pruned, KernelError> {
     let address = format!("{score}/{task_id}");
     let kept = |reason: String| Pruned {
         task: address.clone(),

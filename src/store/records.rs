@@ -1,6 +1,5 @@
 //! Typed access to records, shared by read-only views and transactions.
 
-
 use super::layout::{self, DECISIONS_DIR, KNOWLEDGE_DIR, SCORES_DIR};
 use std::collections::BTreeMap;
 

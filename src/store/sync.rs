@@ -240,8 +240,10 @@ fn merge_into(store: &Store, remote: &str, theirs: ObjectId, report: &mut Report
                 lost.holder, lost.task, lost.winner
             );
             let mut d = super::new_decision(tx, DecisionKind::Assignment, summary, &actor).about(score, Some(task));
-            d.rationale =
-                format!("claim {} was made here while another machine claimed it too; sync keeps the claim pushed first", lost.op);
+            d.rationale = format!(
+                "claim {} was made here while another machine claimed it too; sync keeps the claim pushed first",
+                lost.op
+            );
             super::append_decision(tx, &d)?;
         }
         Ok::<_, SyncError>(found)

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::codec::{self, MAX_BLOB_BYTES};
-use super::validate::Record;
 use super::layout::{self, STATE_REF};
+use super::validate::Record;
 use super::{Error, Result, Store, lock};
 use crate::git::{CasError, ObjectId, RefUpdate, Repo};
 use crate::model::clock::Hlc;
@@ -335,7 +335,8 @@ impl Store {
             }
             let commit = self.write_commit(&tx, summary, &op_id)?;
             crate::failpoint::hit("tx:before-cas");
-            let update = RefUpdate { name: STATE_REF, expected: tip, new: Some(commit), log_message: &reflog_line(summary) };
+            let update =
+                RefUpdate { name: STATE_REF, expected: tip, new: Some(commit), log_message: &reflog_line(summary) };
             let (name, email) = self.session.signature();
             // A busy lock has its own deadline (below); only moves of the ref count as contention.
             let mut moved = false;

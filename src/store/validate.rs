@@ -130,7 +130,8 @@ impl Record for Task {
         slugs("performer", &self.performer)?;
         bounded("scope", &self.scope, MAX_LIST)?;
         self.scope.iter().try_for_each(|g| validate_glob(g).map_err(|e| format!("scope {g:?}: {e}")))?;
-        for (field, list) in [("acceptance", &self.acceptance), ("conflicts", &self.conflicts), ("passed", &self.passed)]
+        for (field, list) in
+            [("acceptance", &self.acceptance), ("conflicts", &self.conflicts), ("passed", &self.passed)]
         {
             bounded(field, list, MAX_LIST)?;
         }

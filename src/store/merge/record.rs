@@ -369,7 +369,10 @@ fn interrupt_lost_attempts(out: &mut Table, base: Option<&Table>, lost: &Table, 
         let run = attempt.get("run").and_then(Value::as_str).unwrap_or_default();
         if mine.iter().any(|r| r == run) && attempt.get("outcome").and_then(Value::as_str) == Some("running") {
             attempt.insert("outcome".into(), Value::String("interrupted".into()));
-            attempt.insert("reason".into(), Value::String(format!("claim lost to {holder}, whose claim was pushed first")));
+            attempt.insert(
+                "reason".into(),
+                Value::String(format!("claim lost to {holder}, whose claim was pushed first")),
+            );
             if let Some(started) = attempt.get("started").cloned() {
                 attempt.insert("ended".into(), started);
             }
