@@ -108,6 +108,8 @@ impl CommandError {
     }
 }
 
+mod domain;
+
 impl From<std::io::Error> for CommandError {
     fn from(e: std::io::Error) -> CommandError {
         if e.kind() == std::io::ErrorKind::BrokenPipe {

@@ -1,9 +1,9 @@
 //! `git maestro approve` and `git maestro reject`
 
-use crate::approval::{self, ApprovalError};
+use crate::approval;
 use crate::cli::args;
 use crate::cli::context::Context;
-use crate::cli::error::{CommandError, CommandResult};
+use crate::cli::error::CommandResult;
 
 /// Approve a submitted task, or a Score
 ///
@@ -37,8 +37,7 @@ pub fn cmd_approve(ctx: &Context, args: &ApproveArgs) -> CommandResult {
     let store = ctx.store()?;
     if !args.target.contains('/') {
         let id = args::slug("score id", &args.target)?;
-        let (score, which) =
-            approval::approve_score(&store, &id, &store.session.actor, &args.message).map_err(error)?;
+        let (score, which) = approval::approve_score(&store, &id, &store.session.actor, &args.message)?;
         if ctx.ui.json {
             let mut value = serde_json::to_value(&score).map_err(std::io::Error::other)?;
             value["approved"] = serde_json::to_value(which).map_err(std::io::Error::other)?;
@@ -53,14 +52,14 @@ pub fn cmd_approve(ctx: &Context, args: &ApproveArgs) -> CommandResult {
         return Ok(());
     }
     let (score, task) = args::task_address(&args.target)?;
-    let t = approval::review(&store, &score, &task, true, &args.message).map_err(error)?;
+    let t = approval::review(&store, &score, &task, true, &args.message)?;
     verdict(ctx, &t)
 }
 
 pub fn cmd_reject(ctx: &Context, args: &RejectArgs) -> CommandResult {
     let (score, task) = args::task_address(&args.task)?;
     let store = ctx.store()?;
-    let t = approval::review(&store, &score, &task, false, &args.message).map_err(error)?;
+    let t = approval::review(&store, &score, &task, false, &args.message)?;
     verdict(ctx, &t)
 }
 
@@ -77,35 +76,4 @@ fn verdict(ctx: &Context, task: &crate::model::Task) -> CommandResult {
         ));
     }
     Ok(())
-}
-
-/// The CLI form of an approval error.
-pub fn error(e: ApprovalError) -> CommandError {
-    match e {
-        ApprovalError::Store(e) => e.into(),
-        ApprovalError::Task(e) => e.into(),
-        ApprovalError::Git(e) => e.into(),
-        ApprovalError::Refused(e) => e.into(),
-        ApprovalError::CheckedOut { ref branch } => {
-            let hint = format!("switch that worktree to another branch, or remove it, then merge again ({branch})");
-            CommandError::user("checked-out", e.to_string()).hint(hint)
-        }
-        ApprovalError::DirtyTarget { .. } => {
-            CommandError::user("dirty-target", e.to_string()).hint("commit or stash those changes, then land again")
-        }
-        ApprovalError::NoRemote { ref remotes, .. } => {
-            let hint = if remotes.is_empty() {
-                "add one with `git remote add origin <url>`".to_owned()
-            } else {
-                format!("use --remote with one of: {}", remotes.join(", "))
-            };
-            CommandError::user("no-remote", e.to_string()).hint(hint)
-        }
-        ApprovalError::NotSubmitted { ref task, .. } => {
-            let hint = format!("run it first: `git maestro task run {task}`");
-            CommandError::user("not-submitted", e.to_string()).hint(hint)
-        }
-        ApprovalError::PullRequest(_) => CommandError::user("pull-request", e.to_string()),
-        other => CommandError::user("approval", other.to_string()),
-    }
 }

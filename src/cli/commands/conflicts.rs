@@ -25,7 +25,7 @@ pub fn cmd_conflicts(ctx: &Context, args: &ConflictsArgs) -> CommandResult {
     };
     let mut report = Vec::new();
     for id in ids {
-        let (overlaps, conflicts) = approval::conflicts(&store, &id).map_err(super::approve::error)?;
+        let (overlaps, conflicts) = approval::conflicts(&store, &id)?;
         report.push((id, overlaps, conflicts));
     }
     if ctx.ui.json {

@@ -92,7 +92,7 @@ pub fn run(ctx: &Context, cmd: HandoverCommand) -> CommandResult {
             })?;
             outcome.value
         }
-        HandoverCommand::Pull(a) => match handover::pull(&store, &a.performer).map_err(error)? {
+        HandoverCommand::Pull(a) => match handover::pull(&store, &a.performer)? {
             Some(h) => h,
             None => {
                 if ctx.ui.json {
@@ -105,7 +105,7 @@ pub fn run(ctx: &Context, cmd: HandoverCommand) -> CommandResult {
         HandoverCommand::Show(a) => store::handovers(&store.view()?)?
             .into_iter()
             .find(|h| h.id == a.id)
-            .ok_or_else(|| error(HandoverError::NotFound(a.id.clone())))?,
+            .ok_or_else(|| CommandError::from(HandoverError::NotFound(a.id.clone())))?,
         HandoverCommand::List(a) => {
             let all: Vec<Handover> = store::handovers(&store.view()?)?
                 .into_iter()
@@ -150,14 +150,4 @@ fn write(
         handover::create(tx, &score, Some(&task), delivery, to, message, &actor)
     })?;
     Ok(outcome.value)
-}
-
-fn error(e: HandoverError) -> CommandError {
-    match e {
-        HandoverError::Store(e) => e.into(),
-        HandoverError::NotFound(_) => {
-            CommandError::user("handover-not-found", e.to_string()).hint("see `git maestro handover list`")
-        }
-        other => CommandError::user("handover", other.to_string()),
-    }
 }

@@ -3,7 +3,7 @@
 use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
-use crate::memory::kb::{self, KbError, NewEntry};
+use crate::memory::kb::{self, NewEntry};
 use crate::memory::retrieval::{self, Query};
 use crate::model::{Knowledge, KnowledgeStatus};
 use crate::store;
@@ -97,14 +97,14 @@ pub fn run(ctx: &Context, cmd: KbCommand) -> CommandResult {
                 supersedes: a.supersedes,
                 source: format!("person:{actor}"),
             };
-            kb::add(&store, new, KnowledgeStatus::Accepted).map_err(error)?
+            kb::add(&store, new, KnowledgeStatus::Accepted)?
         }
         KbCommand::Show(a) => store::knowledge_entry(&store.view()?, &a.id)?,
-        KbCommand::Accept(a) => kb::accept(&store, &a.id).map_err(error)?,
-        KbCommand::Retire(a) => kb::retire(&store, &a.id).map_err(error)?,
+        KbCommand::Accept(a) => kb::accept(&store, &a.id)?,
+        KbCommand::Retire(a) => kb::retire(&store, &a.id)?,
         KbCommand::Promote(a) => {
             let extra = NewEntry { tags: a.about.tags, paths: a.about.paths, confidence: 0.8, ..NewEntry::default() };
-            kb::promote(&store, &a.decision, extra).map_err(error)?
+            kb::promote(&store, &a.decision, extra)?
         }
         KbCommand::Search(a) => return search(ctx, &store, &a),
     };
@@ -158,11 +158,4 @@ fn search(ctx: &Context, store: &store::Store, a: &SearchArgs) -> CommandResult 
         ctx.ui.line(format!("{:.2}  {} {}  {}", h.score, h.kind, h.id, h.title))?;
     }
     Ok(())
-}
-
-fn error(e: KbError) -> CommandError {
-    match e {
-        KbError::Store(e) => e.into(),
-        other => CommandError::user("knowledge", other.to_string()),
-    }
 }

@@ -29,7 +29,7 @@ pub fn cmd_land(ctx: &Context, args: &LandArgs) -> CommandResult {
     let id = args::slug("score id", &args.score)?;
     let store = ctx.store()?;
     let landed = if args.pr {
-        let outcome = approval::land_with_pr(&store, &id, args.remote.as_deref()).map_err(super::approve::error)?;
+        let outcome = approval::land_with_pr(&store, &id, args.remote.as_deref())?;
         if ctx.ui.json {
             ctx.ui.json(&outcome)?;
             return Ok(());
@@ -50,7 +50,7 @@ pub fn cmd_land(ctx: &Context, args: &LandArgs) -> CommandResult {
             }
         }
     } else {
-        approval::land(&store, &id, None).map_err(super::approve::error)?
+        approval::land(&store, &id, None)?
     };
     if ctx.ui.json {
         ctx.ui.json(&landed)?;

@@ -27,7 +27,7 @@ pub fn cmd_merge(ctx: &Context, args: &MergeArgs) -> CommandResult {
         env: super::task::inherited_env(),
         maestro_exe: std::env::current_exe()?,
     };
-    let outcome = approval::integrate(&store, &score, &task, &post).map_err(super::approve::error)?;
+    let outcome = approval::integrate(&store, &score, &task, &post)?;
     if ctx.ui.json {
         ctx.ui.json(&outcome)?;
     }

@@ -80,8 +80,7 @@ fn plan_with(ctx: &Context, requirement: &str, with: &str, target: &str) -> Comm
             problems.into_iter().chain(std::iter::once(format!("what it wrote:\n{text}"))),
         )
         .hint("try again, perhaps with a more precise requirement, or write the Score yourself and use --from"),
-        ConductorError::Store(e) => e.into(),
-        other => CommandError::user("planner-failed", other.to_string()),
+        other => other.into(),
     })?;
     if planned.rounds > 1 {
         ctx.ui.status("The planner's first Score was invalid; it fixed it after feedback.");

@@ -25,8 +25,7 @@ pub struct PrArgs {
 pub fn cmd_pr(ctx: &Context, args: &PrArgs) -> CommandResult {
     let (score, task) = args::task_address(&args.task)?;
     let store = ctx.store()?;
-    let opened =
-        approval::open_task_pr(&store, &score, &task, args.remote.as_deref()).map_err(super::approve::error)?;
+    let opened = approval::open_task_pr(&store, &score, &task, args.remote.as_deref())?;
     if ctx.ui.json {
         ctx.ui.json(&opened)?;
         return Ok(());

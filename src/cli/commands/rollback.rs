@@ -32,8 +32,7 @@ pub fn cmd_rollback(ctx: &Context, args: &RollbackArgs) -> CommandResult {
         None => (args::slug("score id", &args.target)?, None),
     };
     let store = ctx.store()?;
-    let done =
-        approval::rollback(&store, &score, task.as_deref(), args.with_dependants).map_err(super::approve::error)?;
+    let done = approval::rollback(&store, &score, task.as_deref(), args.with_dependants)?;
     if ctx.ui.json {
         ctx.ui.json(&done)?;
     } else {

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
-use crate::conductor::{self, ConductorError, Progress, RunOptions, Summary, routing};
+use crate::conductor::{self, Progress, RunOptions, Summary, routing};
 use crate::model::{ScoreStatus, TaskStatus};
 use crate::performer::adapter::Event;
 use crate::store;
@@ -59,12 +59,7 @@ pub fn cmd_run(ctx: &Context, args: &RunArgs) -> CommandResult {
         },
     };
     let mut view = ProgressView::new(ctx);
-    let summary = conductor::run(&ctx.store_opener(), &config, &opts, &mut |p| view.show(&p)).map_err(|e| match e {
-        ConductorError::PlanNotApproved(ref s) => CommandError::user("not-approved", e.to_string())
-            .hint(format!("review it with `git maestro score show {s}`, then `git maestro approve {s}`")),
-        ConductorError::Store(e) => e.into(),
-        other => CommandError::user("run", other.to_string()),
-    })?;
+    let summary = conductor::run(&ctx.store_opener(), &config, &opts, &mut |p| view.show(&p))?;
     view.finish();
     show_summary(ctx, &summary)?;
     if summary.interrupted {

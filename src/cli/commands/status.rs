@@ -59,7 +59,7 @@ pub fn cmd_status(ctx: &Context, _args: &StatusArgs) -> CommandResult {
     let mut board = Vec::new();
     for score in store::scores(&view)? {
         let tasks = store::tasks(&view, &score)?;
-        let (_, conflicts) = approval::conflicts(&store, &score.id).map_err(super::approve::error)?;
+        let (_, conflicts) = approval::conflicts(&store, &score.id)?;
         board.push((score, tasks, conflicts));
     }
     // What the reasons come from: the decision log only when some task was rejected or

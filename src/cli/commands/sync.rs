@@ -51,7 +51,7 @@ pub fn cmd_sync(ctx: &Context, args: &SyncArgs) -> CommandResult {
     for notice in &report.notices {
         ctx.ui.warn(notice);
     }
-    let branches = share::share_fetched(&store, &remote, None).map_err(super::approve::error)?;
+    let branches = share::share_fetched(&store, &remote, None)?;
     if ctx.ui.json {
         #[derive(serde::Serialize)]
         struct Out<'a> {

@@ -1,6 +1,6 @@
 //! `git maestro task review`
 
-use crate::approval::{self, ChainContext, ChainError, ChainOutcome};
+use crate::approval::{self, ChainContext, ChainOutcome};
 use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
@@ -35,20 +35,7 @@ pub fn cmd_task_review(ctx: &Context, args: &ReviewArgs) -> CommandResult {
     if let Some(bar) = &spinner {
         bar.finish_and_clear();
     }
-    let outcome = outcome.map_err(|e| match e {
-        ChainError::Approval(e) => super::super::approve::error(e),
-        ChainError::UnknownCheck(ref name) => {
-            let hint = format!("define it in .maestro/config.toml: [checks.{name}] run = \"…\"");
-            CommandError::user("unknown-check", e.to_string()).hint(hint)
-        }
-        ChainError::UnknownReviewer(_) | ChainError::NoReviewer | ChainError::ReviewerUnavailable { .. } => {
-            CommandError::user("reviewer-unavailable", e.to_string())
-                .hint("configure the reviewer in .maestro/config.toml; see `git maestro performers`")
-        }
-        ChainError::Changed(_) => CommandError::user("changed", e.to_string())
-            .hint(format!("run `git maestro task review {score}/{id}` again")),
-        other => CommandError::user("approval", other.to_string()),
-    })?;
+    let outcome = outcome?;
     if ctx.ui.json {
         ctx.ui.json(&outcome)?;
     }

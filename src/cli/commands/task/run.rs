@@ -8,7 +8,7 @@ use crate::cli::error::{CommandError, CommandResult};
 use crate::config::Config;
 use crate::model::TaskStatus;
 use crate::performer::adapter::Event;
-use crate::performer::task_run::{self, RunError, RunRequest};
+use crate::performer::task_run::{self, RunRequest};
 use crate::store::{self, Root, layout};
 
 /// Run one task with a performer, in the task's own worktree
@@ -74,21 +74,7 @@ pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
     if let Some(bar) = &spinner {
         bar.finish_and_clear();
     }
-    let report = result.map_err(|e| match e {
-        RunError::Store(e) => e.into(),
-        RunError::Task(e) => e.into(),
-        RunError::Git(e) => e.into(),
-        RunError::Busy(_) => CommandError::user("busy", e.to_string())
-            .hint("wait for that run to finish, or stop it; `git maestro task show` shows its attempt"),
-        RunError::Refused(e) => e.into(),
-        RunError::NoTarget(ref t) => {
-            let hint = format!("create the branch first, e.g. `git branch {t}`");
-            CommandError::user("no-target", e.to_string()).hint(hint)
-        }
-        RunError::BaseBehind { .. } => CommandError::user("base-behind", e.to_string())
-            .hint("run `git maestro sync` to fetch the Score's branches, then run it again"),
-        other => CommandError::user("run-failed", other.to_string()),
-    })?;
+    let report = result?;
     if ctx.ui.json {
         ctx.ui.json(&serde_json::json!({ "event": "done", "report": report }))?;
     } else {
