@@ -13,11 +13,11 @@ use super::chain::{ChainContext, ChainError, StepVerdict};
 use super::{ApprovalError, integration_branch};
 use crate::config::{Adapter, Config, Performer};
 use crate::git::{MergeResult, ObjectId};
+use crate::model::branches::task_branch;
 use crate::model::{Evidence, Review, Task, TaskKind};
 use crate::performer::invoke::{self, Launch};
 use crate::performer::prompt::{self, VERDICT_FORMAT};
 use crate::performer::runner::Exit;
-use crate::performer::task_run::task_branch;
 use crate::store::Store;
 
 /// Diff bytes a reviewer is shown; the rest is named but left out.

@@ -113,7 +113,7 @@ pub fn run_chain(
     let worktree = ctx.worktree_root.join(score).join(task_id);
     if !worktree.exists() {
         // Pruned, or lost: the result is on the task branch; check it out again for the checks.
-        let branch = crate::performer::task_run::task_branch(score, task_id);
+        let branch = crate::model::branches::task_branch(score, task_id);
         store.repo.repair_task_worktree(&worktree, &branch, &worktree.with_extension("broken"))?;
         store.repo.add_worktree(&worktree, &branch)?;
     }
@@ -193,7 +193,7 @@ fn pr_step(store: &Store, task: &Task) -> Result<Result<StepVerdict, String>, Ch
     let Some(pr) = &task.pr else {
         return Ok(Err(format!("its pull request: open it with `git maestro pr {}`", task.address())));
     };
-    let branch = format!("refs/heads/{}", crate::performer::task_run::task_branch(&task.score, &task.id));
+    let branch = format!("refs/heads/{}", crate::model::branches::task_branch(&task.score, &task.id));
     let tip = store.repo.read_ref(&branch)?.ok_or(ApprovalError::NoBranch(branch))?;
     let (approve, rationale) = match super::pr::state(&store.repo, pr, tip)? {
         PrState::Pending { how } => return Ok(Err(how)),

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::{ApprovalError, integration_branch};
 use crate::git::{Hunk, ObjectId, Repo};
+use crate::model::branches::task_branch;
 use crate::model::{Score, Task, TaskStatus};
-use crate::performer::task_run::task_branch;
 use crate::store::{self, Store};
 
 /// Two tasks whose declared scopes may touch the same files.
@@ -40,24 +40,7 @@ pub struct LineOverlap {
     pub lines: Vec<(u32, u32)>,
 }
 
-/// The literal part of a glob before its first wildcard.
-fn literal_prefix(glob: &str) -> &str {
-    let end = glob.find(['*', '?', '[', '{']).unwrap_or(glob.len());
-    &glob[..end]
-}
-
-/// Whether two scope globs may match a common path: one's literal prefix extends the other's.
-pub fn globs_overlap(a: &str, b: &str) -> bool {
-    let (pa, pb) = (literal_prefix(a), literal_prefix(b));
-    let wild_a = pa.len() < a.len();
-    let wild_b = pb.len() < b.len();
-    match (wild_a, wild_b) {
-        (false, false) => a == b,
-        (true, false) => b.starts_with(pa),
-        (false, true) => a.starts_with(pb),
-        (true, true) => pa.starts_with(pb) || pb.starts_with(pa),
-    }
-}
+pub use crate::model::plan::globs_overlap;
 
 /// Every pair of tasks whose scopes overlap.
 pub fn scope_overlaps(tasks: &[Task]) -> Vec<ScopeOverlap> {

@@ -17,14 +17,14 @@ pub use chain::{ChainContext, ChainError, ChainOutcome, run_chain};
 pub use forecast::{ForecastConflict, ScopeOverlap, conflicts, globs_overlap, interface_warnings, scope_overlaps};
 pub use land::{Landed, land};
 pub use pr::{LandingPr, PrOpened, PrState, land_with_pr, open_task_pr};
-pub use rollback::{RolledBack, reverted_merge, rollback};
+pub use rollback::{RolledBack, rollback};
 
 use crate::git::{self, MergeResult, ObjectId};
+use crate::model::branches::task_branch;
 use crate::model::intent::{Effect, Step};
 pub use crate::model::lifecycle::ScoreApproval;
 use crate::model::stats::Outcome;
 use crate::model::{DecisionKind, Score, Task, TaskStatus, lifecycle};
-use crate::performer::task_run::task_branch;
 use crate::store::{self, Store, layout};
 
 /// Why an approval step or a merge could not happen.
@@ -84,10 +84,7 @@ pub fn integration_worktree(root: &std::path::Path, score: &str) -> std::path::P
     root.join(score).join("integration.post-merge")
 }
 
-/// The integration branch of a Score.
-pub fn integration_branch(score: &str) -> String {
-    format!("maestro/{score}/integration")
-}
+pub use crate::model::branches::integration_branch;
 
 /// A human verdict on a submitted task: approve, or reject with a reason. Returns the task.
 ///

@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use super::{ApprovalError, integration_branch};
 use crate::git::{ObjectId, Repo};
 use crate::model::PullRequest;
-use crate::performer::task_run::task_branch;
+use crate::model::branches::task_branch;
 use crate::store::{self, Store, layout};
 
 /// What a pull request says now.

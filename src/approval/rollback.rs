@@ -11,6 +11,7 @@
 
 use super::{ApprovalError, integration_branch};
 use crate::git::{MergeResult, ObjectId};
+use crate::model::branches::REVERTS;
 use crate::model::intent::{Effect, Step};
 use crate::model::{DecisionKind, ScoreStatus, Task, TaskStatus, lifecycle};
 use crate::store::{self, Store, layout};
@@ -149,19 +150,8 @@ fn revert_all(
     Ok(current)
 }
 
-/// How a revert commit names the merge it reverts: `This reverts merge <id>.` on a line.
-const REVERTS: &str = "This reverts merge ";
-
-/// The merge a revert commit's `message` reverts.
-pub fn reverted_merge(message: &str) -> Option<ObjectId> {
-    message.lines().find_map(|line| {
-        let id = line.trim().strip_prefix(REVERTS)?.trim_end_matches('.');
-        ObjectId::from_hex(id.as_bytes()).ok()
-    })
-}
-
 /// Write a commit on top of `tip` that undoes the merge `merge` (relative to its first
-/// parent), with `message` (which names the merge after [`REVERTS`]); the new commit, or the
+/// parent), with `message` (which names the merge after `REVERTS`); the new commit, or the
 /// conflicting paths.
 pub(super) fn revert(
     store: &Store,

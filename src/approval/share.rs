@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::{ApprovalError, integration_branch};
 use crate::git::{MergeResult, ObjectId};
 use crate::model::Score;
-use crate::performer::task_run::task_branch;
+use crate::model::branches::task_branch;
 use crate::store::{self, Store};
 
 /// Rounds of fetch, merge and push before giving up on a busy remote, as for the state.
@@ -282,7 +282,12 @@ fn task_merges(
     other: ObjectId,
 ) -> Result<std::collections::BTreeMap<String, ObjectId>, ApprovalError> {
     let commits = store.repo.new_commits(tip, &[other], usize::MAX)?;
-    let reverted: Vec<ObjectId> = commits.iter().filter_map(|c| super::reverted_merge(&c.message)).collect();
+    let reverted: Vec<ObjectId> = commits
+        .iter()
+        .filter_map(|c| {
+            crate::model::branches::reverted_merge(&c.message).and_then(|m| ObjectId::from_hex(m.as_bytes()).ok())
+        })
+        .collect();
     Ok(commits
         .iter()
         .filter(|c| c.parents.len() >= 2 && !reverted.contains(&c.id))

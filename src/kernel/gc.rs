@@ -20,9 +20,9 @@ use std::path::Path;
 
 use super::KernelError;
 use super::prune::{self, Action, Pruned};
+use super::try_run_lock;
 use crate::git::ObjectId;
 use crate::model::{Score, ScoreStatus};
-use crate::performer::task_run::try_run_lock;
 use crate::store::refs::Moved;
 use crate::store::{self, Store, layout};
 
@@ -144,7 +144,8 @@ fn gc_score(store: &Store, score: &Score, dry_run: bool) -> Result<ScoreGc, Kern
     let archive_ref = Store::archive_ref(id);
     report.archive_ref = Some(archive_ref.clone());
     if !dry_run {
-        let integration = store.repo.read_ref(&format!("refs/heads/{}", crate::approval::integration_branch(id)))?;
+        let integration =
+            store.repo.read_ref(&format!("refs/heads/{}", crate::model::branches::integration_branch(id)))?;
         let integration = integration.filter(|t| removable.iter().any(|(_, r)| r == t));
         let tips: Vec<ObjectId> = removable.iter().map(|(_, t)| *t).collect();
         if let Some((commit, moved)) = store.archive(id, &tips, integration)? {

@@ -79,7 +79,7 @@ pub enum KernelError {
 /// task's run lock): the work left in its worktree is committed on the task branch (staged
 /// work too), and the task is released with `why`, its attempt recorded as interrupted.
 pub fn recover(store: &Store, score: &str, task: &str, why: &str) -> Result<bool, KernelError> {
-    let branch = crate::performer::task_run::task_branch(score, task);
+    let branch = crate::model::branches::task_branch(score, task);
     let path = store.repo.worktree_with_branch(&format!("refs/heads/{branch}"))?;
     let mut kept = None;
     if let Some(path) = path
@@ -111,4 +111,24 @@ pub fn recover(store: &Store, score: &str, task: &str, why: &str) -> Result<bool
         Ok(true)
     })?;
     Ok(outcome.value)
+}
+
+/// The lock a run holds on its task while it works. The kernel drops it when the process dies,
+/// so a `running` task whose lock is free was orphaned by a crash.
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+/// Take the run lock of `score/task` if no one holds it.
+pub fn try_run_lock(common_dir: &std::path::Path, score: &str, task: &str) -> std::io::Result<Option<RunLock>> {
+    let path = common_dir.join("maestro/runs").join(score).join(format!("{task}.lock"));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::File::options().create(true).truncate(false).write(true).open(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(RunLock { _file: file })),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
 }

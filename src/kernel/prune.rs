@@ -12,12 +12,12 @@
 
 use std::path::{Path, PathBuf};
 
+use super::try_run_lock;
 use super::{KernelError, recover};
 use crate::git::ObjectId;
 use crate::model::intent::{Effect, Step};
 use crate::model::lease::Liveness;
 use crate::model::{Task, TaskStatus};
-use crate::performer::task_run::try_run_lock;
 use crate::store::{self, Store};
 
 /// What prune did with one worktree.

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::approval::globs_overlap;
+use crate::model::plan::globs_overlap;
 use crate::model::{Decision, DecisionKind, Knowledge, Task};
 
 /// What to look for.

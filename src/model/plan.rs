@@ -434,6 +434,25 @@ pub fn validate_glob(glob: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The literal part of a glob before its first wildcard.
+fn literal_prefix(glob: &str) -> &str {
+    let end = glob.find(['*', '?', '[', '{']).unwrap_or(glob.len());
+    &glob[..end]
+}
+
+/// Whether two scope globs may match a common path: one's literal prefix extends the other's.
+pub fn globs_overlap(a: &str, b: &str) -> bool {
+    let (pa, pb) = (literal_prefix(a), literal_prefix(b));
+    let wild_a = pa.len() < a.len();
+    let wild_b = pb.len() < b.len();
+    match (wild_a, wild_b) {
+        (false, false) => a == b,
+        (true, false) => b.starts_with(pa),
+        (false, true) => a.starts_with(pb),
+        (true, true) => pa.starts_with(pb) || pb.starts_with(pa),
+    }
+}
+
 /// Check a branch name with git's ref-format rules (git-check-ref-format), without `refs/heads/`.
 pub fn validate_branch_name(name: &str) -> Result<(), String> {
     let bad = |why: &str| Err(format!("{name:?} is not a valid branch name: {why}"));

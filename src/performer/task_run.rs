@@ -77,15 +77,12 @@ pub enum RunError {
     Io(#[from] std::io::Error),
 }
 
-/// The branch of a task.
-pub fn task_branch(score: &str, task: &str) -> String {
-    format!("maestro/{score}/tasks/{task}")
-}
+pub use crate::model::branches::task_branch;
 
 /// The commit new worktrees of `score`'s tasks start from: the integration tip (which holds
 /// the merged dependencies), or the Score's target before the first merge.
 pub fn worktree_base(repo: &git::Repo, score: &Score) -> Result<Option<ObjectId>, git::Error> {
-    match repo.read_ref(&format!("refs/heads/{}", crate::approval::integration_branch(&score.id)))? {
+    match repo.read_ref(&format!("refs/heads/{}", crate::model::branches::integration_branch(&score.id)))? {
         Some(tip) => Ok(Some(tip)),
         None => repo.read_ref(&format!("refs/heads/{}", score.target)),
     }
@@ -163,7 +160,8 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         let claimed = lifecycle::start(&score, &tasks, &mut task, live, run, tx.now)?;
         tx.put(&path, &task)?;
         if fresh && let Some(effects) = restart_effects(store, score_id, task_id)? {
-            let why = format!("restart {score_id}/{task_id} from {}", crate::approval::integration_branch(score_id));
+            let why =
+                format!("restart {score_id}/{task_id} from {}", crate::model::branches::integration_branch(score_id));
             tx.intend(why, Step::Restart { score: score_id.to_owned(), task: task_id.to_owned() }, effects)?;
         }
         // Short-term memory: the new run starts from the last run's stack; its prompt shows
@@ -406,25 +404,7 @@ fn memory(earlier: &[RunSession], current: &RunSession) -> String {
     out
 }
 
-/// The lock a run holds on its task while it works. The kernel drops it when the process dies,
-/// so a `running` task whose lock is free was orphaned by a crash.
-pub struct RunLock {
-    _file: std::fs::File,
-}
-
-/// Take the run lock of `score/task` if no one holds it.
-pub fn try_run_lock(common_dir: &Path, score: &str, task: &str) -> std::io::Result<Option<RunLock>> {
-    let path = common_dir.join("maestro/runs").join(score).join(format!("{task}.lock"));
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let file = std::fs::File::options().create(true).truncate(false).write(true).open(&path)?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(RunLock { _file: file })),
-        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-        Err(std::fs::TryLockError::Error(e)) => Err(e),
-    }
-}
+pub use crate::kernel::{RunLock, try_run_lock};
 
 /// Make the task's worktree ready on its branch: created if missing, repaired if broken (see
 /// [`git::Repo::repair_task_worktree`]). Returns what was repaired, for the attempt record.
@@ -465,7 +445,7 @@ fn prepare_worktree(
 fn restart_effects(store: &Store, score: &str, task: &str) -> Result<Option<Vec<Effect>>, RunError> {
     let repo = &store.repo;
     let branch = format!("refs/heads/{}", task_branch(score, task));
-    let integration = format!("refs/heads/{}", crate::approval::integration_branch(score));
+    let integration = format!("refs/heads/{}", crate::model::branches::integration_branch(score));
     let (Some(old), Some(tip)) = (repo.read_ref(&branch)?, repo.read_ref(&integration)?) else { return Ok(None) };
     if old == tip {
         return Ok(None);

@@ -68,8 +68,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::Timestamp;
 
-use crate::approval::integration_branch;
 use crate::git::{CommitInfo, ObjectId};
+use crate::model::branches::integration_branch;
 use crate::model::intent::{Effect, Intent, Step};
 use crate::model::lease::Liveness;
 use crate::model::{DecisionKind, Score, Task, TaskStatus};
@@ -138,7 +138,7 @@ impl Reading<'_> {
         let base: Vec<ObjectId> =
             score.base.as_deref().and_then(oid).filter(|b| repo.has_object(*b)).into_iter().collect();
         for info in repo.new_commits(tip, &base, usize::MAX)? {
-            if let Some(merge) = crate::approval::reverted_merge(&info.message) {
+            if let Some(merge) = crate::model::branches::reverted_merge(&info.message).and_then(oid) {
                 branch.reverts.entry(merge).or_default().push(info.id);
             }
             branch.commits.insert(info.id, info);

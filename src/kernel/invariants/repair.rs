@@ -61,7 +61,7 @@ pub fn repair(store: &Store) -> store::Result<Vec<Repaired>> {
 fn release(store: &Store, score: &str, task: &str) -> store::Result<(String, bool)> {
     let address = format!("{score}/{task}");
     // A run of it on this machine holds its run lock, whatever its lease says.
-    let lock = crate::performer::task_run::try_run_lock(store.repo.common_dir(), score, task)
+    let lock = crate::kernel::try_run_lock(store.repo.common_dir(), score, task)
         .map_err(|e| crate::git::Error::Io { context: format!("cannot take the run lock of {address}"), source: e })?;
     if lock.is_none() {
         return Ok((format!("left {address} alone: a process here holds its run lock"), false));
