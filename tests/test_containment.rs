@@ -267,6 +267,42 @@ fn a_run_killed_outright_still_leaves_no_process_behind() {
     nothing_survived(&marker, &[]);
 }
 
+#[test]
+fn a_supervisor_signalled_again_and_again_still_kills_everything_and_reports() {
+    // A parent killed outright sends one SIGTERM per thread of it that exits
+    // (`PR_SET_PDEATHSIG` follows the forking thread): the supervisor must not die of the
+    // second one before its cleanup, as it did in CI.
+    let env = TestEnv::new();
+    let marker = marker();
+    let sleep = marked_sleep(&env, &marker);
+    let script = env.path("hostile.sh");
+    write_script(&script, &hostile_script(&sleep, &marker, &[], &format!("exec '{}' infinity", sleep.display())));
+    let report = env.path("report.toml");
+    let mut child = std::process::Command::new(MAESTRO)
+        .args(["supervise", "--timeout-ms", "600000", "--report"])
+        .arg(&report)
+        .arg("--")
+        .arg(&script)
+        .env("MARK", &marker)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while survivors(&marker).len() < 4 {
+        assert!(std::time::Instant::now() < deadline, "the command never started its children");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    for signal in ["-TERM", "-TERM", "-HUP", "-INT", "-TERM"] {
+        assert!(std::process::Command::new("kill").args([signal, &pid]).status().unwrap().success());
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "the supervisor ends as stopped, not by a signal: {status:?}");
+    let report = git_maestro::supervisor::Report::read(&report).expect("the supervisor wrote its report");
+    assert_eq!(report.end, git_maestro::supervisor::End::Stopped);
+    assert!(report.killed >= 1, "the setsid sleeper outside the group is counted: {report:?}");
+    nothing_survived(&marker, &[]);
+}
+
 // The runner itself, with this binary as the supervisor.
 
 fn spec(env: &TestEnv, script: &str, timeout: Duration) -> ProcessSpec {

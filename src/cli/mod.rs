@@ -40,7 +40,6 @@ pub struct Args {
 
 /// Parse the process arguments, run the command, and turn the outcome into an exit code.
 pub fn main() -> ExitCode {
-    crate::git::install_interrupt_handler();
     let argv: Vec<String> = std::env::args().collect();
     let args = match Args::try_parse_from(&argv) {
         Ok(args) => args,
@@ -49,6 +48,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    crate::git::install_interrupt_handler(match args.command {
+        commands::Command::Supervise(_) => crate::git::RepeatedSignal::OnlyFlags,
+        _ => crate::git::RepeatedSignal::Terminates,
+    });
     let json = args.json;
     let dir = match &args.dir {
         Some(d) => d.clone(),

@@ -98,14 +98,30 @@ impl<T, E: Into<gix::Error>> GixContext<T> for std::result::Result<T, E> {
     }
 }
 
+/// What a repeated SIGINT, SIGTERM or SIGHUP does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepeatedSignal {
+    /// The second signal cleans up tempfiles and terminates the process (a user pressing
+    /// Ctrl-C twice means it).
+    Terminates,
+    /// Every signal only raises the flag. For the supervisor, whose cleanup is short and must
+    /// not be cut off: a parent killed outright can send it several SIGTERMs, one per thread
+    /// of the parent that exits (`PR_SET_PDEATHSIG` follows the thread that forked).
+    OnlyFlags,
+}
+
 /// Install gix's signal handler so SIGINT/SIGTERM remove lock files and tempfiles before the
 /// process dies. Call once at startup; later calls are no-ops.
 ///
 /// The first signal only raises a flag ([`interrupted`]): long operations (a performer run)
-/// poll it to stop cleanly and record why; short ones finish. A second signal cleans up
-/// tempfiles and terminates. Failing to install is not fatal: stale-lock recovery covers it.
-pub fn install_interrupt_handler() {
-    let _ = gix::interrupt::init_handler_default(1);
+/// poll it to stop cleanly and record why; short ones finish. What a second signal does is
+/// `repeated`. Failing to install is not fatal: stale-lock recovery covers it.
+pub fn install_interrupt_handler(repeated: RepeatedSignal) {
+    let grace = match repeated {
+        RepeatedSignal::Terminates => 1,
+        RepeatedSignal::OnlyFlags => usize::MAX,
+    };
+    let _ = gix::interrupt::init_handler_default(grace);
 }
 
 /// Whether SIGINT, SIGTERM or SIGHUP arrived.
