@@ -25,5 +25,6 @@ pub mod mcp;
 pub mod memory;
 pub mod model;
 pub mod performer;
+pub mod sandbox;
 pub mod store;
 pub mod supervisor;

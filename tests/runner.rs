@@ -32,6 +32,7 @@ mod test_prune_race;
 mod test_reliability;
 mod test_review;
 mod test_run;
+mod test_sandbox;
 mod test_score_edit;
 mod test_shell;
 mod test_store;

@@ -36,7 +36,7 @@ fn setup(adapter: &str, bin: &Path, scenario: &str, timeout: &str, extra: &str) 
     let server = ModelServer::start(Scenario::load(scenario), &env.path("requests.jsonl"));
     let config = format!(
         "[performers.agent]\nadapter = \"{adapter}\"\ncommand = \"{}\"\nmodel = \"scripted-model\"\nbase_url = \"{}\"\n\
-         api_key_env = \"MAESTRO_TEST_KEY\"\nisolate_home = true\ntimeout = \"{timeout}\"\n{extra}\n",
+         api_key_env = \"MAESTRO_TEST_KEY\"\nisolate_home = true\nsandbox = \"required\"\ntimeout = \"{timeout}\"\n{extra}\n",
         bin.display(),
         server.base_url(),
     );
@@ -48,7 +48,7 @@ fn setup(adapter: &str, bin: &Path, scenario: &str, timeout: &str, extra: &str) 
 fn run_task(s: &Setup) -> Run {
     s.env
         .command(&s.dir)
-        .env("MAESTRO_TEST_KEY", "sk-scripted-test-key")
+        .env("MAESTRO_TEST_KEY", KEY)
         .args(["task", "run", "auth-tokens/token-types", "--performer", "agent"])
         .output()
         .unwrap()
@@ -84,25 +84,62 @@ fn assert_submitted_with_file(s: &Setup, run: &Run) {
 fn claude_writes_a_file_and_the_task_is_submitted() {
     let Some(bin) = agent("claude") else { return };
     let s = setup("claude", &bin, "write-only", "3m", "env = { CLAUDE_CODE_MAX_RETRIES = \"0\" }");
+    let home = files_under(&s.env.path("home"));
     let run = run_task(&s);
     assert_submitted_with_file(&s, &run);
+    assert_contained(&s, &home);
 }
 
 #[test]
 fn codex_writes_a_file_and_the_task_is_submitted() {
     let Some(bin) = agent("codex") else { return };
     let s = setup("codex", &bin, "write-only", "3m", "");
+    let home = files_under(&s.env.path("home"));
     let run = run_task(&s);
     assert_submitted_with_file(&s, &run);
+    assert_contained(&s, &home);
 }
 
 #[test]
 fn gemini_writes_a_file_and_the_task_is_submitted() {
     let Some(bin) = agent("gemini") else { return };
     let s = setup("gemini", &bin, "write-only", "3m", "");
+    let home = files_under(&s.env.path("home"));
     let run = run_task(&s);
     assert_submitted_with_file(&s, &run);
+    assert_contained(&s, &home);
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> std::collections::BTreeSet<PathBuf> {
+    let mut out = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() && !path.is_symlink() {
+            out.extend(files_under(&path));
+        } else {
+            out.insert(path);
+        }
+    }
+    out
+}
+
+/// After a run with an isolated home under `sandbox = "required"`: no file appeared in the
+/// (hermetic) HOME, which held `home` before, and the API key is kept nowhere: not in the
+/// isolated agent homes, the transcripts or the worktree.
+fn assert_contained(s: &Setup, home: &std::collections::BTreeSet<PathBuf>) {
+    let after = files_under(&s.env.path("home"));
+    let new: Vec<&PathBuf> = after.difference(home).collect();
+    assert!(new.is_empty(), "the run wrote into HOME: {new:#?}");
+    let kept: Vec<PathBuf> = [s.dir.join(".git/maestro"), s.env.path("worktrees")]
+        .iter()
+        .flat_map(|d| files_under(d))
+        .filter(|p| std::fs::read(p).is_ok_and(|b| b.windows(KEY.len()).any(|w| w == KEY.as_bytes())))
+        .collect();
+    assert!(kept.is_empty(), "the API key was kept in {kept:#?}");
+}
+
+const KEY: &str = "sk-scripted-test-key";
 
 /// Extra config per adapter that makes a failing endpoint fail fast instead of retrying for
 /// minutes (real users keep the CLIs' own retry policies).
@@ -260,7 +297,7 @@ fn review_by(adapter: &str, scenario: &str) -> Option<(Setup, Run, serde_json::V
     let run: Run = s
         .env
         .command(&s.dir)
-        .env("MAESTRO_TEST_KEY", "sk-scripted-test-key")
+        .env("MAESTRO_TEST_KEY", KEY)
         .args(["task", "review", "rev/token-types"])
         .output()
         .unwrap()
@@ -341,7 +378,7 @@ fn a_planned_score_runs_across_the_three_clis_with_a_rejection_reworked() {
     for (name, adapter, bin, server) in &servers {
         config.push_str(&format!(
             "[performers.{name}]\nadapter = \"{adapter}\"\ncommand = \"{}\"\nmodel = \"scripted-model\"\n\
-             base_url = \"{}\"\napi_key_env = \"MAESTRO_TEST_KEY\"\nisolate_home = true\ntimeout = \"3m\"\n\
+             base_url = \"{}\"\napi_key_env = \"MAESTRO_TEST_KEY\"\nisolate_home = true\nsandbox = \"required\"\ntimeout = \"3m\"\n\
              max_parallel = 2\n{}\n\n",
             bin.display(),
             server.base_url(),
@@ -349,9 +386,8 @@ fn a_planned_score_runs_across_the_three_clis_with_a_rejection_reworked() {
         ));
     }
     std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
-    let maestro = |args: &[&str]| -> Run {
-        env.command(&dir).env("MAESTRO_TEST_KEY", "sk-scripted-test-key").args(args).output().unwrap().into()
-    };
+    let maestro =
+        |args: &[&str]| -> Run { env.command(&dir).env("MAESTRO_TEST_KEY", KEY).args(args).output().unwrap().into() };
 
     let planned = maestro(&["plan", "Write four files, t1 first", "--with", "planner"]);
     assert_eq!(planned.code, 0, "{}", planned.render());
@@ -422,7 +458,7 @@ fn claude_keeps_memory_through_mcp_and_resumes_its_session_on_rework() {
     s.env.run(&s.dir, &["approve", "mem"]).success();
     s.env.run(&s.dir, &["kb", "add", "--title", "Expiry is checked in one place", "--path", "src/auth/*"]).success();
     let maestro = |args: &[&str]| -> Run {
-        s.env.command(&s.dir).env("MAESTRO_TEST_KEY", "sk-scripted-test-key").args(args).output().unwrap().into()
+        s.env.command(&s.dir).env("MAESTRO_TEST_KEY", KEY).args(args).output().unwrap().into()
     };
     let first = maestro(&["run", "mem"]);
     assert_eq!(first.code, 0, "{}", first.render());

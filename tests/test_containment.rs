@@ -317,6 +317,8 @@ fn spec(env: &TestEnv, script: &str, timeout: Duration) -> ProcessSpec {
         timeout,
         transcript: dir.join("run.jsonl"),
         supervisor: MAESTRO.into(),
+        sandbox: Default::default(),
+        secrets: Vec::new(),
     }
 }
 

@@ -77,7 +77,7 @@ fn a_run_receives_its_push_packet_and_the_broadcast() {
     env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
     let prompt = env.path("prompt.txt");
     let config = format!(
-        "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\ncontext_file = true\n\
+        "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nsandbox = \"off\"\ncontext_file = true\n\
          env = {{ FAKE_WRITE = \"src/auth/token.rs=pub struct Token;\", FAKE_PROMPT_COPY = \"{}\", \
          FAKE_READ = \"AGENTS.md={}\" }}\n",
         prompt.display(),

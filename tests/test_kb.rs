@@ -74,7 +74,7 @@ fn a_task_prompt_carries_the_relevant_knowledge() {
     env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
     let prompt = env.path("prompt.txt");
     let config = format!(
-        "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\n\
+        "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nsandbox = \"off\"\n\
          env = {{ FAKE_WRITE = \"src/auth/token.rs=pub struct Token;\", FAKE_PROMPT_COPY = \"{}\" }}\n",
         prompt.display()
     );

@@ -71,7 +71,7 @@ fn the_python_sdk_uses_every_tool_of_a_live_run_and_every_forgery_is_refused() {
     let (ours, other) = (packet("auth-tokens/token-types"), packet("auth-tokens/docs"));
     let out = env.path("observed.json");
     let config = format!(
-        "[performers.py]\nadapter = \"command\"\ncommand = \"{}\"\nextra_args = [\"{}\"]\ntimeout = \"5m\"\n\
+        "[performers.py]\nadapter = \"command\"\ncommand = \"{}\"\nsandbox = \"off\"\nextra_args = [\"{}\"]\ntimeout = \"5m\"\n\
          env = {{ MAESTRO_TEST_BIN = \"{BIN}\", MAESTRO_TEST_OUT = \"{}\", MAESTRO_TEST_PACKET = \"{ours}\", \
          MAESTRO_TEST_OTHER_PACKET = \"{other}\" }}\n",
         python.display(),

@@ -14,7 +14,9 @@ const GOOD: &str = r#"format = 1\nid = "p"\ntitle = "Planned"\ntarget = "main"\n
 fn repo_with_planner(env: &TestEnv, fake_env: &str) -> PathBuf {
     let dir = env.repo("r");
     env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
-    let config = format!("[performers.planner]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nenv = {{ {fake_env} }}\n");
+    let config = format!(
+        "[performers.planner]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nsandbox = \"off\"\nenv = {{ {fake_env} }}\n"
+    );
     std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
     dir
 }

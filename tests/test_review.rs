@@ -23,7 +23,7 @@ fn submitted(env: &TestEnv, approval: &str, reviewer_env: &str) -> PathBuf {
     env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
     let config = format!(
         "[performers.author]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nenv = {{ FAKE_WRITE = \"t0.txt=zero\" }}\n\n\
-         [performers.reviewer]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nenv = {{ {reviewer_env} }}\n\n\
+         [performers.reviewer]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nsandbox = \"off\"\nenv = {{ {reviewer_env} }}\n\n\
          [checks.test]\nrun = \"test -f t0.txt\"\n"
     );
     std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();

@@ -33,7 +33,7 @@ fn setup(env: &TestEnv, score_toml: &str, fake_env: &str, check: &str) -> PathBu
     env.run(&dir, &["approve", "k"]).success();
     env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
     let config = format!(
-        "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nmax_parallel = 8\n\
+        "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nmax_parallel = 8\nsandbox = \"off\"\n\
          env = {{ FAKE_WRITE = \"{{task}}.txt={{task}}\", {fake_env} }}\n\n[checks.ok]\nrun = \"{check}\"\n"
     );
     std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();

@@ -25,10 +25,13 @@ fn setup(env: &TestEnv) -> PathBuf {
     dir
 }
 
-/// Configure the one performer `p`: `command` with `env` (a TOML inline table body).
+/// Configure the one performer `p`: `command` with `env` (a TOML inline table body). Unconfined
+/// and only warned of outside writes: these performers commit, detach and branch as agents
+/// without git-maestro's sandbox can, which is what the repairs here are for.
 fn performer(dir: &Path, command: &str, env: &str) {
     let config = format!(
-        "[performers.p]\nadapter = \"command\"\ncommand = \"{command}\"\ntimeout = \"1m\"\nenv = {{ {env} }}\n\n\
+        "[performers.p]\nadapter = \"command\"\ncommand = \"{command}\"\ntimeout = \"1m\"\nsandbox = \"off\"\n\
+         outside_writes = \"warn\"\nenv = {{ {env} }}\n\n\
          [checks.test]\nrun = \"test -f out.txt\"\n"
     );
     std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
@@ -258,6 +261,8 @@ fn a_performer_that_switches_branch_still_submits_its_work_on_the_task_branch() 
     }
     let kept = kept_head(&env, &dir, &task);
     assert_eq!(kept, env.git(&dir, &["rev-parse", "agent-branch"]).success_git().trim());
+    let outside = &task["attempts"][0]["outside_writes"];
+    assert_eq!(outside, &serde_json::json!(["refs/heads/agent-branch"]), "the new branch is noticed: {task:#}");
 }
 
 #[test]

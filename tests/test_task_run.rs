@@ -22,7 +22,7 @@ fn setup(env: &TestEnv, fake_env: &str, timeout: &str) -> PathBuf {
 /// Configure the one performer `fake` with `fake_env` (a TOML inline table body).
 fn write_config(dir: &Path, fake_env: &str, timeout: &str) {
     let config = format!(
-        "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\ntimeout = \"{timeout}\"\nenv = {{ {fake_env} }}\n"
+        "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nsandbox = \"off\"\ntimeout = \"{timeout}\"\nenv = {{ {fake_env} }}\n"
     );
     std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
 }
@@ -164,10 +164,14 @@ fn a_write_outside_the_worktree_is_recorded() {
         &format!("FAKE_WRITE = \"in.txt=in\", FAKE_OUTSIDE = \"{}\"", dir.join("stray.txt").display()),
         "1m",
     );
-    let run = run_task(&env, &dir_setup).success();
+    let run = run_task(&env, &dir_setup);
     assert!(run.stderr.contains("Warning: fake changed stray.txt outside its worktree"), "{}", run.render());
     let task = task_json(&env, &dir);
-    assert_eq!(task["attempts"][0]["outside_writes"], serde_json::json!(["stray.txt"]));
+    let attempt = &task["attempts"][0];
+    assert_eq!(attempt["outside_writes"], serde_json::json!(["stray.txt"]));
+    assert_eq!(attempt["outcome"], "failed", "an outside write fails the attempt by default: {task:#}");
+    assert_eq!(attempt["reason"], "outside write: the performer changed stray.txt", "{task:#}");
+    assert_ne!(task["status"], "submitted", "{task:#}");
 }
 
 #[test]

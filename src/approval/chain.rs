@@ -14,6 +14,7 @@ use super::{ApprovalError, PrState};
 use crate::config::Config;
 use crate::git::Repo;
 use crate::model::{DecisionKind, Evidence, Review, Task, TaskStatus};
+use crate::performer::confine::Confinement;
 use crate::performer::runner::{self, Exit, ProcessSpec};
 use crate::store::{self, Store, layout};
 
@@ -260,19 +261,33 @@ pub(super) fn run_check(
     let (name, command, timeout) = (check.name.as_str(), check.run.as_str(), check.timeout);
     let logs = repo.common_dir().join("maestro/logs").join(&task.score).join(&task.id);
     let transcript = logs.join(format!("check-{name}.log"));
+    // Checks run code the agent wrote: confined too, with the network left alone.
+    let run_id = format!("check-{}-{name}-{:08x}", task.id, fastrand::u32(..));
+    let confinement = Confinement::prepare(repo, check.sandbox, worktree, &run_id, check.writable.clone(), None)?;
+    let mut env = env.to_vec();
+    env.extend(confinement.env.iter().cloned());
     let spec = ProcessSpec {
         program: "/bin/sh".into(),
         args: vec!["-c".into(), command.to_owned()],
         cwd: worktree.to_owned(),
-        env: env.to_vec(),
+        env,
         stdin: Vec::new(),
         timeout: Duration::from_secs(timeout),
         transcript: transcript.clone(),
         supervisor: maestro_exe.to_owned(),
+        sandbox: confinement.policy.clone(),
+        secrets: Vec::new(),
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (_keep, cancel) = tokio::sync::watch::channel(false);
-    let out = rt.block_on(runner::run(&spec, |_| {}, cancel))?;
+    let out = rt.block_on(runner::run(&spec, |_| {}, cancel));
+    let aftermath = confinement.finish(repo).map_err(ApprovalError::from)?;
+    let mut out = out?;
+    if !aftermath.relinked.is_empty() {
+        // The check redirected its worktree's link to the repository: it fails, whatever its
+        // exit status said.
+        out.exit = Exit::Code(126);
+    }
     let mut output = std::fs::read(&transcript).unwrap_or_default();
     output.extend(std::fs::read(transcript.with_extension("stderr")).unwrap_or_default());
     let digest = repo.blob_id(&output).map_err(ApprovalError::from)?.to_string();

@@ -13,6 +13,9 @@
 //! - `FAKE_SAY=<text>`: print it as the last line (a `\n` in it is a line break);
 //! - `FAKE_EXIT=<code>`: exit with that code (default 0), after printing a last message;
 //!   `FAKE_EXIT_FOR=<task>` limits it to that task.
+//!
+//! `FAKE_LOG`, `FAKE_PROMPT_COPY`, `FAKE_READ` and `FAKE_OUTSIDE` write outside the worktree, which
+//! the sandbox forbids: tests that use them configure the performer with `sandbox = "off"`.
 
 use std::io::{Read, Write};
 

@@ -43,6 +43,12 @@ pub struct PerformerEntry {
     pub api_key_env: Option<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    pub sandbox: Option<String>,
+    #[serde(default)]
+    pub writable: Vec<String>,
+    #[serde(default)]
+    pub allow_ports: Vec<u16>,
+    pub outside_writes: Option<String>,
     /// Which source set each field, for error messages.
     #[serde(skip)]
     sources: BTreeMap<&'static str, String>,
@@ -54,6 +60,9 @@ pub struct PerformerEntry {
 pub struct CheckEntry {
     pub run: Option<String>,
     pub timeout: Option<String>,
+    pub sandbox: Option<String>,
+    #[serde(default)]
+    pub writable: Vec<String>,
     #[serde(skip)]
     sources: BTreeMap<&'static str, String>,
 }
@@ -112,9 +121,11 @@ impl PerformerEntry {
             isolate_home,
             context_file,
             base_url,
-            api_key_env
+            api_key_env,
+            sandbox,
+            outside_writes
         );
-        take_nonempty!(languages, kinds, strengths, extra_args, env);
+        take_nonempty!(languages, kinds, strengths, extra_args, env, writable, allow_ports);
     }
 }
 
@@ -190,6 +201,14 @@ impl RawConfig {
                 current.timeout = entry.timeout;
                 current.sources.insert("timeout", source.clone());
             }
+            if entry.sandbox.is_some() {
+                current.sandbox = entry.sandbox;
+                current.sources.insert("sandbox", source.clone());
+            }
+            if !entry.writable.is_empty() {
+                current.writable = entry.writable;
+                current.sources.insert("writable", source.clone());
+            }
         }
     }
 
@@ -247,6 +266,8 @@ impl RawConfig {
                             }
                         }
                         "baseurl" => set.base_url = Some(value),
+                        "sandbox" => set.sandbox = Some(value),
+                        "outsidewrites" => set.outside_writes = Some(value),
                         "apikeyenv" => set.api_key_env = Some(value),
                         "languages" => set.languages = split_list(&value),
                         "kinds" => set.kinds = split_list(&value),
@@ -262,12 +283,18 @@ impl RawConfig {
                     match field.as_str() {
                         "run" => entry.run = Some(value),
                         "timeout" => entry.timeout = Some(value),
+                        "sandbox" => entry.sandbox = Some(value),
                         _ => {
-                            errors.push(err("unknown key; a check has run and timeout"));
+                            errors.push(err("unknown key; a check has run, timeout and sandbox"));
                             continue;
                         }
                     }
-                    entry.sources.insert(if field == "run" { "run" } else { "timeout" }, source.clone());
+                    let field = match field.as_str() {
+                        "run" => "run",
+                        "timeout" => "timeout",
+                        _ => "sandbox",
+                    };
+                    entry.sources.insert(field, source.clone());
                 }
             }
         }

@@ -135,6 +135,14 @@ pub struct Performer {
     pub base_url: Option<String>,
     pub api_key_env: Option<String>,
     pub env: BTreeMap<String, String>,
+    /// Whether its runs are confined (DESIGN §13).
+    pub sandbox: crate::sandbox::Mode,
+    /// Paths its confined runs may write besides the worktree (`~/` is the home directory).
+    pub writable: Vec<PathBuf>,
+    /// TCP ports its confined runs may connect to besides the endpoint's.
+    pub allow_ports: Vec<u16>,
+    /// A write outside the worktree only warns instead of failing the attempt.
+    pub outside_writes_warn: bool,
     /// Where its definition came from, for messages.
     pub source: String,
 }
@@ -146,6 +154,9 @@ pub struct Check {
     pub run: String,
     /// Seconds.
     pub timeout: u64,
+    /// Whether it runs confined, and what it may write besides the worktree (e.g. caches).
+    pub sandbox: crate::sandbox::Mode,
+    pub writable: Vec<PathBuf>,
     pub source: String,
 }
 
@@ -291,6 +302,16 @@ fn validate(raw: file::RawConfig, errors: &mut Vec<ConfigError>) -> Config {
         {
             err("api_key_env", format!("{var:?} is not an environment variable name"));
         }
+        let sandbox = sandbox_mode(entry.sandbox.as_deref(), &mut err);
+        let writable = writable_paths(&entry.writable, &mut err);
+        let outside_writes_warn = match entry.outside_writes.as_deref() {
+            None | Some("fail") => false,
+            Some("warn") => true,
+            Some(other) => {
+                err("outside_writes", format!("{other:?} is not fail or warn"));
+                false
+            }
+        };
         let source = entry.source_of("adapter");
         config.performers.insert(
             name.clone(),
@@ -311,6 +332,10 @@ fn validate(raw: file::RawConfig, errors: &mut Vec<ConfigError>) -> Config {
                 base_url: entry.base_url,
                 api_key_env: entry.api_key_env,
                 env: entry.env,
+                sandbox,
+                writable,
+                allow_ports: entry.allow_ports,
+                outside_writes_warn,
                 source,
             },
         );
@@ -334,10 +359,38 @@ fn validate(raw: file::RawConfig, errors: &mut Vec<ConfigError>) -> Config {
                 0
             }
         };
+        let sandbox = sandbox_mode(entry.sandbox.as_deref(), &mut err);
+        let writable = writable_paths(&entry.writable, &mut err);
         let source = entry.source_of("run");
-        config.checks.insert(name.clone(), Check { name, run, timeout, source });
+        config.checks.insert(name.clone(), Check { name, run, timeout, sandbox, writable, source });
     }
     config
+}
+
+fn sandbox_mode(given: Option<&str>, err: &mut impl FnMut(&str, String)) -> crate::sandbox::Mode {
+    let Some(text) = given else { return crate::sandbox::Mode::default() };
+    crate::sandbox::Mode::parse(text).unwrap_or_else(|| {
+        err("sandbox", format!("{text:?} is not {}", crate::sandbox::Mode::NAMES.join(", ")));
+        crate::sandbox::Mode::default()
+    })
+}
+
+/// `writable` entries as absolute paths: `~/x` is under the home directory.
+fn writable_paths(given: &[String], err: &mut impl FnMut(&str, String)) -> Vec<PathBuf> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let mut paths = Vec::new();
+    for text in given {
+        let path = match (text.strip_prefix("~/"), &home) {
+            (Some(rest), Some(home)) => home.join(rest),
+            _ => PathBuf::from(text),
+        };
+        if path.is_absolute() {
+            paths.push(path);
+        } else {
+            err("writable", format!("{text:?} is not an absolute path (or one under ~/)"));
+        }
+    }
+    paths
 }
 
 #[cfg(test)]

@@ -50,13 +50,29 @@ pub fn git_version() -> Result<GitVersion> {
 
 /// Run `git -C <dir> <args>` with stdin closed; its stdout, or an error quoting its stderr.
 pub(super) fn run_git(dir: &Path, args: &[&str]) -> Result<String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
+    output(Command::new("git").arg("-C").arg(dir).args(args), dir, args)
+}
+
+/// Run git on a task worktree a confined run may have written (DESIGN §13): `GIT_DIR`,
+/// `GIT_COMMON_DIR` and `GIT_WORK_TREE` pinned to what the repository says, so a redirected
+/// `.git` file is not followed, and no hook or fsmonitor of anyone's runs.
+pub(super) fn run_git_pinned(repo: &super::Repo, worktree: &Path, args: &[&str]) -> Result<String> {
+    let admin = repo
+        .worktree_admin_dir(worktree)?
+        .ok_or_else(|| Error::Failed(format!("{} is no worktree of this repository", worktree.display())))?;
+    let mut cmd = Command::new("git");
+    cmd.arg("-C")
+        .arg(worktree)
+        .args(["-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false"])
         .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| Error::Binary(format!("cannot run git: {e}")))?;
+        .env("GIT_DIR", admin)
+        .env("GIT_COMMON_DIR", repo.common_dir())
+        .env("GIT_WORK_TREE", worktree);
+    output(&mut cmd, worktree, args)
+}
+
+fn output(cmd: &mut Command, dir: &Path, args: &[&str]) -> Result<String> {
+    let out = cmd.stdin(Stdio::null()).output().map_err(|e| Error::Binary(format!("cannot run git: {e}")))?;
     if !out.status.success() {
         return Err(Error::Failed(format!(
             "`git {}` in {} failed: {}",

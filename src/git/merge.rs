@@ -109,9 +109,16 @@ impl Repo {
 
     /// Reset the worktree at `path` to `commit` with git (`reset --hard`, then `clean -fd`):
     /// its files, its index, and its checked-out branch if it has one.
+    /// A linked worktree is reset with git's paths pinned (checks ran code in it).
     pub fn reset_checkout(&self, path: &std::path::Path, commit: ObjectId) -> Result<()> {
-        super::binary::run_git(path, &["reset", "-q", "--hard", &commit.to_string()])?;
-        super::binary::run_git(path, &["clean", "-fdq"])?;
+        let linked = self.worktree_admin_dir(path)?.is_some();
+        for args in [&["reset", "-q", "--hard", &commit.to_string()][..], &["clean", "-fdq"]] {
+            if linked {
+                super::binary::run_git_pinned(self, path, args)?;
+            } else {
+                super::binary::run_git(path, args)?;
+            }
+        }
         Ok(())
     }
 

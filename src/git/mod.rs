@@ -8,6 +8,7 @@
 
 mod binary;
 mod config_env;
+mod confined;
 mod diff;
 mod merge;
 mod objects;
@@ -16,6 +17,7 @@ mod repo;
 mod worktree;
 
 pub use binary::{GitVersion, git_version};
+pub use confined::{WorktreeLinks, outside_changes, url_port};
 pub use diff::{FileChange, FileDiff, Hunk};
 pub use merge::MergeResult;
 pub use objects::{CommitInfo, TreeEdit};

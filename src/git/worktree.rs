@@ -76,6 +76,18 @@ impl Repo {
         Ok(out)
     }
 
+    /// The admin directory (`<common>/worktrees/<id>`) of the linked worktree at `path`, as the
+    /// repository records it (not as the worktree's own `.git` file says).
+    pub fn worktree_admin_dir(&self, path: &Path) -> Result<Option<PathBuf>> {
+        let Ok(canonical) = std::fs::canonicalize(path) else { return Ok(None) };
+        for proxy in self.inner.worktrees().ctx(|| "cannot list worktrees".into())? {
+            if proxy.base().ok().and_then(|b| std::fs::canonicalize(b).ok()).as_ref() == Some(&canonical) {
+                return Ok(Some(proxy.git_dir().to_owned()));
+            }
+        }
+        Ok(None)
+    }
+
     /// Remove the linked worktree at `path`, discarding whatever it holds. Callers commit or
     /// archive first.
     pub fn remove_worktree(&self, path: &Path) -> Result<()> {
@@ -298,7 +310,7 @@ impl Repo {
         if info.branch.as_deref() == Some(branch) {
             return Ok(Repair::Sound);
         }
-        super::binary::run_git(path, &["symbolic-ref", "HEAD", &format!("refs/heads/{branch}")])?;
+        super::binary::run_git_pinned(self, path, &["symbolic-ref", "HEAD", &format!("refs/heads/{branch}")])?;
         Ok(Repair::Reattached(info.head))
     }
 }

@@ -34,6 +34,8 @@ pub struct Invocation<'a> {
     pub mcp: McpLaunch,
     /// The agent's own session to continue (adapters that cannot resume ignore it).
     pub resume: Option<String>,
+    /// Whether the run is confined by git-maestro's sandbox (Codex then drops its own).
+    pub confined: bool,
 }
 
 /// The command line and environment of `git maestro mcp` for one run.
@@ -56,6 +58,8 @@ impl Invocation<'_> {
             transcript: self.transcript,
             // The MCP server is this git-maestro binary, which also supervises the run.
             supervisor: self.mcp.command,
+            sandbox: crate::sandbox::Policy::default(),
+            secrets: Vec::new(),
         }
     }
 }
@@ -73,6 +77,22 @@ impl McpLaunch {
 /// own agent home (and their login) alone.
 pub fn home_dir(homes: &Path, performer: &Performer) -> Option<PathBuf> {
     performer.isolate_home.then(|| homes.join(&performer.name))
+}
+
+/// Where the agent keeps its state, which a confined run must be able to write (DESIGN §13):
+/// the isolated home, else the CLI's own directories in the user's home.
+pub fn agent_homes(homes: &Path, performer: &Performer) -> Vec<PathBuf> {
+    if let Some(home) = home_dir(homes, performer) {
+        return vec![home];
+    }
+    let Some(user) = std::env::var_os("HOME").map(PathBuf::from) else { return Vec::new() };
+    let names: &[&str] = match performer.adapter {
+        AdapterKind::Claude => &[".claude", ".claude.json"],
+        AdapterKind::Codex => &[".codex"],
+        AdapterKind::Gemini => &[".gemini"],
+        AdapterKind::Command => &[],
+    };
+    names.iter().map(|n| user.join(n)).collect()
 }
 
 /// `base_url` and the key from the variable `api_key_env` names, as the CLI's variables.

@@ -29,7 +29,10 @@ impl Adapter for Codex {
         let mut args: Vec<String> =
             vec!["exec".into(), "--json".into(), "-C".into(), inv.worktree.display().to_string()];
         if !p.extra_args.iter().any(|a| a == "--sandbox" || a.starts_with("--sandbox=")) {
-            args.extend(["--sandbox".into(), "workspace-write".into()]);
+            // Codex's own sandbox cannot nest inside Landlock: under git-maestro's, it stands
+            // down (DESIGN §13).
+            let own = if inv.confined { "danger-full-access" } else { "workspace-write" };
+            args.extend(["--sandbox".into(), own.into()]);
         }
         args.extend(["--skip-git-repo-check".into(), "--ephemeral".into()]);
         let mut config = vec!["features.plugins=false".to_owned(), "analytics.enabled=false".to_owned()];

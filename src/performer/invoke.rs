@@ -51,6 +51,10 @@ pub struct Outcome {
     pub last_text: Option<String>,
     /// Why the adapter judges the run failed; `None` when it succeeded.
     pub failure: Option<String>,
+    /// How far the sandbox was enforced (`None`: unknown).
+    pub sandbox: Option<crate::sandbox::Level>,
+    /// What the run changed that it must not have (put back since).
+    pub aftermath: super::confine::Aftermath,
 }
 
 /// Run `launch`; `on_event` sees the performer's events live. An error means the performer
@@ -84,6 +88,19 @@ pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::
         launch.base_env.iter().filter(|(k, _)| k == "PATH" || k == "HOME").cloned().collect();
     mcp_env.extend(maestro(&[]));
     mcp_env.extend(endpoint.env());
+    let homes = common_dir.join("maestro/homes");
+    let p = launch.performer;
+    let mut writable = adapter::agent_homes(&homes, p);
+    writable.extend(p.writable.iter().cloned());
+    let ports = super::confine::endpoint_ports(p.base_url.as_deref(), &p.allow_ports);
+    let confinement =
+        super::confine::Confinement::prepare(&launch.store.repo, p.sandbox, launch.cwd, run, writable, Some(ports))?;
+    env.extend(confinement.env.iter().cloned());
+    if let Some(home) = adapter::home_dir(&homes, p) {
+        // What the CLIs write beside their home (caches, MCP logs) stays in the isolated one.
+        env.push(("XDG_CACHE_HOME".into(), home.join(".cache").display().to_string()));
+        env.push(("XDG_STATE_HOME".into(), home.join(".local/state").display().to_string()));
+    }
     let invocation = Invocation {
         mcp: McpLaunch { command: launch.maestro_exe.to_owned(), env: mcp_env },
         performer: launch.performer,
@@ -92,12 +109,15 @@ pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::
         prompt: launch.prompt,
         env,
         transcript: launch.transcript,
-        homes: common_dir.join("maestro/homes"),
+        homes: homes.clone(),
         resume: launch.resume,
+        confined: confinement.confined,
     };
     let mut adapter = adapter::for_kind(launch.performer.adapter);
     adapter.prepare(&invocation)?;
-    let spec = adapter.spec(invocation);
+    let mut spec = adapter.spec(invocation);
+    spec.sandbox = confinement.policy.clone();
+    spec.secrets = spec.env.iter().filter(|(k, _)| is_secret_name(k)).map(|(_, v)| v.clone()).collect();
     let mut seen = Seen::default();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
@@ -130,6 +150,8 @@ pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::
     // when the runtime drops, before the run records its end.
     drop(endpoint);
     drop(rt);
+    let aftermath = confinement.finish(&launch.store.repo).map_err(std::io::Error::other)?;
+    forget_secrets(&homes, launch.performer);
     let out = out?;
     Ok(Outcome {
         exit: out.exit,
@@ -140,7 +162,25 @@ pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::
         cost_usd: seen.cost_usd,
         last_text: seen.last_text,
         failure: adapter.verdict(out.exit).err(),
+        sandbox: out.sandbox,
+        aftermath,
     })
+}
+
+/// Whether the variable `name` holds a credential (an API key, a token, a secret).
+fn is_secret_name(name: &str) -> bool {
+    let name = name.to_ascii_uppercase();
+    ["KEY", "TOKEN", "SECRET", "PASSWORD"].iter().any(|w| name.contains(w))
+}
+
+/// Remove what an isolated agent home keeps that holds the run's environment, keys included:
+/// Codex's shell snapshots.
+fn forget_secrets(homes: &Path, performer: &Performer) {
+    if performer.adapter == crate::config::Adapter::Codex
+        && let Some(home) = adapter::home_dir(homes, performer)
+    {
+        let _ = std::fs::remove_dir_all(home.join("shell_snapshots"));
+    }
 }
 
 /// Opens the store for one MCP tool call, writing as `actor` (the performer).

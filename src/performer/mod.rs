@@ -3,6 +3,7 @@
 pub mod adapter;
 pub mod claude;
 pub mod codex;
+pub mod confine;
 pub mod gemini;
 pub mod invoke;
 pub mod prompt;
@@ -60,8 +61,23 @@ pub enum ProbeError {
 /// `x.y.z` it prints.
 pub fn probe_version(binary: &Path) -> Result<String, ProbeError> {
     let shown = binary.display().to_string();
+    // A home of its own: the CLIs write state even for `--version` (Gemini leaves
+    // `~/.gemini/projects.json.*.tmp` files), and none of it belongs in the user's.
+    let home = std::env::temp_dir().join(format!("maestro-probe-{}-{:08x}", std::process::id(), fastrand::u32(..)));
+    let _ = std::fs::create_dir_all(&home);
+    let result = probe_in(binary, &shown, &home);
+    let _ = std::fs::remove_dir_all(&home);
+    result
+}
+
+fn probe_in(binary: &Path, shown: &str, home: &Path) -> Result<String, ProbeError> {
+    let shown = shown.to_owned();
     let mut child = Command::new(binary)
         .arg("--version")
+        .env("HOME", home)
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_STATE_HOME", home.join(".local/state"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

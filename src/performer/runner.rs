@@ -43,6 +43,10 @@ pub struct ProcessSpec {
     pub transcript: PathBuf,
     /// The git-maestro binary that supervises the run (`git maestro supervise`).
     pub supervisor: PathBuf,
+    /// What the command may write and connect to.
+    pub sandbox: crate::sandbox::Policy,
+    /// Values (API keys, tokens) that must never reach a transcript: replaced as it is written.
+    pub secrets: Vec<String>,
 }
 
 /// How the process ended.
@@ -74,6 +78,8 @@ pub struct ProcessOutcome {
     pub stderr_tail: String,
     /// Processes the command left running, which the supervisor killed when the run ended.
     pub killed: u32,
+    /// How far the sandbox was enforced (`None`: unknown, the supervisor died).
+    pub sandbox: Option<crate::sandbox::Level>,
 }
 
 /// Run `spec`, handing each stdout line to `on_line`, until it exits, times out, or `cancel`
@@ -99,6 +105,7 @@ pub async fn run(
         .arg(&report_path)
         .arg("--parent")
         .arg(std::process::id().to_string())
+        .args(sandbox_args(&spec.sandbox))
         .arg("--")
         .arg(&spec.program)
         .args(&spec.args)
@@ -124,7 +131,7 @@ pub async fn run(
     });
     let (ended_tx, ended) = watch::channel(false);
     let stderr = child.stderr.take();
-    let stderr_task = tokio::spawn(read_stderr(stderr, stderr_path, ended));
+    let stderr_task = tokio::spawn(read_stderr(stderr, stderr_path.clone(), ended));
     let mut stdout = child.stdout.take().map(BufReader::new);
     let mut kill_at = tokio::time::Instant::now() + spec.timeout + GRACE;
     let mut drain_until = None;
@@ -140,6 +147,7 @@ pub async fn run(
                     Ok(0) | Err(_) => stdout_open = false,
                     Ok(n) => {
                         stdout_bytes += n as u64;
+                        scrub(&mut line, &spec.secrets);
                         transcript.write_all(&line).await?;
                         let text = String::from_utf8_lossy(&line[..line.len().min(MAX_LINE_BYTES)]);
                         on_line(text.trim_end_matches(['\n', '\r']));
@@ -170,10 +178,14 @@ pub async fn run(
     }
     transcript.flush().await?;
     feeder.abort();
-    let stderr_tail = stderr_task.await.unwrap_or_default();
+    let mut stderr_tail = stderr_task.await.unwrap_or_default().into_bytes();
+    scrub(&mut stderr_tail, &spec.secrets);
+    let stderr_tail = String::from_utf8_lossy(&stderr_tail).into_owned();
+    scrub_file(&stderr_path, &spec.secrets).await;
     let report = Report::read(&report_path).ok();
     let _ = tokio::fs::remove_file(&report_path).await;
     let killed = report.as_ref().map_or(0, |r| r.killed);
+    let sandbox = report.as_ref().and_then(|r| r.sandbox);
     let exit = match report.map(|r| r.end) {
         Some(End::NotStarted { kind, message }) => {
             return Err(std::io::Error::new(crate::supervisor::error_kind(&kind), message));
@@ -187,7 +199,45 @@ pub async fn run(
         None if killed_supervisor => Exit::TimedOut,
         None => status.map_or(Exit::Signal(0), exit_of),
     };
-    Ok(ProcessOutcome { exit, duration: started.elapsed(), stdout_bytes, stderr_tail, killed })
+    Ok(ProcessOutcome { exit, duration: started.elapsed(), stdout_bytes, stderr_tail, killed, sandbox })
+}
+
+/// Replace every occurrence of each of `secrets` in `bytes` with `[REDACTED]`.
+fn scrub(bytes: &mut Vec<u8>, secrets: &[String]) {
+    const MARK: &[u8] = b"[REDACTED]";
+    for secret in secrets.iter().map(String::as_bytes).filter(|s| s.len() >= 8) {
+        let mut from = 0;
+        while let Some(at) = bytes[from..].windows(secret.len()).position(|w| w == secret) {
+            let at = from + at;
+            bytes.splice(at..at + secret.len(), MARK.iter().copied());
+            from = at + MARK.len();
+        }
+    }
+}
+
+/// [`scrub`] the file at `path` in place (the stderr log, which is written in chunks).
+async fn scrub_file(path: &std::path::Path, secrets: &[String]) {
+    let Ok(mut bytes) = tokio::fs::read(path).await else { return };
+    let before = bytes.len();
+    scrub(&mut bytes, secrets);
+    if bytes.len() != before {
+        let _ = tokio::fs::write(path, bytes).await;
+    }
+}
+
+/// The supervisor's arguments for `policy`.
+fn sandbox_args(policy: &crate::sandbox::Policy) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = vec!["--sandbox".into(), policy.mode.as_str().into()];
+    for path in &policy.writable {
+        args.extend(["--write".into(), path.into()]);
+    }
+    if let Some(ports) = &policy.connect_ports {
+        args.push("--confine-network".into());
+        for port in ports {
+            args.extend(["--connect-port".into(), port.to_string().into()]);
+        }
+    }
+    args
 }
 
 /// Copy stderr to its file and keep its tail, until end of file or [`DRAIN`] after the run ended.
@@ -245,4 +295,19 @@ fn keep_tail(tail: &mut Vec<u8>, more: &[u8]) {
 fn signal(pid: Option<u32>, sig: rustix::process::Signal) {
     let Some(pid) = pid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) else { return };
     let _ = rustix::process::kill_process(pid, sig);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_occurrence_of_a_secret_is_scrubbed_and_short_values_are_left() {
+        let mut text = b"key=sk-secret-value-1; again sk-secret-value-1 and abc".to_vec();
+        scrub(&mut text, &["sk-secret-value-1".into(), "abc".into()]);
+        assert_eq!(String::from_utf8_lossy(&text), "key=[REDACTED]; again [REDACTED] and abc");
+        // A secret inside the mark itself ends too.
+        scrub(&mut text, &["REDACTED".into()]);
+        assert!(!String::from_utf8_lossy(&text).contains("sk-secret"));
+    }
 }

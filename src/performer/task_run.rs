@@ -75,6 +75,8 @@ pub enum RunError {
     Git(#[from] git::Error),
     #[error("cannot run the performer: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0} has sandbox = \"required\", but this kernel has no Landlock")]
+    NoSandbox(String),
 }
 
 pub use crate::model::branches::task_branch;
@@ -119,6 +121,9 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     let clone = store.clone_id()?;
     let performer = req.performer.name.clone();
     let path = layout::task_file(score_id, task_id);
+    if req.performer.sandbox == crate::sandbox::Mode::Required && crate::sandbox::probe() == 0 {
+        return Err(RunError::NoSandbox(performer));
+    }
     // The agent CLIs' versions are recorded on the attempt; a `command` performer is never run
     // with `--version` behind the user's back.
     let adapter_version = req.performer.adapter.tested_version().and_then(|_| super::probe_version(&req.binary).ok());
@@ -310,6 +315,7 @@ fn perform(
     }
     let main_checkout = repo.main_workdir();
     let dirty_before = main_checkout.as_deref().map(git::dirty_paths).transpose()?.unwrap_or_default();
+    let guarded_before = repo.outside_fingerprint()?;
     // The lease is renewed while the performer reports, so other hosts see the run alive.
     let every = crate::kernel::Leases::of(store)?.heartbeat_every().unsigned_abs();
     let mut last = std::time::Instant::now();
@@ -340,6 +346,8 @@ fn perform(
         Some(after) => after.into_iter().filter(|p| !dirty_before.contains(p)).collect(),
         None => Vec::new(),
     };
+    fin.outside_writes.extend(git::outside_changes(&guarded_before, &repo.outside_fingerprint()?));
+    fin.outside_writes.extend(outcome.aftermath.relinked.iter().map(|p| format!("{p} (redirected, put back)")));
 
     // Commit whatever the performer left, whatever its verdict: the work is kept. An agent that
     // detached HEAD or switched branches is put back on the task branch first.
@@ -376,6 +384,13 @@ fn perform(
     fin.commit = tip.filter(|_| !empty);
     fin.failure = match outcome.failure {
         Some(reason) => Some(reason),
+        // Outside writes fail the attempt unless config says to warn; a redirected git link
+        // always does (DESIGN §13).
+        None if !outcome.aftermath.relinked.is_empty()
+            || (!fin.outside_writes.is_empty() && !req.performer.outside_writes_warn) =>
+        {
+            Some(format!("outside write: the performer changed {}", fin.outside_writes.join(", ")))
+        }
         None if empty => Some("the performer finished without changing any file".into()),
         None => None,
     };

@@ -6,9 +6,9 @@
 //! 1. asks to be stopped when the process that started it dies, and becomes the child
 //!    subreaper, so descendants that `setsid` or double-fork are reparented to it rather than
 //!    to init;
-//! 2. (the place for the sandbox step: confine itself before spawning, so the command inherits
-//!    the confinement);
-//! 3. spawns the command with the stdio, directory and environment it was given;
+//! 2. spawns the command with the stdio, directory and environment it was given, from a thread
+//!    that first confined itself to the run's [`crate::sandbox::Policy`], so the command and all
+//!    it starts inherit the sandbox while the supervisor itself stays free to clean up;
 //! 4. waits for the command's exit, its timeout, or a stop (SIGTERM, SIGINT or SIGHUP, and the
 //!    death of its parent);
 //! 5. kills every remaining descendant, scanning `/proc` until none is left;
@@ -43,6 +43,8 @@ pub struct Supervision {
     pub report: PathBuf,
     /// The process that started the supervisor; if it is gone already, the run stops at once.
     pub parent: Option<u32>,
+    /// What the command may write and connect to.
+    pub sandbox: crate::sandbox::Policy,
 }
 
 /// How the supervised command ended.
@@ -70,6 +72,9 @@ pub struct Report {
     /// Whether some descendant could not be killed (it kept forking past every scan).
     #[serde(default)]
     pub survivors: bool,
+    /// How far the sandbox was enforced; `None` when the command never started.
+    #[serde(default)]
+    pub sandbox: Option<crate::sandbox::Level>,
 }
 
 impl Report {
@@ -120,26 +125,44 @@ pub fn supervise(what: &Supervision, stopped: &dyn Fn() -> bool) -> Result<Repor
         what.parent.is_some_and(|p| rustix::process::getppid().is_none_or(|pp| pp.as_raw_nonzero().get() as u32 != p));
     let me = rustix::process::getpid();
     rustix::process::set_child_subreaper(Some(me)).map_err(|e| SuperviseError::Subreaper(e.into()))?;
-    // The sandbox step belongs here, before the spawn, so that the command inherits it.
-    let end = if orphaned { End::Stopped } else { run(what, stopped)? };
+    let (end, sandbox) = if orphaned { (End::Stopped, None) } else { run(what, stopped)? };
     let (killed, survivors) = procfs::kill_descendants(KILL_ROUNDS);
-    let report = Report { end, killed: killed.len() as u32, survivors };
+    let report = Report { end, killed: killed.len() as u32, survivors, sandbox };
     report.write(&what.report).map_err(|e| SuperviseError::Report(what.report.clone(), e))?;
     Ok(report)
 }
 
+/// Spawn the command, confined, from a thread of its own: Landlock confines the calling thread
+/// and what it spawns, and the supervisor must stay free to write its report.
+fn spawn_confined(what: &Supervision) -> Result<(std::process::Child, crate::sandbox::Level), End> {
+    let (program, args, policy) = (what.program.clone(), what.args.clone(), what.sandbox.clone());
+    let spawned = std::thread::spawn(move || {
+        let level = crate::sandbox::confine_this_thread(&policy)
+            .map_err(|e| End::NotStarted { kind: "unsupported".into(), message: e.to_string() })?;
+        match Command::new(&program).args(&args).process_group(0).spawn() {
+            Ok(child) => Ok((child, level)),
+            Err(e) => Err(End::NotStarted { kind: kind_name(e.kind()).into(), message: e.to_string() }),
+        }
+    })
+    .join();
+    spawned.unwrap_or_else(|_| {
+        Err(End::NotStarted { kind: "other".into(), message: "the spawning thread panicked".into() })
+    })
+}
+
 /// Spawn the command and wait for its end; the command itself is reaped when this returns.
-fn run(what: &Supervision, stopped: &dyn Fn() -> bool) -> Result<End, SuperviseError> {
-    let mut child = match Command::new(&what.program).args(&what.args).process_group(0).spawn() {
-        Ok(child) => child,
-        Err(e) => return Ok(End::NotStarted { kind: kind_name(e.kind()).into(), message: e.to_string() }),
+fn run(what: &Supervision, stopped: &dyn Fn() -> bool) -> Result<(End, Option<crate::sandbox::Level>), SuperviseError> {
+    let (mut child, level) = match spawn_confined(what) {
+        Ok(spawned) => spawned,
+        Err(end) => return Ok((end, None)),
     };
     let deadline = Instant::now() + what.timeout;
+    let end = |end| Ok((end, Some(level)));
     loop {
         if let Some(status) = child.try_wait().map_err(SuperviseError::Wait)? {
-            return Ok(exited(status));
+            return end(exited(status));
         }
-        let end = if stopped() {
+        let stop = if stopped() {
             End::Stopped
         } else if Instant::now() >= deadline {
             End::TimedOut
@@ -153,7 +176,7 @@ fn run(what: &Supervision, stopped: &dyn Fn() -> bool) -> Result<End, SuperviseE
         }
         let _ = child.kill();
         child.wait().map_err(SuperviseError::Wait)?;
-        return Ok(end);
+        return end(stop);
     }
 }
 
@@ -180,6 +203,7 @@ pub fn error_kind(name: &str) -> std::io::ErrorKind {
     match name {
         "not-found" => std::io::ErrorKind::NotFound,
         "permission-denied" => std::io::ErrorKind::PermissionDenied,
+        "unsupported" => std::io::ErrorKind::Unsupported,
         _ => std::io::ErrorKind::Other,
     }
 }
@@ -200,12 +224,12 @@ mod tests {
             End::NotStarted { kind: "not-found".into(), message: "No such file".into() },
         ];
         for end in ends {
-            let report = Report { end, killed: 2, survivors: false };
+            let report = Report { end, killed: 2, survivors: false, sandbox: Some(crate::sandbox::Level::Full(7)) };
             let path = dir.join("report.toml");
             report.write(&path).expect("the report is written");
             assert_eq!(Report::read(&path).expect("the report reads back"), report);
         }
-        assert_eq!(Report { end: End::Exited(3), killed: 0, survivors: false }.exit_code(), 3);
-        assert_eq!(Report { end: End::Signalled(9), killed: 0, survivors: false }.exit_code(), 137);
+        assert_eq!(Report { end: End::Exited(3), killed: 0, survivors: false, sandbox: None }.exit_code(), 3);
+        assert_eq!(Report { end: End::Signalled(9), killed: 0, survivors: false, sandbox: None }.exit_code(), 137);
     }
 }

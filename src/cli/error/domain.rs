@@ -92,6 +92,10 @@ impl From<RunError> for CommandError {
                 user("base-behind", &e).hint("run `git maestro sync` to fetch the Score's branches, then run it again")
             }
             R::Worktree(_) | R::Io(_) => user("run-failed", &e),
+            R::NoSandbox(_) => user("no-sandbox", &e).hint(
+                "run on a Linux kernel with Landlock (5.13 or later, `lsm=landlock`), or set sandbox = \"auto\" \
+                 for this performer to run it unconfined where Landlock is missing",
+            ),
         }
     }
 }

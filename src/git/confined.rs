@@ -1,0 +1,158 @@
+//! What git-maestro needs around a confined run (DESIGN §13, "Sandbox"): the files that tie a
+//! task worktree to the repository, checked and put back after the run, and the run's own
+//! object directory, whose objects are verified and copied into the repository afterwards.
+//!
+//! A confined agent may write its worktree and that worktree's admin directory, so it could
+//! point `.git` or `commondir` at a repository of its making, whose hooks or config git would
+//! then run for git-maestro. [`WorktreeLinks`] is read before the run and restores them after.
+
+use std::path::{Path, PathBuf};
+
+use super::{Error, GixContext, Repo, Result};
+
+/// The link files of one linked worktree, as they were when read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorktreeLinks {
+    worktree: PathBuf,
+    /// `<worktree>/.git`, `<admin>/commondir` and `<admin>/gitdir`, with their contents.
+    files: Vec<(PathBuf, Vec<u8>)>,
+    admin: PathBuf,
+}
+
+impl WorktreeLinks {
+    /// Read the links of `repo`'s linked worktree at `worktree`; `None` when it is none. The
+    /// admin dir is the one the repository records, not the one `.git` names.
+    pub fn read(repo: &Repo, worktree: &Path) -> Option<WorktreeLinks> {
+        let admin = repo.worktree_admin_dir(worktree).ok()??;
+        let git_file = std::fs::read(worktree.join(".git")).ok()?;
+        let mut files = vec![(worktree.join(".git"), git_file)];
+        for name in ["commondir", "gitdir"] {
+            files.push((admin.join(name), std::fs::read(admin.join(name)).ok()?));
+        }
+        Some(WorktreeLinks { worktree: worktree.to_owned(), files, admin })
+    }
+
+    /// The worktree's admin directory (`<common>/worktrees/<id>`).
+    pub fn admin_dir(&self) -> &Path {
+        &self.admin
+    }
+
+    /// Put back every link file that changed since [`WorktreeLinks::read`]; the paths (relative
+    /// to the worktree or the admin dir) of those that had.
+    pub fn restore(&self) -> Result<Vec<String>> {
+        let mut changed = Vec::new();
+        for (path, content) in &self.files {
+            if std::fs::read(path).ok().as_ref() == Some(content) && !path.is_symlink() {
+                continue;
+            }
+            let io = |source| Error::Io { context: format!("cannot restore {}", path.display()), source };
+            if path.is_dir() && !path.is_symlink() {
+                std::fs::remove_dir_all(path).map_err(io)?;
+            } else if path.symlink_metadata().is_ok() {
+                std::fs::remove_file(path).map_err(io)?;
+            }
+            std::fs::write(path, content).map_err(io)?;
+            let shown = path.strip_prefix(&self.worktree).unwrap_or(path);
+            changed.push(shown.display().to_string());
+        }
+        Ok(changed)
+    }
+}
+
+impl Repo {
+    /// Copy the loose objects of a run's object directory `dir` into the repository, each read,
+    /// checked against its name and written anew; objects the repository has are skipped.
+    /// Returns how many were added. An object whose content does not match its name is an
+    /// error: the run tried to plant it.
+    pub fn import_objects(&self, dir: &Path) -> Result<usize> {
+        let store = gix::odb::loose::Store::at(dir, self.inner.object_hash());
+        let mut added = 0;
+        let mut buf = Vec::new();
+        for id in store.iter() {
+            let id = id.map_err(|e| Error::Io {
+                context: format!("cannot list the objects in {}", dir.display()),
+                source: std::io::Error::other(e),
+            })?;
+            if self.inner.has_object(id) {
+                continue;
+            }
+            let Some(data) = store.try_find(&id, &mut buf).ctx(|| format!("cannot read object {id}"))? else {
+                continue;
+            };
+            let written = gix::objs::Write::write_buf(&self.inner.objects, data.kind, data.data)
+                .ctx(|| format!("cannot copy object {id} into the repository"))?;
+            if written != id {
+                return Err(Error::UnsupportedFormat(format!(
+                    "object {id} in {} holds another object ({written})",
+                    dir.display()
+                )));
+            }
+            added += 1;
+        }
+        Ok(added)
+    }
+
+    /// The repository's own object directory, the alternate of a run's object directory.
+    pub fn objects_dir(&self) -> PathBuf {
+        self.common_dir().join("objects")
+    }
+}
+
+/// The TCP port `url` connects to (its own, or its scheme's).
+pub fn url_port(url: &str) -> Option<u16> {
+    let parsed = gix::url::parse(gix::bstr::BStr::new(url)).ok()?;
+    parsed.port_or_default()
+}
+
+impl Repo {
+    /// What a run must leave alone outside its worktree, fingerprinted: the repository's hooks
+    /// and config, and its branches and tags other than git-maestro's own (`maestro/*`).
+    /// Compare two with [`outside_changes`].
+    pub fn outside_fingerprint(&self) -> Result<std::collections::BTreeMap<String, String>> {
+        let mut print = std::collections::BTreeMap::new();
+        let common = self.common_dir();
+        let mut files = vec![(".git/config".to_owned(), common.join("config"))];
+        if let Ok(dir) = std::fs::read_dir(common.join("hooks")) {
+            for entry in dir.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                files.push((format!(".git/hooks/{name}"), entry.path()));
+            }
+        }
+        for (name, path) in files {
+            if let Ok(bytes) = std::fs::read(&path) {
+                print.insert(
+                    name,
+                    gix::objs::compute_hash(self.inner.object_hash(), gix::objs::Kind::Blob, &bytes)
+                        .map(|id| id.to_string())
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        let refs = self.inner.references().ctx(|| "cannot read the refs".into())?;
+        for r in refs
+            .prefixed("refs/heads/")
+            .ctx(|| "cannot list branches".into())?
+            .chain(refs.prefixed("refs/tags/").ctx(|| "cannot list tags".into())?)
+        {
+            let Ok(r) = r else { continue };
+            let name = r.name().as_bstr().to_string();
+            if name.starts_with("refs/heads/maestro/") {
+                continue;
+            }
+            print.insert(name, r.target().try_id().map(|id| id.to_string()).unwrap_or_default());
+        }
+        Ok(print)
+    }
+}
+
+/// What differs between two [`Repo::outside_fingerprint`]s: added, changed or removed entries.
+pub fn outside_changes(
+    before: &std::collections::BTreeMap<String, String>,
+    after: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut changed: Vec<String> =
+        after.iter().filter(|(k, v)| before.get(*k) != Some(v)).map(|(k, _)| k.clone()).collect();
+    changed.extend(before.keys().filter(|k| !after.contains_key(*k)).cloned());
+    changed.sort();
+    changed
+}
