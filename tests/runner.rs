@@ -16,6 +16,7 @@ mod test_gc_retry;
 mod test_git_config;
 mod test_handover;
 mod test_hooks;
+mod test_hooks_coexist;
 mod test_hostile;
 mod test_hostile_state;
 mod test_invariants;
