@@ -19,6 +19,7 @@ mod test_hooks;
 mod test_hooks_coexist;
 mod test_hostile;
 mod test_hostile_state;
+mod test_init_linked;
 mod test_invariants;
 mod test_kb;
 mod test_lifecycle;

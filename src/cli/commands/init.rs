@@ -12,7 +12,8 @@ use crate::store::Initialized;
 /// Set up git-maestro in this repository
 ///
 /// Creates the state ref refs/maestro/state, copies the configuration template into .maestro/
-/// without overwriting your files, and installs the pre-push verifier. It also writes the man pages
+/// of the main checkout (also when run in a linked worktree: config is read from there) without
+/// overwriting your files, and installs the pre-push verifier. It also writes the man pages
 /// beside the binary when they are missing (see `git maestro install-man`). Running it again
 /// changes nothing.
 ///
@@ -64,9 +65,11 @@ pub fn cmd_init(ctx: &Context, args: &InitArgs) -> CommandResult {
         Initialized::Created => "created",
         Initialized::AlreadyThere => "kept",
     };
-    let files = match store.repo.workdir() {
-        Some(workdir) => copy_template(&workdir.join(".maestro"))?,
-        None => Vec::new(),
+    // Trusted config is read from the main checkout's .maestro/ (never from a linked worktree,
+    // which may be an agent's), so that is where it goes from any worktree.
+    let files = match (store.repo.main_workdir(), store.repo.workdir()) {
+        (Some(main), Some(here)) => copy_template(&main, here)?,
+        _ => Vec::new(),
     };
     let (hook, repaired) = hooks::install_pre_push(&HookPaths::of(&store.repo))?;
     // Man pages make `git maestro --help` work; without them everything else still does.
@@ -123,17 +126,20 @@ fn print(ctx: &Context, report: Report, workdir: Option<&Path>) -> CommandResult
     Ok(())
 }
 
-/// Copy the template files that do not exist yet; never overwrite.
-fn copy_template(dir: &Path) -> CommandResult<Vec<FileReport>> {
+/// Copy the template files into `main`'s `.maestro/` when they do not exist yet; never
+/// overwrite. Paths are shown relative to `here` when `here` is the main checkout.
+fn copy_template(main: &Path, here: &Path) -> CommandResult<Vec<FileReport>> {
+    let dir = main.join(".maestro");
+    let same = std::fs::canonicalize(main).ok() == std::fs::canonicalize(here).ok();
     let mut out = Vec::new();
     for (name, content) in TEMPLATE {
         let path = dir.join(name);
-        let shown = format!(".maestro/{name}");
+        let shown = if same { format!(".maestro/{name}") } else { path.display().to_string() };
         if path.exists() {
             out.push(FileReport { path: shown, action: "kept" });
             continue;
         }
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(&dir)?;
         // Create-new: if someone writes the file meanwhile, theirs wins.
         match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(mut f) => {
