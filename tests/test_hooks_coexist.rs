@@ -298,3 +298,105 @@ fn git_c_core_hooks_path_is_followed_by_init_and_doctor() {
     let plain = hook_finding(&env, &dir);
     assert_eq!(plain["status"], "error", "without -c, git runs .git/hooks, which lacks the verifier: {plain:#}");
 }
+
+/// The pre-commit framework (pinned, from PyPI) in a venv of its own under `dir`, or `None`
+/// (after saying so) when it cannot be installed and it is not required.
+fn pre_commit(dir: &Path) -> Option<PathBuf> {
+    let venv = dir.join("venv");
+    let venv_arg = venv.display().to_string();
+    let steps = [
+        (PathBuf::from("python3"), vec!["-m", "venv", venv_arg.as_str()]),
+        (venv.join("bin/pip"), vec!["install", "--quiet", "--disable-pip-version-check", "pre-commit==4.3.0"]),
+    ];
+    for (program, args) in steps {
+        // pip runs with the developer's environment: its index, proxy and certificate settings.
+        let out = std::process::Command::new(&program).args(&args).stdin(std::process::Stdio::null()).output();
+        let failure = match out {
+            Ok(out) if out.status.success() => continue,
+            Ok(out) => format!("{} {args:?} failed:\n{}", program.display(), String::from_utf8_lossy(&out.stderr)),
+            Err(e) => format!("cannot run {}: {e}", program.display()),
+        };
+        required_tool(
+            "the pre-commit framework",
+            false,
+            &format!("{failure}\n(install python3-venv; pip must reach its index)"),
+        );
+        return None;
+    }
+    Some(venv.join("bin/pre-commit"))
+}
+
+fn pre_commit_install(env: &TestEnv, dir: &Path, bin: &Path) -> Run {
+    let mut cmd = env.base_command(bin.to_str().unwrap());
+    cmd.current_dir(dir).args(["install", "--hook-type", "pre-push"]);
+    let run = Run::from(cmd.output().expect("spawn pre-commit"));
+    assert_eq!(run.code, 0, "pre-commit installs:\n{}", run.render());
+    run
+}
+
+/// A pre-commit config with one local hook that appends to the marker file.
+fn pre_commit_config(env: &TestEnv, dir: &Path) {
+    let marker = env.path("marker").display().to_string();
+    let config = format!(
+        "repos:\n-   repo: local\n    hooks:\n    -   id: mark\n        name: mark\n        \
+         entry: sh -c 'echo pre-commit hook >> {marker}'\n        language: system\n        \
+         stages: [pre-push]\n        pass_filenames: false\n        always_run: true\n"
+    );
+    std::fs::write(dir.join(".pre-commit-config.yaml"), config).unwrap();
+}
+
+#[test]
+fn the_pre_commit_framework_runs_the_verifier_as_its_legacy_hook_in_either_order() {
+    let env = TestEnv::new();
+    let Some(bin) = pre_commit(env.root.path()) else { return };
+    let dir = repo(&env);
+    pre_commit_config(&env, &dir);
+
+    // pre-commit first: the verifier becomes the legacy hook pre-commit runs before its own.
+    pre_commit_install(&env, &dir, &bin);
+    let run = env.run(&dir, &["init"]).success();
+    let legacy = dir.join(".git/hooks/pre-push.legacy");
+    assert!(run.stdout.contains(&format!("created  {}", legacy.display())), "{}", run.render());
+    let trailers = "Maestro-Score: s\nMaestro-Task: t\nMaestro-Run: r1";
+    env.git(&dir, &["commit", "-q", "--allow-empty", "-m", "forged", "-m", trailers]).success_git();
+    let refused = push(&env, &dir);
+    assert_ne!(refused.code, 0, "{}", refused.render());
+    assert!(refused.stderr.contains("which this state does not know"), "{}", refused.render());
+    env.git(&dir, &["reset", "-q", "--hard", "HEAD~1"]).success_git();
+    std::fs::remove_file(env.path("marker")).unwrap();
+    env.git(&dir, &["commit", "-q", "--allow-empty", "-m", "ordinary"]).success_git();
+    let ok = push(&env, &dir);
+    assert_eq!(ok.code, 0, "{}", ok.render());
+    assert_eq!(marker(&env), "pre-commit hook\n", "pre-commit's own hooks ran:\n{}", ok.render());
+    pre_commit_install(&env, &dir, &bin);
+    assert!(env.run(&dir, &["init"]).success().stdout.contains("kept     "), "init twice changes nothing");
+    assert_eq!(hook_finding(&env, &dir)["status"], "ok");
+
+    // git-maestro first: `pre-commit install` moves the shim to pre-push.legacy itself. (The
+    // first environment, and so the venv, lives on, shadowed.)
+    let env = TestEnv::new();
+    let dir = repo(&env);
+    pre_commit_config(&env, &dir);
+    env.run(&dir, &["init"]).success();
+    let run = pre_commit_install(&env, &dir, &bin);
+    assert!(run.stdout.contains("migration mode"), "{}", run.render());
+    assert_eq!(hook_finding(&env, &dir)["status"], "ok");
+    env.git(&dir, &["commit", "-q", "--allow-empty", "-m", "ordinary"]).success_git();
+    assert_eq!(push(&env, &dir).code, 0);
+    assert_eq!(marker(&env), "pre-commit hook\n");
+
+    // What an older git-maestro left once pre-commit was installed again: pre-commit's hook
+    // chained behind the shim that pre-commit runs as its legacy hook. Every push failed.
+    let hooks = dir.join(".git/hooks");
+    std::fs::copy(hooks.join("pre-push"), hooks.join("pre-push.maestro-chained")).unwrap();
+    env.git(&dir, &["commit", "-q", "--allow-empty", "-m", "another"]).success_git();
+    let failed = push(&env, &dir);
+    assert_ne!(failed.code, 0, "the state being repaired:\n{}", failed.render());
+    let found = hook_finding(&env, &dir);
+    assert_eq!(found["status"], "error", "{found:#}");
+    assert!(found["detail"].as_str().unwrap().contains("refuses to run from its own legacy hook"), "{found:#}");
+    let repaired = env.run(&dir, &["init", "--hooks"]).success();
+    assert!(repaired.stderr.contains("Repaired: removed "), "{}", repaired.render());
+    assert_eq!(hook_finding(&env, &dir)["status"], "ok");
+    assert_eq!(push(&env, &dir).code, 0);
+}

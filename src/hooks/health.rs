@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::placement::{chained_of, has_shim};
+use super::placement::{chained_of, has_shim, nested_pre_commit};
 use super::{HookPaths, Placement};
 
 /// The state of the pre-push verifier.
@@ -20,6 +20,9 @@ pub enum HookHealth {
     /// A hook moved aside for the shim is left behind: the shim was overwritten and the hook
     /// in `chained` no longer runs.
     Orphaned { path: PathBuf, chained: PathBuf },
+    /// The shim runs as the pre-commit framework's `pre-push.legacy` and chains to a copy of
+    /// pre-commit's own hook in `chained`, which refuses to run there: every push fails.
+    Nested { path: PathBuf, chained: PathBuf },
 }
 
 /// Check the verifier for the hooks directory in `paths`.
@@ -36,6 +39,9 @@ pub fn health(paths: &HookPaths) -> HookHealth {
         }
     }
     let path = placement.file().to_owned();
+    if let Some(chained) = nested_pre_commit(&placement) {
+        return HookHealth::Nested { path, chained };
+    }
     if placement.installed() {
         return HookHealth::Installed { path };
     }

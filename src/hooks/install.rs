@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::placement::{LINE_MARKER, VERIFIER_LINE, chained_of, has_line, has_shim};
+use super::placement::{LINE_MARKER, VERIFIER_LINE, chained_of, has_line, has_shim, nested_pre_commit};
 use super::{Error, HookInstall, HookPaths, PRE_PUSH_SHIM, Placement, Repairs};
 
 /// Install the verifier for the hooks directory in `paths`, and record where. Running it again
@@ -11,6 +11,13 @@ use super::{Error, HookInstall, HookPaths, PRE_PUSH_SHIM, Placement, Repairs};
 pub fn install_pre_push(paths: &HookPaths) -> Result<(HookInstall, Repairs), Error> {
     let placement = Placement::detect(paths);
     let mut repairs = Vec::new();
+    if let Some(nested) = nested_pre_commit(&placement) {
+        std::fs::remove_file(&nested).map_err(io_error(&nested))?;
+        repairs.push(format!(
+            "removed {}, a copy of the pre-commit framework's hook that it cannot run from its own pre-push.legacy",
+            nested.display()
+        ));
+    }
     let done = match &placement {
         Placement::Husky { runner_dir, script } => {
             undo_shim_in_husky_dir(runner_dir, &mut repairs)?;

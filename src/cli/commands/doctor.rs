@@ -229,6 +229,16 @@ fn hook_finding(paths: &hooks::HookPaths) -> Finding {
             ),
             repair,
         ),
+        H::Nested { path, chained } => finding(
+            "hook",
+            Status::Error,
+            format!(
+                "{} runs {}, a copy of the pre-commit framework's hook, which refuses to run from its own legacy hook: pushes fail",
+                path.display(),
+                chained.display()
+            ),
+            Some("run `git maestro init --hooks` to remove the copy (pre-commit still runs as the hook itself)".into()),
+        ),
         H::Orphaned { path, chained } => finding(
             "hook",
             Status::Error,
