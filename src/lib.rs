@@ -7,7 +7,8 @@
 //! - [`store`]: the only writer of `refs/maestro/*`: layout, codec, compare-and-swap transactions.
 //! - [`git`]: every gix call, and the few `git` subprocesses.
 //! - [`config`]: trusted configuration, the only source of anything that runs.
-//! - [`hooks`]: installing the pre-push shim, and the verifier behind it.
+//! - [`hooks`]: installing the pre-push verifier beside the user's hooks and hook managers,
+//!   checking it is still in place, and the verifier itself.
 //! - [`supervisor`]: the per-run supervisor that keeps every command run for a task contained.
 //! - [`kernel`]: the lifecycle's runtime side: lease liveness and recovery, pruning, invariants.
 //! - [`cli`]: argument parsing, output and exit codes. Nothing else prints, and no core module

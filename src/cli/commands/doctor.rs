@@ -132,17 +132,7 @@ fn check_store(store: &store::Store, findings: &mut Vec<Finding>) -> CommandResu
             )),
         ),
     });
-    let hooks_dir = repo.hooks_dir();
-    findings.push(if hooks::is_installed(&hooks_dir) {
-        finding("hook", Status::Ok, "pre-push verifier installed", None)
-    } else {
-        finding(
-            "hook",
-            Status::Warn,
-            format!("no pre-push verifier in {}", hooks_dir.display()),
-            Some("run `git maestro init` to install it".into()),
-        )
-    });
+    findings.push(hook_finding(&hooks::HookPaths::of(repo)));
     let Some(tip) = store.tip()? else {
         findings.push(finding(
             "state",
@@ -199,6 +189,67 @@ fn check_store(store: &store::Store, findings: &mut Vec<Finding>) -> CommandResu
         return Ok(());
     }
     check_invariants(store, findings)
+}
+
+/// The pre-push verifier: in place, never installed, or installed and since broken by a hook
+/// manager or an edit (a problem: pushes are no longer verified, or the user's hook no longer
+/// runs).
+fn hook_finding(paths: &hooks::HookPaths) -> Finding {
+    use hooks::HookHealth as H;
+    let repair = Some("run `git maestro init --hooks` to put it back".to_owned());
+    match hooks::health(paths) {
+        H::Installed { path } => {
+            finding("hook", Status::Ok, format!("pre-push verifier installed in {}", path.display()), None)
+        }
+        H::Missing { path } => finding(
+            "hook",
+            Status::Warn,
+            format!("no pre-push verifier in {}", path.display()),
+            Some("run `git maestro init` to install it".into()),
+        ),
+        H::Overwritten { path, was } => {
+            let detail = if path == was {
+                format!("the pre-push verifier was removed from {}: pushes are not verified", path.display())
+            } else {
+                format!(
+                    "the pre-push verifier was installed in {}, but git now runs {}, which lacks it: pushes are not verified",
+                    was.display(),
+                    path.display()
+                )
+            };
+            finding("hook", Status::Error, detail, repair)
+        }
+        H::Unchained { path, script } => finding(
+            "hook",
+            Status::Error,
+            format!(
+                "the pre-push verifier in {} replaced husky's runner, so {} does not run",
+                path.display(),
+                script.display()
+            ),
+            repair,
+        ),
+        H::Nested { path, chained } => finding(
+            "hook",
+            Status::Error,
+            format!(
+                "{} runs {}, a copy of the pre-commit framework's hook, which refuses to run from its own legacy hook: pushes fail",
+                path.display(),
+                chained.display()
+            ),
+            Some("run `git maestro init --hooks` to remove the copy (pre-commit still runs as the hook itself)".into()),
+        ),
+        H::Orphaned { path, chained } => finding(
+            "hook",
+            Status::Error,
+            format!(
+                "{} was overwritten (by a hook manager's reinstall?): pushes are not verified, and {} is left over",
+                path.display(),
+                chained.display()
+            ),
+            repair,
+        ),
+    }
 }
 
 /// The lifecycle's invariants (DESIGN.md §12.4), and the open intents. One line per invariant

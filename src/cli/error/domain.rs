@@ -154,3 +154,21 @@ fn unknown_check(name: &str, e: &impl std::fmt::Display) -> CommandError {
 fn no_target(target: &str, e: &impl std::fmt::Display) -> CommandError {
     user("no-target", e).hint(format!("create the branch first, e.g. `git branch {target}`"))
 }
+
+impl From<crate::hooks::Error> for CommandError {
+    fn from(e: crate::hooks::Error) -> CommandError {
+        use crate::hooks::Error as H;
+        match e {
+            H::Io { .. } => user("hook-install", &e)
+                .hint("check the permissions of the hooks directory, then run `git maestro init --hooks`"),
+            H::ChainTaken { ref hook, ref chained } => {
+                let hint = format!(
+                    "combine the two into {} yourself and remove {}, then run `git maestro init --hooks`",
+                    hook.display(),
+                    chained.display()
+                );
+                user("hook-install", &e).hint(hint)
+            }
+        }
+    }
+}
