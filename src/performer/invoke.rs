@@ -57,6 +57,9 @@ pub struct Outcome {
 /// could not be started at all.
 pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::Result<Outcome> {
     let (score, task, run) = (launch.score, launch.task, launch.run);
+    // Callers check first, with a hint; this only keeps a run that would fail late from starting.
+    super::requirements::check(launch.performer, &super::requirements::Host::current())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{e}; {}", e.hint)))?;
     let maestro = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
         [("MAESTRO_SCORE", score), ("MAESTRO_TASK", task), ("MAESTRO_RUN", run)]
             .iter()

@@ -6,6 +6,7 @@ pub mod codex;
 pub mod gemini;
 pub mod invoke;
 pub mod prompt;
+pub mod requirements;
 pub mod runner;
 pub mod task_run;
 

@@ -73,6 +73,8 @@ pub enum RunError {
     Task(#[from] crate::model::TaskError),
     #[error(transparent)]
     Git(#[from] git::Error),
+    #[error(transparent)]
+    Unmet(#[from] super::requirements::Unmet),
     #[error("cannot run the performer: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -119,6 +121,8 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     let clone = store.clone_id()?;
     let performer = req.performer.name.clone();
     let path = layout::task_file(score_id, task_id);
+    // A configuration the CLI cannot work with is refused before anything is claimed.
+    super::requirements::check(req.performer, &super::requirements::Host::current())?;
     // The agent CLIs' versions are recorded on the attempt; a `command` performer is never run
     // with `--version` behind the user's back.
     let adapter_version = req.performer.adapter.tested_version().and_then(|_| super::probe_version(&req.binary).ok());
