@@ -18,19 +18,79 @@ use std::time::{Duration, Instant};
 /// How long `--version` may take before the probe gives up.
 pub const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Resolve a configured command to a file: a path with a `/` relative to `base` (the
-/// checkout), a bare name through `PATH`.
-pub fn locate(command: &str, base: &Path) -> Option<PathBuf> {
-    let candidate = Path::new(command);
-    if command.contains('/') {
-        let path = if candidate.is_absolute() {
-            candidate.to_owned()
-        } else {
-            base.join(candidate.strip_prefix("./").unwrap_or(candidate))
-        };
-        return is_executable(&path).then_some(path);
+/// Resolve a configured command to an executable file as a shell would, without running it: a
+/// path with a `/` (or starting with `~/`, the home directory) relative to `base` (the main
+/// checkout, where `.maestro/config.toml` lives), a bare name through `PATH` (empty and relative
+/// entries are skipped: they would depend on the current directory).
+pub fn resolve(command: &str, base: &Path) -> Result<PathBuf, Unresolved> {
+    if command.trim().is_empty() {
+        return Err(Unresolved::Empty);
     }
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(command)).find(|p| is_executable(p))
+    let home = || std::env::var_os("HOME").map(PathBuf::from);
+    let path = match command.strip_prefix("~/") {
+        Some(rest) => home().map(|h| h.join(rest)),
+        None if command.contains('/') => {
+            let candidate = Path::new(command);
+            Some(if candidate.is_absolute() {
+                candidate.to_owned()
+            } else {
+                base.join(candidate.strip_prefix("./").unwrap_or(candidate))
+            })
+        }
+        None => None,
+    };
+    if let Some(path) = path {
+        return match std::fs::metadata(&path) {
+            Err(_) => Err(Unresolved::Missing(path)),
+            Ok(m) if !m.is_file() => Err(Unresolved::NotAFile(path)),
+            Ok(_) if !is_executable(&path) => Err(Unresolved::NotExecutable(path)),
+            Ok(_) => Ok(path),
+        };
+    }
+    let dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).filter(|d| d.is_absolute()).collect())
+        .unwrap_or_default();
+    if let Some(found) = dirs.iter().map(|d| d.join(command)).find(|p| is_executable(p)) {
+        return Ok(found);
+    }
+    // A file of that name that cannot run explains more than "not found".
+    match dirs.iter().map(|d| d.join(command)).find(|p| p.is_file()) {
+        Some(path) => Err(Unresolved::NotExecutable(path)),
+        None => Err(Unresolved::NotOnPath(command.to_owned())),
+    }
+}
+
+/// [`resolve`], for callers that only need the file.
+pub fn locate(command: &str, base: &Path) -> Option<PathBuf> {
+    resolve(command, base).ok()
+}
+
+/// Why a configured command does not resolve to a program.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unresolved {
+    #[error("no command is configured")]
+    Empty,
+    #[error("{0} is not on PATH")]
+    NotOnPath(String),
+    #[error("{} does not exist", .0.display())]
+    Missing(PathBuf),
+    #[error("{} is not a file", .0.display())]
+    NotAFile(PathBuf),
+    #[error("{} is not executable", .0.display())]
+    NotExecutable(PathBuf),
+}
+
+impl Unresolved {
+    /// What to do about it.
+    pub fn hint(&self, performer: &str) -> String {
+        match self {
+            Unresolved::NotExecutable(path) => format!("make it executable: `chmod +x {}`", path.display()),
+            _ => format!(
+                "install it, or set `command` in [performers.{performer}] of .maestro/config.toml \
+                 (a bare name is looked up on PATH, a relative path starts at the main checkout)"
+            ),
+        }
+    }
 }
 
 #[cfg(unix)]
