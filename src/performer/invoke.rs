@@ -142,7 +142,7 @@ pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::
         output_tokens: seen.usage.map(|u| u.1),
         cost_usd: seen.cost_usd,
         last_text: seen.last_text,
-        failure: adapter.verdict(out.exit).err(),
+        failure: adapter.verdict(out.exit).err().map(|v| super::failure_reason(&v, &out.stderr_tail)),
     })
 }
 

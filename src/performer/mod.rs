@@ -104,6 +104,66 @@ fn is_executable(path: &Path) -> bool {
     path.is_file()
 }
 
+/// The longest failure reason kept on an attempt, in characters; a reason is one line.
+pub const REASON_CHARS: usize = 2000;
+/// How much of the end of a failed run's stderr goes into its reason, in characters.
+const STDERR_CAUSE_CHARS: usize = 800;
+
+/// `text` cut to `max` characters, with `…` where it was cut.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() > max {
+        format!("{}…", text.chars().take(max.saturating_sub(1)).collect::<String>())
+    } else {
+        text.to_owned()
+    }
+}
+
+/// The reason a run failed: the adapter's verdict, then what the performer last wrote to
+/// stderr (where the CLIs put the real cause: an auth error, a bad flag), in one line. Terminal
+/// colour sequences are dropped and other control characters become spaces, so the reason is
+/// plain text wherever it is shown.
+pub fn failure_reason(verdict: &str, stderr_tail: &str) -> String {
+    let lines: Vec<String> = plain(stderr_tail)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut cause = lines.join(" / ");
+    let count = cause.chars().count();
+    if count > STDERR_CAUSE_CHARS {
+        // The end holds the cause: cut the start.
+        cause = format!("…{}", cause.chars().skip(count - STDERR_CAUSE_CHARS + 1).collect::<String>());
+    }
+    let verdict = clip(verdict, REASON_CHARS - STDERR_CAUSE_CHARS - 16);
+    if cause.is_empty() { verdict } else { format!("{verdict}; stderr: {cause}") }
+}
+
+/// `text` without ANSI escape sequences, its other control characters (but newlines) as spaces.
+fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                // CSI: ESC [ parameters… final byte in @..~; anything else: drop ESC and the next char.
+                if chars.next_if_eq(&'[').is_some() {
+                    for p in chars.by_ref() {
+                        if ('@'..='~').contains(&p) {
+                            break;
+                        }
+                    }
+                } else {
+                    chars.next();
+                }
+            }
+            '\n' => out.push('\n'),
+            c if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Why a version probe failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProbeError {
@@ -170,5 +230,19 @@ mod tests {
         assert_eq!(parse_version("codex-cli 0.169.0\n").as_deref(), Some("0.169.0"));
         assert_eq!(parse_version("0.61.0\n").as_deref(), Some("0.61.0"));
         assert_eq!(parse_version("version 2 of 3"), None);
+    }
+
+    #[test]
+    fn a_failure_reason_carries_the_end_of_stderr_in_plain_text() {
+        let tail = "starting\n\u{1b}[31mError:\u{1b}[0m Invalid auth method\u{7}\n\n  exit 41  \n";
+        assert_eq!(
+            failure_reason("Gemini exited with 41", tail),
+            "Gemini exited with 41; stderr: starting / Error: Invalid auth method / exit 41"
+        );
+        assert_eq!(failure_reason("exited with status 1", ""), "exited with status 1");
+        let long = format!("{}\nlast line", "x".repeat(5000));
+        let reason = failure_reason("failed", &long);
+        assert!(reason.ends_with("/ last line") && reason.chars().count() < REASON_CHARS, "{reason}");
+        assert!(reason.contains("stderr: …x"), "the start of a long stderr is cut, not its end: {reason}");
     }
 }

@@ -97,9 +97,10 @@ pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
             format!("{} failed: {}", report.task, report.attempt.reason.as_deref().unwrap_or("unknown reason")),
         )
         .hint(format!(
-            "the worktree is kept at {}; the transcript is {}",
-            report.worktree.display(),
-            report.transcript.display()
+            "the performer's stderr is in {}; its transcript is {}; the worktree is kept at {}",
+            report.stderr_log.display(),
+            report.transcript.display(),
+            report.worktree.display()
         ))),
     }
 }
