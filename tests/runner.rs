@@ -27,6 +27,7 @@ mod test_loops;
 mod test_mcp;
 mod test_merge;
 mod test_model;
+mod test_performer_config;
 mod test_performers;
 mod test_planner;
 mod test_pr;

@@ -91,7 +91,7 @@ fn a_nonzero_exit_fails_the_task_keeps_the_work_and_can_be_retried() {
         "{}",
         run.render()
     );
-    assert!(run.stderr.contains("Hint: the worktree is kept at "), "{}", run.render());
+    assert!(run.stderr.contains("; the worktree is kept at "), "{}", run.render());
     let task = task_json(&env, &dir);
     assert_eq!(task["status"], "failed");
     assert_eq!(task["attempts"][0]["reason"], "the performer exited with status 3");

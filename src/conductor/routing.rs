@@ -126,6 +126,33 @@ pub fn route(
     Routing { task: task.address(), chosen, candidates }
 }
 
+/// Why no single performer can be chosen for a run started by hand.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NoSingleFit {
+    /// None fits; the routing says why each was excluded.
+    None(Routing),
+    /// Several fit equally well as far as the hard rules go: the person must choose.
+    Several(Vec<String>),
+}
+
+/// The performer for a run started by hand (`task run` without `--performer`): the task's own
+/// `performer` if it names one, else the only performer the hard rules of [`route`] let take
+/// it. Load and learned scores do not choose between several that fit: that is the
+/// conductor's business, and a person running one task says which one.
+pub fn only_fit(task: &Task, config: &Config) -> Result<String, NoSingleFit> {
+    if let Some(named) = task.performer.as_ref().filter(|n| config.performers.contains_key(*n)) {
+        return Ok(named.clone());
+    }
+    let routing = route(task, config, &History::default(), &BTreeMap::new(), &[]);
+    let fitting: Vec<String> =
+        routing.candidates.iter().filter(|c| c.score.is_some()).map(|c| c.performer.clone()).collect();
+    match fitting.as_slice() {
+        [only] => Ok(only.clone()),
+        [] => Err(NoSingleFit::None(routing)),
+        _ => Err(NoSingleFit::Several(fitting)),
+    }
+}
+
 /// Why `p` may not take `task` at all, if it may not.
 fn hard_rules(task: &Task, p: &Performer) -> Option<String> {
     if !p.kinds.is_empty() && !p.kinds.contains(&task.kind) {
@@ -213,6 +240,26 @@ mod tests {
         task.performer = Some("beta".into());
         let r = route(&task, &c, &History::default(), &none, &["beta".to_owned()]);
         assert_eq!(r.chosen.as_deref(), Some("beta"), "the named performer, even after a failure");
+    }
+
+    #[test]
+    fn a_run_by_hand_takes_the_only_fitting_performer() {
+        let mut task = crate::model::task::sample(crate::model::TaskStatus::Ready);
+        task.kind = TaskKind::Implement;
+        let c = config(vec![
+            performer("docs-only", &[TaskKind::Docs], CostTier::Low),
+            performer("impl", &[TaskKind::Implement], CostTier::High),
+        ]);
+        assert_eq!(only_fit(&task, &c), Ok("impl".to_owned()), "docs-only does not take implement tasks");
+        let c =
+            config(vec![performer("a", &[], CostTier::Low), performer("b", &[TaskKind::Implement], CostTier::High)]);
+        assert_eq!(only_fit(&task, &c), Err(NoSingleFit::Several(vec!["a".into(), "b".into()])));
+        task.performer = Some("b".into());
+        assert_eq!(only_fit(&task, &c), Ok("b".to_owned()), "the task's own performer");
+        task.performer = None;
+        task.kind = TaskKind::Docs;
+        let c = config(vec![performer("impl", &[TaskKind::Implement], CostTier::High)]);
+        assert!(matches!(only_fit(&task, &c), Err(NoSingleFit::None(_))));
     }
 
     #[test]

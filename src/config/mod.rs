@@ -457,6 +457,35 @@ mod tests {
     }
 
     #[test]
+    fn the_template_uncommented_is_a_valid_config() {
+        // Every example in the template `init` writes, settings and comments alike, must load.
+        let template = include_str!("../../.maestro-template/config.toml");
+        let is_setting = |rest: &str| {
+            rest.starts_with('[')
+                || rest
+                    .split_once(" = ")
+                    .is_some_and(|(k, _)| k.trim().chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+                || rest.trim_start().starts_with('#')
+        };
+        let text: String = template
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if is_setting(rest) => format!("{rest}\n"),
+                _ => format!("{l}\n"),
+            })
+            .collect();
+        let d = dir("template");
+        let path = write(&d, "config.toml", &text);
+        let config = load(&Sources { user_file: None, repo_file: Some(path), git_config: &[] })
+            .unwrap_or_else(|e| panic!("{e:#?}\n{text}"));
+        let gemini = &config.performers["gemini-local"];
+        assert!(gemini.isolate_home && gemini.base_url.is_some() && gemini.api_key_env.is_some(), "{gemini:?}");
+        assert!(!gemini.env.is_empty() && !gemini.extra_args.is_empty(), "{gemini:?}");
+        assert_eq!(config.performers.len(), 5, "{:?}", config.performers.keys());
+        std::fs::remove_dir_all(&d).expect("remove the test directory");
+    }
+
+    #[test]
     fn git_config_booleans_follow_git_and_problems_name_the_key() {
         let entry = |key: &str, value: Option<&str>| (format!("maestro.performer.{key}"), value.map(str::to_owned));
         let git = vec![

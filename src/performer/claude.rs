@@ -115,12 +115,20 @@ pub(super) fn short_input(input: Option<&Value>) -> String {
         Some(other) => other.to_string(),
         None => String::new(),
     };
-    one_line(&text)
+    short_line(&text)
 }
 
+/// `text` in one line for progress output: whitespace collapsed, cut at 120 characters.
+pub(super) fn short_line(text: &str) -> String {
+    let line = one_line(text);
+    if line.chars().count() > 120 { format!("{}…", line.chars().take(120).collect::<String>()) } else { line }
+}
+
+/// `text` in one line, whitespace collapsed, for a failure reason: kept whole up to
+/// [`super::REASON_CHARS`], so the cause is not lost.
 pub(super) fn one_line(text: &str) -> String {
     let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if line.chars().count() > 120 { format!("{}…", line.chars().take(120).collect::<String>()) } else { line }
+    super::clip(&line, super::REASON_CHARS)
 }
 
 #[cfg(test)]

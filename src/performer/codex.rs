@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use super::adapter::{Adapter, Event, Invocation, home_dir};
-use super::claude::{one_line, short_input};
+use super::claude::{one_line, short_input, short_line};
 use super::runner::{Exit, ProcessSpec};
 
 /// The provider id maestro registers for `base_url`, and the variable that carries its key.
@@ -83,7 +83,7 @@ impl Adapter for Codex {
             Some("item.completed") => match v.pointer("/item/type").and_then(Value::as_str) {
                 Some("agent_message") => vec![Event::Message(s("/item/text"))],
                 Some("command_execution") => {
-                    vec![Event::Tool { name: "shell".into(), detail: one_line(&s("/item/command")) }]
+                    vec![Event::Tool { name: "shell".into(), detail: short_line(&s("/item/command")) }]
                 }
                 Some("mcp_tool_call") => vec![Event::Tool {
                     name: format!("{}.{}", s("/item/server"), s("/item/tool")),

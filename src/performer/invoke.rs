@@ -61,6 +61,9 @@ pub struct Outcome {
 /// could not be started at all.
 pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::Result<Outcome> {
     let (score, task, run) = (launch.score, launch.task, launch.run);
+    // Callers check first, with a hint; this only keeps a run that would fail late from starting.
+    super::requirements::check(launch.performer, &super::requirements::Host::current())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{e}; {}", e.hint)))?;
     let maestro = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
         [("MAESTRO_SCORE", score), ("MAESTRO_TASK", task), ("MAESTRO_RUN", run)]
             .iter()
@@ -161,7 +164,7 @@ pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::
         output_tokens: seen.usage.map(|u| u.1),
         cost_usd: seen.cost_usd,
         last_text: seen.last_text,
-        failure: adapter.verdict(out.exit).err(),
+        failure: adapter.verdict(out.exit).err().map(|v| super::failure_reason(&v, &out.stderr_tail)),
         sandbox: out.sandbox,
         aftermath,
     })

@@ -7,6 +7,7 @@ pub mod confine;
 pub mod gemini;
 pub mod invoke;
 pub mod prompt;
+pub mod requirements;
 pub mod runner;
 pub mod task_run;
 
@@ -18,19 +19,79 @@ use std::time::{Duration, Instant};
 /// How long `--version` may take before the probe gives up.
 pub const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Resolve a configured command to a file: a path with a `/` relative to `base` (the
-/// checkout), a bare name through `PATH`.
-pub fn locate(command: &str, base: &Path) -> Option<PathBuf> {
-    let candidate = Path::new(command);
-    if command.contains('/') {
-        let path = if candidate.is_absolute() {
-            candidate.to_owned()
-        } else {
-            base.join(candidate.strip_prefix("./").unwrap_or(candidate))
-        };
-        return is_executable(&path).then_some(path);
+/// Resolve a configured command to an executable file as a shell would, without running it: a
+/// path with a `/` (or starting with `~/`, the home directory) relative to `base` (the main
+/// checkout, where `.maestro/config.toml` lives), a bare name through `PATH` (empty and relative
+/// entries are skipped: they would depend on the current directory).
+pub fn resolve(command: &str, base: &Path) -> Result<PathBuf, Unresolved> {
+    if command.trim().is_empty() {
+        return Err(Unresolved::Empty);
     }
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(command)).find(|p| is_executable(p))
+    let home = || std::env::var_os("HOME").map(PathBuf::from);
+    let path = match command.strip_prefix("~/") {
+        Some(rest) => home().map(|h| h.join(rest)),
+        None if command.contains('/') => {
+            let candidate = Path::new(command);
+            Some(if candidate.is_absolute() {
+                candidate.to_owned()
+            } else {
+                base.join(candidate.strip_prefix("./").unwrap_or(candidate))
+            })
+        }
+        None => None,
+    };
+    if let Some(path) = path {
+        return match std::fs::metadata(&path) {
+            Err(_) => Err(Unresolved::Missing(path)),
+            Ok(m) if !m.is_file() => Err(Unresolved::NotAFile(path)),
+            Ok(_) if !is_executable(&path) => Err(Unresolved::NotExecutable(path)),
+            Ok(_) => Ok(path),
+        };
+    }
+    let dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).filter(|d| d.is_absolute()).collect())
+        .unwrap_or_default();
+    if let Some(found) = dirs.iter().map(|d| d.join(command)).find(|p| is_executable(p)) {
+        return Ok(found);
+    }
+    // A file of that name that cannot run explains more than "not found".
+    match dirs.iter().map(|d| d.join(command)).find(|p| p.is_file()) {
+        Some(path) => Err(Unresolved::NotExecutable(path)),
+        None => Err(Unresolved::NotOnPath(command.to_owned())),
+    }
+}
+
+/// [`resolve`], for callers that only need the file.
+pub fn locate(command: &str, base: &Path) -> Option<PathBuf> {
+    resolve(command, base).ok()
+}
+
+/// Why a configured command does not resolve to a program.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unresolved {
+    #[error("no command is configured")]
+    Empty,
+    #[error("{0} is not on PATH")]
+    NotOnPath(String),
+    #[error("{} does not exist", .0.display())]
+    Missing(PathBuf),
+    #[error("{} is not a file", .0.display())]
+    NotAFile(PathBuf),
+    #[error("{} is not executable", .0.display())]
+    NotExecutable(PathBuf),
+}
+
+impl Unresolved {
+    /// What to do about it.
+    pub fn hint(&self, performer: &str) -> String {
+        match self {
+            Unresolved::NotExecutable(path) => format!("make it executable: `chmod +x {}`", path.display()),
+            _ => format!(
+                "install it, or set `command` in [performers.{performer}] of .maestro/config.toml \
+                 (a bare name is looked up on PATH, a relative path starts at the main checkout)"
+            ),
+        }
+    }
 }
 
 #[cfg(unix)]
@@ -42,6 +103,66 @@ fn is_executable(path: &Path) -> bool {
 #[cfg(not(unix))]
 fn is_executable(path: &Path) -> bool {
     path.is_file()
+}
+
+/// The longest failure reason kept on an attempt, in characters; a reason is one line.
+pub const REASON_CHARS: usize = 2000;
+/// How much of the end of a failed run's stderr goes into its reason, in characters.
+const STDERR_CAUSE_CHARS: usize = 800;
+
+/// `text` cut to `max` characters, with `…` where it was cut.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() > max {
+        format!("{}…", text.chars().take(max.saturating_sub(1)).collect::<String>())
+    } else {
+        text.to_owned()
+    }
+}
+
+/// The reason a run failed: the adapter's verdict, then what the performer last wrote to
+/// stderr (where the CLIs put the real cause: an auth error, a bad flag), in one line. Terminal
+/// colour sequences are dropped and other control characters become spaces, so the reason is
+/// plain text wherever it is shown.
+pub fn failure_reason(verdict: &str, stderr_tail: &str) -> String {
+    let lines: Vec<String> = plain(stderr_tail)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut cause = lines.join(" / ");
+    let count = cause.chars().count();
+    if count > STDERR_CAUSE_CHARS {
+        // The end holds the cause: cut the start.
+        cause = format!("…{}", cause.chars().skip(count - STDERR_CAUSE_CHARS + 1).collect::<String>());
+    }
+    let verdict = clip(verdict, REASON_CHARS - STDERR_CAUSE_CHARS - 16);
+    if cause.is_empty() { verdict } else { format!("{verdict}; stderr: {cause}") }
+}
+
+/// `text` without ANSI escape sequences, its other control characters (but newlines) as spaces.
+fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                // CSI: ESC [ parameters… final byte in @..~; anything else: drop ESC and the next char.
+                if chars.next_if_eq(&'[').is_some() {
+                    for p in chars.by_ref() {
+                        if ('@'..='~').contains(&p) {
+                            break;
+                        }
+                    }
+                } else {
+                    chars.next();
+                }
+            }
+            '\n' => out.push('\n'),
+            c if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Why a version probe failed.
@@ -125,5 +246,19 @@ mod tests {
         assert_eq!(parse_version("codex-cli 0.169.0\n").as_deref(), Some("0.169.0"));
         assert_eq!(parse_version("0.61.0\n").as_deref(), Some("0.61.0"));
         assert_eq!(parse_version("version 2 of 3"), None);
+    }
+
+    #[test]
+    fn a_failure_reason_carries_the_end_of_stderr_in_plain_text() {
+        let tail = "starting\n\u{1b}[31mError:\u{1b}[0m Invalid auth method\u{7}\n\n  exit 41  \n";
+        assert_eq!(
+            failure_reason("Gemini exited with 41", tail),
+            "Gemini exited with 41; stderr: starting / Error: Invalid auth method / exit 41"
+        );
+        assert_eq!(failure_reason("exited with status 1", ""), "exited with status 1");
+        let long = format!("{}\nlast line", "x".repeat(5000));
+        let reason = failure_reason("failed", &long);
+        assert!(reason.ends_with("/ last line") && reason.chars().count() < REASON_CHARS, "{reason}");
+        assert!(reason.contains("stderr: …x"), "the start of a long stderr is cut, not its end: {reason}");
     }
 }

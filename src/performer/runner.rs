@@ -49,6 +49,11 @@ pub struct ProcessSpec {
     pub secrets: Vec<String>,
 }
 
+/// Where the stderr of the run whose stdout goes to `transcript` is written.
+pub fn stderr_log(transcript: &std::path::Path) -> PathBuf {
+    transcript.with_extension("stderr")
+}
+
 /// How the process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -93,7 +98,7 @@ pub async fn run(
         tokio::fs::create_dir_all(dir).await?;
     }
     let mut transcript = tokio::fs::File::create(&spec.transcript).await?;
-    let stderr_path = spec.transcript.with_extension("stderr");
+    let stderr_path = stderr_log(&spec.transcript);
     let report_path = spec.transcript.with_extension("supervisor.toml");
     let _ = tokio::fs::remove_file(&report_path).await;
     let started = Instant::now();

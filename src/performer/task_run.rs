@@ -51,6 +51,8 @@ pub struct RunReport {
     pub worktree: PathBuf,
     pub branch: String,
     pub transcript: PathBuf,
+    /// The performer's stderr, beside the transcript.
+    pub stderr_log: PathBuf,
 }
 
 /// Why a run could not start or be recorded. A performer that fails is not an error: it is a
@@ -73,6 +75,8 @@ pub enum RunError {
     Task(#[from] crate::model::TaskError),
     #[error(transparent)]
     Git(#[from] git::Error),
+    #[error(transparent)]
+    Unmet(#[from] super::requirements::Unmet),
     #[error("cannot run the performer: {0}")]
     Io(#[from] std::io::Error),
     #[error("{0} has sandbox = \"required\", but this kernel has no Landlock")]
@@ -121,6 +125,9 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     let clone = store.clone_id()?;
     let performer = req.performer.name.clone();
     let path = layout::task_file(score_id, task_id);
+    // A configuration the CLI cannot work with, or a sandbox this kernel cannot give, is
+    // refused before anything is claimed.
+    super::requirements::check(req.performer, &super::requirements::Host::current())?;
     if req.performer.sandbox == crate::sandbox::Mode::Required && crate::sandbox::probe() == 0 {
         return Err(RunError::NoSandbox(performer));
     }
@@ -198,7 +205,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     let run = Started {
         branch: task_branch(score_id, task_id),
         worktree: req.worktree_root.join(score_id).join(task_id),
-        transcript: repo.common_dir().join("maestro/logs").join(score_id).join(task_id).join(format!("{run_id}.jsonl")),
+        transcript: transcript(repo.common_dir(), score_id, task_id, &run_id),
         run_id,
         task,
         score,
@@ -213,6 +220,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         worktree: run.worktree.clone(),
         branch: run.branch.clone(),
         transcript: run.transcript.clone(),
+        stderr_log: super::runner::stderr_log(&run.transcript),
     };
     if req.confirm.is_some_and(|confirm| !confirm()) {
         // The sync that found the earlier claim already ended this attempt: record nothing more.
@@ -227,6 +235,12 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
             Err(e)
         }
     }
+}
+
+/// Where run `run` of `score/task` keeps its transcript (the performer's stdout); its stderr is
+/// beside it ([`super::runner::stderr_log`]). Both stay on the machine that ran it.
+pub fn transcript(common_dir: &Path, score: &str, task: &str, run: &str) -> PathBuf {
+    common_dir.join("maestro/logs").join(score).join(task).join(format!("{run}.jsonl"))
 }
 
 /// Renew the lease of run `run` on `score/task`, if it still holds it.

@@ -5,19 +5,47 @@ use serde::Serialize;
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
 use crate::cli::ui::table;
-use crate::config::Adapter;
+use crate::config::{Adapter, Performer};
 use crate::performer;
 
 /// List the configured performers and whether their CLIs are installed
 ///
 /// Performers come only from trusted config: ~/.config/git-maestro/config.toml, the checkout's
-/// .maestro/config.toml and `git config maestro.performer.<name>.<key>`. With --check, runs each
-/// binary's `--version`, reports the version and whether it is the version the test suite
-/// drives, and exits 1 when any performer cannot run. With --stats, shows what was learned
-/// about each performer from finished tasks, by task kind and language.
+/// .maestro/config.toml and `git config maestro.performer.<name>.<key>`. Each performer's
+/// `command` is resolved as a shell would, without running it: a bare name on PATH, a relative
+/// path from the main checkout, `~/` from your home directory.
+///
+/// With --check, also checks that each performer can run as configured and exits 1 when one
+/// cannot: the command must be an executable file; the settings each agent CLI needs must be
+/// there (e.g. Gemini with `base_url` needs `isolate_home = true`); and claude, codex and
+/// gemini are asked for `--version`, which is compared with the version the test suite drives.
+/// A `command` performer is never run: only that it is executable is checked.
+///
+/// With --stats, shows what was learned about each performer from finished tasks, by task kind
+/// and language.
+///
+/// Endpoint and process settings of a `[performers.<name>]` table (all optional):
+///
+///   base_url = "http://127.0.0.1:8080"   the model endpoint instead of the vendor's: Claude gets
+///                                        ANTHROPIC_BASE_URL, Gemini GOOGLE_GEMINI_BASE_URL
+///                                        (needs isolate_home), Codex a Responses provider
+///   api_key_env = "MY_GATEWAY_KEY"       the variable of your environment holding the key; it is
+///                                        passed as ANTHROPIC_API_KEY, GEMINI_API_KEY or Codex's
+///                                        provider key, and must be set when a task runs
+///   isolate_home = true                  give the CLI its own home under .git/maestro/homes/
+///                                        instead of your login and settings (default false)
+///   env = { HTTPS_PROXY = "http://proxy:3128" }
+///                                        extra environment; only PATH, HOME, locale and a few
+///                                        others are inherited otherwise
+///   extra_args = ["--max-turns", "40"]   appended to the CLI's command line (for `command`
+///                                        performers, its only arguments)
+///
+/// In git config the keys drop the underscores: `git config maestro.performer.gemini.baseUrl …`.
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct PerformersArgs {
-    /// Run each performer's `--version`
+    /// Check that each performer can run: its command is executable, its settings are complete, and
+    /// an agent CLI answers `--version` (a `command` performer is never run)
     #[arg(long)]
     pub check: bool,
     /// Show each performer's record: merged (first time), reworks, blocked, reverted
@@ -71,9 +99,62 @@ struct Row {
     /// `None` when not checked or the adapter has no tested version.
     #[serde(skip_serializing_if = "Option::is_none")]
     tested: Option<bool>,
+    /// With --check: whether it can run as configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ok: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     problem: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<String>,
     source: String,
+}
+
+/// One performer's row: its binary resolved (never run); with `check`, its configuration's
+/// requirements and, for the agent CLIs, their `--version`. A `command` performer is never run.
+fn row(p: &Performer, base: &std::path::Path, check: bool) -> Row {
+    let binary = performer::resolve(&p.command, base);
+    let mut row = Row {
+        name: p.name.clone(),
+        adapter: p.adapter,
+        command: p.command.clone(),
+        binary: binary.as_ref().ok().map(|b| b.display().to_string()),
+        version: None,
+        tested_version: p.adapter.tested_version(),
+        tested: None,
+        ok: None,
+        problem: None,
+        hint: None,
+        source: p.source.clone(),
+    };
+    let path = match binary {
+        Ok(path) => path,
+        Err(e) => {
+            row.problem = Some(e.to_string());
+            row.hint = Some(e.hint(&p.name));
+            row.ok = check.then_some(false);
+            return row;
+        }
+    };
+    if !check {
+        return row;
+    }
+    if let Err(unmet) = performer::requirements::check(p, &performer::requirements::Host::current()) {
+        row.problem = Some(unmet.problem);
+        row.hint = Some(unmet.hint);
+    } else if p.adapter.tested_version().is_some() {
+        match performer::probe_version(&path) {
+            Ok(v) => {
+                row.tested = p.adapter.tested_version().map(|t| t == v);
+                row.version = Some(v);
+            }
+            Err(e) => {
+                row.problem = Some(e.to_string());
+                row.hint = Some(format!("check that `{} --version` works in a shell", path.display()));
+            }
+        }
+    }
+    row.ok = Some(row.problem.is_none());
+    row
 }
 
 pub fn cmd_performers(ctx: &Context, args: &PerformersArgs) -> CommandResult {
@@ -83,34 +164,8 @@ pub fn cmd_performers(ctx: &Context, args: &PerformersArgs) -> CommandResult {
     let repo = ctx.repo()?;
     let config = ctx.config(&repo)?;
     let base = repo.main_workdir().unwrap_or_else(|| repo.common_dir().to_owned());
-    let mut rows = Vec::new();
-    for p in config.performers.values() {
-        let binary = performer::locate(&p.command, &base);
-        let mut row = Row {
-            name: p.name.clone(),
-            adapter: p.adapter,
-            command: p.command.clone(),
-            binary: binary.as_ref().map(|b| b.display().to_string()),
-            version: None,
-            tested_version: p.adapter.tested_version(),
-            tested: None,
-            problem: None,
-            source: p.source.clone(),
-        };
-        match &binary {
-            None => row.problem = Some(format!("{} not found", p.command)),
-            Some(path) if args.check => match performer::probe_version(path) {
-                Ok(v) => {
-                    row.tested = p.adapter.tested_version().map(|t| t == v);
-                    row.version = Some(v);
-                }
-                Err(e) => row.problem = Some(e.to_string()),
-            },
-            Some(_) => {}
-        }
-        rows.push(row);
-    }
-    let broken = rows.iter().filter(|r| r.problem.is_some()).count();
+    let rows: Vec<Row> = config.performers.values().map(|p| row(p, &base, args.check)).collect();
+    let broken: Vec<&Row> = rows.iter().filter(|r| r.problem.is_some()).collect();
     if ctx.ui.json {
         ctx.ui.json(&rows)?;
     } else if rows.is_empty() {
@@ -118,27 +173,49 @@ pub fn cmd_performers(ctx: &Context, args: &PerformersArgs) -> CommandResult {
             .status("No performers configured. Uncomment one in .maestro/config.toml (`git maestro init` creates it).");
     } else {
         let mut lines = vec![["PERFORMER", "ADAPTER", "BINARY", "VERSION", "TESTED"].map(String::from).to_vec()];
+        if args.check {
+            lines[0].push("CHECK".into());
+        }
         for r in &rows {
-            lines.push(vec![
+            let mut line = vec![
                 r.name.clone(),
                 r.adapter.as_str().to_owned(),
                 r.binary.clone().unwrap_or_else(|| format!("{} (not found)", r.command)),
-                r.version.clone().unwrap_or_else(|| if args.check { "?".into() } else { "-".into() }),
+                r.version
+                    .clone()
+                    .unwrap_or_else(|| if args.check && r.tested_version.is_some() { "?".into() } else { "-".into() }),
                 match (r.tested, r.tested_version) {
                     (Some(true), _) => "yes".into(),
                     (Some(false), Some(t)) => format!("no (tested: {t})"),
                     _ => "-".into(),
                 },
-            ]);
+            ];
+            if args.check {
+                line.push(match (r.ok, r.adapter) {
+                    (Some(true), Adapter::Command) => "ok (executable; not run)".into(),
+                    (Some(true), _) => "ok".into(),
+                    _ => "cannot run".into(),
+                });
+            }
+            lines.push(line);
         }
         ctx.ui.line(table(&lines))?;
-        for r in rows.iter().filter(|r| r.problem.is_some()) {
+        for r in &broken {
             ctx.ui.warn(format!("{}: {}", r.name, r.problem.as_deref().unwrap_or_default()));
         }
     }
-    if args.check && broken > 0 {
-        return Err(CommandError::user("performer-unavailable", format!("{broken} performer(s) cannot run"))
-            .hint("install the missing CLIs, or set `command` for them in .maestro/config.toml"));
+    if args.check && !broken.is_empty() {
+        let hint = match broken.as_slice() {
+            [one] => one.hint.clone().unwrap_or_default(),
+            _ => "fix each performer as its warning says; `git maestro performers --check --json` gives a hint per performer"
+                .into(),
+        };
+        let names: Vec<&str> = broken.iter().map(|r| r.name.as_str()).collect();
+        let n = broken.len();
+        let what = if n == 1 { "performer cannot" } else { "performers cannot" };
+        return Err(
+            CommandError::user("performer-unavailable", format!("{n} {what} run: {}", names.join(", "))).hint(hint)
+        );
     }
     Ok(())
 }

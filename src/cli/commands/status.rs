@@ -94,6 +94,8 @@ pub fn cmd_status(ctx: &Context, _args: &StatusArgs) -> CommandResult {
                 (Some(what), Some(reason)) => format!("{what}: {reason}"),
                 (what, reason) => what.or(reason).unwrap_or_default(),
             };
+            // A table cell stays short; `task show` and --json carry the whole reason.
+            let waiting_for = crate::performer::clip(&waiting_for, CELL_CHARS);
             rows.push(vec![
                 format!("  {}", r.id),
                 r.status.to_string(),
@@ -114,6 +116,9 @@ pub fn cmd_status(ctx: &Context, _args: &StatusArgs) -> CommandResult {
     }
     Ok(())
 }
+
+/// The longest WAITING FOR cell, in characters.
+const CELL_CHARS: usize = 100;
 
 /// What the reasons of stopped tasks are read from.
 struct Why {

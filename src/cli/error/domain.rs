@@ -91,6 +91,7 @@ impl From<RunError> for CommandError {
             R::BaseBehind { .. } => {
                 user("base-behind", &e).hint("run `git maestro sync` to fetch the Score's branches, then run it again")
             }
+            R::Unmet(ref u) => user("performer-misconfigured", &e).hint(format!("{}; nothing was changed", u.hint)),
             R::Worktree(_) | R::Io(_) => user("run-failed", &e),
             R::NoSandbox(_) => user("no-sandbox", &e).hint(
                 "run on a Linux kernel with Landlock (5.13 or later, `lsm=landlock`), or set sandbox = \"auto\" \

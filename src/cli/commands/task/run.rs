@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
+use crate::conductor::routing::{self, NoSingleFit};
 use crate::config::Config;
-use crate::model::TaskStatus;
+use crate::model::{Task, TaskStatus};
 use crate::performer::adapter::Event;
 use crate::performer::task_run::{self, RunRequest};
 use crate::store::{self, Root, layout};
@@ -22,7 +23,8 @@ use crate::store::{self, Root, layout};
 pub struct RunArgs {
     /// The task, as <score>/<task>
     pub task: String,
-    /// The performer to use (default: the task's `performer`, or the only one configured)
+    /// The performer to use (default: the task's `performer`, or the only one whose `kinds` and
+    /// `languages` fit the task)
     #[arg(long, value_name = "NAME")]
     pub performer: Option<String>,
 }
@@ -36,13 +38,11 @@ pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
     let store = ctx.store()?;
     let config = ctx.config(&store.repo)?;
     let task = store::task(&store.view()?, &score, &id)?;
-    let name = pick_performer(&config, args.performer.as_deref().or(task.performer.as_deref()))?;
+    let name = pick_performer(&config, &task, args.performer.as_deref())?;
     let performer = &config.performers[&name];
     let base = store.repo.main_workdir().unwrap_or_else(|| store.repo.common_dir().to_owned());
-    let binary = crate::performer::locate(&performer.command, &base).ok_or_else(|| {
-        CommandError::user("performer-unavailable", format!("{name}: {} not found", performer.command))
-            .hint(format!("install it, or set `command` in [performers.{name}] of .maestro/config.toml"))
-    })?;
+    let binary = crate::performer::resolve(&performer.command, &base)
+        .map_err(|e| CommandError::user("performer-unavailable", format!("{name}: {e}")).hint(e.hint(&name)))?;
     let base_env = inherited_env();
     let request = RunRequest {
         score: &score,
@@ -97,9 +97,10 @@ pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
             format!("{} failed: {}", report.task, report.attempt.reason.as_deref().unwrap_or("unknown reason")),
         )
         .hint(format!(
-            "the worktree is kept at {}; the transcript is {}",
-            report.worktree.display(),
-            report.transcript.display()
+            "the performer's stderr is in {}; its transcript is {}; the worktree is kept at {}",
+            report.stderr_log.display(),
+            report.transcript.display(),
+            report.worktree.display()
         ))),
     }
 }
@@ -112,20 +113,47 @@ pub fn inherited_env() -> Vec<(String, String)> {
     env
 }
 
-fn pick_performer(config: &Config, wanted: Option<&str>) -> CommandResult<String> {
+/// `--performer` if given, else what routing picks for a run by hand
+/// ([`routing::only_fit`]: the task's own performer, or the only one that fits it).
+fn pick_performer(config: &Config, task: &Task, wanted: Option<&str>) -> CommandResult<String> {
     let names: Vec<&str> = config.performers.keys().map(String::as_str).collect();
-    match (wanted, names.as_slice()) {
-        (Some(w), _) if config.performers.contains_key(w) => Ok(w.to_owned()),
-        (Some(w), _) => Err(CommandError::user("unknown-performer", format!("no performer named {w:?} is configured"))
-            .hint(format!(
+    if let Some(w) = wanted {
+        if config.performers.contains_key(w) {
+            return Ok(w.to_owned());
+        }
+        return Err(CommandError::user("unknown-performer", format!("no performer named {w:?} is configured")).hint(
+            format!(
                 "configured: {}; see `git maestro performers`",
                 if names.is_empty() { "none".into() } else { names.join(", ") }
-            ))),
-        (None, [only]) => Ok((*only).to_owned()),
-        (None, []) => Err(CommandError::user("no-performer", "no performer is configured")
-            .hint("uncomment one in .maestro/config.toml (`git maestro init` creates it)")),
-        (None, _) => Err(CommandError::user("no-performer", "several performers are configured; say which one to use")
-            .hint(format!("add --performer with one of: {}", names.join(", ")))),
+            ),
+        ));
+    }
+    if names.is_empty() {
+        return Err(CommandError::user("no-performer", "no performer is configured")
+            .hint("uncomment one in .maestro/config.toml (`git maestro init` creates it)"));
+    }
+    match routing::only_fit(task, config) {
+        Ok(name) => Ok(name),
+        Err(NoSingleFit::Several(fitting)) => Err(CommandError::user(
+            "no-performer",
+            format!(
+                "several performers can take {} ({} task); say which one to use",
+                task.address(),
+                task.kind.as_str()
+            ),
+        )
+        .hint(format!("add --performer with one of: {}", fitting.join(", ")))),
+        Err(NoSingleFit::None(r)) => {
+            let why: Vec<String> = r.candidates.iter().map(|c| format!("{} {}", c.performer, c.why)).collect();
+            Err(CommandError::user(
+                "no-performer",
+                format!("no configured performer takes {}: {}", task.address(), why.join("; ")),
+            )
+            .hint(format!(
+                "add --performer with one of: {}, or widen its `kinds`/`languages` in .maestro/config.toml",
+                names.join(", ")
+            )))
+        }
     }
 }
 
