@@ -179,3 +179,24 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn performers_check_reports_the_sandbox_level_and_what_it_leaves_unenforced() {
+    let env = TestEnv::new();
+    let dir = repo(&env, "");
+    std::fs::write(dir.join(".maestro/config.toml"), performer(&env, "#!/bin/sh\n", "sandbox = \"required\"\n"))
+        .unwrap();
+    let rows = env.run(&dir, &["performers", "--check", "--json"]).success().json();
+    let row = &rows[0];
+    assert_eq!(row["sandbox"], "required", "{rows:#}");
+    assert!(row["sandbox_abi"].as_u64().is_some_and(|abi| abi >= 1), "{rows:#}");
+    let gaps: Vec<&str> = row["not_enforced"].as_array().unwrap().iter().map(|g| g.as_str().unwrap()).collect();
+    for gap in ["UDP", "raw sockets", "MPTCP", "TCP Fast Open"] {
+        assert!(gaps.contains(&gap), "{gaps:?}");
+    }
+    let mut without = env.command(&dir);
+    without.args(["performers", "--check"]).env("MAESTRO_TEST_NO_LANDLOCK", "1");
+    let out: crate::common::Run = without.output().unwrap().into();
+    assert_eq!(out.code, 1, "{}", out.render());
+    assert!(out.stderr.contains("no Landlock"), "{}", out.render());
+}

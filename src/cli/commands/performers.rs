@@ -106,6 +106,14 @@ struct Row {
     problem: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     hint: Option<String>,
+    /// `off`, `auto` or `required`.
+    sandbox: crate::sandbox::Mode,
+    /// With --check: the Landlock ABI its runs get here (0: none, or the sandbox is off), and
+    /// what that leaves unenforced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sandbox_abi: Option<u8>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    not_enforced: Vec<&'static str>,
     source: String,
 }
 
@@ -124,6 +132,9 @@ fn row(p: &Performer, base: &std::path::Path, check: bool) -> Row {
         ok: None,
         problem: None,
         hint: None,
+        sandbox: p.sandbox,
+        sandbox_abi: None,
+        not_enforced: Vec::new(),
         source: p.source.clone(),
     };
     let path = match binary {
@@ -138,7 +149,15 @@ fn row(p: &Performer, base: &std::path::Path, check: bool) -> Row {
     if !check {
         return row;
     }
-    if let Err(unmet) = performer::requirements::check(p, &performer::requirements::Host::current()) {
+    let abi = if p.sandbox == crate::sandbox::Mode::Off { 0 } else { crate::sandbox::probe() };
+    row.sandbox_abi = Some(abi);
+    if p.sandbox != crate::sandbox::Mode::Off {
+        row.not_enforced = crate::sandbox::not_enforced(abi);
+    }
+    if p.sandbox == crate::sandbox::Mode::Required && abi == 0 {
+        row.problem = Some("sandbox = \"required\", but this kernel has no Landlock".into());
+        row.hint = Some("run on a kernel with Landlock, or set sandbox = \"auto\"".into());
+    } else if let Err(unmet) = performer::requirements::check(p, &performer::requirements::Host::current()) {
         row.problem = Some(unmet.problem);
         row.hint = Some(unmet.hint);
     } else if p.adapter.tested_version().is_some() {
@@ -174,7 +193,7 @@ pub fn cmd_performers(ctx: &Context, args: &PerformersArgs) -> CommandResult {
     } else {
         let mut lines = vec![["PERFORMER", "ADAPTER", "BINARY", "VERSION", "TESTED"].map(String::from).to_vec()];
         if args.check {
-            lines[0].push("CHECK".into());
+            lines[0].extend(["SANDBOX".into(), "CHECK".into()]);
         }
         for r in &rows {
             let mut line = vec![
@@ -191,6 +210,11 @@ pub fn cmd_performers(ctx: &Context, args: &PerformersArgs) -> CommandResult {
                 },
             ];
             if args.check {
+                line.push(match (r.sandbox, r.sandbox_abi) {
+                    (crate::sandbox::Mode::Off, _) => "off".into(),
+                    (_, Some(0) | None) => "none (no Landlock)".into(),
+                    (_, Some(abi)) => format!("landlock ABI {abi}"),
+                });
                 line.push(match (r.ok, r.adapter) {
                     (Some(true), Adapter::Command) => "ok (executable; not run)".into(),
                     (Some(true), _) => "ok".into(),
@@ -200,6 +224,9 @@ pub fn cmd_performers(ctx: &Context, args: &PerformersArgs) -> CommandResult {
             lines.push(line);
         }
         ctx.ui.line(table(&lines))?;
+        if let Some(r) = rows.iter().find(|r| !r.not_enforced.is_empty()) {
+            ctx.ui.status(format!("The sandbox does not confine: {}.", r.not_enforced.join(", ")));
+        }
         for r in &broken {
             ctx.ui.warn(format!("{}: {}", r.name, r.problem.as_deref().unwrap_or_default()));
         }
