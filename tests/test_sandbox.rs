@@ -200,3 +200,45 @@ fn performers_check_reports_the_sandbox_level_and_what_it_leaves_unenforced() {
     assert_eq!(out.code, 1, "{}", out.render());
     assert!(out.stderr.contains("no Landlock"), "{}", out.render());
 }
+
+#[test]
+fn what_a_confined_run_staged_before_it_was_killed_is_kept_by_the_next_run() {
+    let env = TestEnv::new();
+    let dir = repo(&env, "");
+    let started = env.path("started");
+    let script = format!(
+        "#!/bin/sh\ncd \"$MAESTRO_WORKTREE\"\necho staged > s.txt\ngit add s.txt\necho on-disk > s.txt\n\
+         echo \"gitdir: $TMPDIR\" > .git\ntouch '{}'\nexec sleep 600\n",
+        started.display()
+    );
+    std::fs::write(dir.join(".maestro/config.toml"), performer(&env, &script, "sandbox = \"required\"\n")).unwrap();
+    let mut child = env
+        .command(&dir)
+        .args(["task", "run", "s/t0", "--performer", "p"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !started.exists() {
+        assert!(std::time::Instant::now() < deadline, "the performer never staged its file");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: the run never copies its objects back nor rights the link.
+    child.wait().unwrap();
+    env.run(&dir, &["task", "release", "s/t0"]).success();
+    std::fs::write(dir.join(".maestro/config.toml"), performer(&env, "#!/bin/sh\n", "sandbox = \"required\"\n")).unwrap();
+    let run = env.run(&dir, &["task", "run", "s/t0", "--performer", "p"]);
+    let task = task(&env, &dir);
+    assert_eq!(task["status"], "submitted", "{}\n{task:#}", run.render());
+    let commit = task["attempts"][1]["commit"].as_str().expect("a commit").to_owned();
+    let on_disk = env.git(&dir, &["show", &format!("{commit}:s.txt")]).success_git();
+    assert_eq!(on_disk, "on-disk\n");
+    // The staged version was committed first (as `git stash` keeps it): its blob is here.
+    let log = env.git(&dir, &["log", "--format=%H", &commit]).success_git();
+    let kept = log.lines().any(|c| env.git(&dir, &["show", &format!("{c}:s.txt")]).stdout == "staged\n");
+    assert!(kept, "the staged version is in the history:\n{log}");
+    let link = std::fs::read_to_string(worktree(&env).join(".git")).unwrap();
+    assert!(link.contains(".git/worktrees/"), "the link is right again: {link}");
+    env.git(&dir, &["fsck", "--no-dangling"]).success_git();
+}

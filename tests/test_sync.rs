@@ -283,7 +283,7 @@ fn a_merge_made_offline_beats_a_pushed_claim_and_stops_its_performer() {
     env.run(&a, &["run", "s"]).success();
     let log = env.path("fake.log");
     let config = format!(
-        "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\n\
+        "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nsandbox = \"off\"\n\
          env = {{ FAKE_HANG = \"1\", FAKE_LOG = \"{}\" }}\n",
         log.display()
     );

@@ -10,26 +10,28 @@ use std::path::{Path, PathBuf};
 
 use super::{Error, GixContext, Repo, Result};
 
-/// The link files of one linked worktree, as they were when read.
+/// The link files of one linked worktree and where each must point, as the repository records
+/// it: `<worktree>/.git` at the admin dir, `<admin>/commondir` at the common dir, and
+/// `<admin>/gitdir` back at `<worktree>/.git`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorktreeLinks {
     worktree: PathBuf,
-    /// `<worktree>/.git`, `<admin>/commondir` and `<admin>/gitdir`, with their contents.
-    files: Vec<(PathBuf, Vec<u8>)>,
     admin: PathBuf,
+    /// (link file, the directory a relative target is resolved from, the target it must name).
+    links: Vec<(PathBuf, PathBuf, PathBuf)>,
 }
 
 impl WorktreeLinks {
-    /// Read the links of `repo`'s linked worktree at `worktree`; `None` when it is none. The
-    /// admin dir is the one the repository records, not the one `.git` names.
+    /// The links of `repo`'s linked worktree at `worktree`; `None` when it is none. The admin
+    /// dir is the one the repository records, never the one `.git` names.
     pub fn read(repo: &Repo, worktree: &Path) -> Option<WorktreeLinks> {
         let admin = repo.worktree_admin_dir(worktree).ok()??;
-        let git_file = std::fs::read(worktree.join(".git")).ok()?;
-        let mut files = vec![(worktree.join(".git"), git_file)];
-        for name in ["commondir", "gitdir"] {
-            files.push((admin.join(name), std::fs::read(admin.join(name)).ok()?));
-        }
-        Some(WorktreeLinks { worktree: worktree.to_owned(), files, admin })
+        let links = vec![
+            (worktree.join(".git"), worktree.to_owned(), admin.clone()),
+            (admin.join("commondir"), admin.clone(), repo.common_dir().to_owned()),
+            (admin.join("gitdir"), admin.clone(), worktree.join(".git")),
+        ];
+        Some(WorktreeLinks { worktree: worktree.to_owned(), admin, links })
     }
 
     /// The worktree's admin directory (`<common>/worktrees/<id>`).
@@ -37,12 +39,12 @@ impl WorktreeLinks {
         &self.admin
     }
 
-    /// Put back every link file that changed since [`WorktreeLinks::read`]; the paths (relative
-    /// to the worktree or the admin dir) of those that had.
+    /// Point every link that names something else (or is no plain file) where it must; the
+    /// paths (relative to the worktree where they are in it) of those that did.
     pub fn restore(&self) -> Result<Vec<String>> {
         let mut changed = Vec::new();
-        for (path, content) in &self.files {
-            if std::fs::read(path).ok().as_ref() == Some(content) && !path.is_symlink() {
+        for (path, base, target) in &self.links {
+            if names(path, base, target) {
                 continue;
             }
             let io = |source| Error::Io { context: format!("cannot restore {}", path.display()), source };
@@ -51,11 +53,32 @@ impl WorktreeLinks {
             } else if path.symlink_metadata().is_ok() {
                 std::fs::remove_file(path).map_err(io)?;
             }
-            std::fs::write(path, content).map_err(io)?;
+            let text = if path.ends_with(".git") {
+                format!("gitdir: {}\n", target.display())
+            } else {
+                format!("{}\n", target.display())
+            };
+            std::fs::write(path, text).map_err(io)?;
             let shown = path.strip_prefix(&self.worktree).unwrap_or(path);
             changed.push(shown.display().to_string());
         }
         Ok(changed)
+    }
+}
+
+/// Whether the plain file `link` names `target` (`gitdir: ` prefix allowed, relative to `base`).
+fn names(link: &Path, base: &Path, target: &Path) -> bool {
+    if link.is_symlink() || !link.is_file() {
+        return false;
+    }
+    let Ok(text) = std::fs::read_to_string(link) else { return false };
+    let named = PathBuf::from(text.trim().strip_prefix("gitdir:").unwrap_or(text.trim()).trim());
+    let named = if named.is_absolute() { named } else { base.join(named) };
+    let canonical = |p: &Path| std::fs::canonicalize(p).ok();
+    match (canonical(&named), canonical(target)) {
+        (Some(a), Some(b)) => a == b,
+        // `<admin>/gitdir` names `<worktree>/.git`, which exists: both resolve or it is wrong.
+        _ => false,
     }
 }
 
@@ -88,6 +111,22 @@ impl Repo {
                 )));
             }
             added += 1;
+        }
+        Ok(added)
+    }
+
+    /// [`Repo::import_objects`] from every run's object directory under
+    /// `<common>/maestro/runs`: a run killed before it could copy its objects back leaves a
+    /// worktree index that names them. Live runs' directories are read too, which is harmless:
+    /// git renames a loose object into place only once it is whole.
+    pub fn import_run_objects(&self) -> Result<usize> {
+        let Ok(runs) = std::fs::read_dir(self.common_dir().join("maestro/runs")) else { return Ok(0) };
+        let mut added = 0;
+        for run in runs.flatten() {
+            let objects = run.path().join("objects");
+            if objects.is_dir() {
+                added += self.import_objects(&objects)?;
+            }
         }
         Ok(added)
     }

@@ -108,6 +108,12 @@ impl Repo {
         identity: (&str, &str),
         time: i64,
     ) -> Result<WorktreeCommit> {
+        // A killed confined run may have left its links redirected and what it staged in its
+        // own object directory.
+        if let Some(links) = super::WorktreeLinks::read(self, path) {
+            links.restore()?;
+        }
+        self.import_run_objects()?;
         let wt = Repo::open_worktree(path)?;
         let head = wt.head().ctx(|| "cannot read the worktree's HEAD".into())?;
         let branch = head.referent_name().map(|n| n.as_bstr().to_string()).ok_or_else(|| {

@@ -43,7 +43,11 @@ impl Confinement {
         ports: Option<Vec<u16>>,
     ) -> std::io::Result<Confinement> {
         let confined = mode != Mode::Off && crate::sandbox::probe() > 0;
+        // A run killed earlier may have left the links redirected: right them first.
         let links = WorktreeLinks::read(repo, worktree);
+        if let Some(links) = &links {
+            links.restore().map_err(std::io::Error::other)?;
+        }
         if !confined {
             // `required` on a kernel without Landlock is refused by the supervisor.
             let policy = Policy { mode, writable: Vec::new(), connect_ports: None };
