@@ -108,6 +108,18 @@ fn a_nonzero_exit_fails_the_task_keeps_the_work_and_can_be_retried() {
     let task = task_json(&env, &dir);
     assert_eq!(task["status"], "submitted");
     assert_eq!(task["attempts"].as_array().unwrap().len(), 2);
+
+    // `task show` lists both attempts: number, performer, outcome, exit, commit, and the reason
+    // of the failed one on a line of its own.
+    let shown = env.run(&dir, &["task", "show", "auth-tokens/token-types"]).success().stdout;
+    let commit = |n: usize| task["attempts"][n]["commit"].as_str().unwrap()[..12].to_owned();
+    let expected = format!(
+        "Attempts:\n  1.  fake  failed  exit 3  commit {}\n     reason: the performer exited with status 3\n  \
+         2.  fake  submitted  exit 0  commit {}\n",
+        commit(0),
+        commit(1)
+    );
+    assert!(shown.ends_with(&expected), "task show prints every attempt:\n{shown}");
 }
 
 #[test]

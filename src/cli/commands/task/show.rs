@@ -3,9 +3,14 @@
 use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
+use crate::cli::ui::field;
+use crate::model::{Attempt, AttemptOutcome};
 use crate::store;
 
-/// Show one task: its spec, acceptance criteria, scope, dependencies and claim
+/// Show one task: its spec, acceptance criteria, scope, dependencies, claim and attempts
+///
+/// Each attempt shows its number, performer, outcome and exit status, tokens and cost, the
+/// commit holding its result, and why it failed.
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
     /// The task, as <score>/<task>
@@ -55,6 +60,45 @@ pub fn cmd_task_show(ctx: &Context, args: &ShowArgs) -> CommandResult {
         out.push("Acceptance:".into());
         out.extend(task.acceptance.iter().map(|a| format!("  - {a}")));
     }
+    if !task.attempts.is_empty() {
+        out.push(String::new());
+        out.push("Attempts:".into());
+        for (n, a) in task.attempts.iter().enumerate() {
+            out.extend(attempt_lines(n + 1, a));
+        }
+    }
     ctx.ui.line(out.join("\n"))?;
     Ok(())
+}
+
+/// One attempt: a summary line, then its reason on a line of its own.
+fn attempt_lines(number: usize, a: &Attempt) -> Vec<String> {
+    let mut parts = vec![format!("{number}."), field(&a.performer).into_owned(), outcome(a.outcome).to_owned()];
+    if let Some(exit) = &a.exit {
+        parts.push(format!("exit {}", field(exit)));
+    }
+    if a.input_tokens.is_some() || a.output_tokens.is_some() {
+        let n = |t: Option<u64>| t.map_or("?".to_owned(), |t| t.to_string());
+        parts.push(format!("{} in / {} out tokens", n(a.input_tokens), n(a.output_tokens)));
+    }
+    if let Some(cost) = a.cost_usd {
+        parts.push(format!("${cost:.4}"));
+    }
+    if let Some(commit) = &a.commit {
+        parts.push(format!("commit {}", field(commit.get(..12).unwrap_or(commit))));
+    }
+    let mut lines = vec![format!("  {}", parts.join("  "))];
+    if let Some(reason) = &a.reason {
+        lines.push(format!("     reason: {}", field(reason)));
+    }
+    lines
+}
+
+fn outcome(o: AttemptOutcome) -> &'static str {
+    match o {
+        AttemptOutcome::Running => "running",
+        AttemptOutcome::Submitted => "submitted",
+        AttemptOutcome::Failed => "failed",
+        AttemptOutcome::Interrupted => "interrupted",
+    }
 }
