@@ -255,6 +255,46 @@ fn log_shows_one_line_per_operation_newest_first() {
     assert_eq!(json.as_array().unwrap().len(), 1);
     assert_eq!(json[0]["actor"], "tester");
     assert_eq!(json[0]["op"].as_str().unwrap().len(), 26);
+    assert_eq!(json[0]["at"], "2026-01-01T00:00:03Z", "times in JSON are `at`: {json:#}");
+}
+
+#[test]
+fn json_speaks_one_vocabulary_tasks_times_and_no_sync_clocks() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    env.run(&dir, &["plan", "--from", &sample_score()]).success();
+    env.run(&dir, &["task", "claim", "auth-tokens/token-types", "--as", "alice"]).success();
+    let task = env.run(&dir, &["task", "show", "auth-tokens/token-types", "--json"]).success().json();
+    assert_eq!(
+        (&task["score"], &task["id"], &task["status"]),
+        (&"auth-tokens".into(), &"token-types".into(), &"assigned".into())
+    );
+    assert!(task["claim"].get("clock").is_none(), "the claim's hybrid clock stays inside: {task:#}");
+    assert!(task["sync"].get("clock").is_none(), "the record's sync clock stays inside: {task:#}");
+    let score = env.run(&dir, &["score", "show", "auth-tokens", "--json"]).success().json();
+    assert!(score["at"].is_string() && score.get("created").is_none(), "a Score's creation time is `at`: {score:#}");
+    assert!(score["tasks"][0]["sync"].get("clock").is_none(), "nested records too: {score:#}");
+    let entry = env.run(&dir, &["kb", "add", "--title", "Tokens are HS256", "--json"]).success().json();
+    assert!(entry["at"].is_string() && entry.get("created").is_none(), "{entry:#}");
+}
+
+#[test]
+fn usage_errors_under_json_are_a_json_error_object() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    let run = env.run(&dir, &["task", "show", "--json", "--frob"]);
+    assert_eq!(run.code, 2, "usage errors still exit 2:\n{}", run.render());
+    let error = &run.json()["error"];
+    assert_eq!(error["code"], "usage", "{}", run.render());
+    assert_eq!(error["message"], "unexpected argument '--frob' found", "{}", run.render());
+    assert!(error["causes"].as_array().unwrap().is_empty());
+    let hints: Vec<&str> = error["hints"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).collect();
+    assert!(hints.contains(&"Usage: git maestro task show --json <TASK>"), "{hints:?}");
+    assert!(run.stderr.contains("unexpected argument '--frob' found"), "stderr keeps clap's message: {}", run.render());
+    let missing = env.run(&dir, &["--json", "task", "show"]);
+    assert_eq!(missing.json()["error"]["code"], "usage", "{}", missing.render());
+    let plain = env.run(&dir, &["task", "show", "--frob"]);
+    assert!(plain.stdout.is_empty(), "without --json stdout stays empty: {}", plain.render());
 }
 
 #[test]

@@ -215,8 +215,13 @@ fn prune_removes_merged_clean_worktrees_and_archives_everything_else() {
         env.run(&dir, &["task", "run", &format!("p/{t}")]).success();
     }
     let listed = env.run(&dir, &["worktrees", "list", "--json"]).success().json();
-    let tasks: Vec<&str> = listed.as_array().unwrap().iter().map(|w| w["task"].as_str().unwrap()).collect();
-    assert_eq!(tasks, ["p/t0", "p/t1", "p/t2"]);
+    let tasks: Vec<(&str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["score"].as_str().unwrap(), w["task"].as_str().unwrap()))
+        .collect();
+    assert_eq!(tasks, [("p", "t0"), ("p", "t1"), ("p", "t2")], "a task is named by score and task");
     assert!(listed.as_array().unwrap().iter().all(|w| w["status"] == "submitted"));
 
     // t0 is merged into the target by plain git; t1 gets an uncommitted edit; t2 stays unmerged.
@@ -247,7 +252,8 @@ fn prune_removes_merged_clean_worktrees_and_archives_everything_else() {
         .iter()
         .map(|p| (p["task"].as_str().unwrap(), p["action"].as_str().unwrap()))
         .collect();
-    assert_eq!(actions, [("p/t0", "removed"), ("p/t1", "archived"), ("p/t2", "archived")]);
+    assert_eq!(actions, [("t0", "removed"), ("t1", "archived"), ("t2", "archived")]);
+    assert!(pruned.as_array().unwrap().iter().all(|p| p["score"] == "p"), "{pruned:#}");
     assert_eq!(pruned[2]["tip"], t2_tip.as_str());
     let t1_tip = pruned[1]["tip"].as_str().unwrap();
     let late = env.git(&dir, &["show", &format!("refs/maestro/keep/{t1_tip}:late.txt")]).success_git();

@@ -6,6 +6,7 @@ mod args;
 mod commands;
 mod context;
 mod error;
+mod json;
 mod ui;
 
 use std::path::PathBuf;
@@ -29,6 +30,10 @@ pub struct Args {
     #[arg(short = 'C', global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Print machine-readable JSON on stdout
+    ///
+    /// One vocabulary across commands: a task is `{score, id, status, …}`; anything else that
+    /// names a task says `score` and `task`; times are `at`. An error, usage errors included,
+    /// is `{"error": {code, message, causes, hints}}`.
     #[arg(long, global = true)]
     pub json: bool,
     /// Do not print status messages on stderr
@@ -44,6 +49,9 @@ pub fn main() -> ExitCode {
     let args = match Args::try_parse_from(&argv) {
         Ok(args) => args,
         Err(e) => {
+            if e.use_stderr() && wants_json(&argv) {
+                let _ = Ui::new(true, false).json(&error::usage_json(&e));
+            }
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
@@ -70,4 +78,10 @@ pub fn main() -> ExitCode {
             ExitCode::from(err.exit_code())
         }
     }
+}
+
+/// Whether the command line asks for `--json` (before any `--`), for errors found before the
+/// arguments could be parsed.
+fn wants_json(argv: &[String]) -> bool {
+    argv.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json")
 }

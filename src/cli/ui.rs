@@ -40,19 +40,21 @@ impl Ui {
         writeln!(out, "{}", shown(&text.to_string()))
     }
 
-    /// A value as pretty JSON on stdout.
+    /// A value as pretty JSON on stdout, in the public vocabulary ([`super::json::public`]).
     pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> std::io::Result<()> {
         self.wrote_data.set(true);
+        let value = super::json::public(serde_json::to_value(value).map_err(std::io::Error::from)?);
         let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::from)?;
+        serde_json::to_writer_pretty(&mut out, &value).map_err(std::io::Error::from)?;
         writeln!(out)
     }
 
-    /// A value as one line of JSON on stdout (event streams).
+    /// A value as one line of JSON on stdout (event streams), in the public vocabulary.
     pub fn json_line<T: Serialize + ?Sized>(&self, value: &T) -> std::io::Result<()> {
         self.wrote_data.set(true);
+        let value = super::json::public(serde_json::to_value(value).map_err(std::io::Error::from)?);
         let mut out = std::io::stdout().lock();
-        serde_json::to_writer(&mut out, value).map_err(std::io::Error::from)?;
+        serde_json::to_writer(&mut out, &value).map_err(std::io::Error::from)?;
         writeln!(out)
     }
 
