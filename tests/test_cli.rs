@@ -415,3 +415,39 @@ impl GitRun for crate::common::Run {
         self.stdout
     }
 }
+
+#[test]
+fn colour_follows_git_rules_on_status_words_only() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    env.run(&dir, &["plan", "--from", &sample_score()]).success();
+    let run = |extra: &[(&str, &str)], args: &[&str]| -> String {
+        let mut cmd = env.command(&dir);
+        cmd.args(["task", "list", "auth-tokens"]).args(args);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let run: crate::common::Run = cmd.output().unwrap().into();
+        assert_eq!(run.code, 0, "{}", run.render());
+        run.stdout
+    };
+    let always = run(&[], &["--color=always"]);
+    assert!(always.contains("\u{1b}[36mready\u{1b}[m"), "--color=always colours status words:\n{always:?}");
+    let escapes = always.matches('\u{1b}').count();
+    let statuses = always.lines().skip(1).filter(|l| l.contains("ready")).count();
+    assert_eq!(escapes, statuses * 2, "only the status words are coloured:\n{always:?}");
+    assert!(always.lines().next().unwrap().contains("TASK  "), "{always:?}");
+
+    let plain = |out: &str, why: &str| assert!(!out.contains('\u{1b}'), "{why}:\n{out:?}");
+    plain(&run(&[], &[]), "auto: stdout is not a terminal here");
+    plain(&run(&[("NO_COLOR", "1"), ("GIT_CONFIG_PARAMETERS", "'color.ui'='always'")], &[]), "NO_COLOR wins");
+    plain(&run(&[("GIT_CONFIG_PARAMETERS", "'color.ui'='never'")], &[]), "git -c color.ui=never");
+    plain(&run(&[], &["--color=never"]), "--color=never");
+    plain(&run(&[], &["--color=always", "--json"]), "JSON is never coloured");
+    let from_git = run(&[("GIT_CONFIG_PARAMETERS", "'color.ui'='always'")], &[]);
+    assert!(from_git.contains('\u{1b}'), "git -c color.ui=always colours:\n{from_git:?}");
+    env.git(&dir, &["config", "color.ui", "always"]).success_git();
+    assert!(run(&[], &[]).contains('\u{1b}'), "color.ui from the repository's config");
+    plain(&run(&[("NO_COLOR", "1")], &[]), "NO_COLOR over color.ui");
+    assert!(run(&[("NO_COLOR", "1")], &["--color=always"]).contains('\u{1b}'), "the flag over NO_COLOR");
+}

@@ -3,6 +3,7 @@
 //! Only this module prints. Each command lives in its own file under `commands/`.
 
 mod args;
+mod color;
 mod commands;
 mod context;
 mod error;
@@ -27,21 +28,33 @@ pub use ui::Ui;
 #[command(name = "git-maestro", bin_name = "git maestro", version, max_term_width = 100)]
 pub struct Args {
     /// Run as if started in <DIR>
-    #[arg(short = 'C', global = true, value_name = "DIR")]
+    #[arg(short = 'C', global = true, value_name = "DIR", help_heading = GLOBAL)]
     pub dir: Option<PathBuf>,
     /// Print machine-readable JSON on stdout
     ///
     /// One vocabulary across commands: a task is `{score, id, status, …}`; anything else that
     /// names a task says `score` and `task`; times are `at`. An error, usage errors included,
     /// is `{"error": {code, message, causes, hints}}`.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
     /// Do not print status messages on stderr
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
+    /// Show more: the details and hints that are otherwise left out
+    #[arg(long, short, global = true, help_heading = GLOBAL)]
+    pub verbose: bool,
+    /// Colour status words: auto (when stdout is a terminal), always or never
+    ///
+    /// Without it, git's rules apply: NO_COLOR turns colour off, then `color.ui` (also from
+    /// `git -c color.ui=…`) decides, then auto. JSON is never coloured.
+    #[arg(long, global = true, value_name = "WHEN", help_heading = GLOBAL)]
+    pub color: Option<color::ColorWhen>,
     #[command(subcommand)]
     pub command: commands::Command,
 }
+
+/// The help heading of the options every command takes.
+const GLOBAL: &str = "Global options";
 
 /// Parse the process arguments, run the command, and turn the outcome into an exit code.
 pub fn main() -> ExitCode {
@@ -65,7 +78,8 @@ pub fn main() -> ExitCode {
         Some(d) => d.clone(),
         None => PathBuf::from("."),
     };
-    let ctx = Context::new(Ui::new(json, args.quiet), dir, argv);
+    let ui = Ui::new(json, args.quiet).verbose(args.verbose).color(args.color, dir.clone());
+    let ctx = Context::new(ui, dir, argv);
     match commands::run(&ctx, args.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

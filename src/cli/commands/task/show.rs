@@ -3,7 +3,7 @@
 use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
-use crate::cli::ui::field;
+use crate::cli::ui::{Painted, field};
 use crate::model::{Attempt, AttemptOutcome};
 use crate::store;
 
@@ -27,8 +27,10 @@ pub fn cmd_task_show(ctx: &Context, args: &ShowArgs) -> CommandResult {
         return Ok(());
     }
     let list = |v: &[String]| if v.is_empty() { "-".to_owned() } else { v.join(", ") };
+    let header = Painted::plain(&format!("Task:       {} (", task.address()))
+        .then(ctx.ui.status_word(task.status.as_str()))
+        .text(")\n");
     let mut out = vec![
-        format!("Task:       {} ({})", task.address(), task.status),
         format!("Title:      {}", task.title),
         format!("Kind:       {}", task.kind.as_str()),
         format!("Depends on: {}", list(&task.deps)),
@@ -67,7 +69,7 @@ pub fn cmd_task_show(ctx: &Context, args: &ShowArgs) -> CommandResult {
             out.extend(attempt_lines(n + 1, a));
         }
     }
-    ctx.ui.line(out.join("\n"))?;
+    ctx.ui.painted(&header.text(&out.join("\n")))?;
     Ok(())
 }
 
