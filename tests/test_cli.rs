@@ -402,6 +402,19 @@ fn help_reads_like_git() {
     assert!(!help.contains("hook"), "the hook entry point is hidden");
     let claim = env.run(env.root.path(), &["task", "claim", "--help"]).success().stdout;
     assert!(claim.starts_with("Claim a task, so that nobody else works on it\n"), "{claim}");
+    let global = claim.split("Global options:").nth(1).unwrap_or_else(|| panic!("a Global options heading:\n{claim}"));
+    for option in ["-C <DIR>", "--json", "--quiet", "--verbose", "--color <WHEN>"] {
+        assert!(global.contains(option), "{option} is under Global options:\n{claim}");
+        assert!(!claim.split("Global options:").next().unwrap().contains(option), "and only there:\n{claim}");
+    }
+    let help = |args: &[&str]| env.run(env.root.path(), args).success().stdout;
+    assert!(help(&["kb", "accept", "--help"]).starts_with("Accept a proposed entry"));
+    assert!(help(&["kb", "retire", "--help"]).starts_with("Retire an entry"));
+    for cmd in ["post", "broadcast"] {
+        let text = help(&["handover", cmd, "-h"]);
+        let line = text.lines().find(|l| l.contains("--message <MESSAGE>")).unwrap();
+        assert!(line.trim().len() > "-m, --message <MESSAGE>".len(), "handover {cmd} -m is described:\n{text}");
+    }
 }
 
 pub trait GitRun {

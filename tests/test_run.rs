@@ -221,13 +221,26 @@ fn the_demo_runs_the_whole_pipeline_on_a_scratch_project() {
 }
 
 #[test]
+fn demo_takes_its_directory_from_dash_c_and_a_relative_dir_from_there() {
+    let env = TestEnv::new();
+    std::fs::create_dir(env.path("here")).unwrap();
+    env.run(&env.path(""), &["-C", "here", "demo", "-q"]).success();
+    assert!(env.path("here/calc/.git").is_dir(), "-C <dir> demo creates the project in <dir>, as git -C <dir> init");
+    let busy = env.run(&env.path(""), &["-C", "here", "demo"]).user_error();
+    assert!(busy.stderr.contains("exists and is not empty"), "{}", busy.render());
+    std::fs::create_dir(env.path("base")).unwrap();
+    env.run(&env.path(""), &["-C", "base", "demo", "--dir", "sub", "-q"]).success();
+    assert!(env.path("base/sub/calc/.git").is_dir(), "a relative --dir is taken from -C");
+}
+
+#[test]
 fn status_shows_the_board_with_what_each_task_waits_for() {
     let env = TestEnv::new();
     let score = "format = 1\nid = \"k\"\ntitle = \"Board\"\ntarget = \"main\"\napproval = [\"checks\", \"human\"]\n\
                  [[tasks]]\nid = \"a\"\n[[tasks]]\nid = \"b\"\ndeps = [\"a\"]\n";
     let dir = setup(&env, score, "FAKE_SAY = \"ok\"", "true");
     let run = env.run(&dir, &["run", "k"]).success();
-    assert!(run.stdout.contains("k/a waits for a person approves or rejects it"), "{}", run.render());
+    assert!(run.stdout.contains("k/a waits for a person to approve or reject it"), "{}", run.render());
     let board = env.run(&dir, &["status"]).success().stdout;
     assert!(board.starts_with("k  running  0/2 merged  Board\n"), "{board}");
     assert!(board.contains("  a     submitted  fake      1         human\n"), "{board}");

@@ -120,6 +120,11 @@ fn a_nonzero_exit_fails_the_task_keeps_the_work_and_can_be_retried() {
         commit(1)
     );
     assert!(shown.ends_with(&expected), "task show prints every attempt:\n{shown}");
+    let verbose = env.run(&dir, &["task", "show", "auth-tokens/token-types", "-v"]).success().stdout;
+    let run = task["attempts"][0]["run"].as_str().unwrap();
+    assert!(verbose.contains(&format!("\n     run {run}, command, started ")), "-v adds the run:\n{verbose}");
+    assert!(verbose.contains("     last message: fake-performer done (exit 3)"), "{verbose}");
+    assert!(verbose.contains(&format!("/maestro/logs/auth-tokens/token-types/{run}.jsonl")), "{verbose}");
 }
 
 #[test]

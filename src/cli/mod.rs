@@ -28,7 +28,8 @@ pub use ui::Ui;
 #[command(name = "git-maestro", bin_name = "git maestro", version, max_term_width = 100)]
 pub struct Args {
     /// Run as if started in <DIR>
-    #[arg(short = 'C', global = true, value_name = "DIR", help_heading = GLOBAL)]
+    // Its own id, so that `demo --dir` (id `dir`) is not filled from `-C`.
+    #[arg(short = 'C', id = "chdir", global = true, value_name = "DIR", help_heading = GLOBAL)]
     pub dir: Option<PathBuf>,
     /// Print machine-readable JSON on stdout
     ///
@@ -74,12 +75,9 @@ pub fn main() -> ExitCode {
         _ => crate::git::RepeatedSignal::Terminates,
     });
     let json = args.json;
-    let dir = match &args.dir {
-        Some(d) => d.clone(),
-        None => PathBuf::from("."),
-    };
-    let ui = Ui::new(json, args.quiet).verbose(args.verbose).color(args.color, dir.clone());
-    let ctx = Context::new(ui, dir, argv);
+    let color_dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let ui = Ui::new(json, args.quiet).verbose(args.verbose).color(args.color, color_dir);
+    let ctx = Context::new(ui, args.dir, argv);
     match commands::run(&ctx, args.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

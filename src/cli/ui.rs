@@ -171,6 +171,11 @@ impl Ui {
     }
 }
 
+/// `n` and `noun`, in the plural unless `n` is 1: "1 task", "2 tasks".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
 /// `text` with every control character but the newline escaped visibly: safe to print on a
 /// terminal whatever its origin. Borrowed when there is nothing to escape.
 pub fn shown(text: &str) -> Cow<'_, str> {

@@ -4,6 +4,7 @@ use crate::approval::share::{self, SharedBranch};
 use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
+use crate::cli::ui::count;
 use crate::store::sync::{self, SyncError};
 
 /// Share the state with a remote: fetch, merge, push
@@ -41,7 +42,7 @@ pub fn cmd_sync(ctx: &Context, args: &SyncArgs) -> CommandResult {
         if ctx.ui.json {
             ctx.ui.json(&serde_json::json!({ "record": path, "resolved": cleared }))?;
         } else {
-            ctx.ui.line(format!("{path}: {cleared} sync conflict(s) resolved"))?;
+            ctx.ui.line(format!("{path}: {} resolved", count(cleared, "sync conflict")))?;
         }
         return Ok(());
     }

@@ -10,7 +10,9 @@ use crate::store;
 /// Show one task: its spec, acceptance criteria, scope, dependencies, claim and attempts
 ///
 /// Each attempt shows its number, performer, outcome and exit status, tokens and cost, the
-/// commit holding its result, and why it failed.
+/// commit holding its result, and why it failed; with -v also its run id, adapter, start and
+/// duration, the performer's last message, files written outside the worktree, and the
+/// transcript.
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
     /// The task, as <score>/<task>
@@ -67,6 +69,10 @@ pub fn cmd_task_show(ctx: &Context, args: &ShowArgs) -> CommandResult {
         out.push("Attempts:".into());
         for (n, a) in task.attempts.iter().enumerate() {
             out.extend(attempt_lines(n + 1, a));
+            if ctx.ui.verbose {
+                let logs = store.repo.common_dir().join("maestro/logs").join(&task.score).join(&task.id);
+                out.extend(attempt_details(a, &logs));
+            }
         }
     }
     ctx.ui.painted(&header.text(&out.join("\n")))?;
@@ -92,6 +98,27 @@ fn attempt_lines(number: usize, a: &Attempt) -> Vec<String> {
     let mut lines = vec![format!("  {}", parts.join("  "))];
     if let Some(reason) = &a.reason {
         lines.push(format!("     reason: {}", field(reason)));
+    }
+    lines
+}
+
+/// What `-v` adds to an attempt; `logs` is the task's transcript directory.
+fn attempt_details(a: &Attempt, logs: &std::path::Path) -> Vec<String> {
+    let adapter = match &a.adapter_version {
+        Some(v) => format!("{} {}", a.adapter, v),
+        None => a.adapter.clone(),
+    };
+    let took = a.duration_ms.map(|ms| format!(", took {:.1}s", ms as f64 / 1000.0)).unwrap_or_default();
+    let mut lines = vec![format!("     run {}, {}, started {}{took}", field(&a.run), field(&adapter), a.started)];
+    if let Some(summary) = &a.summary {
+        lines.push(format!("     last message: {}", field(summary)));
+    }
+    if !a.outside_writes.is_empty() {
+        lines.push(format!("     wrote outside its worktree: {}", field(&a.outside_writes.join(", "))));
+    }
+    let transcript = logs.join(format!("{}.jsonl", a.run));
+    if transcript.is_file() {
+        lines.push(format!("     transcript: {}", transcript.display()));
     }
     lines
 }
