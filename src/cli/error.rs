@@ -171,7 +171,7 @@ impl From<store::Error> for CommandError {
         use store::Error as E;
         match e {
             E::NotInitialized => {
-                CommandError::wrap(Kind::User, "not-initialized", e).hint("run `git maestro init` first")
+                CommandError::wrap(Kind::User, "not-initialized", e).hint("run `git maestro init` first; in a clone of a repository that uses git-maestro, `git maestro sync` fetches its state")
             }
             E::ScoreNotFound(_) => CommandError::wrap(Kind::User, "score-not-found", e)
                 .hint("run `git maestro score list` to see the Scores"),

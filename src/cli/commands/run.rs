@@ -32,7 +32,8 @@ pub struct RunArgs {
     /// Share the Score with other machines through this remote: sync the state and the Score's
     /// branches before scheduling and every second while tasks run; a performer starts, and a
     /// merge happens, only once a sync confirms this machine holds the task; a merge is pushed at
-    /// once (see `git maestro sync`)
+    /// once (see `git maestro sync`). It syncs first, so it works as the first command in a fresh
+    /// clone
     #[arg(long, value_name = "REMOTE")]
     pub remote: Option<String>,
 }
@@ -40,6 +41,15 @@ pub struct RunArgs {
 pub fn cmd_run(ctx: &Context, args: &RunArgs) -> CommandResult {
     let store = ctx.store()?;
     let config = ctx.config(&store.repo)?;
+    let remote = match &args.remote {
+        Some(r) => Some(store::sync::pick_remote(&store, Some(r)).map_err(super::sync::error)?),
+        None => None,
+    };
+    if let Some(remote) = &remote {
+        // In a fresh clone the state, or this Score, is only on the remote so far.
+        ctx.ui.status(format!("Syncing with {remote}…"));
+        super::sync::sync_first(ctx, &store, remote)?;
+    }
     let score = match &args.score {
         Some(s) => args::slug("score id", s)?,
         None => only_open_score(&store)?,
@@ -53,10 +63,7 @@ pub fn cmd_run(ctx: &Context, args: &RunArgs) -> CommandResult {
         worktree_root: super::task::worktree_root(&store)?,
         env: super::task::inherited_env(),
         maestro_exe: std::env::current_exe()?,
-        remote: match &args.remote {
-            Some(r) => Some(store::sync::pick_remote(&store, Some(r)).map_err(super::sync::error)?),
-            None => None,
-        },
+        remote,
     };
     let mut view = ProgressView::new(ctx);
     let summary = conductor::run(&ctx.store_opener(), &config, &opts, &mut |p| view.show(&p))?;

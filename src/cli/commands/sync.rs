@@ -105,6 +105,20 @@ pub fn cmd_sync(ctx: &Context, args: &SyncArgs) -> CommandResult {
     Ok(())
 }
 
+/// Sync the state and the Scores' branches with `remote` once, before a command that needs
+/// what is there (`run --remote` as the first command in a fresh clone); warnings only.
+pub(super) fn sync_first(ctx: &Context, store: &crate::store::Store, remote: &str) -> CommandResult {
+    let also = [share::fetch_refspec(remote)];
+    let report = sync::sync(store, remote, &crate::hooks::verify_sync_push, &also).map_err(error)?;
+    for notice in &report.notices {
+        ctx.ui.warn(notice);
+    }
+    for problem in share::share_fetched(store, remote, None)?.iter().filter_map(SharedBranch::problem) {
+        ctx.ui.warn(problem);
+    }
+    Ok(())
+}
+
 /// A sync error with what to do about it.
 pub(super) fn error(e: SyncError) -> CommandError {
     let e = match e {
