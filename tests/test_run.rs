@@ -301,3 +301,16 @@ fn serialize_keeps_tasks_with_overlapping_scopes_apart() {
     assert!(!overlap("a", "b"), "a and b share src/: {spans:?}");
     assert!(overlap("a", "c") || overlap("b", "c"), "c ran beside one of them: {spans:?}");
 }
+
+#[test]
+fn run_json_events_name_the_task_by_score_and_task() {
+    let env = TestEnv::new();
+    let score = "format = 1\nid = \"k\"\ntarget = \"main\"\napproval = [\"checks\"]\n[[tasks]]\nid = \"a\"\n";
+    let dir = setup(&env, score, "FAKE_SAY = \"ok\"", "true");
+    let run = env.run(&dir, &["run", "k", "--json"]).success();
+    let events: Vec<serde_json::Value> =
+        run.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let started = events.iter().find(|e| e["event"] == "started").unwrap_or_else(|| panic!("{}", run.render()));
+    assert_eq!((&started["score"], &started["task"]), (&"k".into(), &"a".into()), "{started}");
+    assert!(events.iter().all(|e| e["score"] == "k"), "every event names the Score:\n{}", run.stdout);
+}

@@ -65,7 +65,7 @@ pub fn cmd_run(ctx: &Context, args: &RunArgs) -> CommandResult {
         maestro_exe: std::env::current_exe()?,
         remote,
     };
-    let mut view = ProgressView::new(ctx);
+    let mut view = ProgressView::new(ctx, &score);
     let summary = conductor::run(&ctx.store_opener(), &config, &opts, &mut |p| view.show(&p))?;
     view.finish();
     show_summary(ctx, &summary)?;
@@ -160,6 +160,8 @@ fn explain(ctx: &Context, store: &store::Store, config: &crate::config::Config, 
 /// lines.
 struct ProgressView<'a> {
     ctx: &'a Context,
+    /// The Score, named in every JSON event beside the task's id.
+    score: &'a str,
     bars: Option<Bars>,
 }
 
@@ -170,7 +172,7 @@ struct Bars {
 }
 
 impl<'a> ProgressView<'a> {
-    fn new(ctx: &'a Context) -> ProgressView<'a> {
+    fn new(ctx: &'a Context, score: &'a str) -> ProgressView<'a> {
         let tty = !ctx.ui.quiet && !ctx.ui.json && std::io::stderr().is_terminal();
         let bars = tty.then(|| {
             let multi = indicatif::MultiProgress::new();
@@ -180,12 +182,14 @@ impl<'a> ProgressView<'a> {
             }
             Bars { multi, overall, tasks: BTreeMap::new() }
         });
-        ProgressView { ctx, bars }
+        ProgressView { ctx, score, bars }
     }
 
     fn show(&mut self, p: &Progress) {
         if self.ctx.ui.json {
-            let _ = self.ctx.ui.json_line(&json(p));
+            let mut event = json(p);
+            event["score"] = self.score.into();
+            let _ = self.ctx.ui.json_line(&event);
             return;
         }
         // A record the run cannot use is said once, as a warning, even with --quiet.
@@ -308,7 +312,7 @@ fn json(p: &Progress) -> serde_json::Value {
 
 fn show_summary(ctx: &Context, s: &Summary) -> CommandResult {
     if ctx.ui.json {
-        ctx.ui.json_line(&serde_json::json!({ "event": "summary", "summary": s }))?;
+        ctx.ui.json_line(&serde_json::json!({ "event": "summary", "score": s.score, "summary": s }))?;
         return Ok(());
     }
     let mut counts: Vec<String> = s.tasks.iter().map(|(status, ids)| format!("{} {status}", ids.len())).collect();
