@@ -170,9 +170,11 @@ impl From<store::Error> for CommandError {
     fn from(e: store::Error) -> CommandError {
         use store::Error as E;
         match e {
-            E::NotInitialized => {
-                CommandError::wrap(Kind::User, "not-initialized", e).hint("run `git maestro init` first; in a clone of a repository that uses git-maestro, `git maestro sync` fetches its state")
-            }
+            // A clone does not fetch refs/maestro/*: there, sync is what is missing.
+            E::NotInitialized => CommandError::wrap(Kind::User, "not-initialized", e).hint(
+                "run `git maestro init` first; in a clone of a repository that uses git-maestro, \
+                 `git maestro sync` fetches its state",
+            ),
             E::ScoreNotFound(_) => CommandError::wrap(Kind::User, "score-not-found", e)
                 .hint("run `git maestro score list` to see the Scores"),
             E::TaskNotFound { ref score, .. } => {
