@@ -32,6 +32,7 @@ mod test_performers;
 mod test_planner;
 mod test_pr;
 mod test_prune_race;
+mod test_readme;
 mod test_reliability;
 mod test_review;
 mod test_run;

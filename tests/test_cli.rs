@@ -255,6 +255,46 @@ fn log_shows_one_line_per_operation_newest_first() {
     assert_eq!(json.as_array().unwrap().len(), 1);
     assert_eq!(json[0]["actor"], "tester");
     assert_eq!(json[0]["op"].as_str().unwrap().len(), 26);
+    assert_eq!(json[0]["at"], "2026-01-01T00:00:03Z", "times in JSON are `at`: {json:#}");
+}
+
+#[test]
+fn json_speaks_one_vocabulary_tasks_times_and_no_sync_clocks() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    env.run(&dir, &["plan", "--from", &sample_score()]).success();
+    env.run(&dir, &["task", "claim", "auth-tokens/token-types", "--as", "alice"]).success();
+    let task = env.run(&dir, &["task", "show", "auth-tokens/token-types", "--json"]).success().json();
+    assert_eq!(
+        (&task["score"], &task["id"], &task["status"]),
+        (&"auth-tokens".into(), &"token-types".into(), &"assigned".into())
+    );
+    assert!(task["claim"].get("clock").is_none(), "the claim's hybrid clock stays inside: {task:#}");
+    assert!(task["sync"].get("clock").is_none(), "the record's sync clock stays inside: {task:#}");
+    let score = env.run(&dir, &["score", "show", "auth-tokens", "--json"]).success().json();
+    assert!(score["at"].is_string() && score.get("created").is_none(), "a Score's creation time is `at`: {score:#}");
+    assert!(score["tasks"][0]["sync"].get("clock").is_none(), "nested records too: {score:#}");
+    let entry = env.run(&dir, &["kb", "add", "--title", "Tokens are HS256", "--json"]).success().json();
+    assert!(entry["at"].is_string() && entry.get("created").is_none(), "{entry:#}");
+}
+
+#[test]
+fn usage_errors_under_json_are_a_json_error_object() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    let run = env.run(&dir, &["task", "show", "--json", "--frob"]);
+    assert_eq!(run.code, 2, "usage errors still exit 2:\n{}", run.render());
+    let error = &run.json()["error"];
+    assert_eq!(error["code"], "usage", "{}", run.render());
+    assert_eq!(error["message"], "unexpected argument '--frob' found", "{}", run.render());
+    assert!(error["causes"].as_array().unwrap().is_empty());
+    let hints: Vec<&str> = error["hints"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).collect();
+    assert!(hints.contains(&"Usage: git maestro task show --json <TASK>"), "{hints:?}");
+    assert!(run.stderr.contains("unexpected argument '--frob' found"), "stderr keeps clap's message: {}", run.render());
+    let missing = env.run(&dir, &["--json", "task", "show"]);
+    assert_eq!(missing.json()["error"]["code"], "usage", "{}", missing.render());
+    let plain = env.run(&dir, &["task", "show", "--frob"]);
+    assert!(plain.stdout.is_empty(), "without --json stdout stays empty: {}", plain.render());
 }
 
 #[test]
@@ -362,6 +402,19 @@ fn help_reads_like_git() {
     assert!(!help.contains("hook"), "the hook entry point is hidden");
     let claim = env.run(env.root.path(), &["task", "claim", "--help"]).success().stdout;
     assert!(claim.starts_with("Claim a task, so that nobody else works on it\n"), "{claim}");
+    let global = claim.split("Global options:").nth(1).unwrap_or_else(|| panic!("a Global options heading:\n{claim}"));
+    for option in ["-C <DIR>", "--json", "--quiet", "--verbose", "--color <WHEN>"] {
+        assert!(global.contains(option), "{option} is under Global options:\n{claim}");
+        assert!(!claim.split("Global options:").next().unwrap().contains(option), "and only there:\n{claim}");
+    }
+    let help = |args: &[&str]| env.run(env.root.path(), args).success().stdout;
+    assert!(help(&["kb", "accept", "--help"]).starts_with("Accept a proposed entry"));
+    assert!(help(&["kb", "retire", "--help"]).starts_with("Retire an entry"));
+    for cmd in ["post", "broadcast"] {
+        let text = help(&["handover", cmd, "-h"]);
+        let line = text.lines().find(|l| l.contains("--message <MESSAGE>")).unwrap();
+        assert!(line.trim().len() > "-m, --message <MESSAGE>".len(), "handover {cmd} -m is described:\n{text}");
+    }
 }
 
 pub trait GitRun {
@@ -374,4 +427,40 @@ impl GitRun for crate::common::Run {
         assert_eq!(self.code, 0, "git failed:\n{}", self.render());
         self.stdout
     }
+}
+
+#[test]
+fn colour_follows_git_rules_on_status_words_only() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    env.run(&dir, &["plan", "--from", &sample_score()]).success();
+    let run = |extra: &[(&str, &str)], args: &[&str]| -> String {
+        let mut cmd = env.command(&dir);
+        cmd.args(["task", "list", "auth-tokens"]).args(args);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let run: crate::common::Run = cmd.output().unwrap().into();
+        assert_eq!(run.code, 0, "{}", run.render());
+        run.stdout
+    };
+    let always = run(&[], &["--color=always"]);
+    assert!(always.contains("\u{1b}[36mready\u{1b}[m"), "--color=always colours status words:\n{always:?}");
+    let escapes = always.matches('\u{1b}').count();
+    let statuses = always.lines().skip(1).filter(|l| l.contains("ready")).count();
+    assert_eq!(escapes, statuses * 2, "only the status words are coloured:\n{always:?}");
+    assert!(always.lines().next().unwrap().contains("TASK  "), "{always:?}");
+
+    let plain = |out: &str, why: &str| assert!(!out.contains('\u{1b}'), "{why}:\n{out:?}");
+    plain(&run(&[], &[]), "auto: stdout is not a terminal here");
+    plain(&run(&[("NO_COLOR", "1"), ("GIT_CONFIG_PARAMETERS", "'color.ui'='always'")], &[]), "NO_COLOR wins");
+    plain(&run(&[("GIT_CONFIG_PARAMETERS", "'color.ui'='never'")], &[]), "git -c color.ui=never");
+    plain(&run(&[], &["--color=never"]), "--color=never");
+    plain(&run(&[], &["--color=always", "--json"]), "JSON is never coloured");
+    let from_git = run(&[("GIT_CONFIG_PARAMETERS", "'color.ui'='always'")], &[]);
+    assert!(from_git.contains('\u{1b}'), "git -c color.ui=always colours:\n{from_git:?}");
+    env.git(&dir, &["config", "color.ui", "always"]).success_git();
+    assert!(run(&[], &[]).contains('\u{1b}'), "color.ui from the repository's config");
+    plain(&run(&[("NO_COLOR", "1")], &[]), "NO_COLOR over color.ui");
+    assert!(run(&[("NO_COLOR", "1")], &["--color=always"]).contains('\u{1b}'), "the flag over NO_COLOR");
 }

@@ -180,7 +180,8 @@ fn i4_an_unreachable_result_is_kept_by_fix() {
     let dir = healthy(&env);
     let result = task(&env, &dir, "b")["attempts"][0]["commit"].as_str().unwrap().to_owned();
     let worktree = env.run(&dir, &["worktrees", "list", "--json"]).success().json();
-    let path = worktree.as_array().unwrap().iter().find(|w| w["task"] == "s/b").unwrap()["path"].clone();
+    let path =
+        worktree.as_array().unwrap().iter().find(|w| w["score"] == "s" && w["task"] == "b").unwrap()["path"].clone();
     env.git(&dir, &["worktree", "remove", "--force", path.as_str().unwrap()]).success_git();
     env.git(&dir, &["branch", "-D", "maestro/s/tasks/b"]).success_git();
     env.git(&dir, &["update-ref", "-d", &format!("refs/maestro/keep/{result}")]).success_git();

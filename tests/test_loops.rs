@@ -206,7 +206,7 @@ fn run_exits_1_when_no_performer_can_take_a_task_and_0_when_it_only_waits_for_a_
     let env = TestEnv::new();
     let dir = setup(&env, "[[tasks]]\nid = \"a\"\napproval = [\"checks\", \"human\"]\n", "");
     let run = run_bounded(&env, &dir, &["run", "s"]).success();
-    assert!(run.stdout.contains("s/a waits for a person approves or rejects it"), "{}", run.render());
+    assert!(run.stdout.contains("s/a waits for a person to approve or reject it"), "{}", run.render());
 }
 
 /// Issue 12, "Loops": `sync` gave up on a ref lock that a killed writer left behind; only a

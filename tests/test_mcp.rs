@@ -145,7 +145,7 @@ fn the_python_sdk_uses_every_tool_of_a_live_run_and_every_forgery_is_refused() {
         assert_eq!(error, name == "handover_nack", "{name}: {text}");
     }
     let task = &calls["task_get"]["structuredContent"];
-    assert_eq!(task["id"], "auth-tokens/token-types", "{task:#}");
+    assert_eq!((&task["score"], &task["id"]), (&"auth-tokens".into(), &"token-types".into()), "{task:#}");
     assert_eq!(task["status"], "running");
     let hits = calls["kb_search"]["structuredContent"]["hits"].as_array().unwrap();
     assert_eq!(hits[0]["title"], "Token expiry is checked in one place", "{hits:#?}");
@@ -218,7 +218,7 @@ fn the_python_sdk_uses_every_tool_of_a_live_run_and_every_forgery_is_refused() {
     assert!(answers.iter().any(|a| a["id"] == 1 && a["result"]["serverInfo"].is_object()), "{malformed:#}");
     let last = answers.last().unwrap();
     assert_eq!(last["id"], 9, "{malformed:#}");
-    assert_eq!(last["result"]["structuredContent"]["id"], "auth-tokens/token-types", "{malformed:#}");
+    assert_eq!(last["result"]["structuredContent"]["id"], "token-types", "{malformed:#}");
 
     // After the run, its socket is gone and its token opens nothing.
     let relay = &observed["relay_env"];

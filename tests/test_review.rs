@@ -71,7 +71,8 @@ fn a_reviewer_that_approves_gets_the_diff_and_its_verdict_is_recorded() {
 
     // The reviewer's scratch worktree goes with `worktrees prune`.
     let pruned = env.run(&dir, &["worktrees", "prune", "--json"]).success().json();
-    let scratch = pruned.as_array().unwrap().iter().find(|p| p["task"] == "v/t0.review").expect("pruned");
+    let scratch =
+        pruned.as_array().unwrap().iter().find(|p| p["score"] == "v" && p["task"] == "t0.review").expect("pruned");
     assert_eq!(scratch["action"], "removed", "{pruned:#}");
     assert!(!std::path::Path::new(scratch["path"].as_str().unwrap()).exists());
 }

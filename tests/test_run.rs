@@ -221,13 +221,26 @@ fn the_demo_runs_the_whole_pipeline_on_a_scratch_project() {
 }
 
 #[test]
+fn demo_takes_its_directory_from_dash_c_and_a_relative_dir_from_there() {
+    let env = TestEnv::new();
+    std::fs::create_dir(env.path("here")).unwrap();
+    env.run(&env.path(""), &["-C", "here", "demo", "-q"]).success();
+    assert!(env.path("here/calc/.git").is_dir(), "-C <dir> demo creates the project in <dir>, as git -C <dir> init");
+    let busy = env.run(&env.path(""), &["-C", "here", "demo"]).user_error();
+    assert!(busy.stderr.contains("exists and is not empty"), "{}", busy.render());
+    std::fs::create_dir(env.path("base")).unwrap();
+    env.run(&env.path(""), &["-C", "base", "demo", "--dir", "sub", "-q"]).success();
+    assert!(env.path("base/sub/calc/.git").is_dir(), "a relative --dir is taken from -C");
+}
+
+#[test]
 fn status_shows_the_board_with_what_each_task_waits_for() {
     let env = TestEnv::new();
     let score = "format = 1\nid = \"k\"\ntitle = \"Board\"\ntarget = \"main\"\napproval = [\"checks\", \"human\"]\n\
                  [[tasks]]\nid = \"a\"\n[[tasks]]\nid = \"b\"\ndeps = [\"a\"]\n";
     let dir = setup(&env, score, "FAKE_SAY = \"ok\"", "true");
     let run = env.run(&dir, &["run", "k"]).success();
-    assert!(run.stdout.contains("k/a waits for a person approves or rejects it"), "{}", run.render());
+    assert!(run.stdout.contains("k/a waits for a person to approve or reject it"), "{}", run.render());
     let board = env.run(&dir, &["status"]).success().stdout;
     assert!(board.starts_with("k  running  0/2 merged  Board\n"), "{board}");
     assert!(board.contains("  a     submitted  fake      1         human\n"), "{board}");
@@ -287,4 +300,17 @@ fn serialize_keeps_tasks_with_overlapping_scopes_apart() {
     let overlap = |x: &str, y: &str| spans[x].0 < spans[y].1 && spans[y].0 < spans[x].1;
     assert!(!overlap("a", "b"), "a and b share src/: {spans:?}");
     assert!(overlap("a", "c") || overlap("b", "c"), "c ran beside one of them: {spans:?}");
+}
+
+#[test]
+fn run_json_events_name_the_task_by_score_and_task() {
+    let env = TestEnv::new();
+    let score = "format = 1\nid = \"k\"\ntarget = \"main\"\napproval = [\"checks\"]\n[[tasks]]\nid = \"a\"\n";
+    let dir = setup(&env, score, "FAKE_SAY = \"ok\"", "true");
+    let run = env.run(&dir, &["run", "k", "--json"]).success();
+    let events: Vec<serde_json::Value> =
+        run.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let started = events.iter().find(|e| e["event"] == "started").unwrap_or_else(|| panic!("{}", run.render()));
+    assert_eq!((&started["score"], &started["task"]), (&"k".into(), &"a".into()), "{started}");
+    assert!(events.iter().all(|e| e["score"] == "k"), "every event names the Score:\n{}", run.stdout);
 }

@@ -20,7 +20,7 @@ const FAKE: &str = env!("CARGO_BIN_EXE_fake-performer");
 /// `git daemon` serving the temp root, killed on drop.
 pub(crate) struct Daemon {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Daemon {

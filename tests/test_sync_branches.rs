@@ -258,3 +258,23 @@ fn a_task_merged_on_two_machines_apart_is_kept_once_when_the_first_syncs_first()
 fn a_task_merged_on_two_machines_apart_is_kept_once_when_the_second_syncs_first() {
     merged_twice_apart(1);
 }
+
+#[test]
+fn run_remote_as_the_first_command_in_a_fresh_clone_fetches_the_state_first() {
+    let env = TestEnv::new();
+    let (daemon, [a, _, _]) = clones_of(&env, "[[tasks]]\nid = \"a\"\n");
+    env.git(env.root.path(), &["clone", "-q", "-b", "main", &daemon.url, "fresh"]).success_git();
+    let fresh = env.path("fresh");
+    let status = env.run(&fresh, &["status"]).user_error();
+    assert!(
+        status.stderr.contains("`git maestro sync` fetches its state"),
+        "the hint names sync:\n{}",
+        status.render()
+    );
+    std::fs::create_dir(fresh.join(".maestro")).unwrap();
+    performer(&env, &fresh, "{task}.txt={task}");
+    let run = env.run(&fresh, &["run", "s", "--remote", "origin"]).success();
+    assert!(run.stdout.contains("s  done: 1 merged"), "{}", run.render());
+    sync(&env, &a);
+    assert_eq!(merged(&env, &a, "maestro/s/integration"), ["a"], "the fresh clone's merge reached the other machine");
+}

@@ -108,6 +108,23 @@ fn a_nonzero_exit_fails_the_task_keeps_the_work_and_can_be_retried() {
     let task = task_json(&env, &dir);
     assert_eq!(task["status"], "submitted");
     assert_eq!(task["attempts"].as_array().unwrap().len(), 2);
+
+    // `task show` lists both attempts: number, performer, outcome, exit, commit, and the reason
+    // of the failed one on a line of its own.
+    let shown = env.run(&dir, &["task", "show", "auth-tokens/token-types"]).success().stdout;
+    let commit = |n: usize| task["attempts"][n]["commit"].as_str().unwrap()[..12].to_owned();
+    let expected = format!(
+        "Attempts:\n  1.  fake  failed  exit 3  commit {}\n     reason: the performer exited with status 3\n  \
+         2.  fake  submitted  exit 0  commit {}\n",
+        commit(0),
+        commit(1)
+    );
+    assert!(shown.ends_with(&expected), "task show prints every attempt:\n{shown}");
+    let verbose = env.run(&dir, &["task", "show", "auth-tokens/token-types", "-v"]).success().stdout;
+    let run = task["attempts"][0]["run"].as_str().unwrap();
+    assert!(verbose.contains(&format!("\n     run {run}, command, started ")), "-v adds the run:\n{verbose}");
+    assert!(verbose.contains("     last message: fake-performer done (exit 3)"), "{verbose}");
+    assert!(verbose.contains(&format!("/maestro/logs/auth-tokens/token-types/{run}.jsonl")), "{verbose}");
 }
 
 #[test]
@@ -207,8 +224,13 @@ fn prune_removes_merged_clean_worktrees_and_archives_everything_else() {
         env.run(&dir, &["task", "run", &format!("p/{t}")]).success();
     }
     let listed = env.run(&dir, &["worktrees", "list", "--json"]).success().json();
-    let tasks: Vec<&str> = listed.as_array().unwrap().iter().map(|w| w["task"].as_str().unwrap()).collect();
-    assert_eq!(tasks, ["p/t0", "p/t1", "p/t2"]);
+    let tasks: Vec<(&str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["score"].as_str().unwrap(), w["task"].as_str().unwrap()))
+        .collect();
+    assert_eq!(tasks, [("p", "t0"), ("p", "t1"), ("p", "t2")], "a task is named by score and task");
     assert!(listed.as_array().unwrap().iter().all(|w| w["status"] == "submitted"));
 
     // t0 is merged into the target by plain git; t1 gets an uncommitted edit; t2 stays unmerged.
@@ -239,7 +261,8 @@ fn prune_removes_merged_clean_worktrees_and_archives_everything_else() {
         .iter()
         .map(|p| (p["task"].as_str().unwrap(), p["action"].as_str().unwrap()))
         .collect();
-    assert_eq!(actions, [("p/t0", "removed"), ("p/t1", "archived"), ("p/t2", "archived")]);
+    assert_eq!(actions, [("t0", "removed"), ("t1", "archived"), ("t2", "archived")]);
+    assert!(pruned.as_array().unwrap().iter().all(|p| p["score"] == "p"), "{pruned:#}");
     assert_eq!(pruned[2]["tip"], t2_tip.as_str());
     let t1_tip = pruned[1]["tip"].as_str().unwrap();
     let late = env.git(&dir, &["show", &format!("refs/maestro/keep/{t1_tip}:late.txt")]).success_git();

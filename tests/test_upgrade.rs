@@ -140,7 +140,11 @@ fn the_format_1_fixture_is_consistent_and_reads_without_a_write() {
     let merged = env.run(&dir, &["decisions", "--kind", "merge", "--json"]).success().json();
     assert_eq!(merged[0]["commit"], merge.as_str());
     let worktrees = env.run(&dir, &["worktrees", "list", "--json"]).success().json();
-    assert_eq!(worktrees[0]["task"], "upgrade/english", "{worktrees:#}");
+    assert_eq!(
+        (&worktrees[0]["score"], &worktrees[0]["task"]),
+        (&"upgrade".into(), &"english".into()),
+        "{worktrees:#}"
+    );
 
     let before = env.state_tip(&dir);
     reads(&env, &dir);
@@ -211,7 +215,7 @@ fn a_format_1_score_runs_merges_and_prunes_after_the_upgrade() {
         .iter()
         .map(|p| (p["task"].as_str().unwrap(), p["action"].as_str().unwrap()))
         .collect();
-    assert_eq!(actions, [("upgrade/english", "removed"), ("upgrade/french", "removed")]);
+    assert_eq!(actions, [("english", "removed"), ("french", "removed")]);
     assert!(env.run(&dir, &["worktrees", "list", "--json"]).success().json().as_array().unwrap().is_empty());
     reads(&env, &dir);
     let status = env.run(&dir, &["status", "--json"]).success().json();

@@ -127,7 +127,7 @@ pub fn run_chain(
             "checks" => run_checks(store, ctx, &task, &worktree)?,
             "human" => {
                 let why =
-                    format!("a person approves or rejects it with `git maestro approve|reject {}`", task.address());
+                    format!("a person to approve or reject it with `git maestro approve|reject {}`", task.address());
                 mark_passed(store, &task, &steps[..i])?;
                 return Ok(ChainOutcome::Waiting { step: step.clone(), why, evidence });
             }

@@ -13,18 +13,26 @@ use crate::store::{Clock, Session, Store};
 pub struct Context {
     pub ui: Ui,
     dir: PathBuf,
+    /// Whether `-C` gave `dir`.
+    dir_given: bool,
     argv: Vec<String>,
 }
 
 impl Context {
-    /// A context for the command line `argv`, run in `dir`.
-    pub fn new(ui: Ui, dir: PathBuf, argv: Vec<String>) -> Context {
-        Context { ui, dir, argv }
+    /// A context for the command line `argv`, run in `dir` (`-C`; `.` without it).
+    pub fn new(ui: Ui, dir: Option<PathBuf>, argv: Vec<String>) -> Context {
+        let dir_given = dir.is_some();
+        Context { ui, dir: dir.unwrap_or_else(|| PathBuf::from(".")), dir_given, argv }
     }
 
     /// The directory the command runs in (after `-C`).
     pub fn dir(&self) -> &std::path::Path {
         &self.dir
+    }
+
+    /// The directory `-C` named, if it was given.
+    pub fn dir_given(&self) -> Option<&std::path::Path> {
+        self.dir_given.then_some(self.dir.as_path())
     }
 
     /// Open the repository containing the working directory.

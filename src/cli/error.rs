@@ -108,6 +108,21 @@ impl CommandError {
     }
 }
 
+/// The `--json` error object for a usage error clap found: its message, then its tips, the
+/// usage line and where to read more as hints.
+pub fn usage_json(e: &clap::Error) -> serde_json::Value {
+    let text = e.render().to_string();
+    let mut paragraphs = text.split("\n\n").map(str::trim).filter(|p| !p.is_empty());
+    let first = paragraphs.next().unwrap_or_default();
+    let message = first.strip_prefix("error: ").unwrap_or(first);
+    let hints: Vec<String> = paragraphs
+        .flat_map(str::lines)
+        .map(|l| l.trim().strip_prefix("tip: ").unwrap_or(l.trim()).to_owned())
+        .filter(|l| !l.is_empty())
+        .collect();
+    serde_json::json!({ "error": { "code": "usage", "message": message, "causes": [], "hints": hints } })
+}
+
 mod domain;
 
 impl From<std::io::Error> for CommandError {
@@ -155,9 +170,11 @@ impl From<store::Error> for CommandError {
     fn from(e: store::Error) -> CommandError {
         use store::Error as E;
         match e {
-            E::NotInitialized => {
-                CommandError::wrap(Kind::User, "not-initialized", e).hint("run `git maestro init` first")
-            }
+            // A clone does not fetch refs/maestro/*: there, sync is what is missing.
+            E::NotInitialized => CommandError::wrap(Kind::User, "not-initialized", e).hint(
+                "run `git maestro init` first; in a clone of a repository that uses git-maestro, \
+                 `git maestro sync` fetches its state",
+            ),
             E::ScoreNotFound(_) => CommandError::wrap(Kind::User, "score-not-found", e)
                 .hint("run `git maestro score list` to see the Scores"),
             E::TaskNotFound { ref score, .. } => {

@@ -3,9 +3,11 @@
 //! Only this module prints. Each command lives in its own file under `commands/`.
 
 mod args;
+mod color;
 mod commands;
 mod context;
 mod error;
+mod json;
 mod ui;
 
 use std::path::PathBuf;
@@ -26,17 +28,34 @@ pub use ui::Ui;
 #[command(name = "git-maestro", bin_name = "git maestro", version, max_term_width = 100)]
 pub struct Args {
     /// Run as if started in <DIR>
-    #[arg(short = 'C', global = true, value_name = "DIR")]
+    // Its own id, so that `demo --dir` (id `dir`) is not filled from `-C`.
+    #[arg(short = 'C', id = "chdir", global = true, value_name = "DIR", help_heading = GLOBAL)]
     pub dir: Option<PathBuf>,
     /// Print machine-readable JSON on stdout
-    #[arg(long, global = true)]
+    ///
+    /// One vocabulary across commands: a task is `{score, id, status, …}`; anything else that
+    /// names a task says `score` and `task`; times are `at`. An error, usage errors included,
+    /// is `{"error": {code, message, causes, hints}}`.
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
     /// Do not print status messages on stderr
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
+    /// Show more: the details and hints that are otherwise left out
+    #[arg(long, short, global = true, help_heading = GLOBAL)]
+    pub verbose: bool,
+    /// Colour status words: auto (when stdout is a terminal), always or never
+    ///
+    /// Without it, git's rules apply: NO_COLOR turns colour off, then `color.ui` (also from
+    /// `git -c color.ui=…`) decides, then auto. JSON is never coloured.
+    #[arg(long, global = true, value_name = "WHEN", help_heading = GLOBAL)]
+    pub color: Option<color::ColorWhen>,
     #[command(subcommand)]
     pub command: commands::Command,
 }
+
+/// The help heading of the options every command takes.
+const GLOBAL: &str = "Global options";
 
 /// Parse the process arguments, run the command, and turn the outcome into an exit code.
 pub fn main() -> ExitCode {
@@ -44,6 +63,9 @@ pub fn main() -> ExitCode {
     let args = match Args::try_parse_from(&argv) {
         Ok(args) => args,
         Err(e) => {
+            if e.use_stderr() && wants_json(&argv) {
+                let _ = Ui::new(true, false).json(&error::usage_json(&e));
+            }
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
@@ -53,11 +75,9 @@ pub fn main() -> ExitCode {
         _ => crate::git::RepeatedSignal::Terminates,
     });
     let json = args.json;
-    let dir = match &args.dir {
-        Some(d) => d.clone(),
-        None => PathBuf::from("."),
-    };
-    let ctx = Context::new(Ui::new(json, args.quiet), dir, argv);
+    let color_dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let ui = Ui::new(json, args.quiet).verbose(args.verbose).color(args.color, color_dir);
+    let ctx = Context::new(ui, args.dir, argv);
     match commands::run(&ctx, args.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -70,4 +90,10 @@ pub fn main() -> ExitCode {
             ExitCode::from(err.exit_code())
         }
     }
+}
+
+/// Whether the command line asks for `--json` (before any `--`), for errors found before the
+/// arguments could be parsed.
+fn wants_json(argv: &[String]) -> bool {
+    argv.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json")
 }

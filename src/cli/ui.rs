@@ -8,24 +8,103 @@
 //! encoder escapes control characters itself.
 
 use std::borrow::Cow;
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::io::Write;
+use std::path::PathBuf;
 
 use serde::Serialize;
+
+use super::color::{self, ColorWhen};
 
 /// Where commands write.
 pub struct Ui {
     pub json: bool,
     pub quiet: bool,
+    /// `-v`: show the details and hints that are hidden by default.
+    pub verbose: bool,
     /// Whether anything went to stdout, so a failing `--json` command never prints a second
     /// JSON document after its data.
     wrote_data: Cell<bool>,
+    /// `--color`, and where to read `color.ui`; resolved on first use.
+    color_flag: Option<ColorWhen>,
+    color_dir: PathBuf,
+    color: OnceCell<bool>,
+}
+
+/// Output that is safe to print as it is: every untrusted part escaped, colour added after.
+#[derive(Debug, Default)]
+pub struct Painted(String);
+
+impl Painted {
+    /// Plain text, escaped like [`Ui::line`] does.
+    pub fn plain(text: &str) -> Painted {
+        Painted(shown(text).into_owned())
+    }
+
+    /// Append plain text (escaped).
+    pub fn text(mut self, text: &str) -> Painted {
+        self.0.push_str(&shown(text));
+        self
+    }
+
+    /// Append painted text.
+    pub fn then(mut self, more: Painted) -> Painted {
+        self.0.push_str(&more.0);
+        self
+    }
 }
 
 impl Ui {
     /// A UI with the global options.
     pub fn new(json: bool, quiet: bool) -> Ui {
-        Ui { json, quiet, wrote_data: Cell::new(false) }
+        Ui {
+            json,
+            quiet,
+            verbose: false,
+            wrote_data: Cell::new(false),
+            color_flag: Some(ColorWhen::Never),
+            color_dir: PathBuf::from("."),
+            color: OnceCell::new(),
+        }
+    }
+
+    /// With `-v`.
+    pub fn verbose(mut self, verbose: bool) -> Ui {
+        self.verbose = verbose;
+        self
+    }
+
+    /// Colour as `--color` (`flag`) and git's rules say, reading `color.ui` in `dir`.
+    pub fn color(mut self, flag: Option<ColorWhen>, dir: PathBuf) -> Ui {
+        self.color_flag = flag;
+        self.color_dir = dir;
+        self
+    }
+
+    /// Whether stdout is coloured (never under `--json`).
+    fn colored(&self) -> bool {
+        !self.json && *self.color.get_or_init(|| color::wanted(self.color_flag, &self.color_dir))
+    }
+
+    /// A status word (`merged`, `failed`, …), escaped, in its colour when colouring.
+    pub fn status_word(&self, word: &str) -> Painted {
+        let escaped = field(word);
+        Painted(if self.colored() { color::paint(&escaped, word) } else { escaped.into_owned() })
+    }
+
+    /// Rows as [`table`] renders them, with the cells of column `status_col` as status words.
+    pub fn table(&self, rows: &[Vec<String>], status_col: usize) -> Painted {
+        let colored = self.colored();
+        Painted(render_table(rows, |col, cell| {
+            if colored && col == status_col { color::paint(cell, cell) } else { cell.to_owned() }
+        }))
+    }
+
+    /// A line of painted data on stdout.
+    pub fn painted(&self, text: &Painted) -> std::io::Result<()> {
+        self.wrote_data.set(true);
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", text.0)
     }
 
     /// Whether a command wrote data to stdout.
@@ -40,19 +119,21 @@ impl Ui {
         writeln!(out, "{}", shown(&text.to_string()))
     }
 
-    /// A value as pretty JSON on stdout.
+    /// A value as pretty JSON on stdout, in the public vocabulary ([`super::json::public`]).
     pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> std::io::Result<()> {
         self.wrote_data.set(true);
+        let value = super::json::public(serde_json::to_value(value).map_err(std::io::Error::from)?);
         let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::from)?;
+        serde_json::to_writer_pretty(&mut out, &value).map_err(std::io::Error::from)?;
         writeln!(out)
     }
 
-    /// A value as one line of JSON on stdout (event streams).
+    /// A value as one line of JSON on stdout (event streams), in the public vocabulary.
     pub fn json_line<T: Serialize + ?Sized>(&self, value: &T) -> std::io::Result<()> {
         self.wrote_data.set(true);
+        let value = super::json::public(serde_json::to_value(value).map_err(std::io::Error::from)?);
         let mut out = std::io::stdout().lock();
-        serde_json::to_writer(&mut out, value).map_err(std::io::Error::from)?;
+        serde_json::to_writer(&mut out, &value).map_err(std::io::Error::from)?;
         writeln!(out)
     }
 
@@ -90,6 +171,11 @@ impl Ui {
     }
 }
 
+/// `n` and `noun`, in the plural unless `n` is 1: "1 task", "2 tasks".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
 /// `text` with every control character but the newline escaped visibly: safe to print on a
 /// terminal whatever its origin. Borrowed when there is nothing to escape.
 pub fn shown(text: &str) -> Cow<'_, str> {
@@ -117,6 +203,12 @@ fn escaped(text: &str, bad: impl Fn(char) -> bool) -> Cow<'_, str> {
 
 /// Render rows as left-aligned columns, each cell a [`field`]; the last column is not padded.
 pub fn table(rows: &[Vec<String>]) -> String {
+    render_table(rows, |_, cell| cell.to_owned())
+}
+
+/// [`table`], with `paint(column, escaped cell)` giving what is printed for each cell; the
+/// padding is computed on the cells themselves.
+fn render_table(rows: &[Vec<String>], paint: impl Fn(usize, &str) -> String) -> String {
     let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| field(c).into_owned()).collect()).collect();
     let rows = &rows[..];
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
@@ -126,10 +218,10 @@ pub fn table(rows: &[Vec<String>]) -> String {
     for row in rows {
         let mut line = String::new();
         for (c, cell) in row.iter().enumerate() {
-            if c + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}  ", w = widths[c]));
+            line.push_str(&paint(c, cell));
+            if c + 1 < row.len() {
+                let pad = widths[c] - cell.chars().count();
+                line.push_str(&" ".repeat(pad + 2));
             }
         }
         out.push_str(line.trim_end());

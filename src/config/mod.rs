@@ -11,7 +11,7 @@
 //! and every error names the file and the key. Nothing read from the state ref reaches here:
 //! Scores name performers and checks, they never define them.
 
-mod boolean;
+pub mod boolean;
 mod duration;
 mod file;
 

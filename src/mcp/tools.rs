@@ -159,7 +159,9 @@ pub struct DecideArgs {
 /// The task, as `task_get` returns it.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TaskView {
-    /// `<score>/<task>`.
+    /// The Score the task belongs to.
+    pub score: String,
+    /// The task's id within its Score.
     pub id: String,
     pub title: String,
     pub kind: String,
@@ -231,7 +233,8 @@ impl MaestroMcp {
             let store = (inner.open)()?;
             let task = inner.task(&store)?;
             Ok(Json(TaskView {
-                id: task.address(),
+                score: task.score,
+                id: task.id,
                 title: task.title,
                 kind: task.kind.as_str().to_owned(),
                 status: task.status.as_str().to_owned(),

@@ -42,6 +42,7 @@ pub struct PushArgs {
 pub struct PostArgs {
     /// The task, as <score>/<task>
     pub task: String,
+    /// Context for whoever takes the task next
     #[arg(long, short = 'm', default_value = "handed over by hand")]
     pub message: String,
 }
@@ -59,6 +60,7 @@ pub struct PullArgs {
 pub struct BroadcastArgs {
     /// The Score id
     pub score: String,
+    /// What every performer working on the Score should know
     #[arg(long, short = 'm')]
     pub message: String,
 }

@@ -20,8 +20,8 @@ pub enum KbCommand {
     Show(ShowArgs),
     Search(SearchArgs),
     Promote(PromoteArgs),
-    Accept(ShowArgs),
-    Retire(ShowArgs),
+    Accept(AcceptArgs),
+    Retire(RetireArgs),
 }
 
 /// Add an entry
@@ -54,9 +54,23 @@ pub struct About {
     pub paths: Vec<String>,
 }
 
-/// Show an entry (also: accept a proposal, retire an entry)
+/// Show an entry
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
+    /// The entry id
+    pub id: String,
+}
+
+/// Accept a proposed entry, so that it is retrieved into prompts
+#[derive(Debug, clap::Args)]
+pub struct AcceptArgs {
+    /// The entry id
+    pub id: String,
+}
+
+/// Retire an entry: it is kept, but never retrieved again
+#[derive(Debug, clap::Args)]
+pub struct RetireArgs {
     /// The entry id
     pub id: String,
 }

@@ -20,7 +20,7 @@ pub struct LogArgs {
 #[derive(Serialize)]
 struct Entry {
     commit: String,
-    time: jiff::Timestamp,
+    at: jiff::Timestamp,
     actor: String,
     op: String,
     summary: String,
@@ -35,7 +35,7 @@ pub fn cmd_log(ctx: &Context, args: &LogArgs) -> CommandResult {
         let subject = info.message.lines().next().unwrap_or_default();
         entries.push(Entry {
             commit: id.to_string(),
-            time: jiff::Timestamp::from_second(info.time).unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+            at: jiff::Timestamp::from_second(info.time).unwrap_or(jiff::Timestamp::UNIX_EPOCH),
             actor: trailer(&info.message, "Maestro-Actor").unwrap_or("?").to_owned(),
             op: trailer(&info.message, "Maestro-Op").unwrap_or_default().to_owned(),
             summary: subject.strip_prefix("maestro: ").unwrap_or(subject).to_owned(),
@@ -49,7 +49,7 @@ pub fn cmd_log(ctx: &Context, args: &LogArgs) -> CommandResult {
         ctx.ui.line(format!(
             "{} {} {}  {}",
             &e.commit[..12],
-            e.time.strftime("%Y-%m-%d %H:%M:%S"),
+            e.at.strftime("%Y-%m-%d %H:%M:%S"),
             e.actor,
             e.summary
         ))?;

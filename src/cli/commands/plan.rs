@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
+use crate::cli::ui::count;
 use crate::conductor::ConductorError;
 use crate::conductor::planner::{self, PlanRequest};
 use crate::model::DecisionKind;
@@ -116,7 +117,7 @@ fn plan_from_file(ctx: &Context, from: &std::path::Path) -> CommandResult {
 /// overlaps and about tasks that share scope with an interface task they do not depend on.
 fn store_plan(ctx: &Context, store: &store::Store, plan: ValidPlan, shown: &str) -> CommandResult {
     let score_id = plan.score.id.clone();
-    let summary = format!("plan score {score_id} ({} tasks) from {shown}", plan.tasks.len());
+    let summary = format!("plan score {score_id} ({}) from {shown}", count(plan.tasks.len(), "task"));
     let outcome = store.transact(&summary, |tx| {
         let score_path = layout::score_file(&score_id);
         if tx.exists(&score_path)? {
@@ -127,7 +128,7 @@ fn store_plan(ctx: &Context, store: &store::Store, plan: ValidPlan, shown: &str)
         for task in &plan.tasks {
             tx.put(&layout::task_file(&score_id, &task.id), task)?;
         }
-        let summary = format!("planned {score_id} with {} tasks from {shown}", plan.tasks.len());
+        let summary = format!("planned {score_id} with {} from {shown}", count(plan.tasks.len(), "task"));
         let decision = store::new_decision(tx, DecisionKind::Plan, summary, &store.session.actor);
         store::append_decision(tx, &decision.about(&score_id, None))?;
         Ok::<_, CommandError>(())
@@ -137,7 +138,7 @@ fn store_plan(ctx: &Context, store: &store::Store, plan: ValidPlan, shown: &str)
         let score = store::score(&view, &score_id)?;
         ctx.ui.json(&serde_json::json!({ "score": score, "tasks": plan.tasks }))?;
     } else {
-        ctx.ui.line(format!("{score_id}  draft  {} tasks", plan.tasks.len()))?;
+        ctx.ui.line(format!("{score_id}  draft  {}", count(plan.tasks.len(), "task")))?;
     }
     super::report_write(ctx, &outcome, &format!("Planned score {score_id} as a draft."));
     for o in crate::approval::scope_overlaps(&plan.tasks) {

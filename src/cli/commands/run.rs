@@ -32,7 +32,8 @@ pub struct RunArgs {
     /// Share the Score with other machines through this remote: sync the state and the Score's
     /// branches before scheduling and every second while tasks run; a performer starts, and a
     /// merge happens, only once a sync confirms this machine holds the task; a merge is pushed at
-    /// once (see `git maestro sync`)
+    /// once (see `git maestro sync`). It syncs first, so it works as the first command in a fresh
+    /// clone
     #[arg(long, value_name = "REMOTE")]
     pub remote: Option<String>,
 }
@@ -40,6 +41,15 @@ pub struct RunArgs {
 pub fn cmd_run(ctx: &Context, args: &RunArgs) -> CommandResult {
     let store = ctx.store()?;
     let config = ctx.config(&store.repo)?;
+    let remote = match &args.remote {
+        Some(r) => Some(store::sync::pick_remote(&store, Some(r)).map_err(super::sync::error)?),
+        None => None,
+    };
+    if let Some(remote) = &remote {
+        // In a fresh clone the state, or this Score, is only on the remote so far.
+        ctx.ui.status(format!("Syncing with {remote}…"));
+        super::sync::sync_first(ctx, &store, remote)?;
+    }
     let score = match &args.score {
         Some(s) => args::slug("score id", s)?,
         None => only_open_score(&store)?,
@@ -53,12 +63,9 @@ pub fn cmd_run(ctx: &Context, args: &RunArgs) -> CommandResult {
         worktree_root: super::task::worktree_root(&store)?,
         env: super::task::inherited_env(),
         maestro_exe: std::env::current_exe()?,
-        remote: match &args.remote {
-            Some(r) => Some(store::sync::pick_remote(&store, Some(r)).map_err(super::sync::error)?),
-            None => None,
-        },
+        remote,
     };
-    let mut view = ProgressView::new(ctx);
+    let mut view = ProgressView::new(ctx, &score);
     let summary = conductor::run(&ctx.store_opener(), &config, &opts, &mut |p| view.show(&p))?;
     view.finish();
     show_summary(ctx, &summary)?;
@@ -153,6 +160,8 @@ fn explain(ctx: &Context, store: &store::Store, config: &crate::config::Config, 
 /// lines.
 struct ProgressView<'a> {
     ctx: &'a Context,
+    /// The Score, named in every JSON event beside the task's id.
+    score: &'a str,
     bars: Option<Bars>,
 }
 
@@ -163,7 +172,7 @@ struct Bars {
 }
 
 impl<'a> ProgressView<'a> {
-    fn new(ctx: &'a Context) -> ProgressView<'a> {
+    fn new(ctx: &'a Context, score: &'a str) -> ProgressView<'a> {
         let tty = !ctx.ui.quiet && !ctx.ui.json && std::io::stderr().is_terminal();
         let bars = tty.then(|| {
             let multi = indicatif::MultiProgress::new();
@@ -173,12 +182,14 @@ impl<'a> ProgressView<'a> {
             }
             Bars { multi, overall, tasks: BTreeMap::new() }
         });
-        ProgressView { ctx, bars }
+        ProgressView { ctx, score, bars }
     }
 
     fn show(&mut self, p: &Progress) {
         if self.ctx.ui.json {
-            let _ = self.ctx.ui.json_line(&json(p));
+            let mut event = json(p);
+            event["score"] = self.score.into();
+            let _ = self.ctx.ui.json_line(&event);
             return;
         }
         // A record the run cannot use is said once, as a warning, even with --quiet.
@@ -301,7 +312,7 @@ fn json(p: &Progress) -> serde_json::Value {
 
 fn show_summary(ctx: &Context, s: &Summary) -> CommandResult {
     if ctx.ui.json {
-        ctx.ui.json_line(&serde_json::json!({ "event": "summary", "summary": s }))?;
+        ctx.ui.json_line(&serde_json::json!({ "event": "summary", "score": s.score, "summary": s }))?;
         return Ok(());
     }
     let mut counts: Vec<String> = s.tasks.iter().map(|(status, ids)| format!("{} {status}", ids.len())).collect();

@@ -3,7 +3,7 @@
 use crate::approval::{self, ChainError, ForecastConflict};
 use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
-use crate::cli::ui::table;
+use crate::cli::ui::Painted;
 use crate::config::Config;
 use crate::model::{Decision, DecisionKind, Score, Task, TaskStatus};
 use crate::store;
@@ -85,7 +85,10 @@ pub fn cmd_status(ctx: &Context, _args: &StatusArgs) -> CommandResult {
     }
     for (score, tasks, conflicts) in &board {
         let merged = tasks.iter().filter(|t| t.status == TaskStatus::Merged).count();
-        ctx.ui.line(format!("{}  {}  {merged}/{} merged  {}", score.id, score.status, tasks.len(), score.title))?;
+        let line = Painted::plain(&format!("{}  ", score.id))
+            .then(ctx.ui.status_word(score.status.as_str()))
+            .text(&format!("  {merged}/{} merged  {}", tasks.len(), score.title));
+        ctx.ui.painted(&line)?;
         let mut rows =
             vec![vec!["  TASK".into(), "STATUS".into(), "ASSIGNEE".into(), "ATTEMPTS".into(), "WAITING FOR".into()]];
         for (listed, t) in score.tasks.iter().zip(tasks) {
@@ -104,7 +107,7 @@ pub fn cmd_status(ctx: &Context, _args: &StatusArgs) -> CommandResult {
                 waiting_for,
             ]);
         }
-        ctx.ui.line(table(&rows))?;
+        ctx.ui.painted(&ctx.ui.table(&rows, 1))?;
         for t in tasks {
             for c in t.sync.iter().flat_map(|s| &s.conflicts) {
                 ctx.ui.line(format!("  sync conflict on {}: {}", t.id, c.describe()))?;

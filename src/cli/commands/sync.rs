@@ -4,6 +4,7 @@ use crate::approval::share::{self, SharedBranch};
 use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
+use crate::cli::ui::count;
 use crate::store::sync::{self, SyncError};
 
 /// Share the state with a remote: fetch, merge, push
@@ -41,7 +42,7 @@ pub fn cmd_sync(ctx: &Context, args: &SyncArgs) -> CommandResult {
         if ctx.ui.json {
             ctx.ui.json(&serde_json::json!({ "record": path, "resolved": cleared }))?;
         } else {
-            ctx.ui.line(format!("{path}: {cleared} sync conflict(s) resolved"))?;
+            ctx.ui.line(format!("{path}: {} resolved", count(cleared, "sync conflict")))?;
         }
         return Ok(());
     }
@@ -100,6 +101,20 @@ pub fn cmd_sync(ctx: &Context, args: &SyncArgs) -> CommandResult {
             "Hint: roll back one of the conflicting tasks here (`git maestro rollback <score>/<task>`), then sync again; \
              the task can run again on top of the shared branch",
         );
+    }
+    Ok(())
+}
+
+/// Sync the state and the Scores' branches with `remote` once, before a command that needs
+/// what is there (`run --remote` as the first command in a fresh clone); warnings only.
+pub(super) fn sync_first(ctx: &Context, store: &crate::store::Store, remote: &str) -> CommandResult {
+    let also = [share::fetch_refspec(remote)];
+    let report = sync::sync(store, remote, &crate::hooks::verify_sync_push, &also).map_err(error)?;
+    for notice in &report.notices {
+        ctx.ui.warn(notice);
+    }
+    for problem in share::share_fetched(store, remote, None)?.iter().filter_map(SharedBranch::problem) {
+        ctx.ui.warn(problem);
     }
     Ok(())
 }

@@ -16,9 +16,13 @@ use crate::git::Repo;
 /// scripted `command` performer writes each task; one result fails its check, is rejected and
 /// reworked), check and merge, roll one task back, approve landing, land. With --agents the
 /// tasks go to the Claude Code, Codex and Gemini CLIs installed here, with your own logins.
+///
+/// `git maestro -C <dir> demo` creates the scratch project in <dir>, as `git -C <dir> init`
+/// does; a relative --dir is taken from there.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Where to create the scratch project (default: a new directory under the temp dir)
+    /// Where to create the scratch project (default: the -C directory, else a new directory
+    /// under the temp dir)
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Use the agent CLIs installed on PATH instead of the scripted performer
@@ -27,17 +31,21 @@ pub struct DemoArgs {
 }
 
 pub fn cmd_demo(ctx: &Context, args: &DemoArgs) -> CommandResult {
-    let root = match &args.dir {
-        Some(d) => d.clone(),
-        None => {
+    let root = match (&args.dir, ctx.dir_given()) {
+        (Some(d), Some(base)) => base.join(d),
+        (Some(d), None) => d.clone(),
+        (None, Some(base)) => base.to_path_buf(),
+        (None, None) => {
             let millis = jiff::Timestamp::now().as_millisecond().unsigned_abs();
             let id = crate::model::ids::IdGen::from_entropy().next(millis);
             std::env::temp_dir().join(format!("git-maestro-demo-{}", &id[id.len() - 8..]))
         }
     };
+    // The steps run with `-C <project>` and the Score file's path: both absolute.
+    let root = std::path::absolute(&root)?;
     if root.exists() && std::fs::read_dir(&root)?.next().is_some() {
         return Err(CommandError::user("not-empty", format!("{} exists and is not empty", root.display()))
-            .hint("pass --dir with a new or empty directory"));
+            .hint("pass --dir (or -C) with a new or empty directory"));
     }
     let project = root.join("calc");
     std::fs::create_dir_all(&project)?;

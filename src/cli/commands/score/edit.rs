@@ -5,6 +5,7 @@ use std::process::Command;
 use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
+use crate::cli::ui::count;
 use crate::model::plan::{self, ScoreFile};
 use crate::model::{DecisionKind, ScoreStatus};
 use crate::store::{self, layout};
@@ -96,13 +97,13 @@ pub fn cmd_score_edit(ctx: &Context, args: &EditArgs) -> CommandResult {
         for t in &plan.tasks {
             tx.put(&layout::task_file(&id, &t.id), t)?;
         }
-        let summary = format!("edited the plan of {id}: {} tasks", plan.tasks.len());
+        let summary = format!("edited the plan of {id}: {}", count(plan.tasks.len(), "task"));
         let d = store::new_decision(tx, DecisionKind::Plan, summary, &actor).about(&id, None);
         store::append_decision(tx, &d)?;
         Ok(())
     })?;
     let _ = std::fs::remove_file(&path);
-    ctx.ui.line(format!("{id}  draft  {} tasks", plan.tasks.len()))?;
+    ctx.ui.line(format!("{id}  draft  {}", count(plan.tasks.len(), "task")))?;
     super::super::report_write(ctx, &outcome, &format!("Stored your edit of {id}."));
     Ok(())
 }

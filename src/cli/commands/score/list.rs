@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
-use crate::cli::ui::table;
 use crate::store;
 
 /// List the Scores with their status and task counts
@@ -35,7 +34,7 @@ pub fn cmd_score_list(ctx: &Context, _args: &ListArgs) -> CommandResult {
         ctx.ui.status("No Scores yet. Create one with `git maestro plan --from score.toml`.");
     } else {
         rows.insert(0, ["SCORE", "STATUS", "TASKS", "TITLE"].map(String::from).to_vec());
-        ctx.ui.line(table(&rows))?;
+        ctx.ui.painted(&ctx.ui.table(&rows, 1))?;
     }
     Ok(())
 }

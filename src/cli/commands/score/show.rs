@@ -3,6 +3,7 @@
 use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
+use crate::cli::ui::Painted;
 use crate::store;
 
 /// Show a Score and its tasks
@@ -25,8 +26,10 @@ pub fn cmd_score_show(ctx: &Context, args: &ShowArgs) -> CommandResult {
         ctx.ui.json(&value)?;
         return Ok(());
     }
+    let header = Painted::plain(&format!("Score:    {} (", score.id))
+        .then(ctx.ui.status_word(score.status.as_str()))
+        .text(")\n");
     let mut out = vec![
-        format!("Score:    {} ({})", score.id, score.status),
         format!("Title:    {}", score.title),
         format!("Target:   {}", score.target),
         format!("Approval: {} (plan: {})", score.approval.join(" -> "), score.plan_approval.as_str()),
@@ -44,7 +47,8 @@ pub fn cmd_score_show(ctx: &Context, args: &ShowArgs) -> CommandResult {
         out.extend(score.requirement.trim_end().lines().map(|l| format!("    {l}")));
     }
     out.push(String::new());
-    out.push(super::super::task::table(&tasks));
-    ctx.ui.line(out.join("\n"))?;
+    out.push(String::new());
+    let table = super::super::task::table(&ctx.ui, &tasks);
+    ctx.ui.painted(&header.text(&out.join("\n")).then(table))?;
     Ok(())
 }

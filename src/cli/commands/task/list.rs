@@ -20,6 +20,6 @@ pub fn cmd_task_list(ctx: &Context, args: &ListArgs) -> CommandResult {
         ctx.ui.json(&tasks)?;
         return Ok(());
     }
-    ctx.ui.line(super::table(&tasks))?;
+    ctx.ui.painted(&super::table(&ctx.ui, &tasks))?;
     Ok(())
 }

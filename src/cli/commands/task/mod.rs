@@ -47,8 +47,8 @@ fn record_assignment(tx: &mut Tx<'_>, actor: &str, score: &str, task: &str, summ
     store::append_decision(tx, &decision)
 }
 
-/// The tasks table shared by `task list` and `score show`.
-pub fn table(tasks: &[Task]) -> String {
+/// The tasks table shared by `task list` and `score show`, its statuses coloured.
+pub fn table(ui: &crate::cli::ui::Ui, tasks: &[Task]) -> crate::cli::ui::Painted {
     let mut rows = vec![["TASK", "STATUS", "KIND", "CLAIMED BY", "DEPENDS ON", "TITLE"].map(String::from).to_vec()];
     for t in tasks {
         rows.push(vec![
@@ -60,5 +60,5 @@ pub fn table(tasks: &[Task]) -> String {
             t.title.clone(),
         ]);
     }
-    crate::cli::ui::table(&rows)
+    ui.table(&rows, 1)
 }

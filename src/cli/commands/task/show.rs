@@ -5,13 +5,18 @@ use crate::cli::context::Context;
 use std::path::Path;
 
 use crate::cli::error::CommandResult;
-use crate::cli::ui::field;
-use crate::model::Attempt;
+use crate::cli::ui::{Painted, field};
+use crate::model::{Attempt, AttemptOutcome};
 use crate::performer::runner::stderr_log;
 use crate::performer::task_run;
 use crate::store;
 
 /// Show one task: its spec, acceptance criteria, scope, dependencies, claim and attempts
+///
+/// Each attempt shows its number, performer, outcome and exit status, tokens and cost, the
+/// commit holding its result, why it failed, and the logs it left on this machine; with -v
+/// also its run id, adapter, start and duration, the performer's last message, and files
+/// written outside the worktree.
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
     /// The task, as <score>/<task>
@@ -28,8 +33,10 @@ pub fn cmd_task_show(ctx: &Context, args: &ShowArgs) -> CommandResult {
         return Ok(());
     }
     let list = |v: &[String]| if v.is_empty() { "-".to_owned() } else { v.join(", ") };
+    let header = Painted::plain(&format!("Task:       {} (", task.address()))
+        .then(ctx.ui.status_word(task.status.as_str()))
+        .text(")\n");
     let mut out = vec![
-        format!("Task:       {} ({})", task.address(), task.status),
         format!("Title:      {}", task.title),
         format!("Kind:       {}", task.kind.as_str()),
         format!("Depends on: {}", list(&task.deps)),
@@ -65,30 +72,42 @@ pub fn cmd_task_show(ctx: &Context, args: &ShowArgs) -> CommandResult {
         out.push(String::new());
         out.push("Attempts:".into());
         for (n, a) in task.attempts.iter().enumerate() {
-            out.extend(attempt_lines(n + 1, a, store.repo.common_dir(), &task.score, &task.id));
+            out.extend(attempt_lines(n + 1, a));
+            out.extend(attempt_logs(a, store.repo.common_dir(), &task.score, &task.id));
+            if ctx.ui.verbose {
+                out.extend(attempt_details(a));
+            }
         }
     }
-    ctx.ui.line(out.join("\n"))?;
+    ctx.ui.painted(&header.text(&out.join("\n")))?;
     Ok(())
 }
 
-/// One attempt: outcome, exit, time, tokens, cost and commit on a line, then its full reason
-/// and the logs it left on this machine.
-fn attempt_lines(n: usize, a: &Attempt, common_dir: &Path, score: &str, task: &str) -> Vec<String> {
-    let mut facts = vec![format!("{:?}", a.outcome).to_lowercase()];
-    facts.extend(a.exit.as_ref().map(|e| format!("exit {e}")));
-    facts.extend(a.duration_ms.map(|ms| format!("{:.1}s", ms as f64 / 1000.0)));
-    if let (Some(i), Some(o)) = (a.input_tokens, a.output_tokens) {
-        facts.push(format!("{i} in / {o} out tokens"));
+/// One attempt: a summary line, then its reason on a line of its own.
+fn attempt_lines(number: usize, a: &Attempt) -> Vec<String> {
+    let mut parts = vec![format!("{number}."), field(&a.performer).into_owned(), outcome(a.outcome).to_owned()];
+    if let Some(exit) = &a.exit {
+        parts.push(format!("exit {}", field(exit)));
     }
-    facts.extend(a.cost_usd.map(|c| format!("${c:.4}")));
-    facts.extend(a.commit.as_ref().map(|c| format!("commit {}", &c[..c.len().min(12)])));
-    let version = a.adapter_version.as_ref().map(|v| format!(" {v}")).unwrap_or_default();
-    let mut lines =
-        vec![format!("  {n}. run {} by {} ({}{version}): {}", a.run, field(&a.performer), a.adapter, facts.join(", "))];
+    if a.input_tokens.is_some() || a.output_tokens.is_some() {
+        let n = |t: Option<u64>| t.map_or("?".to_owned(), |t| t.to_string());
+        parts.push(format!("{} in / {} out tokens", n(a.input_tokens), n(a.output_tokens)));
+    }
+    if let Some(cost) = a.cost_usd {
+        parts.push(format!("${cost:.4}"));
+    }
+    if let Some(commit) = &a.commit {
+        parts.push(format!("commit {}", field(commit.get(..12).unwrap_or(commit))));
+    }
+    let mut lines = vec![format!("  {}", parts.join("  "))];
     if let Some(reason) = &a.reason {
         lines.push(format!("     reason: {}", field(reason)));
     }
+    lines
+}
+
+/// The logs an attempt left on this machine: its transcript and its stderr.
+fn attempt_logs(a: &Attempt, common_dir: &Path, score: &str, task: &str) -> Vec<String> {
     let transcript = task_run::transcript(common_dir, score, task, &a.run);
     let stderr = stderr_log(&transcript);
     let logs: Vec<String> = [(&transcript, "stdout"), (&stderr, "stderr")]
@@ -96,8 +115,31 @@ fn attempt_lines(n: usize, a: &Attempt, common_dir: &Path, score: &str, task: &s
         .filter(|(path, _)| path.exists())
         .map(|(path, what)| format!("{} ({what})", path.display()))
         .collect();
-    if !logs.is_empty() {
-        lines.push(format!("     logs:   {}", logs.join(", ")));
+    if logs.is_empty() { Vec::new() } else { vec![format!("     logs:   {}", logs.join(", "))] }
+}
+
+/// What `-v` adds to an attempt.
+fn attempt_details(a: &Attempt) -> Vec<String> {
+    let adapter = match &a.adapter_version {
+        Some(v) => format!("{} {}", a.adapter, v),
+        None => a.adapter.clone(),
+    };
+    let took = a.duration_ms.map(|ms| format!(", took {:.1}s", ms as f64 / 1000.0)).unwrap_or_default();
+    let mut lines = vec![format!("     run {}, {}, started {}{took}", field(&a.run), field(&adapter), a.started)];
+    if let Some(summary) = &a.summary {
+        lines.push(format!("     last message: {}", field(summary)));
+    }
+    if !a.outside_writes.is_empty() {
+        lines.push(format!("     wrote outside its worktree: {}", field(&a.outside_writes.join(", "))));
     }
     lines
+}
+
+fn outcome(o: AttemptOutcome) -> &'static str {
+    match o {
+        AttemptOutcome::Running => "running",
+        AttemptOutcome::Submitted => "submitted",
+        AttemptOutcome::Failed => "failed",
+        AttemptOutcome::Interrupted => "interrupted",
+    }
 }

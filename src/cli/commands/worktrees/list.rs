@@ -2,7 +2,6 @@
 
 use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
-use crate::cli::ui::table;
 
 /// List task worktrees with their task's status
 #[derive(Debug, clap::Args)]
@@ -35,7 +34,7 @@ pub fn cmd_worktrees_list(ctx: &Context, _args: &ListArgs) -> CommandResult {
                 w.info.path.display().to_string(),
             ]);
         }
-        ctx.ui.line(table(&rows))?;
+        ctx.ui.painted(&ctx.ui.table(&rows, 1))?;
     }
     Ok(())
 }
