@@ -132,11 +132,9 @@ fn a_failed_run_shows_the_performers_stderr_in_full_and_names_its_log() {
         shown.render()
     );
     assert!(shown.stdout.contains(&format!("{} (stderr)", log.display())), "{}", shown.render());
-    assert!(
-        shown.stdout.contains(&format!("1. run {run_id} by agent (command): failed, exit 3")),
-        "{}",
-        shown.render()
-    );
+    assert!(shown.stdout.contains("  1.  agent  failed  exit 3\n"), "{}", shown.render());
+    let verbose = env.run(&dir, &["task", "show", "auth-tokens/token-types", "-v"]).success();
+    assert!(verbose.stdout.contains(&format!("     run {run_id}, command, started ")), "{}", verbose.render());
     assert!(!shown.stdout.contains('\u{1b}'), "no escape sequence reaches the terminal");
 
     let board = env.run(&dir, &["status"]).success().stdout;

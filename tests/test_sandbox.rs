@@ -205,13 +205,10 @@ fn performers_check_reports_the_sandbox_level_and_what_it_leaves_unenforced() {
 fn what_a_confined_run_staged_before_it_was_killed_is_kept_by_the_next_run() {
     let env = TestEnv::new();
     let dir = repo(&env, "");
-    let started = env.path("started");
-    let script = format!(
-        "#!/bin/sh\ncd \"$MAESTRO_WORKTREE\"\necho staged > s.txt\ngit add s.txt\necho on-disk > s.txt\n\
-         echo \"gitdir: $TMPDIR\" > .git\ntouch '{}'\nexec sleep 600\n",
-        started.display()
-    );
-    std::fs::write(dir.join(".maestro/config.toml"), performer(&env, &script, "sandbox = \"required\"\n")).unwrap();
+    // The performer marks its progress in its worktree, the only place it may write.
+    let script = "#!/bin/sh\ncd \"$MAESTRO_WORKTREE\"\necho staged > s.txt\ngit add s.txt\necho on-disk > s.txt\n\
+                  touch started\necho \"gitdir: $TMPDIR\" > .git\nexec sleep 600\n";
+    std::fs::write(dir.join(".maestro/config.toml"), performer(&env, script, "sandbox = \"required\"\n")).unwrap();
     let mut child = env
         .command(&dir)
         .args(["task", "run", "s/t0", "--performer", "p"])
@@ -220,14 +217,16 @@ fn what_a_confined_run_staged_before_it_was_killed_is_kept_by_the_next_run() {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !started.exists() {
+    let started = || env.path("worktrees").exists() && worktree(&env).join("started").exists();
+    while !started() {
         assert!(std::time::Instant::now() < deadline, "the performer never staged its file");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     child.kill().unwrap(); // SIGKILL: the run never copies its objects back nor rights the link.
     child.wait().unwrap();
     env.run(&dir, &["task", "release", "s/t0"]).success();
-    std::fs::write(dir.join(".maestro/config.toml"), performer(&env, "#!/bin/sh\n", "sandbox = \"required\"\n")).unwrap();
+    std::fs::write(dir.join(".maestro/config.toml"), performer(&env, "#!/bin/sh\n", "sandbox = \"required\"\n"))
+        .unwrap();
     let run = env.run(&dir, &["task", "run", "s/t0", "--performer", "p"]);
     let task = task(&env, &dir);
     assert_eq!(task["status"], "submitted", "{}\n{task:#}", run.render());

@@ -113,13 +113,18 @@ fn a_nonzero_exit_fails_the_task_keeps_the_work_and_can_be_retried() {
     // of the failed one on a line of its own.
     let shown = env.run(&dir, &["task", "show", "auth-tokens/token-types"]).success().stdout;
     let commit = |n: usize| task["attempts"][n]["commit"].as_str().unwrap()[..12].to_owned();
-    let expected = format!(
-        "Attempts:\n  1.  fake  failed  exit 3  commit {}\n     reason: the performer exited with status 3\n  \
-         2.  fake  submitted  exit 0  commit {}\n",
-        commit(0),
-        commit(1)
+    let attempts = shown.split_once("Attempts:\n").map(|(_, a)| a).unwrap_or_default();
+    let lines: Vec<&str> = attempts.lines().collect();
+    let run = |n: usize| task["attempts"][n]["run"].as_str().unwrap().to_owned();
+    assert_eq!(lines.len(), 5, "task show prints every attempt:\n{shown}");
+    assert_eq!(lines[0], format!("  1.  fake  failed  exit 3  commit {}", commit(0)), "{shown}");
+    assert_eq!(lines[1], "     reason: the performer exited with status 3", "{shown}");
+    assert!(
+        lines[2].starts_with("     logs:   ") && lines[2].contains(&format!("{}.jsonl (stdout)", run(0))),
+        "{shown}"
     );
-    assert!(shown.ends_with(&expected), "task show prints every attempt:\n{shown}");
+    assert_eq!(lines[3], format!("  2.  fake  submitted  exit 0  commit {}", commit(1)), "{shown}");
+    assert!(lines[4].contains(&format!("{}.stderr (stderr)", run(1))), "{shown}");
     let verbose = env.run(&dir, &["task", "show", "auth-tokens/token-types", "-v"]).success().stdout;
     let run = task["attempts"][0]["run"].as_str().unwrap();
     assert!(verbose.contains(&format!("\n     run {run}, command, started ")), "-v adds the run:\n{verbose}");
