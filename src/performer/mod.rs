@@ -16,8 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// How long `--version` may take before the probe gives up.
-pub const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `--version` may take before the probe gives up. Node CLIs start slowly on a busy
+/// machine (Gemini took over 10 s on two loaded cores), and a missed probe leaves the attempt
+/// without its CLI version.
+pub const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Resolve a configured command to an executable file as a shell would, without running it: a
 /// path with a `/` (or starting with `~/`, the home directory) relative to `base` (the main
