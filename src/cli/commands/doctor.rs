@@ -103,7 +103,7 @@ pub fn cmd_doctor(ctx: &Context, args: &DoctorArgs) -> CommandResult {
         }
     }
     if broken > 0 {
-        return Err(CommandError::user("doctor", format!("{broken} problem(s) found")));
+        return Err(CommandError::user("doctor", format!("{} found", crate::cli::ui::count(broken, "problem"))));
     }
     Ok(())
 }
