@@ -77,6 +77,7 @@ fn a_confined_performer_writes_its_worktree_and_every_forbidden_action_fails_whe
     let task = task(&env, &dir);
     assert_eq!(task["status"], "submitted", "{}\n{task:#}", run.render());
     let commit = task["attempts"][0]["commit"].as_str().expect("a commit").to_owned();
+    assert!(run.stderr.contains("Confined by Landlock (ABI "), "the run says it was confined: {}", run.render());
     let tried = env.git(&dir, &["show", &format!("{commit}:tried.txt")]).success_git();
     for line in [
         "worktree ok",

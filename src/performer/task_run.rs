@@ -53,6 +53,8 @@ pub struct RunReport {
     pub transcript: PathBuf,
     /// The performer's stderr, beside the transcript.
     pub stderr_log: PathBuf,
+    /// How far the sandbox confined the run (`None`: it never started, or is unknown).
+    pub sandbox: Option<crate::sandbox::Level>,
 }
 
 /// Why a run could not start or be recorded. A performer that fails is not an error: it is a
@@ -213,7 +215,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         resume,
         handover,
     };
-    let report = |(status, attempt)| RunReport {
+    let report = |(status, attempt), sandbox| RunReport {
         task: format!("{score_id}/{task_id}"),
         status,
         attempt,
@@ -221,15 +223,19 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         branch: run.branch.clone(),
         transcript: run.transcript.clone(),
         stderr_log: super::runner::stderr_log(&run.transcript),
+        sandbox,
     };
     if req.confirm.is_some_and(|confirm| !confirm()) {
         // The sync that found the earlier claim already ended this attempt: record nothing more.
-        return Ok(report(finish(store, score_id, task_id, &run.run_id, Finish::interrupted())?));
+        return Ok(report(finish(store, score_id, task_id, &run.run_id, Finish::interrupted())?, None));
     }
     crate::failpoint::hit("task-run:claimed");
     // From here on, whatever goes wrong ends the attempt: the task never stays `running`.
     match perform(store, req, &run, on_event) {
-        Ok(fin) => Ok(report(finish(store, score_id, task_id, &run.run_id, fin)?)),
+        Ok(fin) => {
+            let sandbox = fin.sandbox;
+            Ok(report(finish(store, score_id, task_id, &run.run_id, fin)?, sandbox))
+        }
         Err(e) => {
             finish(store, score_id, task_id, &run.run_id, Finish::failed(e.to_string()))?;
             Err(e)
@@ -354,6 +360,7 @@ fn perform(
         cost_usd: outcome.cost_usd,
         summary: outcome.last_text.as_deref().map(shorten),
         repaired,
+        sandbox: outcome.sandbox,
         ..Finish::default()
     };
     fin.outside_writes = match main_checkout.as_deref().map(git::dirty_paths).transpose()? {
@@ -527,6 +534,7 @@ struct Finish {
     outside_writes: Vec<String>,
     /// What had to be repaired in the worktree, told on the attempt.
     repaired: Option<String>,
+    sandbox: Option<crate::sandbox::Level>,
 }
 
 impl Finish {

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::model::{Task, TaskStatus};
 use crate::performer::adapter::Event;
 use crate::performer::task_run::{self, RunRequest};
+use crate::sandbox::Level;
 use crate::store::{self, Root, layout};
 
 /// Run one task with a performer, in the task's own worktree
@@ -81,6 +82,13 @@ pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
         let took = report.attempt.duration_ms.map(|ms| format!(" in {:.1}s", ms as f64 / 1000.0)).unwrap_or_default();
         let commit = report.attempt.commit.as_deref().map(|c| format!(", commit {}", &c[..12])).unwrap_or_default();
         ctx.ui.line(format!("{}  {}{commit}{took}", report.task, report.status))?;
+    }
+    match report.sandbox {
+        Some(Level::Full(abi) | Level::Partial(abi)) => ctx.ui.status(format!("Confined by Landlock (ABI {abi}).")),
+        Some(Level::Unavailable) => {
+            ctx.ui.warn("ran unconfined: this kernel has no Landlock (set sandbox = \"required\" to refuse instead)")
+        }
+        Some(Level::Off) | None => {}
     }
     for path in &report.attempt.outside_writes {
         ctx.ui.warn(format!("{name} changed {path} outside its worktree; it was recorded on the attempt"));
