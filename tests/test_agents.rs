@@ -242,8 +242,11 @@ fn gemini_is_killed_when_the_endpoint_hangs() {
 fn reports_through_mcp(adapter: &str) {
     let Some(bin) = agent(adapter) else { return };
     let s = setup(adapter, &bin, "write-and-report", "3m", fail_fast(adapter));
+    let home = files_under(&s.env.path("home"));
     let run = run_task(&s);
     assert_submitted_with_file(&s, &run);
+    // The MCP server the CLI started (and its logs) stayed inside the sandbox and the isolated home.
+    assert_contained(&s, &home);
     let run_id = task(&s)["attempts"][0]["run"].as_str().unwrap().to_owned();
     let path = format!("refs/maestro/state:sessions/auth-tokens/token-types/{run_id}.toml");
     let session = s.env.git(&s.dir, &["cat-file", "-p", &path]);
