@@ -138,6 +138,8 @@ fn a_performer_that_leaves_setsid_double_forked_and_nohup_children_leaves_none_b
     assert_eq!(task["status"], "submitted", "{task:#}");
     assert_eq!(task["attempts"][0]["outcome"], "submitted", "{task:#}");
     assert_eq!(task["attempts"][0]["exit"], "0", "the performer's own status is recorded: {task:#}");
+    let reason = task["attempts"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.ends_with("processes left running by the performer were killed"), "{task:#}");
     let inside = worktree(&env).join("late-inside.txt");
     assert!(worktree(&env).join("out.txt").exists(), "the performer ran in its worktree");
     nothing_survived(&marker, &[outside, inside]);

@@ -53,6 +53,8 @@ pub struct Outcome {
     pub failure: Option<String>,
     /// How far the sandbox was enforced (`None`: unknown).
     pub sandbox: Option<crate::sandbox::Level>,
+    /// Processes the performer left running, killed when it ended.
+    pub killed: u32,
     /// What the run changed that it must not have (put back since).
     pub aftermath: super::confine::Aftermath,
 }
@@ -166,6 +168,7 @@ pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::
         last_text: seen.last_text,
         failure: adapter.verdict(out.exit).err().map(|v| super::failure_reason(&v, &out.stderr_tail)),
         sandbox: out.sandbox,
+        killed: out.killed,
         aftermath,
     })
 }

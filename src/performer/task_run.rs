@@ -361,6 +361,7 @@ fn perform(
         summary: outcome.last_text.as_deref().map(shorten),
         repaired,
         sandbox: outcome.sandbox,
+        killed: outcome.killed,
         ..Finish::default()
     };
     fin.outside_writes = match main_checkout.as_deref().map(git::dirty_paths).transpose()? {
@@ -535,6 +536,12 @@ struct Finish {
     /// What had to be repaired in the worktree, told on the attempt.
     repaired: Option<String>,
     sandbox: Option<crate::sandbox::Level>,
+    /// Processes the performer left running, which its supervisor killed.
+    killed: u32,
+}
+
+fn processes(n: u32) -> String {
+    if n == 1 { "1 process".into() } else { format!("{n} processes") }
 }
 
 impl Finish {
@@ -582,6 +589,14 @@ fn finish(
         let attempt = &mut task.attempts[at];
         if let Some(repaired) = &fin.repaired {
             attempt.reason.get_or_insert_with(|| format!("worktree repaired: {repaired}"));
+        }
+        if fin.killed > 0 {
+            // Told on the attempt as a repair is: the record format has no field of its own.
+            let killed = format!("{} left running by the performer were killed", processes(fin.killed));
+            attempt.reason = Some(match attempt.reason.take() {
+                Some(reason) => format!("{reason}; {killed}"),
+                None => killed,
+            });
         }
         attempt.exit = fin.exit.map(|e| e.to_string());
         attempt.duration_ms = fin.duration_ms;
