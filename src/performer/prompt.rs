@@ -4,7 +4,7 @@
 //! blocks fenced by a marker that includes the run id, which the text cannot know in advance,
 //! so it cannot close its block and pose as instructions.
 
-use crate::model::Task;
+use crate::model::{RunSession, Task};
 
 /// The verdict line a reviewer must end with.
 pub const VERDICT_FORMAT: &str = r#"{"verdict": "approve" | "reject", "reasons": ["..."]}"#;
@@ -161,6 +161,25 @@ fn task_blocks(out: &mut String, task: &Task, fence: &str) {
     if !task.scope.is_empty() {
         push_block(out, fence, "scope", &task.scope.join("\n"));
     }
+}
+
+/// What earlier runs left for this one: the stack it starts from (top first) and their notes.
+pub fn memory(earlier: &[RunSession], current: &RunSession) -> String {
+    let mut out = String::new();
+    if !current.stack.is_empty() {
+        out.push_str("Subtasks on the stack, top first:\n");
+        for item in current.stack.iter().rev() {
+            out.push_str(&format!("- {}\n", item.text));
+        }
+    }
+    let notes: Vec<String> =
+        earlier.iter().flat_map(|s| s.notes.iter().map(move |n| format!("- [run {}] {}", s.run, n.text))).collect();
+    if !notes.is_empty() {
+        out.push_str("Notes from earlier runs:\n");
+        out.push_str(&notes.join("\n"));
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]

@@ -200,7 +200,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         }
         let score = store::score(tx, score_id)?;
         let handovers: Vec<String> = handovers.iter().map(crate::model::handover::Handover::render).collect();
-        Ok::<_, RunError>((task, score, memory(&earlier, &session), resume, handovers.join("\n")))
+        Ok::<_, RunError>((task, score, super::prompt::memory(&earlier, &session), resume, handovers.join("\n")))
     })?;
     let (task, score, memory, resume, handover) = started.value;
     let repo = &store.repo;
@@ -420,25 +420,6 @@ fn perform(
         fin.interrupted = true;
     }
     Ok(fin)
-}
-
-/// What earlier runs left for this one: the stack it starts from (top first) and their notes.
-fn memory(earlier: &[RunSession], current: &RunSession) -> String {
-    let mut out = String::new();
-    if !current.stack.is_empty() {
-        out.push_str("Subtasks on the stack, top first:\n");
-        for item in current.stack.iter().rev() {
-            out.push_str(&format!("- {}\n", item.text));
-        }
-    }
-    let notes: Vec<String> =
-        earlier.iter().flat_map(|s| s.notes.iter().map(move |n| format!("- [run {}] {}", s.run, n.text))).collect();
-    if !notes.is_empty() {
-        out.push_str("Notes from earlier runs:\n");
-        out.push_str(&notes.join("\n"));
-        out.push('\n');
-    }
-    out
 }
 
 pub use crate::kernel::{RunLock, try_run_lock};
