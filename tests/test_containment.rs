@@ -229,13 +229,18 @@ fn start_hanging_run(env: &TestEnv, marker: &str) -> (PathBuf, std::process::Chi
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Waiting for the start is not a timed assertion: the deadline only catches a hang.
+    wait_for_children(marker);
+    (dir, child)
+}
+
+/// Wait until the hostile script marked `marker` has started its children. Not a timed
+/// assertion: the deadline only catches a hang.
+fn wait_for_children(marker: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while survivors(marker).len() < 4 {
-        assert!(std::time::Instant::now() < deadline, "the performer never started its children");
+        assert!(std::time::Instant::now() < deadline, "the command never started its children");
         std::thread::sleep(Duration::from_millis(20));
     }
-    (dir, child)
 }
 
 #[test]
@@ -288,11 +293,7 @@ fn a_supervisor_signalled_again_and_again_still_kills_everything_and_reports() {
         .env("MARK", &marker)
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while survivors(&marker).len() < 4 {
-        assert!(std::time::Instant::now() < deadline, "the command never started its children");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_children(&marker);
     let pid = child.id().to_string();
     for signal in ["-TERM", "-TERM", "-HUP", "-INT", "-TERM"] {
         assert!(std::process::Command::new("kill").args([signal, &pid]).status().unwrap().success());
