@@ -33,6 +33,14 @@ fn main() {
         let dir = tmp.join(side);
         assert!(Command::new("bash").arg(&fixture).arg(&dir).arg("1000").status().expect("bash").success());
         maestro(&dir, &["init"]);
+        // The task worktrees go in the temp dir too, which is removed at the end.
+        let root = tmp.join(format!("worktrees-{side}"));
+        let status = Command::new("git")
+            .current_dir(&dir)
+            .args(["config", "maestro.worktreeRoot", root.to_str().expect("utf-8")])
+            .status()
+            .expect("git config");
+        assert!(status.success());
         let config = format!(
             "[performers.p]\nadapter = \"command\"\ncommand = \"{}\"\nsandbox = \"{side}\"\n",
             performer.display()
