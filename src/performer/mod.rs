@@ -1,6 +1,7 @@
 //! Performers: finding their binaries, probing their versions, and running them.
 
 pub mod adapter;
+mod attempt_end;
 pub mod claude;
 pub mod codex;
 pub mod confine;

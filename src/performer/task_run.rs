@@ -8,13 +8,14 @@
 use std::path::{Path, PathBuf};
 
 use super::adapter::Event;
+use super::attempt_end::{Finish, finish};
 use super::invoke::{self, Launch};
 use super::runner::Exit;
 use crate::config::Performer;
 use crate::git::{self, ObjectId};
 use crate::model::intent::{Effect, Step};
 use crate::model::lease::{Lease, Liveness};
-use crate::model::lifecycle::{self, RunEnd};
+use crate::model::lifecycle;
 use crate::model::{Attempt, AttemptOutcome, DecisionKind, RunSession, Score, Task, TaskStatus};
 use crate::store::{self, Store, layout};
 
@@ -499,42 +500,6 @@ fn catch_up(store: &Store, branch: &str, base: ObjectId, worktree: &Path) -> Res
     Ok(())
 }
 
-/// What the run produced, gathered for the closing transaction.
-#[derive(Default)]
-struct Finish {
-    /// Why the run failed; `None` when it succeeded.
-    failure: Option<String>,
-    interrupted: bool,
-    exit: Option<Exit>,
-    duration_ms: Option<u64>,
-    session: Option<String>,
-    input_tokens: Option<u64>,
-    output_tokens: Option<u64>,
-    cost_usd: Option<f64>,
-    summary: Option<String>,
-    commit: Option<ObjectId>,
-    outside_writes: Vec<String>,
-    /// What had to be repaired in the worktree, told on the attempt.
-    repaired: Option<String>,
-    sandbox: Option<crate::sandbox::Level>,
-    /// Processes the performer left running, which its supervisor killed.
-    killed: u32,
-}
-
-fn processes(n: u32) -> String {
-    if n == 1 { "1 process".into() } else { format!("{n} processes") }
-}
-
-impl Finish {
-    fn failed(reason: String) -> Finish {
-        Finish { failure: Some(reason), ..Finish::default() }
-    }
-
-    fn interrupted() -> Finish {
-        Finish { interrupted: true, ..Finish::default() }
-    }
-}
-
 fn shorten(text: &str) -> String {
     let line = text.trim();
     if line.chars().count() > 300 {
@@ -542,63 +507,4 @@ fn shorten(text: &str) -> String {
     } else {
         line.to_owned()
     }
-}
-
-/// Close the attempt `run` and move the task on. Returns the new status and the attempt.
-fn finish(
-    store: &Store,
-    score: &str,
-    task_id: &str,
-    run: &str,
-    fin: Finish,
-) -> Result<(TaskStatus, Attempt), RunError> {
-    let path = layout::task_file(score, task_id);
-    let summary = format!("record run {run} of {score}/{task_id}");
-    let outcome = store.transact(&summary, |tx| {
-        let mut task: Task = store::task(tx, score, task_id)?;
-        let end = match (&fin.failure, fin.interrupted) {
-            (_, true) => RunEnd::Interrupted("interrupted".into()),
-            (Some(reason), false) => RunEnd::Failed(reason.clone()),
-            (None, false) => RunEnd::Submitted,
-        };
-        let at = lifecycle::finish(&mut task, run, end, tx.now).ok_or_else(|| {
-            store::Error::Codec(store::CodecError::Parse {
-                path: path.clone(),
-                message: format!("attempt {run} vanished"),
-            })
-        })?;
-        let attempt = &mut task.attempts[at];
-        if let Some(repaired) = &fin.repaired {
-            attempt.reason.get_or_insert_with(|| format!("worktree repaired: {repaired}"));
-        }
-        if fin.killed > 0 {
-            // Told on the attempt as a repair is: the record format has no field of its own.
-            let killed = format!("{} left running by the performer were killed", processes(fin.killed));
-            attempt.reason = Some(match attempt.reason.take() {
-                Some(reason) => format!("{reason}; {killed}"),
-                None => killed,
-            });
-        }
-        attempt.exit = fin.exit.map(|e| e.to_string());
-        attempt.duration_ms = fin.duration_ms;
-        attempt.input_tokens = fin.input_tokens;
-        attempt.output_tokens = fin.output_tokens;
-        attempt.cost_usd = fin.cost_usd;
-        attempt.session.clone_from(&fin.session);
-        attempt.commit = fin.commit.map(|c| c.to_string());
-        attempt.summary.clone_from(&fin.summary);
-        attempt.outside_writes.clone_from(&fin.outside_writes);
-        let attempt = attempt.clone();
-        tx.put(&path, &task)?;
-        if fin.session.is_some() {
-            let session_path = layout::session_file(score, task_id, run);
-            let mut session = tx
-                .get::<RunSession>(&session_path)?
-                .unwrap_or_else(|| RunSession::new(run, score, task_id, &attempt.performer));
-            session.session.clone_from(&fin.session);
-            tx.put(&session_path, &session)?;
-        }
-        Ok::<_, store::Error>((task.status, attempt))
-    })?;
-    Ok(outcome.value)
 }
