@@ -242,3 +242,31 @@ fn what_a_confined_run_staged_before_it_was_killed_is_kept_by_the_next_run() {
     assert!(link.contains(".git/worktrees/"), "the link is right again: {link}");
     env.git(&dir, &["fsck", "--no-dangling"]).success_git();
 }
+
+#[test]
+fn a_check_that_redirects_its_worktree_git_link_fails_and_the_link_is_put_back() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    env.write("c.toml", "format = 1\nid = \"s\"\ntarget = \"main\"\napproval = [\"checks\"]\n[[tasks]]\nid = \"t0\"\nchecks = [\"evil\"]\n");
+    env.run(&dir, &["plan", "--from", "../c.toml"]).success();
+    env.run(&dir, &["approve", "s"]).success();
+    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
+    let config = performer(&env, "#!/bin/sh\necho work > \"$MAESTRO_WORKTREE/result.txt\"\n", "")
+        + "[checks.evil]\nrun = \"echo \\\"gitdir: $TMPDIR\\\" > .git\"\nsandbox = \"required\"\n";
+    std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
+    env.run(&dir, &["task", "run", "s/t0", "--performer", "p"]).success();
+    let review = env.run(&dir, &["task", "review", "s/t0"]);
+    let task = task(&env, &dir);
+    assert_ne!(task["status"], "approved", "{}\n{task:#}", review.render());
+    let d = env.run(&dir, &["decisions", "--task", "s/t0", "--json"]).success().json();
+    let exits: Vec<String> = d
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| d["evidence"].as_array().cloned().unwrap_or_default())
+        .map(|e| e["exit"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(exits, [".git".to_owned()].map(|p| format!("outside write: {p}")), "{d:#}");
+    let link = std::fs::read_to_string(worktree(&env).join(".git")).unwrap();
+    assert!(link.contains(".git/worktrees/"), "the link is put back: {link}");
+}

@@ -282,12 +282,7 @@ pub(super) fn run_check(
     let (_keep, cancel) = tokio::sync::watch::channel(false);
     let out = rt.block_on(runner::run(&spec, |_| {}, cancel));
     let aftermath = confinement.finish(repo).map_err(ApprovalError::from)?;
-    let mut out = out?;
-    if !aftermath.relinked.is_empty() {
-        // The check redirected its worktree's link to the repository: it fails, whatever its
-        // exit status said.
-        out.exit = Exit::Code(126);
-    }
+    let out = out?;
     let mut output = std::fs::read(&transcript).unwrap_or_default();
     output.extend(std::fs::read(transcript.with_extension("stderr")).unwrap_or_default());
     let digest = repo.blob_id(&output).map_err(ApprovalError::from)?.to_string();
@@ -295,7 +290,10 @@ pub(super) fn run_check(
     let start = text.char_indices().rev().nth(TAIL_BYTES).map_or(0, |(i, _)| i);
     Ok(Evidence {
         check: name.to_owned(),
+        // A check that redirected its worktree's link to the repository fails, whatever its
+        // exit status said.
         exit: match out.exit {
+            _ if !aftermath.relinked.is_empty() => format!("outside write: {}", aftermath.relinked.join(", ")),
             Exit::Code(c) => c.to_string(),
             other => other.to_string(),
         },

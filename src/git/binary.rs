@@ -54,12 +54,10 @@ pub(super) fn run_git(dir: &Path, args: &[&str]) -> Result<String> {
 }
 
 /// Run git on a task worktree a confined run may have written (DESIGN §13): `GIT_DIR`,
-/// `GIT_COMMON_DIR` and `GIT_WORK_TREE` pinned to what the repository says, so a redirected
-/// `.git` file is not followed, and no hook or fsmonitor of anyone's runs.
-pub(super) fn run_git_pinned(repo: &super::Repo, worktree: &Path, args: &[&str]) -> Result<String> {
-    let admin = repo
-        .worktree_admin_dir(worktree)?
-        .ok_or_else(|| Error::Failed(format!("{} is no worktree of this repository", worktree.display())))?;
+/// `GIT_COMMON_DIR` and `GIT_WORK_TREE` pinned to `admin` (the admin dir the repository
+/// records, [`super::Repo::worktree_admin_dir`]), so a redirected `.git` file is not followed,
+/// and no hook or fsmonitor of anyone's runs.
+pub(super) fn run_git_pinned(repo: &super::Repo, worktree: &Path, admin: &Path, args: &[&str]) -> Result<String> {
     let mut cmd = Command::new("git");
     cmd.arg("-C")
         .arg(worktree)

@@ -111,13 +111,12 @@ impl Repo {
     /// its files, its index, and its checked-out branch if it has one.
     /// A linked worktree is reset with git's paths pinned (checks ran code in it).
     pub fn reset_checkout(&self, path: &std::path::Path, commit: ObjectId) -> Result<()> {
-        let linked = self.worktree_admin_dir(path)?.is_some();
+        let admin = self.worktree_admin_dir(path)?;
         for args in [&["reset", "-q", "--hard", &commit.to_string()][..], &["clean", "-fdq"]] {
-            if linked {
-                super::binary::run_git_pinned(self, path, args)?;
-            } else {
-                super::binary::run_git(path, args)?;
-            }
+            match &admin {
+                Some(admin) => super::binary::run_git_pinned(self, path, admin, args)?,
+                None => super::binary::run_git(path, args)?,
+            };
         }
         Ok(())
     }

@@ -22,6 +22,8 @@ pub struct WorktreeInfo {
     pub branch: Option<String>,
     pub head: Option<ObjectId>,
     pub locked: bool,
+    /// Its admin directory, `<common>/worktrees/<id>`, as the repository records it.
+    pub admin: PathBuf,
 }
 
 /// A commit of a worktree's whole state, written but not yet on its branch.
@@ -60,6 +62,7 @@ impl Repo {
         let mut out = Vec::new();
         for proxy in self.inner.worktrees().ctx(|| "cannot list worktrees".into())? {
             let locked = proxy.is_locked();
+            let admin = proxy.git_dir().to_owned();
             let Ok(path) = proxy.base() else { continue };
             let (branch, head) = match proxy.into_repo_with_possibly_inaccessible_worktree() {
                 Ok(repo) => match repo.head() {
@@ -70,7 +73,7 @@ impl Repo {
                 },
                 Err(_) => (None, None),
             };
-            out.push(WorktreeInfo { path, branch, head, locked });
+            out.push(WorktreeInfo { path, branch, head, locked, admin });
         }
         out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
@@ -316,7 +319,8 @@ impl Repo {
         if info.branch.as_deref() == Some(branch) {
             return Ok(Repair::Sound);
         }
-        super::binary::run_git_pinned(self, path, &["symbolic-ref", "HEAD", &format!("refs/heads/{branch}")])?;
+        let to = format!("refs/heads/{branch}");
+        super::binary::run_git_pinned(self, path, &info.admin, &["symbolic-ref", "HEAD", &to])?;
         Ok(Repair::Reattached(info.head))
     }
 }

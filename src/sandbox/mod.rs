@@ -95,11 +95,17 @@ pub enum SandboxError {
     Landlock(landlock::RulesetError),
 }
 
-/// The Landlock ABI this kernel offers (0: none), found by confining a scratch thread.
+/// The Landlock ABI this kernel offers (0: none), found once per process by confining a
+/// scratch thread.
 pub fn probe() -> u8 {
+    static ABI: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
     if simulated_absent() {
         return 0;
     }
+    *ABI.get_or_init(probe_kernel)
+}
+
+fn probe_kernel() -> u8 {
     let status = std::thread::spawn(|| {
         Ruleset::default()
             .handle_access(AccessFs::from_write(ABI::V1))

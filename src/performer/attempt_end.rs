@@ -1,0 +1,104 @@
+//! The end of a task run's attempt: what the run produced, recorded in one transaction that
+//! closes the attempt and moves the task on.
+
+use super::runner::Exit;
+use super::task_run::RunError;
+use crate::git::ObjectId;
+use crate::model::lifecycle::{self, RunEnd};
+use crate::model::{Attempt, RunSession, Task, TaskStatus};
+use crate::store::{self, Store, layout};
+
+/// What the run produced, gathered for the closing transaction.
+#[derive(Default)]
+pub(super) struct Finish {
+    /// Why the run failed; `None` when it succeeded.
+    pub(super) failure: Option<String>,
+    pub(super) interrupted: bool,
+    pub(super) exit: Option<Exit>,
+    pub(super) duration_ms: Option<u64>,
+    pub(super) session: Option<String>,
+    pub(super) input_tokens: Option<u64>,
+    pub(super) output_tokens: Option<u64>,
+    pub(super) cost_usd: Option<f64>,
+    pub(super) summary: Option<String>,
+    pub(super) commit: Option<ObjectId>,
+    pub(super) outside_writes: Vec<String>,
+    /// What had to be repaired in the worktree, told on the attempt.
+    pub(super) repaired: Option<String>,
+    pub(super) sandbox: Option<crate::sandbox::Level>,
+    /// Processes the performer left running, which its supervisor killed.
+    pub(super) killed: u32,
+}
+
+fn processes(n: u32) -> String {
+    if n == 1 { "1 process".into() } else { format!("{n} processes") }
+}
+
+impl Finish {
+    pub(super) fn failed(reason: String) -> Finish {
+        Finish { failure: Some(reason), ..Finish::default() }
+    }
+
+    pub(super) fn interrupted() -> Finish {
+        Finish { interrupted: true, ..Finish::default() }
+    }
+}
+
+/// Close the attempt `run` and move the task on. Returns the new status and the attempt.
+pub(super) fn finish(
+    store: &Store,
+    score: &str,
+    task_id: &str,
+    run: &str,
+    fin: Finish,
+) -> Result<(TaskStatus, Attempt), RunError> {
+    let path = layout::task_file(score, task_id);
+    let summary = format!("record run {run} of {score}/{task_id}");
+    let outcome = store.transact(&summary, |tx| {
+        let mut task: Task = store::task(tx, score, task_id)?;
+        let end = match (&fin.failure, fin.interrupted) {
+            (_, true) => RunEnd::Interrupted("interrupted".into()),
+            (Some(reason), false) => RunEnd::Failed(reason.clone()),
+            (None, false) => RunEnd::Submitted,
+        };
+        let at = lifecycle::finish(&mut task, run, end, tx.now).ok_or_else(|| {
+            store::Error::Codec(store::CodecError::Parse {
+                path: path.clone(),
+                message: format!("attempt {run} vanished"),
+            })
+        })?;
+        let attempt = &mut task.attempts[at];
+        if let Some(repaired) = &fin.repaired {
+            attempt.reason.get_or_insert_with(|| format!("worktree repaired: {repaired}"));
+        }
+        if fin.killed > 0 {
+            // Told on the attempt as a repair is: the record format has no field of its own.
+            let killed = format!("{} left running by the performer were killed", processes(fin.killed));
+            attempt.reason = Some(match attempt.reason.take() {
+                Some(reason) => format!("{reason}; {killed}"),
+                None => killed,
+            });
+        }
+        attempt.exit = fin.exit.map(|e| e.to_string());
+        attempt.duration_ms = fin.duration_ms;
+        attempt.input_tokens = fin.input_tokens;
+        attempt.output_tokens = fin.output_tokens;
+        attempt.cost_usd = fin.cost_usd;
+        attempt.session.clone_from(&fin.session);
+        attempt.commit = fin.commit.map(|c| c.to_string());
+        attempt.summary.clone_from(&fin.summary);
+        attempt.outside_writes.clone_from(&fin.outside_writes);
+        let attempt = attempt.clone();
+        tx.put(&path, &task)?;
+        if fin.session.is_some() {
+            let session_path = layout::session_file(score, task_id, run);
+            let mut session = tx
+                .get::<RunSession>(&session_path)?
+                .unwrap_or_else(|| RunSession::new(run, score, task_id, &attempt.performer));
+            session.session.clone_from(&fin.session);
+            tx.put(&session_path, &session)?;
+        }
+        Ok::<_, store::Error>((task.status, attempt))
+    })?;
+    Ok(outcome.value)
+}
