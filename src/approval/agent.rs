@@ -61,6 +61,8 @@ pub(super) fn review(store: &Store, ctx: &ChainContext<'_>, task: &Task, who: &s
         transcript: transcript.clone(),
         resume: None,
         stop: None,
+        // Plans and reviews are not charged to a task's budget.
+        meter: crate::performer::meter::Meter::default(),
     };
     let outcome = invoke::launch(launch, &mut |_| {})?;
     if outcome.exit == Exit::Cancelled {

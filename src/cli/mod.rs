@@ -8,6 +8,7 @@ mod commands;
 mod context;
 mod error;
 mod json;
+mod money;
 mod ui;
 
 use std::path::PathBuf;

@@ -73,6 +73,8 @@ pub fn plan_with_agent(
             transcript,
             resume: None,
             stop: None,
+            // Plans and reviews are not charged to a task's budget.
+            meter: crate::performer::meter::Meter::default(),
         };
         let outcome = invoke::launch(launch, on_event).map_err(|e| ConductorError::Other(e.to_string()))?;
         if let Some(failure) = outcome.failure {

@@ -212,7 +212,7 @@ mod tests {
     }
 
     fn config(performers: Vec<Performer>) -> Config {
-        Config { performers: performers.into_iter().map(|p| (p.name.clone(), p)).collect(), checks: BTreeMap::new() }
+        Config { performers: performers.into_iter().map(|p| (p.name.clone(), p)).collect(), ..Config::default() }
     }
 
     #[test]

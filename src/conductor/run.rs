@@ -376,6 +376,8 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
             maestro_exe: shared.opts.maestro_exe.clone(),
             routing: Some(rationale),
             stop: Some(stop),
+            prices: &shared.config.prices,
+            caps: &shared.config.budget,
             confirm: Some(&confirm),
         };
         let report = match task_run::run_task(&store, &request, &mut |e| {
@@ -383,6 +385,10 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
         }) {
             Ok(report) => report,
             Err(RunError::Busy(_)) => return Ok(Some("another process is running it".into())),
+            // A spent budget waits for a person, as an approval does.
+            Err(RunError::OverBudget { why, .. }) => {
+                return Ok(Some(format!("a person to raise its budget ({why}): `git maestro budget raise {score}`")));
+            }
             // Someone holds it, a person say: it waits for them, as it would for an approval.
             Err(
                 RunError::Task(TaskError::AlreadyClaimed { holder, .. })

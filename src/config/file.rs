@@ -17,6 +17,10 @@ struct FileConfig {
     performers: BTreeMap<String, PerformerEntry>,
     #[serde(default)]
     checks: BTreeMap<String, CheckEntry>,
+    #[serde(default)]
+    prices: BTreeMap<String, BTreeMap<String, toml::Value>>,
+    #[serde(default)]
+    budget: BTreeMap<String, toml::Value>,
 }
 
 /// One `[performers.<name>]` table as written; every field optional so layers can merge.
@@ -141,6 +145,7 @@ impl CheckEntry {
 pub struct RawConfig {
     pub performers: BTreeMap<String, PerformerEntry>,
     pub checks: BTreeMap<String, CheckEntry>,
+    pub budget: super::budget::RawBudget,
 }
 
 /// Read one TOML layer; `None` if the file does not exist.
@@ -188,6 +193,7 @@ fn key_at(text: &str, offset: Option<usize>) -> String {
 impl RawConfig {
     /// Merge a file layer over what is there.
     pub fn merge(&mut self, (source, Layer(file)): (String, Layer)) {
+        self.budget.merge(&source, file.prices, file.budget);
         for (name, entry) in file.performers {
             self.performers.entry(name).or_default().merge(entry, &source);
         }

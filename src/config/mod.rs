@@ -12,6 +12,7 @@
 //! Scores name performers and checks, they never define them.
 
 pub mod boolean;
+mod budget;
 mod duration;
 mod file;
 
@@ -165,6 +166,10 @@ pub struct Check {
 pub struct Config {
     pub performers: BTreeMap<String, Performer>,
     pub checks: BTreeMap<String, Check>,
+    /// What each model's tokens cost.
+    pub prices: crate::model::budget::Prices,
+    /// The caps on spending from trusted config.
+    pub budget: crate::model::budget::Caps,
 }
 
 /// A configuration problem, naming where and which key.
@@ -216,8 +221,9 @@ pub fn load(sources: &Sources<'_>) -> Result<Config, Vec<ConfigError>> {
     if errors.is_empty() { Ok(config) } else { Err(errors) }
 }
 
-fn validate(raw: file::RawConfig, errors: &mut Vec<ConfigError>) -> Config {
+fn validate(mut raw: file::RawConfig, errors: &mut Vec<ConfigError>) -> Config {
     let mut config = Config::default();
+    (config.prices, config.budget) = std::mem::take(&mut raw.budget).validate(errors);
     for (name, entry) in raw.performers {
         let mut err = |key: &str, message: String| {
             errors.push(ConfigError {

@@ -3,6 +3,7 @@
 //! No I/O happens here: no git, no files, no clock. Callers pass the time in.
 
 pub mod branches;
+pub mod budget;
 pub mod clock;
 pub mod decision;
 pub mod handover;

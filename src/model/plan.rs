@@ -47,6 +47,9 @@ pub struct ScoreFile {
     pub post_merge_checks: Option<Vec<String>>,
     pub conflict_policy: Option<String>,
     pub max_attempts: Option<i64>,
+    /// `task`, `score`, `task_tokens`, `score_tokens`: see [`super::budget::score::ScoreBudget`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BTreeMap<String, toml::Value>>,
     #[serde(default)]
     pub tasks: Vec<TaskSpec>,
 }
@@ -91,6 +94,7 @@ impl ScoreFile {
             post_merge_checks: Some(score.post_merge_checks.clone()).filter(|c| !c.is_empty()),
             conflict_policy: Some(score.conflict_policy.as_str().to_owned()),
             max_attempts: Some(i64::from(score.max_attempts)),
+            budget: score.budget.map(|b| b.to_file()),
             tasks: tasks
                 .iter()
                 .map(|t| TaskSpec {
@@ -229,6 +233,14 @@ pub fn validate(file: ScoreFile, now: Timestamp) -> Result<ValidPlan, Vec<Proble
             3
         }
     };
+    let budget = match file.budget.as_ref().map(super::budget::score::ScoreBudget::from_file) {
+        Some(Ok(b)) => Some(b),
+        Some(Err(problems)) => {
+            problems.into_iter().for_each(|(field, message)| c.push(field, message));
+            None
+        }
+        None => None,
+    };
     if file.tasks.is_empty() {
         c.push("tasks", "a Score needs at least one [[tasks]] entry");
     }
@@ -340,6 +352,8 @@ pub fn validate(file: ScoreFile, now: Timestamp) -> Result<ValidPlan, Vec<Proble
         post_merge_checks,
         conflict_policy,
         max_attempts,
+        budget,
+        raises: Vec::new(),
         status: ScoreStatus::Draft,
         base: None,
         landing: None,

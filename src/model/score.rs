@@ -114,6 +114,12 @@ pub struct Score {
     pub post_merge_checks: Vec<String>,
     pub conflict_policy: ConflictPolicy,
     pub max_attempts: u32,
+    /// The caps the Score sets for itself (they only tighten trusted config).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<super::budget::score::ScoreBudget>,
+    /// What people raised its budget by.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub raises: Vec<super::budget::score::Raise>,
     pub status: ScoreStatus,
     /// Task ids in the order the user wrote them.
     pub tasks: Vec<String>,

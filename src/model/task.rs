@@ -5,6 +5,7 @@
 //!              ^         |           |          |            |                     |
 //!              |         +-- failed (attempt recorded) ------+--> ready (retry) | blocked
 //!              +--------------- rejected | conflict | reverted (rework carries the reason)
+//! running -> blocked   (a budget reached: a person raises it, then it is ready again)
 //! ```
 //!
 //! Every change of status goes through [`Task::transition`], which refuses anything not on the
@@ -78,7 +79,7 @@ impl TaskStatus {
             (Pending, Ready)
                 | (Ready, Assigned)
                 | (Assigned, Ready | Running)
-                | (Running, Submitted | Failed | Ready)
+                | (Running, Submitted | Failed | Ready | Blocked)
                 | (Submitted, Approved | Rejected | Failed)
                 | (Approved, Merged | Conflict | Failed)
                 | (Failed | Rejected | Conflict, Ready | Blocked)
@@ -169,6 +170,21 @@ pub enum AttemptOutcome {
     Submitted,
     Failed,
     Interrupted,
+    /// Stopped by git-maestro because it spent a budget ([`crate::model::budget`]).
+    Budget,
+}
+
+impl AttemptOutcome {
+    /// The name used in files and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Running => "running",
+            AttemptOutcome::Submitted => "submitted",
+            AttemptOutcome::Failed => "failed",
+            AttemptOutcome::Interrupted => "interrupted",
+            AttemptOutcome::Budget => "budget",
+        }
+    }
 }
 
 /// One run of a performer on a task: the medium-term record of what was tried.
@@ -192,10 +208,21 @@ pub struct Attempt {
     pub exit: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// The model the performer used, as its CLI reported it (else as configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Input tokens read fresh; cache reads and writes are counted apart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_tokens: Option<u64>,
+    /// Output tokens, reasoning included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_tokens: Option<u64>,
+    /// Dollars: the CLI's own figure where it gives one, else tokens × the configured price;
+    /// `None` is unknown (no price for the model), never 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
     /// The agent's own session id, for resuming.
@@ -308,7 +335,10 @@ impl Attempt {
             reason: None,
             exit: None,
             duration_ms: None,
+            model: None,
             input_tokens: None,
+            cache_read_tokens: None,
+            cache_write_tokens: None,
             output_tokens: None,
             cost_usd: None,
             session: None,
@@ -489,7 +519,8 @@ mod tests {
             .flat_map(|a| TaskStatus::ALL.map(|b| (*a, b)))
             .filter(|(a, b)| a.can_become(*b))
             .count();
-        assert_eq!(allowed, 22, "the diagram has 22 edges; update this test when it changes");
+        assert!(Running.can_become(Blocked), "a budget stop");
+        assert_eq!(allowed, 23, "the diagram has 23 edges; update this test when it changes");
     }
 
     #[test]

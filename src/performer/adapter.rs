@@ -2,8 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
+use serde_json::Value;
+
 use super::runner::{Exit, ProcessSpec};
 use crate::config::{Adapter as AdapterKind, Performer};
+use crate::model::budget::Usage;
 
 /// What a performer reported while running.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,8 +17,15 @@ pub enum Event {
     Tool { name: String, detail: String },
     /// A message from the agent.
     Message(String),
-    /// Token usage so far (cumulative), and cost where the CLI reports it.
-    Usage { input: u64, output: u64, cost_usd: Option<f64> },
+    /// The model the CLI says it uses.
+    Model(String),
+    /// Tokens used so far in the run (cumulative), and the cost in dollars where it is known:
+    /// the CLI's own figure, else (once git-maestro priced it) tokens × the configured price.
+    Usage { tokens: Usage, cost_usd: Option<f64> },
+    /// Usage figures that cannot be true; they are not counted.
+    BadUsage(String),
+    /// The CLI stopped because the budget git-maestro passed it ran out.
+    BudgetSpent,
     /// The CLI's final verdict on the run.
     Result { ok: bool, text: String },
 }
@@ -36,6 +46,8 @@ pub struct Invocation<'a> {
     pub resume: Option<String>,
     /// Whether the run is confined by git-maestro's sandbox (Codex then drops its own).
     pub confined: bool,
+    /// Dollars the run may still spend, for CLIs that enforce a budget themselves.
+    pub usd_left: Option<f64>,
 }
 
 /// The command line and environment of `git maestro mcp` for one run.
@@ -105,6 +117,27 @@ pub fn env_for_endpoint(performer: &Performer, url_var: &str, key_var: &str) -> 
         env.push((key_var.to_owned(), key));
     }
     env
+}
+
+/// A token count at `pointer` in a CLI's JSON: missing is 0; anything but a whole number of
+/// tokens (negative, fractional, text) is an error.
+pub fn count(v: &Value, pointer: &str) -> Result<u64, String> {
+    match v.pointer(pointer) {
+        None | Some(Value::Null) => Ok(0),
+        Some(n) => n.as_u64().ok_or_else(|| format!("{} = {n} is not a token count", pointer.trim_start_matches('/'))),
+    }
+}
+
+/// The event for usage figures a CLI reported: [`Event::BadUsage`] when they cannot be true.
+pub fn usage_event(tokens: Result<Usage, String>, cost_usd: Option<f64>) -> Event {
+    match tokens {
+        Ok(t) if !t.is_plausible() => Event::BadUsage(format!("{} tokens in one run", t.total())),
+        Ok(_) if cost_usd.is_some_and(|c| !(c.is_finite() && c >= 0.0)) => {
+            Event::BadUsage(format!("a cost of {} dollars", cost_usd.unwrap_or_default()))
+        }
+        Ok(tokens) => Event::Usage { tokens, cost_usd },
+        Err(why) => Event::BadUsage(why),
+    }
 }
 
 /// One CLI protocol.

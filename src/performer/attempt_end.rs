@@ -17,9 +17,8 @@ pub(super) struct Finish {
     pub(super) exit: Option<Exit>,
     pub(super) duration_ms: Option<u64>,
     pub(super) session: Option<String>,
-    pub(super) input_tokens: Option<u64>,
-    pub(super) output_tokens: Option<u64>,
-    pub(super) cost_usd: Option<f64>,
+    /// What the run used and cost, and the budget it reached, if it did.
+    pub(super) meter: super::meter::Meter,
     pub(super) summary: Option<String>,
     pub(super) commit: Option<ObjectId>,
     pub(super) outside_writes: Vec<String>,
@@ -56,10 +55,11 @@ pub(super) fn finish(
     let summary = format!("record run {run} of {score}/{task_id}");
     let outcome = store.transact(&summary, |tx| {
         let mut task: Task = store::task(tx, score, task_id)?;
-        let end = match (&fin.failure, fin.interrupted) {
-            (_, true) => RunEnd::Interrupted("interrupted".into()),
-            (Some(reason), false) => RunEnd::Failed(reason.clone()),
-            (None, false) => RunEnd::Submitted,
+        let end = match (&fin.meter.over, &fin.failure, fin.interrupted) {
+            (Some(over), _, _) => RunEnd::OverBudget(over.clone()),
+            (None, _, true) => RunEnd::Interrupted("interrupted".into()),
+            (None, Some(reason), false) => RunEnd::Failed(reason.clone()),
+            (None, None, false) => RunEnd::Submitted,
         };
         let at = lifecycle::finish(&mut task, run, end, tx.now).ok_or_else(|| {
             store::Error::Codec(store::CodecError::Parse {
@@ -71,19 +71,27 @@ pub(super) fn finish(
         if let Some(repaired) = &fin.repaired {
             attempt.reason.get_or_insert_with(|| format!("worktree repaired: {repaired}"));
         }
+        let mut told: Vec<String> = fin.meter.warnings.clone();
         if fin.killed > 0 {
-            // Told on the attempt as a repair is: the record format has no field of its own.
-            let killed = format!("{} left running by the performer were killed", processes(fin.killed));
+            told.push(format!("{} left running by the performer were killed", processes(fin.killed)));
+        }
+        for note in told {
+            // Told on the attempt as a repair is.
             attempt.reason = Some(match attempt.reason.take() {
-                Some(reason) => format!("{reason}; {killed}"),
-                None => killed,
+                Some(reason) => format!("{reason}; {note}"),
+                None => note,
             });
         }
+        // Figures the CLI reported that cannot be true are not recorded: unknown, not trusted.
+        let usage = fin.meter.usage.filter(|_| fin.meter.warnings.is_empty());
+        attempt.model.clone_from(&fin.meter.model);
+        attempt.input_tokens = usage.map(|u| u.input);
+        attempt.cache_read_tokens = usage.map(|u| u.cache_read);
+        attempt.cache_write_tokens = usage.map(|u| u.cache_write);
+        attempt.output_tokens = usage.map(|u| u.output);
+        attempt.cost_usd = usage.and_then(|_| fin.meter.cost());
         attempt.exit = fin.exit.map(|e| e.to_string());
         attempt.duration_ms = fin.duration_ms;
-        attempt.input_tokens = fin.input_tokens;
-        attempt.output_tokens = fin.output_tokens;
-        attempt.cost_usd = fin.cost_usd;
         attempt.session.clone_from(&fin.session);
         attempt.commit = fin.commit.map(|c| c.to_string());
         attempt.summary.clone_from(&fin.summary);

@@ -5,8 +5,9 @@
 
 use serde_json::Value;
 
-use super::adapter::{Adapter, Event, Invocation, env_for_endpoint, home_dir};
+use super::adapter::{Adapter, Event, Invocation, count, env_for_endpoint, home_dir, usage_event};
 use super::runner::{Exit, ProcessSpec};
+use crate::model::budget::Usage;
 
 /// Tools the agent may use without asking: edits and the shell inside its worktree, and
 /// maestro's own MCP tools.
@@ -15,6 +16,38 @@ const ALLOWED_TOOLS: &str = "Bash Edit Write Read Glob Grep mcp__maestro";
 #[derive(Default)]
 pub struct Claude {
     result: Option<(bool, String)>,
+    /// Usage of each model response so far, by message id: a response is printed once per
+    /// content block, each line carrying its usage.
+    messages: Vec<(String, Usage)>,
+}
+
+/// Claude's usage object: input, cache creation and cache reads priced apart, plus output.
+fn usage(v: &Value, at: &str) -> Result<Usage, String> {
+    Ok(Usage {
+        input: count(v, &format!("{at}/input_tokens"))?,
+        cache_write: count(v, &format!("{at}/cache_creation_input_tokens"))?,
+        cache_read: count(v, &format!("{at}/cache_read_input_tokens"))?,
+        output: count(v, &format!("{at}/output_tokens"))?,
+    })
+}
+
+impl Claude {
+    /// The running total after the usage of one assistant message.
+    fn message_usage(&mut self, v: &Value) -> Option<Event> {
+        v.pointer("/message/usage")?;
+        let id = str_at(v, "/message/id");
+        let this = match usage(v, "/message/usage") {
+            Ok(u) => u,
+            Err(why) => return Some(Event::BadUsage(why)),
+        };
+        match self.messages.iter_mut().find(|(m, _)| *m == id && !id.is_empty()) {
+            Some((_, u)) if *u == this => return None,
+            Some((_, u)) => *u = this,
+            None => self.messages.push((id, this)),
+        }
+        let total = self.messages.iter().fold(Usage::default(), |acc, (_, u)| acc.plus(u));
+        Some(usage_event(Ok(total), None))
+    }
 }
 
 impl Adapter for Claude {
@@ -32,6 +65,10 @@ impl Adapter for Claude {
         args.extend(["--mcp-config".into(), mcp.to_string(), "--strict-mcp-config".into()]);
         if let Some(session) = &inv.resume {
             args.extend(["--resume".into(), session.clone()]);
+        }
+        if let Some(left) = inv.usd_left {
+            // A second line of defence: Claude Code stops itself at what is left.
+            args.extend(["--max-budget-usd".into(), format!("{left:.4}")]);
         }
         args.extend(p.extra_args.iter().cloned());
         let mut env = inv.env.clone();
@@ -51,8 +88,12 @@ impl Adapter for Claude {
                 if let Some(id) = v.get("session_id").and_then(Value::as_str) {
                     events.push(Event::Session(id.to_owned()));
                 }
+                if let Some(model) = v.get("model").and_then(Value::as_str) {
+                    events.push(Event::Model(model.to_owned()));
+                }
             }
             Some("assistant") => {
+                events.extend(self.message_usage(&v));
                 let content = v.pointer("/message/content").and_then(Value::as_array).cloned().unwrap_or_default();
                 for block in content {
                     match block.get("type").and_then(Value::as_str) {
@@ -76,11 +117,12 @@ impl Adapter for Claude {
                 if let Some(id) = v.get("session_id").and_then(Value::as_str) {
                     events.push(Event::Session(id.to_owned()));
                 }
-                events.push(Event::Usage {
-                    input: v.pointer("/usage/input_tokens").and_then(Value::as_u64).unwrap_or(0),
-                    output: v.pointer("/usage/output_tokens").and_then(Value::as_u64).unwrap_or(0),
-                    cost_usd: v.get("total_cost_usd").and_then(Value::as_f64),
-                });
+                if v.get("usage").is_some() {
+                    events.push(usage_event(usage(&v, "/usage"), v.get("total_cost_usd").and_then(Value::as_f64)));
+                }
+                if str_at(&v, "/subtype") == "error_max_budget_usd" {
+                    events.push(Event::BudgetSpent);
+                }
                 events.push(Event::Result { ok, text: text.clone() });
                 self.result = Some((ok, text));
             }
@@ -145,11 +187,32 @@ mod tests {
         let tool = c.parse(r#"{"type":"assistant","message":{"content":[{"type":"tool_use","name":"Bash","input":{"command":"ls"}}]}}"#);
         assert_eq!(tool, vec![Event::Tool { name: "Bash".into(), detail: "ls".into() }]);
         let end = c.parse(r#"{"type":"result","subtype":"success","is_error":false,"result":"done","session_id":"s-1","total_cost_usd":0.5,"usage":{"input_tokens":10,"output_tokens":3}}"#);
-        assert!(end.contains(&Event::Usage { input: 10, output: 3, cost_usd: Some(0.5) }));
+        let tokens = Usage { input: 10, output: 3, ..Usage::default() };
+        assert!(end.contains(&Event::Usage { tokens, cost_usd: Some(0.5) }));
         assert_eq!(c.verdict(Exit::Code(0)), Ok(()));
         let mut e = Claude::default();
         e.parse(r#"{"type":"result","subtype":"success","is_error":true,"result":"API Error: 500"}"#);
         assert_eq!(e.verdict(Exit::Code(1)), Err("Claude Code reported an error: API Error: 500".into()));
         assert!(Claude::default().verdict(Exit::Code(0)).is_err(), "no result line, no success");
+    }
+
+    #[test]
+    fn usage_is_counted_once_per_model_response_and_nonsense_is_not_trusted() {
+        let mut c = Claude::default();
+        let line = |id: &str, out: u64| {
+            format!(
+                r#"{{"type":"assistant","message":{{"id":"{id}","content":[],"usage":{{"input_tokens":5,"cache_creation_input_tokens":100,"cache_read_input_tokens":1000,"output_tokens":{out}}}}}}}"#
+            )
+        };
+        let first = Usage { input: 5, cache_write: 100, cache_read: 1000, output: 7 };
+        assert_eq!(c.parse(&line("m1", 7)), vec![Event::Usage { tokens: first, cost_usd: None }]);
+        assert_eq!(c.parse(&line("m1", 7)), vec![], "a second block of the same response adds nothing");
+        let two = first.plus(&Usage { output: 9, ..first });
+        assert_eq!(c.parse(&line("m2", 9)), vec![Event::Usage { tokens: two, cost_usd: None }]);
+        let bad = c.parse(r#"{"type":"assistant","message":{"id":"m3","content":[],"usage":{"input_tokens":-4}}}"#);
+        assert!(matches!(bad.as_slice(), [Event::BadUsage(_)]), "{bad:?}");
+        let over =
+            c.parse(r#"{"type":"result","subtype":"error_max_budget_usd","is_error":true,"usage":{"input_tokens":1}}"#);
+        assert!(over.contains(&Event::BudgetSpent));
     }
 }

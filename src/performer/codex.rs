@@ -7,9 +7,10 @@
 
 use serde_json::Value;
 
-use super::adapter::{Adapter, Event, Invocation, home_dir};
+use super::adapter::{Adapter, Event, Invocation, count, home_dir, usage_event};
 use super::claude::{one_line, short_input, short_line};
 use super::runner::{Exit, ProcessSpec};
+use crate::model::budget::Usage;
 
 /// The provider id maestro registers for `base_url`, and the variable that carries its key.
 const PROVIDER: &str = "maestro";
@@ -19,8 +20,19 @@ const KEY_VAR: &str = "MAESTRO_CODEX_API_KEY";
 pub struct Codex {
     completed: bool,
     failure: Option<String>,
-    input: u64,
-    output: u64,
+    /// The run's usage so far: Codex reports it per turn.
+    used: Usage,
+}
+
+/// One turn's usage: `input_tokens` of which `cached_input_tokens` were cache reads, and
+/// `output_tokens` (reasoning included).
+fn turn_usage(v: &Value) -> Result<Usage, String> {
+    let input = count(v, "/usage/input_tokens")?;
+    let cached = count(v, "/usage/cached_input_tokens")?;
+    if cached > input {
+        return Err(format!("{cached} cached of {input} input tokens"));
+    }
+    Ok(Usage { input: input - cached, cache_read: cached, cache_write: 0, output: count(v, "/usage/output_tokens")? })
 }
 
 impl Adapter for Codex {
@@ -97,9 +109,13 @@ impl Adapter for Codex {
             },
             Some("turn.completed") => {
                 self.completed = true;
-                self.input += v.pointer("/usage/input_tokens").and_then(Value::as_u64).unwrap_or(0);
-                self.output += v.pointer("/usage/output_tokens").and_then(Value::as_u64).unwrap_or(0);
-                vec![Event::Usage { input: self.input, output: self.output, cost_usd: None }]
+                match turn_usage(&v) {
+                    Ok(turn) => {
+                        self.used = self.used.plus(&turn);
+                        vec![usage_event(Ok(self.used), None)]
+                    }
+                    Err(why) => vec![Event::BadUsage(why)],
+                }
             }
             Some("turn.failed") => {
                 let message = s("/error/message");
@@ -143,7 +159,13 @@ mod tests {
             r#"{"type":"item.completed","item":{"type":"command_execution","command":"bash -lc ls","exit_code":0}}"#,
         );
         assert_eq!(tool, vec![Event::Tool { name: "shell".into(), detail: "bash -lc ls".into() }]);
-        c.parse(r#"{"type":"turn.completed","usage":{"input_tokens":12,"output_tokens":5}}"#);
+        let used = c.parse(
+            r#"{"type":"turn.completed","usage":{"input_tokens":12,"cached_input_tokens":10,"output_tokens":5}}"#,
+        );
+        let tokens = Usage { input: 2, cache_read: 10, cache_write: 0, output: 5 };
+        assert_eq!(used, vec![Event::Usage { tokens, cost_usd: None }]);
+        let bad = c.parse(r#"{"type":"turn.completed","usage":{"input_tokens":1,"cached_input_tokens":10}}"#);
+        assert!(matches!(bad.as_slice(), [Event::BadUsage(_)]), "{bad:?}");
         assert_eq!(c.verdict(Exit::Code(0)), Ok(()));
         let mut f = Codex::default();
         f.parse(r#"{"type":"turn.failed","error":{"message":"unexpected status 401"}}"#);

@@ -7,9 +7,10 @@
 
 use serde_json::{Value, json};
 
-use super::adapter::{Adapter, Event, Invocation, env_for_endpoint, home_dir};
+use super::adapter::{Adapter, Event, Invocation, count, env_for_endpoint, home_dir, usage_event};
 use super::claude::{one_line, short_input};
 use super::runner::{Exit, ProcessSpec};
+use crate::model::budget::Usage;
 
 #[derive(Default)]
 pub struct Gemini {
@@ -17,6 +18,24 @@ pub struct Gemini {
     pending: String,
     result: Option<(bool, String)>,
     error: Option<String>,
+}
+
+/// The result's `stats`: `input_tokens` (the prompt) of which `cached` were cache reads, and
+/// output: `output_tokens` plus the thoughts `total_tokens` also counts.
+fn usage(v: &Value) -> Result<Usage, String> {
+    let input = count(v, "/stats/input_tokens")?;
+    let cached = count(v, "/stats/cached")?;
+    let output = count(v, "/stats/output_tokens")?;
+    let total = count(v, "/stats/total_tokens")?;
+    if cached > input {
+        return Err(format!("{cached} cached of {input} input tokens"));
+    }
+    Ok(Usage {
+        input: input - cached,
+        cache_read: cached,
+        cache_write: 0,
+        output: output.max(total.saturating_sub(input)),
+    })
 }
 
 impl Gemini {
@@ -66,7 +85,11 @@ impl Adapter for Gemini {
         let Ok(v) = serde_json::from_str::<Value>(line) else { return Vec::new() };
         let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
         match v.get("type").and_then(Value::as_str) {
-            Some("init") => vec![Event::Session(s("/session_id"))],
+            Some("init") => {
+                let mut events = vec![Event::Session(s("/session_id"))];
+                events.extend(v.get("model").and_then(Value::as_str).map(|m| Event::Model(m.to_owned())));
+                events
+            }
             Some("message") if s("/role") == "assistant" => {
                 self.pending.push_str(&s("/content"));
                 if v.get("delta") == Some(&Value::Bool(true)) { Vec::new() } else { self.flush() }
@@ -83,11 +106,9 @@ impl Adapter for Gemini {
             Some("result") => {
                 let mut events = self.flush();
                 let ok = s("/status") == "success";
-                events.push(Event::Usage {
-                    input: v.pointer("/stats/input_tokens").and_then(Value::as_u64).unwrap_or(0),
-                    output: v.pointer("/stats/output_tokens").and_then(Value::as_u64).unwrap_or(0),
-                    cost_usd: None,
-                });
+                if v.get("stats").is_some() {
+                    events.push(usage_event(usage(&v), None));
+                }
                 // The result line carries no text of its own on success; the answer was streamed.
                 let text = if ok { String::new() } else { s("/error/message") };
                 self.result = Some((ok, text.clone()));
@@ -129,11 +150,18 @@ mod tests {
     #[test]
     fn stream_json_events_and_verdict() {
         let mut g = Gemini::default();
-        assert_eq!(g.parse(r#"{"type":"init","session_id":"g-1","model":"m"}"#), vec![Event::Session("g-1".into())]);
+        assert_eq!(
+            g.parse(r#"{"type":"init","session_id":"g-1","model":"m"}"#),
+            vec![Event::Session("g-1".into()), Event::Model("m".into())]
+        );
         assert!(g.parse(r#"{"type":"message","role":"assistant","content":"Hel","delta":true}"#).is_empty());
         g.parse(r#"{"type":"message","role":"assistant","content":"lo","delta":true}"#);
-        let events = g.parse(r#"{"type":"result","status":"success","stats":{"input_tokens":9,"output_tokens":2}}"#);
+        let events = g.parse(
+            r#"{"type":"result","status":"success","stats":{"input_tokens":9,"cached":4,"output_tokens":2,"total_tokens":14}}"#,
+        );
         assert_eq!(events[0], Event::Message("Hello".into()), "deltas are joined");
+        let tokens = Usage { input: 5, cache_read: 4, cache_write: 0, output: 5 };
+        assert_eq!(events[1], Event::Usage { tokens, cost_usd: None }, "thoughts count as output");
         assert_eq!(g.verdict(Exit::Code(0)), Ok(()));
         let mut e = Gemini::default();
         e.parse(r#"{"type":"error","message":"quota"}"#);

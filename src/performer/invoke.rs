@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::adapter::{self, Event, Invocation, McpLaunch};
+use super::meter::Meter;
 use super::runner::{self, Exit};
 use crate::config::Performer;
 use crate::mcp::{MaestroMcp, OpenStore, RunContext};
@@ -35,6 +36,8 @@ pub struct Launch<'a> {
     /// Set to stop the run early, as Ctrl-C does (e.g. when its claim was lost to another
     /// machine).
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Prices the run's usage; the run stops at once when it says a cap is reached.
+    pub meter: Meter,
 }
 
 /// What a run reported, gathered from its events.
@@ -44,9 +47,8 @@ pub struct Outcome {
     pub duration: Duration,
     /// The agent's own session id.
     pub session: Option<String>,
-    pub input_tokens: Option<u64>,
-    pub output_tokens: Option<u64>,
-    pub cost_usd: Option<f64>,
+    /// What the run used and cost, and whether it was stopped for its budget.
+    pub meter: Meter,
     /// The agent's last message, in full.
     pub last_text: Option<String>,
     /// Why the adapter judges the run failed; `None` when it succeeded.
@@ -117,6 +119,7 @@ pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::
         homes: homes.clone(),
         resume: launch.resume,
         confined: confinement.confined,
+        usd_left: launch.meter.usd_left(),
     };
     let mut adapter = adapter::for_kind(launch.performer.adapter);
     adapter.prepare(&invocation)?;
@@ -124,24 +127,32 @@ pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::
     spec.sandbox = confinement.policy.clone();
     spec.secrets = spec.env.iter().filter(|(k, _)| is_secret_name(k)).map(|(_, v)| v.clone()).collect();
     let mut seen = Seen::default();
+    let mut meter = launch.meter;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    let cancel_tx = std::sync::Arc::new(cancel_tx);
     let stop = launch.stop.clone();
     let stopped = move || stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
     let out = rt.block_on(async {
         let serving = tokio::spawn(listener.serve());
+        let cancel = cancel_tx.clone();
         let watcher = tokio::spawn(async move {
             while !crate::git::interrupted() && !stopped() {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            let _ = cancel_tx.send(true);
+            let _ = cancel.send(true);
         });
         let out = runner::run(
             &spec,
             |line| {
                 for event in adapter.parse(line) {
-                    seen.absorb(&event);
-                    on_event(&event);
+                    let shown = meter.absorb(&event);
+                    seen.absorb(&shown);
+                    on_event(&shown);
+                }
+                // A budget reached stops the run now, before the agent can ask the model again.
+                if meter.over.is_some() {
+                    let _ = cancel_tx.send(true);
                 }
             },
             cancel_rx,
@@ -162,9 +173,7 @@ pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::
         exit: out.exit,
         duration: out.duration,
         session: seen.session,
-        input_tokens: seen.usage.map(|u| u.0),
-        output_tokens: seen.usage.map(|u| u.1),
-        cost_usd: seen.cost_usd,
+        meter,
         last_text: seen.last_text,
         failure: adapter.verdict(out.exit).err().map(|v| super::failure_reason(&v, &out.stderr_tail)),
         sandbox: out.sandbox,
@@ -203,8 +212,6 @@ fn opener(store: &Store, actor: &str) -> OpenStore {
 #[derive(Default)]
 struct Seen {
     session: Option<String>,
-    usage: Option<(u64, u64)>,
-    cost_usd: Option<f64>,
     last_text: Option<String>,
 }
 
@@ -214,12 +221,6 @@ impl Seen {
             Event::Session(id) => self.session = Some(id.clone()),
             Event::Message(text) | Event::Result { text, .. } if !text.trim().is_empty() => {
                 self.last_text = Some(text.clone());
-            }
-            Event::Usage { input, output, cost_usd } => {
-                self.usage = Some((*input, *output));
-                if cost_usd.is_some() {
-                    self.cost_usd = *cost_usd;
-                }
             }
             _ => {}
         }

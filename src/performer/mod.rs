@@ -7,6 +7,8 @@ pub mod codex;
 pub mod confine;
 pub mod gemini;
 pub mod invoke;
+mod live;
+pub mod meter;
 pub mod prompt;
 pub mod requirements;
 pub mod runner;

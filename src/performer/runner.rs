@@ -157,6 +157,13 @@ pub async fn run(
                         let text = String::from_utf8_lossy(&line[..line.len().min(MAX_LINE_BYTES)]);
                         on_line(text.trim_end_matches(['\n', '\r']));
                         line.clear();
+                        // A stop asked for by what the line said takes effect now, before the
+                        // command can go on (a budget reached).
+                        if !cancelled && *cancel.borrow() {
+                            signal(pid, rustix::process::Signal::TERM);
+                            cancelled = true;
+                            kill_at = kill_at.min(tokio::time::Instant::now() + GRACE);
+                        }
                     }
                 }
             }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use super::adapter::Event;
 use super::attempt_end::{Finish, finish};
 use super::invoke::{self, Launch};
+use super::meter::Meter;
 use super::runner::Exit;
 use crate::config::Performer;
 use crate::git::{self, ObjectId};
@@ -35,6 +36,9 @@ pub struct RunRequest<'a> {
     pub routing: Option<String>,
     /// Set to stop the performer early; the attempt is recorded as interrupted.
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// The price table and the caps of trusted config.
+    pub prices: &'a crate::model::budget::Prices,
+    pub caps: &'a crate::model::budget::Caps,
     /// Called once the task is claimed, before anything runs: `false` when another machine's
     /// claim won (a run sharing the Score syncs here, so the claim is confirmed by a push).
     pub confirm: Option<&'a dyn Fn() -> bool>,
@@ -84,6 +88,8 @@ pub enum RunError {
     Io(#[from] std::io::Error),
     #[error("{0} has sandbox = \"required\", but this kernel has no Landlock")]
     NoSandbox(String),
+    #[error("{task} cannot start: {why}")]
+    OverBudget { task: String, score: String, why: String },
 }
 
 pub use crate::model::branches::task_branch;
@@ -150,6 +156,13 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         {
             return Err(RunError::BaseBehind { task: task.address(), dep, commit });
         }
+    }
+    // A budget already spent stops the attempt before it is claimed.
+    let model = req.performer.model.as_deref();
+    let meter =
+        Meter::for_task(&store.view()?, (req.prices, req.caps), (score_id, task_id), model, store.session.now())?;
+    if let Some(why) = meter.exhausted() {
+        return Err(RunError::OverBudget { task: format!("{score_id}/{task_id}"), score: score_id.to_owned(), why });
     }
 
     // 1. Claim the task for the performer, start it, and open the attempt.
@@ -232,7 +245,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     }
     crate::failpoint::hit("task-run:claimed");
     // From here on, whatever goes wrong ends the attempt: the task never stays `running`.
-    match perform(store, req, &run, on_event) {
+    match perform(store, req, &run, meter, on_event) {
         Ok(fin) => {
             let sandbox = fin.sandbox;
             Ok(report(finish(store, score_id, task_id, &run.run_id, fin)?, sandbox))
@@ -248,19 +261,6 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
 /// beside it ([`super::runner::stderr_log`]). Both stay on the machine that ran it.
 pub fn transcript(common_dir: &Path, score: &str, task: &str, run: &str) -> PathBuf {
     common_dir.join("maestro/logs").join(score).join(task).join(format!("{run}.jsonl"))
-}
-
-/// Renew the lease of run `run` on `score/task`, if it still holds it.
-fn heartbeat(store: &Store, score: &str, task: &str, run: &str) -> Result<(), store::Error> {
-    let _written = store.transact(&format!("heartbeat of {score}/{task}"), |tx| {
-        let mut t = store::task(tx, score, task)?;
-        if let Some(lease) = t.lease.as_mut().filter(|l| l.run == run) {
-            lease.heartbeat = tx.now;
-            tx.put(&layout::task_file(score, task), &t)?;
-        }
-        Ok::<_, store::Error>(())
-    })?;
-    Ok(())
 }
 
 /// What the claiming transaction set up for a run.
@@ -281,6 +281,7 @@ fn perform(
     store: &Store,
     req: &RunRequest<'_>,
     run: &Started,
+    meter: Meter,
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<Finish, RunError> {
     let repo = &store.repo;
@@ -317,6 +318,7 @@ fn perform(
         transcript: run.transcript.clone(),
         resume: run.resume.clone(),
         stop: req.stop.clone(),
+        meter,
     };
     // Where configured, the handover and memory also go into the agent's own context file,
     // when the worktree has none; it is left out of the commit and removed afterwards.
@@ -337,32 +339,26 @@ fn perform(
     let main_checkout = repo.main_workdir();
     let dirty_before = main_checkout.as_deref().map(git::dirty_paths).transpose()?.unwrap_or_default();
     let guarded_before = repo.outside_fingerprint()?;
-    // The lease is renewed while the performer reports, so other hosts see the run alive.
+    // The lease is renewed while the performer reports, so other hosts see the run alive, and
+    // its usage so far is recorded on the attempt.
     let every = crate::kernel::Leases::of(store)?.heartbeat_every().unsigned_abs();
-    let mut last = std::time::Instant::now();
-    let mut on_event = |e: &Event| {
-        on_event(e);
-        if last.elapsed() >= every {
-            last = std::time::Instant::now();
-            if let Err(e) = heartbeat(store, &task.score, &task.id, run_id) {
-                store.notice(format!("cannot renew the lease of {}: {e}", task.address()));
-            }
-        }
-    };
-    let outcome = invoke::launch(launch, &mut on_event)
-        .map_err(|e| RunError::Worktree(format!("cannot start the performer: {e}")))?;
+    let outcome = super::live::recording(store, (&task.score, &task.id, run_id), every, |live| {
+        invoke::launch(launch, &mut |e: &Event| {
+            on_event(e);
+            live(e);
+        })
+    })
+    .map_err(|e| RunError::Worktree(format!("cannot start the performer: {e}")))?;
     crate::failpoint::hit("task-run:performed");
     let mut fin = Finish {
         exit: Some(outcome.exit),
         duration_ms: Some(outcome.duration.as_millis() as u64),
         session: outcome.session.clone(),
-        input_tokens: outcome.input_tokens,
-        output_tokens: outcome.output_tokens,
-        cost_usd: outcome.cost_usd,
         summary: outcome.last_text.as_deref().map(shorten),
         repaired,
         sandbox: outcome.sandbox,
         killed: outcome.killed,
+        meter: outcome.meter,
         ..Finish::default()
     };
     fin.outside_writes = match main_checkout.as_deref().map(git::dirty_paths).transpose()? {

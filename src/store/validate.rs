@@ -41,6 +41,16 @@ fn slugs<'a>(field: &str, values: impl IntoIterator<Item = &'a String>) -> Check
     values.into_iter().try_for_each(|v| slug(field, v))
 }
 
+/// A dollar figure: finite, not negative, not absurd.
+fn dollars(field: &str, value: Option<f64>) -> Checked {
+    match value {
+        Some(v) if !(v.is_finite() && (0.0..=1e9).contains(&v)) => {
+            Err(format!("{field} {v} is not an amount of dollars"))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn placed(path: &str, want: &str) -> Checked {
     if path == want {
         Ok(())
@@ -107,6 +117,15 @@ impl Record for Score {
         slugs("tasks", &self.tasks)?;
         slugs("post_merge_checks", &self.post_merge_checks)?;
         commits("base", &self.base)?;
+        if let Some(b) = &self.budget {
+            dollars("budget.task_usd", b.task_usd)?;
+            dollars("budget.score_usd", b.score_usd)?;
+        }
+        bounded("raises", &self.raises, MAX_LIST)?;
+        for r in &self.raises {
+            slug("raises.decision", &r.decision)?;
+            dollars("raises.usd", r.usd)?;
+        }
         if let Some(l) = &self.landing {
             commit("landing.integration", &l.integration)?;
         }
@@ -136,7 +155,10 @@ impl Record for Task {
             bounded(field, list, MAX_LIST)?;
         }
         bounded("attempts", &self.attempts, MAX_LIST)?;
-        self.attempts.iter().try_for_each(|a| slug("attempts.run", &a.run))?;
+        for a in &self.attempts {
+            slug("attempts.run", &a.run)?;
+            dollars("attempts.cost_usd", a.cost_usd)?;
+        }
         if let Some(claim) = &self.claim {
             slugs("claim.clone", &claim.clone)?;
         }

@@ -228,8 +228,8 @@ impl<'a> ProgressView<'a> {
             Progress::Agent { event: Event::Tool { name, detail }, .. } => {
                 bar.set_message(format!("{task} · {who} · {name} {detail}"));
             }
-            Progress::Agent { event: Event::Usage { input, output, .. }, .. } => {
-                bar.set_message(format!("{task} · {who} · {input} in / {output} out tokens"));
+            Progress::Agent { event: Event::Usage { tokens, cost_usd }, .. } => {
+                bar.set_message(format!("{task} · {who} · {}", crate::cli::money::usage_text(tokens, *cost_usd)));
             }
             Progress::Agent { .. } => {}
             Progress::Finished { status: TaskStatus::Merged | TaskStatus::Blocked | TaskStatus::Reverted, .. }
@@ -291,9 +291,17 @@ fn json(p: &Progress) -> serde_json::Value {
         Progress::Started { task, performer } => json!({ "event": "started", "task": task, "performer": performer }),
         Progress::Agent { task, event } => match event {
             Event::Tool { name, detail } => json!({ "event": "tool", "task": task, "name": name, "detail": detail }),
-            Event::Usage { input, output, .. } => {
-                json!({ "event": "usage", "task": task, "input_tokens": input, "output_tokens": output })
+            Event::Usage { tokens, cost_usd } => {
+                let mut v = crate::cli::money::usage_json(tokens, *cost_usd);
+                v["event"] = "usage".into();
+                v["task"] = task.as_str().into();
+                v
             }
+            Event::Model(model) => json!({ "event": "model", "task": task, "model": model }),
+            Event::BadUsage(why) => {
+                json!({ "event": "warning", "task": task, "message": format!("usage not trusted: {why}") })
+            }
+            Event::BudgetSpent => json!({ "event": "budget-spent", "task": task }),
             Event::Session(id) => json!({ "event": "session", "task": task, "id": id }),
             Event::Message(text) | Event::Result { text, .. } => {
                 json!({ "event": "message", "task": task, "text": text })

@@ -93,6 +93,11 @@ impl From<RunError> for CommandError {
             }
             R::Unmet(ref u) => user("performer-misconfigured", &e).hint(format!("{}; nothing was changed", u.hint)),
             R::Worktree(_) | R::Io(_) => user("run-failed", &e),
+            R::OverBudget { ref score, ref task, ref why } => {
+                let id = task.rsplit('/').next().unwrap_or_default();
+                user("over-budget", &e)
+                    .hint(format!("{}; nothing was changed", crate::cli::money::budget_hint(score, id, why)))
+            }
             R::NoSandbox(_) => user("no-sandbox", &e).hint(
                 "run on a Linux kernel with Landlock (5.13 or later, `lsm=landlock`), or set sandbox = \"auto\" \
                  for this performer to run it unconfined where Landlock is missing",

@@ -208,10 +208,12 @@ pub enum RunEnd {
     Submitted,
     Failed(String),
     Interrupted(String),
+    /// git-maestro stopped it at a budget cap: the task waits for a person to raise it.
+    OverBudget(String),
 }
 
-/// Close the attempt `run` and move the task on: `submitted`, `failed`, or back to `ready`
-/// (interrupted, claim dropped). The lease ends. An attempt a sync already ended (another
+/// Close the attempt `run` and move the task on: `submitted`, `failed`, `blocked` (over
+/// budget), or back to `ready` (interrupted, claim dropped). The lease ends. An attempt a sync already ended (another
 /// machine's claim won) is left as it is. Returns the attempt's index.
 pub fn finish(task: &mut Task, run: &str, end: RunEnd, now: Timestamp) -> Option<usize> {
     let at = task.attempts.iter().rposition(|a| a.run == run)?;
@@ -225,6 +227,7 @@ pub fn finish(task: &mut Task, run: &str, end: RunEnd, now: Timestamp) -> Option
         RunEnd::Submitted => (TaskStatus::Submitted, AttemptOutcome::Submitted, None),
         RunEnd::Failed(why) => (TaskStatus::Failed, AttemptOutcome::Failed, Some(why)),
         RunEnd::Interrupted(why) => (TaskStatus::Ready, AttemptOutcome::Interrupted, Some(why)),
+        RunEnd::OverBudget(why) => (TaskStatus::Blocked, AttemptOutcome::Budget, Some(why)),
     };
     if task.status == TaskStatus::Running {
         task.status = status;

@@ -88,6 +88,7 @@ fn rule(kind: Kind, field: &str) -> Rule {
         (Kind::Task, "status") => Rule::Rank(TASK_ORDER),
         (Kind::Task, "attempts") => Rule::Union { id: &["run"], order: &["started", "run"] },
         (Kind::Score, "status") => Rule::Rank(SCORE_ORDER),
+        (Kind::Score, "raises") => Rule::Union { id: &["decision"], order: &["at", "decision"] },
         (Kind::Session, "notes") => Rule::Union { id: &["at", "text"], order: &["at", "text"] },
         (Kind::Knowledge, "status") => Rule::Rank(KNOWLEDGE_ORDER),
         (Kind::Handover, "status") => Rule::Rank(HANDOVER_ORDER),

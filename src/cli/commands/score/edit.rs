@@ -93,6 +93,7 @@ pub fn cmd_score_edit(ctx: &Context, args: &EditArgs) -> CommandResult {
         }
         let mut s = plan.score.clone();
         s.created = current.created;
+        s.raises = current.raises;
         tx.put(&layout::score_file(&id), &s)?;
         for t in &plan.tasks {
             tx.put(&layout::task_file(&id, &t.id), t)?;

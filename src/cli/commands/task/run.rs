@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
+use crate::cli::money;
 use crate::conductor::routing::{self, NoSingleFit};
 use crate::config::Config;
-use crate::model::{Task, TaskStatus};
+use crate::model::{AttemptOutcome, Task, TaskStatus};
 use crate::performer::adapter::Event;
 use crate::performer::task_run::{self, RunRequest};
 use crate::sandbox::Level;
@@ -55,6 +56,8 @@ pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
         maestro_exe: std::env::current_exe()?,
         routing: None,
         stop: None,
+        prices: &config.prices,
+        caps: &config.budget,
         confirm: None,
     };
     let headline = format!("{score}/{id} · {name}");
@@ -66,7 +69,7 @@ pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
     let mut on_event = |event: &Event| match &spinner {
         Some(bar) => match event {
             Event::Tool { name, detail } => bar.set_message(format!("{headline} · {name} {detail}{tokens}")),
-            Event::Usage { input, output, .. } => tokens = format!(" · {input} in / {output} out tokens"),
+            Event::Usage { tokens: used, cost_usd } => tokens = format!(" · {}", money::usage_text(used, *cost_usd)),
             _ => {}
         },
         None => show_event(ctx, event),
@@ -97,6 +100,11 @@ pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
         TaskStatus::Submitted => {
             ctx.ui.status(format!("Worktree: {}", report.worktree.display()));
             Ok(())
+        }
+        TaskStatus::Blocked if report.attempt.outcome == AttemptOutcome::Budget => {
+            let why = report.attempt.reason.as_deref().unwrap_or_default();
+            Err(CommandError::user("over-budget", format!("{} stopped: {why}", report.task))
+                .hint(money::budget_hint(&score, &id, why)))
         }
         TaskStatus::Ready => Err(CommandError::user("interrupted", "the run was interrupted; the task is ready again")
             .hint(format!("run it again with `git maestro task run {}`", report.task))),
@@ -195,9 +203,16 @@ fn show_event(ctx: &Context, event: &Event) {
             Event::Session(id) => serde_json::json!({ "event": "session", "id": id }),
             Event::Tool { name, detail } => serde_json::json!({ "event": "tool", "name": name, "detail": detail }),
             Event::Message(text) => serde_json::json!({ "event": "message", "text": text }),
-            Event::Usage { input, output, cost_usd } => {
-                serde_json::json!({ "event": "usage", "input_tokens": input, "output_tokens": output, "cost_usd": cost_usd })
+            Event::Usage { tokens, cost_usd } => {
+                let mut v = money::usage_json(tokens, *cost_usd);
+                v["event"] = "usage".into();
+                v
             }
+            Event::Model(model) => serde_json::json!({ "event": "model", "model": model }),
+            Event::BadUsage(why) => {
+                serde_json::json!({ "event": "warning", "message": format!("usage not trusted: {why}") })
+            }
+            Event::BudgetSpent => serde_json::json!({ "event": "budget-spent" }),
             Event::Result { ok, text } => serde_json::json!({ "event": "result", "ok": ok, "text": text }),
         };
         let _ = ctx.ui.json_line(&value);
@@ -206,6 +221,7 @@ fn show_event(ctx: &Context, event: &Event) {
     match event {
         Event::Tool { name, detail } => ctx.ui.status(format!("  ▸ {name} {detail}")),
         Event::Message(text) => ctx.ui.status(format!("  {text}")),
+        Event::BadUsage(why) => ctx.ui.warn(format!("usage not trusted: {why}")),
         _ => {}
     }
 }

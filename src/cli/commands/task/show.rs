@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::cli::error::CommandResult;
 use crate::cli::ui::{Painted, field};
-use crate::model::{Attempt, AttemptOutcome};
+use crate::model::Attempt;
 use crate::performer::runner::stderr_log;
 use crate::performer::task_run;
 use crate::store;
@@ -85,7 +85,7 @@ pub fn cmd_task_show(ctx: &Context, args: &ShowArgs) -> CommandResult {
 
 /// One attempt: a summary line, then its reason on a line of its own.
 fn attempt_lines(number: usize, a: &Attempt) -> Vec<String> {
-    let mut parts = vec![format!("{number}."), field(&a.performer).into_owned(), outcome(a.outcome).to_owned()];
+    let mut parts = vec![format!("{number}."), field(&a.performer).into_owned(), a.outcome.as_str().to_owned()];
     if let Some(exit) = &a.exit {
         parts.push(format!("exit {}", field(exit)));
     }
@@ -133,13 +133,4 @@ fn attempt_details(a: &Attempt) -> Vec<String> {
         lines.push(format!("     wrote outside its worktree: {}", field(&a.outside_writes.join(", "))));
     }
     lines
-}
-
-fn outcome(o: AttemptOutcome) -> &'static str {
-    match o {
-        AttemptOutcome::Running => "running",
-        AttemptOutcome::Submitted => "submitted",
-        AttemptOutcome::Failed => "failed",
-        AttemptOutcome::Interrupted => "interrupted",
-    }
 }
