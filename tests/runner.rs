@@ -5,6 +5,8 @@
 mod common;
 
 mod test_agents;
+mod test_agents_budget;
+mod test_budget;
 mod test_checks;
 mod test_cli;
 mod test_conflicts;

@@ -11,7 +11,7 @@ use crate::test_cli::GitRun;
 
 /// The CLI `name` from fixtures/agents, or `None` (after saying so) when it is not installed
 /// and not required.
-fn agent(name: &str) -> Option<PathBuf> {
+pub(crate) fn agent(name: &str) -> Option<PathBuf> {
     let bin = fixtures_dir().join("agents/node_modules/.bin").join(name);
     if bin.exists() {
         return Some(bin);
@@ -22,13 +22,13 @@ fn agent(name: &str) -> Option<PathBuf> {
     None
 }
 
-struct Setup {
-    env: TestEnv,
-    dir: PathBuf,
-    server: ModelServer,
+pub(crate) struct Setup {
+    pub(crate) env: TestEnv,
+    pub(crate) dir: PathBuf,
+    pub(crate) server: ModelServer,
 }
 
-fn setup(adapter: &str, bin: &Path, scenario: &str, timeout: &str, extra: &str) -> Setup {
+pub(crate) fn setup(adapter: &str, bin: &Path, scenario: &str, timeout: &str, extra: &str) -> Setup {
     let env = TestEnv::new();
     let dir = env.repo("r");
     env.run(&dir, &["plan", "--from", &fixtures_dir().join("score.toml").display().to_string()]).success();
@@ -55,7 +55,7 @@ fn run_task(s: &Setup) -> Run {
         .into()
 }
 
-fn task(s: &Setup) -> serde_json::Value {
+pub(crate) fn task(s: &Setup) -> serde_json::Value {
     s.env.run(&s.dir, &["task", "show", "auth-tokens/token-types", "--json"]).success().json()
 }
 
@@ -139,7 +139,7 @@ fn assert_contained(s: &Setup, home: &std::collections::BTreeSet<PathBuf>) {
     assert!(kept.is_empty(), "the API key was kept in {kept:#?}");
 }
 
-const KEY: &str = "sk-scripted-test-key";
+pub(crate) const KEY: &str = "sk-scripted-test-key";
 
 /// Extra config per adapter that makes a failing endpoint fail fast instead of retrying for
 /// minutes (real users keep the CLIs' own retry policies).
@@ -154,7 +154,7 @@ fn fail_fast(adapter: &str) -> &'static str {
 }
 
 /// Processes still alive from the run `run_id` (every child inherits `MAESTRO_RUN`).
-fn survivors(run_id: &str) -> Vec<String> {
+pub(crate) fn survivors(run_id: &str) -> Vec<String> {
     let needle = format!("MAESTRO_RUN={run_id}");
     std::fs::read_dir("/proc")
         .unwrap()

@@ -243,8 +243,8 @@ fn status_shows_the_board_with_what_each_task_waits_for() {
     assert!(run.stdout.contains("k/a waits for a person to approve or reject it"), "{}", run.render());
     let board = env.run(&dir, &["status"]).success().stdout;
     assert!(board.starts_with("k  running  0/2 merged  Board\n"), "{board}");
-    assert!(board.contains("  a     submitted  fake      1         human\n"), "{board}");
-    assert!(board.contains("  b     pending    -         0\n"), "{board}");
+    assert!(board.contains("  a     submitted  fake      1         -     human\n"), "{board}");
+    assert!(board.contains("  b     pending    -         0         -\n"), "{board}");
     let json = env.run(&dir, &["status", "--json"]).success().json();
     assert_eq!(json[0]["tasks"][0]["waiting_for"], "human");
 }

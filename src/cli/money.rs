@@ -35,17 +35,8 @@ pub fn usage_json(usage: &Usage, usd: Option<f64>) -> Value {
     })
 }
 
-/// What to do about a spent budget, `why` being the reason recorded (see
-/// [`crate::model::budget::Over`]).
+/// What to do about a spent budget, `why` being the reason recorded.
 pub fn budget_hint(score: &str, task: &str, why: &str) -> String {
-    if why.starts_with("today's") {
-        "today's cap is trusted config: raise `[budget] day` (or `day_tokens`) in .maestro/config.toml, or wait \
-         until tomorrow"
-            .to_owned()
-    } else {
-        format!(
-            "a person can let it go on: `git maestro budget raise {score} --by \"$5\"` (or `--by 200k` tokens); \
-             then `git maestro task run {score}/{task}`, or `git maestro run {score}`"
-        )
-    }
+    let then = format!("then `git maestro task run {score}/{task}`, or `git maestro run {score}`");
+    format!("{}; {then}", crate::model::budget::way_on(score, why))
 }

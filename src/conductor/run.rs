@@ -357,10 +357,11 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
         let base = store.repo.main_workdir().unwrap_or_else(|| store.repo.common_dir().to_owned());
         let binary = crate::performer::locate(&p.command, &base)
             .ok_or_else(|| ConductorError::Other(format!("{performer}: {} not found", p.command)))?;
-        send(Progress::Started { task: id.to_owned(), performer: performer.clone() });
-        // Start only while the task is still ours and running here. A failed check is no answer:
+        // Once claimed (a start refused for its budget claims nothing), it has started; it goes
+        // on only while the task is still ours and running here. A failed check is no answer:
         // the periodic sync stops the performer if the claim was lost.
         let confirm = || {
+            send(Progress::Started { task: id.to_owned(), performer: performer.clone() });
             shared.remote.as_ref().is_none_or(|r| match r.confirm(&store, score, id, send) {
                 Ok(t) => t.is_some_and(|t| t.status == TaskStatus::Running),
                 Err(_) => true,
@@ -387,7 +388,7 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
             Err(RunError::Busy(_)) => return Ok(Some("another process is running it".into())),
             // A spent budget waits for a person, as an approval does.
             Err(RunError::OverBudget { why, .. }) => {
-                return Ok(Some(format!("a person to raise its budget ({why}): `git maestro budget raise {score}`")));
+                return Ok(Some(format!("its budget ({why}): {}", crate::model::budget::way_on(score, &why))));
             }
             // Someone holds it, a person say: it waits for them, as it would for an approval.
             Err(

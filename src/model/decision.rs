@@ -16,12 +16,14 @@ pub enum DecisionKind {
     Handover,
     Lesson,
     Plan,
+    /// A person let a Score spend more (`git maestro budget raise`).
+    Budget,
 }
 
 impl DecisionKind {
     /// Every kind name, for help text and errors.
     pub const NAMES: &[&str] =
-        &["assignment", "approval", "rejection", "merge", "rollback", "design", "handover", "lesson", "plan"];
+        &["assignment", "approval", "rejection", "merge", "rollback", "design", "handover", "lesson", "plan", "budget"];
 
     /// Parse a kind name.
     pub fn parse(name: &str) -> Option<DecisionKind> {
@@ -35,6 +37,7 @@ impl DecisionKind {
             "handover" => DecisionKind::Handover,
             "lesson" => DecisionKind::Lesson,
             "plan" => DecisionKind::Plan,
+            "budget" => DecisionKind::Budget,
             _ => return None,
         })
     }
@@ -46,7 +49,8 @@ impl DecisionKind {
 
     /// Whether only the command that makes this kind of record may write it: approvals and
     /// rejections (`approve`, `reject`, the approval chain), merges and landings (`merge`,
-    /// `land`), rollbacks (`rollback`) and assignments (the run loop). `decide`, on the command
+    /// `land`), rollbacks (`rollback`), budget raises (`budget raise`) and assignments (the run
+    /// loop). `decide`, on the command
     /// line and over MCP, refuses these kinds, so nobody can forge the records that `land`,
     /// `status` and the pre-push verifier trust.
     pub fn is_system(self) -> bool {
@@ -55,7 +59,8 @@ impl DecisionKind {
             | DecisionKind::Approval
             | DecisionKind::Rejection
             | DecisionKind::Merge
-            | DecisionKind::Rollback => true,
+            | DecisionKind::Rollback
+            | DecisionKind::Budget => true,
             DecisionKind::Design | DecisionKind::Handover | DecisionKind::Lesson | DecisionKind::Plan => false,
         }
     }

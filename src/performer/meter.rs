@@ -48,15 +48,8 @@ impl Meter {
         model: Option<&str>,
         now: jiff::Timestamp,
     ) -> Result<Meter, store::Error> {
-        let (s, tasks) = store::score_with_readable_tasks(r, score)?;
-        let caps = ledger::caps_for(caps, &s);
-        let mut others: Vec<Task> = Vec::new();
-        if !caps.day.is_none() {
-            for other in store::scores(r)?.iter().filter(|o| o.id != score) {
-                others.extend(store::readable_tasks(r, other)?.0);
-            }
-        }
-        let before = ledger::spent(task, &tasks, tasks.iter().chain(&others), ledger::local_day(now), None);
+        let caps = ledger::caps_for(caps, &store::score(r, score)?);
+        let before = spent_by(r, (score, task), !caps.day.is_none(), now)?;
         Ok(Meter::new(prices, model).with_caps(caps, before))
     }
 
@@ -114,6 +107,24 @@ impl Meter {
             self.over = Some(format!("{over}; this attempt used {} tokens, {cost}", usage.total()));
         }
     }
+}
+
+/// What `score/task` has spent against its task, Score and day budgets, as the state records
+/// it; the day (every Score's attempts started on the local day of `now`) only if `day`.
+pub fn spent_by(
+    r: &impl Read,
+    (score, task): (&str, &str),
+    day: bool,
+    now: jiff::Timestamp,
+) -> Result<[Spent; 3], store::Error> {
+    let (_, tasks) = store::score_with_readable_tasks(r, score)?;
+    let mut others: Vec<Task> = Vec::new();
+    if day {
+        for other in store::scores(r)?.iter().filter(|o| o.id != score) {
+            others.extend(store::readable_tasks(r, other)?.0);
+        }
+    }
+    Ok(ledger::spent(task, &tasks, tasks.iter().chain(&others), ledger::local_day(now), None))
 }
 
 #[cfg(test)]

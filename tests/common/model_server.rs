@@ -33,6 +33,26 @@ pub struct Turn {
     /// Never answer.
     #[serde(default)]
     pub hang: bool,
+    /// The usage the response reports (default: input from the request's size, 7 output).
+    pub usage: Option<TurnUsage>,
+}
+
+/// Token usage a response reports, each CLI's wire format spelling it its own way.
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TurnUsage {
+    /// Input read fresh.
+    #[serde(default)]
+    pub input: u64,
+    #[serde(default)]
+    pub cache_read: u64,
+    #[serde(default)]
+    pub cache_write: u64,
+    #[serde(default)]
+    pub output: u64,
+    /// Reasoning (Responses) or thoughts (Gemini) tokens, part of the output.
+    #[serde(default)]
+    pub thoughts: u64,
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -51,6 +71,9 @@ pub struct SayWhen {
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     pub turns: Vec<Turn>,
+    /// Answer every turn past the last with the last: a model that never stops on its own.
+    #[serde(default)]
+    pub forever: bool,
 }
 
 impl Scenario {
@@ -160,7 +183,9 @@ fn serve(stream: TcpStream, scenario: &Scenario, log: &Mutex<std::fs::File>) -> 
         return respond(&mut out, 404, "application/json", b"{\"error\":\"not scripted\"}");
     };
     // Side requests (titles, summaries, checks) carry no tools: answer briefly, keep the turn.
-    let turn = if has_tools { scenario.turns.get(turn_index.unwrap_or(0)).cloned() } else { None };
+    let index = turn_index.unwrap_or(0);
+    let index = if scenario.forever { index.min(scenario.turns.len().saturating_sub(1)) } else { index };
+    let turn = if has_tools { scenario.turns.get(index).cloned() } else { None };
     let mut turn = turn.unwrap_or(Turn {
         tool: None,
         args: Default::default(),
@@ -168,6 +193,7 @@ fn serve(stream: TcpStream, scenario: &Scenario, log: &Mutex<std::fs::File>) -> 
         say_when: Vec::new(),
         status: None,
         hang: false,
+        usage: None,
     });
     let text = json.to_string();
     if let Some(w) = turn.say_when.iter().find(|w| text.contains(&w.contains)).cloned() {
@@ -195,11 +221,14 @@ fn serve(stream: TcpStream, scenario: &Scenario, log: &Mutex<std::fs::File>) -> 
         return respond(&mut out, status, "application/json", body.to_string().as_bytes());
     }
     let model = json.get("model").and_then(Value::as_str).unwrap_or("scripted").to_owned();
-    let input_tokens = (body.len() / 4).max(1) as u64;
+    let usage =
+        turn.usage.unwrap_or(TurnUsage { input: (body.len() / 4).max(1) as u64, output: 7, ..TurnUsage::default() });
+    static RESPONSES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = RESPONSES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let events = match protocol {
-        Protocol::Anthropic => anthropic(&turn, &model, input_tokens),
-        Protocol::Responses => responses(&turn, input_tokens),
-        Protocol::Gemini => gemini(&turn, input_tokens),
+        Protocol::Anthropic => anthropic(&turn, &model, &usage, n),
+        Protocol::Responses => responses(&turn, &usage, n),
+        Protocol::Gemini => gemini(&turn, &usage),
     };
     let mut sse = String::new();
     for (event, data) in events {
@@ -296,10 +325,11 @@ fn tool_args(protocol: Protocol, role: &str, args: &serde_json::Map<String, Valu
 
 type Events = Vec<(Option<&'static str>, Value)>;
 
-fn anthropic(turn: &Turn, model: &str, input_tokens: u64) -> Events {
+fn anthropic(turn: &Turn, model: &str, u: &TurnUsage, n: u64) -> Events {
+    let usage = json!({"input_tokens": u.input, "cache_creation_input_tokens": u.cache_write, "cache_read_input_tokens": u.cache_read, "output_tokens": 1});
     let mut events: Events = vec![(
         Some("message_start"),
-        json!({"type": "message_start", "message": {"id": "msg_scripted", "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": input_tokens, "output_tokens": 1}}}),
+        json!({"type": "message_start", "message": {"id": format!("msg_scripted_{n}"), "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": usage}}),
     )];
     let stop = if let Some(role) = &turn.tool {
         let (_, name) = tool_name(Protocol::Anthropic, role);
@@ -320,15 +350,15 @@ fn anthropic(turn: &Turn, model: &str, input_tokens: u64) -> Events {
         "end_turn"
     };
     events.push((Some("content_block_stop"), json!({"type": "content_block_stop", "index": 0})));
-    events.push((Some("message_delta"), json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": 7}})));
+    events.push((Some("message_delta"), json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": u.output}})));
     events.push((Some("message_stop"), json!({"type": "message_stop"})));
     events
 }
 
-fn responses(turn: &Turn, input_tokens: u64) -> Events {
+fn responses(turn: &Turn, u: &TurnUsage, n: u64) -> Events {
     let item = if let Some(role) = &turn.tool {
         let (namespace, name) = tool_name(Protocol::Responses, role);
-        let mut item = json!({"type": "function_call", "id": "fc_scripted", "call_id": format!("call_{input_tokens}"), "name": name, "arguments": tool_args(Protocol::Responses, role, &turn.args).to_string()});
+        let mut item = json!({"type": "function_call", "id": "fc_scripted", "call_id": format!("call_{n}"), "name": name, "arguments": tool_args(Protocol::Responses, role, &turn.args).to_string()});
         if let Some(ns) = namespace {
             item["namespace"] = json!(ns);
         }
@@ -344,12 +374,12 @@ fn responses(turn: &Turn, input_tokens: u64) -> Events {
         ),
         (
             Some("response.completed"),
-            json!({"type": "response.completed", "response": {"id": "resp_scripted", "usage": {"input_tokens": input_tokens, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 7, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": input_tokens + 7}}}),
+            json!({"type": "response.completed", "response": {"id": format!("resp_scripted_{n}"), "usage": {"input_tokens": u.input + u.cache_read, "input_tokens_details": {"cached_tokens": u.cache_read}, "output_tokens": u.output + u.thoughts, "output_tokens_details": {"reasoning_tokens": u.thoughts}, "total_tokens": u.input + u.cache_read + u.output + u.thoughts}}}),
         ),
     ]
 }
 
-fn gemini(turn: &Turn, input_tokens: u64) -> Events {
+fn gemini(turn: &Turn, u: &TurnUsage) -> Events {
     let part = if let Some(role) = &turn.tool {
         let (_, name) = tool_name(Protocol::Gemini, role);
         json!({"functionCall": {"name": name, "args": tool_args(Protocol::Gemini, role, &turn.args)}})
@@ -358,6 +388,6 @@ fn gemini(turn: &Turn, input_tokens: u64) -> Events {
     };
     vec![(
         None,
-        json!({"candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}], "usageMetadata": {"promptTokenCount": input_tokens, "candidatesTokenCount": 7, "totalTokenCount": input_tokens + 7}}),
+        json!({"candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}], "usageMetadata": {"promptTokenCount": u.input + u.cache_read, "cachedContentTokenCount": u.cache_read, "candidatesTokenCount": u.output, "thoughtsTokenCount": u.thoughts, "totalTokenCount": u.input + u.cache_read + u.output + u.thoughts}}),
     )]
 }

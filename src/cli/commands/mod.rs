@@ -1,6 +1,7 @@
 //! One file per command; a command group is a folder.
 
 mod approve;
+mod budget;
 mod complete;
 mod completions;
 mod conflicts;
@@ -47,6 +48,8 @@ pub enum Command {
     Reject(approve::RejectArgs),
     Run(run::RunArgs),
     Status(status::StatusArgs),
+    #[command(subcommand)]
+    Budget(budget::BudgetCommand),
     Pr(pr::PrArgs),
     Merge(merge::MergeArgs),
     Rollback(rollback::RollbackArgs),
@@ -88,6 +91,7 @@ pub fn run(ctx: &Context, command: Command) -> CommandResult {
         Command::Reject(args) => approve::cmd_reject(ctx, &args),
         Command::Run(args) => run::cmd_run(ctx, &args),
         Command::Status(args) => status::cmd_status(ctx, &args),
+        Command::Budget(cmd) => budget::run(ctx, cmd),
         Command::Pr(args) => pr::cmd_pr(ctx, &args),
         Command::Merge(args) => merge::cmd_merge(ctx, &args),
         Command::Rollback(args) => rollback::cmd_rollback(ctx, &args),

@@ -25,6 +25,8 @@ struct Row<'a> {
     status: TaskStatus,
     assignee: Option<&'a str>,
     attempts: usize,
+    /// What its attempts used and cost, the running one's so far included.
+    spent: crate::model::budget::Spent,
     #[serde(skip_serializing_if = "Option::is_none")]
     waiting_for: Option<String>,
     /// Why the task stopped, when it waits for a person or a retry.
@@ -89,8 +91,14 @@ pub fn cmd_status(ctx: &Context, _args: &StatusArgs) -> CommandResult {
             .then(ctx.ui.status_word(score.status.as_str()))
             .text(&format!("  {merged}/{} merged  {}", tasks.len(), score.title));
         ctx.ui.painted(&line)?;
-        let mut rows =
-            vec![vec!["  TASK".into(), "STATUS".into(), "ASSIGNEE".into(), "ATTEMPTS".into(), "WAITING FOR".into()]];
+        let mut rows = vec![vec![
+            "  TASK".into(),
+            "STATUS".into(),
+            "ASSIGNEE".into(),
+            "ATTEMPTS".into(),
+            "USED".into(),
+            "WAITING FOR".into(),
+        ]];
         for (listed, t) in score.tasks.iter().zip(tasks) {
             let r = row(score, listed, t, &why);
             let waiting_for = match (r.waiting_for, r.reason) {
@@ -104,6 +112,7 @@ pub fn cmd_status(ctx: &Context, _args: &StatusArgs) -> CommandResult {
                 r.status.to_string(),
                 r.assignee.unwrap_or("-").to_owned(),
                 r.attempts.to_string(),
+                used(&r.spent),
                 waiting_for,
             ]);
         }
@@ -170,6 +179,9 @@ fn row<'a>(score: &Score, listed: &'a str, t: &'a Task, why: &Why) -> Row<'a> {
             }
         }
         TaskStatus::Merged if t.checkpoint && !t.checkpoint_released() => (Some("checkpoint approval".into()), None),
+        TaskStatus::Blocked if crate::model::lifecycle::blocked_by_budget(t) => {
+            (Some(format!("a budget raise (`git maestro budget raise {}`)", score.id)), last_reason())
+        }
         TaskStatus::Blocked => {
             let reason = why.last_rejection(t).map(|d| d.rationale.clone()).filter(|r| !r.is_empty());
             (Some("a person".into()), reason.or_else(last_reason).or_else(|| Some("no reason recorded".into())))
@@ -189,9 +201,23 @@ fn row<'a>(score: &Score, listed: &'a str, t: &'a Task, why: &Why) -> Row<'a> {
         status: t.status,
         assignee: t.claim.as_ref().map(|c| c.holder.as_str()),
         attempts: t.attempts.len(),
+        spent: t.attempts.iter().fold(Default::default(), |mut s: crate::model::budget::Spent, a| {
+            s.add(&crate::model::budget::ledger::usage_of(a), a.cost_usd);
+            s
+        }),
         waiting_for,
         reason,
         sync_conflicts: t.sync.iter().flat_map(|s| &s.conflicts).collect(),
+    }
+}
+
+/// `12.3k · $0.42`, `cost unknown` for a model without a price, `-` before any usage.
+fn used(s: &crate::model::budget::Spent) -> String {
+    match (s.tokens, s.unknown) {
+        (0, _) => "-".into(),
+        (t, 0) => format!("{} · {}", crate::cli::money::tokens(t), crate::model::budget::dollars(s.usd)),
+        (t, _) if s.usd == 0.0 => format!("{} · cost unknown", crate::cli::money::tokens(t)),
+        (t, n) => format!("{} · {} + {n} unknown", crate::cli::money::tokens(t), crate::model::budget::dollars(s.usd)),
     }
 }
 

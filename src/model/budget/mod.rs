@@ -235,6 +235,17 @@ impl Caps {
     }
 }
 
+/// Who can let work stopped by `why` (an [`Over`] in words) go on, and how.
+pub fn way_on(score: &str, why: &str) -> String {
+    if why.starts_with("today's") {
+        "today's cap is trusted config: raise `[budget] day` (or `day_tokens`) in .maestro/config.toml, or wait \
+         until tomorrow"
+            .to_owned()
+    } else {
+        format!("a person can raise it: `git maestro budget raise {score} --by \"$5\"` (or `--by 200k` tokens)")
+    }
+}
+
 /// Dollars as people write them: `$0.0123` below a cent, else `$2.13`.
 pub fn dollars(usd: f64) -> String {
     if usd != 0.0 && usd.abs() < 0.01 { format!("${usd:.4}") } else { format!("${usd:.2}") }

@@ -411,6 +411,23 @@ pub fn rework(task: &mut Task, reason: &str, now: Timestamp) -> Result<(), Refus
     Ok(())
 }
 
+/// Whether `task` was blocked by a budget stop (its last attempt ended `budget`).
+pub fn blocked_by_budget(task: &Task) -> bool {
+    task.status == TaskStatus::Blocked && task.attempts.last().is_some_and(|a| a.outcome == AttemptOutcome::Budget)
+}
+
+/// A person raised the budget that blocked `task`: it is ready to go on, the next run told why
+/// it was stopped (and resuming the agent's session where the adapter can).
+pub fn unblock_for_budget(task: &mut Task, why: &str, now: Timestamp) -> Result<bool, Refusal> {
+    if !blocked_by_budget(task) {
+        return Ok(false);
+    }
+    task.transition(TaskStatus::Ready, now)?;
+    task.claim = None;
+    task.rework = Some(why.to_owned());
+    Ok(true)
+}
+
 /// A task out of attempts is blocked for a person.
 pub fn block(task: &mut Task, now: Timestamp) -> Result<(), Refusal> {
     Ok(task.transition(TaskStatus::Blocked, now)?)

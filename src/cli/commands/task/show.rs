@@ -90,11 +90,17 @@ fn attempt_lines(number: usize, a: &Attempt) -> Vec<String> {
         parts.push(format!("exit {}", field(exit)));
     }
     if a.input_tokens.is_some() || a.output_tokens.is_some() {
-        let n = |t: Option<u64>| t.map_or("?".to_owned(), |t| t.to_string());
-        parts.push(format!("{} in / {} out tokens", n(a.input_tokens), n(a.output_tokens)));
+        let u = crate::model::budget::ledger::usage_of(a);
+        let cache = if u.cache_read + u.cache_write > 0 {
+            format!(" (+ {} cache read, {} cache write)", u.cache_read, u.cache_write)
+        } else {
+            String::new()
+        };
+        parts.push(format!("{} in / {} out tokens{cache}", u.input, u.output));
+        parts.push(crate::cli::money::cost(a.cost_usd));
     }
-    if let Some(cost) = a.cost_usd {
-        parts.push(format!("${cost:.4}"));
+    if let Some(model) = &a.model {
+        parts.push(field(model).into_owned());
     }
     if let Some(commit) = &a.commit {
         parts.push(format!("commit {}", field(commit.get(..12).unwrap_or(commit))));
