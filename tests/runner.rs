@@ -11,6 +11,7 @@ mod test_checks;
 mod test_cli;
 mod test_conflicts;
 mod test_containment;
+mod test_costs;
 mod test_escapes;
 mod test_failpoints;
 mod test_gc;

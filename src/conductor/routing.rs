@@ -5,8 +5,12 @@
 //!    while another is eligible; a performer at its `max_parallel` waits.
 //! 2. A score: profile match (kind listed +1, every language listed +0.5, `strengths.<kind>`),
 //!    plus learned success for this kind and language (2 × the smoothed rate of results that
-//!    stood, from `stats/performers`), minus load (running / max_parallel), plus the cost tier
-//!    (low +0.3, high -0.3).
+//!    stood, from `stats/performers`), minus load (running / max_parallel), plus a cost term:
+//!    the cost tier (low +0.3, high -0.3), or, where at least two of the performers the hard
+//!    rules let take the task have learned their cost per merged task on tasks like it (from
+//!    [`LEARNED_AFTER`] costed merges on), the learned figure relative to theirs: +0.3 for the
+//!    cheapest, -0.3 for the dearest, linear between (0 when all are equal). A performer that
+//!    has not learned it keeps its tier.
 //! 3. Ties go to the name that sorts first.
 
 use std::collections::BTreeMap;
@@ -15,7 +19,11 @@ use serde::Serialize;
 
 use crate::config::{Config, CostTier, Performer};
 use crate::model::Task;
+use crate::model::budget::dollars;
 use crate::model::stats::PerformerStats;
+
+/// How many merged tasks of known cost teach a performer its cost per merged task.
+pub const LEARNED_AFTER: u32 = 2;
 
 /// One performer considered for a task.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -80,6 +88,37 @@ impl History {
         }
         ((f64::from(ok) + 1.0) / (f64::from(n) + 2.0), n)
     }
+
+    /// The mean cost in dollars of the merged tasks like `task` that `performer` finished,
+    /// once it has [`LEARNED_AFTER`] of them whose cost is known.
+    fn cost_per_merged(&self, performer: &str, task: &Task) -> Option<f64> {
+        let s = self.stats.get(performer)?;
+        let (mut micro, mut n) = (0u64, 0u32);
+        for key in PerformerStats::keys(task.kind, &task.languages) {
+            if let Some(c) = s.by.get(&key) {
+                micro = micro.saturating_add(c.cost_micro_usd);
+                n = n.saturating_add(c.costed);
+            }
+        }
+        (n >= LEARNED_AFTER).then(|| micro as f64 / 1e6 / f64::from(n))
+    }
+}
+
+/// The learned cost term of each performer in `learned` (name to cost per merged task):
+/// +0.3 for the cheapest, -0.3 for the dearest, linear between; none unless two have learned.
+fn learned_terms(learned: &BTreeMap<String, f64>) -> BTreeMap<String, (f64, f64)> {
+    if learned.len() < 2 {
+        return BTreeMap::new();
+    }
+    let min = learned.values().copied().fold(f64::INFINITY, f64::min);
+    let max = learned.values().copied().fold(f64::NEG_INFINITY, f64::max);
+    learned
+        .iter()
+        .map(|(name, &per)| {
+            let term = if max > min { 0.3 - 0.6 * (per - min) / (max - min) } else { 0.0 };
+            (name.clone(), (term, per))
+        })
+        .collect()
 }
 
 /// Route `task`. `running` counts the tasks each performer is running now; `avoid` lists the
@@ -91,16 +130,29 @@ pub fn route(
     running: &BTreeMap<String, u32>,
     avoid: &[String],
 ) -> Routing {
+    let excluded: BTreeMap<&str, Option<String>> = config
+        .performers
+        .values()
+        .map(|p| {
+            let why = match &task.performer {
+                Some(named) if named != &p.name => Some(format!("the task names {named}")),
+                _ => hard_rules(task, p),
+            };
+            (p.name.as_str(), why)
+        })
+        .collect();
+    let learned: BTreeMap<String, f64> = excluded
+        .iter()
+        .filter(|(_, why)| why.is_none())
+        .filter_map(|(name, _)| history.cost_per_merged(name, task).map(|per| ((*name).to_owned(), per)))
+        .collect();
+    let terms = learned_terms(&learned);
     let mut candidates: Vec<Candidate> = Vec::new();
     for p in config.performers.values() {
         let busy = running.get(&p.name).copied().unwrap_or(0);
-        let excluded = match &task.performer {
-            Some(named) if named != &p.name => Some(format!("the task names {named}")),
-            _ => hard_rules(task, p),
-        };
-        let candidate = match excluded {
+        let candidate = match excluded.get(p.name.as_str()).cloned().flatten() {
             Some(why) => Candidate { performer: p.name.clone(), score: None, why },
-            None => score(task, p, history, busy),
+            None => score(task, p, history, busy, terms.get(&p.name).copied()),
         };
         candidates.push(candidate);
     }
@@ -170,22 +222,24 @@ fn hard_rules(task: &Task, p: &Performer) -> Option<String> {
     None
 }
 
-fn score(task: &Task, p: &Performer, history: &History, busy: u32) -> Candidate {
+/// The score of `p` for `task`; `learned` is its learned cost term and cost per merged task.
+fn score(task: &Task, p: &Performer, history: &History, busy: u32, learned: Option<(f64, f64)>) -> Candidate {
     let kind = if p.kinds.contains(&task.kind) { 1.0 } else { 0.0 };
     let langs =
         if !task.languages.is_empty() && task.languages.iter().all(|l| p.languages.contains(l)) { 0.5 } else { 0.0 };
     let strength = p.strengths.get(task.kind.as_str()).copied().unwrap_or(0.0);
     let (rate, seen) = history.rate(&p.name, task);
     let load = f64::from(busy) / f64::from(p.max_parallel.max(1));
-    let cost = match p.cost_tier {
-        CostTier::Low => 0.3,
-        CostTier::Medium => 0.0,
-        CostTier::High => -0.3,
+    let (cost, cost_why) = match (learned, p.cost_tier) {
+        (Some((term, per)), _) => (term, format!("cost {term:+.2} learned {}/merged", dollars(per))),
+        (None, CostTier::Low) => (0.3, "cost +0.3".to_owned()),
+        (None, CostTier::Medium) => (0.0, "cost +0.0".to_owned()),
+        (None, CostTier::High) => (-0.3, "cost -0.3".to_owned()),
     };
     let total = kind + langs + strength + 2.0 * rate - load + cost;
     let why = format!(
         "kind {kind:+.1}, languages {langs:+.1}, strength {strength:+.1}, success {rate:.2} of {seen}, \
-         load -{load:.2}, cost {cost:+.1}"
+         load -{load:.2}, {cost_why}"
     );
     Candidate { performer: p.name.clone(), score: Some(total), why }
 }
@@ -276,5 +330,62 @@ mod tests {
         assert_eq!(r.chosen.as_deref(), Some("beta"), "{}", r.rationale());
         assert!(r.rationale().contains("success 0.75 of 2"), "{}", r.rationale());
         assert!(r.rationale().contains("alpha 1.00 ("), "{}", r.rationale());
+    }
+
+    /// `n` merged tasks of `performer`, each of whose one attempt cost `usd`.
+    fn merges(performer: &str, usd: f64, n: usize) -> PerformerStats {
+        let mut done = crate::model::task::sample(crate::model::TaskStatus::Merged);
+        let mut a = crate::model::task::sample_attempt(performer);
+        (a.input_tokens, a.cost_usd) = (Some(1000), Some(usd));
+        done.attempts = vec![a];
+        let mut stats = PerformerStats::new(performer);
+        for _ in 0..n {
+            stats.record(&done, crate::model::stats::Outcome::Merged);
+        }
+        stats
+    }
+
+    #[test]
+    fn the_learned_cost_per_merged_task_replaces_the_tier() {
+        let task = crate::model::task::sample(crate::model::TaskStatus::Ready);
+        let c = config(vec![
+            performer("cheap", &[], CostTier::High),
+            performer("dear", &[], CostTier::Low),
+            performer("mid", &[], CostTier::Medium),
+            performer("new", &[], CostTier::Low),
+        ]);
+        // Equal success everywhere, so only the cost terms differ.
+        let history = History::new(vec![
+            merges("cheap", 0.10, 2),
+            merges("dear", 0.90, 2),
+            merges("mid", 0.50, 2),
+            merges("new", 0.01, 1),
+        ]);
+        let r = route(&task, &c, &history, &BTreeMap::new(), &[]);
+        let why = r.rationale();
+        assert!(why.contains("cost +0.30 learned $0.10/merged"), "the cheapest gets +0.3: {why}");
+        assert!(why.contains("cost -0.30 learned $0.90/merged"), "the dearest gets -0.3, whatever its tier: {why}");
+        assert!(why.contains("cost +0.00 learned $0.50/merged"), "linear between: {why}");
+        assert!(
+            why.ends_with("success 0.67 of 1, load -0.00, cost +0.3)"),
+            "one costed merge teaches new nothing: {why}"
+        );
+        assert_eq!(r.chosen.as_deref(), Some("cheap"), "{why}");
+
+        // Fewer than two learned among those that may take it: every performer keeps its tier.
+        let c = config(vec![performer("cheap", &[], CostTier::High), performer("dear", &[], CostTier::Low)]);
+        let history = History::new(vec![merges("cheap", 0.10, 3)]);
+        let r = route(&task, &c, &history, &BTreeMap::new(), &[]);
+        assert!(r.rationale().contains("cost -0.3)"), "{}", r.rationale());
+        assert!(!r.rationale().contains("learned"), "{}", r.rationale());
+
+        // A performer the hard rules exclude does not count among the learned.
+        let c = config(vec![
+            performer("cheap", &[], CostTier::High),
+            performer("dear", &[crate::model::TaskKind::Docs], CostTier::Low),
+        ]);
+        let history = History::new(vec![merges("cheap", 0.10, 2), merges("dear", 0.90, 2)]);
+        let r = route(&task, &c, &history, &BTreeMap::new(), &[]);
+        assert!(!r.rationale().contains("learned"), "{}", r.rationale());
     }
 }

@@ -24,21 +24,11 @@ pub struct DecisionsArgs {
     #[arg(long, value_name = "ACTOR")]
     pub actor: Option<String>,
     /// Only decisions at or after this time (RFC 3339, or a date like 2026-11-24)
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = crate::cli::args::time)]
     pub since: Option<jiff::Timestamp>,
     /// Only decisions before this time (RFC 3339, or a date)
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = crate::cli::args::time)]
     pub until: Option<jiff::Timestamp>,
-}
-
-/// An RFC 3339 timestamp, or a date (midnight UTC).
-fn parse_time(text: &str) -> Result<jiff::Timestamp, String> {
-    if let Ok(t) = text.parse::<jiff::Timestamp>() {
-        return Ok(t);
-    }
-    let date: jiff::civil::Date =
-        text.parse().map_err(|_| format!("{text:?} is neither an RFC 3339 time nor a date like 2026-11-24"))?;
-    date.to_zoned(jiff::tz::TimeZone::UTC).map(|z| z.timestamp()).map_err(|e| e.to_string())
 }
 
 pub fn cmd_decisions(ctx: &Context, args: &DecisionsArgs) -> CommandResult {

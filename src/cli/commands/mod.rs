@@ -5,6 +5,7 @@ mod budget;
 mod complete;
 mod completions;
 mod conflicts;
+mod costs;
 mod decide;
 mod decisions;
 mod demo;
@@ -57,6 +58,7 @@ pub enum Command {
     Conflicts(conflicts::ConflictsArgs),
     Decide(decide::DecideArgs),
     Decisions(decisions::DecisionsArgs),
+    Costs(costs::CostsArgs),
     #[command(subcommand)]
     Kb(kb::KbCommand),
     #[command(subcommand)]
@@ -99,6 +101,7 @@ pub fn run(ctx: &Context, command: Command) -> CommandResult {
         Command::Conflicts(args) => conflicts::cmd_conflicts(ctx, &args),
         Command::Decide(args) => decide::cmd_decide(ctx, &args),
         Command::Decisions(args) => decisions::cmd_decisions(ctx, &args),
+        Command::Costs(args) => costs::cmd_costs(ctx, &args),
         Command::Kb(cmd) => kb::run(ctx, cmd),
         Command::Handover(cmd) => handover::run(ctx, cmd),
         Command::Log(args) => log::cmd_log(ctx, &args),

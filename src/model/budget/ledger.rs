@@ -17,6 +17,21 @@ pub fn usage_of(a: &Attempt) -> Usage {
     }
 }
 
+/// What all the attempts of `task` cost, when that is known: at least one attempt recorded a
+/// cost, and every attempt that used tokens has one. An attempt that recorded neither tokens
+/// nor a cost (an adapter that reports no usage, a run that failed first) adds nothing.
+pub fn task_cost(task: &Task) -> Option<f64> {
+    let mut total: Option<f64> = None;
+    for a in &task.attempts {
+        match a.cost_usd {
+            Some(c) => total = Some(total.unwrap_or(0.0) + c),
+            None if usage_of(a).total() > 0 => return None,
+            None => {}
+        }
+    }
+    total
+}
+
 /// The calendar day of `at` on this machine (the day cap is by local day).
 pub fn local_day(at: Timestamp) -> Date {
     at.to_zoned(jiff::tz::TimeZone::system()).date()
@@ -86,6 +101,17 @@ mod tests {
             })
             .collect();
         t
+    }
+
+    #[test]
+    fn a_task_costs_the_sum_of_its_attempts_only_when_every_one_with_tokens_is_priced() {
+        let at: Timestamp = "2026-11-30T12:00:00Z".parse().unwrap();
+        let priced = task("a", vec![(at, "r1", 100, Some(1.0)), (at, "r2", 0, None), (at, "r3", 5, Some(0.25))]);
+        assert_eq!(task_cost(&priced), Some(1.25), "an attempt without tokens adds nothing");
+        let unpriced = task("b", vec![(at, "r1", 100, Some(1.0)), (at, "r2", 7, None)]);
+        assert_eq!(task_cost(&unpriced), None, "one unpriced attempt makes the total unknown, not a part");
+        let silent = task("c", vec![(at, "r1", 0, None)]);
+        assert_eq!(task_cost(&silent), None, "nothing recorded is unknown, not $0");
     }
 
     #[test]

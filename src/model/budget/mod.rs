@@ -7,8 +7,10 @@
 //!   price has an unknown cost, never a cost of 0.
 //! - [`Caps`] bound the spending of one task, one Score and one local day, in dollars and in
 //!   tokens; [`Caps::over`] says which cap the spending crossed.
-//! - [`ledger`] adds up what the state records; [`score`] holds what a Score sets and raises.
+//! - [`ledger`] adds up what the state records; [`score`] holds what a Score sets and raises;
+//!   [`costs`] groups what was spent by Score, task, performer, model or day.
 
+pub mod costs;
 pub mod ledger;
 pub mod score;
 

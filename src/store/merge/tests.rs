@@ -364,6 +364,21 @@ fn counters_add_up_and_the_last_writer_wins_a_field() {
     b.sync = Some(SyncMeta { clock: Hlc { millis: 2, counter: 0 }, op: "b".into(), conflicts: vec![] });
     let m = merge_typed(path, &base, &a, &b);
     assert_eq!((m.by["implement"].merged, m.by["implement"].blocked), (2, 1));
+    // The learned cost adds up too, whether or not the other side has learned any.
+    let mut costed = sample(TaskStatus::Merged);
+    let mut attempt = crate::model::task::sample_attempt("p");
+    (attempt.input_tokens, attempt.cost_usd) = (Some(10), Some(0.25));
+    costed.attempts = vec![attempt];
+    let mut c = b.clone();
+    c.record(&costed, Outcome::Merged);
+    let m = merge_typed(path, &base, &a, &c);
+    assert_eq!((m.by["implement"].costed, m.by["implement"].cost_micro_usd), (1, 250_000));
+    let mut d = b.clone();
+    costed.attempts[0].cost_usd = Some(0.5);
+    d.record(&costed, Outcome::Merged);
+    d.sync = Some(SyncMeta { clock: Hlc { millis: 3, counter: 0 }, op: "d".into(), conflicts: vec![] });
+    let m = merge_typed(path, &b, &c, &d);
+    assert_eq!((m.by["implement"].costed, m.by["implement"].cost_micro_usd), (2, 750_000));
 
     let path = "scores/s/tasks/t.toml";
     let base = sample(TaskStatus::Ready);
