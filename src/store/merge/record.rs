@@ -157,7 +157,9 @@ impl Merger {
 
     /// Merge one field.
     fn field(&mut self, field: &str, base: Option<&Value>, a: Option<&Value>, b: Option<&Value>) -> Option<Value> {
-        if a == b || b == base {
+        // Two writes that counted the same are two counts, not one.
+        let counter = matches!(rule(self.kind, field), Rule::Sum);
+        if (a == b && !counter) || b == base {
             return a.cloned();
         }
         if a == base {

@@ -364,6 +364,12 @@ fn counters_add_up_and_the_last_writer_wins_a_field() {
     b.sync = Some(SyncMeta { clock: Hlc { millis: 2, counter: 0 }, op: "b".into(), conflicts: vec![] });
     let m = merge_typed(path, &base, &a, &b);
     assert_eq!((m.by["implement"].merged, m.by["implement"].blocked), (2, 1));
+    // Two clones that each counted one merge the same way count two.
+    let mut same = base.clone();
+    same.record(&sample(TaskStatus::Merged), Outcome::Merged);
+    same.sync = b.sync.clone();
+    let m = merge_typed(path, &base, &a, &same);
+    assert_eq!(m.by["implement"].merged, 2, "equal increments from two writers add up");
     // The learned cost adds up too, whether or not the other side has learned any.
     let mut costed = sample(TaskStatus::Merged);
     let mut attempt = crate::model::task::sample_attempt("p");
