@@ -71,8 +71,13 @@ pub struct Summary {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Usage {
     pub input_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
     pub output_tokens: u64,
+    /// Dollars of the attempts whose cost is known.
     pub cost_usd: f64,
+    /// Attempts that used tokens of a model without a price.
+    pub unknown_cost_attempts: u32,
 }
 
 /// A worker's last word.
@@ -539,9 +544,16 @@ fn summarize(store: &Store, score_id: &str, interrupted: bool) -> Result<Summary
         summary.tasks.entry(t.status.to_string()).or_default().push(t.id.clone());
         for a in &t.attempts {
             let u = summary.usage.entry(a.performer.clone()).or_default();
-            u.input_tokens += a.input_tokens.unwrap_or(0);
-            u.output_tokens += a.output_tokens.unwrap_or(0);
-            u.cost_usd += a.cost_usd.unwrap_or(0.0);
+            let used = crate::model::budget::ledger::usage_of(a);
+            u.input_tokens += used.input;
+            u.cache_read_tokens += used.cache_read;
+            u.cache_write_tokens += used.cache_write;
+            u.output_tokens += used.output;
+            match a.cost_usd {
+                Some(c) => u.cost_usd += c,
+                None if used.total() > 0 => u.unknown_cost_attempts += 1,
+                None => {}
+            }
         }
         if t.checkpoint && t.status == TaskStatus::Merged && !t.checkpoint_released() {
             summary.checkpoints.push(t.id.clone());

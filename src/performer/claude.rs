@@ -197,6 +197,33 @@ mod tests {
     }
 
     #[test]
+    fn the_budget_left_is_passed_as_a_second_line_of_defence() {
+        let git = vec![("maestro.performer.c.adapter".to_owned(), Some("claude".to_owned()))];
+        let sources = crate::config::Sources { user_file: None, repo_file: None, git_config: &git };
+        let p = crate::config::load(&sources).expect("config").performers.remove("c").expect("performer");
+        let args = |usd_left| {
+            let inv = Invocation {
+                performer: &p,
+                binary: "claude".into(),
+                worktree: std::path::Path::new("/w"),
+                prompt: String::new(),
+                env: Vec::new(),
+                transcript: "/t".into(),
+                homes: "/h".into(),
+                mcp: super::super::adapter::McpLaunch { command: "/m".into(), env: Vec::new() },
+                resume: None,
+                confined: false,
+                usd_left,
+            };
+            Claude::default().spec(inv).args
+        };
+        let with = args(Some(0.5));
+        let at = with.iter().position(|a| a == "--max-budget-usd").expect("the flag");
+        assert_eq!(with[at + 1], "0.5000");
+        assert!(!args(None).iter().any(|a| a == "--max-budget-usd"), "no cap, no flag");
+    }
+
+    #[test]
     fn usage_is_counted_once_per_model_response_and_nonsense_is_not_trusted() {
         let mut c = Claude::default();
         let line = |id: &str, out: u64| {

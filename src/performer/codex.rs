@@ -166,6 +166,8 @@ mod tests {
         assert_eq!(used, vec![Event::Usage { tokens, cost_usd: None }]);
         let bad = c.parse(r#"{"type":"turn.completed","usage":{"input_tokens":1,"cached_input_tokens":10}}"#);
         assert!(matches!(bad.as_slice(), [Event::BadUsage(_)]), "{bad:?}");
+        let absurd = c.parse(r#"{"type":"turn.completed","usage":{"input_tokens":5000000000000}}"#);
+        assert!(matches!(absurd.as_slice(), [Event::BadUsage(_)]), "absurdly large is not usage: {absurd:?}");
         assert_eq!(c.verdict(Exit::Code(0)), Ok(()));
         let mut f = Codex::default();
         f.parse(r#"{"type":"turn.failed","error":{"message":"unexpected status 401"}}"#);

@@ -76,8 +76,10 @@ pub fn cmd_run(ctx: &Context, args: &RunArgs) -> CommandResult {
     if let Some(blocked) = summary.tasks.get("blocked") {
         return Err(CommandError::user("blocked", format!("{score} cannot finish: {} blocked", blocked.join(", ")))
             .hint(format!(
-                "see why with `git maestro decisions --score {score} --kind rejection`; retry one with \
-                 `git maestro task run {score}/<task>`, then `git maestro run {score}` goes on"
+                "`git maestro status` says why each is blocked; one stopped by its budget goes on after \
+                 `git maestro budget raise {score}`; for the others see `git maestro decisions --score {score} \
+                 --kind rejection`, retry one with `git maestro task run {score}/<task>`, then `git maestro run \
+                 {score}` goes on"
             )));
     }
     stopped(&summary)
@@ -329,8 +331,15 @@ fn show_summary(ctx: &Context, s: &Summary) -> CommandResult {
     }
     ctx.ui.line(format!("{}  {}: {}", s.score, s.score_status, counts.join(", ")))?;
     for (performer, u) in &s.usage {
-        let cost = if u.cost_usd > 0.0 { format!(", ${:.4}", u.cost_usd) } else { String::new() };
-        ctx.ui.line(format!("  {performer}: {} in / {} out tokens{cost}", u.input_tokens, u.output_tokens))?;
+        let tokens = u.input_tokens + u.cache_read_tokens + u.cache_write_tokens + u.output_tokens;
+        let cost = match (u.cost_usd, u.unknown_cost_attempts) {
+            (_, 0) => crate::model::budget::dollars(u.cost_usd),
+            (c, n) if c == 0.0 => format!("cost unknown ({n} attempts)"),
+            (c, n) => format!("{} + {n} unknown", crate::model::budget::dollars(c)),
+        };
+        if tokens > 0 {
+            ctx.ui.line(format!("  {performer}: {} tokens · {cost}", crate::cli::money::tokens(tokens)))?;
+        }
     }
     for (task, why) in &s.waiting {
         ctx.ui.line(format!("  {}/{task} waits for {why}", s.score))?;
