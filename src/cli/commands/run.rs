@@ -334,7 +334,7 @@ fn show_summary(ctx: &Context, s: &Summary) -> CommandResult {
         let tokens = u.input_tokens + u.cache_read_tokens + u.cache_write_tokens + u.output_tokens;
         let cost = match (u.cost_usd, u.unknown_cost_attempts) {
             (_, 0) => crate::model::budget::dollars(u.cost_usd),
-            (c, n) if c == 0.0 => format!("cost unknown ({n} attempts)"),
+            (0.0, n) => format!("cost unknown ({n} attempts)"),
             (c, n) => format!("{} + {n} unknown", crate::model::budget::dollars(c)),
         };
         if tokens > 0 {
