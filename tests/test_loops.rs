@@ -185,7 +185,7 @@ fn status_says_why_a_blocked_task_stopped() {
     let why = "blocked after 2 attempts: the last run failed: the performer exited with status 7";
     assert!(t["reason"].as_str().unwrap().starts_with(why), "{t:#}");
     let board = env.run(&dir, &["status"]).success().stdout;
-    assert!(board.contains(&format!("  broken  blocked  fake      2         a person: {why}")), "{board}");
+    assert!(board.contains(&format!("  broken  blocked  fake      2         -     a person: {why}")), "{board}");
 }
 
 #[test]
