@@ -146,6 +146,17 @@ mod tests {
     }
 
     #[test]
+    fn a_send_back_whose_revert_did_not_happen_is_undone_with_it() {
+        for max in [3, 1] {
+            let mut t = reverted(1);
+            post_merge_failed(&mut t, "boom", max, NOW).unwrap();
+            super::super::undo_revert(&mut t, NOW);
+            assert_eq!(t.status, TaskStatus::Merged, "the branch still holds the merge");
+            assert_eq!(t.rework, None);
+        }
+    }
+
+    #[test]
     fn only_a_reverted_task_is_sent_back_by_a_post_merge_check() {
         let mut t = sample(TaskStatus::Merged);
         assert!(post_merge_failed(&mut t, "boom", 3, NOW).is_err());
