@@ -14,6 +14,7 @@ mod test_containment;
 mod test_costs;
 mod test_escapes;
 mod test_failpoints;
+mod test_feedback;
 mod test_gc;
 mod test_gc_retry;
 mod test_git_config;

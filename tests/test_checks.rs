@@ -113,7 +113,8 @@ fn a_failing_post_merge_check_reverts_the_merge() {
     let log = env.git(&dir, &["log", "--format=%s", "-3", "maestro/p/integration"]).success_git();
     assert!(log.starts_with("Revert p/bad: bad\nMerge p/bad: bad\nMerge p/good: good\n"), "history only grows:\n{log}");
     let bad = env.run(&dir, &["task", "show", "p/bad", "--json"]).success().json();
-    assert_eq!(bad["status"], "reverted");
+    assert_eq!(bad["status"], "ready", "sent back for rework with the check's output (see test_feedback)");
+    assert!(bad["rework"].as_str().unwrap().contains("bad.txt must not exist"), "{bad:#}");
     let good = env.run(&dir, &["task", "show", "p/good", "--json"]).success().json();
     assert_eq!(good["status"], "merged");
     let d = env.run(&dir, &["decisions", "--kind", "rollback", "--json"]).success().json();

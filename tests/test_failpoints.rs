@@ -330,6 +330,20 @@ fn a_crash_anywhere_in_rollback_leaves_the_invariants_and_the_score_completes() 
 }
 
 #[test]
+fn a_crash_anywhere_in_the_rework_of_a_reverted_task_leaves_the_invariants_and_the_score_completes() {
+    // Its branch restarts from the integration tip with its change re-applied (an intent of
+    // the claim transaction).
+    fn fixture(env: &TestEnv) -> PathBuf {
+        let dir = setup(env);
+        merge(env, &dir, "a");
+        merge(env, &dir, "b");
+        env.run(&dir, &["rollback", "s/a"]).success();
+        dir
+    }
+    report(crash_test(&Case { name: "rework", fixture, commands: &[&["task", "run", "s/a"]], land: false }));
+}
+
+#[test]
 fn a_crash_anywhere_in_approve_and_land_leaves_the_invariants_and_the_score_completes() {
     fn fixture(env: &TestEnv) -> PathBuf {
         let dir = setup(env);

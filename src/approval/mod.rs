@@ -147,8 +147,9 @@ pub enum Integrated {
     Merged { commit: String },
     /// Conflicted; nothing moved, the task is `conflict` with these paths.
     Conflict { paths: Vec<String> },
-    /// Merged, then reverted because a post-merge check failed.
-    Reverted { merge: String, revert: String, reason: String },
+    /// Merged, then reverted because a post-merge check failed; the task went back for rework
+    /// with the check's output, or was blocked, out of attempts (`sent_back`).
+    Reverted { merge: String, revert: String, reason: String, sent_back: lifecycle::SentBack },
 }
 
 /// What post-merge checks need: trusted config, where the integration worktree lives, the
@@ -163,7 +164,10 @@ pub struct PostMerge<'a> {
 
 /// Merge the approved task `score/task` into the Score's integration branch (created from the
 /// target's tip on first use), then run the Score's post-merge checks in a detached integration
-/// worktree. A failing check reverts the merge at once and records why.
+/// worktree. A failing check reverts the merge at once and, in the same transaction, records
+/// why and sends the task back for rework with the check's output (see
+/// [`lifecycle::post_merge_failed`]); its next run starts from its change re-applied on the
+/// integration tip.
 pub fn integrate(
     store: &Store,
     score_id: &str,
@@ -200,21 +204,30 @@ pub fn integrate(
         let failed = e.exit != "0";
         evidence.push(e);
         if failed {
-            let reason =
-                format!("post-merge check {name} failed (exit {})", evidence.last().map_or("?", |e| e.exit.as_str()));
-            let reverted = rollback(store, score_id, Some(task_id), false)?;
-            let actor = store.session.actor.clone();
-            let _written = store.transact(&format!("post-merge checks of {score_id}/{task_id}"), |tx| {
-                let mut d = store::new_decision(tx, DecisionKind::Rollback, reason.clone(), &actor)
-                    .about(score_id, Some(task_id));
-                d.rationale = format!("reverted automatically as {}", reverted.commit);
-                d.evidence = evidence.clone();
-                store::append_decision(tx, &d)
-            })?;
-            return Ok(Integrated::Reverted { merge: merge.to_string(), revert: reverted.commit, reason });
+            let failed = check_failed(&task, name, evidence);
+            let reverted = rollback::revert_merges(store, score_id, Some(task_id), false, Some(&failed))?;
+            let sent_back = reverted.sent_back.unwrap_or(lifecycle::SentBack::Rework);
+            let (merge, revert, reason) = (merge.to_string(), reverted.commit, failed.summary);
+            return Ok(Integrated::Reverted { merge, revert, reason, sent_back });
         }
     }
     Ok(integrated)
+}
+
+/// What a failed post-merge check `name` of `task` says, for the decision and the rework.
+fn check_failed(task: &Task, name: &str, evidence: Vec<crate::model::decision::Evidence>) -> rollback::CheckFailed {
+    let (exit, tail) = evidence.last().map_or(("?", ""), |e| (e.exit.as_str(), e.tail.as_str()));
+    let summary = format!("post-merge check {name} failed (exit {exit})");
+    let mut rework = format!(
+        "{summary} once {} was merged into {}, so its merge was reverted. This run starts from that change \
+         applied again on the integration branch (where it still applies): fix what the check reports.",
+        task.address(),
+        integration_branch(&task.score)
+    );
+    if !tail.trim().is_empty() {
+        rework.push_str(&format!("\nThe end of the check's output:\n{tail}"));
+    }
+    rollback::CheckFailed { summary, rework, evidence }
 }
 
 /// Merge the task; `Ok(Err(paths))` when it conflicts (recorded on the task).

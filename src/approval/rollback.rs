@@ -16,6 +16,16 @@ use crate::model::intent::{Effect, Step};
 use crate::model::{DecisionKind, ScoreStatus, Task, TaskStatus, lifecycle};
 use crate::store::{self, Store, layout};
 
+/// A failed post-merge check, for the rollback it causes: recorded with the revert, in the
+/// same transaction, and the task sent back for rework with it (or blocked, out of attempts).
+pub(super) struct CheckFailed {
+    /// One line: which check failed, and how.
+    pub(super) summary: String,
+    /// The rework reason for the next prompt: the check and the end of its output.
+    pub(super) rework: String,
+    pub(super) evidence: Vec<crate::model::decision::Evidence>,
+}
+
 /// What a rollback did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RolledBack {
@@ -29,6 +39,9 @@ pub struct RolledBack {
     /// The target the Score had landed on, which still holds the reverted changes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub landed_on: Option<String>,
+    /// Where a failed post-merge check sent the task (a person's rollback sends it nowhere).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_back: Option<lifecycle::SentBack>,
 }
 
 /// Revert the merge of `task` (and with `with_dependants`, of the merged tasks that depend on
@@ -38,6 +51,17 @@ pub fn rollback(
     score_id: &str,
     task: Option<&str>,
     with_dependants: bool,
+) -> Result<RolledBack, ApprovalError> {
+    revert_merges(store, score_id, task, with_dependants, None)
+}
+
+/// [`rollback`], for a task whose post-merge check `failed` when it is given.
+pub(super) fn revert_merges(
+    store: &Store,
+    score_id: &str,
+    task: Option<&str>,
+    with_dependants: bool,
+    failed: Option<&CheckFailed>,
 ) -> Result<RolledBack, ApprovalError> {
     let repo = &store.repo;
     let view = store.view()?;
@@ -66,14 +90,20 @@ pub fn rollback(
     let whole = task.is_none();
     let what = if whole { score_id.to_owned() } else { format!("{score_id}/{}", ids.join(", ")) };
     let landed_on = (score.status == ScoreStatus::Landed).then(|| score.target.clone());
-    let _written = store.transact(&format!("roll back {what}"), |tx| {
+    let written = store.transact(&format!("roll back {what}"), |tx| {
         if repo.read_ref(&integration)? != Some(tip) {
             return Err(ApprovalError::Moved(integration.clone()));
         }
         let mut s = store::score(tx, score_id)?;
+        let mut sent_back = None;
         for (id, decision) in ids.iter().zip(&decisions) {
             let mut t = store::task(tx, score_id, id)?;
             lifecycle::reverted(&mut s, &mut t, whole, tx.now)?;
+            if let Some(failed) = failed {
+                let sent = lifecycle::post_merge_failed(&mut t, &failed.rework, s.max_attempts, tx.now)?;
+                check_failed(tx, &t, failed, sent, (&current.to_string(), &actor))?;
+                sent_back = Some(sent);
+            }
             tx.put(&layout::task_file(score_id, id), &t)?;
             store::record_outcome(tx, &t, crate::model::stats::Outcome::Reverted)?;
             let summary = format!("reverted {score_id}/{id} on {}", integration_branch(score_id));
@@ -89,14 +119,38 @@ pub fn rollback(
             Effect::MoveRef { name: integration.clone(), old: Some(tip.to_string()), new: current.to_string() };
         let step = Step::Rollback { score: score_id.to_owned(), tasks: ids.clone() };
         tx.intend(format!("roll back {what}"), step, vec![effect])?;
-        Ok::<_, ApprovalError>(())
+        Ok::<_, ApprovalError>(sent_back)
     })?;
     Ok(RolledBack {
         tasks: merged.iter().map(|(t, _)| t.address()).collect(),
         commit: current.to_string(),
         dependants,
         landed_on,
+        sent_back: written.value,
     })
+}
+
+/// Record why a post-merge check reverted `task`, with the check's evidence, and where the
+/// task went.
+fn check_failed(
+    tx: &mut store::Tx<'_>,
+    task: &Task,
+    failed: &CheckFailed,
+    sent: lifecycle::SentBack,
+    (revert, actor): (&str, &str),
+) -> Result<(), ApprovalError> {
+    let mut d = store::new_decision(tx, DecisionKind::Rollback, failed.summary.clone(), actor)
+        .about(&task.score, Some(&task.id));
+    d.rationale = match sent {
+        lifecycle::SentBack::Rework => format!("reverted automatically as {revert}; sent back for rework"),
+        lifecycle::SentBack::Blocked => {
+            store::record_outcome(tx, task, crate::model::stats::Outcome::Blocked)?;
+            format!("reverted automatically as {revert}; blocked after {} attempts", lifecycle::attempts_used(task))
+        }
+    };
+    d.evidence = failed.evidence.clone();
+    store::append_decision(tx, &d)?;
+    Ok(())
 }
 
 /// The tasks to revert, and the merged dependants left merged (to warn about).

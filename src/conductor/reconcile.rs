@@ -14,10 +14,7 @@ pub fn deps_done(task: &Task, tasks: &[Task]) -> bool {
     lifecycle::waiting_for(task, tasks).is_empty()
 }
 
-/// Finished runs of `task`: attempts that were not interrupted.
-pub fn attempts_used(task: &Task) -> usize {
-    task.attempts.iter().filter(|a| !matches!(a.outcome, AttemptOutcome::Interrupted | AttemptOutcome::Running)).count()
-}
+pub use lifecycle::attempts_used;
 
 /// Performers whose run of `task` failed, to route around.
 pub fn failed_performers(task: &Task) -> Vec<String> {
@@ -93,7 +90,7 @@ fn why_not(store: &Store, task: &Task) -> Result<String, ConductorError> {
 
 /// Send the task back for another attempt with the reason in its prompt. Its claim is dropped
 /// so routing may pick another performer. (A conflicted task's next run restarts its branch
-/// from the integration tip: see [`lifecycle::needs_fresh_branch`].)
+/// from the integration tip: see [`lifecycle::fresh_branch`].)
 fn rework(store: &Store, task: &Task) -> Result<(), ConductorError> {
     let reason = why_not(store, task)?;
     let (score_id, id) = (task.score.as_str(), task.id.as_str());

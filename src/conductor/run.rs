@@ -465,7 +465,13 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
                 let (status, note) = match merged {
                     Integrated::Merged { commit } => (TaskStatus::Merged, Some(format!("merged as {}", &commit[..12]))),
                     Integrated::Conflict { paths } => (TaskStatus::Conflict, Some(paths.join(", "))),
-                    Integrated::Reverted { reason, .. } => (TaskStatus::Reverted, Some(reason)),
+                    Integrated::Reverted { reason, sent_back, .. } => {
+                        let next = match sent_back {
+                            lifecycle::SentBack::Rework => "sent back for rework",
+                            lifecycle::SentBack::Blocked => "blocked, out of attempts",
+                        };
+                        (TaskStatus::Reverted, Some(format!("{reason}; {next}")))
+                    }
                 };
                 send(Progress::Finished { task: id.to_owned(), status, note });
                 return Ok(None);

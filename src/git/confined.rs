@@ -125,7 +125,13 @@ impl Repo {
         for run in runs.flatten() {
             let objects = run.path().join("objects");
             if objects.is_dir() {
-                added += self.import_objects(&objects)?;
+                match self.import_objects(&objects) {
+                    Ok(n) => added += n,
+                    // Its run ended meanwhile: it copied its objects back and removed the
+                    // directory, so there is nothing left to import.
+                    Err(_) if !objects.exists() => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(added)

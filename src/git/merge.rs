@@ -88,6 +88,17 @@ impl Repo {
         })
     }
 
+    /// The change the merge commit `merge` brought (from its first parent to it) applied again
+    /// on `onto`, as a cherry-pick of the merge would: the revert of its revert. The tree, or
+    /// the paths that conflict with what `onto` holds now.
+    pub fn reapply_merge(&self, merge: ObjectId, onto: ObjectId) -> Result<MergeResult> {
+        let info = self.commit_info(merge)?;
+        let Some(before) = info.parents.first() else {
+            return Err(super::Error::Ref(format!("cannot re-apply {merge}: it has no parent")));
+        };
+        self.merge_trees(self.commit_tree(*before)?, self.commit_tree(onto)?, info.tree)
+    }
+
     /// A worktree at `path` with `commit` checked out detached (so no branch is held), created
     /// on first use and afterwards reset to `commit` with git, untracked files removed.
     pub fn detached_worktree_at(&self, path: &std::path::Path, commit: ObjectId) -> Result<()> {

@@ -11,6 +11,7 @@ mod live;
 pub mod meter;
 pub mod prompt;
 pub mod requirements;
+mod restart;
 pub mod runner;
 pub mod task_run;
 

@@ -14,7 +14,7 @@ use super::meter::Meter;
 use super::runner::Exit;
 use crate::config::Performer;
 use crate::git::{self, ObjectId};
-use crate::model::intent::{Effect, Step};
+use crate::model::intent::Step;
 use crate::model::lease::{Lease, Liveness};
 use crate::model::lifecycle;
 use crate::model::{Attempt, AttemptOutcome, DecisionKind, RunSession, Score, Task, TaskStatus};
@@ -184,13 +184,18 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
             attempt: Attempt::start(&run_id, &performer, adapter, adapter_version.clone(), tx.now),
             lease: Lease { run: run_id.clone(), origin: origin.clone(), started: tx.now, heartbeat: tx.now },
         };
-        let fresh = lifecycle::needs_fresh_branch(&task);
+        let before = task.clone();
         let claimed = lifecycle::start(&score, &tasks, &mut task, live, run, tx.now)?;
         tx.put(&path, &task)?;
-        if fresh && let Some(effects) = restart_effects(store, score_id, task_id)? {
+        // A rework must change something: the results it must differ from.
+        let mut since = lifecycle::sent_back_results(&task);
+        if let Some(restart) = super::restart::restart(store, &before, &run_id)? {
             let why =
                 format!("restart {score_id}/{task_id} from {}", crate::model::branches::integration_branch(score_id));
-            tx.intend(why, Step::Restart { score: score_id.to_owned(), task: task_id.to_owned() }, effects)?;
+            let step = Step::Restart { score: score_id.to_owned(), task: task_id.to_owned() };
+            tx.intend(why, step, restart.effects)?;
+            let rework = !since.is_empty();
+            since.extend(restart.reapplied.filter(|_| rework).map(|c| c.to_string()));
         }
         // Short-term memory: the new run starts from the last run's stack; its prompt shows
         // that stack and every earlier note. A rework or an interrupted run by the same
@@ -214,9 +219,10 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         }
         let score = store::score(tx, score_id)?;
         let handovers: Vec<String> = handovers.iter().map(crate::model::handover::Handover::render).collect();
-        Ok::<_, RunError>((task, score, super::prompt::memory(&earlier, &session), resume, handovers.join("\n")))
+        let memory = super::prompt::memory(&earlier, &session);
+        Ok::<_, RunError>((task, score, memory, resume, handovers.join("\n"), since))
     })?;
-    let (task, score, memory, resume, handover) = started.value;
+    let (task, score, memory, resume, handover, since) = started.value;
     let repo = &store.repo;
     let run = Started {
         branch: task_branch(score_id, task_id),
@@ -228,6 +234,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         memory,
         resume,
         handover,
+        since: since.iter().filter_map(|c| ObjectId::from_hex(c.as_bytes()).ok()).collect(),
     };
     let report = |(status, attempt), sandbox| RunReport {
         task: format!("{score_id}/{task_id}"),
@@ -271,6 +278,8 @@ struct Started {
     memory: String,
     resume: Option<String>,
     handover: String,
+    /// For a rework: the results it must differ from (see [`lifecycle::sent_back_results`]).
+    since: Vec<ObjectId>,
     branch: String,
     worktree: PathBuf,
     transcript: PathBuf,
@@ -394,11 +403,14 @@ fn perform(
     }
     crate::failpoint::hit("task-run:committed");
     // The result is the branch: a run that changes nothing may still stand on an earlier
-    // attempt's work (after an interruption, or a rejection it disagrees with).
+    // attempt's work (after an interruption, or a person's rollback), but a rework sent back
+    // with a reason must change what was sent back.
     let tip = committed.commit.map_or_else(|| repo.read_ref(&format!("refs/heads/{}", run.branch)), |c| Ok(Some(c)))?;
-    let empty = match tip {
-        Some(tip) => repo.commit_tree(tip)? == repo.commit_tree(base)?,
-        None => true,
+    let tree = tip.map(|tip| repo.commit_tree(tip)).transpose()?;
+    let empty = tree.is_none() || tree == Some(repo.commit_tree(base)?);
+    let unchanged = match tree {
+        Some(tree) if !empty => unchanged_since(repo, tree, &run.since)?,
+        _ => false,
     };
     fin.commit = tip.filter(|_| !empty);
     fin.failure = match outcome.failure {
@@ -411,6 +423,7 @@ fn perform(
             Some(format!("outside write: the performer changed {}", fin.outside_writes.join(", ")))
         }
         None if empty => Some("the performer finished without changing any file".into()),
+        None if unchanged => Some(lifecycle::UNCHANGED_REWORK.into()),
         None => None,
     };
     if outcome.exit == Exit::Cancelled {
@@ -454,32 +467,6 @@ fn prepare_worktree(
     Ok(repaired)
 }
 
-/// The effects that restart a task's branch from the integration tip: the branch moves, and
-/// its worktree (if any) is reset. Its old tip is kept under `refs/maestro/keep/` first. A
-/// worktree with uncommitted changes (someone is working in it) is left as it is, on its branch.
-fn restart_effects(store: &Store, score: &str, task: &str) -> Result<Option<Vec<Effect>>, RunError> {
-    let repo = &store.repo;
-    let branch = format!("refs/heads/{}", task_branch(score, task));
-    let integration = format!("refs/heads/{}", crate::model::branches::integration_branch(score));
-    let (Some(old), Some(tip)) = (repo.read_ref(&branch)?, repo.read_ref(&integration)?) else { return Ok(None) };
-    if old == tip {
-        return Ok(None);
-    }
-    let worktree = repo.worktree_with_branch(&branch)?;
-    if let Some(path) = &worktree
-        && path.exists()
-        && !git::dirty_paths(path)?.is_empty()
-    {
-        return Ok(None);
-    }
-    store.keep(old)?;
-    let mut effects = vec![Effect::MoveRef { name: branch.clone(), old: Some(old.to_string()), new: tip.to_string() }];
-    if let Some(worktree) = worktree {
-        effects.push(Effect::ResetWorktree { path: worktree.display().to_string(), commit: tip.to_string() });
-    }
-    Ok(Some(effects))
-}
-
 /// A task branch whose tip the integration branch already holds (a result merged, then
 /// reverted, now reworked) starts again from `base`, the integration tip: building on the old
 /// tip would make the next merge empty, since the revert stays. Nothing is lost: the old tip
@@ -494,6 +481,16 @@ fn catch_up(store: &Store, branch: &str, base: ObjectId, worktree: &Path) -> Res
     // `reset --hard` moves the checked-out branch and the files together.
     repo.reset_checkout(worktree, base)?;
     Ok(())
+}
+
+/// Whether `tree` is the tree of one of the results `since`.
+fn unchanged_since(repo: &git::Repo, tree: ObjectId, since: &[ObjectId]) -> Result<bool, RunError> {
+    for result in since.iter().filter(|c| repo.has_object(**c)) {
+        if repo.commit_tree(*result)? == tree {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn shorten(text: &str) -> String {

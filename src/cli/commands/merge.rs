@@ -4,13 +4,15 @@ use crate::approval::{self, Integrated};
 use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
+use crate::model::lifecycle::SentBack;
 
 /// Merge an approved task into its Score's integration branch
 ///
 /// The merge happens in memory (no checkout) and writes a merge commit with Maestro-Score and
 /// Maestro-Task trailers on maestro/<score>/integration, created from the Score's target on first
 /// use. A conflict moves nothing: the task becomes `conflict` with the paths recorded (exit 1).
-/// A branch checked out in any worktree is never moved.
+/// A branch checked out in any worktree is never moved. A failing post-merge check reverts the
+/// merge and sends the task back for rework with the check's output (exit 1).
 #[derive(Debug, clap::Args)]
 pub struct MergeArgs {
     /// The task, as <score>/<task>
@@ -38,11 +40,27 @@ pub fn cmd_merge(ctx: &Context, args: &MergeArgs) -> CommandResult {
             }
             Ok(())
         }
-        Integrated::Reverted { revert, reason, .. } => Err(CommandError::user(
-            "post-merge-check",
-            format!("{score}/{task} was merged and reverted ({}): {reason}", &revert[..12]),
-        )
-        .hint(format!("the check output is in .git/maestro/logs/{score}/{task}/; rework the task and run it again"))),
+        Integrated::Reverted { revert, reason, sent_back, .. } => {
+            let (next, hint) = match sent_back {
+                SentBack::Rework => (
+                    "it is ready for rework, with the check's output in its next prompt",
+                    format!(
+                        "run `git maestro task run {score}/{task}`; the check's output is also in .git/maestro/logs/{score}/{task}/"
+                    ),
+                ),
+                SentBack::Blocked => (
+                    "it used its attempts and is blocked",
+                    format!(
+                        "see `git maestro task show {score}/{task}`, then `git maestro task run {score}/{task}` to try again"
+                    ),
+                ),
+            };
+            Err(CommandError::user(
+                "post-merge-check",
+                format!("{score}/{task} was merged and reverted ({}): {reason}; {next}", &revert[..12]),
+            )
+            .hint(hint))
+        }
         Integrated::Conflict { paths } => Err(CommandError::user(
             "conflict",
             format!(

@@ -15,9 +15,13 @@
 use jiff::Timestamp;
 
 mod handover;
+mod rework;
 mod score;
 
 pub use handover::{answer_handover, deliver_handover, expire_handover, handover_is_late, may_deliver_handover};
+pub use rework::{
+    FreshBranch, SentBack, UNCHANGED_REWORK, attempts_used, fresh_branch, post_merge_failed, sent_back_results,
+};
 pub use score::{ScoreApproval, approve_score, can_land, fail_score, finish_score, landed, start_score, undo_land};
 
 use super::clock::Hlc;
@@ -156,7 +160,7 @@ pub struct Start<'a> {
 
 /// Start a run of `task`: claim it, move it to `running`, open the attempt and take the lease.
 /// A task whose previous run died is taken over (its attempt is recorded as interrupted).
-/// A task whose last result conflicted starts on a fresh branch (see [`needs_fresh_branch`]);
+/// A task whose last result conflicted starts on a fresh branch (see [`fresh_branch`]);
 /// its conflicts are cleared. Returns whether the claim is new (an assignment decision is due).
 pub fn start(
     score: &Score,
@@ -195,13 +199,6 @@ pub fn start(
     Ok(claimed)
 }
 
-/// Whether the next run of `task` must start from the integration tip rather than on its
-/// branch: its last result conflicted with the integration branch, so building on it would
-/// conflict again. Checked before [`start`], which clears the conflicts.
-pub fn needs_fresh_branch(task: &Task) -> bool {
-    !task.conflicts.is_empty()
-}
-
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunEnd {
@@ -233,9 +230,11 @@ pub fn finish(task: &mut Task, run: &str, end: RunEnd, now: Timestamp) -> Option
         task.status = status;
         task.updated = now;
     }
+    // A failed rework is still a rework: the reason it was sent back stays for the next run
+    // (see [`sent_back_results`]); `run` may replace it with the failure.
     if status == TaskStatus::Ready {
         task.claim = None;
-    } else {
+    } else if status != TaskStatus::Failed {
         task.rework = None;
     }
     let attempt = &mut task.attempts[at];
@@ -428,9 +427,12 @@ pub fn unblock_for_budget(task: &mut Task, why: &str, now: Timestamp) -> Result<
     Ok(true)
 }
 
-/// A task out of attempts is blocked for a person.
+/// A task out of attempts is blocked for a person. A person's next run of it starts afresh:
+/// it is held to no earlier reason.
 pub fn block(task: &mut Task, now: Timestamp) -> Result<(), Refusal> {
-    Ok(task.transition(TaskStatus::Blocked, now)?)
+    task.transition(TaskStatus::Blocked, now)?;
+    task.rework = None;
+    Ok(())
 }
 
 /// A pending task whose dependencies are merged becomes ready (what `run` shows).
@@ -452,10 +454,14 @@ pub fn undo_merge(task: &mut Task, now: Timestamp) {
     }
 }
 
-/// Undo a revert whose branch move did not happen.
+/// Undo a revert whose branch move did not happen. A task the revert sent back (a failed
+/// post-merge check made it `ready` with a rework reason, or `blocked`) is merged again too:
+/// the intent is settled before any other write, so the task is as the revert left it.
 pub fn undo_revert(task: &mut Task, now: Timestamp) {
-    if task.status == TaskStatus::Reverted {
+    let sent_back = matches!(task.status, TaskStatus::Ready | TaskStatus::Blocked) && task.merge_commit.is_some();
+    if task.status == TaskStatus::Reverted || sent_back {
         task.status = TaskStatus::Merged;
+        task.rework = None;
         task.updated = now;
     }
 }
