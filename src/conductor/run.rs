@@ -237,6 +237,8 @@ pub fn run(
                         }
                         let mut avoid = reconcile::failed_performers(task);
                         avoid.extend(crate::memory::handover::refused_by(&packets, &task.score, &task.id));
+                        // Performers whose tries at the task's pull request are spent.
+                        avoid.extend(approval::spent_performers(&store, task, score.max_attempts)?);
                         let r = routing::route(task, config, &history, &running, &avoid);
                         let Some(performer) = r.chosen.clone() else {
                             // With no performer busy, nobody can take it at all: only a person

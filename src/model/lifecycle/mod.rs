@@ -15,9 +15,11 @@
 use jiff::Timestamp;
 
 mod handover;
+mod pr;
 mod score;
 
 pub use handover::{answer_handover, deliver_handover, expire_handover, handover_is_late, may_deliver_handover};
+pub use pr::{PrNext, after_sendback, blocked_by_pr, sent_back, spent};
 pub use score::{ScoreApproval, approve_score, can_land, fail_score, finish_score, landed, start_score, undo_land};
 
 use super::clock::Hlc;
