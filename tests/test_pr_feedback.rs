@@ -13,6 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::common::model_server::{ModelServer, Scenario};
 use crate::common::{Run, TestEnv, test_path};
 use crate::test_cli::GitRun;
 
@@ -33,10 +34,42 @@ struct Flow {
     env: TestEnv,
     dir: PathBuf,
     gh: PathBuf,
+    /// More environment for git-maestro (an agent's API key).
+    extra_env: Vec<(&'static str, &'static str)>,
 }
 
-/// `performers`: (name, whether it fixes the CI failure when told about it).
-fn flow(max_attempts: u32, performers: &[(&str, bool)]) -> Flow {
+/// `performers`: (name, what it does), each a `command` performer running `agent.sh`: `fix`
+/// fixes the CI failure when its prompt holds the failed log, `try` writes a new try each run,
+/// `same` writes the same file every time (a rework that changes nothing).
+fn flow(max_attempts: u32, performers: &[(&str, &str)]) -> Flow {
+    let f = repo(max_attempts);
+    std::fs::create_dir_all(f.env.path("prompts")).unwrap();
+    let agent = f.env.write(
+        "agent.sh",
+        &format!(
+            "#!/bin/sh\n# Saves its prompt, writes the task's file, and fixes CI when the prompt says it failed.\n\
+             n=$(ls {prompts} | wc -l)\nn=$((n + 1))\ncat > {prompts}/$n-$WHO.txt\n\
+             if [ \"$MODE\" = same ]; then echo zero > t0.txt; else echo \"zero, try $n\" > t0.txt; fi\n\
+             if [ \"$MODE\" = fix ] && grep -q 'Process completed with exit code' {prompts}/$n-$WHO.txt; then \
+             echo fixed > fixed.txt; fi\necho \"wrote t0.txt\"\n",
+            prompts = f.env.path("prompts").display()
+        ),
+    );
+    make_executable(&agent);
+    let mut config = String::new();
+    for (name, mode) in performers {
+        config.push_str(&format!(
+            "[performers.{name}]\nadapter = \"command\"\ncommand = \"{}\"\nsandbox = \"off\"\n\
+             env = {{ WHO = \"{name}\", MODE = \"{mode}\" }}\n",
+            agent.display(),
+        ));
+    }
+    std::fs::write(f.dir.join(".maestro/config.toml"), config).unwrap();
+    f
+}
+
+/// The repository, its remote, the Score and the `gh` stand-in, without performers.
+fn repo(max_attempts: u32) -> Flow {
     let env = TestEnv::new();
     let dir = env.repo("r");
     env.git(&env.path(""), &["init", "-q", "--bare", "-b", "main", "remote.git"]).success_git();
@@ -50,36 +83,13 @@ fn flow(max_attempts: u32, performers: &[(&str, bool)]) -> Flow {
     env.run(&dir, &["plan", "--from", "../p.toml"]).success();
     env.run(&dir, &["approve", "p"]).success();
     env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
-    std::fs::create_dir_all(env.path("prompts")).unwrap();
-    let agent = env.write(
-        "agent.sh",
-        &format!(
-            "#!/bin/sh\n# Saves its prompt, writes the task's file, and fixes CI when the prompt says it failed.\n\
-             n=$(ls {prompts} | wc -l)\nn=$((n + 1))\ncat > {prompts}/$n-$WHO.txt\n\
-             echo \"zero, try $n\" > t0.txt\n\
-             if [ \"$FIX\" = 1 ] && grep -q 'Process completed with exit code' {prompts}/$n-$WHO.txt; then \
-             echo fixed > fixed.txt; fi\necho \"wrote t0.txt\"\n",
-            prompts = env.path("prompts").display()
-        ),
-    );
-    make_executable(&agent);
-    let mut config = String::new();
-    for (name, fix) in performers {
-        config.push_str(&format!(
-            "[performers.{name}]\nadapter = \"command\"\ncommand = \"{}\"\nsandbox = \"off\"\n\
-             env = {{ WHO = \"{name}\", FIX = \"{}\" }}\n",
-            agent.display(),
-            u8::from(*fix)
-        ));
-    }
-    std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
     let gh = fake_gh(&env);
     env.write("checks.json", FAILING);
     env.write("checks-fixed.json", PASSING);
     env.write("run-4242.log", FAILED_LOG);
     env.write("comments.json", "[]");
     env.write("view.json", r#"{"headRefOid":"@HEAD@","latestReviews":[],"reviewDecision":"APPROVED","state":"OPEN"}"#);
-    Flow { env, dir, gh }
+    Flow { env, dir, gh, extra_env: Vec::new() }
 }
 
 fn make_executable(path: &Path) {
@@ -115,7 +125,9 @@ fn fake_gh(env: &TestEnv) -> PathBuf {
 impl Flow {
     fn with_gh(&self, args: &[&str]) -> Run {
         let path = format!("{}:{}", self.gh.display(), test_path());
-        self.env.command(&self.dir).env("PATH", path).args(args).output().unwrap().into()
+        let mut cmd = self.env.command(&self.dir);
+        cmd.env("PATH", path).envs(self.extra_env.iter().copied()).args(args);
+        cmd.output().unwrap().into()
     }
 
     fn task(&self) -> serde_json::Value {
@@ -155,7 +167,7 @@ impl Flow {
 
 #[test]
 fn a_failing_check_goes_back_with_its_log_and_the_fix_is_pushed_to_the_same_pr_which_then_approves() {
-    let f = flow(3, &[("alpha", true)]);
+    let f = flow(3, &[("alpha", "fix")]);
     let first = f.opened();
 
     // The next run reads the failed check, sends the result back, reruns and pushes the fix.
@@ -201,7 +213,7 @@ fn a_failing_check_goes_back_with_its_log_and_the_fix_is_pushed_to_the_same_pr_w
 
 #[test]
 fn requested_changes_with_two_inline_comments_make_one_packet_and_the_step_waits_for_a_new_review() {
-    let f = flow(3, &[("alpha", false)]);
+    let f = flow(3, &[("alpha", "try")]);
     f.env.write("checks.json", PASSING);
     let first = f.opened();
     f.env.write(
@@ -260,7 +272,7 @@ fn requested_changes_with_two_inline_comments_make_one_packet_and_the_step_waits
 
 #[test]
 fn after_max_attempts_the_task_goes_to_another_performer_with_the_packet_and_then_to_a_person() {
-    let f = flow(1, &[("alpha", false), ("beta", false)]);
+    let f = flow(1, &[("alpha", "try"), ("beta", "try")]);
     let first = f.opened();
     assert!(f.env.path("prompts/1-alpha.txt").exists(), "alpha ran first");
 
@@ -286,8 +298,23 @@ fn after_max_attempts_the_task_goes_to_another_performer_with_the_packet_and_the
 }
 
 #[test]
+fn the_same_head_is_never_sent_back_twice_even_by_a_later_command() {
+    let f = flow(3, &[("alpha", "same")]);
+    let head = f.opened();
+    // The rework changes nothing: the same commit is submitted again, and the PR still fails.
+    let run = f.with_gh(&["run", "p"]).success();
+    assert_eq!(f.tip(&f.dir), head, "{}", run.render());
+    assert!(f.env.path("prompts/2-alpha.txt").exists(), "the rework ran");
+    let again = f.with_gh(&["task", "review", "p/t0"]).success();
+    assert!(again.stderr.contains("was sent back already"), "{}", again.render());
+    assert_eq!(f.task()["status"], "submitted");
+    assert_eq!(f.rejections().len(), 1, "one reaction for one head");
+    assert!(!f.env.path("prompts/3-alpha.txt").exists(), "not sent back a second time");
+}
+
+#[test]
 fn a_pr_closed_by_someone_else_blocks_the_task_with_the_reason_and_keeps_the_result() {
-    let f = flow(3, &[("alpha", false)]);
+    let f = flow(3, &[("alpha", "try")]);
     let head = f.opened();
     f.env.write("view.json", r#"{"headRefOid":"@HEAD@","latestReviews":[],"reviewDecision":"","state":"CLOSED"}"#);
     let review = f.with_gh(&["task", "review", "p/t0"]).user_error();
@@ -301,7 +328,7 @@ fn a_pr_closed_by_someone_else_blocks_the_task_with_the_reason_and_keeps_the_res
 
 #[test]
 fn a_pr_branch_pushed_by_someone_else_blocks_the_task_and_nothing_is_overwritten() {
-    let f = flow(3, &[("alpha", false)]);
+    let f = flow(3, &[("alpha", "try")]);
     let head = f.opened();
     // Someone pushes their own commit on the PR's branch.
     f.env.git(&f.env.path(""), &["clone", "-q", "remote.git", "other"]).success_git();
@@ -322,7 +349,7 @@ fn a_pr_branch_pushed_by_someone_else_blocks_the_task_and_nothing_is_overwritten
 
 #[test]
 fn without_gh_or_its_login_the_pr_step_waits_with_a_hint_and_the_task_stays_submitted() {
-    let f = flow(3, &[("alpha", false)]);
+    let f = flow(3, &[("alpha", "try")]);
     f.opened();
     let state = f.env.state_tip(&f.dir);
     let missing = f.env.run(&f.dir, &["task", "review", "p/t0"]).success();
@@ -336,4 +363,38 @@ fn without_gh_or_its_login_the_pr_step_waits_with_a_hint_and_the_task_stays_subm
     assert!(out.stderr.contains("run `gh auth login`"), "{}", out.render());
     assert_eq!(f.task()["status"], "submitted");
     assert_eq!(f.env.state_tip(&f.dir), state, "waiting writes nothing");
+}
+
+#[test]
+fn claude_gets_the_failed_ci_log_in_its_prompt_and_its_fix_lands_on_the_same_pr() {
+    let Some(bin) = crate::test_agents::agent("claude") else { return };
+    let mut f = repo(3);
+    f.extra_env.push(("MAESTRO_TEST_KEY", crate::test_agents::KEY));
+    let server = ModelServer::start(Scenario::load("pr-feedback"), &f.env.path("requests.jsonl"));
+    let config = format!(
+        "[performers.claude]\nadapter = \"claude\"\ncommand = \"{}\"\nmodel = \"scripted-model\"\nbase_url = \"{}\"\n\
+         api_key_env = \"MAESTRO_TEST_KEY\"\nisolate_home = true\nsandbox = \"required\"\ntimeout = \"3m\"\n\
+         env = {{ CLAUDE_CODE_MAX_RETRIES = \"0\" }}\n",
+        bin.display(),
+        server.base_url()
+    );
+    std::fs::write(f.dir.join(".maestro/config.toml"), config).unwrap();
+    let first = f.opened();
+    let log_line = "error: expected `zero`, found `0` in t0.txt";
+    let before = server.requests();
+    assert!(!before.iter().any(|r| r["body"].to_string().contains(log_line)), "not before CI failed");
+
+    let run = f.with_gh(&["run", "p"]).success();
+    let requests = server.requests();
+    let told = requests.iter().find(|r| r["body"].to_string().contains(log_line));
+    let told = told.unwrap_or_else(|| panic!("the failed log reached the model: {}", run.render()));
+    let body = told["body"].to_string();
+    assert!(body.contains("build (CI): FAILURE"), "{body}");
+    assert!(!body.contains("ghp_abcdefghijklmnopqrstuvwxyz"), "secrets are redacted: {body}");
+    let second = f.tip(&f.dir);
+    assert_ne!(second, first, "a new result: {}\n{:#}", run.render(), f.task());
+    assert_eq!(f.tip(&f.remote()), second, "the fix is on the PR's branch: {}", run.render());
+
+    let done = f.with_gh(&["run", "p"]).success();
+    assert_eq!(f.task()["status"], "merged", "{}", done.render());
 }
