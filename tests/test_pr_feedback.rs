@@ -212,6 +212,20 @@ fn a_failing_check_goes_back_with_its_log_and_the_fix_is_pushed_to_the_same_pr_w
 }
 
 #[test]
+fn run_with_watch_prs_follows_the_pr_from_its_failing_check_to_the_merge_in_one_go() {
+    let f = flow(3, &[("alpha", "fix")]);
+    let first = f.opened();
+    // One run: sent back, reworked, pushed, looked at again, approved and merged.
+    let run = f.with_gh(&["run", "p", "--watch-prs", "1s"]).success();
+    assert_eq!(f.task()["status"], "merged", "{}", run.render());
+    assert!(run.stderr.contains("t0  rejected: failing checks: build"), "{}", run.render());
+    assert_ne!(f.tip(&f.remote()), first, "the fix was pushed");
+    assert_eq!(f.tip(&f.remote()), f.tip(&f.dir));
+    let bad = f.env.run(&f.dir, &["run", "p", "--watch-prs", "soon"]);
+    assert_eq!(bad.code, 2, "a bad interval is a usage error: {}", bad.render());
+}
+
+#[test]
 fn requested_changes_with_two_inline_comments_make_one_packet_and_the_step_waits_for_a_new_review() {
     let f = flow(3, &[("alpha", "try")]);
     f.env.write("checks.json", PASSING);
