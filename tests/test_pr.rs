@@ -143,12 +143,17 @@ fn gh_opens_the_pr_and_its_review_decision_is_the_verdict() {
     let waiting = with_gh(&env, &dir, &gh, &["task", "review", "p/t0"]).success();
     assert!(waiting.stderr.contains("https://github.example/o/r/pull/7 waits for review"), "{}", waiting.render());
 
+    // "Changes requested" on no review of this push: it waits for a new review (pr_feedback
+    // sends a result back only for a review of the pushed head).
     env.write("gh-view.json", r#"{"reviewDecision":"CHANGES_REQUESTED","state":"OPEN"}"#);
-    let rejected = with_gh(&env, &dir, &gh, &["task", "review", "p/t0"]).user_error();
-    assert!(rejected.stderr.contains("changes were requested on https://github.example/o/r/pull/7"));
-    assert_eq!(status(&env, &dir), "rejected");
+    let waiting = with_gh(&env, &dir, &gh, &["task", "review", "p/t0"]).success();
+    assert!(waiting.stderr.contains("changes were requested on an earlier result"), "{}", waiting.render());
+    assert_eq!(status(&env, &dir), "submitted");
     let log = std::fs::read_to_string(env.path("gh.log")).unwrap();
-    assert!(log.contains("pr view https://github.example/o/r/pull/7 --json reviewDecision,state"), "{log}");
+    assert!(
+        log.contains("pr view https://github.example/o/r/pull/7 --json state,reviewDecision,headRefOid,latestReviews"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -161,7 +166,7 @@ fn approved_on_github_the_chain_goes_on_to_its_next_step() {
     let next = with_gh(&env, &dir, &gh, &["task", "review", "p/t0"]).success();
     assert_eq!(next.stdout, "p/t0  waiting for human\n", "{}", next.render());
     let d = env.run(&dir, &["decisions", "--kind", "approval", "--task", "p/t0", "--json"]).success().json();
-    assert_eq!(d[0]["rationale"], "https://github.example/o/r/pull/7 was approved");
+    assert_eq!(d[0]["rationale"], "https://github.example/o/r/pull/7 was approved and its checks passed");
 }
 
 #[test]

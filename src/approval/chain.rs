@@ -10,7 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{ApprovalError, PrState};
+use super::ApprovalError;
+use super::pr_feedback::PrStep;
 use crate::config::Config;
 use crate::git::Repo;
 use crate::model::{DecisionKind, Evidence, Review, Task, TaskStatus};
@@ -131,12 +132,13 @@ pub fn run_chain(
                 mark_passed(store, &task, &steps[..i])?;
                 return Ok(ChainOutcome::Waiting { step: step.clone(), why, evidence });
             }
-            "pr" => match pr_step(store, &task)? {
-                Ok(verdict) => Some(verdict),
-                Err(why) => {
+            "pr" => match super::pr_feedback::step(store, ctx, &task)? {
+                PrStep::Verdict(verdict) => Some(*verdict),
+                PrStep::Waiting(why) => {
                     mark_passed(store, &task, &steps[..i])?;
                     return Ok(ChainOutcome::Waiting { step: step.clone(), why, evidence });
                 }
+                PrStep::SentBack(reason) => return Ok(ChainOutcome::Rejected { step: step.clone(), reason, evidence }),
             },
             other => match other.strip_prefix("agent:") {
                 Some(who) => Some(super::agent::review(store, ctx, &task, who)?),
@@ -187,29 +189,6 @@ fn mark_passed(store: &Store, task: &Task, steps: &[String]) -> Result<(), Chain
         Ok::<_, ChainError>(())
     })?;
     Ok(())
-}
-
-/// The `pr` step: the verdict of the task's pull request, or `Err` saying what it waits for.
-fn pr_step(store: &Store, task: &Task) -> Result<Result<StepVerdict, String>, ChainError> {
-    let Some(pr) = &task.pr else {
-        return Ok(Err(format!("its pull request: open it with `git maestro pr {}`", task.address())));
-    };
-    let branch = format!("refs/heads/{}", crate::model::branches::task_branch(&task.score, &task.id));
-    let tip = store.repo.read_ref(&branch)?.ok_or(ApprovalError::NoBranch(branch))?;
-    let (approve, rationale) = match super::pr::state(&store.repo, pr, tip)? {
-        PrState::Pending { how } => return Ok(Err(how)),
-        PrState::Approved { how } => (true, how),
-        PrState::Rejected { reason } => (false, reason),
-    };
-    let verb = if approve { "approved" } else { "rejected" };
-    Ok(Ok(StepVerdict {
-        approve,
-        actor: "pr".into(),
-        summary: format!("the pull request {verb} {}", task.address()),
-        rationale,
-        evidence: Vec::new(),
-        review: None,
-    }))
 }
 
 /// The `checks` step: every check the task names, in order; `None` when it names none.

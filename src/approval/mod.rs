@@ -8,8 +8,10 @@
 mod agent;
 mod chain;
 mod forecast;
+mod gh;
 mod land;
 mod pr;
+mod pr_feedback;
 mod rollback;
 pub mod share;
 
@@ -17,6 +19,7 @@ pub use chain::{ChainContext, ChainError, ChainOutcome, run_chain};
 pub use forecast::{ForecastConflict, ScopeOverlap, conflicts, globs_overlap, interface_warnings, scope_overlaps};
 pub use land::{Landed, land};
 pub use pr::{LandingPr, PrOpened, PrState, land_with_pr, open_task_pr};
+pub use pr_feedback::{sendbacks, spent_performers};
 pub use rollback::{RolledBack, rollback};
 
 use crate::git::{self, MergeResult, ObjectId};

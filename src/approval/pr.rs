@@ -1,9 +1,11 @@
 //! Pull requests: the `pr` approval step of a task, and landing a Score with `--pr`.
 //!
 //! Opening pushes the branch with `git push` (never forced) and, when `gh` is on `PATH`, opens
-//! the PR with `gh pr create`. The verdict comes from `gh pr view --json reviewDecision,state`
-//! for a PR with a URL; otherwise from fetching the remote's base branch and finding the pushed
-//! branch merged into it, as happens when someone merges it there with plain git.
+//! the PR with `gh pr create`. A landing PR's verdict comes from `gh pr view --json
+//! reviewDecision,state` for a PR with a URL; otherwise (and for any PR without `gh`) from
+//! fetching the remote's base branch and finding the pushed branch merged into it, as happens
+//! when someone merges it there with plain git. A task's PR is read by `pr_feedback.rs`: its
+//! checks and reviews, which can send the result back for rework.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

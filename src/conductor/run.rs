@@ -40,6 +40,9 @@ pub struct RunOptions {
     pub maestro_exe: PathBuf,
     /// Share the Score with other machines through this remote (see [`super::remote`]).
     pub remote: Option<String>,
+    /// Keep running while tasks wait for their pull requests, looking at them again this
+    /// often; `None`: stop when only such waits are left.
+    pub watch_prs: Option<Duration>,
 }
 
 /// How often a run with a remote syncs while it waits for its workers.
@@ -237,6 +240,8 @@ pub fn run(
                         }
                         let mut avoid = reconcile::failed_performers(task);
                         avoid.extend(crate::memory::handover::refused_by(&packets, &task.score, &task.id));
+                        // Performers whose tries at the task's pull request are spent.
+                        avoid.extend(approval::spent_performers(&store, task, score.max_attempts)?);
                         let r = routing::route(task, config, &history, &running, &avoid);
                         let Some(performer) = r.chosen.clone() else {
                             // With no performer busy, nobody can take it at all: only a person
@@ -263,6 +268,22 @@ pub fn run(
             patience -= 1;
             std::thread::sleep(SYNC_EVERY);
             continue;
+        }
+        if busy.is_empty()
+            && let Some(every) = opts.watch_prs.filter(|_| !interrupted && stuck.is_none())
+        {
+            let prs: Vec<String> = parked
+                .iter()
+                .filter(|(id, p)| !p.error && tasks.iter().any(|t| &t.id == *id && waits_for_pr(t)))
+                .map(|(id, _)| id.clone())
+                .collect();
+            if !prs.is_empty() {
+                pause(every);
+                for id in prs {
+                    parked.remove(&id);
+                }
+                continue;
+            }
         }
         if busy.is_empty() {
             if !interrupted {
@@ -478,6 +499,19 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
             }
             _ => return Ok(None),
         }
+    }
+}
+
+/// Whether `task` waits for its pull request (its result is submitted and has one).
+fn waits_for_pr(task: &Task) -> bool {
+    task.status == TaskStatus::Submitted && task.pr.is_some()
+}
+
+/// Sleep for `every`, waking early on Ctrl-C.
+fn pause(every: Duration) {
+    let until = std::time::Instant::now() + every;
+    while std::time::Instant::now() < until && !crate::git::interrupted() {
+        std::thread::sleep(Duration::from_millis(100).min(until - std::time::Instant::now()));
     }
 }
 

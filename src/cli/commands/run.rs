@@ -36,6 +36,11 @@ pub struct RunArgs {
     /// clone
     #[arg(long, value_name = "REMOTE")]
     pub remote: Option<String>,
+    /// Keep running while tasks wait for their pull requests, and look at their checks and
+    /// reviews again every INTERVAL (e.g. 30s, 5m); without it, `run` stops when only such
+    /// waits are left, and the next `run` or `task review` looks again
+    #[arg(long, value_name = "INTERVAL", value_parser = crate::config::parse_duration)]
+    pub watch_prs: Option<u64>,
 }
 
 pub fn cmd_run(ctx: &Context, args: &RunArgs) -> CommandResult {
@@ -64,6 +69,7 @@ pub fn cmd_run(ctx: &Context, args: &RunArgs) -> CommandResult {
         env: super::task::inherited_env(),
         maestro_exe: std::env::current_exe()?,
         remote,
+        watch_prs: args.watch_prs.map(std::time::Duration::from_secs),
     };
     let mut view = ProgressView::new(ctx, &score);
     let summary = conductor::run(&ctx.store_opener(), &config, &opts, &mut |p| view.show(&p))?;

@@ -15,10 +15,12 @@
 use jiff::Timestamp;
 
 mod handover;
+mod pr;
 mod rework;
 mod score;
 
 pub use handover::{answer_handover, deliver_handover, expire_handover, handover_is_late, may_deliver_handover};
+pub use pr::{PrNext, after_sendback, blocked_by_pr, sent_back, spent};
 pub use rework::{
     FreshBranch, SentBack, UNCHANGED_REWORK, attempts_used, fresh_branch, post_merge_failed, sent_back_results,
 };
