@@ -187,16 +187,27 @@ pub fn integrate(
         return Ok(integrated);
     }
     store.repo.detached_worktree_at(&post.worktree, merge)?;
+    // The integration worktree gets its own ports, and its setup when it is new.
+    let logs = store.repo.common_dir().join("maestro/logs").join(score_id).join(task_id);
+    let (_ports, env) = crate::performer::setup::ready(
+        &store.repo,
+        &post.config.setup,
+        &post.worktree,
+        &post.env,
+        &post.maestro_exe,
+        logs,
+    )
+    .map_err(ApprovalError::Check)?;
     let mut evidence = Vec::new();
     for name in &score.post_merge_checks {
         let check = post.config.checks.get(name).ok_or_else(|| ApprovalError::UnknownCheck(name.clone()))?;
         let e =
-            chain::run_check(&store.repo, &task, check, &post.worktree, &post.env, &post.maestro_exe).map_err(|e| {
-                match e {
+            chain::run_check(&store.repo, &task, check, &post.worktree, &env, &post.maestro_exe).map_err(
+                |e| match e {
                     ChainError::Approval(a) => a,
                     other => ApprovalError::Check(other.to_string()),
-                }
-            })?;
+                },
+            )?;
         let failed = e.exit != "0";
         evidence.push(e);
         if failed {

@@ -12,6 +12,8 @@ pub mod meter;
 pub mod prompt;
 pub mod requirements;
 pub mod runner;
+pub mod setup;
+pub mod shell;
 pub mod task_run;
 
 use std::io::Read;
