@@ -200,7 +200,7 @@ fn two_concurrent_tasks_get_ports_that_both_can_bind_at_once() {
     let dir = repo(&env, &[]);
     let meeting = env.path("meeting");
     std::fs::create_dir_all(&meeting).unwrap();
-    // Each binds its MAESTRO_PORT and holds it until the other has bound its own too.
+    // Each binds its MAESTRO_PORT, connects to it, and holds it until the other has bound its own.
     let agent = script(
         &env,
         "agent.sh",
@@ -210,6 +210,7 @@ fn two_concurrent_tasks_get_ports_that_both_can_bind_at_once() {
          s = socket.socket()\n\
          s.bind(('127.0.0.1', port))\n\
          s.listen()\n\
+         socket.create_connection(('127.0.0.1', port)).close()\n\
          open(os.path.join(meeting, task), 'w').write(str(port))\n\
          for _ in range(1200):\n\
          \x20   if len(os.listdir(meeting)) >= 2:\n\
@@ -221,6 +222,11 @@ fn two_concurrent_tasks_get_ports_that_both_can_bind_at_once() {
          EOF\n",
     );
     config(&dir, &agent, &format!("MEETING = \"{}\"", meeting.display()), "");
+    // Confined where the kernel allows: its own ports are among those it may connect to.
+    let text = std::fs::read_to_string(dir.join(".maestro/config.toml")).unwrap();
+    let confined =
+        text.replace("sandbox = \"off\"", &format!("sandbox = \"auto\"\nwritable = [\"{}\"]", meeting.display()));
+    std::fs::write(dir.join(".maestro/config.toml"), confined).unwrap();
     let spawn = |task: &str| {
         env.command(&dir)
             .args(["task", "run", &format!("m/{task}")])

@@ -49,10 +49,12 @@ pub(super) fn review(store: &Store, ctx: &ChainContext<'_>, task: &Task, who: &s
     let logs = repo.common_dir().join("maestro/logs").join(&task.score).join(&task.id);
     let transcript = logs.join(format!("review-{run}.jsonl"));
     // The scratch worktree gets its own ports, and its setup when it is new.
-    let (_ports, env) = setup::ready(repo, &ctx.config.setup, &worktree, &ctx.env, &ctx.maestro_exe, logs)
+    let (ports, env) = setup::ready(repo, &ctx.config.setup, &worktree, &ctx.env, &ctx.maestro_exe, logs)
         .map_err(ApprovalError::Check)?;
+    let mut reviewer = reviewer.clone();
+    reviewer.allow_ports.extend(ports.ports());
     let launch = Launch {
-        performer: reviewer,
+        performer: &reviewer,
         binary: &binary,
         cwd: &worktree,
         prompt: prompt::review(task, &diff, &run),

@@ -60,6 +60,11 @@ pub struct PortBlock {
 }
 
 impl PortBlock {
+    /// Every port of the block.
+    pub fn ports(&self) -> impl Iterator<Item = u16> + use<> {
+        self.port..self.port + SIZE
+    }
+
     /// `MAESTRO_PORT` and `PORT` (the block's first port) and `MAESTRO_PORT_COUNT`.
     pub fn env(&self) -> Vec<(String, String)> {
         vec![

@@ -296,11 +296,14 @@ fn perform(
     crate::failpoint::hit("task-run:worktree");
     // Its own ports for the run, and its setup when it is new (see `super::setup`).
     let logs = run.transcript.parent().map(Path::to_owned).unwrap_or_default();
-    let (_ports, base_env) = match super::setup::ready(repo, req.setup, worktree, &req.base_env, &req.maestro_exe, logs)
+    let (ports, base_env) = match super::setup::ready(repo, req.setup, worktree, &req.base_env, &req.maestro_exe, logs)
     {
         Ok(ready) => ready,
         Err(why) => return Ok(Finish { repaired, ..Finish::failed(why) }),
     };
+    // A confined performer may reach what it serves on its own ports.
+    let mut performer = req.performer.clone();
+    performer.allow_ports.extend(ports.ports());
 
     // Run the performer, with what the team knows that bears on the task.
     let view = store.view()?;
@@ -314,7 +317,7 @@ fn perform(
         handover: &run.handover,
     };
     let launch = Launch {
-        performer: req.performer,
+        performer: &performer,
         binary: &req.binary,
         cwd: worktree,
         prompt: super::prompt::build(task, &run.branch, run_id, &context),
