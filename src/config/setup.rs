@@ -128,7 +128,6 @@ impl RawSetup {
         }
         if let Some(text) = entry.timeout.as_deref() {
             match super::parse_duration(text) {
-                Ok(0) => err("timeout", "must be more than 0s".into()),
                 Ok(secs) => setup.timeout = secs,
                 Err(e) => err("timeout", e),
             }
@@ -143,5 +142,41 @@ impl RawSetup {
         setup.sandbox = super::sandbox_mode(entry.sandbox.as_deref(), &mut err);
         setup.writable = super::writable_paths(&entry.writable.unwrap_or_default(), &mut err);
         setup
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(text: &str) -> Option<SetupEntry> {
+        Some(toml::from_str(text).expect("a [setup] table"))
+    }
+
+    #[test]
+    fn layers_merge_per_key_and_problems_name_the_key_and_source() {
+        let mut raw = RawSetup::default();
+        raw.merge("user.toml", entry("run = \"make deps\"\ntimeout = \"2m\"\n"));
+        raw.merge("repo.toml", entry("import = [\"./conductor.json\", \"conductor.json\"]\n"));
+        let mut errors = Vec::new();
+        let setup = raw.validate(&mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(setup.run.as_deref(), Some("make deps"));
+        assert_eq!((setup.timeout, setup.source.as_str()), (120, "user.toml"));
+        assert_eq!(setup.import, [Import::Conductor], "named twice, imported once");
+
+        let mut raw = RawSetup::default();
+        raw.merge("repo.toml", entry("run = \" \"\ntimeout = \"0s\"\nimport = [\".cursor/worktrees.json\"]\n"));
+        let mut errors = Vec::new();
+        let _ = raw.validate(&mut errors);
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 3, "{shown:#?}");
+        assert!(shown[0].starts_with("repo.toml: setup.run: empty"), "{shown:#?}");
+        assert!(shown[1].starts_with("repo.toml: setup.timeout: \"0s\" is not a duration"), "{shown:#?}");
+        assert!(
+            shown[2].starts_with("repo.toml: setup.import: \".cursor/worktrees.json\" is not one of"),
+            "{shown:#?}"
+        );
+        assert!(toml::from_str::<SetupEntry>("command = \"x\"").is_err(), "unknown keys are refused");
     }
 }

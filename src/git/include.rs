@@ -199,3 +199,89 @@ impl Walk<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+
+    /// A checkout with ignored files at several depths, a tracked file its `.gitignore` would
+    /// ignore, an untracked file, a nested repository and a symbolic link.
+    fn checkout() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        super::super::Repo::init(root).expect("init");
+        write(root, ".gitignore", "*.env\nbuild/\nnode_modules/\n");
+        for rel in ["a.env", "sub/b.env", "build/out.bin", "node_modules/x/y.env", "tracked.env", "nested/n.env"] {
+            write(root, rel, rel);
+        }
+        write(root, "notes.txt", "mine");
+        std::fs::create_dir_all(root.join("nested/.git")).expect("a nested repository");
+        std::os::unix::fs::symlink("/etc/hostname", root.join("link.env")).expect("symlink");
+        let status = std::process::Command::new("git")
+            .args(["add", "-f", "tracked.env", ".gitignore"])
+            .current_dir(root)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .status()
+            .expect("git add");
+        assert!(status.success());
+        dir
+    }
+
+    #[test]
+    fn only_ignored_untracked_matches_inside_the_checkout_are_selected() {
+        let dir = checkout();
+        write(dir.path(), FILE_NAME, "# what a worktree needs\n*.env\n!sub/b.env\n/build/\nnotes.txt\n");
+        let plan = plan_includes(dir.path()).expect("plan").expect("the file exists");
+        assert!(plan.refused.is_empty(), "{plan:?}");
+        assert_eq!(plan.files, ["a.env", "build/out.bin", "node_modules/x/y.env"], "{plan:?}");
+        let skipped: Vec<&str> = plan.skipped.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(skipped, ["link.env"], "a symbolic link is skipped with a reason");
+
+        let into = tempfile::tempdir().expect("temp dir");
+        write(into.path(), "a.env", "already here");
+        let copied = copy_includes(dir.path(), into.path(), &plan).expect("copy");
+        assert_eq!(copied, ["build/out.bin", "node_modules/x/y.env"], "a file already there is left alone");
+        assert_eq!(std::fs::read_to_string(into.path().join("a.env")).expect("a.env"), "already here");
+        assert_eq!(
+            std::fs::read_to_string(into.path().join("node_modules/x/y.env")).expect("y"),
+            "node_modules/x/y.env"
+        );
+    }
+
+    #[test]
+    fn patterns_that_reach_outside_are_refused_with_their_line_and_nothing_is_selected() {
+        let dir = checkout();
+        write(dir.path(), FILE_NAME, "a.env\n../secret.env\n!x/../../y\n~/.env\n/etc/passwd\n");
+        let plan = plan_includes(dir.path()).expect("plan").expect("the file exists");
+        assert_eq!(plan.refused.len(), 3, "{plan:?}");
+        assert!(plan.refused[0].starts_with(".worktreeinclude:2: \"../secret.env\" reaches outside"), "{plan:?}");
+        assert!(plan.refused[1].starts_with(".worktreeinclude:3:"), "{plan:?}");
+        assert!(plan.refused[2].starts_with(".worktreeinclude:4:"), "{plan:?}");
+        assert!(plan.files.is_empty(), "a plan with a refused pattern selects nothing");
+        assert!(plan_includes(&dir.path().join("sub")).expect("no file").is_none());
+    }
+
+    #[test]
+    fn an_anchored_pattern_walks_only_the_directories_it_can_match_in() {
+        let patterns =
+            gix::ignore::Search::from_overrides(["/config/*.json", "/.env", "**/x.env", "cache"], Default::default());
+        let literal: Vec<Option<String>> =
+            patterns.patterns.iter().flat_map(|l| &l.patterns).map(|m| anchored_prefix(&m.pattern)).collect();
+        assert_eq!(literal[0].as_deref(), Some("config/"));
+        assert_eq!(literal[1].as_deref(), Some(".env"));
+        assert_eq!(literal[2].as_deref(), Some(""), "a leading ** matches at any depth");
+        assert_eq!(literal[3], None, "a pattern without a slash matches at any depth");
+        let mut plan = IncludePlan::default();
+        let only = [literal[0].clone(), literal[1].clone()];
+        let walk = Walk { main: Path::new("/"), search: &patterns, literal: &only, plan: &mut plan };
+        assert!(walk.may_hold_match("config"));
+        assert!(!walk.may_hold_match("node_modules"), "nothing anchored can match below it");
+        assert!(walk.may_hold_match("config/deep"), "past the literal part the walk goes on (it may match there)");
+    }
+}
