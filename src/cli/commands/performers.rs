@@ -19,7 +19,10 @@ use crate::performer;
 /// cannot: the command must be an executable file; the settings each agent CLI needs must be
 /// there (e.g. Gemini with `base_url` needs `isolate_home = true`); and claude, codex and
 /// gemini are asked for `--version`, which is compared with the version the test suite drives.
-/// A `command` performer is never run: only that it is executable is checked.
+/// A `command` performer is never run: only that it is executable is checked. It also says how
+/// new worktrees are prepared (what .worktreeinclude copies, each setup command and where it
+/// comes from, imported ones marked) and exits 1 when they cannot be (an escaping pattern, an
+/// imported file that cannot be read).
 ///
 /// With --stats, shows what was learned about each performer from finished tasks, by task kind
 /// and language.
