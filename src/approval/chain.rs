@@ -280,6 +280,7 @@ pub(super) fn run_check(
             sandbox: check.sandbox,
             writable: check.writable.clone(),
             run_id,
+            interruptible: false,
         },
     )?;
     let digest = repo.blob_id(&out.output).map_err(ApprovalError::from)?.to_string();

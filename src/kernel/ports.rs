@@ -15,8 +15,9 @@
 //!
 //! A block is held by the process that leased it ([`lease`]) until that [`PortBlock`] drops
 //! (the run ends). A block whose process is gone, or whose worktree no longer exists, is
-//! reclaimed by the next lease. Blocks are [`SIZE`] ports from [`FIRST`] up; a block whose
-//! first port something else already listens on is passed over.
+//! reclaimed by the next lease. Blocks are [`SIZE`] ports from [`FIRST`] up; each worktree
+//! path tries its own block first (a hash of the path), so it keeps its ports from run to run
+//! while they are free; a block whose first port something else listens on is passed over.
 
 use std::path::{Path, PathBuf};
 
@@ -113,14 +114,24 @@ fn lease_in(registry: PathBuf, worktree: &Path) -> std::io::Result<PortBlock> {
         if let Some(e) = r.block.iter().find(|e| e.worktree == key) {
             return Ok((e.port, false));
         }
+        // A worktree's own block comes first, so it keeps its ports from run to run while no
+        // other worktree holds them.
+        let home = preferred_block(&key);
         let port = (0..BLOCKS)
-            .map(|i| FIRST + i * SIZE)
+            .map(|i| FIRST + (home + i) % BLOCKS * SIZE)
             .find(|p| !r.block.iter().any(|e| e.port == *p) && free(*p))
             .ok_or_else(|| std::io::Error::other("every block of ports is taken: too many live worktrees"))?;
         r.block.push(Entry { port, worktree: key.clone(), origin: me.clone() });
         Ok((port, true))
     })?;
     Ok(PortBlock { port, registry, worktree: key, owned })
+}
+
+/// The block a worktree path tries first: FNV-1a of the path, spread over the blocks.
+fn preferred_block(worktree: &str) -> u16 {
+    let hash =
+        worktree.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    (hash % u64::from(BLOCKS)) as u16
 }
 
 /// Whether nothing listens on `port` on the loopback interface.
@@ -168,6 +179,10 @@ mod tests {
         let again = lease_in(registry.clone(), &a).expect("lease a again");
         assert_eq!(again.port, la.port, "a worktree keeps its block while it is held");
         drop(again);
+        let b_port = lb.port;
+        drop(lb);
+        let lb = lease_in(registry.clone(), &b).expect("lease b again");
+        assert_eq!(lb.port, b_port, "a worktree gets its own block again while it is free");
         drop(lb);
         let text = std::fs::read_to_string(&registry).expect("registry");
         assert!(!text.contains(&b.display().to_string()), "a dropped lease is freed:\n{text}");

@@ -165,6 +165,7 @@ fn run_all(
                 sandbox: p.setup.sandbox,
                 writable: p.setup.writable.clone(),
                 run_id: format!("setup-{:08x}", fastrand::u32(..)),
+                interruptible: true,
             },
         )?;
         let origin = command.origin.clone();

@@ -27,6 +27,8 @@ pub struct Shell<'a> {
     pub writable: Vec<PathBuf>,
     /// Names the run's private directories.
     pub run_id: String,
+    /// Stop it (as `Exit::Cancelled`) on Ctrl-C. A check is not: its verdict would be a failure.
+    pub interruptible: bool,
 }
 
 /// How it went.
@@ -67,8 +69,24 @@ pub fn run(repo: &Repo, shell: Shell<'_>) -> std::io::Result<Ran> {
         secrets: Vec::new(),
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (_keep, cancel) = tokio::sync::watch::channel(false);
-    let out = rt.block_on(runner::run(&spec, |_| {}, cancel));
+    let (stop, cancel) = tokio::sync::watch::channel(false);
+    let interruptible = shell.interruptible;
+    let out = rt.block_on(async move {
+        let watcher = tokio::spawn(async move {
+            while interruptible && !crate::git::interrupted() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if interruptible {
+                let _ = stop.send(true);
+            } else {
+                // Keep the sender: a dropped one would read as a cancellation.
+                std::future::pending::<()>().await;
+            }
+        });
+        let out = runner::run(&spec, |_| {}, cancel).await;
+        watcher.abort();
+        out
+    });
     let aftermath = confinement.finish(repo).map_err(std::io::Error::other)?;
     let out = out?;
     let mut output = std::fs::read(&shell.transcript).unwrap_or_default();

@@ -299,6 +299,7 @@ fn perform(
     let (ports, base_env) = match super::setup::ready(repo, req.setup, worktree, &req.base_env, &req.maestro_exe, logs)
     {
         Ok(ready) => ready,
+        Err(_) if crate::git::interrupted() => return Ok(Finish { repaired, ..Finish::interrupted() }),
         Err(why) => return Ok(Finish { repaired, ..Finish::failed(why) }),
     };
     // A confined performer may reach what it serves on its own ports.
