@@ -99,9 +99,8 @@ pub struct Prepared {
 /// Make `p.worktree` ready if it was not yet; `None` when it was (or nothing is configured).
 pub fn ensure(p: &Prepare<'_>) -> Result<Option<Prepared>, SetupError> {
     let main = p.repo.main_workdir();
-    let plan = main.as_deref().map(git::plan_includes).transpose()?.flatten();
-    let commands = commands(p.setup, main.as_deref())?;
-    if plan.is_none() && commands.is_empty() {
+    let includes = main.as_deref().is_some_and(|m| std::fs::symlink_metadata(m.join(git::INCLUDE_FILE)).is_ok());
+    if !includes && p.setup.run.is_none() && p.setup.import.is_empty() {
         return Ok(None);
     }
     let Some(admin) = git::WorktreeLinks::read(p.repo, p.worktree).map(|l| l.admin_dir().to_owned()) else {
@@ -113,6 +112,8 @@ pub fn ensure(p: &Prepare<'_>) -> Result<Option<Prepared>, SetupError> {
     if earlier.as_ref().is_some_and(|r| r.done) {
         return Ok(None);
     }
+    let plan = main.as_deref().map(git::plan_includes).transpose()?.flatten();
+    let commands = commands(p.setup, main.as_deref())?;
     if let Some(plan) = &plan
         && !plan.refused.is_empty()
     {
