@@ -277,3 +277,30 @@ fn repository_setup_files_run_only_when_trusted_config_imports_them() {
     let files = committed_files(&env, &dir, "t1");
     assert_eq!(files.iter().filter(|f| f.ends_with("-ran.txt")).count(), 0, "setup output is the baseline: {files:?}");
 }
+
+#[test]
+fn checks_get_the_worktree_ports_and_a_worktree_made_again_is_set_up_again() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    let score = "format = 1\nid = \"c\"\ntarget = \"main\"\napproval = [\"checks\"]\n[[tasks]]\nid = \"t0\"\nchecks = [\"ready\"]\n";
+    env.write("c.toml", score);
+    env.run(&dir, &["plan", "--from", "../c.toml"]).success();
+    env.run(&dir, &["approve", "c"]).success();
+    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
+    let agent = script(&env, "agent.sh", "echo x > out.txt\n");
+    config(&dir, &agent, "", "run = \"echo generated > gen.txt\"\nsandbox = \"off\"");
+    let check = "test -f gen.txt && test \\\"$PORT\\\" = \\\"$MAESTRO_PORT\\\" && test \\\"$MAESTRO_PORT\\\" -ge 41000";
+    let text = std::fs::read_to_string(dir.join(".maestro/config.toml")).unwrap();
+    std::fs::write(dir.join(".maestro/config.toml"), format!("{text}\n[checks.ready]\nrun = \"{check}\"\n")).unwrap();
+    env.run(&dir, &["task", "run", "c/t0"]).success();
+
+    // The worktree is gone (pruned by hand); review checks the result out again, sets it up.
+    let root = env.path("worktrees");
+    let wt = std::fs::read_dir(&root).unwrap().next().unwrap().unwrap().path().join("c/t0");
+    std::fs::remove_dir_all(&wt).unwrap();
+    env.git(&dir, &["worktree", "prune"]).success_git();
+    let run = env.run(&dir, &["task", "review", "c/t0"]);
+    assert_eq!(run.code, 0, "the check found setup's output and its ports:\n{}", run.render());
+    assert_eq!(run.stdout, "c/t0  approved\n", "{}", run.render());
+    assert!(wt.join("gen.txt").exists(), "the worktree made again was set up again");
+}
