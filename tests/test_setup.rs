@@ -186,6 +186,8 @@ fn an_include_pattern_that_escapes_the_checkout_is_refused_with_its_line() {
     let want = ".worktreeinclude:2: \"../secret.env\" reaches outside the repository";
     let checked = env.run(&dir, &["performers", "--check"]).user_error();
     assert!(checked.stderr.contains(want), "--check finds it before any run:\n{}", checked.render());
+    let doctor = env.run(&dir, &["doctor"]).user_error();
+    assert!(doctor.stdout.contains(&format!("error include     {want}")), "{}", doctor.render());
     let run = env.run(&dir, &["task", "run", "m/t0"]).user_error();
     assert!(run.stderr.contains(want), "{}", run.render());
     assert!(last_reason(&env, &dir, "t0").contains(want));
