@@ -306,3 +306,29 @@ fn checks_get_the_worktree_ports_and_a_worktree_made_again_is_set_up_again() {
     assert_eq!(run.stdout, "c/t0  approved\n", "{}", run.render());
     assert!(wt.join("gen.txt").exists(), "the worktree made again was set up again");
 }
+
+#[test]
+fn a_setup_that_fails_in_the_integration_worktree_reverts_the_unchecked_merge() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    let score = "format = 1\nid = \"p\"\ntarget = \"main\"\npost_merge_checks = [\"ok\"]\n[[tasks]]\nid = \"t0\"\n";
+    env.write("p.toml", score);
+    env.run(&dir, &["plan", "--from", "../p.toml"]).success();
+    env.run(&dir, &["approve", "p"]).success();
+    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
+    let agent = script(&env, "agent.sh", "echo x > out.txt\n");
+    // Setup works in the task's worktree and fails in the integration worktree.
+    let setup =
+        "run = \"case $MAESTRO_WORKTREE in *post-merge) echo no database >&2; exit 5;; esac\"\nsandbox = \"off\"";
+    config(&dir, &agent, "", setup);
+    let text = std::fs::read_to_string(dir.join(".maestro/config.toml")).unwrap();
+    std::fs::write(dir.join(".maestro/config.toml"), format!("{text}\n[checks.ok]\nrun = \"true\"\n")).unwrap();
+    env.run(&dir, &["task", "run", "p/t0"]).success();
+    env.run(&dir, &["approve", "p/t0"]).success();
+    let run = env.run(&dir, &["merge", "p/t0"]).user_error();
+    assert!(run.stderr.contains("p/t0 was merged and reverted"), "{}", run.render());
+    assert!(run.stderr.contains("post-merge setup ([setup] run in "), "{}", run.render());
+    assert!(run.stderr.contains("no database"), "{}", run.render());
+    let t = env.run(&dir, &["task", "show", "p/t0", "--json"]).success().json();
+    assert_eq!(t["status"], "reverted", "an unchecked merge does not stand");
+}

@@ -187,17 +187,22 @@ pub fn integrate(
         return Ok(integrated);
     }
     store.repo.detached_worktree_at(&post.worktree, merge)?;
-    // The integration worktree gets its own ports, and its setup when it is new.
+    // The integration worktree gets its own ports, and its setup when it is new; a setup that
+    // fails leaves the merge unchecked, so it is reverted as a failing check would be.
     let logs = store.repo.common_dir().join("maestro/logs").join(score_id).join(task_id);
-    let (_ports, env) = crate::performer::setup::ready(
+    let (_ports, env) = match crate::performer::setup::ready(
         &store.repo,
         &post.config.setup,
         &post.worktree,
         &post.env,
         &post.maestro_exe,
         logs,
-    )
-    .map_err(ApprovalError::Check)?;
+    ) {
+        Ok(ready) => ready,
+        Err(why) => {
+            return revert_unchecked(store, (score_id, task_id), merge, format!("post-merge {why}"), Vec::new());
+        }
+    };
     let mut evidence = Vec::new();
     for name in &score.post_merge_checks {
         let check = post.config.checks.get(name).ok_or_else(|| ApprovalError::UnknownCheck(name.clone()))?;
@@ -213,19 +218,31 @@ pub fn integrate(
         if failed {
             let reason =
                 format!("post-merge check {name} failed (exit {})", evidence.last().map_or("?", |e| e.exit.as_str()));
-            let reverted = rollback(store, score_id, Some(task_id), false)?;
-            let actor = store.session.actor.clone();
-            let _written = store.transact(&format!("post-merge checks of {score_id}/{task_id}"), |tx| {
-                let mut d = store::new_decision(tx, DecisionKind::Rollback, reason.clone(), &actor)
-                    .about(score_id, Some(task_id));
-                d.rationale = format!("reverted automatically as {}", reverted.commit);
-                d.evidence = evidence.clone();
-                store::append_decision(tx, &d)
-            })?;
-            return Ok(Integrated::Reverted { merge: merge.to_string(), revert: reverted.commit, reason });
+            return revert_unchecked(store, (score_id, task_id), merge, reason, evidence);
         }
     }
     Ok(integrated)
+}
+
+/// Revert the merge `merge` of a task whose post-merge checks failed (or could not run), and
+/// record why with the evidence.
+fn revert_unchecked(
+    store: &Store,
+    (score_id, task_id): (&str, &str),
+    merge: ObjectId,
+    reason: String,
+    evidence: Vec<crate::model::Evidence>,
+) -> Result<Integrated, ApprovalError> {
+    let reverted = rollback(store, score_id, Some(task_id), false)?;
+    let actor = store.session.actor.clone();
+    let _written = store.transact(&format!("post-merge checks of {score_id}/{task_id}"), |tx| {
+        let mut d =
+            store::new_decision(tx, DecisionKind::Rollback, reason.clone(), &actor).about(score_id, Some(task_id));
+        d.rationale = format!("reverted automatically as {}", reverted.commit);
+        d.evidence = evidence.clone();
+        store::append_decision(tx, &d)
+    })?;
+    Ok(Integrated::Reverted { merge: merge.to_string(), revert: reverted.commit, reason })
 }
 
 /// Merge the task; `Ok(Err(paths))` when it conflicts (recorded on the task).
