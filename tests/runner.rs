@@ -43,6 +43,7 @@ mod test_review;
 mod test_run;
 mod test_sandbox;
 mod test_score_edit;
+mod test_setup;
 mod test_shell;
 mod test_store;
 mod test_stuck;

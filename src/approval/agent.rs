@@ -18,6 +18,7 @@ use crate::model::{Evidence, Review, Task, TaskKind};
 use crate::performer::invoke::{self, Launch};
 use crate::performer::prompt::{self, VERDICT_FORMAT};
 use crate::performer::runner::Exit;
+use crate::performer::setup;
 use crate::store::Store;
 
 /// Diff bytes a reviewer is shown; the rest is named but left out.
@@ -45,14 +46,19 @@ pub(super) fn review(store: &Store, ctx: &ChainContext<'_>, task: &Task, who: &s
     repo.detached_worktree_at(&worktree, tip).map_err(ApprovalError::from)?;
 
     let run = store.session.new_id();
-    let transcript =
-        repo.common_dir().join("maestro/logs").join(&task.score).join(&task.id).join(format!("review-{run}.jsonl"));
+    let logs = repo.common_dir().join("maestro/logs").join(&task.score).join(&task.id);
+    let transcript = logs.join(format!("review-{run}.jsonl"));
+    // The scratch worktree gets its own ports, and its setup when it is new.
+    let (ports, env) = setup::ready(repo, &ctx.config.setup, &worktree, &ctx.env, &ctx.maestro_exe, logs)
+        .map_err(ApprovalError::Check)?;
+    let mut reviewer = reviewer.clone();
+    reviewer.allow_ports.extend(ports.ports());
     let launch = Launch {
-        performer: reviewer,
+        performer: &reviewer,
         binary: &binary,
         cwd: &worktree,
         prompt: prompt::review(task, &diff, &run),
-        base_env: &ctx.env,
+        base_env: &env,
         maestro_exe: &ctx.maestro_exe,
         store,
         score: &task.score,

@@ -15,8 +15,9 @@ use super::pr_feedback::PrStep;
 use crate::config::Config;
 use crate::git::Repo;
 use crate::model::{DecisionKind, Evidence, Review, Task, TaskStatus};
-use crate::performer::confine::Confinement;
-use crate::performer::runner::{self, Exit, ProcessSpec};
+use crate::performer::runner::Exit;
+use crate::performer::setup;
+use crate::performer::shell::{self, Shell};
 use crate::store::{self, Store, layout};
 
 /// Bytes of check output kept in the state as evidence.
@@ -201,10 +202,14 @@ fn run_checks(
     if task.checks.is_empty() {
         return Ok(None);
     }
+    // Checks get the worktree's own ports; a worktree made again (after a prune) is set up first.
+    let logs = store.repo.common_dir().join("maestro/logs").join(&task.score).join(&task.id);
+    let (_ports, env) = setup::ready(&store.repo, &ctx.config.setup, worktree, &ctx.env, &ctx.maestro_exe, logs)
+        .map_err(ApprovalError::Check)?;
     let mut evidence = Vec::new();
     for name in &task.checks {
         let check = ctx.config.checks.get(name).ok_or_else(|| ChainError::UnknownCheck(name.clone()))?;
-        let e = run_check(&store.repo, task, check, worktree, &ctx.env, &ctx.maestro_exe)?;
+        let e = run_check(&store.repo, task, check, worktree, &env, &ctx.maestro_exe)?;
         let failed = e.exit != "0";
         let exit = e.exit.clone();
         evidence.push(e);
@@ -242,43 +247,34 @@ pub(super) fn run_check(
     let transcript = logs.join(format!("check-{name}.log"));
     // Checks run code the agent wrote: confined too, with the network left alone.
     let run_id = format!("check-{}-{name}-{:08x}", task.id, fastrand::u32(..));
-    let confinement = Confinement::prepare(repo, check.sandbox, worktree, &run_id, check.writable.clone(), None)?;
-    let mut env = env.to_vec();
-    env.extend(confinement.env.iter().cloned());
-    let spec = ProcessSpec {
-        program: "/bin/sh".into(),
-        args: vec!["-c".into(), command.to_owned()],
-        cwd: worktree.to_owned(),
-        env,
-        stdin: Vec::new(),
-        timeout: Duration::from_secs(timeout),
-        transcript: transcript.clone(),
-        supervisor: maestro_exe.to_owned(),
-        sandbox: confinement.policy.clone(),
-        secrets: Vec::new(),
-    };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (_keep, cancel) = tokio::sync::watch::channel(false);
-    let out = rt.block_on(runner::run(&spec, |_| {}, cancel));
-    let aftermath = confinement.finish(repo).map_err(ApprovalError::from)?;
-    let out = out?;
-    let mut output = std::fs::read(&transcript).unwrap_or_default();
-    output.extend(std::fs::read(transcript.with_extension("stderr")).unwrap_or_default());
-    let digest = repo.blob_id(&output).map_err(ApprovalError::from)?.to_string();
-    let text = String::from_utf8_lossy(&output);
-    let start = text.char_indices().rev().nth(TAIL_BYTES).map_or(0, |(i, _)| i);
+    let out = shell::run(
+        repo,
+        Shell {
+            command,
+            worktree,
+            env: env.to_vec(),
+            timeout: Duration::from_secs(timeout),
+            transcript,
+            supervisor: maestro_exe,
+            sandbox: check.sandbox,
+            writable: check.writable.clone(),
+            run_id,
+            interruptible: false,
+        },
+    )?;
+    let digest = repo.blob_id(&out.output).map_err(ApprovalError::from)?.to_string();
     Ok(Evidence {
         check: name.to_owned(),
         // A check that redirected its worktree's link to the repository fails, whatever its
         // exit status said.
         exit: match out.exit {
-            _ if !aftermath.relinked.is_empty() => format!("outside write: {}", aftermath.relinked.join(", ")),
+            _ if !out.relinked.is_empty() => format!("outside write: {}", out.relinked.join(", ")),
             Exit::Code(c) => c.to_string(),
             other => other.to_string(),
         },
         duration_ms: out.duration.as_millis() as u64,
         digest,
-        tail: crate::model::redact::redact(&text[start..]),
+        tail: crate::model::redact::redact(&out.tail(TAIL_BYTES)),
     })
 }
 

@@ -194,33 +194,51 @@ pub fn integrate(
         return Ok(integrated);
     }
     store.repo.detached_worktree_at(&post.worktree, merge)?;
+    // The integration worktree gets its own ports, and its setup when it is new; a setup that
+    // fails leaves the merge unchecked, so it is reverted as a failing check would be.
+    let logs = store.repo.common_dir().join("maestro/logs").join(score_id).join(task_id);
+    let (_ports, env) = match crate::performer::setup::ready(
+        &store.repo,
+        &post.config.setup,
+        &post.worktree,
+        &post.env,
+        &post.maestro_exe,
+        logs,
+    ) {
+        Ok(ready) => ready,
+        Err(why) => {
+            let failed = check_failed(&task, format!("post-merge {why}"), Vec::new());
+            return revert_failed(store, (score_id, task_id), merge, failed);
+        }
+    };
     let mut evidence = Vec::new();
     for name in &score.post_merge_checks {
         let check = post.config.checks.get(name).ok_or_else(|| ApprovalError::UnknownCheck(name.clone()))?;
         let e =
-            chain::run_check(&store.repo, &task, check, &post.worktree, &post.env, &post.maestro_exe).map_err(|e| {
-                match e {
+            chain::run_check(&store.repo, &task, check, &post.worktree, &env, &post.maestro_exe).map_err(
+                |e| match e {
                     ChainError::Approval(a) => a,
                     other => ApprovalError::Check(other.to_string()),
-                }
-            })?;
+                },
+            )?;
         let failed = e.exit != "0";
         evidence.push(e);
         if failed {
-            let failed = check_failed(&task, name, evidence);
-            let reverted = rollback::revert_merges(store, score_id, Some(task_id), false, Some(&failed))?;
-            let sent_back = reverted.sent_back.unwrap_or(lifecycle::SentBack::Rework);
-            let (merge, revert, reason) = (merge.to_string(), reverted.commit, failed.summary);
-            return Ok(Integrated::Reverted { merge, revert, reason, sent_back });
+            let exit = evidence.last().map_or("?".to_owned(), |e| e.exit.clone());
+            let failed = check_failed(&task, format!("post-merge check {name} failed (exit {exit})"), evidence);
+            return revert_failed(store, (score_id, task_id), merge, failed);
         }
     }
     Ok(integrated)
 }
 
-/// What a failed post-merge check `name` of `task` says, for the decision and the rework.
-fn check_failed(task: &Task, name: &str, evidence: Vec<crate::model::decision::Evidence>) -> rollback::CheckFailed {
-    let (exit, tail) = evidence.last().map_or(("?", ""), |e| (e.exit.as_str(), e.tail.as_str()));
-    let summary = format!("post-merge check {name} failed (exit {exit})");
+/// What a failed post-merge check (or setup) of `task` says, for the decision and the rework.
+fn check_failed(
+    task: &Task,
+    summary: String,
+    evidence: Vec<crate::model::decision::Evidence>,
+) -> rollback::CheckFailed {
+    let tail = evidence.last().map_or("", |e| e.tail.as_str());
     let mut rework = format!(
         "{summary} once {} was merged into {}, so its merge was reverted. This run starts from that change \
          applied again on the integration branch (where it still applies): fix what the check reports.",
@@ -231,6 +249,19 @@ fn check_failed(task: &Task, name: &str, evidence: Vec<crate::model::decision::E
         rework.push_str(&format!("\nThe end of the check's output:\n{tail}"));
     }
     rollback::CheckFailed { summary, rework, evidence }
+}
+
+/// Revert the merge `merge` of a task whose post-merge checks failed (or could not run), and
+/// send the task back with why, in one transaction.
+fn revert_failed(
+    store: &Store,
+    (score_id, task_id): (&str, &str),
+    merge: ObjectId,
+    failed: rollback::CheckFailed,
+) -> Result<Integrated, ApprovalError> {
+    let reverted = rollback::revert_merges(store, score_id, Some(task_id), false, Some(&failed))?;
+    let sent_back = reverted.sent_back.unwrap_or(lifecycle::SentBack::Rework);
+    Ok(Integrated::Reverted { merge: merge.to_string(), revert: reverted.commit, reason: failed.summary, sent_back })
 }
 
 /// Merge the task; `Ok(Err(paths))` when it conflicts (recorded on the task).

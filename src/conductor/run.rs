@@ -405,6 +405,7 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
             stop: Some(stop),
             prices: &shared.config.prices,
             caps: &shared.config.budget,
+            setup: &shared.config.setup,
             confirm: Some(&confirm),
         };
         let report = match task_run::run_task(&store, &request, &mut |e| {

@@ -21,6 +21,7 @@ struct FileConfig {
     prices: BTreeMap<String, BTreeMap<String, toml::Value>>,
     #[serde(default)]
     budget: BTreeMap<String, toml::Value>,
+    setup: Option<super::setup::SetupEntry>,
 }
 
 /// One `[performers.<name>]` table as written; every field optional so layers can merge.
@@ -146,6 +147,7 @@ pub struct RawConfig {
     pub performers: BTreeMap<String, PerformerEntry>,
     pub checks: BTreeMap<String, CheckEntry>,
     pub budget: super::budget::RawBudget,
+    pub setup: super::setup::RawSetup,
 }
 
 /// Read one TOML layer; `None` if the file does not exist.
@@ -194,6 +196,7 @@ impl RawConfig {
     /// Merge a file layer over what is there.
     pub fn merge(&mut self, (source, Layer(file)): (String, Layer)) {
         self.budget.merge(&source, file.prices, file.budget);
+        self.setup.merge(&source, file.setup);
         for (name, entry) in file.performers {
             self.performers.entry(name).or_default().merge(entry, &source);
         }

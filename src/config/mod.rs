@@ -15,12 +15,14 @@ pub mod boolean;
 mod budget;
 mod duration;
 mod file;
+mod setup;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use duration::parse_duration;
 pub use file::{CheckEntry, PerformerEntry};
+pub use setup::{Import, Setup};
 
 use crate::model::TaskKind;
 use crate::model::ids::validate_slug;
@@ -170,6 +172,8 @@ pub struct Config {
     pub prices: crate::model::budget::Prices,
     /// The caps on spending from trusted config.
     pub budget: crate::model::budget::Caps,
+    /// How new worktrees are made ready (`[setup]`).
+    pub setup: Setup,
 }
 
 /// A configuration problem, naming where and which key.
@@ -224,6 +228,7 @@ pub fn load(sources: &Sources<'_>) -> Result<Config, Vec<ConfigError>> {
 fn validate(mut raw: file::RawConfig, errors: &mut Vec<ConfigError>) -> Config {
     let mut config = Config::default();
     (config.prices, config.budget) = std::mem::take(&mut raw.budget).validate(errors);
+    config.setup = std::mem::take(&mut raw.setup).validate(errors);
     for (name, entry) in raw.performers {
         let mut err = |key: &str, message: String| {
             errors.push(ConfigError {

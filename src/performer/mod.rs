@@ -13,6 +13,8 @@ pub mod prompt;
 pub mod requirements;
 mod restart;
 pub mod runner;
+pub mod setup;
+pub mod shell;
 pub mod task_run;
 
 use std::io::Read;

@@ -39,6 +39,8 @@ pub struct RunRequest<'a> {
     /// The price table and the caps of trusted config.
     pub prices: &'a crate::model::budget::Prices,
     pub caps: &'a crate::model::budget::Caps,
+    /// How a new worktree is made ready (`[setup]` of trusted config).
+    pub setup: &'a crate::config::Setup,
     /// Called once the task is claimed, before anything runs: `false` when another machine's
     /// claim won (a run sharing the Score syncs here, so the claim is confirmed by a push).
     pub confirm: Option<&'a dyn Fn() -> bool>,
@@ -301,6 +303,17 @@ fn perform(
     let repaired = prepare_worktree(store, &run.branch, base, worktree, run_id)
         .map_err(|e| RunError::Worktree(format!("cannot prepare the worktree: {e}")))?;
     crate::failpoint::hit("task-run:worktree");
+    // Its own ports for the run, and its setup when it is new (see `super::setup`).
+    let logs = run.transcript.parent().map(Path::to_owned).unwrap_or_default();
+    let (ports, base_env) = match super::setup::ready(repo, req.setup, worktree, &req.base_env, &req.maestro_exe, logs)
+    {
+        Ok(ready) => ready,
+        Err(_) if crate::git::interrupted() => return Ok(Finish { repaired, ..Finish::interrupted() }),
+        Err(why) => return Ok(Finish { repaired, ..Finish::failed(why) }),
+    };
+    // A confined performer may reach what it serves on its own ports.
+    let mut performer = req.performer.clone();
+    performer.allow_ports.extend(ports.ports());
 
     // Run the performer, with what the team knows that bears on the task.
     let view = store.view()?;
@@ -314,11 +327,11 @@ fn perform(
         handover: &run.handover,
     };
     let launch = Launch {
-        performer: req.performer,
+        performer: &performer,
         binary: &req.binary,
         cwd: worktree,
         prompt: super::prompt::build(task, &run.branch, run_id, &context),
-        base_env: &req.base_env,
+        base_env: &base_env,
         maestro_exe: &req.maestro_exe,
         store,
         score: &task.score,
@@ -393,7 +406,10 @@ fn perform(
         task.score,
         task.id,
     );
-    let skip: Vec<&str> = context_file.into_iter().collect();
+    // What setup made and the performer left as it was is the baseline, not the result.
+    let baseline = super::setup::unchanged_baseline(repo, worktree);
+    let mut skip: Vec<&str> = context_file.into_iter().collect();
+    skip.extend(baseline.iter().map(String::as_str));
     let committed = store.commit_worktree(worktree, &skip, &message)?;
     if let Some(name) = context_file {
         let _ = std::fs::remove_file(worktree.join(name));

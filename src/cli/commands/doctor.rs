@@ -11,8 +11,9 @@ use crate::store::{self, layout::STATE_REF, lock};
 
 /// Check this repository's git-maestro setup and state
 ///
-/// Checks the git version, the ref storage, leftover locks, the pre-push hook, that every file
-/// of the state parses, and the lifecycle's invariants over the state and the branches:
+/// Checks the git version, the ref storage, leftover locks, the pre-push hook, the checkout's
+/// .worktreeinclude, that every file of the state parses, and the lifecycle's invariants over
+/// the state and the branches:
 ///
 /// I1: every merged task's merge commit is on its Score's integration branch and names it.
 ///
@@ -133,6 +134,7 @@ fn check_store(store: &store::Store, findings: &mut Vec<Finding>) -> CommandResu
         ),
     });
     findings.push(hook_finding(&hooks::HookPaths::of(repo)));
+    findings.extend(include_finding(repo));
     let Some(tip) = store.tip()? else {
         findings.push(finding(
             "state",
@@ -189,6 +191,26 @@ fn check_store(store: &store::Store, findings: &mut Vec<Finding>) -> CommandResu
         return Ok(());
     }
     check_invariants(store, findings)
+}
+
+/// `.worktreeinclude`, when the checkout has one: a pattern that reaches outside it fails every
+/// new worktree.
+fn include_finding(repo: &git::Repo) -> Option<Finding> {
+    let plan = match repo.main_workdir().as_deref().map(git::plan_includes).transpose() {
+        Ok(plan) => plan.flatten()?,
+        Err(e) => return Some(finding("include", Status::Warn, e.to_string(), None)),
+    };
+    Some(if plan.refused.is_empty() {
+        let detail = format!(
+            "{}: {} copied into new worktrees",
+            git::INCLUDE_FILE,
+            crate::cli::ui::count(plan.files.len(), "file")
+        );
+        finding("include", Status::Ok, detail, None)
+    } else {
+        let hint = format!("patterns name files inside the checkout only: fix {}", git::INCLUDE_FILE);
+        finding("include", Status::Error, crate::cli::ui::shown(&plan.refused.join("; ")).into_owned(), Some(hint))
+    })
 }
 
 /// The pre-push verifier: in place, never installed, or installed and since broken by a hook

@@ -19,7 +19,10 @@ use crate::performer;
 /// cannot: the command must be an executable file; the settings each agent CLI needs must be
 /// there (e.g. Gemini with `base_url` needs `isolate_home = true`); and claude, codex and
 /// gemini are asked for `--version`, which is compared with the version the test suite drives.
-/// A `command` performer is never run: only that it is executable is checked.
+/// A `command` performer is never run: only that it is executable is checked. It also says how
+/// new worktrees are prepared (what .worktreeinclude copies, each setup command and where it
+/// comes from, imported ones marked) and exits 1 when they cannot be (an escaping pattern, an
+/// imported file that cannot be read).
 ///
 /// With --stats, shows what was learned about each performer from finished tasks, by task kind
 /// and language.
@@ -185,6 +188,7 @@ pub fn cmd_performers(ctx: &Context, args: &PerformersArgs) -> CommandResult {
     let base = repo.main_workdir().unwrap_or_else(|| repo.common_dir().to_owned());
     let rows: Vec<Row> = config.performers.values().map(|p| row(p, &base, args.check)).collect();
     let broken: Vec<&Row> = rows.iter().filter(|r| r.problem.is_some()).collect();
+    let setup_problem = if args.check { worktree_setup(ctx, &repo, &config.setup) } else { None };
     if ctx.ui.json {
         ctx.ui.json(&rows)?;
     } else if rows.is_empty() {
@@ -231,6 +235,10 @@ pub fn cmd_performers(ctx: &Context, args: &PerformersArgs) -> CommandResult {
             ctx.ui.warn(format!("{}: {}", r.name, r.problem.as_deref().unwrap_or_default()));
         }
     }
+    if let Some(problem) = setup_problem {
+        return Err(CommandError::user("bad-setup", problem)
+            .hint(format!("fix {} or [setup] in .maestro/config.toml", crate::git::INCLUDE_FILE)));
+    }
     if args.check && !broken.is_empty() {
         let hint = match broken.as_slice() {
             [one] => one.hint.clone().unwrap_or_default(),
@@ -245,4 +253,43 @@ pub fn cmd_performers(ctx: &Context, args: &PerformersArgs) -> CommandResult {
         );
     }
     Ok(())
+}
+
+/// With --check: say how new worktrees are prepared (what `.worktreeinclude` copies, which
+/// setup commands run and which were imported from the repository); the problem that would
+/// fail every run, if any.
+fn worktree_setup(ctx: &Context, repo: &crate::git::Repo, setup: &crate::config::Setup) -> Option<String> {
+    let main = repo.main_workdir();
+    let mut problems = Vec::new();
+    match main.as_deref().map(crate::git::plan_includes).transpose() {
+        Ok(Some(Some(plan))) => {
+            problems.extend(plan.refused.iter().cloned());
+            if plan.refused.is_empty() {
+                let files = if plan.files.is_empty() { "nothing yet".to_owned() } else { plan.files.join(", ") };
+                ctx.ui.status(format!("Worktree setup: {} copies {files}.", crate::git::INCLUDE_FILE));
+            }
+            for (path, why) in &plan.skipped {
+                ctx.ui.warn(format!("{}: {} is skipped: {why}", crate::git::INCLUDE_FILE, shown(path)));
+            }
+        }
+        Ok(_) => {}
+        Err(e) => problems.push(e.to_string()),
+    }
+    match performer::setup::commands(setup, main.as_deref()) {
+        Ok(commands) => {
+            for c in commands {
+                let imported = if c.import.is_some() { " (imported)" } else { "" };
+                ctx.ui.status(format!("Worktree setup: {}{imported} runs `{}`.", shown(&c.origin), shown(&c.run)));
+            }
+        }
+        Err(e) => problems.push(e.to_string()),
+    }
+    for problem in &problems {
+        ctx.ui.warn(shown(problem));
+    }
+    (!problems.is_empty()).then(|| shown(&format!("new worktrees cannot be prepared: {}", problems.join("; "))))
+}
+
+fn shown(text: &str) -> String {
+    crate::cli::ui::shown(text).into_owned()
 }

@@ -58,6 +58,7 @@ pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
         stop: None,
         prices: &config.prices,
         caps: &config.budget,
+        setup: &config.setup,
         confirm: None,
     };
     let headline = format!("{score}/{id} · {name}");
