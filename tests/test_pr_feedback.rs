@@ -315,15 +315,20 @@ fn after_max_attempts_the_task_goes_to_another_performer_with_the_packet_and_the
 fn the_same_head_is_never_sent_back_twice_even_by_a_later_command() {
     let f = flow(3, &[("alpha", "same")]);
     let head = f.opened();
-    // The rework changes nothing: the same commit is submitted again, and the PR still fails.
-    let run = f.with_gh(&["run", "p"]).success();
-    assert_eq!(f.tip(&f.dir), head, "{}", run.render());
-    assert!(f.env.path("prompts/2-alpha.txt").exists(), "the rework ran");
-    let again = f.with_gh(&["task", "review", "p/t0"]).success();
-    assert!(again.stderr.contains("was sent back already"), "{}", again.render());
-    assert_eq!(f.task()["status"], "submitted");
+    // The failing check sends the result back once; a later look at the same head does not.
+    f.with_gh(&["task", "review", "p/t0"]).user_error();
+    assert_eq!(f.task()["status"], "ready");
+    let again = f.with_gh(&["task", "review", "p/t0"]);
+    assert_ne!(again.code, 255, "{}", again.render());
     assert_eq!(f.rejections().len(), 1, "one reaction for one head");
-    assert!(!f.env.path("prompts/3-alpha.txt").exists(), "not sent back a second time");
+    // A rework that changes nothing is refused (issue 18: no empty rework), and nothing new is
+    // pushed to the PR, so there is no new head to react to either.
+    let run = f.with_gh(&["run", "p"]);
+    assert!(run.stderr.contains("the rework changed nothing"), "{}", run.render());
+    assert!(f.env.path("prompts/2-alpha.txt").exists(), "the rework ran");
+    assert_eq!(f.tip(&f.remote()), head, "nothing new was pushed");
+    let by_pr = f.rejections().into_iter().filter(|d| d["actor"] == "pr").count();
+    assert_eq!(by_pr, 1, "still one reaction of the PR step for one head: {:#?}", f.rejections());
 }
 
 #[test]

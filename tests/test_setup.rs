@@ -330,5 +330,6 @@ fn a_setup_that_fails_in_the_integration_worktree_reverts_the_unchecked_merge() 
     assert!(run.stderr.contains("post-merge setup ([setup] run in "), "{}", run.render());
     assert!(run.stderr.contains("no database"), "{}", run.render());
     let t = env.run(&dir, &["task", "show", "p/t0", "--json"]).success().json();
-    assert_eq!(t["status"], "reverted", "an unchecked merge does not stand");
+    assert_eq!(t["status"], "ready", "an unchecked merge does not stand: the task is sent back");
+    assert!(t["rework"].as_str().unwrap_or_default().contains("post-merge setup"), "{t:#}");
 }
