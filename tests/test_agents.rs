@@ -155,15 +155,20 @@ fn fail_fast(adapter: &str) -> &'static str {
     }
 }
 
-/// Processes still alive from the run `run_id` (every child inherits `MAESTRO_RUN`).
-pub(crate) fn survivors(run_id: &str) -> Vec<String> {
+/// Processes still alive from the run `run_id` of the test whose temp root is `root` (every
+/// child inherits `MAESTRO_RUN` and `MAESTRO_WORKTREE`; run ids are seeded, so another test
+/// process on the machine can have the same one).
+pub(crate) fn survivors(run_id: &str, root: &Path) -> Vec<String> {
     let needle = format!("MAESTRO_RUN={run_id}");
+    let worktree = format!("MAESTRO_WORKTREE={}", root.display());
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter(|e| {
-            std::fs::read(e.path().join("environ"))
-                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
+            std::fs::read(e.path().join("environ")).is_ok_and(|env| {
+                let mut vars = env.split(|b| *b == 0);
+                vars.clone().any(|v| v == needle.as_bytes()) && vars.any(|v| v.starts_with(worktree.as_bytes()))
+            })
         })
         .filter(|e| !std::fs::read_to_string(e.path().join("stat")).unwrap_or_default().contains(") Z "))
         .map(|e| std::fs::read_to_string(e.path().join("cmdline")).unwrap_or_default().replace('\0', " "))
@@ -189,7 +194,7 @@ fn fails_cleanly(adapter: &str, scenario: &str, timeout: &str) {
         assert_eq!(attempt["exit"], "timeout", "{attempt:#}");
     }
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let left = survivors(attempt["run"].as_str().unwrap());
+    let left = survivors(attempt["run"].as_str().unwrap(), &s.env.path(""));
     assert!(left.is_empty(), "processes of the run survived: {left:#?}");
     assert!(!s.server.requests().is_empty(), "the CLI did reach the scripted endpoint");
 }

@@ -132,6 +132,9 @@ fn claude_is_stopped_at_the_response_that_reaches_the_cap() {
     let main: Vec<usize> = requests.iter().enumerate().filter(|(_, r)| r["main"] == true).map(|(i, _)| i).collect();
     assert_eq!(main.len(), 2, "the model was asked twice, not a third time: {requests:#?}");
     assert_eq!(main[1], requests.len() - 1, "nothing was asked after the crossing response: {requests:#?}");
+    let run_id = task(&s)["attempts"][0]["run"].as_str().unwrap().to_owned();
+    let left = crate::test_agents::survivors(&run_id, &s.env.path(""));
+    assert!(left.is_empty(), "Claude Code and its tools were stopped: {left:#?}");
 }
 
 #[test]

@@ -126,7 +126,11 @@ fn a_cap_reached_mid_run_stops_the_performer_and_blocks_the_task_until_a_person_
     let spent = f.env.git(&f.dir, &["show", &format!("{commit}:spent.txt")]).success_git();
     assert_eq!(spent, "1\n2\n3\n4\n", "no message after the crossing one");
     let run_id = attempt["run"].as_str().unwrap();
-    assert_eq!(crate::test_agents::survivors(run_id), Vec::<String>::new(), "its whole process tree is gone");
+    assert_eq!(
+        crate::test_agents::survivors(run_id, &f.env.path("")),
+        Vec::<String>::new(),
+        "its whole process tree is gone"
+    );
 
     // The next attempt is refused before anything is claimed.
     let tip = f.env.state_tip(&f.dir);
