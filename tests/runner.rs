@@ -48,4 +48,5 @@ mod test_sync;
 mod test_sync_branches;
 mod test_task_run;
 mod test_upgrade;
+mod test_watch;
 mod test_worktree;

@@ -21,6 +21,8 @@ struct FileConfig {
     prices: BTreeMap<String, BTreeMap<String, toml::Value>>,
     #[serde(default)]
     budget: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    notify: BTreeMap<String, toml::Value>,
 }
 
 /// One `[performers.<name>]` table as written; every field optional so layers can merge.
@@ -146,6 +148,7 @@ pub struct RawConfig {
     pub performers: BTreeMap<String, PerformerEntry>,
     pub checks: BTreeMap<String, CheckEntry>,
     pub budget: super::budget::RawBudget,
+    pub notify: super::notify::RawNotify,
 }
 
 /// Read one TOML layer; `None` if the file does not exist.
@@ -194,6 +197,7 @@ impl RawConfig {
     /// Merge a file layer over what is there.
     pub fn merge(&mut self, (source, Layer(file)): (String, Layer)) {
         self.budget.merge(&source, file.prices, file.budget);
+        self.notify.merge(&source, file.notify);
         for (name, entry) in file.performers {
             self.performers.entry(name).or_default().merge(entry, &source);
         }

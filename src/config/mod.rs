@@ -15,6 +15,7 @@ pub mod boolean;
 mod budget;
 mod duration;
 mod file;
+pub mod notify;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -170,6 +171,9 @@ pub struct Config {
     pub prices: crate::model::budget::Prices,
     /// The caps on spending from trusted config.
     pub budget: crate::model::budget::Caps,
+    /// The command run when something starts needing a person.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify: Option<notify::Notify>,
 }
 
 /// A configuration problem, naming where and which key.
@@ -224,6 +228,7 @@ pub fn load(sources: &Sources<'_>) -> Result<Config, Vec<ConfigError>> {
 fn validate(mut raw: file::RawConfig, errors: &mut Vec<ConfigError>) -> Config {
     let mut config = Config::default();
     (config.prices, config.budget) = std::mem::take(&mut raw.budget).validate(errors);
+    config.notify = std::mem::take(&mut raw.notify).validate(errors);
     for (name, entry) in raw.performers {
         let mut err = |key: &str, message: String| {
             errors.push(ConfigError {

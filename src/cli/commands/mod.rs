@@ -26,7 +26,7 @@ mod pr;
 mod rollback;
 mod run;
 mod score;
-mod status;
+pub(crate) mod status;
 mod supervise;
 mod sync;
 mod task;
