@@ -6,6 +6,7 @@ mod common;
 
 mod test_agents;
 mod test_agents_budget;
+mod test_board;
 mod test_budget;
 mod test_checks;
 mod test_cli;
