@@ -1,6 +1,7 @@
 //! `git maestro board` under a real terminal: tmux runs it on a Score whose task waits for a
-//! human approval; the screen shows the task and the needs-you entry, `a` approves it (the
-//! state records it), `d` shows the diff in the pager, `q` gives the terminal back.
+//! human approval; the screen shows the task and the needs-you entry, a terminal too small says
+//! so, `d` shows the diff in the pager, `a` approves it (the state records it), `q` gives the
+//! terminal back.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -88,6 +89,11 @@ fn the_board_in_tmux_shows_the_approval_that_needs_you_approves_it_with_a_and_qu
     let screen = tmux.wait_for(&["NEEDS YOU (1)", "k/a  an approval", "submitted", "wrote a.txt"]);
     assert!(screen.contains("a approve  r reject  d diff  q quit"), "the help line is shown:\n{screen}");
     assert_eq!(tmux.cmd(&["display", "-p", "-t", "b", "#{alternate_on}"]).stdout.trim(), "1", "{screen}");
+
+    tmux.cmd(&["resize-window", "-t", "b", "-x", "50", "-y", "12"]);
+    tmux.wait_for(&["Terminal too small (50×12): needs 60×16."]);
+    tmux.cmd(&["resize-window", "-t", "b", "-x", "80", "-y", "24"]);
+    tmux.wait_for(&["NEEDS YOU (1)"]);
 
     tmux.cmd(&["send-keys", "-t", "b", "d"]);
     tmux.wait_for(&["+hello from a", "-- end of diff --"]);

@@ -9,7 +9,7 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::activity::Activity;
 use super::view::{self, Kind, Row};
@@ -208,9 +208,8 @@ fn follow(state: &mut State, board: &Board, store: &Store) {
 fn render(frame: &mut ratatui::Frame<'_>, state: &State) {
     let area = frame.area();
     if area.width < MIN.0 || area.height < MIN.1 {
-        let text =
-            format!("The terminal is too small ({}×{}): the board needs {}×{}.", area.width, area.height, MIN.0, MIN.1);
-        frame.render_widget(Paragraph::new(text), area);
+        let text = format!("Terminal too small ({}×{}): needs {}×{}.", area.width, area.height, MIN.0, MIN.1);
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
         return;
     }
     let [list, activity, help] =
