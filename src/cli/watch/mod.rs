@@ -137,19 +137,23 @@ impl<'s> Watcher<'s> {
 
 /// Sleep for `pause`, or less when Ctrl-C came or stdout closed; whether to stop.
 fn wait(pause: Duration) -> bool {
-    use rustix::event::{PollFd, PollFlags, Timespec, poll};
     if crate::git::interrupted() {
         return true;
     }
+    stdout_closed(pause) || crate::git::interrupted()
+}
+
+/// Whether stdout closed (its reader went, its terminal hung up), waiting up to `pause` for it.
+pub fn stdout_closed(pause: Duration) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
     let stdout = std::io::stdout();
-    // No event asked for: poll reports only an error or hang-up of stdout (its reader went).
+    // No event asked for: poll reports only an error or hang-up of stdout.
     let mut fds = [PollFd::new(&stdout, PollFlags::empty())];
     let timeout = Timespec { tv_sec: 0, tv_nsec: i64::from(pause.subsec_nanos()) };
-    let closed = match poll(&mut fds, Some(&timeout)) {
+    match poll(&mut fds, Some(&timeout)) {
         Ok(0) | Err(_) => false,
         Ok(_) => fds[0].revents().intersects(PollFlags::ERR | PollFlags::HUP | PollFlags::NVAL),
-    };
-    closed || crate::git::interrupted()
+    }
 }
 
 /// One event on stdout: a JSON line with `--json`, else readable lines.

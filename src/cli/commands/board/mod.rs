@@ -11,12 +11,14 @@ mod activity;
 mod screen;
 mod view;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use crossterm::event::{self, Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::cli::context::Context;
-use crate::cli::error::{CommandError, CommandResult};
+use crate::cli::error::CommandResult;
 use crate::cli::watch::{POLL, Watcher, model::Event, notify::Notifier};
 
 /// Watch every agent live, see what needs you, and act on it
@@ -46,27 +48,29 @@ pub fn cmd_board(ctx: &Context, args: &BoardArgs) -> CommandResult {
     let mut term = screen::Terminal::enter()?;
     let mut last_draw = Instant::now();
     term.draw(&mut state, &watcher.board, &store)?;
+    let keys = Keys::start();
     loop {
-        if crate::git::interrupted() {
+        // A terminal that went away (its window closed) ends the board.
+        if crate::git::interrupted() || crate::cli::watch::stdout_closed(Duration::ZERO) {
             break;
         }
         let mut dirty = false;
-        if event::poll(POLL).map_err(CommandError::from)? {
-            match event::read().map_err(CommandError::from)? {
-                TermEvent::Key(key) if key.kind != KeyEventKind::Release => {
-                    match state.key(key, &store, &watcher.board) {
-                        screen::Action::Quit => break,
-                        screen::Action::Diff(score, task) => {
-                            let base = diff_base(&store, &score);
-                            state.message = term.suspended(|| diff(ctx, &base, &score, &task))?;
-                        }
-                        screen::Action::Redraw => {}
+        match keys.events.recv_timeout(POLL) {
+            Ok(TermEvent::Key(key)) if key.kind != KeyEventKind::Release => {
+                match state.key(key, &store, &watcher.board) {
+                    screen::Action::Quit => break,
+                    screen::Action::Diff(score, task) => {
+                        let base = diff_base(&store, &score);
+                        let _paused = keys.pause();
+                        state.message = term.suspended(|| diff(ctx, &base, &score, &task))?;
                     }
-                    dirty = true;
+                    screen::Action::Redraw => {}
                 }
-                TermEvent::Resize(..) => dirty = true,
-                _ => {}
+                dirty = true;
             }
+            Ok(TermEvent::Resize(..)) => dirty = true,
+            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
         for e in watcher.poll()? {
             dirty = true;
@@ -108,6 +112,60 @@ fn diff(ctx: &Context, base: &str, score: &str, task: &str) -> String {
         Ok(s) if s.success() => format!("diff {range} shown"),
         Ok(s) => format!("git diff {range} failed: {s}"),
         Err(e) => format!("cannot run git diff: {e}"),
+    }
+}
+
+/// The terminal's events, read on a thread of their own: crossterm spins reading a terminal
+/// that hung up, and the board must still see that its stdout is gone and exit (which ends
+/// the thread with the process).
+struct Keys {
+    events: mpsc::Receiver<TermEvent>,
+    paused: Arc<AtomicBool>,
+}
+
+impl Keys {
+    fn start() -> Keys {
+        let (tx, events) = mpsc::channel();
+        let paused = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&paused);
+        std::thread::spawn(move || {
+            loop {
+                if flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(READ_SLICE);
+                    continue;
+                }
+                match event::poll(READ_SLICE) {
+                    Ok(true) => {
+                        let Ok(e) = event::read() else { return };
+                        if tx.send(e).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(false) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+        Keys { events, paused }
+    }
+
+    /// Stop reading keys until the guard is dropped: a pager reads them meanwhile.
+    fn pause(&self) -> Paused<'_> {
+        self.paused.store(true, Ordering::Relaxed);
+        // The read under way ends within one slice.
+        std::thread::sleep(READ_SLICE * 2);
+        Paused(&self.paused)
+    }
+}
+
+/// How long the key reader waits at a time.
+const READ_SLICE: Duration = Duration::from_millis(100);
+
+struct Paused<'k>(&'k AtomicBool);
+
+impl Drop for Paused<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
     }
 }
 
