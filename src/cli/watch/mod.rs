@@ -37,6 +37,9 @@ pub fn cmd_watch(ctx: &Context) -> CommandResult {
     let store = ctx.store()?;
     let mut watcher = Watcher::new(ctx, &store)?;
     emit(ctx, &Event::Snapshot { scores: watcher.board.scores.clone() })?;
+    if watcher.config.is_none() {
+        ctx.ui.warn("the trusted config does not load: no notify command runs (see `git maestro doctor`)");
+    }
     let notifier = notify::Notifier::new(watcher.config.as_ref().and_then(|c| c.notify.clone()));
     loop {
         let stop = wait(POLL);
