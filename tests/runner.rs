@@ -6,6 +6,7 @@ mod common;
 
 mod test_agents;
 mod test_agents_budget;
+mod test_board;
 mod test_budget;
 mod test_checks;
 mod test_cli;
@@ -51,4 +52,5 @@ mod test_sync;
 mod test_sync_branches;
 mod test_task_run;
 mod test_upgrade;
+mod test_watch;
 mod test_worktree;

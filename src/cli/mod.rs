@@ -10,6 +10,7 @@ mod error;
 mod json;
 mod money;
 mod ui;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -22,6 +22,8 @@ struct FileConfig {
     #[serde(default)]
     budget: BTreeMap<String, toml::Value>,
     setup: Option<super::setup::SetupEntry>,
+    #[serde(default)]
+    notify: BTreeMap<String, toml::Value>,
 }
 
 /// One `[performers.<name>]` table as written; every field optional so layers can merge.
@@ -148,6 +150,7 @@ pub struct RawConfig {
     pub checks: BTreeMap<String, CheckEntry>,
     pub budget: super::budget::RawBudget,
     pub setup: super::setup::RawSetup,
+    pub notify: super::notify::RawNotify,
 }
 
 /// Read one TOML layer; `None` if the file does not exist.
@@ -197,6 +200,7 @@ impl RawConfig {
     pub fn merge(&mut self, (source, Layer(file)): (String, Layer)) {
         self.budget.merge(&source, file.prices, file.budget);
         self.setup.merge(&source, file.setup);
+        self.notify.merge(&source, file.notify);
         for (name, entry) in file.performers {
             self.performers.entry(name).or_default().merge(entry, &source);
         }

@@ -16,6 +16,7 @@ mod budget;
 mod duration;
 mod file;
 mod setup;
+pub mod notify;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -174,6 +175,9 @@ pub struct Config {
     pub budget: crate::model::budget::Caps,
     /// How new worktrees are made ready (`[setup]`).
     pub setup: Setup,
+    /// The command run when something starts needing a person.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify: Option<notify::Notify>,
 }
 
 /// A configuration problem, naming where and which key.
@@ -229,6 +233,7 @@ fn validate(mut raw: file::RawConfig, errors: &mut Vec<ConfigError>) -> Config {
     let mut config = Config::default();
     (config.prices, config.budget) = std::mem::take(&mut raw.budget).validate(errors);
     config.setup = std::mem::take(&mut raw.setup).validate(errors);
+    config.notify = std::mem::take(&mut raw.notify).validate(errors);
     for (name, entry) in raw.performers {
         let mut err = |key: &str, message: String| {
             errors.push(ConfigError {

@@ -1,6 +1,7 @@
 //! One file per command; a command group is a folder.
 
 mod approve;
+mod board;
 mod budget;
 mod complete;
 mod completions;
@@ -26,7 +27,7 @@ mod pr;
 mod rollback;
 mod run;
 mod score;
-mod status;
+pub(crate) mod status;
 mod supervise;
 mod sync;
 mod task;
@@ -49,6 +50,7 @@ pub enum Command {
     Reject(approve::RejectArgs),
     Run(run::RunArgs),
     Status(status::StatusArgs),
+    Board(board::BoardArgs),
     #[command(subcommand)]
     Budget(budget::BudgetCommand),
     Pr(pr::PrArgs),
@@ -93,6 +95,7 @@ pub fn run(ctx: &Context, command: Command) -> CommandResult {
         Command::Reject(args) => approve::cmd_reject(ctx, &args),
         Command::Run(args) => run::cmd_run(ctx, &args),
         Command::Status(args) => status::cmd_status(ctx, &args),
+        Command::Board(args) => board::cmd_board(ctx, &args),
         Command::Budget(cmd) => budget::run(ctx, cmd),
         Command::Pr(args) => pr::cmd_pr(ctx, &args),
         Command::Merge(args) => merge::cmd_merge(ctx, &args),

@@ -16,25 +16,33 @@ use crate::store;
 /// or whose record `run` cannot use. Below each Score: conflicts `sync` settled on its tasks
 /// (resolve with `git maestro sync --resolve <score>/<task>`), and the conflicts forecast
 /// between its active branches.
+///
+/// With `--watch`, print a `snapshot` of the board, then one line per change of the state
+/// (a task's status, an attempt started or ended, an approval step passed, something that
+/// needs a person), until Ctrl-C or until stdout closes; JSON Lines with `--json`.
 #[derive(Debug, clap::Args)]
-pub struct StatusArgs {}
+pub struct StatusArgs {
+    /// Keep watching: print an event for each change of the state
+    #[arg(long)]
+    pub watch: bool,
+}
 
 #[derive(serde::Serialize)]
-struct Row<'a> {
-    id: &'a str,
-    status: TaskStatus,
-    assignee: Option<&'a str>,
-    attempts: usize,
+pub(crate) struct Row<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) status: TaskStatus,
+    pub(crate) assignee: Option<&'a str>,
+    pub(crate) attempts: usize,
     /// What its attempts used and cost, the running one's so far included.
-    spent: crate::model::budget::Spent,
+    pub(crate) spent: crate::model::budget::Spent,
     #[serde(skip_serializing_if = "Option::is_none")]
-    waiting_for: Option<String>,
+    pub(crate) waiting_for: Option<String>,
     /// Why the task stopped, when it waits for a person or a retry.
     #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// Conflicts sync settled on this task by setting a value aside.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    sync_conflicts: Vec<&'a crate::model::clock::SyncConflict>,
+    pub(crate) sync_conflicts: Vec<&'a crate::model::clock::SyncConflict>,
 }
 
 /// Say which steps have git effects not applied yet: reads never settle them.
@@ -55,7 +63,10 @@ fn report_pending_effects(ctx: &Context, store: &store::Store, view: &store::Vie
     Ok(())
 }
 
-pub fn cmd_status(ctx: &Context, _args: &StatusArgs) -> CommandResult {
+pub fn cmd_status(ctx: &Context, args: &StatusArgs) -> CommandResult {
+    if args.watch {
+        return crate::cli::watch::cmd_watch(ctx);
+    }
     let store = ctx.store()?;
     let view = store.view()?;
     let mut board = Vec::new();
@@ -133,13 +144,19 @@ pub fn cmd_status(ctx: &Context, _args: &StatusArgs) -> CommandResult {
 const CELL_CHARS: usize = 100;
 
 /// What the reasons of stopped tasks are read from.
-struct Why {
+pub(crate) struct Why {
     config: Option<Config>,
     /// Every decision, oldest first; empty when no task needs them.
     decisions: Vec<Decision>,
 }
 
 impl Why {
+    /// Reasons from `config` (when it loaded) and `decisions` (every decision, oldest first, or
+    /// none when no task is rejected or blocked).
+    pub(crate) fn new(config: Option<Config>, decisions: Vec<Decision>) -> Why {
+        Why { config, decisions }
+    }
+
     /// The rationale of the last rejection of `t` (a verdict, or the decision that blocked it).
     fn last_rejection(&self, t: &Task) -> Option<&Decision> {
         self.decisions.iter().rev().find(|d| {
@@ -167,7 +184,7 @@ impl Why {
 }
 
 /// The row of the task record `t`, read at the place of `listed` in `score`.
-fn row<'a>(score: &Score, listed: &'a str, t: &'a Task, why: &Why) -> Row<'a> {
+pub(crate) fn row<'a>(score: &Score, listed: &'a str, t: &'a Task, why: &Why) -> Row<'a> {
     let last_reason = || t.attempts.last().and_then(|a| a.reason.clone());
     let (waiting_for, reason) = match t.status {
         TaskStatus::Submitted => {
@@ -212,7 +229,7 @@ fn row<'a>(score: &Score, listed: &'a str, t: &'a Task, why: &Why) -> Row<'a> {
 }
 
 /// `12.3k · $0.42`, `cost unknown` for a model without a price, `-` before any usage.
-fn used(s: &crate::model::budget::Spent) -> String {
+pub(crate) fn used(s: &crate::model::budget::Spent) -> String {
     match (s.tokens, s.unknown) {
         (0, _) => "-".into(),
         (t, 0) => format!("{} · {}", crate::cli::money::tokens(t), crate::model::budget::dollars(s.usd)),

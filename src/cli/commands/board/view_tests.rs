@@ -1,0 +1,77 @@
+//! The board's rows from a state, as snapshots.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::cli::commands::status::Why;
+use crate::model::task::{sample, sample_attempt};
+use crate::model::{AttemptOutcome, Task, TaskStatus};
+
+const NOW: Timestamp = Timestamp::UNIX_EPOCH;
+
+fn task(id: &str, status: TaskStatus, deps: &[&str]) -> Task {
+    let mut t = sample(status);
+    t.id = id.into();
+    t.deps = deps.iter().map(|d| (*d).to_owned()).collect();
+    t
+}
+
+fn board(tasks: Vec<Task>) -> Board {
+    let mut score = crate::model::plan::sample_score();
+    score.title = "Move auth to signed tokens".into();
+    score.approval = vec!["checks".into(), "human".into()];
+    score.tasks = tasks.iter().map(|t| t.id.clone()).collect();
+    Board::new(vec![(score, tasks, BTreeMap::new())], &Why::new(None, Vec::new()))
+}
+
+fn text(rows: &[Row]) -> String {
+    rows.iter().map(|r| format!("{}\n", r.text.trim_end())).collect()
+}
+
+#[test]
+fn a_score_shows_what_needs_you_first_then_its_tasks_as_a_tree() {
+    let mut types = task("types", TaskStatus::Merged, &[]);
+    let mut a = sample_attempt("claude");
+    a.ended = Some(NOW.checked_add(jiff::SignedDuration::from_secs(125)).unwrap());
+    a.input_tokens = Some(12_000);
+    a.output_tokens = Some(300);
+    a.cost_usd = Some(0.42);
+    types.attempts = vec![a];
+    let mut issue = task("issue", TaskStatus::Submitted, &["types"]);
+    issue.attempts = vec![sample_attempt("codex")];
+    issue.passed = vec!["checks".into()];
+    let mut verify = task("verify", TaskStatus::Running, &["types"]);
+    let mut running = sample_attempt("gemini");
+    (running.ended, running.outcome) = (None, AttemptOutcome::Running);
+    running.started = NOW.checked_sub(jiff::SignedDuration::from_secs(42)).unwrap();
+    verify.attempts = vec![running];
+    let docs = task("docs", TaskStatus::Pending, &["issue", "verify"]);
+    let mut budget = sample_attempt("claude");
+    budget.outcome = AttemptOutcome::Budget;
+    budget.reason = Some("the task cap of $2 was reached".into());
+    let mut stopped = task("big", TaskStatus::Blocked, &[]);
+    stopped.attempts = vec![budget];
+    let rows = rows(&board(vec![types, issue, verify, docs, stopped]), None, NOW);
+    insta::assert_snapshot!(text(&rows));
+    let selectable: Vec<_> = rows.iter().filter_map(|r| r.task.clone()).map(|(_, t)| t).collect();
+    assert_eq!(selectable, ["issue", "big", "types", "issue", "docs", "verify", "big"]);
+}
+
+#[test]
+fn an_empty_state_and_a_missing_score_say_so() {
+    insta::assert_snapshot!(text(&rows(&Board::default(), None, NOW)));
+    insta::assert_snapshot!(text(&rows(&board(vec![task("t", TaskStatus::Ready, &[])]), Some("gone"), NOW)));
+}
+
+#[test]
+fn text_from_the_state_cannot_move_the_cursor() {
+    let mut t = task("t", TaskStatus::Blocked, &[]);
+    let mut a = sample_attempt("p\u{1b}[2J");
+    a.outcome = AttemptOutcome::Failed;
+    a.reason = Some("line\n\u{1b}]52;c;x\u{7}".into());
+    t.attempts = vec![a];
+    let rows = rows(&board(vec![t]), None, NOW);
+    for r in &rows {
+        assert!(!r.text.chars().any(char::is_control), "{:?}", r.text);
+    }
+}
