@@ -15,8 +15,8 @@ pub mod boolean;
 mod budget;
 mod duration;
 mod file;
-mod setup;
 pub mod notify;
+mod setup;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
