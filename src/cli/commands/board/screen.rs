@@ -26,7 +26,16 @@ pub enum Action {
     Quit,
     /// Show the diff of (Score, task) outside the board.
     Diff(String, String),
+    /// Run (Score, task) again, as `git maestro task run`.
+    Retry(String, String),
+    /// Open a shell in the worktree of (Score, task), outside the board.
+    Shell(String, String),
+    /// Merge (Score, task), as `git maestro merge`.
+    Merge(String, String),
 }
+
+/// The keys, on the help line.
+pub const HELP: &str = "a approve  r reject  d diff  t retry  s stop  o shell  m merge  q quit";
 
 /// What the board shows besides the state: selection, typed input, the last message.
 pub struct State {
@@ -88,9 +97,17 @@ impl State {
             KeyCode::Up | KeyCode::Char('k') => self.step(-1),
             KeyCode::Char('a') => self.review(store, true, ""),
             KeyCode::Char('r') if self.selected.is_some() => self.input = Some(String::new()),
-            KeyCode::Char('d') => {
-                if let Some((score, task)) = self.selected.clone() {
-                    return Action::Diff(score, task);
+            KeyCode::Char(c @ ('d' | 't' | 'o' | 'm' | 's')) => {
+                let Some((score, task)) = self.selected.clone() else {
+                    self.message = "select a task first".into();
+                    return Action::Redraw;
+                };
+                match c {
+                    'd' => return Action::Diff(score, task),
+                    't' => return Action::Retry(score, task),
+                    'o' => return Action::Shell(score, task),
+                    'm' => return Action::Merge(score, task),
+                    _ => self.message = super::actions::stop(store, &score, &task),
                 }
             }
             _ => {}
@@ -233,8 +250,8 @@ fn render(frame: &mut ratatui::Frame<'_>, state: &State) {
     frame.render_widget(Paragraph::new(tail).block(Block::default().borders(Borders::TOP).title(title)), activity);
     let help_text = match &state.input {
         Some(input) => format!("Reject: reason? {input}_  (Enter to reject, Esc to cancel)"),
-        None if !state.message.is_empty() => format!("{}  |  a approve  r reject  d diff  q quit", state.message),
-        None => "↑↓ select  a approve  r reject  d diff  q quit".to_owned(),
+        None if !state.message.is_empty() => format!("{}  |  {HELP}", state.message),
+        None => format!("↑↓ move  {HELP}"),
     };
     frame.render_widget(Paragraph::new(help_text).style(Style::default().add_modifier(Modifier::REVERSED)), help);
 }
