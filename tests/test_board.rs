@@ -87,7 +87,7 @@ fn the_board_in_tmux_shows_the_approval_that_needs_you_approves_it_with_a_and_qu
         tmux.cmd(&["new-session", "-d", "-s", "b", "-x", "80", "-y", "24", "-c", dir_arg, "sh", "-c", &script]);
     assert_eq!(started.code, 0, "{}", started.render());
 
-    let screen = tmux.wait_for(&["NEEDS YOU (1)", "k/a  an approval", "submitted", "wrote a.txt"]);
+    let screen = tmux.wait_for(&["NEEDS YOU (1)", "k/a  an approval", "submitted", "wrote a.txt", "check ok (exit 0)"]);
     let help = "a approve  r reject  d diff  t retry  s stop  o shell  m merge  q quit";
     assert!(screen.contains(help), "the help line is shown:\n{screen}");
     assert_eq!(tmux.cmd(&["display", "-p", "-t", "b", "#{alternate_on}"]).stdout.trim(), "1", "{screen}");

@@ -11,7 +11,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use super::activity::Activity;
+use super::activity::{Activity, Notes};
 use super::view::{self, Kind, Row};
 use crate::cli::error::{CommandError, CommandResult};
 use crate::cli::watch::model::Board;
@@ -49,6 +49,7 @@ pub struct State {
     /// Ring the bell at the next draw (something started needing you).
     pub bell: bool,
     activity: Activity,
+    notes: Notes,
     rows: Vec<Row>,
 }
 
@@ -62,6 +63,7 @@ impl State {
             message: String::new(),
             bell: false,
             activity: Activity::default(),
+            notes: Notes::default(),
             rows: Vec::new(),
         }
     }
@@ -210,6 +212,7 @@ fn restore() {
 
 /// Point the activity pane at the selected task's latest run.
 fn follow(state: &mut State, board: &Board, store: &Store) {
+    state.notes.follow(store, state.selected.as_ref());
     let run = state.selected.as_ref().and_then(|(score, task)| {
         let t = board.scores.iter().find(|s| &s.score == score)?.tasks.iter().find(|t| &t.id == task)?;
         let a = t.last.as_ref()?;
@@ -245,7 +248,9 @@ fn render(frame: &mut ratatui::Frame<'_>, state: &State) {
     frame.render_widget(Paragraph::new(lines), list);
     let title = state.selected.as_ref().map_or_else(|| " activity ".to_owned(), |(s, t)| format!(" {s}/{t} "));
     let inner = usize::from(activity.height.saturating_sub(2));
-    let tail = state.activity.lines.iter().skip(state.activity.lines.len().saturating_sub(inner));
+    // The transcript's tail, then what the state says (checks, handovers).
+    let all: Vec<&String> = state.activity.lines.iter().chain(&state.notes.lines).collect();
+    let tail = all.iter().skip(all.len().saturating_sub(inner));
     let tail: Vec<Line<'_>> = tail.map(|l| Line::raw(l.as_str())).collect();
     frame.render_widget(Paragraph::new(tail).block(Block::default().borders(Borders::TOP).title(title)), activity);
     let help_text = match &state.input {
