@@ -51,6 +51,7 @@ mod test_stuck;
 mod test_sync;
 mod test_sync_branches;
 mod test_task_run;
+mod test_task_stop;
 mod test_upgrade;
 mod test_watch;
 mod test_worktree;

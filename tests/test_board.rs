@@ -80,14 +80,16 @@ fn the_board_in_tmux_shows_the_approval_that_needs_you_approves_it_with_a_and_qu
     let tmux = Tmux { env: &env, socket: env.path("tmux.sock") };
     // The pager waits for Enter on the terminal, so the diff can be seen on the screen.
     let pager = "cat; echo '-- end of diff --'; read x </dev/tty";
-    let script = format!("GIT_PAGER=\"{pager}\" '{BIN}' board; echo \"board exited $?\"; sleep 600");
+    let script =
+        format!("SHELL=/bin/sh PS1='$ ' GIT_PAGER=\"{pager}\" '{BIN}' board; echo \"board exited $?\"; sleep 600");
     let dir_arg = dir.to_str().unwrap();
     let started =
         tmux.cmd(&["new-session", "-d", "-s", "b", "-x", "80", "-y", "24", "-c", dir_arg, "sh", "-c", &script]);
     assert_eq!(started.code, 0, "{}", started.render());
 
-    let screen = tmux.wait_for(&["NEEDS YOU (1)", "k/a  an approval", "submitted", "wrote a.txt"]);
-    assert!(screen.contains("a approve  r reject  d diff  q quit"), "the help line is shown:\n{screen}");
+    let screen = tmux.wait_for(&["NEEDS YOU (1)", "k/a  an approval", "submitted", "wrote a.txt", "check ok (exit 0)"]);
+    let help = "a approve  r reject  d diff  t retry  s stop  o shell  m merge  q quit";
+    assert!(screen.contains(help), "the help line is shown:\n{screen}");
     assert_eq!(tmux.cmd(&["display", "-p", "-t", "b", "#{alternate_on}"]).stdout.trim(), "1", "{screen}");
 
     tmux.cmd(&["resize-window", "-t", "b", "-x", "50", "-y", "12"]);
@@ -106,8 +108,94 @@ fn the_board_in_tmux_shows_the_approval_that_needs_you_approves_it_with_a_and_qu
     let decisions = env.run(&dir, &["decisions", "--json"]).success().json();
     assert!(decisions.to_string().contains("\"approval\""), "the approval is a decision: {decisions:#}");
 
+    // A retry and a stop are refused with the reason; a merge merges it.
+    tmux.cmd(&["send-keys", "-t", "b", "t"]);
+    tmux.wait_for(&["k/a is approved: only a failed, rejected, conflict, blocked or ready task"]);
+    tmux.cmd(&["send-keys", "-t", "b", "s"]);
+    tmux.wait_for(&["k/a is approved, not running"]);
+    tmux.cmd(&["send-keys", "-t", "b", "o"]);
+    tmux.wait_for(&["\n$"]);
+    tmux.cmd(&["send-keys", "-t", "b", "echo \"in-$(basename \"$PWD\")-$(cat a.txt)\"", "Enter"]);
+    tmux.wait_for(&["in-a-hello from a"]);
+    tmux.cmd(&["send-keys", "-t", "b", "exit", "Enter"]);
+    tmux.wait_for(&["shell in k/a ended (exit status: 0)"]);
+    tmux.cmd(&["send-keys", "-t", "b", "m"]);
+    let screen = tmux.wait_for(&["k/a  merged"]);
+    assert_eq!(status(&env, &dir), "merged", "the key press merged it:\n{screen}");
+
     tmux.cmd(&["send-keys", "-t", "b", "q"]);
     let screen = tmux.wait_for(&["board exited 0"]);
     let alternate = tmux.cmd(&["display", "-p", "-t", "b", "#{alternate_on}"]).stdout;
     assert_eq!(alternate.trim(), "0", "q leaves the alternate screen:\n{screen}");
+}
+
+/// A Score whose one task runs with a performer that works until it is stopped.
+fn setup_running(env: &TestEnv) -> PathBuf {
+    let dir = env.repo("r");
+    env.write("k.toml", "format = 1\nid = \"k\"\ntarget = \"main\"\n[[tasks]]\nid = \"a\"\n");
+    env.run(&dir, &["plan", "--from", "../k.toml"]).success();
+    env.run(&dir, &["approve", "k"]).success();
+    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
+    let config = format!(
+        "[performers.slow]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nsandbox = \"off\"\n\
+         env = {{ FAKE_SAY = \"working\", FAKE_HANG = \"1\" }}\n"
+    );
+    std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
+    dir
+}
+
+#[test]
+fn the_board_follows_a_run_stops_its_attempt_with_s_and_retries_it_with_t() {
+    if !required_tool("tmux", which("tmux").is_some(), "install tmux (apt-get install tmux)") {
+        return;
+    }
+    let env = TestEnv::new();
+    let dir = setup_running(&env);
+    let tmux = Tmux { env: &env, socket: env.path("tmux.sock") };
+    let script = format!("'{BIN}' board; echo \"board exited $?\"; sleep 600");
+    let dir_arg = dir.to_str().unwrap();
+    let started =
+        tmux.cmd(&["new-session", "-d", "-s", "b", "-x", "100", "-y", "24", "-c", dir_arg, "sh", "-c", &script]);
+    assert_eq!(started.code, 0, "{}", started.render());
+    tmux.wait_for(&["NEEDS YOU: nothing", " ready "]);
+
+    // `git maestro run` works on the Score while the board is open: the board shows it running.
+    let run = env
+        .command(&dir)
+        .args(["run", "k"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tmux.wait_for(&[" running ", "slow"]);
+    tmux.cmd(&["send-keys", "-t", "b", "s"]);
+    tmux.wait_for(&["asked run", "of k/a to stop"]);
+    let out: crate::common::Run = run.wait_with_output().unwrap().into();
+    tmux.wait_for(&[" ready "]);
+    assert_eq!(status(&env, &dir), "ready", "the stop ended the attempt:\n{}", out.render());
+
+    // A retry runs `git maestro task run` in the background; stopping it ends it.
+    tmux.cmd(&["send-keys", "-t", "b", "t"]);
+    tmux.wait_for(&["started retry of k/a"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while status(&env, &dir) != "running" {
+        assert!(Instant::now() < deadline, "the retry never started:\n{}", tmux.screen());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tmux.wait_for(&[" running    slow         2 "]);
+    tmux.cmd(&["send-keys", "-t", "b", "s"]);
+    let screen = tmux.wait_for(&["retry of k/a ended (exit 1)"]);
+    assert_eq!(status(&env, &dir), "ready", "{screen}");
+    let task = env.run(&dir, &["task", "show", "k/a", "--json"]).success().json();
+    let attempts = task["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "the run and the retry: {task:#}");
+    assert!(attempts.iter().all(|a| a["outcome"] == "interrupted"), "{task:#}");
+    let logs = dir.join(".git/maestro/logs/board/k");
+    assert_eq!(std::fs::read_dir(&logs).unwrap().count(), 1, "the retry's output is kept in {logs:?}");
+    for a in attempts {
+        let left = crate::test_agents::survivors(a["run"].as_str().unwrap(), &env.path(""));
+        assert!(left.is_empty(), "{left:?}");
+    }
+    tmux.cmd(&["send-keys", "-t", "b", "q"]);
+    tmux.wait_for(&["board exited 0"]);
 }

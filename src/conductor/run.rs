@@ -431,6 +431,10 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
             Err(e) => return Err(e.into()),
         };
         send(Progress::Finished { task: id.to_owned(), status: report.status, note: report.attempt.reason.clone() });
+        // A person stopped it: it waits for them rather than starting again at once.
+        if report.stopped {
+            return Ok(Some(format!("the person who stopped it: `git maestro task run {score}/{id}` runs it again")));
+        }
         if report.status != TaskStatus::Submitted {
             return Ok(None);
         }

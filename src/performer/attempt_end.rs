@@ -14,6 +14,8 @@ pub(super) struct Finish {
     /// Why the run failed; `None` when it succeeded.
     pub(super) failure: Option<String>,
     pub(super) interrupted: bool,
+    /// Interrupted by a person's `git maestro task stop`.
+    pub(super) stopped: bool,
     pub(super) exit: Option<Exit>,
     pub(super) duration_ms: Option<u64>,
     pub(super) session: Option<String>,
@@ -57,6 +59,7 @@ pub(super) fn finish(
         let mut task: Task = store::task(tx, score, task_id)?;
         let end = match (&fin.meter.over, &fin.failure, fin.interrupted) {
             (Some(over), _, _) => RunEnd::OverBudget(over.clone()),
+            (None, _, true) if fin.stopped => RunEnd::Interrupted(super::stop::REASON.into()),
             (None, _, true) => RunEnd::Interrupted("interrupted".into()),
             (None, Some(reason), false) => RunEnd::Failed(reason.clone()),
             (None, None, false) => RunEnd::Submitted,

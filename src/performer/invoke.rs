@@ -132,7 +132,12 @@ pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
     let cancel_tx = std::sync::Arc::new(cancel_tx);
     let stop = launch.stop.clone();
-    let stopped = move || stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
+    // A stop asked from outside (`git maestro task stop`) counts as the flag does.
+    let (stop_dir, stop_run) = (common_dir.clone(), run.to_owned());
+    let stopped = move || {
+        stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+            || super::stop::requested(&stop_dir, &stop_run)
+    };
     let out = rt.block_on(async {
         let serving = tokio::spawn(listener.serve());
         let cancel = cancel_tx.clone();

@@ -15,6 +15,7 @@ mod restart;
 pub mod runner;
 pub mod setup;
 pub mod shell;
+pub mod stop;
 pub mod task_run;
 
 use std::io::Read;

@@ -62,6 +62,8 @@ pub struct RunReport {
     pub stderr_log: PathBuf,
     /// How far the sandbox confined the run (`None`: it never started, or is unknown).
     pub sandbox: Option<crate::sandbox::Level>,
+    /// A person stopped it (`git maestro task stop`): it ended interrupted.
+    pub stopped: bool,
 }
 
 /// Why a run could not start or be recorded. A performer that fails is not an error: it is a
@@ -247,6 +249,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         transcript: run.transcript.clone(),
         stderr_log: super::runner::stderr_log(&run.transcript),
         sandbox,
+        stopped: false,
     };
     if req.confirm.is_some_and(|confirm| !confirm()) {
         // The sync that found the earlier claim already ended this attempt: record nothing more.
@@ -254,16 +257,16 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     }
     crate::failpoint::hit("task-run:claimed");
     // From here on, whatever goes wrong ends the attempt: the task never stays `running`.
-    match perform(store, req, &run, meter, on_event) {
+    let ended = match perform(store, req, &run, meter, on_event) {
         Ok(fin) => {
-            let sandbox = fin.sandbox;
-            Ok(report(finish(store, score_id, task_id, &run.run_id, fin)?, sandbox))
+            let (sandbox, stopped) = (fin.sandbox, fin.stopped);
+            finish(store, score_id, task_id, &run.run_id, fin).map(|end| RunReport { stopped, ..report(end, sandbox) })
         }
-        Err(e) => {
-            finish(store, score_id, task_id, &run.run_id, Finish::failed(e.to_string()))?;
-            Err(e)
-        }
-    }
+        Err(e) => finish(store, score_id, task_id, &run.run_id, Finish::failed(e.to_string())).and(Err(e)),
+    };
+    // A stop asked of this run is answered: its attempt is recorded.
+    super::stop::clear(repo.common_dir(), &run.run_id);
+    ended
 }
 
 /// Where run `run` of `score/task` keeps its transcript (the performer's stdout); its stderr is
@@ -444,6 +447,7 @@ fn perform(
     };
     if outcome.exit == Exit::Cancelled {
         fin.interrupted = true;
+        fin.stopped = super::stop::requested(repo.common_dir(), run_id);
     }
     Ok(fin)
 }

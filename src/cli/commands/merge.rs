@@ -22,24 +22,33 @@ pub struct MergeArgs {
 pub fn cmd_merge(ctx: &Context, args: &MergeArgs) -> CommandResult {
     let (score, task) = args::task_address(&args.task)?;
     let store = ctx.store()?;
-    let config = ctx.config(&store.repo)?;
-    let post = approval::PostMerge {
-        config: &config,
-        worktree: approval::integration_worktree(&super::task::worktree_root(&store)?, &score),
-        env: super::task::inherited_env(),
-        maestro_exe: std::env::current_exe()?,
-    };
-    let outcome = approval::integrate(&store, &score, &task, &post)?;
+    let outcome = integrate(ctx, &store, &score, &task)?;
     if ctx.ui.json {
         ctx.ui.json(&outcome)?;
     }
+    let commit = merged(&score, &task, outcome)?;
+    if !ctx.ui.json {
+        ctx.ui.line(format!("{score}/{task}  merged  {}", &commit[..12]))?;
+    }
+    Ok(())
+}
+
+/// Merge `score/task` (approved) as `git maestro merge` does, post-merge checks included.
+pub fn integrate(ctx: &Context, store: &crate::store::Store, score: &str, task: &str) -> CommandResult<Integrated> {
+    let config = ctx.config(&store.repo)?;
+    let post = approval::PostMerge {
+        config: &config,
+        worktree: approval::integration_worktree(&super::task::worktree_root(store)?, score),
+        env: super::task::inherited_env(),
+        maestro_exe: std::env::current_exe()?,
+    };
+    Ok(approval::integrate(store, score, task, &post)?)
+}
+
+/// The merge commit, or why the merge did not stay (reverted, or a conflict) with what to do.
+pub fn merged(score: &str, task: &str, outcome: Integrated) -> CommandResult<String> {
     match outcome {
-        Integrated::Merged { commit } => {
-            if !ctx.ui.json {
-                ctx.ui.line(format!("{score}/{task}  merged  {}", &commit[..12]))?;
-            }
-            Ok(())
-        }
+        Integrated::Merged { commit } => Ok(commit),
         Integrated::Reverted { revert, reason, sent_back, .. } => {
             let (next, hint) = match sent_back {
                 SentBack::Rework => (
@@ -65,7 +74,7 @@ pub fn cmd_merge(ctx: &Context, args: &MergeArgs) -> CommandResult {
             "conflict",
             format!(
                 "{score}/{task} conflicts with {} in: {}; nothing was merged and the task is now `conflict`",
-                approval::integration_branch(&score),
+                approval::integration_branch(score),
                 paths.join(", ")
             ),
         )

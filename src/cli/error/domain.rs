@@ -178,3 +178,20 @@ impl From<crate::hooks::Error> for CommandError {
         }
     }
 }
+
+impl From<crate::performer::stop::StopError> for CommandError {
+    fn from(e: crate::performer::stop::StopError) -> CommandError {
+        use crate::performer::stop::StopError as S;
+        match e {
+            S::Store(e) => e.into(),
+            S::NotRunning { ref task, .. } => user("not-running", &e)
+                .hint(format!("`git maestro task show {task}` shows its attempts; nothing was changed")),
+            S::Elsewhere { .. } => user("running-elsewhere", &e)
+                .hint("stop it on that machine (`git maestro task stop` there, or Ctrl-C); nothing was changed"),
+            S::Gone { ref task, .. } => user("run-gone", &e).hint(format!(
+                "`git maestro task release {task}` gives it back, or `git maestro run` recovers it; nothing was changed"
+            )),
+            S::Io(_) => user("stop", &e),
+        }
+    }
+}

@@ -70,3 +70,44 @@ fn read(path: &Path, adapter_name: &str) -> std::io::Result<Vec<String>> {
     }
     Ok(out)
 }
+
+/// What the state says about the selected task beside its transcript: the output of the checks
+/// of its last decision with evidence, and its handover packets. Re-read only when the
+/// selection or the state moved.
+#[derive(Default)]
+pub struct Notes {
+    key: Option<(String, String, Option<crate::git::ObjectId>)>,
+    pub lines: Vec<String>,
+}
+
+impl Notes {
+    pub fn follow(&mut self, store: &crate::store::Store, selected: Option<&(String, String)>) {
+        let Some((score, task)) = selected else {
+            self.key = None;
+            self.lines.clear();
+            return;
+        };
+        let key = (score.clone(), task.clone(), store.tip().ok().flatten());
+        if self.key.as_ref() == Some(&key) {
+            return;
+        }
+        self.key = Some(key);
+        self.lines = notes(store, score, task).unwrap_or_else(|e| vec![format!("cannot read the state: {e}")]);
+    }
+}
+
+fn notes(store: &crate::store::Store, score: &str, task: &str) -> crate::store::Result<Vec<String>> {
+    let view = store.view()?;
+    let about = |s: &Option<String>, t: &Option<String>| s.as_deref() == Some(score) && t.as_deref() == Some(task);
+    let mut out = Vec::new();
+    let decisions = crate::store::decisions(&view)?;
+    let last = decisions.iter().filter(|d| about(&d.score, &d.task) && !d.evidence.is_empty()).max_by_key(|d| d.at);
+    for e in last.map(|d| d.evidence.as_slice()).unwrap_or_default() {
+        let tail = e.tail.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+        out.push(format!("check {} (exit {}): {}", field(&e.check), field(&e.exit), field(tail)));
+    }
+    for h in crate::store::handovers(&view)?.iter().filter(|h| about(&Some(h.score.clone()), &h.task)) {
+        out.push(format!("handover {} from {}: {}", field(&h.id), field(&h.from), field(&h.reason)));
+    }
+    Ok(out)
+}

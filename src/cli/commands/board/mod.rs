@@ -7,6 +7,7 @@
 //! step, [`crate::approval::review`]); the diff is `git diff` in the user's pager, outside the
 //! alternate screen. The terminal is restored on exit, Ctrl-C, a signal and a panic.
 
+mod actions;
 mod activity;
 mod screen;
 mod view;
@@ -27,7 +28,9 @@ use crate::cli::watch::{POLL, Watcher, model::Event, notify::Notifier};
 /// conflicts), then each Score's tasks as a dependency tree with status, performer, attempt,
 /// elapsed time and usage; below, the selected task's latest run as it happens. Keys: ↑/↓ or
 /// j/k select, a approve, r reject (type the reason, Enter), d the diff against the
-/// integration branch in your pager, q or Ctrl-C quit. NO_COLOR turns colour off.
+/// integration branch in your pager, t retry (`task run` in the background, its output in
+/// .git/maestro/logs/board/), s stop its running attempt (`task stop`), o a shell in its
+/// worktree, m merge it, q or Ctrl-C quit. NO_COLOR turns colour off.
 #[derive(Debug, clap::Args)]
 pub struct BoardArgs {
     /// Show only this Score
@@ -49,6 +52,7 @@ pub fn cmd_board(ctx: &Context, args: &BoardArgs) -> CommandResult {
     let mut last_draw = Instant::now();
     term.draw(&mut state, &watcher.board, &store)?;
     let keys = Keys::start();
+    let mut retries = actions::Retries::default();
     loop {
         // A terminal that went away (its window closed) ends the board.
         if crate::git::interrupted() || crate::cli::watch::stdout_closed(Duration::ZERO) {
@@ -64,6 +68,16 @@ pub fn cmd_board(ctx: &Context, args: &BoardArgs) -> CommandResult {
                         let _paused = keys.pause();
                         state.message = term.suspended(|| diff(ctx, &base, &score, &task))?;
                     }
+                    screen::Action::Retry(score, task) => {
+                        state.message = retries.start(ctx, &store, &score, &task);
+                    }
+                    screen::Action::Shell(score, task) => {
+                        let _paused = keys.pause();
+                        state.message = term.suspended(|| actions::shell(&store, &score, &task))?;
+                    }
+                    screen::Action::Merge(score, task) => {
+                        state.message = actions::merge(ctx, &store, &score, &task);
+                    }
                     screen::Action::Redraw => {}
                 }
                 dirty = true;
@@ -71,6 +85,10 @@ pub fn cmd_board(ctx: &Context, args: &BoardArgs) -> CommandResult {
             Ok(TermEvent::Resize(..)) => dirty = true,
             Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if let Some(ended) = retries.ended().pop() {
+            state.message = ended;
+            dirty = true;
         }
         for e in watcher.poll()? {
             dirty = true;

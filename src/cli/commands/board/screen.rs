@@ -11,7 +11,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use super::activity::Activity;
+use super::activity::{Activity, Notes};
 use super::view::{self, Kind, Row};
 use crate::cli::error::{CommandError, CommandResult};
 use crate::cli::watch::model::Board;
@@ -26,7 +26,16 @@ pub enum Action {
     Quit,
     /// Show the diff of (Score, task) outside the board.
     Diff(String, String),
+    /// Run (Score, task) again, as `git maestro task run`.
+    Retry(String, String),
+    /// Open a shell in the worktree of (Score, task), outside the board.
+    Shell(String, String),
+    /// Merge (Score, task), as `git maestro merge`.
+    Merge(String, String),
 }
+
+/// The keys, on the help line.
+pub const HELP: &str = "a approve  r reject  d diff  t retry  s stop  o shell  m merge  q quit";
 
 /// What the board shows besides the state: selection, typed input, the last message.
 pub struct State {
@@ -40,6 +49,7 @@ pub struct State {
     /// Ring the bell at the next draw (something started needing you).
     pub bell: bool,
     activity: Activity,
+    notes: Notes,
     rows: Vec<Row>,
 }
 
@@ -53,6 +63,7 @@ impl State {
             message: String::new(),
             bell: false,
             activity: Activity::default(),
+            notes: Notes::default(),
             rows: Vec::new(),
         }
     }
@@ -88,9 +99,17 @@ impl State {
             KeyCode::Up | KeyCode::Char('k') => self.step(-1),
             KeyCode::Char('a') => self.review(store, true, ""),
             KeyCode::Char('r') if self.selected.is_some() => self.input = Some(String::new()),
-            KeyCode::Char('d') => {
-                if let Some((score, task)) = self.selected.clone() {
-                    return Action::Diff(score, task);
+            KeyCode::Char(c @ ('d' | 't' | 'o' | 'm' | 's')) => {
+                let Some((score, task)) = self.selected.clone() else {
+                    self.message = "select a task first".into();
+                    return Action::Redraw;
+                };
+                match c {
+                    'd' => return Action::Diff(score, task),
+                    't' => return Action::Retry(score, task),
+                    'o' => return Action::Shell(score, task),
+                    'm' => return Action::Merge(score, task),
+                    _ => self.message = super::actions::stop(store, &score, &task),
                 }
             }
             _ => {}
@@ -193,6 +212,7 @@ fn restore() {
 
 /// Point the activity pane at the selected task's latest run.
 fn follow(state: &mut State, board: &Board, store: &Store) {
+    state.notes.follow(store, state.selected.as_ref());
     let run = state.selected.as_ref().and_then(|(score, task)| {
         let t = board.scores.iter().find(|s| &s.score == score)?.tasks.iter().find(|t| &t.id == task)?;
         let a = t.last.as_ref()?;
@@ -228,13 +248,15 @@ fn render(frame: &mut ratatui::Frame<'_>, state: &State) {
     frame.render_widget(Paragraph::new(lines), list);
     let title = state.selected.as_ref().map_or_else(|| " activity ".to_owned(), |(s, t)| format!(" {s}/{t} "));
     let inner = usize::from(activity.height.saturating_sub(2));
-    let tail = state.activity.lines.iter().skip(state.activity.lines.len().saturating_sub(inner));
+    // The transcript's tail, then what the state says (checks, handovers).
+    let all: Vec<&String> = state.activity.lines.iter().chain(&state.notes.lines).collect();
+    let tail = all.iter().skip(all.len().saturating_sub(inner));
     let tail: Vec<Line<'_>> = tail.map(|l| Line::raw(l.as_str())).collect();
     frame.render_widget(Paragraph::new(tail).block(Block::default().borders(Borders::TOP).title(title)), activity);
     let help_text = match &state.input {
         Some(input) => format!("Reject: reason? {input}_  (Enter to reject, Esc to cancel)"),
-        None if !state.message.is_empty() => format!("{}  |  a approve  r reject  d diff  q quit", state.message),
-        None => "↑↓ select  a approve  r reject  d diff  q quit".to_owned(),
+        None if !state.message.is_empty() => format!("{}  |  {HELP}", state.message),
+        None => format!("↑↓ move  {HELP}"),
     };
     frame.render_widget(Paragraph::new(help_text).style(Style::default().add_modifier(Modifier::REVERSED)), help);
 }

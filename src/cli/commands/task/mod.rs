@@ -9,6 +9,7 @@ mod run;
 
 pub use run::{inherited_env, worktree_root};
 mod show;
+mod stop;
 
 use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
@@ -23,6 +24,7 @@ pub enum TaskCommand {
     Claim(claim::ClaimArgs),
     Release(release::ReleaseArgs),
     Run(run::RunArgs),
+    Stop(stop::StopArgs),
     Review(review::ReviewArgs),
     Stack(memory::StackArgs),
     Notes(memory::NotesArgs),
@@ -35,6 +37,7 @@ pub fn run(ctx: &Context, cmd: TaskCommand) -> CommandResult {
         TaskCommand::Claim(args) => claim::cmd_task_claim(ctx, &args),
         TaskCommand::Release(args) => release::cmd_task_release(ctx, &args),
         TaskCommand::Run(args) => run::cmd_task_run(ctx, &args),
+        TaskCommand::Stop(args) => stop::cmd_task_stop(ctx, &args),
         TaskCommand::Review(args) => review::cmd_task_review(ctx, &args),
         TaskCommand::Stack(args) => memory::cmd_task_stack(ctx, &args),
         TaskCommand::Notes(args) => memory::cmd_task_notes(ctx, &args),
