@@ -6,8 +6,10 @@ mod reconcile;
 mod remote;
 pub mod routing;
 mod run;
+mod summary;
 
-pub use run::{RunOptions, Summary, Usage, run};
+pub use run::{RunOptions, run};
+pub use summary::{Summary, Usage};
 
 use crate::model::TaskStatus;
 use crate::performer::adapter::Event;
