@@ -2,12 +2,11 @@
 # The baseline for benchmark (a): the same state write as `git maestro task claim` (the task
 # file and its assignment decision record), done with git plumbing: hash-object -w, ls-tree +
 # mktree per level, commit-tree, update-ref <new> <old>.
-# Usage: plumbing-claim.sh <score> <task> <holder> <decision-path> <decision-file>
+# Usage: plumbing-claim.sh <score> <task> <holder> <decision-path> <decision-file> <task-path>
 set -euo pipefail
-score=$1 task=$2 holder=$3 decision_path=$4 decision_file=$5
+score=$1 task=$2 holder=$3 decision_path=$4 decision_file=$5 path=$6
 ref=refs/maestro/state
 old=$(git rev-parse "$ref")
-path="scores/$score/tasks/$task.toml"
 task_blob=$(git cat-file -p "$old:$path" | sed "s/^status = \"ready\"$/status = \"assigned\"/" |
   { cat; printf '\n[claim]\nholder = "%s"\nsince = "2026-01-01T00:00:00Z"\nop = "plumbing"\n' "$holder"; } |
   git hash-object -w --stdin)
@@ -18,7 +17,10 @@ replace() {
   { git ls-tree "$old:$dir" 2>/dev/null || true; } | awk -v n="$name" -F'\t' '$2 != n' |
     { cat; printf '%s %s %s\t%s\n' "$mode" "$type" "$id" "$name"; } | git mktree
 }
-tasks=$(replace "scores/$score/tasks" "$task.toml" 100644 blob "$task_blob")
+# The task's bucket: scores/<score>/tasks/<bb>/<task>.toml.
+tb=$(basename "$(dirname "$path")")
+bucket_tree=$(replace "scores/$score/tasks/$tb" "$task.toml" 100644 blob "$task_blob")
+tasks=$(replace "scores/$score/tasks" "$tb" 040000 tree "$bucket_tree")
 score_tree=$(replace "scores/$score" tasks 040000 tree "$tasks")
 scores=$(replace scores "$score" 040000 tree "$score_tree")
 IFS=/ read -r d aa bb file <<<"$decision_path"

@@ -97,6 +97,7 @@ fn bench_a(tmp: &Path, samples: usize) {
             .current_dir(&git_dir)
             .arg(&script)
             .args(["bench", &format!("t{i}"), "bench", &path, record_file.to_str().expect("utf-8")])
+            .arg(layout::task_file("bench", &format!("t{i}")))
             .status();
         assert!(status.expect("bash").success());
         theirs.push(start.elapsed());
@@ -115,14 +116,14 @@ fn bench_a(tmp: &Path, samples: usize) {
 /// (c) whole-process `task show` vs `git cat-file -p`.
 fn bench_c(tmp: &Path, samples: usize) {
     let dir = repo_with_score(tmp, "c", 10);
-    let spec = "refs/maestro/state:scores/bench/tasks/t3.toml";
+    let spec = format!("refs/maestro/state:{}", layout::task_file("bench", "t3"));
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for _ in 0..samples * 2 {
         let start = Instant::now();
         maestro(&dir, &["task", "show", "bench/t3"]);
         ours.push(start.elapsed());
         let start = Instant::now();
-        git(&dir, &["cat-file", "-p", spec]);
+        git(&dir, &["cat-file", "-p", &spec]);
         theirs.push(start.elapsed());
     }
     report("c", median(ours), median(theirs), "git cat-file -p", "at most 1.5x");

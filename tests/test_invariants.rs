@@ -92,7 +92,8 @@ fn task(env: &TestEnv, dir: &Path, id: &str) -> serde_json::Value {
 
 /// Replace the record of `s/<id>` in the state with `edit` of it, with git plumbing.
 fn edit_task(env: &TestEnv, dir: &Path, id: &str, edit: impl FnOnce(String) -> String) {
-    let path = format!("scores/s/tasks/{id}.toml");
+    let path = env.run(dir, &["task", "show", &format!("s/{id}"), "-v"]).success().stdout;
+    let path = path.lines().find_map(|l| l.strip_prefix("State file: ")).unwrap().trim().to_owned();
     let tip = env.state_tip(dir);
     let text = env.git(dir, &["show", &format!("{tip}:{path}")]).success_git();
     let edited = edit(text.clone());
@@ -315,6 +316,6 @@ fn a_task_record_at_the_wrong_place_is_reported() {
     let dir = healthy(&env);
     edit_task(&env, &dir, "b", |t| t.replace("id = \"b\"", "id = \"x\""));
     let run = env.run(&dir, &["doctor"]).user_error();
-    let needle = "scores/s/tasks/b.toml is refused: its ids place it at \"scores/s/tasks/x.toml\", not here";
+    let needle = "scores/s/tasks/6e/b.toml is refused: its ids place it at \"scores/s/tasks/06/x.toml\", not here";
     assert!(run.stdout.contains(needle), "{}", run.render());
 }

@@ -171,8 +171,9 @@ fn the_first_write_moves_a_format_1_state_to_format_2_and_it_still_reads() {
     let formats = formats(&env, &dir);
     let kb = formats.iter().find(|(p, _)| p.starts_with("knowledge/")).unwrap();
     assert_eq!(kb.1, 2, "a new record is format 2");
-    let english = formats.iter().find(|(p, _)| p == "scores/upgrade/tasks/english.toml").unwrap();
-    assert_eq!(english.1, 1, "records the write did not touch stay as they were");
+    let english = formats.iter().find(|(p, _)| p == "scores/upgrade/tasks/05/english.toml").unwrap();
+    assert_eq!(english.1, 1, "records the write did not touch stay as they were, moved to their bucket");
+    assert!(!formats.iter().any(|(p, _)| p == "scores/upgrade/tasks/english.toml"), "{formats:?}");
     reads(&env, &dir);
     let shown = env.run(&dir, &["kb", "show", added["id"].as_str().unwrap()]).success();
     assert!(shown.stdout.contains("Greetings live in greet/"), "{}", shown.render());

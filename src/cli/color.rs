@@ -21,8 +21,9 @@ pub enum ColorWhen {
     Never,
 }
 
-/// Whether to colour stdout, given `--color` and the repository in `dir` (for `color.ui`).
-pub fn wanted(flag: Option<ColorWhen>, dir: &Path) -> bool {
+/// Whether to colour stdout, given `--color` and `color.ui`: as read already (`known`), or
+/// from the repository in `dir`.
+pub fn wanted(flag: Option<ColorWhen>, dir: &Path, known: Option<Option<String>>) -> bool {
     match flag {
         Some(ColorWhen::Always) => return true,
         Some(ColorWhen::Never) => return false,
@@ -33,7 +34,7 @@ pub fn wanted(flag: Option<ColorWhen>, dir: &Path) -> bool {
     }
     let from_git = match flag {
         Some(ColorWhen::Auto) => None,
-        _ => crate::git::Repo::discover(dir).ok().and_then(|repo| repo.config_string("color.ui")),
+        _ => known.unwrap_or_else(|| crate::git::Repo::discover(dir).ok().and_then(|r| r.config_string("color.ui"))),
     };
     match from_git.as_deref().map(color_ui) {
         Some(Some(decided)) => decided,

@@ -37,7 +37,9 @@ impl Context {
 
     /// Open the repository containing the working directory.
     pub fn repo(&self) -> CommandResult<Repo> {
-        Ok(Repo::discover(&self.dir)?)
+        let repo = Repo::discover(&self.dir)?;
+        self.ui.saw_repo(&repo);
+        Ok(repo)
     }
 
     /// Open the state store, with the session (actor, clock, ids) from the environment.

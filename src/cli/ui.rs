@@ -29,6 +29,8 @@ pub struct Ui {
     color_flag: Option<ColorWhen>,
     color_dir: PathBuf,
     color: OnceCell<bool>,
+    /// git's `color.ui`, when the command already opened the repository.
+    color_ui: OnceCell<Option<String>>,
 }
 
 /// Output that is safe to print as it is: every untrusted part escaped, colour added after.
@@ -65,6 +67,7 @@ impl Ui {
             color_flag: Some(ColorWhen::Never),
             color_dir: PathBuf::from("."),
             color: OnceCell::new(),
+            color_ui: OnceCell::new(),
         }
     }
 
@@ -83,7 +86,16 @@ impl Ui {
 
     /// Whether stdout is coloured (never under `--json`).
     fn colored(&self) -> bool {
-        !self.json && *self.color.get_or_init(|| color::wanted(self.color_flag, &self.color_dir))
+        !self.json
+            && *self.color.get_or_init(|| color::wanted(self.color_flag, &self.color_dir, self.color_ui.get().cloned()))
+    }
+
+    /// Note `color.ui` from the repository the command opened, so that deciding colour later
+    /// does not open it a second time.
+    pub fn saw_repo(&self, repo: &crate::git::Repo) {
+        if !self.json && self.color.get().is_none() && self.color_ui.get().is_none() {
+            let _ = self.color_ui.set(repo.config_string("color.ui"));
+        }
     }
 
     /// A status word (`merged`, `failed`, …), escaped, in its colour when colouring.

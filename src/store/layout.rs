@@ -31,19 +31,44 @@ pub fn score_file(score: &str) -> String {
     format!("{SCORES_DIR}/{score}/score.toml")
 }
 
-/// `scores/<score>/tasks`
-pub fn tasks_dir(score: &str) -> String {
-    format!("{SCORES_DIR}/{score}/tasks")
-}
-
-/// `scores/<score>/tasks/<task>.toml`
+/// `scores/<score>/tasks/<bb>/<task>.toml`, where `<bb>` is a byte of a hash of the task id
+/// in hex ([`bucket`]). With 256 buckets, a write into a Score of 10,000 tasks rewrites two
+/// small trees, not one of 10,000 entries. `git maestro task show <score>/<task> -v` names
+/// the path, for `git show refs/maestro/state:<path>`.
 pub fn task_file(score: &str, task: &str) -> String {
-    format!("{SCORES_DIR}/{score}/tasks/{task}.toml")
+    format!("{SCORES_DIR}/{score}/tasks/{}/{task}.toml", bucket(task))
 }
 
-/// `sessions/<score>/<task>/<run>.toml`
+/// `sessions/<score>/<bb>/<task>/<run>.toml`, fanned out like the tasks.
 pub fn session_file(score: &str, task: &str, run: &str) -> String {
-    format!("sessions/{score}/{task}/{run}.toml")
+    format!("sessions/{score}/{}/{task}/{run}.toml", bucket(task))
+}
+
+/// The bucket of a task's records within its Score: two hex digits.
+pub fn bucket(task: &str) -> String {
+    format!("{:02x}", mix(fnv1a(task.as_bytes())) >> 56)
+}
+
+/// Where a format-1 state (tasks and sessions not fanned out) keeps the record that `path`
+/// names, when the two differ.
+pub fn format1_path(path: &str) -> Option<String> {
+    match path.split('/').collect::<Vec<_>>()[..] {
+        ["scores", score, "tasks", _, file] => Some(format!("{SCORES_DIR}/{score}/tasks/{file}")),
+        ["sessions", score, _, task, run] => Some(format!("sessions/{score}/{task}/{run}")),
+        _ => None,
+    }
+}
+
+/// Where the current format keeps the record that a format-1 state has at `path`, when the
+/// two differ: the reverse of [`format1_path`].
+pub fn current_path(format1: &str) -> Option<String> {
+    match format1.split('/').collect::<Vec<_>>()[..] {
+        ["scores", score, "tasks", file] => {
+            Some(format!("{SCORES_DIR}/{score}/tasks/{}/{file}", bucket(file.strip_suffix(".toml")?)))
+        }
+        ["sessions", score, task, run] => Some(format!("sessions/{score}/{}/{task}/{run}", bucket(task))),
+        _ => None,
+    }
 }
 
 /// `decisions/<aa>/<bb>/<id>.toml`
@@ -111,5 +136,20 @@ mod tests {
             buckets.insert(decision_file(&format!("id{i}"))[..15].to_owned());
         }
         assert!(buckets.len() > 900, "1000 ids should land in many buckets, got {}", buckets.len());
+    }
+
+    #[test]
+    fn tasks_and_sessions_fan_out_and_map_to_format_1() {
+        assert_eq!(task_file("s", "t1"), "scores/s/tasks/51/t1.toml");
+        let session = session_file("s", "t1", "r1");
+        assert_eq!(session, "sessions/s/51/t1/r1.toml");
+        assert_eq!(format1_path(&task_file("s", "t1")).as_deref(), Some("scores/s/tasks/t1.toml"));
+        assert_eq!(format1_path(&session).as_deref(), Some("sessions/s/t1/r1.toml"));
+        assert_eq!(current_path("scores/s/tasks/t1.toml"), Some(task_file("s", "t1")));
+        assert_eq!(current_path("sessions/s/t1/r1.toml"), Some(session));
+        assert_eq!(format1_path("scores/s/score.toml"), None);
+        assert_eq!(current_path(&task_file("s", "t1")), None);
+        let buckets: std::collections::HashSet<String> = (0..10_000).map(|i| bucket(&format!("t{i}"))).collect();
+        assert_eq!(buckets.len(), 256, "10,000 tasks use every bucket");
     }
 }

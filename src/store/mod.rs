@@ -8,17 +8,20 @@
 //! ├── scores/
 //! │   └── <score>/
 //! │       ├── score.toml                   the plan: requirement, status, target, policies
-//! │       └── tasks/
+//! │       └── tasks/<bb>/
 //! │           └── <task>.toml              spec, deps, scope, kind, claim, status
-//! ├── sessions/<score>/<task>/<run>.toml   short-term memory of one run
+//! ├── sessions/<score>/<bb>/<task>/<run>.toml   short-term memory of one run
 //! ├── decisions/<aa>/<bb>/<id>.toml        decision log, append-only
 //! ├── knowledge/<aa>/<bb>/<id>.toml        long-term knowledge base
 //! ├── handovers/<aa>/<bb>/<id>.toml        handover packets and their delivery
 //! └── stats/performers/<name>.toml         learned outcomes by task kind and language
 //! ```
 //!
-//! `<aa>/<bb>` are the first two bytes of a hash of the record id (see [`layout::fanned`]), so a
-//! write rewrites a few small trees whatever the size of the log. Every commit carries the
+//! `<aa>/<bb>` are the first two bytes of a hash of the record id (see [`layout::fanned`]), and
+//! `<bb>` of a task's records one byte of a hash of the task id ([`layout::bucket`]), so a write
+//! rewrites a few small trees whatever the size of the log or of the Score. A format-1 state
+//! (tasks and sessions not fanned out) is read where it keeps them, and its first write moves
+//! them. Every commit carries the
 //! trailers `Maestro-Op`, `Maestro-Actor` and `Maestro-Argv`; every ref move is a
 //! compare-and-swap through [`Store::transact`], and gets a reflog entry.
 //!
@@ -272,7 +275,12 @@ impl Store {
 
 /// Refuse a state whose root is missing or from a newer format.
 fn check_root(view: &View<'_>) -> Result<Root> {
-    view.get::<Root>(MAESTRO_TOML)?.ok_or_else(|| {
-        CodecError::Parse { path: MAESTRO_TOML.into(), message: "missing: the state has no root record".into() }.into()
-    })
+    let root = view.get::<Root>(MAESTRO_TOML)?.ok_or_else(|| {
+        Error::from(CodecError::Parse {
+            path: MAESTRO_TOML.into(),
+            message: "missing: the state has no root record".into(),
+        })
+    })?;
+    view.knows_format(root.format);
+    Ok(root)
 }

@@ -8,14 +8,15 @@
 //!    start again, until a 20 s deadline;
 //! 6. when the operation changed nothing, write nothing.
 
-use std::cell::RefCell;
+use std::borrow::Cow;
+use std::cell::{OnceCell, RefCell};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use super::codec::{self, MAX_BLOB_BYTES};
-use super::layout::{self, STATE_REF};
+use super::layout::{self, MAESTRO_TOML, STATE_REF};
 use super::validate::Record;
 use super::{Error, Result, Store, lock};
 use crate::git::{CasError, ObjectId, RefUpdate, Repo};
@@ -36,12 +37,44 @@ pub struct View<'s> {
     /// The state commit, `None` before `init`.
     pub commit: Option<ObjectId>,
     pub(super) tree: Option<ObjectId>,
+    /// Whether the state is of format 1, which did not fan out tasks and sessions; read from
+    /// the root on first need.
+    format1: OnceCell<bool>,
 }
 
 impl<'s> View<'s> {
     pub(super) fn at(repo: &'s Repo, commit: Option<ObjectId>) -> Result<View<'s>> {
         let tree = commit.map(|c| repo.commit_tree(c)).transpose()?;
-        Ok(View { repo, commit, tree })
+        Ok(View { repo, commit, tree, format1: OnceCell::new() })
+    }
+
+    /// A view of `tree` itself, with no commit (the tree a sync merge builds).
+    fn of_tree(repo: &'s Repo, tree: ObjectId) -> View<'s> {
+        View { repo, commit: None, tree: Some(tree), format1: OnceCell::new() }
+    }
+
+    /// Note the root's format, read by the caller, so the first record read need not.
+    pub(super) fn knows_format(&self, format: u32) {
+        let _ = self.format1.set(format < 2);
+    }
+
+    /// Whether the state is of format 1 (its tasks and sessions not fanned out).
+    pub(super) fn is_format1(&self) -> Result<bool> {
+        if let Some(known) = self.format1.get() {
+            return Ok(*known);
+        }
+        let root = self.raw(MAESTRO_TOML)?.map(|b| codec::decode::<toml::Table>(MAESTRO_TOML, &b)).transpose()?;
+        let format = root.as_ref().and_then(|r| r.get("format")).and_then(toml::Value::as_integer);
+        Ok(*self.format1.get_or_init(|| format.is_some_and(|f| f < 2)))
+    }
+
+    /// Where this state keeps the record the current layout places at `path` (for
+    /// `git show <state>:<path>`).
+    pub fn physical<'p>(&self, path: &'p str) -> Result<Cow<'p, str>> {
+        Ok(match layout::format1_path(path) {
+            Some(old) if self.is_format1()? => Cow::Owned(old),
+            _ => Cow::Borrowed(path),
+        })
     }
 
     /// The hybrid clock of the state commit (zero before the first write, or for states
@@ -52,8 +85,14 @@ impl<'s> View<'s> {
         Ok(trailer(&message, CLOCK_TRAILER).and_then(Hlc::parse).unwrap_or_default())
     }
 
-    /// The raw bytes at `path`, size-checked before reading.
+    /// The raw bytes of the record the current layout places at `path`, size-checked before
+    /// reading.
     pub fn get_bytes(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        self.raw(&self.physical(path)?)
+    }
+
+    /// The raw bytes at `path` in this tree, as it is.
+    fn raw(&self, path: &str) -> Result<Option<Vec<u8>>> {
         let Some(tree) = self.tree else { return Ok(None) };
         match self.repo.read_blob(tree, path, MAX_BLOB_BYTES) {
             Ok(found) => Ok(found.map(|(_, data)| data)),
@@ -420,10 +459,30 @@ impl Drop for Held<'_> {
 /// The first write of a newer git-maestro moves the state to the current format
 /// (DESIGN.md §12.7); older binaries then refuse it with the upgrade hint.
 fn upgrade_root(tx: &mut Tx<'_>) -> Result<()> {
-    let Some(mut root) = tx.get::<super::Root>(layout::MAESTRO_TOML)? else { return Ok(()) };
+    let Some(mut root) = tx.get::<super::Root>(MAESTRO_TOML)? else { return Ok(()) };
     if i64::from(root.format) < crate::model::FORMAT {
+        if root.format < 2 {
+            fan_out(tx)?;
+        }
         root.format = crate::model::FORMAT as u32;
-        tx.put(layout::MAESTRO_TOML, &root)?;
+        tx.put(MAESTRO_TOML, &root)?;
+    }
+    Ok(())
+}
+
+/// Move a format-1 state's tasks and sessions to where format 2 keeps them, as they are. A
+/// record this transaction wrote is already there.
+fn fan_out(tx: &mut Tx<'_>) -> Result<()> {
+    let view = match tx.replaced_tree {
+        Some(tree) => View::of_tree(tx.view.repo, tree),
+        None => View::at(tx.view.repo, tx.view.commit)?,
+    };
+    for (old, id) in view.files()? {
+        let Some(new) = layout::current_path(&old) else { continue };
+        if let std::collections::btree_map::Entry::Vacant(slot) = tx.staged.entry(new) {
+            slot.insert(Some(view.blob(&old, id)?));
+        }
+        tx.staged.insert(old, None);
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! and passes its record's checks ([`super::validate`]), which include sitting where its ids
 //! place it.
 
-use super::layout::MAESTRO_TOML;
+use super::layout::{self, MAESTRO_TOML};
 use super::validate::Record;
 use super::{Error, Result, Root, View};
 use crate::model::handover::Handover;
@@ -33,6 +33,11 @@ pub fn check_all(view: &View<'_>) -> Result<Vec<String>> {
             }
             Err(e) => return Err(e),
         };
+        // A format-1 state is read as the current layout places its records.
+        let path = match layout::current_path(&path) {
+            Some(current) if view.is_format1()? => current,
+            _ => path,
+        };
         if let Err(problem) = check_file(&path, &bytes) {
             problems.push(problem);
         }
@@ -47,8 +52,8 @@ fn check_file(path: &str, bytes: &[u8]) -> Result<(), String> {
     match parts[..] {
         [MAESTRO_TOML] => read::<Root>(path, bytes),
         ["scores", _, "score.toml"] => read::<Score>(path, bytes),
-        ["scores", _, "tasks", _] => read::<Task>(path, bytes),
-        ["sessions", _, _, _] => read::<RunSession>(path, bytes),
+        ["scores", _, "tasks", _, _] => read::<Task>(path, bytes),
+        ["sessions", _, _, _, _] => read::<RunSession>(path, bytes),
         ["decisions", _, _, _] => read::<Decision>(path, bytes),
         ["intents", _] => read::<Intent>(path, bytes),
         ["stats", "performers", _] => read::<PerformerStats>(path, bytes),

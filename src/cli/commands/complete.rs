@@ -7,7 +7,7 @@
 use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
 use crate::model::ids::validate_slug;
-use crate::store::{View, layout};
+use crate::store::{self, View, layout};
 
 /// Print completion candidates, one a line
 #[derive(Debug, clap::Args)]
@@ -34,28 +34,29 @@ pub fn cmd_complete(ctx: &Context, args: &CompleteArgs) -> CommandResult {
 fn candidates(ctx: &Context, kinds: &[Kind]) -> Option<Vec<String>> {
     let store = ctx.store().ok()?;
     let view = store.view().ok()?;
-    let scores = ids(&view, layout::SCORES_DIR, true);
+    let scores = ids(&view, layout::SCORES_DIR);
     let mut out = Vec::new();
     if kinds.contains(&Kind::Scores) {
         out.extend(scores.iter().cloned());
     }
     if kinds.contains(&Kind::Tasks) {
         for score in &scores {
-            let tasks = ids(&view, &layout::tasks_dir(score), false);
-            out.extend(tasks.into_iter().map(|task| format!("{score}/{task}")));
+            let tasks = store::score(&view, score).map(|s| s.tasks).unwrap_or_default();
+            let tasks = tasks.into_iter().filter(|id| validate_slug(id).is_ok());
+            out.extend(tasks.map(|task| format!("{score}/{task}")));
         }
     }
     Some(out)
 }
 
-/// The valid ids in `dir`: directory names, or `<id>.toml` file names. Anything else (a name a
-/// hostile state smuggled in) is left out rather than printed into the user's shell.
-fn ids(view: &View<'_>, dir: &str, dirs: bool) -> Vec<String> {
+/// The valid ids of the directories in `dir`. Anything else (a name a hostile state smuggled
+/// in) is left out rather than printed into the user's shell.
+fn ids(view: &View<'_>, dir: &str) -> Vec<String> {
     let entries = view.list(dir).unwrap_or_default();
     entries
         .into_iter()
-        .filter(|(_, is_dir)| *is_dir == dirs)
-        .filter_map(|(name, _)| if dirs { Some(name) } else { name.strip_suffix(".toml").map(str::to_owned) })
+        .filter(|(_, is_dir)| *is_dir)
+        .map(|(name, _)| name)
         .filter(|id| validate_slug(id).is_ok())
         .collect()
 }

@@ -37,7 +37,8 @@ impl Kind {
         let parts: Vec<&str> = path.split('/').collect();
         match parts.as_slice() {
             ["scores", _, "score.toml"] => Kind::Score,
-            ["scores", _, "tasks", _] => Kind::Task,
+            // Both layouts: a sync of two format-1 states merges before it moves the records.
+            ["scores", _, "tasks", ..] => Kind::Task,
             ["sessions", ..] => Kind::Session,
             ["knowledge", ..] => Kind::Knowledge,
             ["handovers", ..] => Kind::Handover,

@@ -16,7 +16,8 @@ use crate::store;
 /// Each attempt shows its number, performer, outcome and exit status, tokens and cost, the
 /// commit holding its result, why it failed, and the logs it left on this machine; with -v
 /// also its run id, adapter, start and duration, the performer's last message, and files
-/// written outside the worktree.
+/// written outside the worktree, and where the task's record is in the state (for
+/// `git show refs/maestro/state:<path>`).
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
     /// The task, as <score>/<task>
@@ -58,6 +59,9 @@ pub fn cmd_task_show(ctx: &Context, args: &ShowArgs) -> CommandResult {
     }
     if task.checkpoint {
         out.push("Checkpoint: pauses the Score for a human before dependants start".into());
+    }
+    if ctx.ui.verbose {
+        out.push(format!("State file: {}", view.physical(&store::layout::task_file(&task.score, &task.id))?));
     }
     if !task.spec.is_empty() {
         out.push(String::new());
