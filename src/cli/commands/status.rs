@@ -72,7 +72,8 @@ pub fn cmd_status(ctx: &Context, args: &StatusArgs) -> CommandResult {
     let mut board = Vec::new();
     for score in store::scores(&view)? {
         let tasks = store::tasks(&view, &score)?;
-        let (_, conflicts) = approval::conflicts(&store, &score.id)?;
+        // From the tasks read once; scope overlaps are `conflicts`' business (O(tasks²)).
+        let conflicts = approval::forecast(&store, &score, &tasks)?;
         board.push((score, tasks, conflicts));
     }
     // What the reasons come from: the decision log only when some task was rejected or
