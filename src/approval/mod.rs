@@ -16,7 +16,9 @@ mod rollback;
 pub mod share;
 
 pub use chain::{ChainContext, ChainError, ChainOutcome, run_chain};
-pub use forecast::{ForecastConflict, ScopeOverlap, conflicts, globs_overlap, interface_warnings, scope_overlaps};
+pub use forecast::{
+    ForecastConflict, ScopeOverlap, conflicts, globs_overlap, interface_warnings, open_overlaps, scope_overlaps,
+};
 pub use land::{Landed, land};
 pub use pr::{LandingPr, PrOpened, PrState, land_with_pr, open_task_pr};
 pub use pr_feedback::{sendbacks, spent_performers};
