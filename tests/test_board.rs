@@ -77,6 +77,10 @@ fn the_board_in_tmux_shows_the_approval_that_needs_you_approves_it_with_a_and_qu
     let env = TestEnv::new();
     let dir = setup(&env);
     assert_eq!(status(&env, &dir), "submitted");
+    // A handover packet for the task: the activity pane lists it.
+    env.run(&dir, &["handover", "post", "k/a", "-m", "keep the old API"]).success();
+    let packets = env.run(&dir, &["handover", "list", "--json"]).success().json();
+    let packet = packets[0]["id"].as_str().expect("a packet id").to_owned();
     let tmux = Tmux { env: &env, socket: env.path("tmux.sock") };
     // The pager waits for Enter on the terminal, so the diff can be seen on the screen.
     let pager = "cat; echo '-- end of diff --'; read x </dev/tty";
@@ -87,7 +91,15 @@ fn the_board_in_tmux_shows_the_approval_that_needs_you_approves_it_with_a_and_qu
         tmux.cmd(&["new-session", "-d", "-s", "b", "-x", "80", "-y", "24", "-c", dir_arg, "sh", "-c", &script]);
     assert_eq!(started.code, 0, "{}", started.render());
 
-    let screen = tmux.wait_for(&["NEEDS YOU (1)", "k/a  an approval", "submitted", "wrote a.txt", "check ok (exit 0)"]);
+    let handover = format!("handover {packet} from ");
+    let screen = tmux.wait_for(&[
+        "NEEDS YOU (1)",
+        "k/a  an approval",
+        "submitted",
+        "wrote a.txt",
+        "check ok (exit 0)",
+        &handover,
+    ]);
     let help = "a approve  r reject  d diff  t retry  s stop  o shell  m merge  q quit";
     assert!(screen.contains(help), "the help line is shown:\n{screen}");
     assert_eq!(tmux.cmd(&["display", "-p", "-t", "b", "#{alternate_on}"]).stdout.trim(), "1", "{screen}");
@@ -120,7 +132,7 @@ fn the_board_in_tmux_shows_the_approval_that_needs_you_approves_it_with_a_and_qu
     tmux.cmd(&["send-keys", "-t", "b", "exit", "Enter"]);
     tmux.wait_for(&["shell in k/a ended (exit status: 0)"]);
     tmux.cmd(&["send-keys", "-t", "b", "m"]);
-    let screen = tmux.wait_for(&["k/a  merged"]);
+    let screen = tmux.wait_for(&["k/a  merged  "]);
     assert_eq!(status(&env, &dir), "merged", "the key press merged it:\n{screen}");
 
     tmux.cmd(&["send-keys", "-t", "b", "q"]);
@@ -198,4 +210,123 @@ fn the_board_follows_a_run_stops_its_attempt_with_s_and_retries_it_with_t() {
     }
     tmux.cmd(&["send-keys", "-t", "b", "q"]);
     tmux.wait_for(&["board exited 0"]);
+}
+
+/// Start the board in `dir` in a tmux session `b` of `width`×24; the shell says how it exited.
+fn start_board(tmux: &Tmux<'_>, dir: &Path, width: &str) {
+    let script = format!("'{BIN}' board; echo \"board exited $?\"; sleep 600");
+    let dir_arg = dir.to_str().unwrap();
+    let started =
+        tmux.cmd(&["new-session", "-d", "-s", "b", "-x", width, "-y", "24", "-c", dir_arg, "sh", "-c", &script]);
+    assert_eq!(started.code, 0, "{}", started.render());
+}
+
+#[test]
+fn m_merges_in_the_background_while_the_board_keeps_taking_keys() {
+    if !required_tool("tmux", which("tmux").is_some(), "install tmux (apt-get install tmux)") {
+        return;
+    }
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    // The post-merge check waits for a file the test creates once it saw the board respond.
+    let release = env.path("release");
+    let score = "format = 1\nid = \"k\"\ntarget = \"main\"\napproval = [\"checks\", \"human\"]\n\
+                 post_merge_checks = [\"wait\"]\n[[tasks]]\nid = \"a\"\nchecks = [\"ok\"]\n";
+    env.write("k.toml", score);
+    env.run(&dir, &["plan", "--from", "../k.toml"]).success();
+    env.run(&dir, &["approve", "k"]).success();
+    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
+    let config = format!(
+        "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nsandbox = \"off\"\n\
+         env = {{ FAKE_WRITE = \"a.txt=hello from a\" }}\n\n[checks.ok]\nrun = \"true\"\n\n\
+         [checks.wait]\nrun = \"while [ ! -e '{}' ]; do sleep 0.05; done\"\n",
+        release.display()
+    );
+    std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
+    env.run(&dir, &["run", "k"]).success();
+    env.run(&dir, &["approve", "k/a", "-m", "read it"]).success();
+    assert_eq!(status(&env, &dir), "approved");
+
+    let tmux = Tmux { env: &env, socket: env.path("tmux.sock") };
+    start_board(&tmux, &dir, "100");
+    tmux.wait_for(&[" approved "]);
+    tmux.cmd(&["send-keys", "-t", "b", "m"]);
+    tmux.wait_for(&["merging k/a\u{2026}"]);
+    // The check cannot end before the release file exists, so the merge is still running:
+    // the board takes keys and draws meanwhile.
+    tmux.cmd(&["send-keys", "-t", "b", "r"]);
+    tmux.wait_for(&["Reject: reason?"]);
+    tmux.cmd(&["send-keys", "-t", "b", "Escape"]);
+    let screen = tmux.wait_for(&["rejection cancelled"]);
+    assert!(!screen.contains("k/a  merged  "), "the merge cannot have ended yet:\n{screen}");
+    tmux.cmd(&["send-keys", "-t", "b", "m"]);
+    tmux.wait_for(&["a merge of k/a is already running"]);
+
+    std::fs::write(&release, "").unwrap();
+    let screen = tmux.wait_for(&["k/a  merged  "]);
+    assert_eq!(status(&env, &dir), "merged", "{screen}");
+    let logs: Vec<_> = std::fs::read_dir(dir.join(".git/maestro/logs/board/k")).unwrap().collect();
+    assert_eq!(logs.len(), 1, "the merge's output is kept: {logs:?}");
+    tmux.cmd(&["send-keys", "-t", "b", "q"]);
+    tmux.wait_for(&["board exited 0"]);
+}
+
+/// A state commit on top of the current one, written with plain git as another binary (or a
+/// `sync` from a clone) would: `edits` replace files (path, new text), `removed` go.
+fn rewrite_state(env: &TestEnv, dir: &Path, edits: &[(&str, String)], removed: &[&str]) {
+    let tip = env.state_tip(dir);
+    let index = env.path("state.index");
+    let git = |args: &[&str]| -> String {
+        let out = env.base_command("git").current_dir(dir).env("GIT_INDEX_FILE", &index).args(args).output();
+        crate::common::Run::from(out.unwrap()).success_git()
+    };
+    git(&["read-tree", &tip]);
+    for (path, text) in edits {
+        let file = env.write("edited.toml", text);
+        let blob = git(&["hash-object", "-w", file.to_str().unwrap()]);
+        git(&["update-index", "--cacheinfo", &format!("100644,{},{path}", blob.trim())]);
+    }
+    for dir_path in removed {
+        for path in git(&["ls-files", dir_path]).lines() {
+            git(&["update-index", "--force-remove", path]);
+        }
+    }
+    let tree = git(&["write-tree"]);
+    let commit = git(&["commit-tree", tree.trim(), "-p", &tip, "-m", "by hand"]);
+    git(&["update-ref", "refs/maestro/state", commit.trim(), &tip]);
+}
+
+#[test]
+fn a_score_removed_and_a_record_refused_under_the_board_are_shown_and_the_keys_keep_working() {
+    if !required_tool("tmux", which("tmux").is_some(), "install tmux (apt-get install tmux)") {
+        return;
+    }
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    env.write("k.toml", "format = 1\nid = \"k\"\ntarget = \"main\"\n[[tasks]]\nid = \"a\"\n[[tasks]]\nid = \"b\"\n");
+    env.write("gone.toml", "format = 1\nid = \"gone\"\ntarget = \"main\"\n[[tasks]]\nid = \"x\"\n");
+    env.run(&dir, &["plan", "--from", "../k.toml"]).success();
+    env.run(&dir, &["plan", "--from", "../gone.toml"]).success();
+    let tmux = Tmux { env: &env, socket: env.path("tmux.sock") };
+    start_board(&tmux, &dir, "100");
+    tmux.wait_for(&["gone  ", "k  ", "  a  ", "  b  ", "  x  "]);
+
+    let path = "scores/k/tasks/82/a.toml";
+    let text = env.git(&dir, &["cat-file", "blob", &format!("refs/maestro/state:{path}")]).success_git();
+    let bad: String = text
+        .lines()
+        .map(|l| if l.starts_with("status") { "status = \"nonsense\"\n".to_owned() } else { format!("{l}\n") })
+        .collect();
+    assert_ne!(bad, text, "the record has a status line:\n{text}");
+    rewrite_state(&env, &dir, &[(path, bad)], &["scores/gone"]);
+
+    let screen = tmux.wait_for(&["scores/k/tasks/82/a.toml: cannot be read: ", "  b  "]);
+    assert!(!screen.contains("gone  "), "the removed Score left the board:\n{screen}");
+    assert!(screen.contains("scores/k/tasks/82/a.toml cannot be read"), "the status line says it:\n{screen}");
+    // The keys still work on what reads.
+    tmux.cmd(&["send-keys", "-t", "b", "s"]);
+    tmux.wait_for(&["k/b is ", "not running"]);
+    tmux.cmd(&["send-keys", "-t", "b", "q"]);
+    let screen = tmux.wait_for(&["board exited 0"]);
+    assert!(!screen.contains("panicked"), "{screen}");
 }

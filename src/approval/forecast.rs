@@ -60,6 +60,18 @@ pub fn scope_overlaps(tasks: &[Task]) -> Vec<ScopeOverlap> {
     out
 }
 
+/// The pairs of open tasks (not closed) whose scopes overlap, neither depending on the other
+/// (directly or not): work that may run side by side on the same files. From the records
+/// only, no git.
+pub fn open_overlaps(tasks: &[Task]) -> Vec<ScopeOverlap> {
+    let open: Vec<Task> = tasks.iter().filter(|t| !t.status.is_closed()).cloned().collect();
+    let related = |a: &str, b: &str| {
+        let find = |id: &str| tasks.iter().find(|t| t.id == id);
+        find(a).is_some_and(|t| depends_on(tasks, t, b)) || find(b).is_some_and(|t| depends_on(tasks, t, a))
+    };
+    scope_overlaps(&open).into_iter().filter(|o| !related(&o.a, &o.b)).collect()
+}
+
 /// Tasks that share scope with an interface task without depending on it (directly or not):
 /// they may build on an interface before it exists.
 pub fn interface_warnings(tasks: &[Task]) -> Vec<String> {
@@ -206,5 +218,27 @@ mod tests {
         let b = [hunk(3..6), hunk(10..11), hunk(29..30)];
         assert_eq!(touching(&a, &b), vec![(3, 6), (11, 11)]);
         assert_eq!(touching(&a, &[]), vec![]);
+    }
+
+    fn scoped(id: &str, status: TaskStatus, scope: &[&str], deps: &[&str]) -> Task {
+        let mut t = crate::model::task::sample(status);
+        t.id = id.into();
+        t.scope = scope.iter().map(|s| (*s).to_owned()).collect();
+        t.deps = deps.iter().map(|s| (*s).to_owned()).collect();
+        t
+    }
+
+    #[test]
+    fn open_overlaps_leave_out_closed_tasks_and_dependants() {
+        let tasks = [
+            scoped("a", TaskStatus::Running, &["src/auth/*.rs"], &[]),
+            scoped("b", TaskStatus::Ready, &["src/auth/token.rs"], &[]),
+            scoped("c", TaskStatus::Pending, &["src/**"], &["b"]),
+            scoped("d", TaskStatus::Merged, &["src/auth/*.rs"], &[]),
+            scoped("e", TaskStatus::Pending, &["docs/*"], &[]),
+        ];
+        let overlaps = open_overlaps(&tasks);
+        let pairs: Vec<(&str, &str)> = overlaps.iter().map(|o| (o.a.as_str(), o.b.as_str())).collect();
+        assert_eq!(pairs, [("a", "b"), ("a", "c")]);
     }
 }

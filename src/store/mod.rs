@@ -49,8 +49,8 @@ use serde::{Deserialize, Serialize};
 pub use codec::CodecError;
 pub use records::{
     Read, append_decision, decisions, handovers, knowledge, knowledge_entry, new_decision, performer_stats,
-    readable_tasks, record_outcome, run_sessions, score, score_with_readable_tasks, score_with_tasks, scores, task,
-    tasks,
+    readable_scores, readable_tasks, record_outcome, run_sessions, score, score_with_readable_tasks, score_with_tasks,
+    scores, task, tasks,
 };
 pub use transaction::{DEADLINE, Outcome, Tx, View, trailer};
 pub use verify::check_all;

@@ -53,6 +53,32 @@ pub fn scores(r: &impl Read) -> Result<Vec<Score>> {
     Ok(out)
 }
 
+/// The Scores that read, and by path why each other one does not (a record this version
+/// refuses, or a Score directory without its record): what a watcher shows, so one refused
+/// Score does not hide the others.
+pub fn readable_scores(r: &impl Read) -> Result<(Vec<Score>, BTreeMap<String, String>)> {
+    let (mut good, mut bad) = (Vec::new(), BTreeMap::new());
+    for (name, is_dir) in r.list(SCORES_DIR)? {
+        if !is_dir {
+            continue;
+        }
+        match score(r, &name) {
+            Ok(s) => good.push(s),
+            Err(Error::Codec(CodecError::Invalid { path, message })) => {
+                bad.insert(path, message);
+            }
+            Err(Error::Codec(e)) => {
+                bad.insert(layout::score_file(&name), e.to_string());
+            }
+            Err(Error::ScoreNotFound(_)) => {
+                bad.insert(layout::score_file(&name), "the record is missing".to_owned());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((good, bad))
+}
+
 /// The task `score/id`, or [`Error::TaskNotFound`].
 pub fn task(r: &impl Read, score: &str, id: &str) -> Result<Task> {
     r.get(&layout::task_file(score, id))?

@@ -124,17 +124,29 @@ impl<'s> Watcher<'s> {
     /// The board of the state commit `commit`.
     fn read(&self, commit: ObjectId) -> store::Result<Board> {
         let view = self.store.view_at(commit)?;
+        // A record this version refuses (a Score, a task, a task listed but gone) is shown
+        // with why, and the rest of the state still is.
+        let (readable, refused) = store::readable_scores(&view)?;
         let mut scores = Vec::new();
-        for score in store::scores(&view)? {
-            let (tasks, unreadable) = store::readable_tasks(&view, &score)?;
-            scores.push((score, tasks, unreadable));
+        for score in readable {
+            let read = match store::readable_tasks(&view, &score) {
+                Ok(read) => read,
+                Err(e @ store::Error::TaskNotFound { .. }) => {
+                    let path = store::layout::score_file(&score.id);
+                    (Vec::new(), [(path, e.to_string())].into())
+                }
+                Err(e) => return Err(e),
+            };
+            scores.push((score, read.0, read.1));
         }
         // The decision log gives the reasons of rejected and blocked tasks: read only then.
         let stopped = scores
             .iter()
             .any(|(_, tasks, _)| tasks.iter().any(|t| matches!(t.status, TaskStatus::Blocked | TaskStatus::Rejected)));
         let decisions = if stopped { store::decisions(&view)? } else { Vec::new() };
-        Ok(Board::new(scores, &Why::new(self.config.clone(), decisions)))
+        let mut board = Board::new(scores, &Why::new(self.config.clone(), decisions));
+        board.unreadable = refused;
+        Ok(board)
     }
 }
 

@@ -14,6 +14,9 @@ use crate::model::{AttemptOutcome, Score, ScoreStatus, Task, TaskStatus};
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Board {
     pub scores: Vec<ScoreView>,
+    /// Score records this version refuses, by path, with why: shown, never a crash.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub unreadable: std::collections::BTreeMap<String, String>,
 }
 
 /// A Score and its tasks as the board shows them.
@@ -54,6 +57,19 @@ pub struct TaskView {
     /// Its latest attempt.
     #[serde(skip)]
     pub last: Option<AttemptView>,
+    /// The other open tasks of its Score whose scopes overlap its own (the conflict forecast
+    /// from the records: neither depends on the other).
+    #[serde(skip)]
+    pub overlaps: Vec<Overlap>,
+}
+
+/// Another task whose declared scope overlaps a task's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlap {
+    /// The other task's id, in the same Score.
+    pub with: String,
+    /// The task's own scope globs that meet the other's.
+    pub globs: Vec<String>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -112,12 +128,32 @@ impl Board {
         let scores = scores
             .into_iter()
             .map(|(score, tasks, unreadable)| {
-                let tasks = tasks.iter().map(|t| task_view(&score, t, why)).collect();
+                let pairs = crate::approval::open_overlaps(&tasks);
+                let tasks = tasks
+                    .iter()
+                    .map(|t| TaskView { overlaps: overlaps(t, &pairs, &tasks), ..task_view(&score, t, why) })
+                    .collect();
                 ScoreView { score: score.id, status: score.status, title: score.title, tasks, unreadable }
             })
             .collect();
-        Board { scores }
+        Board { scores, unreadable: std::collections::BTreeMap::new() }
     }
+}
+
+/// The tasks among `pairs` that `t` overlaps, with the globs of `t` that meet theirs.
+fn overlaps(t: &Task, pairs: &[crate::approval::ScopeOverlap], tasks: &[Task]) -> Vec<Overlap> {
+    let others = pairs.iter().filter_map(|p| match (p.a == t.id, p.b == t.id) {
+        (true, _) => Some(&p.b),
+        (_, true) => Some(&p.a),
+        _ => None,
+    });
+    others
+        .filter_map(|other| {
+            let theirs = &tasks.iter().find(|o| &o.id == other)?.scope;
+            let meet = |g: &&String| theirs.iter().any(|h| crate::approval::globs_overlap(g, h));
+            Some(Overlap { with: other.clone(), globs: t.scope.iter().filter(meet).cloned().collect() })
+        })
+        .collect()
 }
 
 fn task_view(score: &Score, t: &Task, why: &Why) -> TaskView {
@@ -144,6 +180,7 @@ fn task_view(score: &Score, t: &Task, why: &Why) -> TaskView {
             outcome: a.outcome,
             reason: a.reason.clone(),
         }),
+        overlaps: Vec::new(),
     }
 }
 
@@ -252,6 +289,15 @@ pub fn diff(old: &Board, new: &Board) -> Vec<Event> {
             }
             task_events(&s.score, was, t, &mut events);
         }
+    }
+    // Records that stopped reading (refused by validation, gone): said once each.
+    let refused = |b: &Board| {
+        let tasks = b.scores.iter().flat_map(|s| &s.unreadable);
+        b.unreadable.iter().chain(tasks).map(|(p, w)| (p.clone(), w.clone())).collect::<Vec<_>>()
+    };
+    let before = refused(old);
+    for (path, why) in refused(new).into_iter().filter(|r| !before.contains(r)) {
+        events.push(Event::Unreadable { message: format!("{path} cannot be read: {why}") });
     }
     events
 }

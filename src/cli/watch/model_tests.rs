@@ -98,3 +98,24 @@ fn scores_and_tasks_that_come_and_go_are_events_and_the_snapshot_speaks_the_stat
         ]}]})
     );
 }
+
+#[test]
+fn a_record_that_stops_reading_is_one_unreadable_event() {
+    let before = board(vec![task(TaskStatus::Ready, vec![])]);
+    let mut after = before.clone();
+    after.scores[0].unreadable.insert("scores/s/tasks/u.toml".into(), "unknown status".into());
+    after.unreadable.insert("scores/z/score.toml".into(), "the record is missing".into());
+    let message = |e: &Event| match e {
+        Event::Unreadable { message } => message.clone(),
+        other => panic!("{other:?}"),
+    };
+    let said: Vec<String> = diff(&before, &after).iter().map(message).collect();
+    assert_eq!(
+        said,
+        [
+            "scores/z/score.toml cannot be read: the record is missing",
+            "scores/s/tasks/u.toml cannot be read: unknown status"
+        ]
+    );
+    assert_eq!(diff(&after, &after), [], "said once");
+}

@@ -1,12 +1,13 @@
 //! The board's actions that run outside its drawing loop: a retry (`git maestro task run` as a
-//! child process, detached from the terminal), a stop (`task stop`'s request), a shell in the
-//! task's worktree, and a merge (`git maestro merge`'s code).
+//! child process, detached from the terminal), a merge (`git maestro merge`, the same way), a
+//! stop (`task stop`'s request) and a shell in the task's worktree.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use crate::cli::context::Context;
 use crate::cli::error::CommandError;
+use crate::cli::ui::field;
 use crate::model::TaskStatus;
 use crate::store::Store;
 
@@ -15,16 +16,50 @@ pub fn said(e: CommandError) -> String {
     e.render().lines().next().unwrap_or_default().to_owned()
 }
 
-/// Retries started from the board, until they end.
-#[derive(Default)]
-pub struct Retries {
-    running: Vec<(String, Child, PathBuf)>,
+/// What a child started from the board does: the same command as by hand.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// `git maestro task run score/task`.
+    Retry,
+    /// `git maestro merge score/task`, post-merge checks included.
+    Merge,
 }
 
-impl Retries {
+impl Job {
+    /// The command's words before the task's address.
+    fn command(self) -> &'static [&'static str] {
+        match self {
+            Job::Retry => &["task", "run"],
+            Job::Merge => &["merge"],
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Job::Retry => "retry",
+            Job::Merge => "merge",
+        }
+    }
+}
+
+/// Children started from the board (retries, merges), until they end: the board keeps drawing
+/// while they work.
+#[derive(Default)]
+pub struct Jobs {
+    running: Vec<Running>,
+}
+
+struct Running {
+    job: Job,
+    address: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Jobs {
     /// Start `git maestro task run score/task` for a task whose status lets it start; what to
     /// show.
-    pub fn start(&mut self, ctx: &Context, store: &Store, score: &str, task: &str) -> String {
+    pub fn retry(&mut self, ctx: &Context, store: &Store, score: &str, task: &str) -> String {
         let address = format!("{score}/{task}");
         let status = match store.view().and_then(|v| crate::store::task(&v, score, task)) {
             Ok(t) => t.status,
@@ -36,30 +71,43 @@ impl Retries {
                 "{address} is {status}: only a failed, rejected, conflict, blocked or ready task can be retried"
             );
         }
-        if self.running.iter().any(|(a, ..)| a == &address) {
-            return format!("a retry of {address} is already running");
+        self.start(ctx, store, Job::Retry, score, task)
+    }
+
+    /// Start `git maestro merge score/task`; what to show. The command says whether the task
+    /// can be merged, at its end.
+    pub fn merge(&mut self, ctx: &Context, store: &Store, score: &str, task: &str) -> String {
+        self.start(ctx, store, Job::Merge, score, task)
+    }
+
+    fn start(&mut self, ctx: &Context, store: &Store, job: Job, score: &str, task: &str) -> String {
+        let address = format!("{score}/{task}");
+        if let Some(r) = self.running.iter().find(|r| r.address == address) {
+            return format!("a {} of {address} is already running", r.job.noun());
         }
-        match spawn(ctx, store, score, task) {
+        match spawn(ctx, store, job, score, task) {
             Ok((child, log)) => {
-                self.running.push((address.clone(), child, log));
-                format!("started retry of {address}")
+                self.running.push(Running { job, address: address.clone(), child, log });
+                match job {
+                    Job::Retry => format!("started retry of {address}"),
+                    Job::Merge => format!("merging {address}\u{2026}"),
+                }
             }
-            Err(e) => format!("cannot start a retry of {address}: {e}"),
+            Err(e) => format!("cannot start a {} of {address}: {e}", job.noun()),
         }
     }
 
-    /// The retries that ended since the last call, as messages.
+    /// The children that ended since the last call, as messages.
     pub fn ended(&mut self) -> Vec<String> {
         let mut out = Vec::new();
-        self.running.retain_mut(|(address, child, log)| match child.try_wait() {
+        self.running.retain_mut(|r| match r.child.try_wait() {
             Ok(None) => true,
             Ok(Some(status)) => {
-                let how = status.code().map_or_else(|| status.to_string(), |c| format!("exit {c}"));
-                out.push(format!("retry of {address} ended ({how}); its output is in {}", log.display()));
+                out.push(ended(r, status));
                 false
             }
             Err(e) => {
-                out.push(format!("retry of {address}: {e}"));
+                out.push(format!("{} of {}: {e}", r.job.noun(), r.address));
                 false
             }
         });
@@ -67,17 +115,37 @@ impl Retries {
     }
 }
 
-/// `git maestro task run score/task` in its own process group, its input empty and its output
-/// in `<git-common-dir>/maestro/logs/board/<score>/<task>-<time>.log`.
-fn spawn(ctx: &Context, store: &Store, score: &str, task: &str) -> std::io::Result<(Child, PathBuf)> {
+/// What to show of a child that ended: a merge's last line (its result or its error), a
+/// retry's exit; where its output is.
+fn ended(r: &Running, status: std::process::ExitStatus) -> String {
+    let how = status.code().map_or_else(|| status.to_string(), |c| format!("exit {c}"));
+    let last = std::fs::read_to_string(&r.log)
+        .ok()
+        .and_then(|text| text.lines().rev().find(|l| !l.trim().is_empty()).map(|l| field(l).into_owned()));
+    match (r.job, last) {
+        (Job::Merge, Some(last)) if status.success() => last,
+        (Job::Merge, Some(last)) => {
+            format!("merge of {} failed ({how}): {last}; its output is in {}", r.address, r.log.display())
+        }
+        (job, _) => {
+            format!("{} of {} ended ({how}); its output is in {}", job.noun(), r.address, r.log.display())
+        }
+    }
+}
+
+/// `git maestro <job> score/task` in its own process group, its input empty and its output
+/// in `<git-common-dir>/maestro/logs/board/<score>/<task>-<time>.log` (`-merge-` for a merge).
+fn spawn(ctx: &Context, store: &Store, job: Job, score: &str, task: &str) -> std::io::Result<(Child, PathBuf)> {
     use std::os::unix::process::CommandExt as _;
     let dir = store.repo.common_dir().join("maestro/logs/board").join(score);
     std::fs::create_dir_all(&dir)?;
     let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.fZ").to_string();
-    let log = dir.join(format!("{task}-{stamp}.log"));
+    let kind = if job == Job::Merge { "-merge" } else { "" };
+    let log = dir.join(format!("{task}{kind}-{stamp}.log"));
     let out = std::fs::File::create(&log)?;
     let child = Command::new(std::env::current_exe()?)
-        .args(["task", "run", &format!("{score}/{task}")])
+        .args(job.command())
+        .arg(format!("{score}/{task}"))
         .current_dir(ctx.dir())
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
@@ -108,14 +176,5 @@ pub fn shell(store: &Store, score: &str, task: &str) -> String {
     match Command::new(&shell).current_dir(&worktree).status() {
         Ok(s) => format!("shell in {score}/{task} ended ({s})"),
         Err(e) => format!("cannot run {}: {e}", shell.to_string_lossy()),
-    }
-}
-
-/// Merge `score/task` as `git maestro merge` does.
-pub fn merge(ctx: &Context, store: &Store, score: &str, task: &str) -> String {
-    let merge = &super::super::merge::integrate;
-    match merge(ctx, store, score, task).and_then(|o| super::super::merge::merged(score, task, o)) {
-        Ok(commit) => format!("{score}/{task}  merged  {}", &commit[..12.min(commit.len())]),
-        Err(e) => said(e),
     }
 }

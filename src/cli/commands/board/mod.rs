@@ -30,7 +30,10 @@ use crate::cli::watch::{POLL, Watcher, model::Event, notify::Notifier};
 /// j/k select, a approve, r reject (type the reason, Enter), d the diff against the
 /// integration branch in your pager, t retry (`task run` in the background, its output in
 /// .git/maestro/logs/board/), s stop its running attempt (`task stop`), o a shell in its
-/// worktree, m merge it, q or Ctrl-C quit. NO_COLOR turns colour off.
+/// worktree, m merge it (`merge` in the background, the board still drawing while post-merge
+/// checks run; its result on the status line), q or Ctrl-C quit. NO_COLOR turns colour off.
+/// Open tasks whose scopes overlap another open task's carry a warning; records the state
+/// refuses are listed with why.
 #[derive(Debug, clap::Args)]
 pub struct BoardArgs {
     /// Show only this Score
@@ -52,7 +55,7 @@ pub fn cmd_board(ctx: &Context, args: &BoardArgs) -> CommandResult {
     let mut last_draw = Instant::now();
     term.draw(&mut state, &watcher.board, &store)?;
     let keys = Keys::start();
-    let mut retries = actions::Retries::default();
+    let mut jobs = actions::Jobs::default();
     loop {
         // A terminal that went away (its window closed) ends the board.
         if crate::git::interrupted() || crate::cli::watch::stdout_closed(Duration::ZERO) {
@@ -69,14 +72,14 @@ pub fn cmd_board(ctx: &Context, args: &BoardArgs) -> CommandResult {
                         state.message = term.suspended(|| diff(ctx, &base, &score, &task))?;
                     }
                     screen::Action::Retry(score, task) => {
-                        state.message = retries.start(ctx, &store, &score, &task);
+                        state.message = jobs.retry(ctx, &store, &score, &task);
                     }
                     screen::Action::Shell(score, task) => {
                         let _paused = keys.pause();
                         state.message = term.suspended(|| actions::shell(&store, &score, &task))?;
                     }
                     screen::Action::Merge(score, task) => {
-                        state.message = actions::merge(ctx, &store, &score, &task);
+                        state.message = jobs.merge(ctx, &store, &score, &task);
                     }
                     screen::Action::Redraw => {}
                 }
@@ -86,15 +89,21 @@ pub fn cmd_board(ctx: &Context, args: &BoardArgs) -> CommandResult {
             Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        if let Some(ended) = retries.ended().pop() {
+        if let Some(ended) = jobs.ended().pop() {
             state.message = ended;
             dirty = true;
         }
         for e in watcher.poll()? {
             dirty = true;
-            if matches!(e, Event::NeedsYou { .. }) {
-                notifier.send(&e);
-                state.bell = true;
+            match &e {
+                Event::NeedsYou { .. } => {
+                    notifier.send(&e);
+                    state.bell = true;
+                }
+                // The state changed shape (a record refused, unreadable): said, and the board
+                // goes on with what reads.
+                Event::Unreadable { message } => state.message = crate::cli::ui::field(message).into_owned(),
+                _ => {}
             }
         }
         if let Some(problem) = notifier.problems().pop() {

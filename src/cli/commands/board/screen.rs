@@ -264,7 +264,7 @@ fn render(frame: &mut ratatui::Frame<'_>, state: &State) {
 fn line(row: &Row, selected: bool, color: bool) -> Line<'_> {
     let mut style = match row.kind {
         Kind::Heading | Kind::Score => Style::default().add_modifier(Modifier::BOLD),
-        Kind::NeedsYou if color => Style::default().fg(Color::Yellow),
+        Kind::NeedsYou | Kind::Warning if color => Style::default().fg(Color::Yellow),
         _ => Style::default(),
     };
     if selected {

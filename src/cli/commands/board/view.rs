@@ -23,6 +23,8 @@ pub enum Kind {
     NeedsYou,
     Score,
     Task,
+    /// A warning about the task above (its conflict forecast).
+    Warning,
     Note,
 }
 
@@ -53,6 +55,10 @@ pub fn rows(board: &Board, only: Option<&str>, now: Timestamp) -> Vec<Row> {
         };
         out.push(Row { kind: Kind::Note, text, task: None, status: None });
     }
+    for (path, why) in &board.unreadable {
+        let text = format!("  {}: cannot be read: {}", field(path), field(why));
+        out.push(Row { kind: Kind::Note, text, task: None, status: None });
+    }
     for s in scores {
         out.push(Row { kind: Kind::Heading, text: String::new(), task: None, status: None });
         let merged = s.tasks.iter().filter(|t| t.status == crate::model::TaskStatus::Merged).count();
@@ -76,6 +82,9 @@ pub fn rows(board: &Board, only: Option<&str>, now: Timestamp) -> Vec<Row> {
                 task: Some((s.score.clone(), t.id.clone())),
                 status: Some(t.status.to_string()),
             });
+            if let Some(text) = overlap_line(&s.score, t, depth) {
+                out.push(Row { kind: Kind::Warning, text, task: None, status: None });
+            }
         }
         for (path, why) in &s.unreadable {
             let text = format!("  {}: cannot be read: {}", field(path), field(why));
@@ -99,6 +108,22 @@ fn task_line(t: &TaskView, depth: usize, now: Timestamp) -> String {
     let elapsed = t.last.as_ref().map_or_else(|| "-".to_owned(), |a| elapsed(a.started, a.ended.unwrap_or(now)));
     let used = crate::cli::commands::status::used(&t.spent);
     format!("  {id:<ID_WIDTH$} {:<10} {performer:<10} {:>3} {elapsed:>7}  {used}", t.status.as_str(), t.attempts)
+}
+
+/// `⚠ overlaps k/b: src/auth/*.rs; k/c: src/**` under the task's id, or nothing.
+fn overlap_line(score: &str, t: &TaskView, depth: usize) -> Option<String> {
+    if t.overlaps.is_empty() {
+        return None;
+    }
+    let each: Vec<String> = t
+        .overlaps
+        .iter()
+        .map(|o| {
+            let globs: Vec<_> = o.globs.iter().map(|g| field(g)).collect();
+            format!("{}/{}: {}", field(score), field(&o.with), globs.join(", "))
+        })
+        .collect();
+    Some(format!("  {}  \u{26a0} overlaps {}", "  ".repeat(depth), each.join("; ")))
 }
 
 /// `42s`, `3m05s`, `2h10m`.

@@ -75,3 +75,35 @@ fn text_from_the_state_cannot_move_the_cursor() {
         assert!(!r.text.chars().any(char::is_control), "{:?}", r.text);
     }
 }
+
+fn scoped(id: &str, status: TaskStatus, scope: &[&str], deps: &[&str]) -> Task {
+    let mut t = task(id, status, deps);
+    t.scope = scope.iter().map(|s| (*s).to_owned()).collect();
+    t
+}
+
+#[test]
+fn open_tasks_whose_scopes_overlap_are_warned_under_their_rows() {
+    let tasks = vec![
+        scoped("api", TaskStatus::Running, &["src/auth/*.rs", "docs/auth.md"], &[]),
+        scoped("token", TaskStatus::Ready, &["src/auth/token.rs"], &[]),
+        // A dependant of `token` runs after it: no warning between them.
+        scoped("tests", TaskStatus::Pending, &["src/auth/token.rs", "tests/auth.rs"], &["token"]),
+        // A merged task is done: no warning.
+        scoped("old", TaskStatus::Merged, &["src/auth/*.rs"], &[]),
+        scoped("docs", TaskStatus::Pending, &["docs/*"], &[]),
+    ];
+    let rows = rows(&board(tasks), None, NOW);
+    insta::assert_snapshot!(text(&rows));
+    let warnings: Vec<_> = rows.iter().filter(|r| r.kind == Kind::Warning).collect();
+    assert!(warnings.iter().all(|r| r.task.is_none()), "a warning is not selectable");
+    assert_eq!(warnings.len(), 4, "api, token, tests and docs: {warnings:#?}");
+}
+
+#[test]
+fn records_the_state_refuses_are_shown_with_why() {
+    let mut b = board(vec![task("t", TaskStatus::Ready, &[])]);
+    b.scores[0].unreadable.insert("scores/s/tasks/u.toml".into(), "unknown status \"nonsense\"".into());
+    b.unreadable.insert("scores/gone/score.toml".into(), "the record is missing".into());
+    insta::assert_snapshot!(text(&rows(&b, None, NOW)));
+}
