@@ -69,8 +69,14 @@ fn check_format(path: &str, text: &str) -> Result<(), CodecError> {
     struct Probe {
         format: Option<toml::Value>,
     }
-    let Ok(probe) = toml::from_str::<Probe>(text) else { return Ok(()) };
-    match probe.format.and_then(|v| v.as_integer()) {
+    let found = match leading_format(text) {
+        Some(found) => Some(found),
+        None => {
+            let Ok(probe) = toml::from_str::<Probe>(text) else { return Ok(()) };
+            probe.format.and_then(|v| v.as_integer())
+        }
+    };
+    match found {
         Some(found) if found > FORMAT => Err(CodecError::FutureFormat { path: path.to_owned(), found }),
         Some(MIN_FORMAT..=FORMAT) => Ok(()),
         Some(found) => {
@@ -78,6 +84,18 @@ fn check_format(path: &str, text: &str) -> Result<(), CodecError> {
         }
         None => Err(CodecError::Parse { path: path.to_owned(), message: "missing `format`".into() }),
     }
+}
+
+/// `format` when the text starts with `format = <digits>` on a line of its own, as every record
+/// git-maestro writes does: a root key, since it comes before any table header. Reading it
+/// there spares parsing the whole record a second time (a tenth of `status`).
+fn leading_format(text: &str) -> Option<i64> {
+    let (line, _) = text.split_once('\n')?;
+    let digits = line.strip_prefix("format = ")?;
+    if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// Encode a record, refusing strings over the limit and blobs over the size limit.
@@ -148,6 +166,21 @@ mod tests {
     fn future_format_wins_over_unknown_fields() {
         let err = decode::<Rec>("r.toml", b"format = 3\nname = \"x\"\nnew_field = 1\n").unwrap_err();
         assert!(matches!(err, CodecError::FutureFormat { found: 3, .. }), "{err}");
+    }
+
+    #[test]
+    fn format_is_read_from_the_first_line_or_from_the_whole_record() {
+        assert_eq!(leading_format("format = 2\nx = 1\n"), Some(2));
+        for text in ["format=2\n", "format = 2 # c\n", "format = \"2\"\n", "x = 1\nformat = 2\n", "format = 2"] {
+            assert_eq!(leading_format(text), None, "{text:?}");
+        }
+        // Elsewhere than the first line, a newer format is still refused.
+        let err = decode::<toml::Table>("p", b"x = 1\nformat = 9\n").unwrap_err();
+        assert!(matches!(err, CodecError::FutureFormat { found: 9, .. }), "{err}");
+        let err = decode::<toml::Table>("p", b"format = 9\nx = 1\n").unwrap_err();
+        assert!(matches!(err, CodecError::FutureFormat { found: 9, .. }), "{err}");
+        let err = decode::<toml::Table>("p", b"format = 0\n").unwrap_err();
+        assert!(err.to_string().contains("format 0 is not supported"), "{err}");
     }
 
     #[test]
