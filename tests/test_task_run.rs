@@ -177,6 +177,22 @@ fn huge_output_streams_to_the_transcript() {
     assert!(worktree(&env).join("a.txt").exists(), "the worktree is kept");
 }
 
+/// Issue 19: a large file the performer left is streamed into the object store; the blob is the
+/// one git computes for the file, and the repository stays sound.
+#[test]
+fn a_large_file_left_by_the_performer_is_committed_as_git_would() {
+    let env = TestEnv::new();
+    let dir = setup(&env, "FAKE_BIG_FILE = \"data/big.bin=3000007\"", "1m");
+    run_task(&env, &dir).success();
+    let file = worktree(&env).join("data/big.bin");
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), 3_000_007);
+    let expected = env.git(&dir, &["hash-object", file.to_str().unwrap()]).success_git();
+    let committed = env.git(&dir, &["rev-parse", "maestro/auth-tokens/tasks/token-types:data/big.bin"]).success_git();
+    assert_eq!(committed.trim(), expected.trim(), "the committed blob is git's blob of the file");
+    env.git(&dir, &["fsck", "--strict", "--no-progress"]).success_git();
+    assert_eq!(task_json(&env, &dir)["status"], "submitted");
+}
+
 #[test]
 fn a_write_outside_the_worktree_is_recorded() {
     let env = TestEnv::new();
