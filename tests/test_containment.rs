@@ -322,6 +322,7 @@ fn spec(env: &TestEnv, script: &str, timeout: Duration) -> ProcessSpec {
         supervisor: MAESTRO.into(),
         sandbox: Default::default(),
         secrets: Vec::new(),
+        transcript_max: git_maestro::config::TRANSCRIPT_MAX_DEFAULT,
     }
 }
 
