@@ -35,6 +35,27 @@ pub(super) fn write_file_blob(repo: &gix::Repository, file: &Path, path: &str) -
         .ctx(|| format!("cannot write the blob for '{path}' from {}", file.display()))
 }
 
+impl super::Repo {
+    /// The id the regular file at `file` has (or would have) as a blob, hashed as it is read:
+    /// the file is never held in memory whole.
+    pub fn file_blob_id(&self, file: &Path) -> Result<ObjectId> {
+        let io_err = |source| Error::Io { context: format!("cannot read {}", file.display()), source };
+        let handle = std::fs::File::open(file).map_err(io_err)?;
+        let size = handle.metadata().map_err(io_err)?.len();
+        let mut exact = Exact { inner: handle, left: size };
+        let kind = self.inner.object_hash();
+        gix::objs::compute_stream_hash(
+            kind,
+            gix::objs::Kind::Blob,
+            &mut exact,
+            size,
+            &mut gix::progress::Discard,
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .ctx(|| format!("cannot hash {}", file.display()))
+    }
+}
+
 /// Reads exactly `left` more bytes and fails if the file ends sooner or goes on: the object's
 /// header gives the size up front, and a file that changed while it was read would otherwise
 /// be stored as a corrupt object.
@@ -94,6 +115,7 @@ mod tests {
             std::fs::write(&file, &data).expect("write");
             let id = write_file_blob(&repo.inner, &file, "f").expect("write the blob");
             assert_eq!(id, repo.blob_id(&data).expect("hash"), "{len} bytes: the id of the same bytes in memory");
+            assert_eq!(repo.file_blob_id(&file).expect("hash the file"), id, "{len} bytes: hashed as read");
             let back = repo.read_blob_by_id(id, "f", u64::MAX).expect("read back");
             assert!(back == data, "{len} bytes: the object holds the file's bytes");
         }
