@@ -22,7 +22,8 @@ use crate::supervisor::{End, Report};
 
 /// How much of each stream is kept in memory for summaries.
 const TAIL_BYTES: usize = 16 * 1024;
-/// Longest stdout line handed to the adapter's parser; the transcript keeps all of it.
+/// Longest stdout line handed to the adapter's parser, and the most of a line held in memory:
+/// a longer line goes to the transcript in pieces of this size, and the parser sees its first.
 const MAX_LINE_BYTES: usize = 1024 * 1024;
 /// How long output is still read after the run ended. Nothing of the run is alive then, so the
 /// pipes are at end of file at once; this only bounds a process that escaped the supervisor.
@@ -145,22 +146,34 @@ pub async fn run(
     let mut kill_at = tokio::time::Instant::now() + spec.timeout + GRACE;
     let mut drain_until = None;
     let mut line = Vec::new();
+    // Whether `line` continues a line longer than MAX_LINE_BYTES.
+    let mut continued = false;
+    let longest_secret = spec.secrets.iter().map(String::len).max().unwrap_or(0);
     let mut stdout_bytes = 0u64;
     let mut status: Option<std::process::ExitStatus> = None;
     let (mut cancelled, mut killed_supervisor) = (false, false);
     let mut stdout_open = stdout.is_some();
     while status.is_none() || stdout_open {
         tokio::select! {
-            read = async { stdout.as_mut().expect("open while stdout_open").read_until(b'\n', &mut line).await }, if stdout_open => {
+            read = async {
+                let reader = stdout.as_mut().expect("open while stdout_open");
+                reader.take(MAX_LINE_BYTES as u64).read_until(b'\n', &mut line).await
+            }, if stdout_open => {
                 match read {
                     Ok(0) | Err(_) => stdout_open = false,
                     Ok(n) => {
                         stdout_bytes += n as u64;
                         scrub(&mut line, &spec.secrets);
-                        transcript.write(&line)?;
-                        let text = String::from_utf8_lossy(&line[..line.len().min(MAX_LINE_BYTES)]);
-                        on_line(text.trim_end_matches(['\n', '\r']));
-                        line.clear();
+                        if !continued {
+                            let text = String::from_utf8_lossy(&line[..line.len().min(MAX_LINE_BYTES)]);
+                            on_line(text.trim_end_matches(['\n', '\r']));
+                        }
+                        continued = !line.ends_with(b"\n");
+                        // Of a piece of a longer line, what could start a secret that the next
+                        // piece ends stays, to be scrubbed with it.
+                        let held = if continued { line.len().min(longest_secret.saturating_sub(1)) } else { 0 };
+                        transcript.write(&line[..line.len() - held])?;
+                        line.drain(..line.len() - held);
                         // A stop asked for by what the line said takes effect now, before the
                         // command can go on (a budget reached).
                         if !cancelled && *cancel.borrow() {
@@ -191,6 +204,10 @@ pub async fn run(
             }
             _ = tokio::time::sleep_until(drain_until.unwrap_or(kill_at)), if drain_until.is_some() => break,
         }
+    }
+    if !line.is_empty() {
+        scrub(&mut line, &spec.secrets);
+        transcript.write(&line)?;
     }
     feeder.abort();
     let mut stderr_tail = stderr_task.await.unwrap_or_default().into_bytes();
