@@ -1,7 +1,7 @@
 //! Benchmark: the conflict forecast over 16 active task branches (and the target) against
 //! `git merge-tree --write-tree` on every pair, in the same run. Reports the ratio.
 //!
-//! Run with `cargo bench --bench conflicts`.
+//! Run with `cargo bench --bench conflicts`. `MAESTRO_BENCH_QUICK=1` takes 3 samples instead of 5.
 
 use std::path::Path;
 use std::process::Command;
@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use git_maestro::git::Repo;
 use git_maestro::model::TaskStatus;
 use git_maestro::store::{self, Clock, Session, Store, layout};
+
+#[path = "common/summary.rs"]
+mod summary;
 
 const BRANCHES: usize = 16;
 
@@ -78,7 +81,7 @@ fn main() {
     sides.extend((0..BRANCHES).map(|i| format!("maestro/b/tasks/t{i}")));
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     let mut counts = (0, 0);
-    for _ in 0..5 {
+    for _ in 0..if summary::quick() { 3 } else { 5 } {
         let start = Instant::now();
         let (_, found) = git_maestro::approval::conflicts(&store, "b").expect("forecast");
         ours.push(start.elapsed());
@@ -102,6 +105,7 @@ fn main() {
         counts.0,
         ours.as_secs_f64() / theirs.as_secs_f64()
     );
+    summary::record("conflicts", vec![summary::Measure::ratio("forecast", ours, theirs, "at most 0.5x")]);
     std::fs::remove_dir_all(&tmp).ok();
 }
 

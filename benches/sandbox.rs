@@ -9,13 +9,16 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+#[path = "common/summary.rs"]
+mod summary;
+
 const MAESTRO: &str = env!("CARGO_BIN_EXE_git-maestro");
 
 /// The performer: reads its prompt, writes `<task>.txt`, exits.
 const PERFORMER: &str = "#!/bin/sh\ncat > /dev/null\necho \"$MAESTRO_TASK\" > \"$MAESTRO_TASK.txt\"\n";
 
 fn main() {
-    let tasks: usize = if std::env::var_os("MAESTRO_BENCH_QUICK").is_some() { 10 } else { 40 };
+    let tasks: usize = if summary::quick() { 10 } else { 40 };
     let abi = git_maestro::sandbox::probe();
     assert!(abi > 0, "this kernel has no Landlock: nothing to measure");
     let tmp = std::env::temp_dir().join(format!("maestro-bench-sandbox-{}", std::process::id()));
@@ -62,6 +65,7 @@ fn main() {
         "task run, {tasks} per side (Landlock ABI {abi}): sandbox off {off:>9.1?}   required {on:>9.1?}   ratio {:.3}x",
         on.as_secs_f64() / off.as_secs_f64()
     );
+    summary::record("sandbox", vec![summary::Measure::ratio("task run required vs off", on, off, "close to 1.0x")]);
     let _ = std::fs::remove_dir_all(&tmp);
 }
 

@@ -6,7 +6,8 @@
 //! (b) three clones that each make 20 operations and sync after each, all at once: how many
 //!     push rounds the syncs took.
 //!
-//! Run with `cargo bench --bench sync`.
+//! Run with `cargo bench --bench sync`. `MAESTRO_BENCH_QUICK=1` takes 2 samples of (a) and 5
+//! syncs per clone in (b).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +16,9 @@ use std::time::Instant;
 use git_maestro::git::Repo;
 use git_maestro::model::DecisionKind;
 use git_maestro::store::{self, Clock, Session, Store, layout};
+
+#[path = "common/summary.rs"]
+mod summary;
 
 const BIN: &str = env!("CARGO_BIN_EXE_git-maestro");
 const OPS: usize = 1000;
@@ -95,11 +99,14 @@ fn operations(dir: &Path, n: usize, who: &str) {
 }
 
 /// Samples of (a), each on a fresh setup; the medians are reported.
-const SAMPLES: usize = 5;
+fn samples() -> usize {
+    if summary::quick() { 2 } else { 5 }
+}
 
 fn bench_a(tmp: &Path) {
+    let samples = samples();
     let (mut ours_t, mut theirs_t, mut report) = (Vec::new(), Vec::new(), serde_json::Value::Null);
-    for sample in 0..SAMPLES {
+    for sample in 0..samples {
         let clones = setup(tmp, &format!("a{sample}"), 3);
         let (writer, ours, plain) = (&clones[0], &clones[1], &clones[2]);
         operations(writer, OPS, "alice");
@@ -115,18 +122,20 @@ fn bench_a(tmp: &Path) {
     }
     ours_t.sort();
     theirs_t.sort();
-    let (sync, fetch) = (ours_t[SAMPLES / 2], theirs_t[SAMPLES / 2]);
+    let (sync, fetch) = (ours_t[samples / 2], theirs_t[samples / 2]);
     println!(
-        "(a) sync of {OPS} remote operations, median of {SAMPLES}: git-maestro sync {sync:>9.2?} ({}, {} round)   \
+        "(a) sync of {OPS} remote operations, median of {samples}: git-maestro sync {sync:>9.2?} ({}, {} round)   \
          git fetch {fetch:>9.2?}   ratio {:.2}x",
         report["action"],
         report["rounds"],
         sync.as_secs_f64() / fetch.as_secs_f64()
     );
+    summary::record("sync", vec![summary::Measure::ratio("a sync of 1000 operations", sync, fetch, "at most 1.3x")]);
 }
 
 fn bench_b(tmp: &Path) {
     let clones = setup(tmp, "b", 3);
+    let syncs = if summary::quick() { 5 } else { 20 };
     let t = Instant::now();
     let rounds: Vec<Vec<u64>> = std::thread::scope(|s| {
         let handles: Vec<_> = clones
@@ -135,7 +144,7 @@ fn bench_b(tmp: &Path) {
             .map(|(i, dir)| {
                 s.spawn(move || {
                     let mut rounds = Vec::new();
-                    for _ in 0..20 {
+                    for _ in 0..syncs {
                         operations(dir, 1, ["alice", "bob", "carol"][i]);
                         // A sync that gives up after 5 rounds counts as 6.
                         let out =
@@ -155,9 +164,17 @@ fn bench_b(tmp: &Path) {
     let more = all.iter().filter(|r| **r > 1).count();
     let per_sync = elapsed / all.len() as u32;
     println!(
-        "(b) 3 clones x 20 syncs under contention: {} syncs, mean {:.2} rounds, max {}, {more} needed more than one; {per_sync:.2?} per sync",
+        "(b) 3 clones x {syncs} syncs under contention: {} syncs, mean {:.2} rounds, max {}, {more} needed more than one; {per_sync:.2?} per sync",
         all.len(),
         all.iter().sum::<u64>() as f64 / all.len() as f64,
         all.iter().max().copied().unwrap_or(0),
+    );
+    let mean = all.iter().sum::<u64>() as f64 / all.len() as f64;
+    summary::record(
+        "sync",
+        vec![
+            summary::Measure::value("b rounds per sync under contention", "mean_rounds", mean, "close to 1"),
+            summary::Measure::time("b time per sync under contention", per_sync, "none"),
+        ],
     );
 }

@@ -322,6 +322,7 @@ fn spec(env: &TestEnv, script: &str, timeout: Duration) -> ProcessSpec {
         supervisor: MAESTRO.into(),
         sandbox: Default::default(),
         secrets: Vec::new(),
+        transcript_max: git_maestro::config::TRANSCRIPT_MAX_DEFAULT,
     }
 }
 
@@ -341,6 +342,27 @@ fn the_runner_passes_the_prompt_in_and_lines_exit_code_and_transcript_out() {
     assert_eq!(out.stderr_tail, "oops\n");
     assert_eq!(std::fs::read_to_string(&spec.transcript).unwrap(), "got the prompt\ntwo\n");
     assert_eq!(out.killed, 0, "nothing was left to kill");
+}
+
+/// Issue 19: a line longer than the runner holds in memory (1 MiB) reaches the transcript
+/// whole, in pieces; the parser sees its first MiB; a secret across two pieces is still scrubbed.
+#[test]
+fn a_very_long_line_is_written_in_pieces_and_still_scrubbed() {
+    let env = TestEnv::new();
+    let script = "head -c 1048570 /dev/zero | tr '\\0' y; printf sk-secret-value-1; \
+                  head -c 2500000 /dev/zero | tr '\\0' z; echo; echo last";
+    let mut spec = spec(&env, script, Duration::from_secs(60));
+    spec.secrets = vec!["sk-secret-value-1".into()];
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let mut lines = Vec::new();
+    let out = block_on(runner::run(&spec, |l| lines.push(l.to_owned()), rx)).expect("the command runs");
+    assert_eq!(out.exit, Exit::Code(0));
+    assert_eq!(lines.len(), 2, "one long line, then the last");
+    assert_eq!(lines[0].len(), 1 << 20, "the parser gets the first MiB of the long line");
+    assert_eq!(lines[1], "last");
+    let text = std::fs::read_to_string(&spec.transcript).unwrap();
+    let expected = format!("{}[REDACTED]{}\nlast\n", "y".repeat(1_048_570), "z".repeat(2_500_000));
+    assert!(text == expected, "the transcript holds the whole line, scrubbed ({} bytes)", text.len());
 }
 
 #[test]

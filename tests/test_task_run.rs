@@ -177,6 +177,69 @@ fn huge_output_streams_to_the_transcript() {
     assert!(worktree(&env).join("a.txt").exists(), "the worktree is kept");
 }
 
+/// Issue 19: a transcript over its configured cap keeps its newest lines, under the cap, with a
+/// marker line saying how much was dropped; the run itself goes on as usual.
+#[test]
+fn a_transcript_over_its_cap_keeps_its_newest_lines() {
+    let env = TestEnv::new();
+    let dir = setup(&env, "", "1m");
+    let config = format!(
+        "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nsandbox = \"off\"\n\
+         transcript_max = \"16KiB\"\n\
+         env = {{ FAKE_WRITE = \"a.txt=a\", FAKE_OUTPUT_BYTES = \"200000\", FAKE_SAY = \"the last word\" }}\n"
+    );
+    std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
+    run_task(&env, &dir).success();
+    let task = task_json(&env, &dir);
+    assert_eq!(task["status"], "submitted", "{task:#}");
+    assert_eq!(task["attempts"][0]["summary"], "the last word", "every line was still read: {task:#}");
+    let run_id = task["attempts"][0]["run"].as_str().unwrap();
+    let transcript = dir.join(".git/maestro/logs/auth-tokens/token-types").join(format!("{run_id}.jsonl"));
+    let text = std::fs::read_to_string(&transcript).unwrap();
+    assert!(text.len() <= 16 << 10, "{} bytes, over the 16 KiB cap", text.len());
+    let lines: Vec<&str> = text.lines().collect();
+    let dropped: u64 = lines[0]
+        .strip_prefix("{\"type\":\"maestro_transcript_cut\",\"dropped_bytes\":")
+        .and_then(|rest| rest.strip_suffix('}'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the first line says what was dropped: {:?}", lines[0]));
+    assert_eq!(lines.last(), Some(&"the last word"), "the newest line is kept");
+    assert!(lines[1..].iter().all(|l| l.len() == 99 || !l.starts_with('x')), "only whole lines are kept");
+    let written = 2000 * 100 + "wrote a.txt\n".len() + "fake-performer done (exit 0)\n".len() + "the last word\n".len();
+    let kept = text.len() - lines[0].len() - 1;
+    assert_eq!(dropped as usize + kept, written, "the marker counts every dropped byte");
+}
+
+#[test]
+fn a_bad_transcript_cap_is_refused_naming_its_key() {
+    let env = TestEnv::new();
+    let dir = setup(&env, "", "1m");
+    let config =
+        format!("[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\ntranscript_max = \"a lot\"\n");
+    std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
+    let before = env.state_tip(&dir);
+    let run = run_task(&env, &dir).user_error();
+    assert!(run.stderr.contains("performers.fake.transcript_max"), "{}", run.render());
+    assert!(run.stderr.contains("is not a size; write e.g. \"64MiB\""), "{}", run.render());
+    assert_eq!(env.state_tip(&dir), before, "nothing changed");
+}
+
+/// Issue 19: a large file the performer left is streamed into the object store; the blob is the
+/// one git computes for the file, and the repository stays sound.
+#[test]
+fn a_large_file_left_by_the_performer_is_committed_as_git_would() {
+    let env = TestEnv::new();
+    let dir = setup(&env, "FAKE_BIG_FILE = \"data/big.bin=3000007\"", "1m");
+    run_task(&env, &dir).success();
+    let file = worktree(&env).join("data/big.bin");
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), 3_000_007);
+    let expected = env.git(&dir, &["hash-object", file.to_str().unwrap()]).success_git();
+    let committed = env.git(&dir, &["rev-parse", "maestro/auth-tokens/tasks/token-types:data/big.bin"]).success_git();
+    assert_eq!(committed.trim(), expected.trim(), "the committed blob is git's blob of the file");
+    env.git(&dir, &["fsck", "--strict", "--no-progress"]).success_git();
+    assert_eq!(task_json(&env, &dir)["status"], "submitted");
+}
+
 #[test]
 fn a_write_outside_the_worktree_is_recorded() {
     let env = TestEnv::new();

@@ -7,6 +7,8 @@
 //! - `FAKE_READ=<path>=<file>`: copy `<path>` from the cwd (if there) to `<file>`;
 //! - `FAKE_WRITE=<path>=<content>` (several on separate lines): write files under the cwd; a
 //!   `\n` in the content is a line break;
+//! - `FAKE_BIG_FILE=<path>=<n>`: write `n` bytes that do not compress well to `<path>` under
+//!   the cwd;
 //! - `FAKE_OUTSIDE=<absolute path>`: write a file outside its worktree;
 //! - `FAKE_OUTPUT_BYTES=<n>`: print about `n` bytes of output;
 //! - `FAKE_SLEEP_MS=<ms>`; `FAKE_HANG=1`: sleep forever;
@@ -55,6 +57,9 @@ fn main() {
             println!("wrote {path}");
         }
     }
+    if let Some((path, n)) = var("FAKE_BIG_FILE").as_deref().and_then(|s| s.split_once('=')) {
+        big_file(path, n.parse().expect("FAKE_BIG_FILE is path=<bytes>"));
+    }
     if let Some(path) = var("FAKE_OUTSIDE") {
         std::fs::write(&path, "written outside the worktree\n").expect("write outside");
         println!("wrote {path}");
@@ -84,4 +89,20 @@ fn main() {
         println!("{}", text.replace("\\n", "\n"));
     }
     std::process::exit(code);
+}
+
+/// Write `len` bytes of a xorshift sequence to `path`, a chunk at a time.
+fn big_file(path: &str, len: usize) {
+    if let Some(dir) = std::path::Path::new(path).parent() {
+        std::fs::create_dir_all(dir).expect("create dirs");
+    }
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("create the big file"));
+    let mut state = 0x9e37_79b9_u32;
+    for _ in 0..len {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        out.write_all(&[state as u8]).expect("write the big file");
+    }
+    out.flush().expect("write the big file");
 }

@@ -56,6 +56,7 @@ pub struct PerformerEntry {
     #[serde(default)]
     pub allow_ports: Vec<u16>,
     pub outside_writes: Option<String>,
+    pub transcript_max: Option<String>,
     /// Which source set each field, for error messages.
     #[serde(skip)]
     sources: BTreeMap<&'static str, String>,
@@ -130,7 +131,8 @@ impl PerformerEntry {
             base_url,
             api_key_env,
             sandbox,
-            outside_writes
+            outside_writes,
+            transcript_max
         );
         take_nonempty!(languages, kinds, strengths, extra_args, env, writable, allow_ports);
     }
@@ -281,6 +283,7 @@ impl RawConfig {
                         "baseurl" => set.base_url = Some(value),
                         "sandbox" => set.sandbox = Some(value),
                         "outsidewrites" => set.outside_writes = Some(value),
+                        "transcriptmax" => set.transcript_max = Some(value),
                         "apikeyenv" => set.api_key_env = Some(value),
                         "languages" => set.languages = split_list(&value),
                         "kinds" => set.kinds = split_list(&value),

@@ -17,6 +17,7 @@ mod duration;
 mod file;
 pub mod notify;
 mod setup;
+mod size;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 pub use duration::parse_duration;
 pub use file::{CheckEntry, PerformerEntry};
 pub use setup::{Import, Setup};
+pub use size::parse_size;
 
 use crate::model::TaskKind;
 use crate::model::ids::validate_slug;
@@ -147,6 +149,9 @@ pub struct Performer {
     pub allow_ports: Vec<u16>,
     /// A write outside the worktree only warns instead of failing the attempt.
     pub outside_writes_warn: bool,
+    /// The largest a run's transcript (and its stderr log) grows, in bytes; past it the oldest
+    /// lines are dropped.
+    pub transcript_max: u64,
     /// Where its definition came from, for messages.
     pub source: String,
 }
@@ -328,6 +333,7 @@ fn validate(mut raw: file::RawConfig, errors: &mut Vec<ConfigError>) -> Config {
                 false
             }
         };
+        let transcript_max = transcript_max(entry.transcript_max.as_deref(), &mut err);
         let source = entry.source_of("adapter");
         config.performers.insert(
             name.clone(),
@@ -352,6 +358,7 @@ fn validate(mut raw: file::RawConfig, errors: &mut Vec<ConfigError>) -> Config {
                 writable,
                 allow_ports: entry.allow_ports,
                 outside_writes_warn,
+                transcript_max,
                 source,
             },
         );
@@ -381,6 +388,27 @@ fn validate(mut raw: file::RawConfig, errors: &mut Vec<ConfigError>) -> Config {
         config.checks.insert(name.clone(), Check { name, run, timeout, sandbox, writable, source });
     }
     config
+}
+
+/// The cap of a run's transcript when `transcript_max` is not given.
+pub const TRANSCRIPT_MAX_DEFAULT: u64 = 64 << 20;
+/// The smallest `transcript_max`: room for the marker line of a cut transcript and some output.
+pub const TRANSCRIPT_MAX_MIN: u64 = 4 << 10;
+
+/// The cap of a performer's transcripts: a size of at least 4 KiB, 64 MiB when not given.
+fn transcript_max(given: Option<&str>, err: &mut impl FnMut(&str, String)) -> u64 {
+    match given.map(parse_size) {
+        None => TRANSCRIPT_MAX_DEFAULT,
+        Some(Ok(bytes)) if bytes >= TRANSCRIPT_MAX_MIN => bytes,
+        Some(Ok(bytes)) => {
+            err("transcript_max", format!("{bytes} bytes is too small; give at least \"4KiB\""));
+            TRANSCRIPT_MAX_DEFAULT
+        }
+        Some(Err(e)) => {
+            err("transcript_max", e);
+            TRANSCRIPT_MAX_DEFAULT
+        }
+    }
 }
 
 fn sandbox_mode(given: Option<&str>, err: &mut impl FnMut(&str, String)) -> crate::sandbox::Mode {

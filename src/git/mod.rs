@@ -15,6 +15,7 @@ mod merge;
 mod objects;
 mod refs;
 mod repo;
+mod stream;
 mod worktree;
 
 pub use binary::{GitVersion, git_version};

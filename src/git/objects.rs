@@ -97,6 +97,14 @@ impl<'repo> TreeEdit<'repo> {
         self.set(path, Edit::Set(kind, id.detach()))
     }
 
+    /// Write the regular file `file` as a blob and place it at `path` with `kind`. A large file
+    /// is streamed into the object store (deflated and hashed as it is read, into a temporary
+    /// object renamed into place), never held in memory whole.
+    pub fn upsert_file(&mut self, path: &str, kind: EntryKind, file: &std::path::Path) -> Result<()> {
+        let id = retry_transient(|| super::stream::write_file_blob(self.repo, file, path))?;
+        self.set(path, Edit::Set(kind, id))
+    }
+
     /// Place an existing object at `path`: a tree when `is_tree`, else a plain blob.
     pub fn place(&mut self, path: &str, is_tree: bool, id: ObjectId) -> Result<()> {
         self.place_kind(path, if is_tree { EntryKind::Tree } else { EntryKind::Blob }, id)

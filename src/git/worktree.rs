@@ -142,21 +142,15 @@ impl Repo {
             match std::fs::symlink_metadata(&file) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => edit.remove(rela)?,
                 Err(source) => return Err(Error::Io { context: format!("cannot read {}", file.display()), source }),
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    let target = std::fs::read_link(&file)
+                        .map_err(|source| Error::Io { context: format!("cannot read {}", file.display()), source })?;
+                    edit.upsert(rela, EntryKind::Link, target.as_os_str().as_encoded_bytes())?;
+                }
+                // Streamed: a performer may leave files of any size.
                 Ok(meta) => {
-                    let (kind, data) = if meta.file_type().is_symlink() {
-                        let target = std::fs::read_link(&file).map_err(|source| Error::Io {
-                            context: format!("cannot read {}", file.display()),
-                            source,
-                        })?;
-                        (EntryKind::Link, target.into_os_string().into_encoded_bytes())
-                    } else {
-                        let data = std::fs::read(&file).map_err(|source| Error::Io {
-                            context: format!("cannot read {}", file.display()),
-                            source,
-                        })?;
-                        (if is_executable(&meta) { EntryKind::BlobExecutable } else { EntryKind::Blob }, data)
-                    };
-                    edit.upsert(rela, kind, &data)?;
+                    let kind = if is_executable(&meta) { EntryKind::BlobExecutable } else { EntryKind::Blob };
+                    edit.upsert_file(rela, kind, &file)?;
                 }
             }
         }

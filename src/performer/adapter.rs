@@ -72,6 +72,7 @@ impl Invocation<'_> {
             supervisor: self.mcp.command,
             sandbox: crate::sandbox::Policy::default(),
             secrets: Vec::new(),
+            transcript_max: self.performer.transcript_max,
         }
     }
 }

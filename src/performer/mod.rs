@@ -17,6 +17,7 @@ pub mod setup;
 pub mod shell;
 pub mod stop;
 pub mod task_run;
+pub mod transcript;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -5,7 +5,8 @@
 //! - the command runs under the per-run supervisor ([`crate::supervisor`], this binary
 //!   re-executed): at the command's exit, its timeout, or a cancellation, the supervisor kills
 //!   every process the command started, `setsid` and double-forked ones included;
-//! - stdout and stderr stream to transcript files as they come; memory holds only tails;
+//! - stdout and stderr stream to transcript files as they come, each kept under the cap with
+//!   its newest lines ([`super::transcript`]); memory holds only tails;
 //! - reading ends with the run, not at end of file: once the supervisor has exited, what is
 //!   left in the pipes is read for at most [`DRAIN`].
 
@@ -16,11 +17,13 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 
+use super::transcript::CappedFile;
 use crate::supervisor::{End, Report};
 
 /// How much of each stream is kept in memory for summaries.
 const TAIL_BYTES: usize = 16 * 1024;
-/// Longest stdout line handed to the adapter's parser; the transcript keeps all of it.
+/// Longest stdout line handed to the adapter's parser, and the most of a line held in memory:
+/// a longer line goes to the transcript in pieces of this size, and the parser sees its first.
 const MAX_LINE_BYTES: usize = 1024 * 1024;
 /// How long output is still read after the run ended. Nothing of the run is alive then, so the
 /// pipes are at end of file at once; this only bounds a process that escaped the supervisor.
@@ -47,6 +50,8 @@ pub struct ProcessSpec {
     pub sandbox: crate::sandbox::Policy,
     /// Values (API keys, tokens) that must never reach a transcript: replaced as it is written.
     pub secrets: Vec<String>,
+    /// The largest the transcript and the stderr log grow, in bytes; the oldest lines go first.
+    pub transcript_max: u64,
 }
 
 /// Where the stderr of the run whose stdout goes to `transcript` is written.
@@ -97,7 +102,7 @@ pub async fn run(
     if let Some(dir) = spec.transcript.parent() {
         tokio::fs::create_dir_all(dir).await?;
     }
-    let mut transcript = tokio::fs::File::create(&spec.transcript).await?;
+    let mut transcript = CappedFile::create(&spec.transcript, spec.transcript_max)?;
     let stderr_path = stderr_log(&spec.transcript);
     let report_path = spec.transcript.with_extension("supervisor.toml");
     let _ = tokio::fs::remove_file(&report_path).await;
@@ -136,27 +141,39 @@ pub async fn run(
     });
     let (ended_tx, ended) = watch::channel(false);
     let stderr = child.stderr.take();
-    let stderr_task = tokio::spawn(read_stderr(stderr, stderr_path.clone(), ended));
+    let stderr_task = tokio::spawn(read_stderr(stderr, stderr_path.clone(), spec.transcript_max, ended));
     let mut stdout = child.stdout.take().map(BufReader::new);
     let mut kill_at = tokio::time::Instant::now() + spec.timeout + GRACE;
     let mut drain_until = None;
     let mut line = Vec::new();
+    // Whether `line` continues a line longer than MAX_LINE_BYTES.
+    let mut continued = false;
+    let longest_secret = spec.secrets.iter().map(String::len).max().unwrap_or(0);
     let mut stdout_bytes = 0u64;
     let mut status: Option<std::process::ExitStatus> = None;
     let (mut cancelled, mut killed_supervisor) = (false, false);
     let mut stdout_open = stdout.is_some();
     while status.is_none() || stdout_open {
         tokio::select! {
-            read = async { stdout.as_mut().expect("open while stdout_open").read_until(b'\n', &mut line).await }, if stdout_open => {
+            read = async {
+                let reader = stdout.as_mut().expect("open while stdout_open");
+                reader.take(MAX_LINE_BYTES as u64).read_until(b'\n', &mut line).await
+            }, if stdout_open => {
                 match read {
                     Ok(0) | Err(_) => stdout_open = false,
                     Ok(n) => {
                         stdout_bytes += n as u64;
                         scrub(&mut line, &spec.secrets);
-                        transcript.write_all(&line).await?;
-                        let text = String::from_utf8_lossy(&line[..line.len().min(MAX_LINE_BYTES)]);
-                        on_line(text.trim_end_matches(['\n', '\r']));
-                        line.clear();
+                        if !continued {
+                            let text = String::from_utf8_lossy(&line[..line.len().min(MAX_LINE_BYTES)]);
+                            on_line(text.trim_end_matches(['\n', '\r']));
+                        }
+                        continued = !line.ends_with(b"\n");
+                        // Of a piece of a longer line, what could start a secret that the next
+                        // piece ends stays, to be scrubbed with it.
+                        let held = if continued { line.len().min(longest_secret.saturating_sub(1)) } else { 0 };
+                        transcript.write(&line[..line.len() - held])?;
+                        line.drain(..line.len() - held);
                         // A stop asked for by what the line said takes effect now, before the
                         // command can go on (a budget reached).
                         if !cancelled && *cancel.borrow() {
@@ -188,7 +205,10 @@ pub async fn run(
             _ = tokio::time::sleep_until(drain_until.unwrap_or(kill_at)), if drain_until.is_some() => break,
         }
     }
-    transcript.flush().await?;
+    if !line.is_empty() {
+        scrub(&mut line, &spec.secrets);
+        transcript.write(&line)?;
+    }
     feeder.abort();
     let mut stderr_tail = stderr_task.await.unwrap_or_default().into_bytes();
     scrub(&mut stderr_tail, &spec.secrets);
@@ -256,11 +276,12 @@ fn sandbox_args(policy: &crate::sandbox::Policy) -> Vec<std::ffi::OsString> {
 async fn read_stderr(
     stderr: Option<tokio::process::ChildStderr>,
     path: PathBuf,
+    max: u64,
     mut ended: watch::Receiver<bool>,
 ) -> String {
     let mut tail = Vec::new();
     let Some(mut stderr) = stderr else { return String::new() };
-    let mut file = tokio::fs::File::create(&path).await.ok();
+    let mut file = CappedFile::create(&path, max).ok();
     let mut buf = vec![0u8; 8192];
     let mut drain_until: Option<tokio::time::Instant> = None;
     loop {
@@ -276,14 +297,9 @@ async fn read_stderr(
             _ = tokio::time::sleep_until(drain_until.unwrap_or_else(tokio::time::Instant::now)), if drain_until.is_some() => break,
         };
         if let Some(f) = file.as_mut() {
-            let _ = f.write_all(&buf[..n]).await;
+            let _ = f.write(&buf[..n]);
         }
         keep_tail(&mut tail, &buf[..n]);
-    }
-    // tokio writes files in the background: without a flush the bytes may land after the
-    // run returns, and a reader of the transcript would miss them.
-    if let Some(f) = file.as_mut() {
-        let _ = f.flush().await;
     }
     String::from_utf8_lossy(&tail).into_owned()
 }

@@ -328,14 +328,16 @@ fn snapshot(repo: &Repo, worktree: &Path) -> Result<Vec<Baseline>, SetupError> {
 /// The blob id of a file or of a link's target (`link:` first), `""` when it is missing.
 fn content_id(repo: &Repo, path: &Path) -> String {
     let Ok(meta) = std::fs::symlink_metadata(path) else { return String::new() };
-    let (prefix, data) = if meta.file_type().is_symlink() {
-        ("link:", std::fs::read_link(path).map(|t| t.into_os_string().into_encoded_bytes()))
+    let (prefix, id) = if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(path).map(|t| t.into_os_string().into_encoded_bytes());
+        ("link:", target.ok().and_then(|t| repo.blob_id(&t).ok()))
     } else if meta.is_file() {
-        (if is_executable(&meta) { "x:" } else { "" }, std::fs::read(path))
+        // Hashed as read: setup may leave files of any size.
+        (if is_executable(&meta) { "x:" } else { "" }, repo.file_blob_id(path).ok())
     } else {
         return "other".into();
     };
-    match data.ok().and_then(|d| repo.blob_id(&d).ok()) {
+    match id {
         Some(id) => format!("{prefix}{id}"),
         None => "unreadable".into(),
     }

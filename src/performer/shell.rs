@@ -67,6 +67,7 @@ pub fn run(repo: &Repo, shell: Shell<'_>) -> std::io::Result<Ran> {
         supervisor: shell.supervisor.to_owned(),
         sandbox: confinement.policy.clone(),
         secrets: Vec::new(),
+        transcript_max: crate::config::TRANSCRIPT_MAX_DEFAULT,
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (stop, cancel) = tokio::sync::watch::channel(false);
