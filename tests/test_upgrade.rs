@@ -175,11 +175,8 @@ fn the_first_write_moves_a_format_1_state_to_format_2_and_it_still_reads() {
     assert_eq!(english.1, 1, "records the write did not touch stay as they were, moved to their bucket");
     // Every task and session record moved to its bucket, as it was.
     for (path, _) in &formats {
-        let depth = path.split('/').count();
-        if path.contains("/tasks/") {
-            assert_eq!(depth, 5, "{path} is in a bucket");
-        } else if path.starts_with("sessions/") {
-            assert_eq!(depth, 5, "{path} is in a bucket");
+        if path.contains("/tasks/") || path.starts_with("sessions/") {
+            assert_eq!(path.split('/').count(), 5, "{path} is in a bucket");
         }
     }
     assert!(formats.iter().any(|(p, _)| p.starts_with("sessions/")), "the fixture has sessions: {formats:?}");
