@@ -330,3 +330,37 @@ fn a_score_removed_and_a_record_refused_under_the_board_are_shown_and_the_keys_k
     let screen = tmux.wait_for(&["board exited 0"]);
     assert!(!screen.contains("panicked"), "{screen}");
 }
+
+#[test]
+fn the_board_warns_of_a_conflict_forecast_between_two_task_branches() {
+    if !required_tool("tmux", which("tmux").is_some(), "install tmux (apt-get install tmux)") {
+        return;
+    }
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    let score = "format = 1\nid = \"k\"\ntarget = \"main\"\napproval = [\"human\"]\n\
+                 [[tasks]]\nid = \"a\"\nperformer = \"fa\"\n[[tasks]]\nid = \"b\"\nperformer = \"fb\"\n";
+    env.write("k.toml", score);
+    env.run(&dir, &["plan", "--from", "../k.toml"]).success();
+    env.run(&dir, &["approve", "k"]).success();
+    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
+    // Both tasks write the same file, differently: their branches cannot both merge cleanly.
+    let performer = |name: &str| {
+        format!(
+            "[performers.{name}]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nsandbox = \"off\"\n\
+             env = {{ FAKE_WRITE = \"shared.txt=from {name}\" }}\n"
+        )
+    };
+    std::fs::write(dir.join(".maestro/config.toml"), format!("{}\n{}", performer("fa"), performer("fb"))).unwrap();
+    env.run(&dir, &["run", "k"]).success();
+    let conflicts = env.run(&dir, &["conflicts", "k", "--json"]).success().json();
+    assert!(conflicts.to_string().contains("shared.txt"), "the forecast `conflicts` makes: {conflicts:#}");
+
+    let tmux = Tmux { env: &env, socket: env.path("tmux.sock") };
+    start_board(&tmux, &dir, "100");
+    let screen =
+        tmux.wait_for(&["\u{26a0} conflicts with k/b in shared.txt", "\u{26a0} conflicts with k/a in shared.txt"]);
+    assert!(screen.contains("  a  ") && screen.contains("  b  "), "{screen}");
+    tmux.cmd(&["send-keys", "-t", "b", "q"]);
+    tmux.wait_for(&["board exited 0"]);
+}

@@ -109,7 +109,7 @@ fn depends_on(tasks: &[Task], task: &Task, id: &str) -> bool {
 }
 
 /// Tasks whose branch holds work that is not merged yet.
-fn is_active(status: TaskStatus) -> bool {
+pub fn is_active(status: TaskStatus) -> bool {
     matches!(
         status,
         TaskStatus::Running
@@ -123,18 +123,35 @@ fn is_active(status: TaskStatus) -> bool {
 
 /// Pairwise merges of the Score's active task branches and its integration tip.
 pub fn forecast(store: &Store, score: &Score, tasks: &[Task]) -> Result<Vec<ForecastConflict>, ApprovalError> {
-    let repo = &store.repo;
+    let active = tasks.iter().filter(|t| is_active(t.status)).map(|t| t.id.as_str());
+    let sides = forecast_sides(&store.repo, score, active)?;
+    forecast_between(&store.repo, &sides)
+}
+
+/// What a forecast of `score` compares: its integration branch (its target before the first
+/// merge) and the branch of each of the `active` tasks that has one, with their tips. Reading
+/// them is cheap; a caller may keep the forecast while they stay the same.
+pub fn forecast_sides<'t>(
+    repo: &Repo,
+    score: &Score,
+    active: impl Iterator<Item = &'t str>,
+) -> Result<Vec<(String, ObjectId)>, ApprovalError> {
     let mut sides: Vec<(String, ObjectId)> = Vec::new();
     let integration = repo.read_ref(&format!("refs/heads/{}", integration_branch(&score.id)))?;
     let target = repo.read_ref(&format!("refs/heads/{}", score.target))?;
     if let Some(tip) = integration.or(target) {
         sides.push(("integration".into(), tip));
     }
-    for t in tasks.iter().filter(|t| is_active(t.status)) {
-        if let Some(tip) = repo.read_ref(&format!("refs/heads/{}", task_branch(&score.id, &t.id)))? {
-            sides.push((t.id.clone(), tip));
+    for id in active {
+        if let Some(tip) = repo.read_ref(&format!("refs/heads/{}", task_branch(&score.id, id)))? {
+            sides.push((id.to_owned(), tip));
         }
     }
+    Ok(sides)
+}
+
+/// The conflicts a merge of each pair of `sides` would meet.
+pub fn forecast_between(repo: &Repo, sides: &[(String, ObjectId)]) -> Result<Vec<ForecastConflict>, ApprovalError> {
     let mut out = Vec::new();
     for (i, (a, ta)) in sides.iter().enumerate() {
         for (b, tb) in &sides[i + 1..] {

@@ -17,8 +17,8 @@ pub mod share;
 
 pub use chain::{ChainContext, ChainError, ChainOutcome, run_chain};
 pub use forecast::{
-    ForecastConflict, ScopeOverlap, conflicts, forecast, globs_overlap, interface_warnings, open_overlaps,
-    scope_overlaps,
+    ForecastConflict, ScopeOverlap, conflicts, forecast, forecast_between, forecast_sides, globs_overlap,
+    interface_warnings, is_active, open_overlaps, scope_overlaps,
 };
 pub use land::{Landed, land};
 pub use pr::{LandingPr, PrOpened, PrState, land_with_pr, open_task_pr};

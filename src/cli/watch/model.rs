@@ -61,6 +61,10 @@ pub struct TaskView {
     /// from the records: neither depends on the other).
     #[serde(skip)]
     pub overlaps: Vec<Overlap>,
+    /// The branches a merge of its own would conflict with (another task's, or
+    /// `integration`), and the paths: the board sets it from git, not from the state.
+    #[serde(skip)]
+    pub conflicts: Vec<(String, Vec<String>)>,
 }
 
 /// Another task whose declared scope overlaps a task's.
@@ -181,6 +185,7 @@ fn task_view(score: &Score, t: &Task, why: &Why) -> TaskView {
             reason: a.reason.clone(),
         }),
         overlaps: Vec::new(),
+        conflicts: Vec::new(),
     }
 }
 

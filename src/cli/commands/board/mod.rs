@@ -9,6 +9,7 @@
 
 mod actions;
 mod activity;
+mod forecast;
 mod screen;
 mod view;
 
@@ -44,6 +45,8 @@ pub fn cmd_board(ctx: &Context, args: &BoardArgs) -> CommandResult {
     let only = args.score.as_deref().map(|s| crate::cli::args::slug("score id", s)).transpose()?;
     let store = ctx.store()?;
     let mut watcher = Watcher::new(ctx, &store)?;
+    let mut forecasts = forecast::Forecasts::default();
+    forecasts.apply(&store, &mut watcher.board);
     if let Some(id) = &only
         && !watcher.board.scores.iter().any(|s| &s.score == id)
     {
@@ -93,7 +96,11 @@ pub fn cmd_board(ctx: &Context, args: &BoardArgs) -> CommandResult {
             state.message = ended;
             dirty = true;
         }
-        for e in watcher.poll()? {
+        let events = watcher.poll()?;
+        if !events.is_empty() {
+            forecasts.apply(&store, &mut watcher.board);
+        }
+        for e in events {
             dirty = true;
             match &e {
                 Event::NeedsYou { .. } => {

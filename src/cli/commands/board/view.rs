@@ -82,7 +82,7 @@ pub fn rows(board: &Board, only: Option<&str>, now: Timestamp) -> Vec<Row> {
                 task: Some((s.score.clone(), t.id.clone())),
                 status: Some(t.status.to_string()),
             });
-            if let Some(text) = overlap_line(&s.score, t, depth) {
+            for text in overlap_line(&s.score, t, depth).into_iter().chain(conflict_line(&s.score, t, depth)) {
                 out.push(Row { kind: Kind::Warning, text, task: None, status: None });
             }
         }
@@ -124,6 +124,28 @@ fn overlap_line(score: &str, t: &TaskView, depth: usize) -> Option<String> {
         })
         .collect();
     Some(format!("  {}  \u{26a0} overlaps {}", "  ".repeat(depth), each.join("; ")))
+}
+
+/// `⚠ conflicts with k/b in src/x.rs; integration in y.rs` under the task's id (the forecast
+/// of its branch), or nothing.
+fn conflict_line(score: &str, t: &TaskView, depth: usize) -> Option<String> {
+    if t.conflicts.is_empty() {
+        return None;
+    }
+    let each: Vec<String> = t
+        .conflicts
+        .iter()
+        .map(|(with, paths)| {
+            let with = if with == "integration" {
+                "integration".to_owned()
+            } else {
+                format!("{}/{}", field(score), field(with))
+            };
+            let paths: Vec<_> = paths.iter().map(|p| field(p)).collect();
+            format!("{with} in {}", paths.join(", "))
+        })
+        .collect();
+    Some(format!("  {}  \u{26a0} conflicts with {}", "  ".repeat(depth), each.join("; ")))
 }
 
 /// `42s`, `3m05s`, `2h10m`.

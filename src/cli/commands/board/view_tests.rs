@@ -107,3 +107,20 @@ fn records_the_state_refuses_are_shown_with_why() {
     b.unreadable.insert("scores/gone/score.toml".into(), "the record is missing".into());
     insta::assert_snapshot!(text(&rows(&b, None, NOW)));
 }
+
+#[test]
+fn the_branch_forecast_is_warned_under_each_side() {
+    let mut b = board(vec![task("a", TaskStatus::Submitted, &[]), task("b", TaskStatus::Running, &[])]);
+    b.scores[0].tasks[0].conflicts =
+        vec![("b".into(), vec!["src/x.rs".into()]), ("integration".into(), vec!["y\u{1b}[2J.rs".into()])];
+    b.scores[0].tasks[1].conflicts = vec![("a".into(), vec!["src/x.rs".into()])];
+    let rows = rows(&b, None, NOW);
+    let warnings: Vec<_> = rows.iter().filter(|r| r.kind == Kind::Warning).map(|r| r.text.trim()).collect();
+    assert_eq!(
+        warnings,
+        [
+            "\u{26a0} conflicts with s/b in src/x.rs; integration in y\\u{1b}[2J.rs",
+            "\u{26a0} conflicts with s/a in src/x.rs"
+        ]
+    );
+}
