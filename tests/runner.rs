@@ -35,6 +35,7 @@ mod test_model;
 mod test_performer_config;
 mod test_performers;
 mod test_planner;
+mod test_pool;
 mod test_pr;
 mod test_pr_feedback;
 mod test_prune_race;

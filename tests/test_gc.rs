@@ -8,7 +8,7 @@ use crate::test_cli::GitRun;
 const FAKE: &str = env!("CARGO_BIN_EXE_fake-performer");
 
 /// A repo with the Score `m` (3 tasks) run, merged task by task and landed on main.
-fn landed(env: &TestEnv) -> PathBuf {
+pub(crate) fn landed(env: &TestEnv) -> PathBuf {
     let dir = env.repo("r");
     env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
     plan(env, &dir, "m", 3);
@@ -22,14 +22,14 @@ fn landed(env: &TestEnv) -> PathBuf {
     dir
 }
 
-fn plan(env: &TestEnv, dir: &Path, score: &str, tasks: usize) {
+pub(crate) fn plan(env: &TestEnv, dir: &Path, score: &str, tasks: usize) {
     let text = env.fixture("score-many.sh", &[score, &tasks.to_string()]);
     env.write(&format!("{score}.toml"), &text);
     env.run(dir, &["plan", "--from", &format!("../{score}.toml")]).success();
     env.run(dir, &["approve", score]).success();
 }
 
-fn run_with(env: &TestEnv, dir: &Path, address: &str, files: &str) {
+pub(crate) fn run_with(env: &TestEnv, dir: &Path, address: &str, files: &str) {
     let config = format!(
         "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nenv = {{ FAKE_WRITE = \"{files}\" }}\n"
     );
@@ -58,7 +58,7 @@ fn refs_under(env: &TestEnv, dir: &Path, prefix: &str) -> Vec<(String, String)> 
 }
 
 /// The path of the worktree that has `branch` checked out.
-fn worktree_of(env: &TestEnv, dir: &Path, branch: &str) -> Option<PathBuf> {
+pub(crate) fn worktree_of(env: &TestEnv, dir: &Path, branch: &str) -> Option<PathBuf> {
     let list = worktrees(env, dir);
     let mut path = None;
     for line in list.lines() {
@@ -115,7 +115,8 @@ fn gc_archives_a_landed_score_removes_its_refs_and_worktrees_and_then_does_nothi
     assert_eq!(m["status"], "landed");
     assert_eq!(m["refs"].as_array().unwrap().len(), gone.len(), "{report:#}");
     assert!(m["refs"].as_array().unwrap().iter().all(|r| r["action"] == "removed"), "{report:#}");
-    assert_eq!(m["worktrees"].as_array().unwrap().iter().filter(|w| w["action"] == "removed").count(), 3);
+    // Parked in the warm worktree pool (4 by default), not removed: see test_pool.
+    assert_eq!(m["worktrees"].as_array().unwrap().iter().filter(|w| w["action"] == "pooled").count(), 3);
 
     assert_eq!(refs_under(&env, &dir, "refs/heads/maestro/m/"), vec![], "no branch of m is left");
     assert_eq!(refs_under(&env, &dir, "refs/maestro/keep/"), n_keeps, "m's keep refs are gone, n's stay");
@@ -173,7 +174,9 @@ fn gc_after_the_demo_leaves_no_maestro_branch_or_extra_worktree_and_loses_no_tip
     assert_eq!(refs_under(&env, &dir, "refs/heads/maestro/"), vec![], "no maestro/* branch:\n{}", run.render());
     assert_eq!(refs_under(&env, &dir, "refs/maestro/keep/"), vec![], "no keep ref:\n{}", run.render());
     let worktrees = worktrees(&env, &dir);
-    assert_eq!(worktrees.matches("worktree ").count(), 1, "only the main checkout is left:\n{worktrees}");
+    let pooled = worktrees.matches("/.git/maestro/pool/").count();
+    assert_eq!(pooled, worktrees.matches("\ndetached").count(), "pooled worktrees are detached:\n{worktrees}");
+    assert_eq!(worktrees.matches("worktree ").count() - pooled, 1, "only the main checkout is left:\n{worktrees}");
     for (name, tip) in &gone {
         assert!(reachable(&env, &dir, tip, "refs/maestro/archive/calc"), "{name}'s tip {tip} is reachable");
     }

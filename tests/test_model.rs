@@ -317,7 +317,10 @@ fn effective(store: &Store, intents: &[git_maestro::model::intent::Intent], name
     for effect in intents.iter().flat_map(|i| &i.effects) {
         let (n, new) = match effect {
             Effect::MoveRef { name, new, .. } | Effect::RefreshCheckout { name, new, .. } => (name, new),
-            Effect::ResetWorktree { .. } | Effect::RemoveWorktree { .. } => continue,
+            Effect::ResetWorktree { .. }
+            | Effect::RemoveWorktree { .. }
+            | Effect::ParkWorktree { .. }
+            | Effect::ReuseWorktree { .. } => continue,
         };
         if n == name {
             at = ObjectId::from_hex(new.as_bytes()).ok();

@@ -24,6 +24,8 @@ struct FileConfig {
     setup: Option<super::setup::SetupEntry>,
     #[serde(default)]
     notify: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    worktrees: BTreeMap<String, toml::Value>,
 }
 
 /// One `[performers.<name>]` table as written; every field optional so layers can merge.
@@ -153,6 +155,7 @@ pub struct RawConfig {
     pub budget: super::budget::RawBudget,
     pub setup: super::setup::RawSetup,
     pub notify: super::notify::RawNotify,
+    pub worktrees: super::worktrees::RawWorktrees,
 }
 
 /// Read one TOML layer; `None` if the file does not exist.
@@ -203,6 +206,7 @@ impl RawConfig {
         self.budget.merge(&source, file.prices, file.budget);
         self.setup.merge(&source, file.setup);
         self.notify.merge(&source, file.notify);
+        self.worktrees.merge(&source, file.worktrees);
         for (name, entry) in file.performers {
             self.performers.entry(name).or_default().merge(entry, &source);
         }

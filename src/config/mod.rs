@@ -18,6 +18,7 @@ mod file;
 pub mod notify;
 mod setup;
 mod size;
+mod worktrees;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ pub use duration::parse_duration;
 pub use file::{CheckEntry, PerformerEntry};
 pub use setup::{Import, Setup};
 pub use size::parse_size;
+pub use worktrees::Worktrees;
 
 use crate::model::TaskKind;
 use crate::model::ids::validate_slug;
@@ -183,6 +185,8 @@ pub struct Config {
     /// The command run when something starts needing a person.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notify: Option<notify::Notify>,
+    /// How task worktrees are kept (`[worktrees]`).
+    pub worktrees: Worktrees,
 }
 
 /// A configuration problem, naming where and which key.
@@ -239,6 +243,7 @@ fn validate(mut raw: file::RawConfig, errors: &mut Vec<ConfigError>) -> Config {
     (config.prices, config.budget) = std::mem::take(&mut raw.budget).validate(errors);
     config.setup = std::mem::take(&mut raw.setup).validate(errors);
     config.notify = std::mem::take(&mut raw.notify).validate(errors);
+    config.worktrees = std::mem::take(&mut raw.worktrees).validate(errors);
     for (name, entry) in raw.performers {
         let mut err = |key: &str, message: String| {
             errors.push(ConfigError {

@@ -2,8 +2,8 @@
 //!
 //! For a Score that landed, was rolled back or failed, `gc` removes what it left behind:
 //! - its task worktrees, each through [`super::prune::prune_one`] (under the task's run lock,
-//!   with its lease judged, and removed through an intent), except a worktree with uncommitted
-//!   changes, which stays for its owner to commit or discard;
+//!   with its lease judged, and removed or parked in the worktree pool through an intent),
+//!   except a worktree with uncommitted changes, which stays for its owner to commit or discard;
 //! - its scratch worktrees (`<score>/*.review`, `<score>/integration.post-merge`);
 //! - its branches `maestro/<score>/tasks/*` and `maestro/<score>/integration`, except one
 //!   checked out in any worktree;
@@ -60,16 +60,17 @@ impl ScoreGc {
     }
 }
 
-/// Clean up every finished Score; with `dry_run`, only say what would go.
-pub fn gc(store: &Store, dry_run: bool) -> Result<Vec<ScoreGc>, KernelError> {
+/// Clean up every finished Score; with `dry_run`, only say what would go. Clean task
+/// worktrees are parked in the worktree pool while it holds fewer than `pool` entries.
+pub fn gc(store: &Store, dry_run: bool, pool: usize) -> Result<Vec<ScoreGc>, KernelError> {
     let mut out = Vec::new();
     for score in store::scores(&store.view()?)? {
-        out.push(gc_score(store, &score, dry_run)?);
+        out.push(gc_score(store, &score, dry_run, pool)?);
     }
     Ok(out)
 }
 
-fn gc_score(store: &Store, score: &Score, dry_run: bool) -> Result<ScoreGc, KernelError> {
+fn gc_score(store: &Store, score: &Score, dry_run: bool, pool: usize) -> Result<ScoreGc, KernelError> {
     let id = score.id.as_str();
     let mut report = ScoreGc {
         score: id.to_owned(),
@@ -91,7 +92,7 @@ fn gc_score(store: &Store, score: &Score, dry_run: bool) -> Result<ScoreGc, Kern
             return Ok(report);
         }
     }
-    report.worktrees = worktrees(store, score, dry_run)?;
+    report.worktrees = worktrees(store, score, dry_run, pool)?;
     let mut checked_out = store.repo.checked_out_refs()?;
     if dry_run {
         // The worktrees a real run removes no longer hold their branches by then.
@@ -168,7 +169,7 @@ fn gc_score(store: &Store, score: &Score, dry_run: bool) -> Result<ScoreGc, Kern
 }
 
 /// The Score's task worktrees (clean ones only) and scratch worktrees.
-fn worktrees(store: &Store, score: &Score, dry_run: bool) -> Result<Vec<Pruned>, KernelError> {
+fn worktrees(store: &Store, score: &Score, dry_run: bool, pool: usize) -> Result<Vec<Pruned>, KernelError> {
     let (mut out, id) = (Vec::new(), score.id.as_str());
     for info in store.repo.worktrees()? {
         let path = info.path.display().to_string();
@@ -184,7 +185,7 @@ fn worktrees(store: &Store, score: &Score, dry_run: bool) -> Result<Vec<Pruned>,
                     });
                     continue;
                 }
-                out.push(prune::prune_one(store, id, task, &info.path, dry_run)?);
+                out.push(prune::prune_one(store, (id, task), &info.path, dry_run, pool)?);
             }
             None if is_scratch(&info.path, score) => {
                 if !dry_run {

@@ -7,6 +7,7 @@
 
 pub mod gc;
 pub mod invariants;
+pub mod pool;
 pub mod ports;
 pub mod prune;
 

@@ -8,7 +8,10 @@
 //! - a dead run's lease is recovered first: its work is committed and the task released;
 //! - anything else is committed (staged and unstaged work, untracked files), archived under
 //!   `refs/maestro/keep/<sha>` unless it is merged, and removed through an intent recorded in
-//!   the state, so a crash mid-removal is completed by the next command.
+//!   the state, so a crash mid-removal is completed by the next command. With room in the
+//!   warm pool (`gc` only), a worktree that holds nothing unsaved is parked there instead.
+//!
+//! `worktrees prune` also empties the pool.
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +29,8 @@ use crate::store::{self, Store};
 pub enum Action {
     Removed,
     Archived,
+    /// Parked in the warm worktree pool (see [`super::pool`]) instead of removed.
+    Pooled,
     Kept,
 }
 
@@ -41,16 +46,17 @@ pub struct Pruned {
     pub reason: String,
 }
 
-/// Prune the task worktrees (and scratch worktrees) under `root`; with `dry_run`, only say
-/// what would be done.
+/// Prune the task worktrees (and scratch worktrees) under `root`, and empty the worktree
+/// pool; with `dry_run`, only say what would be done.
 pub fn prune(store: &Store, root: &Path, dry_run: bool) -> Result<Vec<Pruned>, KernelError> {
     let mut report = Vec::new();
     for info in store.repo.worktrees()? {
         let Some(branch) = info.branch.as_deref() else { continue };
         let parts: Vec<&str> = branch.split('/').collect();
         let ["maestro", score, "tasks", task] = parts[..] else { continue };
-        report.push(prune_one(store, score, task, &info.path, dry_run)?);
+        report.push(prune_one(store, (score, task), &info.path, dry_run, 0)?);
     }
+    report.extend(super::pool::drain(store, dry_run)?);
     // Scratch worktrees (reviews, post-merge checks) hold nothing: they are reset on every use.
     let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned());
     for info in store.repo.worktrees()? {
@@ -74,12 +80,14 @@ pub fn prune(store: &Store, root: &Path, dry_run: bool) -> Result<Vec<Pruned>, K
     Ok(report)
 }
 
-pub(crate) fn prune_one(
+/// Prune the worktree of `score/task_id` at `path`; with room in a pool of `pool` entries, park
+/// it there instead of removing it.
+pub fn prune_one(
     store: &Store,
-    score: &str,
-    task_id: &str,
+    (score, task_id): (&str, &str),
     path: &Path,
     dry_run: bool,
+    pool: usize,
 ) -> Result<Pruned, KernelError> {
     let address = format!("{score}/{task_id}");
     let kept = |reason: String| Pruned {
@@ -122,7 +130,7 @@ pub(crate) fn prune_one(
         tip = store.commit_worktree(path, &[], &message)?.commit.or(tip);
     }
     let merged = !dirty && tip.is_some_and(|t| merged_into_score(store, score, t).unwrap_or(false));
-    let (action, reason) = match (merged, dirty) {
+    let (mut action, mut reason) = match (merged, dirty) {
         (true, _) => (Action::Removed, "merged and clean".to_owned()),
         (false, true) => (Action::Archived, "it had uncommitted changes, now committed".to_owned()),
         (false, false) => (Action::Archived, "not merged yet".to_owned()),
@@ -131,9 +139,17 @@ pub(crate) fn prune_one(
         if let (Action::Archived, Some(t)) = (&action, tip) {
             store.keep(t)?;
         }
-        match remove(store, score, task_id, path) {
+        let slot = super::pool::slot(&store.repo, path, pool)?;
+        let effect = match &slot {
+            Some((_, at)) => Effect::ParkWorktree { path: path.display().to_string(), pool: at.display().to_string() },
+            None => Effect::RemoveWorktree { path: path.display().to_string() },
+        };
+        match remove(store, (score, task_id), effect) {
             Err(KernelError::Kept(why)) => return Ok(kept(why)),
             other => other?,
+        }
+        if let Some((_, at)) = slot.filter(|(_, at)| at.exists()) {
+            (action, reason) = (Action::Pooled, format!("{reason}; parked in the worktree pool at {}", at.display()));
         }
     }
     Ok(Pruned { task: address, path: path.display().to_string(), action, tip: tip.map(|t| t.to_string()), reason })
@@ -157,9 +173,9 @@ fn keeps_worktree(task: &Task, leases: &super::Leases, now: jiff::Timestamp) -> 
     }
 }
 
-/// Remove the worktree through an intent, re-checking under the state lock that its task did
-/// not start or submit meanwhile.
-fn remove(store: &Store, score: &str, task_id: &str, path: &Path) -> Result<(), KernelError> {
+/// Remove or park the worktree through an intent (`effect`), re-checking under the state lock
+/// that its task did not start or submit meanwhile.
+fn remove(store: &Store, (score, task_id): (&str, &str), effect: Effect) -> Result<(), KernelError> {
     let leases = super::Leases::of(store)?;
     let _written = store.transact(&format!("prune the worktree of {score}/{task_id}"), |tx| {
         if let Ok(t) = store::task(tx, score, task_id)
@@ -167,9 +183,8 @@ fn remove(store: &Store, score: &str, task_id: &str, path: &Path) -> Result<(), 
         {
             return Err(KernelError::Kept(why));
         }
-        let effect = Effect::RemoveWorktree { path: path.display().to_string() };
         let step = Step::Prune { score: score.to_owned(), task: task_id.to_owned() };
-        tx.intend(format!("prune the worktree of {score}/{task_id}"), step, vec![effect])?;
+        tx.intend(format!("prune the worktree of {score}/{task_id}"), step, vec![effect.clone()])?;
         Ok(())
     })?;
     Ok(())

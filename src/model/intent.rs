@@ -27,8 +27,10 @@ pub enum Step {
     Land { score: String, before: super::ScoreStatus },
     /// A conflicted task's branch restarts from the integration tip.
     Restart { score: String, task: String },
-    /// A task worktree is removed.
+    /// A task worktree is removed, or parked in the worktree pool.
     Prune { score: String, task: String },
+    /// A pooled worktree becomes `task`'s worktree.
+    Reuse { score: String, task: String },
 }
 
 /// One git effect. Each is idempotent: applying it twice is applying it once.
@@ -49,6 +51,11 @@ pub enum Effect {
     ResetWorktree { path: String, commit: String },
     /// Remove the linked worktree at `path` (its work was committed first).
     RemoveWorktree { path: String },
+    /// Detach the HEAD of the clean worktree at `path` and move it into the pool at `pool`.
+    ParkWorktree { path: String, pool: String },
+    /// Move the pooled worktree at `pool` to `path` and check out `commit` there, detached,
+    /// rewriting only the files that differ.
+    ReuseWorktree { pool: String, path: String, commit: String },
 }
 
 /// A step's effects, waiting to be applied.
@@ -80,6 +87,10 @@ impl Effect {
             }
             Effect::ResetWorktree { path, commit } => format!("reset the worktree {path} to {}", short(commit)),
             Effect::RemoveWorktree { path } => format!("remove the worktree {path}"),
+            Effect::ParkWorktree { path, pool } => format!("park the worktree {path} in the pool at {pool}"),
+            Effect::ReuseWorktree { pool, path, commit } => {
+                format!("move the pooled worktree {pool} to {path} at {}", short(commit))
+            }
         }
     }
 }

@@ -303,7 +303,7 @@ fn perform(
     // The worktree, on the task branch, from the integration tip (which holds the merged
     // dependencies), or the Score's target before the first merge.
     let base = worktree_base(repo, &run.score)?.ok_or_else(|| RunError::NoTarget(run.score.target.clone()))?;
-    let repaired = prepare_worktree(store, &run.branch, base, worktree, run_id)
+    let repaired = prepare_worktree(store, (task, &run.branch), base, worktree, run_id)
         .map_err(|e| RunError::Worktree(format!("cannot prepare the worktree: {e}")))?;
     crate::failpoint::hit("task-run:worktree");
     // Its own ports for the run, and its setup when it is new (see `super::setup`).
@@ -454,17 +454,24 @@ fn perform(
 
 pub use crate::kernel::{RunLock, try_run_lock};
 
-/// Make the task's worktree ready on its branch: created if missing, repaired if broken (see
-/// [`git::Repo::repair_task_worktree`]). Returns what was repaired, for the attempt record.
+/// Make the task's worktree ready on its branch: taken from the warm pool or created if
+/// missing, repaired if broken (see [`git::Repo::repair_task_worktree`]). Returns what was
+/// repaired, for the attempt record.
 fn prepare_worktree(
     store: &Store,
-    branch: &str,
+    (task, branch): (&Task, &str),
     base: ObjectId,
     worktree: &Path,
     run_id: &str,
 ) -> Result<Option<String>, RunError> {
     let repo = &store.repo;
     store.ensure_branch(branch, base)?;
+    let tip = repo.read_ref(&format!("refs/heads/{branch}"))?.unwrap_or(base);
+    // A pooled worktree whose reuse a crash cut short is settled, detached at the tip: it
+    // only needs its branch.
+    if matches!(repo.worktree_head(worktree), Ok(git::WorktreeHead::Detached(head)) if head == tip) {
+        repo.attach_worktree(worktree, branch)?;
+    }
     let aside = worktree.with_extension(format!("broken-{run_id}"));
     let repaired = match repo.repair_task_worktree(worktree, branch, &aside)? {
         git::Repair::Sound => None,
@@ -481,7 +488,13 @@ fn prepare_worktree(
         }
     };
     if !worktree.exists() {
-        repo.add_worktree(worktree, branch)?;
+        let taken = crate::kernel::pool::take(store, (&task.score, &task.id), worktree, tip)
+            .map_err(|e| RunError::Worktree(e.to_string()))?;
+        if taken {
+            repo.attach_worktree(worktree, branch)?;
+        } else {
+            repo.add_worktree(worktree, branch)?;
+        }
     }
     catch_up(store, branch, base, worktree)?;
     Ok(repaired)

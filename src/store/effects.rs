@@ -9,7 +9,9 @@
 //! - a ref move: at `new`, done; at `old`, applied now; anywhere else, the step failed and the
 //!   lifecycle undoes it, with a decision saying why;
 //! - a checkout refresh: as a ref move, and the checkout is refreshed only if it is clean;
-//! - a worktree reset or removal: done again (both are idempotent).
+//! - a worktree reset or removal: done again (both are idempotent);
+//! - a worktree parked in the pool or taken from it: the move and the checkout are done
+//!   again as far as they are due (see `git::pool`); a worktree gone from both places fails.
 //!
 //! Only the clone that made an intent settles it, and never while its process is alive. Other
 //! clones' intents arrive by sync and are shown, not settled. Reads never settle.
@@ -71,7 +73,8 @@ pub fn pending(store: &Store, intent: &Intent) -> Result<bool> {
             Effect::MoveRef { name, new, .. } | Effect::RefreshCheckout { name, new, .. } => {
                 store.repo.read_ref(name)?.map(|id| id.to_string()).as_deref() != Some(new.as_str())
             }
-            Effect::RemoveWorktree { path } => Path::new(path).exists(),
+            Effect::RemoveWorktree { path } | Effect::ParkWorktree { path, .. } => Path::new(path).exists(),
+            Effect::ReuseWorktree { path, .. } => !Path::new(path).exists(),
             Effect::ResetWorktree { .. } => false,
         };
         if open {
@@ -93,7 +96,10 @@ impl Store {
         let clone = self.clone_id()?;
         Ok(intents(&view)?.iter().filter(|i| i.origin.clone == clone).flat_map(|i| &i.effects).any(|e| match e {
             Effect::MoveRef { name: n, .. } | Effect::RefreshCheckout { name: n, .. } => n == name,
-            Effect::ResetWorktree { .. } | Effect::RemoveWorktree { .. } => false,
+            Effect::ResetWorktree { .. }
+            | Effect::RemoveWorktree { .. }
+            | Effect::ParkWorktree { .. }
+            | Effect::ReuseWorktree { .. } => false,
         }))
     }
 
@@ -151,6 +157,26 @@ impl Store {
                 if Path::new(path).exists() {
                     self.repo.remove_worktree(Path::new(path))?;
                 }
+                Ok(Settled::Done)
+            }
+            Effect::ParkWorktree { path, pool } => {
+                let (path, pool) = (Path::new(path), Path::new(pool));
+                if path.exists() {
+                    self.repo.detach_worktree(path)?;
+                } else if !pool.exists() {
+                    return Ok(Settled::Failed(format!("{} is gone", path.display())));
+                }
+                self.repo.move_worktree(path, pool)?;
+                Ok(Settled::Done)
+            }
+            Effect::ReuseWorktree { pool, path, commit } => {
+                let (pool, path) = (Path::new(pool), Path::new(path));
+                if !path.exists() && !pool.exists() {
+                    return Ok(Settled::Failed(format!("the pooled worktree {} is gone", pool.display())));
+                }
+                self.repo.move_worktree(pool, path)?;
+                crate::failpoint::hit("pool:moved");
+                self.repo.checkout_detached(path, oid(commit)?)?;
                 Ok(Settled::Done)
             }
         }
@@ -231,7 +257,7 @@ fn undo(tx: &mut Tx<'_>, intent: &Intent, why: &str) -> Result<()> {
             tx.put(&layout::score_file(score), &s)?;
             (score, None, DecisionKind::Merge)
         }
-        Step::Restart { .. } | Step::Prune { .. } => return Ok(()),
+        Step::Restart { .. } | Step::Prune { .. } | Step::Reuse { .. } => return Ok(()),
     };
     let summary = format!("{} did not happen: {why}", intent.why);
     let actor = tx.store.session.actor.clone();
@@ -254,5 +280,6 @@ fn step_name(step: &Step) -> &'static str {
         Step::Land { .. } => "land",
         Step::Restart { .. } => "restart",
         Step::Prune { .. } => "prune",
+        Step::Reuse { .. } => "reuse",
     }
 }

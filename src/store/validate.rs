@@ -260,5 +260,14 @@ fn effect(e: &Effect) -> Checked {
             commit("effect commit", c)
         }
         Effect::RemoveWorktree { path } => worktree_path("effect path", path),
+        Effect::ParkWorktree { path, pool } => {
+            worktree_path("effect path", path)?;
+            worktree_path("effect pool", pool)
+        }
+        Effect::ReuseWorktree { pool, path, commit: c } => {
+            worktree_path("effect pool", pool)?;
+            worktree_path("effect path", path)?;
+            commit("effect commit", c)
+        }
     }
 }

@@ -8,7 +8,9 @@ use crate::kernel::prune::Action;
 /// Clean up finished Scores, keeping every commit reachable
 ///
 /// For each Score that landed, was rolled back or failed: removes its task worktrees (not one
-/// with uncommitted changes, or held by a run), its scratch worktrees, its branches
+/// with uncommitted changes, or held by a run; clean ones are parked in the warm worktree pool
+/// for the next tasks while it holds fewer than `[worktrees] pool`, 4 by default), its scratch
+/// worktrees, its branches
 /// maestro/<score>/tasks/* and maestro/<score>/integration (not one checked out anywhere), and
 /// the refs/maestro/keep/* refs of its history. Every removed tip first becomes a parent of one
 /// archive commit, refs/maestro/archive/<score>, so nothing is lost. Scores still draft,
@@ -22,7 +24,8 @@ pub struct GcArgs {
 
 pub fn cmd_gc(ctx: &Context, args: &GcArgs) -> CommandResult {
     let store = ctx.store()?;
-    let report = gc::gc(&store, args.dry_run)?;
+    let pool = ctx.config(&store.repo)?.worktrees.pool;
+    let report = gc::gc(&store, args.dry_run, pool)?;
     if ctx.ui.json {
         ctx.ui.json(&report)?;
         return Ok(());
@@ -30,6 +33,8 @@ pub fn cmd_gc(ctx: &Context, args: &GcArgs) -> CommandResult {
     let verb = |a: &Action| match (a, args.dry_run) {
         (Action::Removed | Action::Archived, true) => "would remove",
         (Action::Removed | Action::Archived, false) => "removed",
+        (Action::Pooled, true) => "would pool",
+        (Action::Pooled, false) => "pooled",
         (Action::Kept, _) => "kept",
     };
     for s in &report {

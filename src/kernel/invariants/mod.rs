@@ -232,7 +232,10 @@ fn open_intent(reading: &mut Reading<'_>, intent: Intent) -> store::Result<OpenI
             let (name, old, new) = match effect {
                 Effect::MoveRef { name, old, new } => (name, old.as_deref(), new),
                 Effect::RefreshCheckout { name, old, new, .. } => (name, Some(old.as_str()), new),
-                Effect::ResetWorktree { .. } | Effect::RemoveWorktree { .. } => continue,
+                Effect::ResetWorktree { .. }
+                | Effect::RemoveWorktree { .. }
+                | Effect::ParkWorktree { .. }
+                | Effect::ReuseWorktree { .. } => continue,
             };
             let now = repo.read_ref(name)?;
             if now.is_some() && now == oid(new) {
@@ -256,7 +259,7 @@ fn open_intent(reading: &mut Reading<'_>, intent: Intent) -> store::Result<OpenI
             Step::Merge { score, task } => _ = reading.unsettled.insert(format!("{score}/{task}")),
             Step::Rollback { score, tasks } => reading.unsettled.extend(tasks.iter().map(|t| format!("{score}/{t}"))),
             Step::Land { score, .. } => _ = reading.unsettled.insert(score.clone()),
-            Step::Restart { .. } | Step::Prune { .. } => {}
+            Step::Restart { .. } | Step::Prune { .. } | Step::Reuse { .. } => {}
         }
     }
     Ok(OpenIntent { intent, state, fails })

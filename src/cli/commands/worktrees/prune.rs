@@ -10,7 +10,8 @@ use crate::kernel::prune::{self, Action};
 /// alone; a run that is gone has its work committed and its task released first. Uncommitted
 /// changes (staged ones too) are committed on the task branch. A tip that is merged into the
 /// Score's integration branch or target is simply removed; any other tip is archived as
-/// refs/maestro/keep/<sha> before its worktree goes.
+/// refs/maestro/keep/<sha> before its worktree goes. The warm worktree pool is emptied too
+/// (its entries hold nothing unsaved; one that does is kept and reported).
 #[derive(Debug, clap::Args)]
 pub struct PruneArgs {
     /// Say what would be done, and do nothing
@@ -34,6 +35,8 @@ pub fn cmd_worktrees_prune(ctx: &Context, args: &PruneArgs) -> CommandResult {
         (Action::Archived, true) => "would archive",
         (Action::Removed, false) => "removed",
         (Action::Archived, false) => "archived",
+        (Action::Pooled, true) => "would pool",
+        (Action::Pooled, false) => "pooled",
         (Action::Kept, _) => "kept",
     };
     for p in &report {

@@ -1,0 +1,168 @@
+//! The warm worktree pool: finished task worktrees kept for the next task, so a new task's
+//! worktree is a move and a checkout of the files that differ, not a checkout of every file
+//! (ignored build output stays warm too).
+//!
+//! - `gc` parks a finished task's worktree here instead of removing it (see
+//!   [`super::prune::prune_one`]) while the pool holds fewer than its cap (`[worktrees] pool`
+//!   of trusted config, 4 by default, 0 turns parking off): its HEAD is
+//!   detached (its branch is free again) and it moves to `<common>/maestro/pool/<n>`.
+//! - `task run` takes an entry for a task that has no worktree ([`take`]): it moves to the
+//!   task's usual path and checks out the task's commit, rewriting only the files that differ.
+//! - `worktrees prune` empties the pool ([`drain`]).
+//!
+//! Nothing unsaved is ever pooled, reused or removed: a worktree with a tracked or staged
+//! change, an untracked file that is not ignored, or a HEAD no ref reaches is left where it is
+//! and reported. Both moves are intents recorded in the state ([`Effect::ParkWorktree`],
+//! [`Effect::ReuseWorktree`]), so a crash mid-move is completed by the next writing command.
+//! One lock file serializes everything that picks an entry.
+
+use std::path::{Path, PathBuf};
+
+use super::KernelError;
+use super::prune::{Action, Pruned};
+use crate::git::{Repo, WorktreeHead};
+use crate::model::intent::{Effect, Step};
+use crate::store::Store;
+
+/// Where the pool's entries live.
+pub fn dir(repo: &Repo) -> PathBuf {
+    repo.common_dir().join("maestro/pool")
+}
+
+/// The lock held while an entry is chosen and its move recorded.
+pub struct PoolLock {
+    _file: std::fs::File,
+}
+
+fn lock(repo: &Repo) -> std::io::Result<PoolLock> {
+    let dir = dir(repo);
+    std::fs::create_dir_all(&dir)?;
+    let file = std::fs::File::options().create(true).truncate(false).write(true).open(dir.join(".lock"))?;
+    file.lock()?;
+    Ok(PoolLock { _file: file })
+}
+
+/// The pool's entries, `<pool>/<n>`, in order of `n`.
+pub fn entries(repo: &Repo) -> Vec<PathBuf> {
+    let Ok(read) = std::fs::read_dir(dir(repo)) else { return Vec::new() };
+    let mut numbered: Vec<(u64, PathBuf)> = read
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path())))
+        .filter(|(_, p): &(u64, PathBuf)| p.is_dir())
+        .collect();
+    numbered.sort();
+    numbered.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Why the worktree at `path` holds something unsaved, if it does: a tracked, staged or
+/// untracked (not ignored) change, or a HEAD commit that no ref reaches.
+pub fn unsaved(repo: &Repo, path: &Path) -> Result<Option<String>, KernelError> {
+    let dirty = crate::git::dirty_paths(path)?;
+    if !dirty.is_empty() {
+        let shown: Vec<&str> = dirty.iter().take(3).map(String::as_str).collect();
+        return Ok(Some(format!("it has uncommitted changes or untracked files ({})", shown.join(", "))));
+    }
+    let head = match repo.worktree_head(path)? {
+        WorktreeHead::Detached(id) => id,
+        WorktreeHead::Branch(name) => match repo.read_ref(&name)? {
+            Some(id) => id,
+            None => return Ok(Some(format!("its branch {name} has no commit"))),
+        },
+    };
+    if !repo.reachable_from_refs(head)? {
+        return Ok(Some(format!("its HEAD {} is on no ref", head.to_hex_with_len(12))));
+    }
+    Ok(None)
+}
+
+/// A free place in the pool for one more worktree, with the lock held, when the pool holds
+/// fewer than `cap` entries and the worktree at `path` holds nothing unsaved.
+pub fn slot(repo: &Repo, path: &Path, cap: usize) -> Result<Option<(PoolLock, PathBuf)>, KernelError> {
+    if cap == 0 {
+        return Ok(None);
+    }
+    let held = lock(repo)?;
+    let entries = entries(repo);
+    if entries.len() >= cap || unsaved(repo, path)?.is_some() {
+        return Ok(None);
+    }
+    let taken: Vec<u64> = entries.iter().filter_map(|p| p.file_name()?.to_str()?.parse().ok()).collect();
+    let free = (0..).find(|n| !taken.contains(n)).unwrap_or_default();
+    Ok(Some((held, dir(repo).join(free.to_string()))))
+}
+
+/// Make a pooled worktree `score/task`'s worktree at `path`, checked out at `commit` with its
+/// HEAD detached (the caller attaches it to the task branch). `false` when the pool has no
+/// entry fit for reuse; entries that hold something unsaved are left alone and reported.
+pub fn take(
+    store: &Store,
+    (score, task): (&str, &str),
+    path: &Path,
+    commit: crate::git::ObjectId,
+) -> Result<bool, KernelError> {
+    let repo = &store.repo;
+    if !dir(repo).is_dir() {
+        return Ok(false);
+    }
+    let _held = lock(repo)?;
+    for entry in entries(repo) {
+        match unsaved(repo, &entry) {
+            Ok(None) => {}
+            Ok(Some(why)) => {
+                store.notice(format!("the pooled worktree {} is not reused: {why}", entry.display()));
+                continue;
+            }
+            Err(e) => {
+                store.notice(format!("the pooled worktree {} is not reused: {e}", entry.display()));
+                continue;
+            }
+        }
+        let why = format!("reuse the pooled worktree {} for {score}/{task}", entry.display());
+        let effect = Effect::ReuseWorktree {
+            pool: entry.display().to_string(),
+            path: path.display().to_string(),
+            commit: commit.to_string(),
+        };
+        let step = Step::Reuse { score: score.to_owned(), task: task.to_owned() };
+        let _written = store.transact(&why, |tx| tx.intend(why.clone(), step.clone(), vec![effect.clone()]))?;
+        if matches!(repo.worktree_head(path), Ok(WorktreeHead::Detached(c)) if c == commit) {
+            return Ok(true);
+        }
+        // The move or the checkout failed (the notice says why): what reached `path` was
+        // clean, so a fresh worktree may take its place.
+        if path.exists() {
+            repo.remove_worktree(path)?;
+        }
+        return Ok(false);
+    }
+    Ok(false)
+}
+
+/// Empty the pool (`worktrees prune`): every entry that holds nothing unsaved is removed.
+pub fn drain(store: &Store, dry_run: bool) -> Result<Vec<Pruned>, KernelError> {
+    let repo = &store.repo;
+    if !dir(repo).is_dir() {
+        return Ok(Vec::new());
+    }
+    let _held = lock(repo)?;
+    let mut out = Vec::new();
+    for entry in entries(repo) {
+        let name = format!("pool/{}", entry.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
+        let path = entry.display().to_string();
+        let pruned = |action, reason| Pruned { task: name.clone(), path: path.clone(), action, tip: None, reason };
+        let why = match unsaved(repo, &entry) {
+            Ok(None) => None,
+            Ok(Some(why)) => Some(why),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(why) = why {
+            out.push(pruned(Action::Kept, format!("a pooled worktree, kept: {why}")));
+            continue;
+        }
+        if !dry_run {
+            repo.remove_worktree(&entry)?;
+        }
+        out.push(pruned(Action::Removed, "a pooled worktree".into()));
+    }
+    Ok(out)
+}
