@@ -340,3 +340,23 @@ fn prune_removes_merged_clean_worktrees_and_archives_everything_else() {
     let fsck = env.git(&dir, &["fsck", "--no-progress", "--no-dangling"]);
     assert_eq!(fsck.code, 0, "{}", fsck.render());
 }
+
+#[test]
+fn an_index_lock_a_killed_run_left_in_the_worktree_does_not_stop_the_next_run() {
+    let env = TestEnv::new();
+    let dir = setup(&env, "FAKE_WRITE = \"half.txt=half done\", FAKE_EXIT = \"3\"", "1m");
+    run_task(&env, &dir).user_error();
+    // What a run killed with SIGKILL while it wrote the worktree's index leaves behind.
+    let wt = worktree(&env);
+    let lock = env.git(&wt, &["rev-parse", "--path-format=absolute", "--git-path", "index.lock"]).success_git();
+    let lock = PathBuf::from(lock.trim());
+    std::fs::write(&lock, "").unwrap();
+    let stamped = std::process::Command::new("touch").args(["-d", "1 minute ago"]).arg(&lock).status().unwrap();
+    assert!(stamped.success());
+    write_config(&dir, "FAKE_WRITE = \"half.txt=all done\"", "1m");
+    run_task(&env, &dir).success();
+    assert_eq!(task_json(&env, &dir)["status"], "submitted");
+    assert!(!lock.exists(), "the stale lock is gone");
+    let status = env.git(&wt, &["status", "--porcelain"]).success_git();
+    assert_eq!(status, "", "the index matches the committed result");
+}

@@ -224,7 +224,7 @@ impl Repo {
                 }
             }
         }
-        index.write(Default::default()).ctx(|| "cannot write the worktree index".into())
+        super::worktree::write_index(&mut index)
     }
 }
 

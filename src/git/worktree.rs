@@ -203,8 +203,37 @@ impl Repo {
         let wt = Repo::open_worktree(path)?;
         let tree = self.commit_tree(commit)?;
         let mut index = wt.index_from_tree(&tree).ctx(|| "cannot build the worktree index".into())?;
-        index.write(Default::default()).ctx(|| "cannot write the worktree index".into())?;
-        Ok(())
+        write_index(&mut index)
+    }
+}
+
+/// How long an `index.lock` may stand before it is taken for one a killed process left.
+const INDEX_LOCK_STALE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Write a task worktree's index. A lock file a killed git-maestro left (kill -9 mid-write)
+/// would refuse every later write: callers hold the task's run lock, so no other maestro
+/// process writes this index, and a lock that stays for [`INDEX_LOCK_STALE`] (a person's `git
+/// add` is long done) is removed and the write tried again.
+pub(super) fn write_index(index: &mut gix::index::File) -> Result<()> {
+    let lock = {
+        let mut name = index.path().as_os_str().to_owned();
+        name.push(".lock");
+        std::path::PathBuf::from(name)
+    };
+    let waited = std::time::Instant::now();
+    loop {
+        match index.write(Default::default()) {
+            Ok(()) => return Ok(()),
+            Err(_) if lock.exists() => {
+                let age = std::fs::metadata(&lock).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+                if age.unwrap_or_default() >= INDEX_LOCK_STALE || waited.elapsed() >= INDEX_LOCK_STALE {
+                    let _ = std::fs::remove_file(&lock);
+                    return index.write(Default::default()).ctx(|| "cannot write the worktree index".into());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => return Err(e).ctx(|| "cannot write the worktree index".into()),
+        }
     }
 }
 

@@ -41,9 +41,10 @@ fn candidates(ctx: &Context, kinds: &[Kind]) -> Option<Vec<String>> {
     }
     if kinds.contains(&Kind::Tasks) {
         for score in &scores {
-            let tasks = store::score(&view, score).map(|s| s.tasks).unwrap_or_default();
-            let tasks = tasks.into_iter().filter(|id| validate_slug(id).is_ok());
-            out.extend(tasks.map(|task| format!("{score}/{task}")));
+            let mut tasks = store::score(&view, score).map(|s| s.tasks).unwrap_or_default();
+            tasks.retain(|id| validate_slug(id).is_ok());
+            tasks.sort();
+            out.extend(tasks.into_iter().map(|task| format!("{score}/{task}")));
         }
     }
     Some(out)
