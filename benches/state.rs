@@ -15,6 +15,8 @@ use git_maestro::git::Repo;
 use git_maestro::model::{Decision, DecisionKind, Task, TaskKind, TaskStatus};
 use git_maestro::store::{self, Clock, Session, Store, layout};
 
+#[path = "common/fixture.rs"]
+mod fixture;
 #[path = "common/summary.rs"]
 mod summary;
 
@@ -44,25 +46,6 @@ fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git").current_dir(dir).args(args).output().expect("git");
     assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn maestro(dir: &Path, args: &[&str]) {
-    let out = Command::new(BIN).current_dir(dir).args(args).output().expect("git-maestro");
-    assert!(out.status.success(), "git-maestro {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// A repository with an initialised state and a Score of `tasks` independent tasks.
-fn repo_with_score(tmp: &Path, name: &str, tasks: usize) -> PathBuf {
-    let dir = tmp.join(name);
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let status = Command::new("bash").arg(fixtures.join("repo-basic.sh")).arg(&dir).status().expect("bash");
-    assert!(status.success());
-    maestro(&dir, &["init", "-q"]);
-    let score = Command::new("bash").arg(fixtures.join("score-many.sh")).args(["bench", &tasks.to_string()]).output();
-    let score_file = dir.join(".git/bench-score.toml");
-    std::fs::write(&score_file, score.expect("score-many.sh").stdout).expect("write score");
-    maestro(&dir, &["plan", "-q", "--from", score_file.to_str().expect("utf-8 path")]);
-    dir
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -257,4 +240,12 @@ fn fill(dir: &Path, scores: usize, per_score: usize, decisions: usize) {
     stdin.write_all(&stream).expect("write files");
     drop(stdin);
     assert!(child.wait().expect("fast-import").success());
+}
+
+fn maestro(dir: &Path, args: &[&str]) {
+    fixture::maestro(BIN, dir, args);
+}
+
+fn repo_with_score(tmp: &Path, name: &str, tasks: usize) -> PathBuf {
+    fixture::repo_with_score(BIN, tmp, name, tasks)
 }

@@ -5,9 +5,10 @@
 //! Run with `cargo bench --bench status`. `MAESTRO_BENCH_QUICK=1` takes 5 samples instead of 15.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+#[path = "common/fixture.rs"]
+mod fixture;
 #[path = "common/summary.rs"]
 mod summary;
 
@@ -41,27 +42,18 @@ fn timed(dir: &Path) -> Duration {
     start.elapsed()
 }
 
-/// A repository with an initialised state and an approved Score `bench` of `tasks` tasks.
-fn repo_with_score(tmp: &Path, name: &str, tasks: usize) -> PathBuf {
-    let dir = tmp.join(name);
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let status = Command::new("bash").arg(fixtures.join("repo-basic.sh")).arg(&dir).status().expect("bash");
-    assert!(status.success());
-    maestro(&dir, &["init", "-q"]);
-    let score = Command::new("bash").arg(fixtures.join("score-many.sh")).args(["bench", &tasks.to_string()]).output();
-    let score_file = dir.join(".git/bench-score.toml");
-    std::fs::write(&score_file, score.expect("score-many.sh").stdout).expect("write score");
-    maestro(&dir, &["plan", "-q", "--from", score_file.to_str().expect("utf-8 path")]);
-    maestro(&dir, &["approve", "-q", "bench"]);
-    dir
-}
-
-fn maestro(dir: &Path, args: &[&str]) {
-    let out = Command::new(BIN).current_dir(dir).args(args).output().expect("git-maestro");
-    assert!(out.status.success(), "git-maestro {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
+}
+
+fn maestro(dir: &Path, args: &[&str]) {
+    fixture::maestro(BIN, dir, args);
+}
+
+/// A repository with an approved Score `bench` of `tasks` tasks.
+fn repo_with_score(tmp: &Path, name: &str, tasks: usize) -> PathBuf {
+    let dir = fixture::repo_with_score(BIN, tmp, name, tasks);
+    maestro(&dir, &["approve", "-q", "bench"]);
+    dir
 }

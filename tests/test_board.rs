@@ -71,7 +71,7 @@ fn status(env: &TestEnv, dir: &Path) -> String {
 
 #[test]
 fn the_board_in_tmux_shows_the_approval_that_needs_you_approves_it_with_a_and_quits_cleanly() {
-    if !required_tool("tmux", which("tmux").is_some(), "install tmux (apt-get install tmux)") {
+    if no_tmux() {
         return;
     }
     let env = TestEnv::new();
@@ -158,7 +158,7 @@ fn setup_running(env: &TestEnv) -> PathBuf {
 
 #[test]
 fn the_board_follows_a_run_stops_its_attempt_with_s_and_retries_it_with_t() {
-    if !required_tool("tmux", which("tmux").is_some(), "install tmux (apt-get install tmux)") {
+    if no_tmux() {
         return;
     }
     let env = TestEnv::new();
@@ -213,6 +213,11 @@ fn the_board_follows_a_run_stops_its_attempt_with_s_and_retries_it_with_t() {
 }
 
 /// Start the board in `dir` in a tmux session `b` of `width`×24; the shell says how it exited.
+/// Whether tmux is missing (and the test may skip: not under `MAESTRO_E2E_REQUIRED`).
+fn no_tmux() -> bool {
+    !required_tool("tmux", which("tmux").is_some(), "install tmux (apt-get install tmux)")
+}
+
 fn start_board(tmux: &Tmux<'_>, dir: &Path, width: &str) {
     let script = format!("'{BIN}' board; echo \"board exited $?\"; sleep 600");
     let dir_arg = dir.to_str().unwrap();
@@ -223,7 +228,7 @@ fn start_board(tmux: &Tmux<'_>, dir: &Path, width: &str) {
 
 #[test]
 fn m_merges_in_the_background_while_the_board_keeps_taking_keys() {
-    if !required_tool("tmux", which("tmux").is_some(), "install tmux (apt-get install tmux)") {
+    if no_tmux() {
         return;
     }
     let env = TestEnv::new();
@@ -298,7 +303,7 @@ fn rewrite_state(env: &TestEnv, dir: &Path, edits: &[(&str, String)], removed: &
 
 #[test]
 fn a_score_removed_and_a_record_refused_under_the_board_are_shown_and_the_keys_keep_working() {
-    if !required_tool("tmux", which("tmux").is_some(), "install tmux (apt-get install tmux)") {
+    if no_tmux() {
         return;
     }
     let env = TestEnv::new();
@@ -333,7 +338,7 @@ fn a_score_removed_and_a_record_refused_under_the_board_are_shown_and_the_keys_k
 
 #[test]
 fn the_board_warns_of_a_conflict_forecast_between_two_task_branches() {
-    if !required_tool("tmux", which("tmux").is_some(), "install tmux (apt-get install tmux)") {
+    if no_tmux() {
         return;
     }
     let env = TestEnv::new();
