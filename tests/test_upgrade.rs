@@ -247,3 +247,40 @@ fn a_format_1_score_worked_task_by_task_lands_after_the_upgrade() {
     assert_eq!(env.git(&dir, &["show", "main:greet/fr.txt"]).success_git(), "bonjour\n");
     reads(&env, &dir);
 }
+
+#[test]
+fn a_sync_of_two_format_1_states_merges_them_and_moves_every_record_to_its_bucket() {
+    let env = TestEnv::new();
+    let dir = format_1(&env);
+    // Two format-1 histories, as two clones of the previous release wrote them: each changed
+    // one task record.
+    let base = env.state_tip(&dir);
+    rewrite_state_file(&env, &dir, "scores/upgrade/tasks/french.toml", |t| {
+        t.replacen("Greet in French", "Greet in French, politely", 1)
+    });
+    let theirs = env.state_tip(&dir);
+    env.git(&dir, &["update-ref", "refs/maestro/state", &base, &theirs]).success_git();
+    rewrite_state_file(&env, &dir, "scores/upgrade/tasks/english.toml", |t| {
+        t.replacen("Greet in English", "Greet in English, warmly", 1)
+    });
+    env.git(env.root.path(), &["init", "-q", "--bare", "remote.git"]).success_git();
+    let remote = env.path("remote.git");
+    env.git(&dir, &["remote", "add", "origin", remote.to_str().unwrap()]).success_git();
+    let push = format!("{theirs}:refs/maestro/state");
+    env.git(&dir, &["push", "-q", "--no-verify", "origin", &push]).success_git();
+    assert_eq!(root_format(&env, &dir), 1);
+
+    env.run(&dir, &["sync"]).success();
+    assert_eq!(root_format(&env, &dir), 2, "the merge is the first write: it upgrades");
+    let title = |task: &str| {
+        env.run(&dir, &["task", "show", &format!("upgrade/{task}"), "--json"]).success().json()["title"].clone()
+    };
+    assert_eq!(title("french"), "Greet in French, politely", "their change is kept");
+    assert_eq!(title("english"), "Greet in English, warmly", "ours is kept");
+    for (path, _) in formats(&env, &dir) {
+        if path.contains("/tasks/") || path.starts_with("sessions/") {
+            assert_eq!(path.split('/').count(), 5, "{path} is in a bucket");
+        }
+    }
+    reads(&env, &dir);
+}

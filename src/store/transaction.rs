@@ -479,8 +479,14 @@ fn fan_out(tx: &mut Tx<'_>) -> Result<()> {
     };
     for (old, id) in view.files()? {
         let Some(new) = layout::current_path(&old) else { continue };
-        if let std::collections::btree_map::Entry::Vacant(slot) = tx.staged.entry(new) {
-            slot.insert(Some(view.blob(&old, id)?));
+        // What this transaction wrote at the old place (a sync merge writes where the merged
+        // trees keep a record) is what moves.
+        let bytes = match tx.staged.remove(&old) {
+            Some(staged) => staged,
+            None => Some(view.blob(&old, id)?),
+        };
+        if let (std::collections::btree_map::Entry::Vacant(slot), Some(bytes)) = (tx.staged.entry(new), bytes) {
+            slot.insert(Some(bytes));
         }
         tx.staged.insert(old, None);
     }
