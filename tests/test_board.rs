@@ -49,18 +49,13 @@ impl Drop for Tmux<'_> {
 }
 
 fn setup(env: &TestEnv) -> PathBuf {
-    let dir = env.repo("r");
     let score = "format = 1\nid = \"k\"\ntarget = \"main\"\napproval = [\"checks\", \"human\"]\n\
                  [[tasks]]\nid = \"a\"\nchecks = [\"ok\"]\n";
-    env.write("k.toml", score);
-    env.run(&dir, &["plan", "--from", "../k.toml"]).success();
-    env.run(&dir, &["approve", "k"]).success();
-    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
     let config = format!(
         "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nsandbox = \"off\"\n\
          env = {{ FAKE_WRITE = \"a.txt=hello from a\", FAKE_SAY = \"wrote a.txt\" }}\n\n[checks.ok]\nrun = \"true\"\n"
     );
-    std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
+    let dir = env.approved_score(score, &config);
     env.run(&dir, &["run", "k"]).success();
     dir
 }
@@ -143,17 +138,11 @@ fn the_board_in_tmux_shows_the_approval_that_needs_you_approves_it_with_a_and_qu
 
 /// A Score whose one task runs with a performer that works until it is stopped.
 fn setup_running(env: &TestEnv) -> PathBuf {
-    let dir = env.repo("r");
-    env.write("k.toml", "format = 1\nid = \"k\"\ntarget = \"main\"\n[[tasks]]\nid = \"a\"\n");
-    env.run(&dir, &["plan", "--from", "../k.toml"]).success();
-    env.run(&dir, &["approve", "k"]).success();
-    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
     let config = format!(
         "[performers.slow]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nsandbox = \"off\"\n\
          env = {{ FAKE_SAY = \"working\", FAKE_HANG = \"1\" }}\n"
     );
-    std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
-    dir
+    env.approved_score("format = 1\nid = \"k\"\ntarget = \"main\"\n[[tasks]]\nid = \"a\"\n", &config)
 }
 
 #[test]
@@ -342,13 +331,8 @@ fn the_board_warns_of_a_conflict_forecast_between_two_task_branches() {
         return;
     }
     let env = TestEnv::new();
-    let dir = env.repo("r");
     let score = "format = 1\nid = \"k\"\ntarget = \"main\"\napproval = [\"human\"]\n\
                  [[tasks]]\nid = \"a\"\nperformer = \"fa\"\n[[tasks]]\nid = \"b\"\nperformer = \"fb\"\n";
-    env.write("k.toml", score);
-    env.run(&dir, &["plan", "--from", "../k.toml"]).success();
-    env.run(&dir, &["approve", "k"]).success();
-    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
     // Both tasks write the same file, differently: their branches cannot both merge cleanly.
     let performer = |name: &str| {
         format!(
@@ -356,7 +340,7 @@ fn the_board_warns_of_a_conflict_forecast_between_two_task_branches() {
              env = {{ FAKE_WRITE = \"shared.txt=from {name}\" }}\n"
         )
     };
-    std::fs::write(dir.join(".maestro/config.toml"), format!("{}\n{}", performer("fa"), performer("fb"))).unwrap();
+    let dir = env.approved_score(score, &format!("{}\n{}", performer("fa"), performer("fb")));
     env.run(&dir, &["run", "k"]).success();
     let conflicts = env.run(&dir, &["conflicts", "k", "--json"]).success().json();
     assert!(conflicts.to_string().contains("shared.txt"), "the forecast `conflicts` makes: {conflicts:#}");

@@ -8,23 +8,16 @@ use std::time::{Duration, Instant};
 
 use crate::common::TestEnv;
 use crate::test_agents::survivors;
-use crate::test_cli::GitRun;
 
 const FAKE: &str = env!("CARGO_BIN_EXE_fake-performer");
 
 fn setup(env: &TestEnv) -> PathBuf {
-    let dir = env.repo("r");
-    env.write("k.toml", "format = 1\nid = \"k\"\ntarget = \"main\"\n[[tasks]]\nid = \"a\"\n");
-    env.run(&dir, &["plan", "--from", "../k.toml"]).success();
-    env.run(&dir, &["approve", "k"]).success();
-    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
     // A performer that works until it is stopped.
     let config = format!(
         "[performers.slow]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nsandbox = \"off\"\n\
          env = {{ FAKE_HANG = \"1\" }}\n"
     );
-    std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
-    dir
+    env.approved_score("format = 1\nid = \"k\"\ntarget = \"main\"\n[[tasks]]\nid = \"a\"\n", &config)
 }
 
 fn task(env: &TestEnv, dir: &Path) -> serde_json::Value {

@@ -6,25 +6,18 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::TestEnv;
-use crate::test_cli::GitRun;
 
 const FAKE: &str = env!("CARGO_BIN_EXE_fake-performer");
 
 /// Repo `r` with an approved Score `k` (`tasks`, each checked and then approved by a person),
 /// a fake performer and `extra` trusted config.
 fn setup(env: &TestEnv, tasks: &str, extra: &str) -> PathBuf {
-    let dir = env.repo("r");
     let score = format!("format = 1\nid = \"k\"\ntarget = \"main\"\napproval = [\"checks\", \"human\"]\n{tasks}");
-    env.write("k.toml", &score);
-    env.run(&dir, &["plan", "--from", "../k.toml"]).success();
-    env.run(&dir, &["approve", "k"]).success();
-    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
     let config = format!(
         "[performers.fake]\nadapter = \"command\"\ncommand = \"{FAKE}\"\nsandbox = \"off\"\n\
          env = {{ FAKE_WRITE = \"{{task}}.txt={{task}}\" }}\n\n[checks.ok]\nrun = \"true\"\n\n{extra}"
     );
-    std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
-    dir
+    env.approved_score(&score, &config)
 }
 
 /// `status --watch --json` in the background, its stdout going to `out`; returns once its

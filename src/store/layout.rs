@@ -52,6 +52,10 @@ pub fn bucket(task: &str) -> String {
 /// Where a format-1 state (tasks and sessions not fanned out) keeps the record that `path`
 /// names, when the two differ.
 pub fn format1_path(path: &str) -> Option<String> {
+    // Every read asks: the records that did not move are told apart without splitting.
+    if !path.starts_with("scores/") && !path.starts_with("sessions/") {
+        return None;
+    }
     match path.split('/').collect::<Vec<_>>()[..] {
         ["scores", score, "tasks", _, file] => Some(format!("{SCORES_DIR}/{score}/tasks/{file}")),
         ["sessions", score, _, task, run] => Some(format!("sessions/{score}/{task}/{run}")),

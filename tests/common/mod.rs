@@ -97,6 +97,20 @@ impl TestEnv {
         dir
     }
 
+    /// Repo `r` with the Score `k.toml` (`score`) planned and approved, worktrees under
+    /// `worktrees/`, and `config` as its trusted `.maestro/config.toml`.
+    pub fn approved_score(&self, score: &str, config: &str) -> PathBuf {
+        let dir = self.repo("r");
+        self.write("k.toml", score);
+        self.run(&dir, &["plan", "--from", "../k.toml"]).success();
+        self.run(&dir, &["approve", "k"]).success();
+        let root = self.path("worktrees");
+        let set = self.git(&dir, &["config", "maestro.worktreeRoot", root.to_str().unwrap()]);
+        assert_eq!(set.code, 0, "{}", set.render());
+        std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
+        dir
+    }
+
     /// Environment shared by git and git-maestro: nothing from the developer's machine.
     pub fn base_command(&self, program: &str) -> Command {
         let mut cmd = Command::new(program);
