@@ -106,7 +106,7 @@ fn main() {
         ours.as_secs_f64() / theirs.as_secs_f64()
     );
     summary::record("conflicts", vec![summary::Measure::ratio("forecast", ours, theirs, "at most 0.5x")]);
-    std::fs::remove_dir_all(&tmp).ok();
+    summary::remove_temp(&tmp);
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {

@@ -74,7 +74,7 @@ fn main() {
             summary::Measure::memory("task run leaving a 1 KB file", small, "for scale"),
         ],
     );
-    let _ = std::fs::remove_dir_all(&tmp);
+    summary::remove_temp(&tmp);
 }
 
 /// Run `task run <task> --performer <performer>` under GNU time; its peak RSS in MiB.

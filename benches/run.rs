@@ -102,7 +102,7 @@ fn main() {
         "run",
         vec![summary::Measure::ratio("run per task", serial / tasks as u32, script / tasks as u32, "at most 0.5x")],
     );
-    std::fs::remove_dir_all(&tmp).ok();
+    summary::remove_temp(&tmp);
 }
 
 fn maestro(dir: &Path, args: &[&str]) {

@@ -66,7 +66,7 @@ fn main() {
         on.as_secs_f64() / off.as_secs_f64()
     );
     summary::record("sandbox", vec![summary::Measure::ratio("task run required vs off", on, off, "close to 1.0x")]);
-    let _ = std::fs::remove_dir_all(&tmp);
+    summary::remove_temp(&tmp);
 }
 
 fn maestro(dir: &Path, args: &[&str]) {

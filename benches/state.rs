@@ -5,7 +5,7 @@
 //! (c) a whole-process `task show` against `git cat-file -p refs/maestro/state:<path>`.
 //!
 //! Run with `cargo bench --bench state`. `MAESTRO_BENCH_QUICK=1` uses fewer samples;
-//! `MAESTRO_BENCH_ONLY=ab` runs only the named ones.
+//! `MAESTRO_BENCH_ONLY=ab` runs only the named ones; `MAESTRO_BENCH_KEEP=1` keeps the repositories.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,7 +39,7 @@ fn main() {
     if run("b") {
         bench_b(&tmp, samples);
     }
-    std::fs::remove_dir_all(&tmp).ok();
+    summary::remove_temp(&tmp);
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {

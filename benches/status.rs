@@ -33,7 +33,7 @@ fn main() {
         l.as_secs_f64() / s.as_secs_f64()
     );
     summary::record("status", vec![summary::Measure::ratio("status 10,000 tasks vs 10", l, s, "at most 3x")]);
-    std::fs::remove_dir_all(&tmp).ok();
+    summary::remove_temp(&tmp);
 }
 
 fn timed(dir: &Path) -> Duration {

@@ -29,7 +29,7 @@ fn main() {
     println!("git-maestro sync benchmarks\n");
     bench_a(&tmp);
     bench_b(&tmp);
-    std::fs::remove_dir_all(&tmp).ok();
+    summary::remove_temp(&tmp);
 }
 
 /// PATH with the binary under test first: pushes run its pre-push hook.

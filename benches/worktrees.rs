@@ -76,7 +76,7 @@ fn main() {
             summary::Measure::ratio("8 worktrees from a warm pool", warm, theirs, "at most 0.3x"),
         ],
     );
-    std::fs::remove_dir_all(&tmp).ok();
+    summary::remove_temp(&tmp);
 }
 
 /// `git worktree add -b` ×8, timed.

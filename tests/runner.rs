@@ -47,6 +47,7 @@ mod test_sandbox;
 mod test_score_edit;
 mod test_setup;
 mod test_shell;
+mod test_status;
 mod test_store;
 mod test_stuck;
 mod test_sync;

@@ -265,31 +265,6 @@ fn m_merges_in_the_background_while_the_board_keeps_taking_keys() {
     tmux.wait_for(&["board exited 0"]);
 }
 
-/// A state commit on top of the current one, written with plain git as another binary (or a
-/// `sync` from a clone) would: `edits` replace files (path, new text), `removed` go.
-fn rewrite_state(env: &TestEnv, dir: &Path, edits: &[(&str, String)], removed: &[&str]) {
-    let tip = env.state_tip(dir);
-    let index = env.path("state.index");
-    let git = |args: &[&str]| -> String {
-        let out = env.base_command("git").current_dir(dir).env("GIT_INDEX_FILE", &index).args(args).output();
-        crate::common::Run::from(out.unwrap()).success_git()
-    };
-    git(&["read-tree", &tip]);
-    for (path, text) in edits {
-        let file = env.write("edited.toml", text);
-        let blob = git(&["hash-object", "-w", file.to_str().unwrap()]);
-        git(&["update-index", "--cacheinfo", &format!("100644,{},{path}", blob.trim())]);
-    }
-    for dir_path in removed {
-        for path in git(&["ls-files", dir_path]).lines() {
-            git(&["update-index", "--force-remove", path]);
-        }
-    }
-    let tree = git(&["write-tree"]);
-    let commit = git(&["commit-tree", tree.trim(), "-p", &tip, "-m", "by hand"]);
-    git(&["update-ref", "refs/maestro/state", commit.trim(), &tip]);
-}
-
 #[test]
 fn a_score_removed_and_a_record_refused_under_the_board_are_shown_and_the_keys_keep_working() {
     if no_tmux() {
@@ -312,7 +287,7 @@ fn a_score_removed_and_a_record_refused_under_the_board_are_shown_and_the_keys_k
         .map(|l| if l.starts_with("status") { "status = \"nonsense\"\n".to_owned() } else { format!("{l}\n") })
         .collect();
     assert_ne!(bad, text, "the record has a status line:\n{text}");
-    rewrite_state(&env, &dir, &[(path, bad)], &["scores/gone"]);
+    env.rewrite_state(&dir, &[(path, bad)], &["scores/gone"]);
 
     let screen = tmux.wait_for(&["scores/k/tasks/82/a.toml: cannot be read: ", "  b  "]);
     assert!(!screen.contains("gone  "), "the removed Score left the board:\n{screen}");

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use std::path::PathBuf;
 
-use crate::common::{Run, TestEnv};
+use crate::common::TestEnv;
 use crate::test_cli::GitRun;
 
 const FAKE: &str = env!("CARGO_BIN_EXE_fake-performer");
@@ -64,20 +64,8 @@ fn reads(env: &TestEnv, dir: &Path) {
 /// Replace `path` in the state with `edit` of its text, in a new state commit on top (plain
 /// git plumbing, as another binary would have written it).
 fn rewrite_state_file(env: &TestEnv, dir: &Path, path: &str, edit: impl Fn(&str) -> String) {
-    let tip = env.state_tip(dir);
-    let text = env.git(dir, &["cat-file", "blob", &format!("{tip}:{path}")]).success_git();
-    let file = env.write("edited.toml", &edit(&text));
-    let blob = env.git(dir, &["hash-object", "-w", file.to_str().unwrap()]).success_git();
-    let index = env.path("state.index");
-    let git = |args: &[&str]| -> String {
-        let out = env.base_command("git").current_dir(dir).env("GIT_INDEX_FILE", &index).args(args).output();
-        Run::from(out.unwrap()).success_git()
-    };
-    git(&["read-tree", &tip]);
-    git(&["update-index", "--cacheinfo", &format!("100644,{},{path}", blob.trim())]);
-    let tree = git(&["write-tree"]);
-    let commit = git(&["commit-tree", tree.trim(), "-p", &tip, "-m", &format!("edit {path}")]);
-    git(&["update-ref", "refs/maestro/state", commit.trim(), &tip]);
+    let text = env.git(dir, &["cat-file", "blob", &format!("refs/maestro/state:{path}")]).success_git();
+    env.rewrite_state(dir, &[(path, edit(&text))], &[]);
 }
 
 /// The state's `maestro.toml` format.

@@ -65,6 +65,16 @@ pub fn quick() -> bool {
     std::env::var_os("MAESTRO_BENCH_QUICK").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
+/// Remove the bench's temp directory `tmp`, unless `MAESTRO_BENCH_KEEP=1`: then say where it
+/// is, so its repositories can be profiled (`valgrind --tool=callgrind git maestro …`).
+pub fn remove_temp(tmp: &std::path::Path) {
+    if std::env::var_os("MAESTRO_BENCH_KEEP").is_some_and(|v| !v.is_empty() && v != "0") {
+        println!("kept {}", tmp.display());
+    } else {
+        let _ = std::fs::remove_dir_all(tmp);
+    }
+}
+
 /// Add `measures` of `bench` to the summary, replacing earlier entries of the same names.
 pub fn record(bench: &str, measures: Vec<Measure>) {
     let path = path();

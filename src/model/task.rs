@@ -366,6 +366,18 @@ impl Task {
         self.passed.iter().any(|p| p == CHECKPOINT)
     }
 
+    /// Whether the task has nothing to show beyond its status: pending, ready, reverted, or
+    /// merged (a checkpoint: released), with no conflict a sync set aside. `status` lists only
+    /// the tasks that are not quiet of a big Score.
+    pub fn is_quiet(&self) -> bool {
+        let settled = match self.status {
+            TaskStatus::Pending | TaskStatus::Ready | TaskStatus::Reverted => true,
+            TaskStatus::Merged => !self.checkpoint || self.checkpoint_released(),
+            _ => false,
+        };
+        settled && self.sync.iter().all(|s| s.conflicts.is_empty())
+    }
+
     /// Move to `to` if the lifecycle allows it.
     pub fn transition(&mut self, to: TaskStatus, now: Timestamp) -> Result<(), TaskError> {
         if !self.status.can_become(to) {

@@ -28,6 +28,7 @@
 //! This module must not print and must not run anything read from the state.
 
 pub mod archive;
+pub mod brief;
 pub mod codec;
 pub mod effects;
 pub mod layout;

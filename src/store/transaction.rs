@@ -113,8 +113,13 @@ impl<'s> View<'s> {
 
     /// Entry names of the directory `dir`, with whether each is a directory.
     pub fn list(&self, dir: &str) -> Result<Vec<(String, bool)>> {
+        Ok(self.list_ids(dir)?.into_iter().map(|(name, is_dir, _)| (name, is_dir)).collect())
+    }
+
+    /// [`View::list`] with the id of each entry's tree or blob.
+    pub(super) fn list_ids(&self, dir: &str) -> Result<Vec<(String, bool, ObjectId)>> {
         let Some(tree) = self.tree else { return Ok(Vec::new()) };
-        Ok(self.repo.list_data_dir(tree, dir)?.into_iter().map(|(name, is_dir, _)| (name, is_dir)).collect())
+        Ok(self.repo.list_data_dir(tree, dir)?)
     }
 
     /// Every file in the state, as `(path, blob id)`, depth first.

@@ -155,6 +155,33 @@ impl TestEnv {
         run.stdout.trim().to_owned()
     }
 
+    /// A state commit on top of the current one, written with plain git as another binary (or
+    /// a `sync` from a clone) would: `edits` replace files (path, new text), `removed` go.
+    pub fn rewrite_state(&self, dir: &Path, edits: &[(&str, String)], removed: &[&str]) {
+        let tip = self.state_tip(dir);
+        let index = self.path("state.index");
+        let git = |args: &[&str]| -> String {
+            let out = self.base_command("git").current_dir(dir).env("GIT_INDEX_FILE", &index).args(args).output();
+            let run = Run::from(out.expect("spawn git"));
+            assert_eq!(run.code, 0, "git {args:?} failed:\n{}", run.render());
+            run.stdout
+        };
+        git(&["read-tree", &tip]);
+        for (path, text) in edits {
+            let file = self.write("edited.toml", text);
+            let blob = git(&["hash-object", "-w", file.to_str().expect("utf-8 path")]);
+            git(&["update-index", "--cacheinfo", &format!("100644,{},{path}", blob.trim())]);
+        }
+        for dir_path in removed {
+            for path in git(&["ls-files", dir_path]).lines() {
+                git(&["update-index", "--force-remove", path]);
+            }
+        }
+        let tree = git(&["write-tree"]);
+        let commit = git(&["commit-tree", tree.trim(), "-p", &tip, "-m", "by hand"]);
+        git(&["update-ref", "refs/maestro/state", commit.trim(), &tip]);
+    }
+
     /// A file written into the temp root.
     pub fn write(&self, rel: &str, content: &str) -> PathBuf {
         let path = self.path(rel);

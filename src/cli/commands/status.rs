@@ -7,6 +7,7 @@ use crate::cli::ui::Painted;
 use crate::config::Config;
 use crate::model::{Decision, DecisionKind, Score, Task, TaskStatus};
 use crate::store;
+use crate::store::brief::Brief;
 
 /// Show the board: every Score and its tasks
 ///
@@ -17,6 +18,11 @@ use crate::store;
 /// (resolve with `git maestro sync --resolve <score>/<task>`), and the conflicts forecast
 /// between its active branches.
 ///
+/// A Score of more than 50 tasks is shown in brief: how many tasks are in each status, and
+/// only the tasks that are not pending, ready, merged or reverted (`--all` lists them all).
+/// The brief is kept per bucket of task records in `.git/maestro/cache/`, so a status after a
+/// change reads only the records near it.
+///
 /// With `--watch`, print a `snapshot` of the board, then one line per change of the state
 /// (a task's status, an attempt started or ended, an approval step passed, something that
 /// needs a person), until Ctrl-C or until stdout closes; JSON Lines with `--json`.
@@ -25,6 +31,9 @@ pub struct StatusArgs {
     /// Keep watching: print an event for each change of the state
     #[arg(long)]
     pub watch: bool,
+    /// List every task, also of a Score shown in brief
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(serde::Serialize)]
@@ -63,30 +72,67 @@ fn report_pending_effects(ctx: &Context, store: &store::Store, view: &store::Vie
     Ok(())
 }
 
+/// A Score with more tasks than this is shown in brief, unless `--all`.
+const BRIEF_OVER: usize = 50;
+
+/// What `status` shows of one Score.
+struct Shown {
+    score: Score,
+    /// Every task, in the order the Score lists them; or, for a Score shown in brief, the
+    /// tasks that are not quiet.
+    tasks: Vec<Task>,
+    brief: Option<Brief>,
+    conflicts: Vec<ForecastConflict>,
+}
+
+impl Shown {
+    fn read(store: &store::Store, view: &store::View<'_>, score: Score, all: bool) -> CommandResult<Shown> {
+        let brief =
+            if all || score.tasks.len() <= BRIEF_OVER { None } else { store::brief::brief(store, view, &score)? };
+        let tasks = match &brief {
+            Some(b) => {
+                let loud: std::collections::HashSet<&str> = b.loud.iter().map(String::as_str).collect();
+                let listed = score.tasks.iter().filter(|id| loud.contains(id.as_str()));
+                listed.map(|id| store::task(view, &score.id, id)).collect::<Result<_, _>>()?
+            }
+            None => store::tasks(view, &score)?,
+        };
+        // From the tasks read once; scope overlaps are `conflicts`' business (O(tasks²)).
+        let conflicts = approval::forecast(store, &score, &tasks)?;
+        Ok(Shown { score, tasks, brief, conflicts })
+    }
+
+    fn merged(&self) -> usize {
+        match &self.brief {
+            Some(b) => b.counts.get(&TaskStatus::Merged).copied().unwrap_or(0),
+            None => self.tasks.iter().filter(|t| t.status == TaskStatus::Merged).count(),
+        }
+    }
+}
+
 pub fn cmd_status(ctx: &Context, args: &StatusArgs) -> CommandResult {
     if args.watch {
         return crate::cli::watch::cmd_watch(ctx);
     }
     let store = ctx.store()?;
     let view = store.view()?;
-    let mut board = Vec::new();
-    for score in store::scores(&view)? {
-        let tasks = store::tasks(&view, &score)?;
-        // From the tasks read once; scope overlaps are `conflicts`' business (O(tasks²)).
-        let conflicts = approval::forecast(&store, &score, &tasks)?;
-        board.push((score, tasks, conflicts));
-    }
+    // JSON lists every task: scripts read it whole.
+    let all = args.all || ctx.ui.json;
+    let board = store::scores(&view)?
+        .into_iter()
+        .map(|s| Shown::read(&store, &view, s, all))
+        .collect::<CommandResult<Vec<_>>>()?;
     // What the reasons come from: the decision log only when some task was rejected or
     // blocked, and the trusted config (a board is still shown when it does not load).
     let stopped = |t: &Task| matches!(t.status, TaskStatus::Blocked | TaskStatus::Rejected);
     let decisions =
-        if board.iter().any(|(_, tasks, _)| tasks.iter().any(stopped)) { store::decisions(&view)? } else { Vec::new() };
+        if board.iter().any(|s| s.tasks.iter().any(stopped)) { store::decisions(&view)? } else { Vec::new() };
     let why = Why { config: ctx.config(&store.repo).ok(), decisions };
     report_pending_effects(ctx, &store, &view)?;
     if ctx.ui.json {
         let value: Vec<serde_json::Value> = board
             .iter()
-            .map(|(s, tasks, conflicts)| {
+            .map(|Shown { score: s, tasks, conflicts, .. }| {
                 let rows: Vec<Row<'_>> = s.tasks.iter().zip(tasks).map(|(listed, t)| row(s, listed, t, &why)).collect();
                 serde_json::json!({ "score": s.id, "status": s.status, "title": s.title, "tasks": rows, "conflicts": conflicts })
             })
@@ -97,48 +143,75 @@ pub fn cmd_status(ctx: &Context, args: &StatusArgs) -> CommandResult {
     if board.is_empty() {
         ctx.ui.status("No Scores yet: plan one with `git maestro plan --from <file>`.");
     }
-    for (score, tasks, conflicts) in &board {
-        let merged = tasks.iter().filter(|t| t.status == TaskStatus::Merged).count();
-        let line = Painted::plain(&format!("{}  ", score.id))
-            .then(ctx.ui.status_word(score.status.as_str()))
-            .text(&format!("  {merged}/{} merged  {}", tasks.len(), score.title));
-        ctx.ui.painted(&line)?;
-        let mut rows = vec![vec![
-            "  TASK".into(),
-            "STATUS".into(),
-            "ASSIGNEE".into(),
-            "ATTEMPTS".into(),
-            "USED".into(),
-            "WAITING FOR".into(),
-        ]];
-        for (listed, t) in score.tasks.iter().zip(tasks) {
-            let r = row(score, listed, t, &why);
-            let waiting_for = match (r.waiting_for, r.reason) {
-                (Some(what), Some(reason)) => format!("{what}: {reason}"),
-                (what, reason) => what.or(reason).unwrap_or_default(),
-            };
-            // A table cell stays short; `task show` and --json carry the whole reason.
-            let waiting_for = crate::performer::clip(&waiting_for, CELL_CHARS);
-            rows.push(vec![
-                format!("  {}", r.id),
-                r.status.to_string(),
-                r.assignee.unwrap_or("-").to_owned(),
-                r.attempts.to_string(),
-                used(&r.spent),
-                waiting_for,
-            ]);
-        }
-        ctx.ui.painted(&ctx.ui.table(&rows, 1))?;
-        for t in tasks {
-            for c in t.sync.iter().flat_map(|s| &s.conflicts) {
-                ctx.ui.line(format!("  sync conflict on {}: {}", t.id, c.describe()))?;
-            }
-        }
-        for c in conflicts {
-            ctx.ui.line(format!("  conflict forecast: {}", describe(c)))?;
-        }
+    for shown in &board {
+        show(ctx, shown, &why)?;
     }
     Ok(())
+}
+
+fn show(ctx: &Context, shown: &Shown, why: &Why) -> CommandResult {
+    let Shown { score, tasks, brief, conflicts } = shown;
+    let line = Painted::plain(&format!("{}  ", score.id))
+        .then(ctx.ui.status_word(score.status.as_str()))
+        .text(&format!("  {}/{} merged  {}", shown.merged(), score.tasks.len(), score.title));
+    ctx.ui.painted(&line)?;
+    if let Some(b) = brief {
+        ctx.ui.line(format!("  {}", in_brief(b)))?;
+    }
+    let mut rows = vec![vec![
+        "  TASK".into(),
+        "STATUS".into(),
+        "ASSIGNEE".into(),
+        "ATTEMPTS".into(),
+        "USED".into(),
+        "WAITING FOR".into(),
+    ]];
+    for t in tasks {
+        let r = row(score, &t.id, t, why);
+        let waiting_for = match (r.waiting_for, r.reason) {
+            (Some(what), Some(reason)) => format!("{what}: {reason}"),
+            (what, reason) => what.or(reason).unwrap_or_default(),
+        };
+        // A table cell stays short; `task show` and --json carry the whole reason.
+        let waiting_for = crate::performer::clip(&waiting_for, CELL_CHARS);
+        rows.push(vec![
+            format!("  {}", r.id),
+            r.status.to_string(),
+            r.assignee.unwrap_or("-").to_owned(),
+            r.attempts.to_string(),
+            used(&r.spent),
+            waiting_for,
+        ]);
+    }
+    if rows.len() > 1 {
+        ctx.ui.painted(&ctx.ui.table(&rows, 1))?;
+    }
+    if brief.is_some() {
+        let quiet = score.tasks.len() - tasks.len();
+        ctx.ui.line(format!("  {quiet} quiet tasks not listed: `git maestro status --all` lists every task"))?;
+    }
+    for t in tasks {
+        for c in t.sync.iter().flat_map(|s| &s.conflicts) {
+            ctx.ui.line(format!("  sync conflict on {}: {}", t.id, c.describe()))?;
+        }
+    }
+    for c in conflicts {
+        ctx.ui.line(format!("  conflict forecast: {}", describe(c)))?;
+    }
+    Ok(())
+}
+
+/// `10000 tasks: 9990 ready, 10 running; used 1.2M · $3.40`
+fn in_brief(b: &Brief) -> String {
+    let counts: Vec<String> = TaskStatus::ALL
+        .iter()
+        .filter_map(|s| b.counts.get(s).filter(|n| **n > 0).map(|n| format!("{n} {s}")))
+        .collect();
+    let used = match used(&b.spent) {
+        u if u == "-" => String::new(),
+        u => format!("; used {u}"),
+    };
+    format!("{} tasks: {}{used}", b.total(), counts.join(", "))
 }
 
 /// The longest WAITING FOR cell, in characters.

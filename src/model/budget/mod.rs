@@ -14,7 +14,7 @@ pub mod costs;
 pub mod ledger;
 pub mod score;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Tokens of one run, by how they are priced.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -158,7 +158,7 @@ pub struct Caps {
 }
 
 /// What has been spent against one budget.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Spent {
     /// Dollars of the attempts whose cost is known.
     pub usd: f64,
@@ -176,6 +176,13 @@ impl Spent {
             None if usage.total() > 0 => self.unknown += 1,
             None => {}
         }
+    }
+
+    /// `self` plus what `other` counts.
+    pub fn sum(&mut self, other: &Spent) {
+        self.usd += other.usd;
+        self.tokens = self.tokens.saturating_add(other.tokens);
+        self.unknown = self.unknown.saturating_add(other.unknown);
     }
 }
 
