@@ -163,3 +163,34 @@ fn status_watch_without_json_prints_readable_lines_and_refuses_a_repository_with
     let none = env.run(&env.path("bare"), &["status", "--watch"]).user_error();
     assert!(none.stderr.contains("no git-maestro state"), "{}", none.render());
 }
+
+#[test]
+fn a_watcher_of_a_big_score_follows_changes_bucket_by_bucket() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    env.write("b.toml", &env.fixture("score-many.sh", &["b", "60"]));
+    env.run(&dir, &["plan", "--from", "../b.toml"]).success();
+    env.run(&dir, &["approve", "b"]).success();
+    let out = env.path("watch.jsonl");
+    let child = watch(&env, &dir, &out);
+    env.run(&dir, &["task", "claim", "--as", "x", "b/t7"]).success();
+    env.run(&dir, &["task", "release", "--as", "x", "b/t7"]).success();
+    env.run(&dir, &["task", "claim", "--as", "x", "b/t8"]).success();
+    // t0 and t1 share no bucket with t7 or t8; a record refused, then put back.
+    let path = "scores/b/tasks/f7/t0.toml";
+    let text = env.git(&dir, &["cat-file", "blob", &format!("refs/maestro/state:{path}")]).stdout;
+    assert!(text.contains("status = \"ready\""), "{path}:\n{text}");
+    env.rewrite_state(&dir, &[(path, text.replace("status = \"ready\"", "status = \"nonsense\""))], &[]);
+    env.rewrite_state(&dir, &[(path, text.clone())], &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&out).unwrap().lines().count() < 6 {
+        assert!(Instant::now() < deadline, "{}", std::fs::read_to_string(&out).unwrap());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let events = stop(child, &out);
+    assert_eq!(story(&events, "t7"), ["ready -> assigned", "assigned -> ready"], "{events:#?}");
+    assert_eq!(story(&events, "t8"), ["ready -> assigned"], "{events:#?}");
+    let refused: Vec<_> = events.iter().filter(|e| e["event"] == "unreadable").collect();
+    assert_eq!(refused.len(), 1, "{events:#?}");
+    assert!(refused[0]["message"].as_str().unwrap().contains(path), "{events:#?}");
+}

@@ -90,7 +90,9 @@ pub fn verify_pre_push(store: &Store, refs: &[PushedRef], remote: Option<&str>) 
         }
         if pushed.remote_ref == store::layout::STATE_REF {
             let view = store.view_at(local)?;
-            let problems = store::check_all(&view)?;
+            // What the push brings: the remote has the rest already.
+            let there = pushed.remote.filter(|r| store.repo.has_object(*r)).map(|r| store.view_at(r)).transpose()?;
+            let problems = store::check_since(&view, there.as_ref())?;
             if let Some(first) = problems.first() {
                 refusals.push(refuse(
                     format!("the state at {} does not parse: {first}", short(local)),
@@ -98,7 +100,7 @@ pub fn verify_pre_push(store: &Store, refs: &[PushedRef], remote: Option<&str>) 
                 ));
                 continue;
             }
-            if let Some(path) = secret_in(store, &view, pushed.remote)? {
+            if let Some(path) = secret_in(&view, there.as_ref())? {
                 refusals.push(refuse(
                     format!("{path} in the state at {} holds what looks like a secret", short(local)),
                     "remove it (records are redacted when written; this one came another way), then push again",
@@ -201,16 +203,10 @@ fn branch_refusals(store: &Store, refs: &[PushedRef], remote: Option<&str>) -> s
     Ok(out)
 }
 
-/// The first file new since `remote` whose text holds a token or private key.
-fn secret_in(store: &Store, view: &store::View<'_>, remote: Option<ObjectId>) -> store::Result<Option<String>> {
-    let known: std::collections::BTreeSet<ObjectId> = match remote.filter(|r| store.repo.has_object(*r)) {
-        Some(r) => store.view_at(r)?.files()?.into_iter().map(|(_, id)| id).collect(),
-        None => Default::default(),
-    };
-    for (path, id) in view.files()? {
-        if known.contains(&id) {
-            continue;
-        }
+/// The first file of `view` that `there` (what the remote has) does not hold as it is, whose
+/// text holds a token or private key.
+fn secret_in(view: &store::View<'_>, there: Option<&store::View<'_>>) -> store::Result<Option<String>> {
+    for (path, id) in view.files_since(there)? {
         let bytes = view.blob(&path, id)?;
         if crate::model::redact::contains_secret(&String::from_utf8_lossy(&bytes)) {
             return Ok(Some(path));

@@ -31,6 +31,7 @@ pub mod archive;
 pub mod brief;
 pub mod codec;
 pub mod effects;
+mod kept;
 pub mod layout;
 pub mod lock;
 pub mod merge;
@@ -48,13 +49,14 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use codec::CodecError;
+pub use kept::KeptTasks;
 pub use records::{
     Read, append_decision, decisions, handovers, knowledge, knowledge_entry, new_decision, performer_stats,
     readable_scores, readable_tasks, record_outcome, run_sessions, score, score_with_readable_tasks, score_with_tasks,
     scores, task, tasks,
 };
 pub use transaction::{DEADLINE, Outcome, Tx, View, trailer};
-pub use verify::check_all;
+pub use verify::{check_all, check_since};
 
 use crate::git::{self, ObjectId, Repo};
 use crate::model::ids::IdGen;

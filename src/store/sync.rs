@@ -128,9 +128,11 @@ pub fn sync(store: &Store, remote: &str, verify: Verify<'_>, also_fetch: &[Strin
             return Err(quarantine(store, remote, seen, theirs));
         }
         let ours = store.tip()?;
-        // A state already seen there, or already here, was checked before.
+        // A state already seen there, or already here, was checked before; of another, what
+        // changed since the state seen there last, which was checked then.
         if let Some(theirs) = theirs.filter(|t| Some(*t) != seen && Some(*t) != ours) {
-            let problems = super::check_all(&store.view_at(theirs)?)?;
+            let before = seen.map(|s| store.view_at(s)).transpose()?;
+            let problems = super::check_since(&store.view_at(theirs)?, before.as_ref())?;
             if let Some(problem) = problems.into_iter().next() {
                 let quarantine = keep_aside(store, remote, theirs, "refused")?;
                 return Err(SyncError::Unreadable { remote: remote.to_owned(), problem, quarantine });

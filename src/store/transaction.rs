@@ -122,15 +122,35 @@ impl<'s> View<'s> {
         Ok(self.repo.list_data_dir(tree, dir)?)
     }
 
-    /// Every file in the state, as `(path, blob id)`, depth first.
+    /// Every file in the state, as `(path, blob id)`, sorted by path.
     pub fn files(&self) -> Result<Vec<(String, ObjectId)>> {
+        self.files_since(None)
+    }
+
+    /// The files of this state that `since` does not hold as they are (same blob at the same
+    /// path), sorted by path. A directory whose tree is the same in both is not read at all,
+    /// so this costs what changed, not the size of the state.
+    pub fn files_since(&self, since: Option<&View<'_>>) -> Result<Vec<(String, ObjectId)>> {
         let Some(tree) = self.tree else { return Ok(Vec::new()) };
         let mut out = Vec::new();
-        let mut dirs = vec![String::new()];
-        while let Some(dir) = dirs.pop() {
+        // Each directory to read, with its tree in `since` if it had one there.
+        let mut dirs = vec![(String::new(), since.and_then(|s| s.tree))];
+        while let Some((dir, before)) = dirs.pop() {
+            let known: std::collections::HashMap<String, (bool, ObjectId)> = match before {
+                Some(before) => self.repo.list_dir(before, "")?.into_iter().map(|(n, d, id)| (n, (d, id))).collect(),
+                None => Default::default(),
+            };
             for (name, is_dir, id) in self.repo.list_data_dir(tree, &dir)? {
+                let was = known.get(&name).copied();
+                if was == Some((is_dir, id)) {
+                    continue;
+                }
                 let path = if dir.is_empty() { name } else { format!("{dir}/{name}") };
-                if is_dir { dirs.push(path) } else { out.push((path, id)) }
+                if is_dir {
+                    dirs.push((path, was.filter(|(d, _)| *d).map(|(_, id)| id)));
+                } else {
+                    out.push((path, id));
+                }
             }
         }
         out.sort();

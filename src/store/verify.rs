@@ -12,8 +12,15 @@ use crate::model::{Decision, Knowledge, RunSession, Score, Task};
 
 /// Every problem in the state at `view`, as `path: message`. Empty means healthy.
 pub fn check_all(view: &View<'_>) -> Result<Vec<String>> {
+    check_since(view, None)
+}
+
+/// The problems of the records of `view` that differ from `since`, a state already checked:
+/// a record that is the same blob at the same place passed then. What a sync or a push brings
+/// is checked at the cost of what changed, not of the whole state.
+pub fn check_since(view: &View<'_>, since: Option<&View<'_>>) -> Result<Vec<String>> {
     let mut problems = Vec::new();
-    let files = match view.files() {
+    let files = match view.files_since(since) {
         Ok(files) => files,
         // A symlink or a submodule where records live: nothing below can be trusted.
         Err(Error::Git(e @ (crate::git::Error::NotABlob(_) | crate::git::Error::BadName(_)))) => {
@@ -21,7 +28,7 @@ pub fn check_all(view: &View<'_>) -> Result<Vec<String>> {
         }
         Err(e) => return Err(e),
     };
-    if !files.iter().any(|(p, _)| p == MAESTRO_TOML) {
+    if !view.list("")?.iter().any(|(name, is_dir)| name == MAESTRO_TOML && !is_dir) {
         problems.push(format!("{MAESTRO_TOML}: missing"));
     }
     for (path, id) in files {

@@ -66,6 +66,8 @@ pub struct Watcher<'s> {
     config: Option<crate::config::Config>,
     tip: ObjectId,
     pub board: Board,
+    /// Task records by bucket tree, so a read after a write decodes only what changed.
+    kept: store::KeptTasks,
 }
 
 impl<'s> Watcher<'s> {
@@ -73,7 +75,7 @@ impl<'s> Watcher<'s> {
     pub fn new(ctx: &Context, store: &'s Store) -> CommandResult<Watcher<'s>> {
         let tip = store.view()?.commit.ok_or(store::Error::NotInitialized)?;
         let config = ctx.config(&store.repo).ok();
-        let mut watcher = Watcher { store, config, tip, board: Board::default() };
+        let mut watcher = Watcher { store, config, tip, board: Board::default(), kept: Default::default() };
         watcher.board = watcher.read(tip)?;
         Ok(watcher)
     }
@@ -122,14 +124,14 @@ impl<'s> Watcher<'s> {
     }
 
     /// The board of the state commit `commit`.
-    fn read(&self, commit: ObjectId) -> store::Result<Board> {
+    fn read(&mut self, commit: ObjectId) -> store::Result<Board> {
         let view = self.store.view_at(commit)?;
         // A record this version refuses (a Score, a task, a task listed but gone) is shown
         // with why, and the rest of the state still is.
         let (readable, refused) = store::readable_scores(&view)?;
         let mut scores = Vec::new();
         for score in readable {
-            let read = match store::readable_tasks(&view, &score) {
+            let read = match self.kept.readable_tasks(&view, &score) {
                 Ok(read) => read,
                 Err(e @ store::Error::TaskNotFound { .. }) => {
                     let path = store::layout::score_file(&score.id);
@@ -139,6 +141,7 @@ impl<'s> Watcher<'s> {
             };
             scores.push((score, read.0, read.1));
         }
+        self.kept.sweep();
         // The decision log gives the reasons of rejected and blocked tasks: read only then.
         let stopped = scores
             .iter()

@@ -1,0 +1,86 @@
+//! Task records kept by bucket tree across reads of successive state commits, for a watcher
+//! (`status --watch`, the board) that reads the state again after every write: a write
+//! changes one bucket of a Score, so the next read decodes about 40 records of a 10,000-task
+//! Score, not all of them. A tree id names its content, so what is kept is never stale.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::codec::{self, CodecError};
+use super::layout::{self, SCORES_DIR};
+use super::{Error, Result, View};
+use crate::git::ObjectId;
+use crate::model::{Score, Task};
+
+/// A bucket's records by file name: the task, or the path and why it does not read.
+type Bucket = HashMap<String, std::result::Result<Task, (String, String)>>;
+
+/// Buckets decoded before, by tree id, with whether the current read used them.
+#[derive(Default)]
+pub struct KeptTasks {
+    buckets: HashMap<ObjectId, (Bucket, bool)>,
+}
+
+impl KeptTasks {
+    /// [`super::readable_tasks`] of `score` in `view`, decoding only the buckets not kept.
+    pub fn readable_tasks(&mut self, view: &View<'_>, score: &Score) -> Result<(Vec<Task>, BTreeMap<String, String>)> {
+        if view.is_format1()? {
+            return super::readable_tasks(view, score);
+        }
+        let dir = format!("{SCORES_DIR}/{}/tasks", score.id);
+        let mut trees = HashMap::new();
+        for (name, is_dir, tree) in view.list_ids(&dir)? {
+            if !is_dir {
+                continue;
+            }
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.buckets.entry(tree) {
+                slot.insert((read_bucket(view, &format!("{dir}/{name}"))?, true));
+            }
+            trees.insert(name, tree);
+        }
+        let (mut good, mut bad) = (Vec::new(), BTreeMap::new());
+        for id in &score.tasks {
+            let kept = trees.get(&layout::bucket(id)).and_then(|tree| self.buckets.get_mut(tree));
+            let found = kept.and_then(|(bucket, used)| {
+                *used = true;
+                bucket.get(&format!("{id}.toml"))
+            });
+            match found {
+                Some(Ok(task)) => good.push(task.clone()),
+                Some(Err((path, why))) => {
+                    bad.insert(path.clone(), why.clone());
+                }
+                None => return Err(Error::TaskNotFound { score: score.id.clone(), task: id.clone() }),
+            }
+        }
+        Ok((good, bad))
+    }
+
+    /// Forget the buckets no read used since the last sweep.
+    pub fn sweep(&mut self) {
+        self.buckets.retain(|_, (_, used)| std::mem::take(used));
+    }
+}
+
+/// Decode every record of the bucket `dir`, keeping why one does not read as
+/// [`super::readable_tasks`] reports it.
+fn read_bucket(view: &View<'_>, dir: &str) -> Result<Bucket> {
+    let mut bucket = Bucket::new();
+    for (name, is_dir, blob) in view.list_ids(dir)? {
+        if is_dir {
+            continue;
+        }
+        let path = format!("{dir}/{name}");
+        let read = match view.blob(&path, blob) {
+            Ok(bytes) => codec::read::<Task>(&path, &bytes).map_err(Error::Codec),
+            Err(e) => Err(e),
+        };
+        let entry = match read {
+            Ok(task) => Ok(task),
+            Err(Error::Codec(CodecError::Invalid { path, message })) => Err((path, message)),
+            Err(Error::Codec(e)) => Err((path, e.to_string())),
+            Err(e) => return Err(e),
+        };
+        bucket.insert(name, entry);
+    }
+    Ok(bucket)
+}
