@@ -507,6 +507,32 @@ mod tests {
     }
 
     #[test]
+    fn only_settled_tasks_without_a_sync_conflict_are_quiet() {
+        use TaskStatus::*;
+        for (status, quiet) in [(Pending, true), (Ready, true), (Reverted, true), (Merged, true), (Running, false)] {
+            assert_eq!(task(status).is_quiet(), quiet, "{status}");
+        }
+        let mut waiting = task(Merged);
+        waiting.checkpoint = true;
+        assert!(!waiting.is_quiet(), "a checkpoint waits for its release");
+        waiting.passed.push(CHECKPOINT.into());
+        assert!(waiting.is_quiet());
+        let mut conflicted = task(Ready);
+        let conflict = crate::model::clock::SyncConflict {
+            field: "title".into(),
+            kept: "\"a\"".into(),
+            lost: "\"b\"".into(),
+            lost_op: "op".into(),
+        };
+        conflicted.sync = Some(crate::model::clock::SyncMeta {
+            clock: Default::default(),
+            op: "op".into(),
+            conflicts: vec![conflict],
+        });
+        assert!(!conflicted.is_quiet(), "a sync conflict is shown");
+    }
+
+    #[test]
     fn the_happy_path_is_allowed() {
         let mut t = task(TaskStatus::Pending);
         use TaskStatus::*;
