@@ -183,3 +183,50 @@ fn a_crash_mid_reuse_is_settled_by_the_next_command() {
     let doctor = env.run(&dir, &["doctor"]);
     assert_eq!(doctor.code, 0, "{}", doctor.render());
 }
+
+#[test]
+fn run_parks_each_merged_worktree_and_its_next_task_starts_from_it() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
+    let score = |id: &str, tasks: usize| {
+        let mut text = format!("format = 1\nid = \"{id}\"\ntarget = \"main\"\napproval = [\"checks\"]\n");
+        for t in 0..tasks {
+            text.push_str(&format!("[[tasks]]\nid = \"t{t}\"\nchecks = [\"ok\"]\n"));
+        }
+        env.write(&format!("{id}.toml"), &text);
+        env.run(&dir, &["plan", "--from", &format!("../{id}.toml")]).success();
+        env.run(&dir, &["approve", id]).success();
+    };
+    score("m", 3);
+    let config = format!(
+        "[performers.fake]\nadapter = \"command\"\ncommand = \"{}\"\nenv = {{ FAKE_WRITE = \"{{task}}.txt={{task}}\" }}\n\n\
+         [checks.ok]\nrun = \"true\"\n",
+        env!("CARGO_BIN_EXE_fake-performer")
+    );
+    std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
+    env.run(&dir, &["run", "m", "--max-parallel", "1"]).success();
+    let merged = env.git(&dir, &["rev-list", "--merges", "--count", "maestro/m/integration"]).success_git();
+    assert_eq!(merged.trim(), "3", "every task merged");
+    // Each task took the worktree its predecessor left: one directory served all three, and
+    // after the last merge it waits in the pool.
+    assert_eq!(pool(&dir), ["0"], "the last merged worktree is parked");
+    for t in ["t0", "t1", "t2"] {
+        assert_eq!(worktree_of(&env, &dir, &format!("maestro/m/tasks/{t}")), None, "m/{t}'s worktree moved on");
+    }
+    let parked = pool_dir(&dir).join("0");
+    let status = env.git(&parked, &["status", "--porcelain"]).success_git();
+    assert_eq!(status, "", "the parked worktree is clean");
+    let doctor = env.run(&dir, &["doctor"]);
+    assert_eq!(doctor.code, 0, "{}", doctor.render());
+
+    // With `pool = 0`, run leaves merged worktrees for gc, as before.
+    score("n", 2);
+    let text = std::fs::read_to_string(dir.join(".maestro/config.toml")).unwrap();
+    std::fs::write(dir.join(".maestro/config.toml"), format!("{text}\n[worktrees]\npool = 0\n")).unwrap();
+    env.run(&dir, &["run", "n", "--max-parallel", "1"]).success();
+    for t in ["t0", "t1"] {
+        assert!(worktree_of(&env, &dir, &format!("maestro/n/tasks/{t}")).is_some(), "pool = 0: n/{t} keeps its own");
+    }
+    assert_eq!(pool(&dir), ["0"]);
+}

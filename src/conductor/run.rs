@@ -372,6 +372,7 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
             prices: &shared.config.prices,
             caps: &shared.config.budget,
             setup: &shared.config.setup,
+            pool: shared.config.worktrees.pool,
             confirm: Some(&confirm),
         };
         let report = match task_run::run_task(&store, &request, &mut |e| {
@@ -454,6 +455,9 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
                     }
                     merged
                 };
+                if matches!(merged, Integrated::Merged { .. }) {
+                    park(&store, shared, score, id);
+                }
                 let (status, note) = match merged {
                     Integrated::Merged { commit } => (TaskStatus::Merged, Some(format!("merged as {}", &commit[..12]))),
                     Integrated::Conflict { paths } => (TaskStatus::Conflict, Some(paths.join(", "))),
@@ -470,6 +474,15 @@ fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> R
             }
             _ => return Ok(None),
         }
+    }
+}
+
+/// Park the worktree of `score/id`, just merged, in the warm pool when it has room, so the run's
+/// next task starts from it. A failure only leaves the worktree for `gc`.
+fn park(store: &Store, shared: &Shared, score: &str, id: &str) {
+    let path = crate::kernel::prune::task_worktree(&shared.opts.worktree_root, score, id);
+    if let Err(e) = crate::kernel::prune::park_merged(store, (score, id), &path, shared.config.worktrees.pool) {
+        store.notice(format!("the worktree of {score}/{id} stays for `git maestro gc`: {e}"));
     }
 }
 

@@ -4,8 +4,10 @@
 //!
 //! - `gc` parks a finished task's worktree here instead of removing it (see
 //!   [`super::prune::prune_one`]) while the pool holds fewer than its cap (`[worktrees] pool`
-//!   of trusted config, 4 by default, 0 turns parking off): its HEAD is
-//!   detached (its branch is free again) and it moves to `<common>/maestro/pool/<n>`.
+//!   of trusted config, 4 by default, 0 turns the pool off): its HEAD is detached (its branch
+//!   is free again) and it moves to `<common>/maestro/pool/<n>`. `run` parks each task's
+//!   worktree the same way right after its merge, while there is room
+//!   ([`super::prune::park_merged`]), so its next task starts from it.
 //! - `task run` takes an entry for a task that has no worktree ([`take`]): it moves to the
 //!   task's usual path and checks out the task's commit, rewriting only the files that differ.
 //! - `worktrees prune` empties the pool ([`drain`]).

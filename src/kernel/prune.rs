@@ -155,6 +155,22 @@ pub fn prune_one(
     Ok(Pruned { task: address, path: path.display().to_string(), action, tip: tip.map(|t| t.to_string()), reason })
 }
 
+/// Park the worktree of the task `score/task_id`, just merged, in the pool when it has room: what
+/// `run` does after each merge, so that its next task's worktree is a move and a checkout of
+/// the files that differ rather than of every file. Without room (or with a pool of 0) the
+/// worktree stays for `gc`, as before. Whether it was parked.
+pub fn park_merged(
+    store: &Store,
+    (score, task_id): (&str, &str),
+    path: &Path,
+    pool: usize,
+) -> Result<bool, KernelError> {
+    if pool == 0 || !path.exists() || super::pool::entries(&store.repo).len() >= pool {
+        return Ok(false);
+    }
+    Ok(prune_one(store, (score, task_id), path, false, pool)?.action == Action::Pooled)
+}
+
 /// Why `task`'s worktree must stay, if it must.
 fn keeps_worktree(task: &Task, leases: &super::Leases, now: jiff::Timestamp) -> Option<String> {
     match task.status {

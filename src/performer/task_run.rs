@@ -41,6 +41,9 @@ pub struct RunRequest<'a> {
     pub caps: &'a crate::model::budget::Caps,
     /// How a new worktree is made ready (`[setup]` of trusted config).
     pub setup: &'a crate::config::Setup,
+    /// How many finished worktrees the warm pool holds (`[worktrees] pool`); with 0 a new task
+    /// never takes one.
+    pub pool: usize,
     /// Called once the task is claimed, before anything runs: `false` when another machine's
     /// claim won (a run sharing the Score syncs here, so the claim is confirmed by a push).
     pub confirm: Option<&'a dyn Fn() -> bool>,
@@ -303,7 +306,7 @@ fn perform(
     // The worktree, on the task branch, from the integration tip (which holds the merged
     // dependencies), or the Score's target before the first merge.
     let base = worktree_base(repo, &run.score)?.ok_or_else(|| RunError::NoTarget(run.score.target.clone()))?;
-    let repaired = prepare_worktree(store, (task, &run.branch), base, worktree, run_id)
+    let repaired = prepare_worktree(store, (task, &run.branch), base, (worktree, req.pool), run_id)
         .map_err(|e| RunError::Worktree(format!("cannot prepare the worktree: {e}")))?;
     crate::failpoint::hit("task-run:worktree");
     // Its own ports for the run, and its setup when it is new (see `super::setup`).
@@ -454,14 +457,14 @@ fn perform(
 
 pub use crate::kernel::{RunLock, try_run_lock};
 
-/// Make the task's worktree ready on its branch: taken from the warm pool or created if
-/// missing, repaired if broken (see [`git::Repo::repair_task_worktree`]). Returns what was
+/// Make the task's worktree ready on its branch: taken from the warm pool (of `pool` at most)
+/// or created if missing, repaired if broken (see [`git::Repo::repair_task_worktree`]). Returns what was
 /// repaired, for the attempt record.
 fn prepare_worktree(
     store: &Store,
     (task, branch): (&Task, &str),
     base: ObjectId,
-    worktree: &Path,
+    (worktree, pool): (&Path, usize),
     run_id: &str,
 ) -> Result<Option<String>, RunError> {
     let repo = &store.repo;
@@ -488,8 +491,9 @@ fn prepare_worktree(
         }
     };
     if !worktree.exists() {
-        let taken = crate::kernel::pool::take(store, (&task.score, &task.id), worktree, tip)
-            .map_err(|e| RunError::Worktree(e.to_string()))?;
+        let taken = pool > 0
+            && crate::kernel::pool::take(store, (&task.score, &task.id), worktree, tip)
+                .map_err(|e| RunError::Worktree(e.to_string()))?;
         if taken {
             repo.attach_worktree(worktree, branch)?;
         } else {

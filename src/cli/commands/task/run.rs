@@ -59,6 +59,7 @@ pub fn cmd_task_run(ctx: &Context, args: &RunArgs) -> CommandResult {
         prices: &config.prices,
         caps: &config.budget,
         setup: &config.setup,
+        pool: config.worktrees.pool,
         confirm: None,
     };
     let headline = format!("{score}/{id} · {name}");
