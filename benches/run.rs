@@ -27,6 +27,13 @@ fn main() {
         let dir = tmp.join(side);
         assert!(Command::new("bash").arg(&fixture).arg(&dir).arg("1000").status().expect("bash").success());
     }
+    // A checkout as people have it: its index written after its files, so a status trusts
+    // their stat. The fixture writes both within one second, which leaves every entry racily
+    // clean (read again by every status) until a later `git status` writes the index anew.
+    std::thread::sleep(Duration::from_millis(1100));
+    for side in ["ours", "git"] {
+        git(&tmp.join(side), &["status", "--short"]);
+    }
     let performer = tmp.join("performer.sh");
     std::fs::write(&performer, PERFORMER).expect("performer");
     assert!(Command::new("chmod").arg("+x").arg(&performer).status().expect("chmod").success());

@@ -204,18 +204,20 @@ impl Repo {
 
     /// Write the index of `path` for `tree`, keeping the stat data of every entry the old
     /// index had unchanged (so the next status need not hash the files), and taking it from
-    /// disk for the files just `written`.
-    fn update_index(&self, path: &Path, tree: ObjectId, written: &[String]) -> Result<()> {
+    /// disk for the files just `written` and for any other file whose content is the entry's.
+    /// An entry whose file differs keeps no stat data, so a status reads it and sees the change.
+    pub(super) fn update_index(&self, path: &Path, tree: ObjectId, written: &[String]) -> Result<()> {
         let wt = Repo::open_worktree(path)?;
         let old = wt.index_or_empty().ctx(|| "cannot read the worktree index".into())?;
         let mut index = wt.index_from_tree(&tree).ctx(|| "cannot build the worktree index".into())?;
         for (entry, rela) in index.entries_mut_with_paths() {
             let fresh = written.iter().any(|w| w.as_bytes() == rela.as_bytes());
             let kept = old.entry_by_path(rela).filter(|o| o.id == entry.id && o.mode == entry.mode);
+            let file = path.join(std::ffi::OsStr::from_bytes(rela.as_bytes()));
             match (fresh, kept) {
                 (false, Some(o)) => entry.stat = o.stat,
+                (false, None) if !self.holds(&file, entry.id) => {}
                 _ => {
-                    let file = path.join(std::ffi::OsStr::from_bytes(rela.as_bytes()));
                     if let Ok(meta) = gix::index::fs::Metadata::from_path_no_follow(&file)
                         && let Ok(stat) = gix::index::entry::Stat::from_fs(&meta)
                     {
@@ -225,6 +227,16 @@ impl Repo {
             }
         }
         super::worktree::write_index(&mut index)
+    }
+
+    /// Whether the file (or link) at `file` holds the blob `id`.
+    fn holds(&self, file: &Path, id: ObjectId) -> bool {
+        let data = match std::fs::symlink_metadata(file) {
+            Ok(meta) if meta.is_symlink() => std::fs::read_link(file).map(|t| t.as_os_str().as_bytes().to_vec()),
+            Ok(_) => std::fs::read(file),
+            Err(e) => Err(e),
+        };
+        data.ok().and_then(|d| self.blob_id(&d).ok()) == Some(id)
     }
 }
 

@@ -198,12 +198,11 @@ impl Repo {
     }
 
     /// Reset the index of the worktree at `path` to the tree of `commit`, after its branch
-    /// moved there (the files already match it).
+    /// moved there (the files already match it). Entries the old index had as they are keep
+    /// their stat data, and the others take it from disk, so the next status is a stat per
+    /// file, not a read of every file.
     pub fn reset_index(&self, path: &Path, commit: ObjectId) -> Result<()> {
-        let wt = Repo::open_worktree(path)?;
-        let tree = self.commit_tree(commit)?;
-        let mut index = wt.index_from_tree(&tree).ctx(|| "cannot build the worktree index".into())?;
-        write_index(&mut index)
+        self.update_index(path, self.commit_tree(commit)?, &[])
     }
 }
 
