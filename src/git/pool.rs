@@ -229,14 +229,17 @@ impl Repo {
         super::worktree::write_index(&mut index)
     }
 
-    /// Whether the file (or link) at `file` holds the blob `id`.
+    /// Whether the file (or link) at `file` holds the blob `id`; a file is hashed as it is
+    /// read, never held whole.
     fn holds(&self, file: &Path, id: ObjectId) -> bool {
-        let data = match std::fs::symlink_metadata(file) {
-            Ok(meta) if meta.is_symlink() => std::fs::read_link(file).map(|t| t.as_os_str().as_bytes().to_vec()),
-            Ok(_) => std::fs::read(file),
-            Err(e) => Err(e),
+        let found = match std::fs::symlink_metadata(file) {
+            Ok(meta) if meta.is_symlink() => {
+                std::fs::read_link(file).ok().and_then(|t| self.blob_id(t.as_os_str().as_bytes()).ok())
+            }
+            Ok(_) => self.file_blob_id(file).ok(),
+            Err(_) => None,
         };
-        data.ok().and_then(|d| self.blob_id(&d).ok()) == Some(id)
+        found == Some(id)
     }
 }
 
@@ -291,4 +294,48 @@ fn write_atomic(file: &Path, data: &[u8]) -> Result<()> {
     let tmp = file.with_extension("maestro-tmp");
     std::fs::write(&tmp, data).map_err(io(format!("cannot write {}", tmp.display())))?;
     std::fs::rename(&tmp, file).map_err(io(format!("cannot write {}", file.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_rebuilt_for_a_tree_gives_no_stat_to_a_file_that_differs_from_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .current_dir(dir.path())
+                .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+                .args(args)
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .output()
+                .expect("git");
+            assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        git(&["init", "-q"]);
+        std::fs::write(dir.path().join("a.txt"), "1\n").unwrap();
+        std::fs::write(dir.path().join("b.txt"), "1\n").unwrap();
+        git(&["add", "."]);
+        git(&["commit", "-q", "-m", "c"]);
+        let repo = Repo::discover(dir.path()).unwrap();
+        let head: ObjectId = git(&["rev-parse", "HEAD"]).parse().unwrap();
+        // No old index to keep stat data from; `a.txt` changed an hour ago, so its stat alone
+        // would pass for clean.
+        std::fs::remove_file(dir.path().join(".git/index")).unwrap();
+        std::fs::write(dir.path().join("a.txt"), "2\n").unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for name in ["a.txt", "b.txt"] {
+            let file = std::fs::File::options().write(true).open(dir.path().join(name)).unwrap();
+            file.set_modified(hour_ago).unwrap();
+        }
+        repo.update_index(dir.path(), repo.commit_tree(head).unwrap(), &[]).unwrap();
+        assert_eq!(crate::git::dirty_paths(dir.path()).unwrap(), ["a.txt"]);
+        let index = gix::open(dir.path()).unwrap().index().unwrap();
+        let stat = |name: &str| index.entry_by_path(name.into()).unwrap().stat;
+        assert_eq!(stat("a.txt"), Default::default(), "a.txt differs: no stat");
+        assert_ne!(stat("b.txt"), Default::default(), "b.txt holds its blob: its stat is kept");
+    }
 }
