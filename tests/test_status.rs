@@ -66,6 +66,13 @@ fn the_brief_follows_every_change_and_a_broken_cache_costs_only_speed() {
     env.run(&dir, &["task", "release", "b/t3"]).success();
     assert!(status(&env, &dir, &[]).contains("  60 tasks: 60 ready\n"));
 
+    // The Score's record is kept with the briefs, by blob: an edit shows at once.
+    let path = "scores/b/score.toml";
+    let text = env.git(&dir, &["cat-file", "blob", &format!("refs/maestro/state:{path}")]).stdout;
+    let title = text.lines().find(|l| l.starts_with("title = ")).expect("a title line").to_owned();
+    env.rewrite_state(&dir, &[(path, text.replace(&title, "title = \"Renamed by hand\""))], &[]);
+    assert!(status(&env, &dir, &[]).contains("0/60 merged  Renamed by hand"));
+
     // A cache file that is garbage is replaced.
     std::fs::write(cache(&dir), b"\x00 not json").unwrap();
     assert!(status(&env, &dir, &[]).contains("  60 tasks: 60 ready\n"));

@@ -20,7 +20,7 @@ use crate::model::budget::ledger::usage_of;
 use crate::model::{Score, Task, TaskStatus};
 
 /// Raised when what a brief holds, or [`Task::is_quiet`], changes: older caches are dropped.
-const CACHE_VERSION: u32 = 1;
+const CACHE_VERSION: u32 = 2;
 /// A cache file larger than this is ignored (a 10,000-task Score's is about 20 KB).
 const CACHE_MAX_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -60,58 +60,100 @@ impl Brief {
     }
 }
 
-/// The cache file: the brief of each bucket tree read before, by tree id.
+/// The cache file of a Score: its record as last read, by blob id, and the brief of each
+/// bucket tree read before, by tree id.
 #[derive(Default, Serialize, Deserialize)]
 struct Cache {
     version: u32,
+    #[serde(default)]
+    score: Option<(String, Score)>,
     buckets: HashMap<String, Brief>,
 }
 
-/// The brief of `score` in `view`, or `None` when the records do not add up to what the Score
-/// lists (a task missing or in the wrong place) or the state keeps tasks unbucketed (format
-/// 1): the caller then reads every task, which reports what is wrong. A record that does not
-/// read is an error, as for [`super::tasks`].
-pub fn brief(store: &Store, view: &View<'_>, score: &Score) -> Result<Option<Brief>> {
+/// Every Score of `view`, with the brief of its tasks when it has more than `over` (see
+/// [`brief_of`]). The record of a Score shown in brief is kept in its cache file too, by blob
+/// id: a 10,000-task Score's record is 89 KB of TOML, most of what such a `status` reads. A
+/// record that does not read is an error, as for [`super::scores`].
+pub fn scores(store: &Store, view: &View<'_>, over: usize) -> Result<Vec<(Score, Option<Brief>)>> {
+    let mut out = Vec::new();
+    for (id, is_dir) in view.list(SCORES_DIR)? {
+        if !is_dir {
+            continue;
+        }
+        let record = view
+            .list_ids(&format!("{SCORES_DIR}/{id}"))?
+            .into_iter()
+            .find(|(name, is_dir, _)| name == "score.toml" && !is_dir);
+        let blob = record.map(|(_, _, blob)| blob.to_string());
+        let file = cache_file(store, &id);
+        // Only a big Score has a cache file; a small one's read is not worth a file read.
+        let mut cache = Cache::default();
+        let mut score = None;
+        if blob.is_some() && file.exists() {
+            cache = read_cache(&file);
+            score = cache.score.as_ref().filter(|(b, _)| Some(b) == blob.as_ref()).map(|(_, s)| s.clone());
+        }
+        let score = match score {
+            Some(score) => score,
+            None => super::score(view, &id)?,
+        };
+        if score.tasks.len() <= over {
+            out.push((score, None));
+            continue;
+        }
+        let fresh = cache.score.as_ref().map(|(b, _)| b) != blob.as_ref();
+        cache.score = blob.map(|b| (b, score.clone()));
+        let (brief, read_any) = brief_of(view, &score, &mut cache)?;
+        if brief.is_some() && (fresh || read_any) {
+            cache.version = CACHE_VERSION;
+            write_cache(&file, &cache);
+        }
+        out.push((score, brief));
+    }
+    Ok(out)
+}
+
+/// The brief of `score` in `view`, from the `cache` of its buckets (which it brings up to
+/// date), and whether it read any bucket. `None` when the records do not add up to what the
+/// Score lists (a task missing or in the wrong place) or the state keeps tasks unbucketed
+/// (format 1): the caller then reads every task, which reports what is wrong. A record that
+/// does not read is an error, as for [`super::tasks`].
+fn brief_of(view: &View<'_>, score: &Score, cache: &mut Cache) -> Result<(Option<Brief>, bool)> {
     if view.is_format1()? {
-        return Ok(None);
+        return Ok((None, false));
     }
     let mut expected: HashMap<String, usize> = HashMap::new();
     for id in &score.tasks {
         *expected.entry(layout::bucket(id)).or_default() += 1;
     }
     let tasks_dir = format!("{SCORES_DIR}/{}/tasks", score.id);
-    let file = cache_file(store, &score.id);
-    let cached = read_cache(&file);
-    let mut kept = Cache { version: CACHE_VERSION, buckets: HashMap::new() };
+    let mut kept = HashMap::new();
     let (mut brief, mut read_any) = (Brief::default(), false);
     for (bucket, is_dir, tree) in view.list_ids(&tasks_dir)? {
         if !is_dir {
             continue;
         }
         let key = tree.to_string();
-        let part = match cached.buckets.get(&key) {
-            Some(part) => part.clone(),
+        let part = match cache.buckets.remove(&key) {
+            Some(part) => part,
             None => {
                 read_any = true;
                 match read_bucket(view, score, &format!("{tasks_dir}/{bucket}"), &bucket)? {
                     Some(part) => part,
-                    None => return Ok(None),
+                    None => return Ok((None, read_any)),
                 }
             }
         };
         if expected.remove(&bucket) != Some(part.total()) {
-            return Ok(None);
+            return Ok((None, read_any));
         }
         brief.add(&part);
-        kept.buckets.insert(key, part);
+        kept.insert(key, part);
     }
-    if !expected.is_empty() {
-        return Ok(None);
-    }
-    if read_any || kept.buckets.len() != cached.buckets.len() {
-        write_cache(&file, &kept);
-    }
-    Ok(Some(brief))
+    // Only the buckets of this state stay: the cache does not grow with the history.
+    read_any |= !cache.buckets.is_empty();
+    cache.buckets = kept;
+    Ok((expected.is_empty().then_some(brief), read_any))
 }
 
 /// The brief of the bucket `dir`, or `None` if a record in it is not where its id places it.

@@ -86,9 +86,7 @@ struct Shown {
 }
 
 impl Shown {
-    fn read(store: &store::Store, view: &store::View<'_>, score: Score, all: bool) -> CommandResult<Shown> {
-        let brief =
-            if all || score.tasks.len() <= BRIEF_OVER { None } else { store::brief::brief(store, view, &score)? };
+    fn read(store: &store::Store, view: &store::View<'_>, score: Score, brief: Option<Brief>) -> CommandResult<Shown> {
         let tasks = match &brief {
             Some(b) => {
                 let loud: std::collections::HashSet<&str> = b.loud.iter().map(String::as_str).collect();
@@ -117,10 +115,10 @@ pub fn cmd_status(ctx: &Context, args: &StatusArgs) -> CommandResult {
     let store = ctx.store()?;
     let view = store.view()?;
     // JSON lists every task: scripts read it whole.
-    let all = args.all || ctx.ui.json;
-    let board = store::scores(&view)?
+    let over = if args.all || ctx.ui.json { usize::MAX } else { BRIEF_OVER };
+    let board = store::brief::scores(&store, &view, over)?
         .into_iter()
-        .map(|s| Shown::read(&store, &view, s, all))
+        .map(|(score, brief)| Shown::read(&store, &view, score, brief))
         .collect::<CommandResult<Vec<_>>>()?;
     // What the reasons come from: the decision log only when some task was rejected or
     // blocked, and the trusted config (a board is still shown when it does not load).
