@@ -154,8 +154,36 @@ pub struct RawConfig {
     pub checks: BTreeMap<String, CheckEntry>,
     pub budget: super::budget::RawBudget,
     pub setup: super::setup::RawSetup,
-    pub notify: super::notify::RawNotify,
-    pub worktrees: super::worktrees::RawWorktrees,
+    pub notify: Layered,
+    pub worktrees: Layered,
+}
+
+/// A table of trusted config as written, each key with the file that set it; later layers win
+/// per key.
+#[derive(Debug, Default)]
+pub struct Layered(BTreeMap<String, (String, toml::Value)>);
+
+impl Layered {
+    pub fn merge(&mut self, source: &str, table: BTreeMap<String, toml::Value>) {
+        for (key, value) in table {
+            self.0.insert(key, (source.to_owned(), value));
+        }
+    }
+
+    /// Hand each key of `[section]` to `take` with its value and the file that set it; what
+    /// `take` refuses is a problem of `section.key` in that file.
+    pub fn take_each(
+        self,
+        section: &str,
+        errors: &mut Vec<ConfigError>,
+        mut take: impl FnMut(&str, toml::Value, &str) -> Result<(), String>,
+    ) {
+        for (key, (source, value)) in self.0 {
+            if let Err(message) = take(&key, value, &source) {
+                errors.push(ConfigError { source_name: source, key: format!("{section}.{key}"), message });
+            }
+        }
+    }
 }
 
 /// Read one TOML layer; `None` if the file does not exist.

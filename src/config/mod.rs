@@ -242,8 +242,8 @@ fn validate(mut raw: file::RawConfig, errors: &mut Vec<ConfigError>) -> Config {
     let mut config = Config::default();
     (config.prices, config.budget) = std::mem::take(&mut raw.budget).validate(errors);
     config.setup = std::mem::take(&mut raw.setup).validate(errors);
-    config.notify = std::mem::take(&mut raw.notify).validate(errors);
-    config.worktrees = std::mem::take(&mut raw.worktrees).validate(errors);
+    config.notify = notify::validate(std::mem::take(&mut raw.notify), errors);
+    config.worktrees = worktrees::validate(std::mem::take(&mut raw.worktrees), errors);
     for (name, entry) in raw.performers {
         let mut err = |key: &str, message: String| {
             errors.push(ConfigError {

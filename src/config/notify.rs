@@ -8,9 +8,8 @@
 //!
 //! Trusted only: read from the user's and the checkout's config files, never from the state.
 
-use std::collections::BTreeMap;
-
 use super::ConfigError;
+use super::file::Layered;
 
 /// The notify command, validated.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -26,41 +25,29 @@ pub struct Notify {
 /// The default time a notify command may take.
 pub const DEFAULT_TIMEOUT: u64 = 10;
 
-/// `[notify]` as written, with the file each key came from; later layers win per key.
-#[derive(Debug, Default)]
-pub struct RawNotify(BTreeMap<String, (String, toml::Value)>);
-
-impl RawNotify {
-    pub fn merge(&mut self, source: &str, table: BTreeMap<String, toml::Value>) {
-        for (key, value) in table {
-            self.0.insert(key, (source.to_owned(), value));
+/// The notify command of the merged `[notify]` tables, if one is set; every problem names its
+/// key.
+pub fn validate(raw: Layered, errors: &mut Vec<ConfigError>) -> Option<Notify> {
+    let mut notify = Notify { command: String::new(), timeout: DEFAULT_TIMEOUT, source: String::new() };
+    raw.take_each("notify", errors, |key, value, source| match (key, value) {
+        ("command", toml::Value::String(c)) if !c.trim().is_empty() => {
+            notify.command = c;
+            notify.source = source.to_owned();
+            Ok(())
         }
-    }
-
-    /// The notify command, if one is set; every problem names its key.
-    pub fn validate(self, errors: &mut Vec<ConfigError>) -> Option<Notify> {
-        let mut notify = Notify { command: String::new(), timeout: DEFAULT_TIMEOUT, source: String::new() };
-        for (key, (source, value)) in self.0 {
-            let mut err = |message: String| {
-                errors.push(ConfigError { source_name: source.clone(), key: format!("notify.{key}"), message });
-            };
-            match (key.as_str(), value) {
-                ("command", toml::Value::String(c)) if !c.trim().is_empty() => {
-                    notify.command = c;
-                    notify.source = source.clone();
-                }
-                ("command", other) => err(format!("{other} is not a command line (a non-empty string)")),
-                ("timeout", toml::Value::String(t)) => match super::parse_duration(&t) {
-                    Ok(secs) if secs > 0 => notify.timeout = secs,
-                    Ok(_) => err("must be more than 0s".into()),
-                    Err(e) => err(e),
-                },
-                ("timeout", other) => err(format!("{other} is not a duration such as \"10s\"")),
-                (_, _) => err("unknown key; use command and timeout".into()),
+        ("command", other) => Err(format!("{other} is not a command line (a non-empty string)")),
+        ("timeout", toml::Value::String(t)) => match super::parse_duration(&t) {
+            Ok(secs) if secs > 0 => {
+                notify.timeout = secs;
+                Ok(())
             }
-        }
-        Some(notify).filter(|n| !n.command.is_empty())
-    }
+            Ok(_) => Err("must be more than 0s".into()),
+            Err(e) => Err(e),
+        },
+        ("timeout", other) => Err(format!("{other} is not a duration such as \"10s\"")),
+        (_, _) => Err("unknown key; use command and timeout".into()),
+    });
+    Some(notify).filter(|n| !n.command.is_empty())
 }
 
 #[cfg(test)]
@@ -68,11 +55,11 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> (Option<Notify>, Vec<ConfigError>) {
-        let table: BTreeMap<String, toml::Value> = toml::from_str(text).unwrap();
-        let mut raw = RawNotify::default();
+        let table: std::collections::BTreeMap<String, toml::Value> = toml::from_str(text).unwrap();
+        let mut raw = Layered::default();
         raw.merge("config.toml", table);
         let mut errors = Vec::new();
-        (raw.validate(&mut errors), errors)
+        (validate(raw, &mut errors), errors)
     }
 
     #[test]

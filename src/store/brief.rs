@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::layout::{self, SCORES_DIR};
-use super::{Result, Store, View, codec};
+use super::{Result, Store, View};
 use crate::model::budget::Spent;
 use crate::model::budget::ledger::usage_of;
 use crate::model::{Score, Task, TaskStatus};
@@ -116,8 +116,8 @@ pub fn scores(store: &Store, view: &View<'_>, over: usize) -> Result<Vec<(Score,
 /// The brief of `score` in `view`, from the `cache` of its buckets (which it brings up to
 /// date), and whether it read any bucket. `None` when the records do not add up to what the
 /// Score lists (a task missing or in the wrong place) or the state keeps tasks unbucketed
-/// (format 1): the caller then reads every task, which reports what is wrong. A record that
-/// does not read is an error, as for [`super::tasks`].
+/// (format 1), or a record does not read: the caller then reads every task, which reports
+/// what is wrong.
 fn brief_of(view: &View<'_>, score: &Score, cache: &mut Cache) -> Result<(Option<Brief>, bool)> {
     if view.is_format1()? {
         return Ok((None, false));
@@ -156,17 +156,18 @@ fn brief_of(view: &View<'_>, score: &Score, cache: &mut Cache) -> Result<(Option
     Ok((expected.is_empty().then_some(brief), read_any))
 }
 
-/// The brief of the bucket `dir`, or `None` if a record in it is not where its id places it.
+/// The brief of the bucket `dir`, or `None` if a record in it does not read or is not where
+/// its id places it (the full read then reports it).
 fn read_bucket(view: &View<'_>, score: &Score, dir: &str, bucket: &str) -> Result<Option<Brief>> {
     let mut brief = Brief::default();
-    for (name, is_dir, blob) in view.list_ids(dir)? {
-        let Some(id) = name.strip_suffix(".toml").filter(|_| !is_dir) else { continue };
-        let path = format!("{dir}/{name}");
-        let task: Task = codec::read(&path, &view.blob(&path, blob)?)?;
-        if task.id != id || task.score != score.id || layout::bucket(id) != bucket {
-            return Ok(None);
+    for (name, read) in super::kept::read_bucket(view, dir)? {
+        let Some(id) = name.strip_suffix(".toml") else { continue };
+        match read {
+            Ok(task) if task.id == id && task.score == score.id && layout::bucket(id) == bucket => {
+                brief.add_task(&task)
+            }
+            _ => return Ok(None),
         }
-        brief.add_task(&task);
     }
     Ok(Some(brief))
 }

@@ -12,7 +12,7 @@ use crate::git::ObjectId;
 use crate::model::{Score, Task};
 
 /// A bucket's records by file name: the task, or the path and why it does not read.
-type Bucket = HashMap<String, std::result::Result<Task, (String, String)>>;
+pub(super) type Bucket = HashMap<String, std::result::Result<Task, (String, String)>>;
 
 /// Buckets decoded before, by tree id, with whether the current read used them.
 #[derive(Default)]
@@ -63,7 +63,7 @@ impl KeptTasks {
 
 /// Decode every record of the bucket `dir`, keeping why one does not read as
 /// [`super::readable_tasks`] reports it.
-fn read_bucket(view: &View<'_>, dir: &str) -> Result<Bucket> {
+pub(super) fn read_bucket(view: &View<'_>, dir: &str) -> Result<Bucket> {
     let mut bucket = Bucket::new();
     for (name, is_dir, blob) in view.list_ids(dir)? {
         if is_dir {

@@ -112,40 +112,28 @@ fn task_line(t: &TaskView, depth: usize, now: Timestamp) -> String {
 
 /// `⚠ overlaps k/b: src/auth/*.rs; k/c: src/**` under the task's id, or nothing.
 fn overlap_line(score: &str, t: &TaskView, depth: usize) -> Option<String> {
-    if t.overlaps.is_empty() {
-        return None;
-    }
-    let each: Vec<String> = t
-        .overlaps
-        .iter()
-        .map(|o| {
-            let globs: Vec<_> = o.globs.iter().map(|g| field(g)).collect();
-            format!("{}/{}: {}", field(score), field(&o.with), globs.join(", "))
-        })
-        .collect();
-    Some(format!("  {}  \u{26a0} overlaps {}", "  ".repeat(depth), each.join("; ")))
+    let each = t.overlaps.iter().map(|o| {
+        let globs: Vec<_> = o.globs.iter().map(|g| field(g)).collect();
+        format!("{}/{}: {}", field(score), field(&o.with), globs.join(", "))
+    });
+    warning(depth, "overlaps", each.collect())
 }
 
 /// `⚠ conflicts with k/b in src/x.rs; integration in y.rs` under the task's id (the forecast
 /// of its branch), or nothing.
 fn conflict_line(score: &str, t: &TaskView, depth: usize) -> Option<String> {
-    if t.conflicts.is_empty() {
-        return None;
-    }
-    let each: Vec<String> = t
-        .conflicts
-        .iter()
-        .map(|(with, paths)| {
-            let with = if with == "integration" {
-                "integration".to_owned()
-            } else {
-                format!("{}/{}", field(score), field(with))
-            };
-            let paths: Vec<_> = paths.iter().map(|p| field(p)).collect();
-            format!("{with} in {}", paths.join(", "))
-        })
-        .collect();
-    Some(format!("  {}  \u{26a0} conflicts with {}", "  ".repeat(depth), each.join("; ")))
+    let each = t.conflicts.iter().map(|(with, paths)| {
+        let with =
+            if with == "integration" { "integration".to_owned() } else { format!("{}/{}", field(score), field(with)) };
+        let paths: Vec<_> = paths.iter().map(|p| field(p)).collect();
+        format!("{with} in {}", paths.join(", "))
+    });
+    warning(depth, "conflicts with", each.collect())
+}
+
+/// `⚠ <what> a; b` under a task's id at `depth`, or nothing when `each` is empty.
+fn warning(depth: usize, what: &str, each: Vec<String>) -> Option<String> {
+    (!each.is_empty()).then(|| format!("  {}  \u{26a0} {what} {}", "  ".repeat(depth), each.join("; ")))
 }
 
 /// `42s`, `3m05s`, `2h10m`.
