@@ -19,6 +19,7 @@ pub mod cli;
 pub mod conductor;
 pub mod config;
 pub mod failpoint;
+pub mod files;
 pub mod git;
 pub mod hooks;
 pub mod kernel;

@@ -291,9 +291,7 @@ fn prune_empty_dirs(root: &Path, rela: &str) {
 
 /// Replace `file` with `data` in one rename.
 fn write_atomic(file: &Path, data: &[u8]) -> Result<()> {
-    let tmp = file.with_extension("maestro-tmp");
-    std::fs::write(&tmp, data).map_err(io(format!("cannot write {}", tmp.display())))?;
-    std::fs::rename(&tmp, file).map_err(io(format!("cannot write {}", file.display())))
+    crate::files::replace(file, data).map_err(io(format!("cannot write {}", file.display())))
 }
 
 #[cfg(test)]

@@ -155,9 +155,7 @@ fn update<T>(path: &Path, change: impl FnOnce(&mut Registry) -> std::io::Result<
     let value = change(&mut registry)?;
     registry.format = 1;
     let text = toml::to_string(&registry).map_err(std::io::Error::other)?;
-    let tmp = path.with_extension(format!("toml.{}", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)?;
+    crate::files::replace(path, text.as_bytes())?;
     Ok(value)
 }
 

@@ -312,9 +312,7 @@ fn write_record(path: &Path, record: &Record) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let text = toml::to_string(record).map_err(std::io::Error::other)?;
-    let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    crate::files::replace(path, text.as_bytes())
 }
 
 /// Every path that differs from HEAD (untracked included, ignored not), with its content id.

@@ -188,11 +188,5 @@ fn read_cache(file: &Path) -> Cache {
 /// the new one. A failure (a read-only repository) only costs the next read its speed.
 fn write_cache(file: &Path, cache: &Cache) {
     let (Some(dir), Ok(bytes)) = (file.parent(), serde_json::to_vec(cache)) else { return };
-    let tmp = dir.join(format!(".{}.{}", std::process::id(), file.file_name().unwrap_or_default().to_string_lossy()));
-    let written = std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::write(&tmp, bytes))
-        .and_then(|()| std::fs::rename(&tmp, file));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    let _ = std::fs::create_dir_all(dir).and_then(|()| crate::files::replace(file, &bytes));
 }

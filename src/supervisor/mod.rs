@@ -99,9 +99,7 @@ impl Report {
     fn write(&self, path: &std::path::Path) -> std::io::Result<()> {
         let text = toml::to_string(self).map_err(std::io::Error::other)?;
         // Written whole, then renamed: the parent never reads half a report.
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, path)
+        crate::files::replace(path, text.as_bytes())
     }
 }
 
