@@ -108,3 +108,33 @@ fn parse(argv: &[String]) -> Result<Args, clap::Error> {
 fn wants_json(argv: &[String]) -> bool {
     argv.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json")
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Commands build their arguments only when they run (`defer`), so no single parse checks
+    /// the whole tree: clap's own checks do, clashes with the global options included.
+    #[test]
+    fn command_tree_is_consistent() {
+        super::Args::command().debug_assert();
+    }
+
+    /// A command's one-line help must sit on its enum variant, not on its arguments struct:
+    /// the struct's is read only once the command is built, too late for its parent's list.
+    #[test]
+    fn every_listed_command_has_its_help_line_before_it_is_built() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+                let path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(path.clone());
+                }
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Args::command(), "git maestro", &mut missing);
+        assert_eq!(missing, Vec::<String>::new());
+    }
+}

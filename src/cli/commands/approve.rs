@@ -5,12 +5,6 @@ use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
 
-/// Approve a submitted task, or a Score
-///
-/// `approve <score>/<task>` is the human step of a task's approval chain: the task goes from
-/// submitted to approved. `approve <score>` is Score-level approval: on a draft it approves the
-/// plan so that it may run; afterwards it approves landing the Score on its target. Every
-/// verdict is recorded as a decision.
 #[derive(Debug, clap::Args)]
 pub struct ApproveArgs {
     /// A task as <score>/<task>, or a Score id
@@ -20,10 +14,6 @@ pub struct ApproveArgs {
     pub message: String,
 }
 
-/// Reject a submitted task, with the reason
-///
-/// The task goes from submitted to rejected; the reason is recorded as a decision and is what a
-/// rework is told.
 #[derive(Debug, clap::Args)]
 pub struct RejectArgs {
     /// The task, as <score>/<task>

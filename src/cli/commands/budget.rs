@@ -18,23 +18,24 @@ use crate::store::{self, layout};
 /// Score file's own `[budget]`, which can only tighten them. A task whose run reaches a cap is
 /// stopped and blocked until a person raises the budget.
 #[derive(Debug, clap::Subcommand)]
+#[command(defer = true)]
 pub enum BudgetCommand {
+    /// Show the caps in force, what has been spent against them, and what is left
     Show(ShowArgs),
+    /// Let a Score spend more: a person's decision, recorded in the decision log
+    ///
+    /// The raise is added to the Score's task and Score caps (the day cap is trusted config
+    /// alone). Tasks the budget had blocked become ready again, and their next run is told why it
+    /// was stopped; `git maestro run` or `task run` goes on with them.
     Raise(RaiseArgs),
 }
 
-/// Show the caps in force, what has been spent against them, and what is left
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
     /// The Score (default: every Score)
     pub score: Option<String>,
 }
 
-/// Let a Score spend more: a person's decision, recorded in the decision log
-///
-/// The raise is added to the Score's task and Score caps (the day cap is trusted config
-/// alone). Tasks the budget had blocked become ready again, and their next run is told why it
-/// was stopped; `git maestro run` or `task run` goes on with them.
 #[derive(Debug, clap::Args)]
 pub struct RaiseArgs {
     /// The Score id

@@ -9,7 +9,6 @@ use crate::cli::error::CommandResult;
 use crate::model::ids::validate_slug;
 use crate::store::{self, View, layout};
 
-/// Print completion candidates, one a line
 #[derive(Debug, clap::Args)]
 pub struct CompleteArgs {
     /// What to list: Score ids, task addresses (<score>/<task>), or both

@@ -14,15 +14,6 @@ use clap::CommandFactory;
 use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
 
-/// Print a shell completion script
-///
-/// Bash: the script also defines `_git_maestro`, which git's own completion calls, so
-/// `git maestro <TAB>` completes commands, options, Score ids and task addresses. Add
-/// `source <(git maestro completions bash)` to ~/.bashrc.
-///
-/// Zsh: write it as `_git-maestro` into a directory on $fpath. Fish: write it to
-/// ~/.config/fish/completions/git-maestro.fish. Both shells' git completions use it for
-/// `git maestro`.
 #[derive(Debug, clap::Args)]
 pub struct CompletionsArgs {
     /// The shell

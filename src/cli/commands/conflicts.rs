@@ -6,11 +6,6 @@ use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
 use crate::store;
 
-/// Forecast conflicts between a Score's tasks, before anyone merges
-///
-/// Two parts: tasks whose declared scopes overlap (known at plan time), and pairs of active
-/// task branches, or a task branch and the integration tip, whose merge conflicts right now
-/// (merged in memory, nothing is written to any branch). Without a Score, every Score.
 #[derive(Debug, clap::Args)]
 pub struct ConflictsArgs {
     /// The Score id

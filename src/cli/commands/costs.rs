@@ -11,19 +11,6 @@ use crate::model::budget::costs::{self, By, Row};
 use crate::model::budget::dollars;
 use crate::store;
 
-/// Show what the performers' attempts used and cost
-///
-/// Reads the state alone, so every clone shows the same figures after `git maestro sync`.
-/// Each row adds up the attempts of one Score, task, performer, model (`unknown` when none was
-/// recorded) or local day (of the attempt's start): attempts, budget stops (attempts a budget
-/// cap stopped), input, cache read, cache write and output tokens, and the cost of the attempts
-/// whose cost is known. An attempt that used tokens of a model without a price is counted as
-/// unknown, never as $0: `$1.20 + 2 unknown`. A TOTAL row ends the table.
-///
-/// MERGED counts the merged tasks in the row of their last attempt (for `--by performer`, the
-/// performer that finished them). PER MERGED is the cost of all the attempts of those tasks
-/// (whoever ran them), divided by their number, over the merged tasks whose cost is known:
-/// every attempt that used tokens has a cost.
 #[derive(Debug, clap::Args)]
 pub struct CostsArgs {
     /// Only this Score's tasks

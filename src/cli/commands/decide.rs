@@ -7,12 +7,6 @@ use crate::model::redact::redact;
 use crate::model::{MAX_STRING_BYTES, OpenKind};
 use crate::store;
 
-/// Record a decision in the shared decision log
-///
-/// Decisions are append-only. Secrets (tokens with known prefixes, private keys) in the text are
-/// redacted before anything is written. Approvals, rejections, merges, landings, rollbacks and
-/// assignments are recorded only by the commands that make them (`approve`, `reject`, `merge`,
-/// `land`, `rollback`, `run`), never by `decide`.
 #[derive(Debug, clap::Args)]
 pub struct DecideArgs {
     /// One-line summary of what was decided

@@ -6,9 +6,6 @@ use crate::cli::ui::table;
 use crate::model::DecisionKind;
 use crate::store;
 
-/// List recorded decisions, oldest first
-///
-/// Filters combine: by Score, task, kind, actor and time.
 #[derive(Debug, clap::Args)]
 pub struct DecisionsArgs {
     /// Only decisions about this Score

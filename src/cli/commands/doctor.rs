@@ -9,28 +9,6 @@ use crate::hooks;
 use crate::kernel::invariants::{self, IntentState, Invariant};
 use crate::store::{self, layout::STATE_REF, lock};
 
-/// Check this repository's git-maestro setup and state
-///
-/// Checks the git version, the ref storage, leftover locks, the pre-push hook, the checkout's
-/// .worktreeinclude, that every file of the state parses, and the lifecycle's invariants over
-/// the state and the branches:
-///
-/// I1: every merged task's merge commit is on its Score's integration branch and names it.
-///
-/// I2: every reverted task's merge is reverted later on that branch.
-///
-/// I3: no task is running without a live run (or another machine's), and no lease outlives its
-/// run.
-///
-/// I4: every commit the state names exists and is reachable from a ref.
-///
-/// I5: every landed Score's target holds the integration tip it landed.
-///
-/// I6: no integration branch holds a task merge the state does not know.
-///
-/// Git effects that a stopped git-maestro process recorded but did not finish are reported;
-/// the next command that writes finishes them. Each finding that needs attention comes with a
-/// hint. Exits 1 when anything is broken. Reads only, unless `--fix` is given.
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
     /// Repair what is safe to repair, then check again

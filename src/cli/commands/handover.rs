@@ -15,16 +15,22 @@ use crate::store;
 /// for it in its prompt and answers through MCP (`handover_ack`, `handover_nack`). A refused or
 /// expired packet makes routing give the task to another performer.
 #[derive(Debug, clap::Subcommand)]
+#[command(defer = true)]
 pub enum HandoverCommand {
+    /// Write a packet for one performer
     Push(PushArgs),
+    /// Queue a packet for whoever takes the task next (or pulls it)
     Post(PostArgs),
+    /// Take the oldest queued packet, atomically (no two pullers get the same one)
     Pull(PullArgs),
+    /// Send a message to every performer of a Score
     Broadcast(BroadcastArgs),
+    /// List packets, oldest first
     List(ListArgs),
+    /// Show one packet, whole
     Show(ShowArgs),
 }
 
-/// Write a packet for one performer
 #[derive(Debug, clap::Args)]
 pub struct PushArgs {
     /// The task, as <score>/<task>
@@ -37,7 +43,6 @@ pub struct PushArgs {
     pub message: String,
 }
 
-/// Queue a packet for whoever takes the task next (or pulls it)
 #[derive(Debug, clap::Args)]
 pub struct PostArgs {
     /// The task, as <score>/<task>
@@ -47,7 +52,6 @@ pub struct PostArgs {
     pub message: String,
 }
 
-/// Take the oldest queued packet, atomically (no two pullers get the same one)
 #[derive(Debug, clap::Args)]
 pub struct PullArgs {
     /// Who takes it
@@ -55,7 +59,6 @@ pub struct PullArgs {
     pub performer: String,
 }
 
-/// Send a message to every performer of a Score
 #[derive(Debug, clap::Args)]
 pub struct BroadcastArgs {
     /// The Score id
@@ -65,7 +68,6 @@ pub struct BroadcastArgs {
     pub message: String,
 }
 
-/// List packets, oldest first
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
     /// Only this Score's
@@ -73,7 +75,6 @@ pub struct ListArgs {
     pub score: Option<String>,
 }
 
-/// Show one packet, whole
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
     /// The packet id

@@ -8,6 +8,7 @@ use crate::hooks;
 
 /// Hook entry points, called by the shims `git maestro init` installs
 #[derive(Debug, clap::Subcommand)]
+#[command(defer = true)]
 pub enum HookCommand {
     /// Verify a push (git's pre-push protocol: refs on stdin)
     PrePush(PrePushArgs),

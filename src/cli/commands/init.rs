@@ -9,20 +9,6 @@ use crate::cli::error::CommandResult;
 use crate::hooks::{self, HookInstall, HookPaths};
 use crate::store::Initialized;
 
-/// Set up git-maestro in this repository
-///
-/// Creates the state ref refs/maestro/state, copies the configuration template into .maestro/
-/// of the main checkout (also when run in a linked worktree: config is read from there) without
-/// overwriting your files, and installs the pre-push verifier. It also writes the man pages
-/// beside the binary when they are missing (see `git maestro install-man`). Running it again
-/// changes nothing.
-///
-/// The verifier coexists with your hooks. In .git/hooks, or a core.hooksPath outside the work
-/// tree, an existing pre-push hook is moved to pre-push.maestro-chained and still runs after the
-/// check. With husky (core.hooksPath .husky/_), or a core.hooksPath script inside the work
-/// tree, one line is added to that script (.husky/pre-push); it does nothing for a teammate
-/// without git-maestro. Under the pre-commit framework the verifier is its pre-push.legacy.
-/// `git maestro doctor` reports a verifier that was overwritten; `init --hooks` repairs it.
 #[derive(Debug, clap::Args)]
 pub struct InitArgs {
     /// Only install (or repair) the pre-push verifier

@@ -15,13 +15,6 @@ use serde::Serialize;
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
 
-/// Write the man pages where `man` finds them
-///
-/// Writes one page per command (git-maestro.1, git-maestro-<command>.1, …), generated from
-/// the same definitions as --help. By default they go beside the binary, into
-/// <bin>/../share/man/man1, which man-db searches for every directory on PATH, so that
-/// `git maestro --help` and `man git-maestro` work without setting MANPATH. `git maestro init`
-/// does this when the pages are missing.
 #[derive(Debug, clap::Args)]
 pub struct InstallManArgs {
     /// Write the pages into DIR instead (created if needed)

@@ -15,16 +15,22 @@ use crate::store;
 /// BM25 relevance to its spec, and recency. Agents can search (`kb_search`) and propose
 /// (`kb_propose`) entries through MCP; a proposal counts once someone accepts it.
 #[derive(Debug, clap::Subcommand)]
+#[command(defer = true)]
 pub enum KbCommand {
+    /// Add an entry
     Add(AddArgs),
+    /// Show an entry
     Show(ShowArgs),
+    /// Search entries and decisions, best first
     Search(SearchArgs),
+    /// Make a decision into a knowledge entry
     Promote(PromoteArgs),
+    /// Accept a proposed entry, so that it is retrieved into prompts
     Accept(AcceptArgs),
+    /// Retire an entry: it is kept, but never retrieved again
     Retire(RetireArgs),
 }
 
-/// Add an entry
 #[derive(Debug, clap::Args)]
 pub struct AddArgs {
     /// One line: what is true
@@ -43,7 +49,8 @@ pub struct AddArgs {
     pub supersedes: Option<String>,
 }
 
-/// Tags and paths of an entry.
+// Tags and paths of an entry. Not a doc comment: clap would make it the about of each command
+// that flattens it, once the command is built lazily.
 #[derive(Debug, clap::Args)]
 pub struct About {
     /// A tag (repeat for more): a task kind, a language, a topic
@@ -54,28 +61,24 @@ pub struct About {
     pub paths: Vec<String>,
 }
 
-/// Show an entry
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
     /// The entry id
     pub id: String,
 }
 
-/// Accept a proposed entry, so that it is retrieved into prompts
 #[derive(Debug, clap::Args)]
 pub struct AcceptArgs {
     /// The entry id
     pub id: String,
 }
 
-/// Retire an entry: it is kept, but never retrieved again
 #[derive(Debug, clap::Args)]
 pub struct RetireArgs {
     /// The entry id
     pub id: String,
 }
 
-/// Search entries and decisions, best first
 #[derive(Debug, clap::Args)]
 pub struct SearchArgs {
     /// Words to look for
@@ -88,7 +91,6 @@ pub struct SearchArgs {
     pub limit: usize,
 }
 
-/// Make a decision into a knowledge entry
 #[derive(Debug, clap::Args)]
 pub struct PromoteArgs {
     /// The decision id

@@ -5,14 +5,6 @@ use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
 
-/// Bring a Score's integration branch into its target branch
-///
-/// Needs Score-level approval given after the last merge: `git maestro approve <score>`, or with
-/// --pr a pull request from the integration branch to the target. The first `land --pr` pushes
-/// the integration branch and opens the PR (with `gh` when installed); a later one lands once the
-/// PR is approved, or merged on the remote (then the target fast-forwards to the remote's).
-/// Fast-forwards when possible, otherwise writes a merge commit. A target checked out in a clean
-/// worktree is updated there; one with uncommitted changes is refused.
 #[derive(Debug, clap::Args)]
 pub struct LandArgs {
     /// The Score id

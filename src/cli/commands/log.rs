@@ -6,10 +6,6 @@ use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
 use crate::store::trailer;
 
-/// Show the history of the shared state, newest first
-///
-/// One line per operation: when, who, and what. The same history is plain git:
-/// `git log refs/maestro/state`.
 #[derive(Debug, clap::Args)]
 pub struct LogArgs {
     /// Show at most N operations

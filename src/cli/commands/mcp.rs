@@ -7,14 +7,6 @@ use crate::cli::error::{CommandError, CommandResult};
 use crate::mcp::relay;
 use crate::mcp::{Hello, SOCKET_VAR, TOKEN_VAR};
 
-/// Relay maestro's MCP tools to a performer run, over stdin and stdout
-///
-/// A performer's agent CLI starts this for you. It serves nothing itself: it forwards JSON-RPC
-/// lines to the git-maestro process that runs the performer, over the run's Unix socket
-/// (MAESTRO_MCP_SOCKET), presenting the run's token (MAESTRO_MCP_TOKEN) and its Score, task and
-/// run (MAESTRO_SCORE, MAESTRO_TASK, MAESTRO_RUN). Without that live run it answers the first
-/// request with an error and exits 1. Every tool works on the run's own task, and writes are
-/// refused once the run has ended.
 #[derive(Debug, clap::Args)]
 #[command(after_help = crate::mcp::TOOLS_HELP)]
 pub struct McpArgs {}

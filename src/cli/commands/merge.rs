@@ -6,13 +6,6 @@ use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
 use crate::model::lifecycle::SentBack;
 
-/// Merge an approved task into its Score's integration branch
-///
-/// The merge happens in memory (no checkout) and writes a merge commit with Maestro-Score and
-/// Maestro-Task trailers on maestro/<score>/integration, created from the Score's target on first
-/// use. A conflict moves nothing: the task becomes `conflict` with the paths recorded (exit 1).
-/// A branch checked out in any worktree is never moved. A failing post-merge check reverts the
-/// merge and sends the task back for rework with the check's output (exit 1).
 #[derive(Debug, clap::Args)]
 pub struct MergeArgs {
     /// The task, as <score>/<task>

@@ -8,44 +8,7 @@ use crate::cli::ui::table;
 use crate::config::{Adapter, Performer};
 use crate::performer;
 
-/// List the configured performers and whether their CLIs are installed
-///
-/// Performers come only from trusted config: ~/.config/git-maestro/config.toml, the checkout's
-/// .maestro/config.toml and `git config maestro.performer.<name>.<key>`. Each performer's
-/// `command` is resolved as a shell would, without running it: a bare name on PATH, a relative
-/// path from the main checkout, `~/` from your home directory.
-///
-/// With --check, also checks that each performer can run as configured and exits 1 when one
-/// cannot: the command must be an executable file; the settings each agent CLI needs must be
-/// there (e.g. Gemini with `base_url` needs `isolate_home = true`); and claude, codex and
-/// gemini are asked for `--version`, which is compared with the version the test suite drives.
-/// A `command` performer is never run: only that it is executable is checked. It also says how
-/// new worktrees are prepared (what .worktreeinclude copies, each setup command and where it
-/// comes from, imported ones marked) and exits 1 when they cannot be (an escaping pattern, an
-/// imported file that cannot be read).
-///
-/// With --stats, shows what was learned about each performer from finished tasks, by task kind
-/// and language.
-///
-/// Endpoint and process settings of a `[performers.<name>]` table (all optional):
-///
-///   base_url = "http://127.0.0.1:8080"   the model endpoint instead of the vendor's: Claude gets
-///                                        ANTHROPIC_BASE_URL, Gemini GOOGLE_GEMINI_BASE_URL
-///                                        (needs isolate_home), Codex a Responses provider
-///   api_key_env = "MY_GATEWAY_KEY"       the variable of your environment holding the key; it is
-///                                        passed as ANTHROPIC_API_KEY, GEMINI_API_KEY or Codex's
-///                                        provider key, and must be set when a task runs
-///   isolate_home = true                  give the CLI its own home under .git/maestro/homes/
-///                                        instead of your login and settings (default false)
-///   env = { HTTPS_PROXY = "http://proxy:3128" }
-///                                        extra environment; only PATH, HOME, locale and a few
-///                                        others are inherited otherwise
-///   extra_args = ["--max-turns", "40"]   appended to the CLI's command line (for `command`
-///                                        performers, its only arguments)
-///
-/// In git config the keys drop the underscores: `git config maestro.performer.gemini.baseUrl …`.
 #[derive(Debug, clap::Args)]
-#[command(verbatim_doc_comment)]
 pub struct PerformersArgs {
     /// Check that each performer can run: its command is executable, its settings are complete, and
     /// an agent CLI answers `--version` (a `command` performer is never run)

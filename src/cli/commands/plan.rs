@@ -12,15 +12,6 @@ use crate::model::plan::{self, Problem, ValidPlan};
 use crate::store::codec::MAX_BLOB_BYTES;
 use crate::store::{self, layout};
 
-/// Store a draft Score from a Score file, or have a planner agent write one
-///
-/// With --from, reads a Score file. With a requirement and --with, the planner performer gets
-/// the requirement, a summary of the repository and the Score schema, and writes the Score;
-/// an invalid answer goes back to it once with the problems. Either way everything is
-/// validated first: ids, duplicate ids, unknown dependencies, dependency cycles and scope globs,
-/// every problem reported at once with its field. Nothing is written unless the whole Score is
-/// valid. The Score starts as a draft: look at it, edit it with `git maestro score edit`, and
-/// approve it before running it.
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
     /// The requirement to plan, in words (with --with)

@@ -6,13 +6,6 @@ use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
 use crate::model::PullRequest;
 
-/// Push a submitted task's branch and open a pull request for it
-///
-/// Pushes maestro/<score>/tasks/<task> with `git push` (never forced) and, when `gh` is
-/// installed, opens a PR into the Score's target with `gh pr create`; the URL is recorded on the
-/// task. Running it again after a rework pushes the new result to the same PR. The task's `pr`
-/// approval step (`git maestro task review`) then takes the PR's review decision, or without
-/// `gh`, finds the branch merged into the remote target after a fetch.
 #[derive(Debug, clap::Args)]
 pub struct PrArgs {
     /// The task, as <score>/<task>

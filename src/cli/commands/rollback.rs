@@ -5,15 +5,6 @@ use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
 
-/// Revert a task's merge, or every merge of a Score, on the integration branch
-///
-/// `rollback <score>/<task>` appends a revert of that task's merge; later merges of other tasks
-/// stay. `rollback <score>` reverts all the Score's merges, newest first, and moves the branch
-/// once. History is never rewritten. A revert that conflicts is refused with the paths.
-///
-/// Rolling back a task whose merged dependants build on it warns and names them;
-/// --with-dependants reverts them too. After the Score has landed, its target still holds the
-/// reverted changes: the Score goes back to running, and landing it again brings the revert.
 #[derive(Debug, clap::Args)]
 pub struct RollbackArgs {
     /// A task as <score>/<task>, or a Score id

@@ -11,14 +11,6 @@ use crate::model::{ScoreStatus, TaskStatus};
 use crate::performer::adapter::Event;
 use crate::store;
 
-/// Run a Score: every task, concurrently, from ready to merged
-///
-/// A task is ready when its dependencies are merged. Ready tasks go to the performer routing
-/// picks (`--explain` shows the choice and does nothing else), up to --max-parallel at once and
-/// each performer's own `max_parallel`; then through their approval chain and into the
-/// integration branch. Failures, rejections and conflicts go back with the reason in the next
-/// prompt, up to the Score's `max_attempts`; then the task is blocked. A human step waits
-/// without holding up other tasks. Ctrl-C stops cleanly; running again resumes from the state.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// The Score id (default: the only Score that is not done)

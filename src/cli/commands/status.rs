@@ -9,23 +9,6 @@ use crate::model::{Decision, DecisionKind, Score, Task, TaskStatus};
 use crate::store;
 use crate::store::brief::Brief;
 
-/// Show the board: every Score and its tasks
-///
-/// For each task: status, who holds it, attempts so far, and what it waits for: the next step
-/// of a submitted result's approval chain, or a person or a retry, with the reason, for a task
-/// that is blocked, failed, rejected, in conflict, stopped on an error in its approval chain,
-/// or whose record `run` cannot use. Below each Score: conflicts `sync` settled on its tasks
-/// (resolve with `git maestro sync --resolve <score>/<task>`), and the conflicts forecast
-/// between its active branches.
-///
-/// A Score of more than 50 tasks is shown in brief: how many tasks are in each status, and
-/// only the tasks that are not pending, ready, merged or reverted (`--all` lists them all).
-/// The brief is kept per bucket of task records in `.git/maestro/cache/`, so a status after a
-/// change reads only the records near it.
-///
-/// With `--watch`, print a `snapshot` of the board, then one line per change of the state
-/// (a task's status, an attempt started or ended, an approval step passed, something that
-/// needs a person), until Ctrl-C or until stdout closes; JSON Lines with `--json`.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// Keep watching: print an event for each change of the state

@@ -8,12 +8,6 @@ use crate::cli::error::{CommandError, CommandResult};
 use crate::sandbox;
 use crate::supervisor::{self, Supervision};
 
-/// Run a command so that nothing it starts outlives it
-///
-/// git-maestro starts this around every performer and check it runs; it is not meant to be run
-/// by hand. It spawns the command with its own stdio, directory and environment, kills every
-/// process the command left behind when the command exits, times out, or this process receives
-/// SIGTERM, writes a report to --report, and exits with the command's status.
 #[derive(Debug, clap::Args)]
 pub struct SuperviseArgs {
     /// Kill the command after this many milliseconds

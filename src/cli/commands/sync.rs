@@ -7,18 +7,6 @@ use crate::cli::error::{CommandError, CommandResult};
 use crate::cli::ui::count;
 use crate::store::sync::{self, SyncError};
 
-/// Share the state with a remote: fetch, merge, push
-///
-/// Fetches the remote's refs/maestro/state, merges it with the local state record by record
-/// (statuses by lifecycle, lists as unions, counters added, other fields by last writer on
-/// hybrid clocks; of two claims made apart, the one pushed first wins), and pushes the result with `git push`,
-/// never forced, retrying up to 5 rounds when the remote moves meanwhile. A remote state that
-/// went back in time is quarantined under refs/maestro/quarantine/ and not adopted. Before
-/// pushing, it runs the pre-push hook's checks itself, so --no-verify cannot skip them.
-///
-/// The same fetch brings the Scores' branches (refs/remotes/<remote>/maestro/...): each
-/// integration branch is fast-forwarded, or merged with the remote's when both machines merged
-/// tasks, and pushed; task branches with results are pushed for review.
 #[derive(Debug, clap::Args)]
 pub struct SyncArgs {
     /// The remote (default: origin, or the only remote)

@@ -23,18 +23,6 @@ use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
 use crate::cli::watch::{POLL, Watcher, model::Event, notify::Notifier};
 
-/// Watch every agent live, see what needs you, and act on it
-///
-/// The needs-you list comes first (human approvals, checkpoints, blocked tasks, budget stops,
-/// conflicts), then each Score's tasks as a dependency tree with status, performer, attempt,
-/// elapsed time and usage; below, the selected task's latest run as it happens. Keys: ↑/↓ or
-/// j/k select, a approve, r reject (type the reason, Enter), d the diff against the
-/// integration branch in your pager, t retry (`task run` in the background, its output in
-/// .git/maestro/logs/board/), s stop its running attempt (`task stop`), o a shell in its
-/// worktree, m merge it (`merge` in the background, the board still drawing while post-merge
-/// checks run; its result on the status line), q or Ctrl-C quit. NO_COLOR turns colour off.
-/// Open tasks whose scopes overlap another open task's carry a warning; records the state
-/// refuses are listed with why.
 #[derive(Debug, clap::Args)]
 pub struct BoardArgs {
     /// Show only this Score

@@ -9,16 +9,6 @@ use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
 use crate::git::Repo;
 
-/// Run the whole pipeline on a scratch project, end to end
-///
-/// Creates a small shell project in a new repository, then runs the real commands one after
-/// the other, as you would: init, plan a Score of five tasks, approve the plan, run it (a
-/// scripted `command` performer writes each task; one result fails its check, is rejected and
-/// reworked), check and merge, roll one task back, approve landing, land. With --agents the
-/// tasks go to the Claude Code, Codex and Gemini CLIs installed here, with your own logins.
-///
-/// `git maestro -C <dir> demo` creates the scratch project in <dir>, as `git -C <dir> init`
-/// does; a relative --dir is taken from there.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     /// Where to create the scratch project (default: the -C directory, else a new directory

@@ -10,12 +10,6 @@ use crate::model::plan::{self, ScoreFile};
 use crate::model::{DecisionKind, ScoreStatus};
 use crate::store::{self, layout};
 
-/// Edit a draft Score in your editor; it is validated before anything is stored
-///
-/// Opens the Score as a Score file in $VISUAL or $EDITOR (else vi). When you save and quit, the
-/// file is validated exactly like `plan --from`; nothing is stored unless it is valid, and an
-/// invalid edit is kept so you can fix it: the next `score edit` reopens it. Only a draft can be
-/// edited; the id stays the same.
 #[derive(Debug, clap::Args)]
 pub struct EditArgs {
     /// The Score id

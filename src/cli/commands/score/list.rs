@@ -6,7 +6,6 @@ use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
 use crate::store;
 
-/// List the Scores with their status and task counts
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {}
 

@@ -6,10 +6,6 @@ use crate::cli::error::CommandResult;
 use crate::cli::ui::Painted;
 use crate::store;
 
-/// Show a Score and its tasks
-///
-/// With --json, prints the Score's fields as written in the Score file, plus the live status of
-/// the Score and every task.
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
     /// The Score id

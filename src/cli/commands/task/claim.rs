@@ -5,10 +5,6 @@ use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
 use crate::store::{self, layout};
 
-/// Claim a task, so that nobody else works on it
-///
-/// Exactly one claimant wins a race. Claiming a task someone else holds fails with exit code 1
-/// and names the holder. Claiming a task you already hold changes nothing.
 #[derive(Debug, clap::Args)]
 pub struct ClaimArgs {
     /// The task, as <score>/<task>

@@ -5,7 +5,6 @@ use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
 use crate::store;
 
-/// List the tasks of a Score
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
     /// The Score id

@@ -6,20 +6,12 @@ use crate::cli::error::CommandResult;
 use crate::model::RunSession;
 use crate::store;
 
-/// Show the subtasks on a task's stack, top first
-///
-/// Agents push subtasks they discover and pop them when done (MCP tools `stack_push` and
-/// `stack_pop`); each run starts from the stack the previous run left.
 #[derive(Debug, clap::Args)]
 pub struct StackArgs {
     /// The task, as <score>/<task>
     pub task: String,
 }
 
-/// Show the working notes of every run of a task, oldest first
-///
-/// Agents add notes with the MCP tool `note`; later runs see them in their
-/// prompt. Each run's last status is shown too.
 #[derive(Debug, clap::Args)]
 pub struct NotesArgs {
     /// The task, as <score>/<task>

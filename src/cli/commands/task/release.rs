@@ -7,7 +7,6 @@ use crate::model::lease::Liveness;
 use crate::model::lifecycle;
 use crate::store::{self, layout};
 
-/// Release a claimed task, so that someone else may take it
 #[derive(Debug, clap::Args)]
 pub struct ReleaseArgs {
     /// The task, as <score>/<task>

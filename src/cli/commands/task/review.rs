@@ -5,15 +5,6 @@ use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
 
-/// Run a submitted task's approval chain up to its first waiting step
-///
-/// Steps come from the task's `approval`, else the Score's. `checks` runs the task's named
-/// checks from trusted config in the task worktree and records exit, duration, an output digest
-/// and its tail as evidence. `agent:<performer>` has that performer review the diff the result
-/// would merge, with the spec and acceptance criteria, in a scratch worktree; it must answer
-/// with a JSON verdict (`agent:auto` picks a reviewer of another vendor than the author).
-/// The first failing step rejects the task (exit 1). At `human` or `pr` the chain waits for
-/// `git maestro approve` or the pull request. A chain without a waiting step approves the task.
 #[derive(Debug, clap::Args)]
 pub struct ReviewArgs {
     /// The task, as <score>/<task>

@@ -14,13 +14,6 @@ use crate::performer::task_run::{self, RunRequest};
 use crate::sandbox::Level;
 use crate::store::{self, Root, layout};
 
-/// Run one task with a performer, in the task's own worktree
-///
-/// Claims the task for the performer, creates the worktree on branch
-/// maestro/<score>/tasks/<task> from the Score's target, sends the task's spec, acceptance
-/// criteria and scope to the performer on stdin, commits everything it leaves in the worktree,
-/// and records the attempt. The task ends `submitted`, or `failed` with the reason (exit 1).
-/// Ctrl-C stops the performer and records the run as interrupted.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// The task, as <score>/<task>

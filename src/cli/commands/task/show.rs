@@ -11,13 +11,6 @@ use crate::performer::runner::stderr_log;
 use crate::performer::task_run;
 use crate::store;
 
-/// Show one task: its spec, acceptance criteria, scope, dependencies, claim and attempts
-///
-/// Each attempt shows its number, performer, outcome and exit status, tokens and cost, the
-/// commit holding its result, why it failed, and the logs it left on this machine; with -v
-/// also its run id, adapter, start and duration, the performer's last message, and files
-/// written outside the worktree, and where the task's record is in the state (for
-/// `git show refs/maestro/state:<path>`).
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
     /// The task, as <score>/<task>

@@ -8,12 +8,6 @@ use crate::cli::error::CommandResult;
 use crate::model::TaskStatus;
 use crate::store;
 
-/// Stop the running attempt of a task, as Ctrl-C stops a run
-///
-/// Asks the run on this machine that holds the task's lease to stop its performer. The attempt
-/// ends `interrupted` and the task is `ready` again; a `git maestro run` that was running it
-/// leaves it waiting for you instead of starting it again (`git maestro task run` starts it).
-/// The request is recorded as your decision. Waits up to a minute for the attempt to end.
 #[derive(Debug, clap::Args)]
 pub struct StopArgs {
     /// The task, as <score>/<task>

@@ -3,7 +3,6 @@
 use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
 
-/// List task worktrees with their task's status
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {}
 

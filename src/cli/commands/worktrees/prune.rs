@@ -4,14 +4,6 @@ use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
 use crate::kernel::prune::{self, Action};
 
-/// Remove task worktrees that are no longer needed, never losing work
-///
-/// Worktrees of running tasks, and of tasks whose result waits for review or merge, are left
-/// alone; a run that is gone has its work committed and its task released first. Uncommitted
-/// changes (staged ones too) are committed on the task branch. A tip that is merged into the
-/// Score's integration branch or target is simply removed; any other tip is archived as
-/// refs/maestro/keep/<sha> before its worktree goes. The warm worktree pool is emptied too
-/// (its entries hold nothing unsaved; one that does is kept and reported).
 #[derive(Debug, clap::Args)]
 pub struct PruneArgs {
     /// Say what would be done, and do nothing
