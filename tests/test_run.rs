@@ -136,6 +136,21 @@ fn a_run_killed_with_sigkill_resumes_and_merges_every_task_exactly_once() {
     assert_eq!(env.git(&dir, &["fsck", "--no-dangling"]).success_git(), "");
 }
 
+/// gix refuses to write a new worktree's HEAD reflog without a committer, where git falls back
+/// to a default identity: a machine without `user.name` still runs and merges its tasks.
+#[test]
+fn tasks_run_and_merge_on_a_machine_without_a_git_identity() {
+    let env = TestEnv::new();
+    let dir = setup(&env, &score(2, ""), "", "true");
+    let mut cmd = env.command(&dir);
+    for var in ["GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"] {
+        cmd.env_remove(var);
+    }
+    let run = crate::common::Run::from(cmd.args(["run", "k"]).output().unwrap()).success();
+    assert!(run.stdout.starts_with("k  done: 2 merged\n"), "{}", run.render());
+    assert_eq!(merged_tasks(&env, &dir), ["t1", "t0"]);
+}
+
 #[test]
 fn a_task_that_keeps_failing_is_blocked_and_its_dependants_never_start() {
     let env = TestEnv::new();

@@ -40,6 +40,12 @@ fn object_format_of(dir: &Path) -> Option<String> {
     config.string("extensions.objectFormat").map(|v| v.to_string())
 }
 
+/// The committer gix falls back to when none is configured, as git falls back to a default
+/// identity. gix writes a new worktree's HEAD reflog as the committer and refuses without one,
+/// so a machine without `user.name` could not run a task. Every other ref move names its own.
+const FALLBACK_COMMITTER: [&str; 2] =
+    ["gitoxide.committer.nameFallback=git-maestro", "gitoxide.committer.emailFallback=maestro@localhost"];
+
 impl Repo {
     /// Find the repository containing `dir`, honouring `GIT_DIR` and friends as git does (hooks
     /// run with `GIT_DIR` set). Works from the main checkout and from any linked worktree.
@@ -49,7 +55,7 @@ impl Repo {
         let overrides = cli_overrides()?;
         let mut trust = gix::sec::trust::Mapping::<gix::open::Options>::default();
         for options in [&mut trust.full, &mut trust.reduced] {
-            options.modify(|o| o.cli_overrides(overrides.iter().cloned()));
+            options.modify(|o| o.cli_overrides(overrides.iter().cloned()).config_overrides(FALLBACK_COMMITTER));
         }
         let opened =
             gix::ThreadSafeRepository::discover_with_environment_overrides_opts(&dir, Default::default(), trust);
@@ -77,7 +83,8 @@ impl Repo {
     /// Open the linked worktree at `path` itself (its status, its index), with the same
     /// `git -c` overrides as [`Repo::discover`].
     pub(super) fn open_worktree(path: &Path) -> Result<gix::Repository> {
-        let options = gix::open::Options::default().cli_overrides(cli_overrides()?);
+        let options =
+            gix::open::Options::default().cli_overrides(cli_overrides()?).config_overrides(FALLBACK_COMMITTER);
         gix::open_opts(path, options).ctx(|| format!("cannot open the worktree at {}", path.display()))
     }
 

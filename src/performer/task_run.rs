@@ -265,7 +265,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
             let (sandbox, stopped) = (fin.sandbox, fin.stopped);
             finish(store, score_id, task_id, &run.run_id, fin).map(|end| RunReport { stopped, ..report(end, sandbox) })
         }
-        Err(e) => finish(store, score_id, task_id, &run.run_id, Finish::failed(e.to_string())).and(Err(e)),
+        Err(e) => finish(store, score_id, task_id, &run.run_id, Finish::failed(super::with_causes(&e))).and(Err(e)),
     };
     // A stop asked of this run is answered: its attempt is recorded.
     super::stop::clear(repo.common_dir(), &run.run_id);
@@ -307,7 +307,7 @@ fn perform(
     // dependencies), or the Score's target before the first merge.
     let base = worktree_base(repo, &run.score)?.ok_or_else(|| RunError::NoTarget(run.score.target.clone()))?;
     let repaired = prepare_worktree(store, (task, &run.branch), base, (worktree, req.pool), run_id)
-        .map_err(|e| RunError::Worktree(format!("cannot prepare the worktree: {e}")))?;
+        .map_err(|e| RunError::Worktree(format!("cannot prepare the worktree: {}", super::with_causes(&e))))?;
     crate::failpoint::hit("task-run:worktree");
     // Its own ports for the run, and its setup when it is new (see `super::setup`).
     let logs = run.transcript.parent().map(Path::to_owned).unwrap_or_default();
@@ -376,7 +376,7 @@ fn perform(
             live(e);
         })
     })
-    .map_err(|e| RunError::Worktree(format!("cannot start the performer: {e}")))?;
+    .map_err(|e| RunError::Worktree(format!("cannot start the performer: {}", super::with_causes(&e))))?;
     crate::failpoint::hit("task-run:performed");
     let mut fin = Finish {
         exit: Some(outcome.exit),
@@ -493,7 +493,7 @@ fn prepare_worktree(
     if !worktree.exists() {
         let taken = pool > 0
             && crate::kernel::pool::take(store, (&task.score, &task.id), worktree, tip)
-                .map_err(|e| RunError::Worktree(e.to_string()))?;
+                .map_err(|e| RunError::Worktree(super::with_causes(&e)))?;
         if taken {
             repo.attach_worktree(worktree, branch)?;
         } else {
