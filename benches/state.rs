@@ -2,6 +2,7 @@
 //!
 //! (a) a whole-process `task claim` against the same write as a git plumbing script;
 //! (b) an in-process claim at 10 tasks against one at 10,000 tasks plus 100,000 decisions;
+//! (d) in the same two states, what a task run recalls from memory after a write;
 //! (c) a whole-process `task show` against `git cat-file -p refs/maestro/state:<path>`.
 //!
 //! Run with `cargo bench --bench state`. `MAESTRO_BENCH_QUICK=1` uses fewer samples;
@@ -150,8 +151,32 @@ fn bench_b(tmp: &Path, samples: usize) {
         }
         let (measure, target) = (format!("b {name}"), if scores == 1 { "at most 1.3x" } else { "at most 1.15x" });
         report(&measure, median(l), median(s), "same write at 10 tasks", target);
+        if scores > 1 {
+            bench_recall(&small, &large, samples);
+        }
         println!();
     }
+}
+
+/// (d) what a task run recalls from memory (`store::recall`) after a write, in the large state
+/// against the 10-task one: it must not read the whole decision log each time.
+fn bench_recall(small: &Path, large: &Path, samples: usize) {
+    let time = |dir: &Path| {
+        let store = open(dir);
+        store::recall(&store, &store.view().expect("view")).expect("recall");
+        let mut times = Vec::new();
+        for i in 0..samples {
+            // A write first, as between two runs: it adds a decision to one bucket.
+            claim(&store, "bench", "t0", &format!("r{i}"));
+            let start = Instant::now();
+            let (_, decisions) = store::recall(&store, &store.view().expect("view")).expect("recall");
+            times.push(start.elapsed());
+            assert!(!decisions.is_empty() || dir == small);
+        }
+        median(times)
+    };
+    let (s, l) = (time(small), time(large));
+    report("d recall after a write, 100 Scores x 100 tasks + 100,000 decisions", l, s, "same at 10 tasks", "flat");
 }
 
 fn open(dir: &Path) -> Store {
@@ -213,9 +238,11 @@ fn fill(dir: &Path, scores: usize, per_score: usize, decisions: usize) {
     let mut ids = git_maestro::model::ids::IdGen::with_seed(1);
     for i in 0..decisions {
         let id = ids.next(1_700_000_000_000 + i as u64);
+        // As a log fills: mostly claims, approvals and merges; one in a hundred a design.
+        let kind = [DecisionKind::Assignment, DecisionKind::Approval, DecisionKind::Merge][i % 3];
         let d = Decision::new(
             id,
-            DecisionKind::Design,
+            if i % 100 == 0 { DecisionKind::Design } else { kind },
             format!("decision {i}"),
             "bench".into(),
             "fill".into(),

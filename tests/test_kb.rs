@@ -85,3 +85,46 @@ fn a_task_prompt_carries_the_relevant_knowledge() {
     assert!(prompt.contains("TokenClaims must stay serde-compatible"), "{prompt}");
     assert!(!prompt.contains("The changelog is generated"), "irrelevant entries stay out: {prompt}");
 }
+
+/// What a run recalls (knowledge, design and lesson decisions) is kept in the clone's cache
+/// with the state commit it was read from, so the next run reads only what changed since. A
+/// decision made since is found; a cache that does not parse, or names a commit the
+/// repository does not have, is replaced; one that cannot be written is no error.
+#[test]
+fn search_finds_decisions_made_since_the_last_whatever_the_cache_holds() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    let decide = |kind: &str, summary: &str| {
+        let out = env.run(&dir, &["decide", "--json", "--kind", kind, "-m", summary]).success().json();
+        out["id"].as_str().unwrap().to_owned()
+    };
+    for i in 0..12 {
+        decide("plan", &format!("Plan number {i} of the opaque work"));
+    }
+    let first = decide("design", "Session tokens are opaque");
+    assert_eq!(search(&env, &dir, &["opaque", "tokens"]), std::slice::from_ref(&first), "plans are not recalled");
+    let cache = dir.join(".git/maestro/cache/recall.json");
+    let kept = std::fs::read_to_string(&cache).unwrap();
+    assert!(kept.contains("Session tokens are opaque") && !kept.contains("Plan number"), "{kept}");
+
+    let second = decide("lesson", "Opaque tokens need a lookup table");
+    let mut both = search(&env, &dir, &["opaque", "tokens"]);
+    both.sort();
+    let mut expected = vec![first, second];
+    expected.sort();
+    assert_eq!(both, expected, "the decision made since is found");
+
+    let now = std::fs::read_to_string(&cache).unwrap();
+    assert!(now.contains(&env.state_tip(&dir)), "the cache names the state commit it was read from: {now}");
+    let unknown = now.replace(&env.state_tip(&dir), &"0".repeat(40));
+    std::fs::write(&cache, unknown).unwrap();
+    assert_eq!(search(&env, &dir, &["opaque", "tokens"]).len(), 2, "a commit it does not have means a full read");
+
+    std::fs::write(&cache, b"\x00 not json").unwrap();
+    assert_eq!(search(&env, &dir, &["opaque", "tokens"]).len(), 2);
+    assert!(std::fs::read_to_string(&cache).unwrap().starts_with('{'), "the garbage was replaced");
+
+    std::fs::remove_file(&cache).unwrap();
+    std::fs::create_dir(&cache).unwrap();
+    assert_eq!(search(&env, &dir, &["opaque", "tokens"]).len(), 2, "an unwritable cache is no error");
+}

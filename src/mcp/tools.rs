@@ -259,8 +259,7 @@ impl MaestroMcp {
             let view = store.view().map_err(|e| e.to_string())?;
             let mut query = retrieval::Query::for_task(&task, store.session.now());
             query.text = text;
-            let knowledge = store::knowledge(&view).map_err(|e| e.to_string())?;
-            let decisions = store::decisions(&view).map_err(|e| e.to_string())?;
+            let (knowledge, decisions) = store::recall(&store, &view).map_err(|e| e.to_string())?;
             let mut hits = retrieval::rank(&knowledge, &decisions, &query);
             hits.truncate(limits::SEARCH_HITS);
             let hits = hits

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::model::plan::globs_overlap;
-use crate::model::{Decision, DecisionKind, Knowledge, Task};
+use crate::model::{Decision, Knowledge, Task};
 
 /// What to look for.
 pub struct Query<'a> {
@@ -71,17 +71,15 @@ pub fn rank(knowledge: &[Knowledge], decisions: &[Decision], q: &Query<'_>) -> V
             weight: k.confidence.clamp(0.0, 1.0),
         })
         .collect();
-    docs.extend(decisions.iter().filter(|d| matches!(d.kind, DecisionKind::Design | DecisionKind::Lesson)).map(|d| {
-        Doc {
-            kind: "decision",
-            id: &d.id,
-            title: &d.summary,
-            text: &d.rationale,
-            tags: vec![d.kind.as_str().to_owned()],
-            paths: &[],
-            at: d.at,
-            weight: 1.0,
-        }
+    docs.extend(decisions.iter().filter(|d| d.kind.is_recalled()).map(|d| Doc {
+        kind: "decision",
+        id: &d.id,
+        title: &d.summary,
+        text: &d.rationale,
+        tags: vec![d.kind.as_str().to_owned()],
+        paths: &[],
+        at: d.at,
+        weight: 1.0,
     }));
     let texts: Vec<Vec<String>> =
         docs.iter().map(|d| tokens(&format!("{} {} {}", d.title, d.text, d.tags.join(" ")))).collect();

@@ -65,6 +65,11 @@ impl DecisionKind {
         }
     }
 
+    /// Whether a task's prompt may recall decisions of this kind (`memory::retrieval`).
+    pub fn is_recalled(self) -> bool {
+        matches!(self, DecisionKind::Design | DecisionKind::Lesson)
+    }
+
     /// The kinds `decide` may write (the others are [system kinds](Self::is_system)).
     pub fn open_names() -> Vec<&'static str> {
         Self::NAMES.iter().copied().filter(|n| Self::parse(n).is_some_and(|k| !k.is_system())).collect()

@@ -324,7 +324,8 @@ fn perform(
     // Run the performer, with what the team knows that bears on the task.
     let view = store.view()?;
     let query = crate::memory::retrieval::Query::for_task(task, store.session.now());
-    let hits = crate::memory::retrieval::rank(&store::knowledge(&view)?, &store::decisions(&view)?, &query);
+    let (knowledge, decisions) = store::recall(store, &view)?;
+    let hits = crate::memory::retrieval::rank(&knowledge, &decisions, &query);
     let knowledge = crate::memory::retrieval::render(&hits, KNOWLEDGE_BUDGET);
     let context = super::prompt::Context {
         rework: task.rework.as_deref(),

@@ -21,8 +21,6 @@ use crate::model::{Score, Task, TaskStatus};
 
 /// Raised when what a brief holds, or [`Task::is_quiet`], changes: older caches are dropped.
 const CACHE_VERSION: u32 = 2;
-/// A cache file larger than this is ignored (a 10,000-task Score's is about 20 KB).
-const CACHE_MAX_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The tasks of a Score (or of one bucket of it) in brief.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -106,7 +104,7 @@ pub fn scores(store: &Store, view: &View<'_>, over: usize) -> Result<Vec<(Score,
         let (brief, read_any) = brief_of(view, &score, &mut cache)?;
         if brief.is_some() && (fresh || read_any) {
             cache.version = CACHE_VERSION;
-            write_cache(&file, &cache);
+            super::cache::write(&file, &cache);
         }
         out.push((score, brief));
     }
@@ -173,20 +171,10 @@ fn read_bucket(view: &View<'_>, score: &Score, dir: &str, bucket: &str) -> Resul
 }
 
 fn cache_file(store: &Store, score: &str) -> PathBuf {
-    store.repo.common_dir().join("maestro").join("cache").join("briefs").join(format!("{score}.json"))
+    super::cache::file(store, &format!("briefs/{score}.json"))
 }
 
-/// The cache at `file`, or an empty one if it is missing, too large, unreadable or of another
-/// version.
+/// The cache at `file`, or an empty one if it does not read or is of another version.
 fn read_cache(file: &Path) -> Cache {
-    let fits = std::fs::metadata(file).is_ok_and(|m| m.len() <= CACHE_MAX_BYTES);
-    let cache = fits.then(|| std::fs::read(file).ok()).flatten().and_then(|b| serde_json::from_slice::<Cache>(&b).ok());
-    cache.filter(|c| c.version == CACHE_VERSION).unwrap_or_default()
-}
-
-/// Write the cache whole beside `file`, then rename it over: a reader sees the old cache or
-/// the new one. A failure (a read-only repository) only costs the next read its speed.
-fn write_cache(file: &Path, cache: &Cache) {
-    let (Some(dir), Ok(bytes)) = (file.parent(), serde_json::to_vec(cache)) else { return };
-    let _ = std::fs::create_dir_all(dir).and_then(|()| crate::files::replace(file, &bytes));
+    super::cache::read::<Cache>(file).filter(|c| c.version == CACHE_VERSION).unwrap_or_default()
 }

@@ -29,6 +29,7 @@
 
 pub mod archive;
 pub mod brief;
+mod cache;
 pub mod codec;
 pub mod effects;
 mod kept;
@@ -36,6 +37,7 @@ pub mod layout;
 pub mod lock;
 pub mod merge;
 pub mod origin;
+mod recall;
 mod records;
 pub mod refs;
 pub mod sync;
@@ -50,6 +52,7 @@ use serde::{Deserialize, Serialize};
 
 pub use codec::CodecError;
 pub use kept::KeptTasks;
+pub use recall::recall;
 pub use records::{
     Read, append_decision, decisions, handovers, knowledge, knowledge_entry, new_decision, performer_stats,
     readable_scores, readable_tasks, record_outcome, run_sessions, score, score_with_readable_tasks, score_with_tasks,

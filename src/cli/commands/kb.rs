@@ -151,7 +151,7 @@ fn show(ctx: &Context, k: &Knowledge) -> CommandResult {
 
 fn search(ctx: &Context, store: &store::Store, a: &SearchArgs) -> CommandResult {
     let view = store.view()?;
-    let (knowledge, decisions) = (store::knowledge(&view)?, store::decisions(&view)?);
+    let (knowledge, decisions) = store::recall(store, &view)?;
     let task =
         a.task.as_deref().map(args::task_address).transpose()?.map(|(s, t)| store::task(&view, &s, &t)).transpose()?;
     let query = match &task {
