@@ -212,7 +212,10 @@ fn run_hijacker(env: &TestEnv, dir: &Path, body: &str) -> serde_json::Value {
 /// The commit the attempt's reason says was kept under refs/maestro/keep/, checked to exist.
 fn kept_head(env: &TestEnv, dir: &Path, task: &serde_json::Value) -> String {
     let reason = last_attempt(task)["reason"].as_str().unwrap().to_owned();
-    let (_, keep) = reason.split_once("kept as ").unwrap_or_else(|| panic!("{reason}"));
+    let (_, rest) = reason.split_once("kept as ").unwrap_or_else(|| panic!("{reason}"));
+    // Other notes may follow, after a "; " (on a loaded machine: a `git gc --auto` the agent's
+    // commit left running, killed with the run).
+    let keep = rest.split([';', ' ']).next().unwrap_or_default();
     assert!(keep.starts_with("refs/maestro/keep/"), "{reason}");
     env.git(dir, &["rev-parse", "--verify", keep]).success_git().trim().to_owned()
 }
