@@ -238,11 +238,12 @@ fn fill(dir: &Path, scores: usize, per_score: usize, decisions: usize) {
     let mut ids = git_maestro::model::ids::IdGen::with_seed(1);
     for i in 0..decisions {
         let id = ids.next(1_700_000_000_000 + i as u64);
-        // As a log fills: mostly claims, approvals and merges; one in a hundred a design.
+        // As a log fills: claims, approvals and merges, and now and then a design (ten in
+        // all, so that (d) measures the log's size, not how many records a prompt ranks).
         let kind = [DecisionKind::Assignment, DecisionKind::Approval, DecisionKind::Merge][i % 3];
         let d = Decision::new(
             id,
-            if i % 100 == 0 { DecisionKind::Design } else { kind },
+            if i % 10_000 == 0 { DecisionKind::Design } else { kind },
             format!("decision {i}"),
             "bench".into(),
             "fill".into(),

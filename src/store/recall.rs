@@ -61,19 +61,21 @@ pub fn recall(store: &Store, view: &View<'_>) -> Result<(Vec<Knowledge>, Vec<Dec
 /// Bring `cache`, of the state `before` (`None`: empty), up to `view`: drop what is gone,
 /// read what was added or changed.
 fn update(cache: &mut Cache, view: &View<'_>, before: Option<&View<'_>>) -> Result<()> {
-    let ours = |path: &str| under(path, DECISIONS_DIR) || under(path, KNOWLEDGE_DIR);
-    let changed: Vec<(String, ObjectId)> = view.files_since(before)?.into_iter().filter(|(p, _)| ours(p)).collect();
-    if let Some(before) = before {
-        for (path, _) in before.files_since(Some(view))? {
-            cache.knowledge.remove(&path);
-            cache.decisions.remove(&path);
+    let mut changed = Vec::new();
+    for dir in [KNOWLEDGE_DIR, DECISIONS_DIR] {
+        changed.extend(view.files_since_in(dir, before)?.into_iter().map(|(path, blob)| (dir, path, blob)));
+        if let Some(before) = before {
+            for (path, _) in before.files_since_in(dir, Some(view))? {
+                cache.knowledge.remove(&path);
+                cache.decisions.remove(&path);
+            }
         }
     }
-    for (path, blob) in changed {
+    for (dir, path, blob) in changed {
         cache.knowledge.remove(&path);
         cache.decisions.remove(&path);
         let bytes = view.blob(&path, blob)?;
-        if under(&path, KNOWLEDGE_DIR) {
+        if dir == KNOWLEDGE_DIR {
             cache.knowledge.insert(path.clone(), codec::read(&path, &bytes)?);
         } else {
             let decision: Decision = codec::read(&path, &bytes)?;
@@ -83,10 +85,6 @@ fn update(cache: &mut Cache, view: &View<'_>, before: Option<&View<'_>>) -> Resu
         }
     }
     Ok(())
-}
-
-fn under(path: &str, dir: &str) -> bool {
-    path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// The cache at `file`, or an empty one if it does not read or is of another version.

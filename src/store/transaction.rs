@@ -131,10 +131,23 @@ impl<'s> View<'s> {
     /// path), sorted by path. A directory whose tree is the same in both is not read at all,
     /// so this costs what changed, not the size of the state.
     pub fn files_since(&self, since: Option<&View<'_>>) -> Result<Vec<(String, ObjectId)>> {
+        self.files_since_in("", since)
+    }
+
+    /// [`View::files_since`] of the directory `dir` (a path from the root) alone.
+    pub fn files_since_in(&self, dir: &str, since: Option<&View<'_>>) -> Result<Vec<(String, ObjectId)>> {
         let Some(tree) = self.tree else { return Ok(Vec::new()) };
         let mut out = Vec::new();
+        let before = match since {
+            Some(since) if dir.is_empty() => since.tree,
+            Some(since) => {
+                let (parent, name) = dir.rsplit_once('/').unwrap_or(("", dir));
+                since.list_ids(parent)?.into_iter().find(|(n, is_dir, _)| n == name && *is_dir).map(|(.., id)| id)
+            }
+            None => None,
+        };
         // Each directory to read, with its tree in `since` if it had one there.
-        let mut dirs = vec![(String::new(), since.and_then(|s| s.tree))];
+        let mut dirs = vec![(dir.to_owned(), before)];
         while let Some((dir, before)) = dirs.pop() {
             let known: std::collections::HashMap<String, (bool, ObjectId)> = match before {
                 Some(before) => self.repo.list_dir(before, "")?.into_iter().map(|(n, d, id)| (n, (d, id))).collect(),
