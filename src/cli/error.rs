@@ -80,13 +80,16 @@ impl CommandError {
         }
     }
 
+    /// What caused the error, outermost first.
+    fn causes(&self) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+        std::iter::successors(self.error.source(), |e| (*e).source())
+    }
+
     /// The text for stderr.
     pub fn render(&self) -> String {
         let mut out = format!("Error: {}\n", self.error);
-        let mut source = self.error.source();
-        while let Some(cause) = source {
+        for cause in self.causes() {
             let _ = writeln!(out, "Caused by: {cause}");
-            source = cause.source();
         }
         for hint in &self.hints {
             let _ = writeln!(out, "Hint: {hint}");
@@ -96,12 +99,7 @@ impl CommandError {
 
     /// The object for stdout under `--json`.
     pub fn to_json(&self) -> serde_json::Value {
-        let mut causes = Vec::new();
-        let mut source = self.error.source();
-        while let Some(cause) = source {
-            causes.push(cause.to_string());
-            source = cause.source();
-        }
+        let causes: Vec<String> = self.causes().map(|c| c.to_string()).collect();
         serde_json::json!({
             "error": { "code": self.code, "message": self.error.to_string(), "causes": causes, "hints": self.hints }
         })

@@ -27,14 +27,8 @@ use std::time::{Duration, Instant};
 /// An error and each of its causes, joined by ": ", for a failure recorded as one line of text
 /// (an attempt's reason), where the causes would otherwise be lost.
 pub fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    let chain = std::iter::successors(Some(error), |e| e.source());
+    chain.map(ToString::to_string).collect::<Vec<_>>().join(": ")
 }
 
 /// How long `--version` may take before the probe gives up. Node CLIs start slowly on a busy

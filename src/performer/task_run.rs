@@ -79,8 +79,10 @@ pub enum RunError {
     BaseBehind { task: String, dep: String, commit: String },
     #[error("{0} is being run by another process right now")]
     Busy(String),
-    #[error("{0}")]
-    Worktree(String),
+    #[error("cannot prepare the worktree")]
+    Prepare(#[source] Box<RunError>),
+    #[error("cannot start the performer")]
+    Start(#[source] std::io::Error),
     #[error(transparent)]
     Refused(#[from] lifecycle::Refusal),
     #[error(transparent)]
@@ -89,6 +91,8 @@ pub enum RunError {
     Task(#[from] crate::model::TaskError),
     #[error(transparent)]
     Git(#[from] git::Error),
+    #[error(transparent)]
+    Kernel(#[from] crate::kernel::KernelError),
     #[error(transparent)]
     Unmet(#[from] super::requirements::Unmet),
     #[error("cannot run the performer: {0}")]
@@ -307,7 +311,7 @@ fn perform(
     // dependencies), or the Score's target before the first merge.
     let base = worktree_base(repo, &run.score)?.ok_or_else(|| RunError::NoTarget(run.score.target.clone()))?;
     let repaired = prepare_worktree(store, (task, &run.branch), base, (worktree, req.pool), run_id)
-        .map_err(|e| RunError::Worktree(format!("cannot prepare the worktree: {}", super::with_causes(&e))))?;
+        .map_err(|e| RunError::Prepare(Box::new(e)))?;
     crate::failpoint::hit("task-run:worktree");
     // Its own ports for the run, and its setup when it is new (see `super::setup`).
     let logs = run.transcript.parent().map(Path::to_owned).unwrap_or_default();
@@ -377,7 +381,7 @@ fn perform(
             live(e);
         })
     })
-    .map_err(|e| RunError::Worktree(format!("cannot start the performer: {}", super::with_causes(&e))))?;
+    .map_err(RunError::Start)?;
     crate::failpoint::hit("task-run:performed");
     let mut fin = Finish {
         exit: Some(outcome.exit),
@@ -492,9 +496,7 @@ fn prepare_worktree(
         }
     };
     if !worktree.exists() {
-        let taken = pool > 0
-            && crate::kernel::pool::take(store, (&task.score, &task.id), worktree, tip)
-                .map_err(|e| RunError::Worktree(super::with_causes(&e)))?;
+        let taken = pool > 0 && crate::kernel::pool::take(store, (&task.score, &task.id), worktree, tip)?;
         if taken {
             repo.attach_worktree(worktree, branch)?;
         } else {

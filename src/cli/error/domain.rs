@@ -92,7 +92,9 @@ impl From<RunError> for CommandError {
                 user("base-behind", &e).hint("run `git maestro sync` to fetch the Score's branches, then run it again")
             }
             R::Unmet(ref u) => user("performer-misconfigured", &e).hint(format!("{}; nothing was changed", u.hint)),
-            R::Worktree(_) | R::Io(_) => user("run-failed", &e),
+            R::Prepare(_) | R::Start(_) => CommandError::wrap(Kind::User, "run-failed", e),
+            R::Io(_) => user("run-failed", &e),
+            R::Kernel(e) => e.into(),
             R::OverBudget { ref score, ref task, ref why } => {
                 let id = task.rsplit('/').next().unwrap_or_default();
                 user("over-budget", &e)
