@@ -2,8 +2,8 @@
 //!
 //! (a) a whole-process `task claim` against the same write as a git plumbing script;
 //! (b) an in-process claim at 10 tasks against one at 10,000 tasks plus 100,000 decisions;
-//! (d) in the same two states, what a task run recalls from memory after a write;
-//! (c) a whole-process `task show` against `git cat-file -p refs/maestro/state:<path>`.
+//! (c) a whole-process `task show` against `git cat-file -p refs/maestro/state:<path>`;
+//! (d) in the two states of (b), what a task run recalls from memory after a write.
 //!
 //! Run with `cargo bench --bench state`. `MAESTRO_BENCH_QUICK=1` uses fewer samples;
 //! `MAESTRO_BENCH_ONLY=ab` runs only the named ones; `MAESTRO_BENCH_KEEP=1` keeps the repositories.

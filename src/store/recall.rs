@@ -45,7 +45,8 @@ pub fn recall(store: &Store, view: &View<'_>) -> Result<(Vec<Knowledge>, Vec<Dec
         let since = cache.commit.as_deref().and_then(|c| ObjectId::from_hex(c.as_bytes()).ok());
         let before = since.and_then(|commit| store.view_at(commit).ok());
         if before.is_none() {
-            cache = Cache { version: CACHE_VERSION, ..Cache::default() };
+            cache.knowledge.clear();
+            cache.decisions.clear();
         }
         update(&mut cache, view, before.as_ref())?;
         cache.commit = now;
@@ -58,8 +59,8 @@ pub fn recall(store: &Store, view: &View<'_>) -> Result<(Vec<Knowledge>, Vec<Dec
     Ok((knowledge, decisions))
 }
 
-/// Bring `cache`, of the state `before` (`None`: empty), up to `view`: drop what is gone,
-/// read what was added or changed.
+/// Bring `cache`, of the state `before` (`None`: empty), up to `view`: drop what is gone or
+/// changed there, then read what was added or changed.
 fn update(cache: &mut Cache, view: &View<'_>, before: Option<&View<'_>>) -> Result<()> {
     let mut changed = Vec::new();
     for dir in [KNOWLEDGE_DIR, DECISIONS_DIR] {
@@ -72,8 +73,6 @@ fn update(cache: &mut Cache, view: &View<'_>, before: Option<&View<'_>>) -> Resu
         }
     }
     for (dir, path, blob) in changed {
-        cache.knowledge.remove(&path);
-        cache.decisions.remove(&path);
         let bytes = view.blob(&path, blob)?;
         if dir == KNOWLEDGE_DIR {
             cache.knowledge.insert(path.clone(), codec::read(&path, &bytes)?);
