@@ -150,6 +150,43 @@ fn a_write_to_the_main_checkout_fails_the_attempt_unless_config_says_warn() {
     }
 }
 
+/// A person edits the main checkout while a performer runs: a confined run, which the kernel
+/// keeps out of that checkout, is not blamed for it (and its status is not taken before and
+/// after); an unconfined run is, as nothing else tells the two writers apart.
+#[test]
+fn a_persons_edit_of_the_main_checkout_during_a_confined_run_is_not_the_runs() {
+    for (extra, blamed) in [("sandbox = \"required\"\n", false), ("sandbox = \"off\"\n", true)] {
+        let env = TestEnv::new();
+        let dir = repo(&env, "");
+        let go = env.path("go");
+        // It waits (at most 60 s) until the person has written, so the edit falls in its run.
+        let script = format!(
+            "#!/bin/sh\ncd \"$MAESTRO_WORKTREE\"\necho work > result.txt\n\
+             i=0; while [ ! -f '{}' ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done\n",
+            go.display()
+        );
+        std::fs::write(dir.join(".maestro/config.toml"), performer(&env, &script, extra)).unwrap();
+        let mut run = env.command(&dir);
+        let child = run.args(["task", "run", "s/t0", "--performer", "p", "--json"]).spawn().unwrap();
+        let started = std::time::Instant::now();
+        while !env.path("worktrees").is_dir() || !worktree(&env).join("result.txt").exists() {
+            assert!(started.elapsed().as_secs() < 60, "the performer never started");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::fs::write(dir.join("person.txt"), "a person's edit\n").unwrap();
+        std::fs::write(&go, "").unwrap();
+        let out: crate::common::Run = child.wait_with_output().unwrap().into();
+        let task = task(&env, &dir);
+        let attempt = &task["attempts"][0];
+        if blamed {
+            assert_eq!(attempt["outside_writes"], serde_json::json!(["person.txt"]), "{}\n{task:#}", out.render());
+        } else {
+            assert!(attempt.get("outside_writes").is_none(), "{}\n{task:#}", out.render());
+            assert_eq!(task["status"], "submitted", "{task:#}");
+        }
+    }
+}
+
 #[test]
 fn required_without_landlock_refuses_and_changes_nothing() {
     let env = TestEnv::new();

@@ -64,6 +64,12 @@ pub fn unsaved(repo: &Repo, path: &Path) -> Result<Option<String>, KernelError> 
         let shown: Vec<&str> = dirty.iter().take(3).map(String::as_str).collect();
         return Ok(Some(format!("it has uncommitted changes or untracked files ({})", shown.join(", "))));
     }
+    unsaved_head(repo, path)
+}
+
+/// Why the HEAD of the worktree at `path` is unsaved, if it is: it names no commit that a ref
+/// reaches.
+fn unsaved_head(repo: &Repo, path: &Path) -> Result<Option<String>, KernelError> {
     let head = match repo.worktree_head(path)? {
         WorktreeHead::Detached(id) => id,
         WorktreeHead::Branch(name) => match repo.read_ref(&name)? {
@@ -78,14 +84,24 @@ pub fn unsaved(repo: &Repo, path: &Path) -> Result<Option<String>, KernelError> 
 }
 
 /// A free place in the pool for one more worktree, with the lock held, when the pool holds
-/// fewer than `cap` entries and the worktree at `path` holds nothing unsaved.
-pub fn slot(repo: &Repo, path: &Path, cap: usize) -> Result<Option<(PoolLock, PathBuf)>, KernelError> {
+/// fewer than `cap` entries and the worktree at `path` holds nothing unsaved. `seen_clean`: the
+/// caller has just found it without uncommitted changes, so only its HEAD is checked.
+pub fn slot(
+    repo: &Repo,
+    path: &Path,
+    cap: usize,
+    seen_clean: bool,
+) -> Result<Option<(PoolLock, PathBuf)>, KernelError> {
     if cap == 0 {
         return Ok(None);
     }
     let held = lock(repo)?;
     let entries = entries(repo);
-    if entries.len() >= cap || unsaved(repo, path)?.is_some() {
+    if entries.len() >= cap {
+        return Ok(None);
+    }
+    let unsaved = if seen_clean { unsaved_head(repo, path)? } else { unsaved(repo, path)? };
+    if unsaved.is_some() {
         return Ok(None);
     }
     let taken: Vec<u64> = entries.iter().filter_map(|p| p.file_name()?.to_str()?.parse().ok()).collect();

@@ -139,7 +139,7 @@ pub fn prune_one(
         if let (Action::Archived, Some(t)) = (&action, tip) {
             store.keep(t)?;
         }
-        let slot = super::pool::slot(&store.repo, path, pool)?;
+        let slot = super::pool::slot(&store.repo, path, pool, !dirty)?;
         let effect = match &slot {
             Some((_, at)) => Effect::ParkWorktree { path: path.display().to_string(), pool: at.display().to_string() },
             None => Effect::RemoveWorktree { path: path.display().to_string() },

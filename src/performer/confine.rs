@@ -90,6 +90,38 @@ impl Confinement {
     }
 }
 
+/// Whether a run under `mode` that may write `worktree` and `writable` (besides its own
+/// directories, all in the repository's git dir) cannot change the main checkout at `main`:
+/// the kernel will enforce every write right, and none of those paths is in the checkout or
+/// holds it. Such a run needs no status of the checkout before and after it.
+pub fn keeps_out_of(main: &Path, mode: Mode, worktree: &Path, writable: &[PathBuf]) -> bool {
+    let main = resolved(main);
+    crate::sandbox::will_confine_writes(mode)
+        && std::iter::once(worktree)
+            .chain(writable.iter().map(PathBuf::as_path))
+            .map(resolved)
+            .all(|path| !path.starts_with(&main) && !main.starts_with(&path))
+}
+
+/// `path` with symbolic links resolved as far as it exists: a missing writable directory is
+/// made before the run and then granted where it resolves.
+fn resolved(path: &Path) -> PathBuf {
+    let mut missing = Vec::new();
+    let mut at = path;
+    loop {
+        if let Ok(real) = std::fs::canonicalize(at) {
+            return missing.iter().rev().fold(real, |p, name| p.join(name));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_owned());
+                at = parent;
+            }
+            _ => return path.to_owned(),
+        }
+    }
+}
+
 /// The ports a performer with this endpoint may reach: the endpoint's own (443 without one)
 /// and `extra`.
 pub fn endpoint_ports(base_url: Option<&str>, extra: &[u16]) -> Vec<u16> {
@@ -110,5 +142,25 @@ mod tests {
         assert_eq!(endpoint_ports(Some("http://127.0.0.1:8123/v1"), &[22]), [22, 8123]);
         assert_eq!(endpoint_ports(Some("https://api.example.com"), &[443]), [443]);
         assert_eq!(endpoint_ports(Some("http://localhost"), &[]), [80]);
+    }
+
+    #[test]
+    fn a_run_keeps_out_of_the_main_checkout_only_when_nothing_it_may_write_overlaps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (main, elsewhere) = (dir.path().join("main"), dir.path().join("worktrees/s/t"));
+        std::fs::create_dir_all(&main).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&main, dir.path().join("link")).unwrap();
+        let keeps_out = |mode, writable: &[PathBuf]| keeps_out_of(&main, mode, &elsewhere, writable);
+        if crate::sandbox::probe() < 3 {
+            assert!(!keeps_out(Mode::Required, &[]), "no Landlock that enforces every write right");
+            return;
+        }
+        assert!(keeps_out(Mode::Auto, &[dir.path().join("cache")]));
+        assert!(!keeps_out(Mode::Off, &[]), "an unconfined run may write anywhere");
+        assert!(!keeps_out(Mode::Auto, &[main.join("build")]), "a writable path in the checkout");
+        assert!(!keeps_out(Mode::Auto, &[dir.path().to_owned()]), "a writable path that holds it");
+        assert!(!keeps_out(Mode::Auto, &[dir.path().join("link/not-yet/made")]), "a path through a link into it");
+        assert!(!keeps_out_of(&main, Mode::Auto, &main.join(".worktrees/t"), &[]), "a worktree in the checkout");
     }
 }

@@ -369,7 +369,13 @@ fn perform(
         );
         std::fs::write(worktree.join(name), text)?;
     }
+    // Writes to the main checkout are spotted by its status before and after, unless the kernel
+    // keeps the run out of it: then a person's edits meanwhile are not taken for the run's.
     let main_checkout = repo.main_workdir();
+    let kept_out = main_checkout
+        .as_deref()
+        .is_some_and(|main| super::confine::keeps_out_of(main, performer.sandbox, worktree, &performer.writable));
+    let main_checkout = main_checkout.filter(|_| !kept_out);
     let dirty_before = main_checkout.as_deref().map(git::dirty_paths).transpose()?.unwrap_or_default();
     let guarded_before = repo.outside_fingerprint()?;
     // The lease is renewed while the performer reports, so other hosts see the run alive, and
@@ -396,6 +402,10 @@ fn perform(
     };
     fin.outside_writes = match main_checkout.as_deref().map(git::dirty_paths).transpose()? {
         Some(after) => after.into_iter().filter(|p| !dirty_before.contains(p)).collect(),
+        // Not expected: the supervisor confines on the kernel this process probed.
+        None if kept_out && outcome.sandbox.is_some_and(|level| !level.confines_writes()) => {
+            vec!["the main checkout (not checked: the run was less confined than expected)".into()]
+        }
         None => Vec::new(),
     };
     fin.outside_writes.extend(git::outside_changes(&guarded_before, &repo.outside_fingerprint()?));

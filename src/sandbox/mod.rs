@@ -84,6 +84,18 @@ impl Level {
     pub fn is_confined(self) -> bool {
         matches!(self, Level::Partial(_) | Level::Full(_))
     }
+
+    /// Whether every write right of the policy was enforced (only the network may have been
+    /// left alone), so the run wrote nothing outside its writable paths.
+    pub fn confines_writes(self) -> bool {
+        matches!(self, Level::Partial(abi) | Level::Full(abi) if abi >= FS_ABI as u8)
+    }
+}
+
+/// Whether a run under `mode` will have every write right of its policy enforced on this
+/// kernel: what [`Level::confines_writes`] will say of it afterwards.
+pub fn will_confine_writes(mode: Mode) -> bool {
+    mode != Mode::Off && probe() >= FS_ABI as u8
 }
 
 /// Why a run could not be confined.
