@@ -142,6 +142,30 @@ fn a_pooled_worktree_with_anything_unsaved_is_never_reused_and_prune_keeps_it() 
     assert!(!list.contains("maestro/pool"), "no pooled worktree is registered:\n{list}");
 }
 
+/// A pooled worktree's HEAD is saved while any ref reaches it: the branch it was parked from,
+/// or, once that branch is gone, a merge. A commit made on it that no ref reaches keeps it out.
+#[test]
+fn a_pooled_worktree_is_reused_while_any_ref_reaches_its_head() {
+    let env = TestEnv::new();
+    let dir = landed_then_moved(&env);
+    env.run(&dir, &["gc"]).success();
+    assert_eq!(pool(&dir), ["0", "1", "2"]);
+    let branches = env.git(&dir, &["branch", "--list", "maestro/m/tasks/*"]).success_git();
+    assert_eq!(branches, "", "gc removed the merged task branches: only the merges reach their work");
+    let entry = |n: &str| pool_dir(&dir).join(n);
+    for n in ["0", "1"] {
+        env.git(&entry(n), &["commit", "-q", "--allow-empty", "-m", "on no ref"]).success_git();
+    }
+    let third = inode(&entry("2"));
+
+    plan(&env, &dir, "n", 1);
+    run_with(&env, &dir, "n/t0", "n.txt=n");
+    let wt = worktree_of(&env, &dir, "maestro/n/tasks/t0").unwrap();
+    assert_eq!(inode(&wt), third, "the entry whose HEAD a merge reaches is reused");
+    assert_eq!(pool(&dir), ["0", "1"], "the others stay where they are");
+    checkout_matches(&env, &wt, "main", &["n.txt"]);
+}
+
 #[test]
 fn the_pool_holds_at_most_its_cap_and_the_rest_is_removed() {
     let env = TestEnv::new();

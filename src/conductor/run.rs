@@ -113,6 +113,8 @@ pub fn run(
     let mut patience = 5;
     let clone = store.clone_id()?;
     let elsewhere = |t: &Task| t.claimed_elsewhere(&clone);
+    // Each round reads the Score again after a write, which changed a bucket or two of it.
+    let mut kept = store::KeptTasks::default();
     loop {
         if let Some(remote) = &shared.remote {
             remote.sync(&store, on);
@@ -121,7 +123,8 @@ pub fn run(
         let read = view.commit;
         let score = store::score(&view, &opts.score)?;
         let tasks;
-        (tasks, unusable) = store::readable_tasks(&view, &score)?;
+        (tasks, unusable) = kept.readable_tasks(&view, &score)?;
+        kept.sweep();
         for (path, problem) in &unusable {
             if reported.insert(format!("{path}: {problem}")) {
                 on(Progress::Unusable { path: path.clone(), problem: problem.clone() });

@@ -150,6 +150,15 @@ pub fn url_port(url: &str) -> Option<u16> {
 }
 
 impl Repo {
+    /// Where what a run must leave alone outside its worktree lives: the main checkout, and
+    /// the files [`Repo::outside_fingerprint`] covers.
+    pub fn guarded_paths(&self) -> Vec<PathBuf> {
+        let common = self.common_dir();
+        let mut paths: Vec<PathBuf> = ["config", "hooks", "refs", "packed-refs"].map(|p| common.join(p)).into();
+        paths.extend(self.main_workdir());
+        paths
+    }
+
     /// What a run must leave alone outside its worktree, fingerprinted: the repository's hooks
     /// and config, and its branches and tags other than git-maestro's own (`maestro/*`).
     /// Compare two with [`outside_changes`].

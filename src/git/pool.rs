@@ -30,6 +30,9 @@ pub enum WorktreeHead {
     Branch(String),
 }
 
+/// The file in a linked worktree's admin dir naming the branch its HEAD was detached from.
+const DETACHED_FROM: &str = "maestro-detached-from";
+
 impl Repo {
     /// The admin dir of the linked worktree at `path`, from its `.git` file, accepted only
     /// inside this repository's `worktrees/` (a redirected link is refused).
@@ -62,16 +65,26 @@ impl Repo {
     }
 
     /// Detach the HEAD of the worktree at `path` at the commit it names, so its branch is free.
+    /// The branch it left is noted in the worktree's admin dir ([`Repo::detached_from`]).
     pub fn detach_worktree(&self, path: &Path) -> Result<ObjectId> {
         let admin = self.linked_admin(path)?;
-        let commit = match self.worktree_head(path)? {
+        let (branch, commit) = match self.worktree_head(path)? {
             WorktreeHead::Detached(id) => return Ok(id),
             WorktreeHead::Branch(name) => {
-                self.read_ref(&name)?.ok_or_else(|| Error::Ref(format!("{name} does not exist")))?
+                let commit = self.read_ref(&name)?.ok_or_else(|| Error::Ref(format!("{name} does not exist")))?;
+                (name, commit)
             }
         };
+        write_atomic(&admin.join(DETACHED_FROM), format!("{branch}\n").as_bytes())?;
         write_atomic(&admin.join("HEAD"), format!("{commit}\n").as_bytes())?;
         Ok(commit)
+    }
+
+    /// The branch [`Repo::detach_worktree`] last detached the worktree at `path` from: a hint
+    /// of where its HEAD is saved (the branch may have moved since), `None` when there is none.
+    pub fn detached_from(&self, path: &Path) -> Option<String> {
+        let text = std::fs::read_to_string(self.linked_admin(path).ok()?.join(DETACHED_FROM)).ok()?;
+        Some(text.trim_end().to_owned()).filter(|name| name.starts_with("refs/"))
     }
 
     /// Attach the HEAD of the worktree at `path` to `branch` (short name). Its files must
@@ -106,17 +119,19 @@ impl Repo {
     /// keep and archive refs, …).
     pub fn reachable_from_refs(&self, commit: ObjectId) -> Result<bool> {
         let refs = self.inner.references().ctx(|| "cannot read the refs".into())?;
-        let mut tips = Vec::new();
+        // Most often a ref names it: compare what the refs name before reading any object
+        // (peeling a ref reads the object it names, to see whether it is a tag).
+        let mut all = Vec::new();
         for r in refs.all().ctx(|| "cannot read the refs".into())? {
-            let Ok(mut r) = r else { continue };
-            let Ok(id) = r.peel_to_id() else { continue };
-            if id.detach() == commit {
+            let Ok(r) = r else { continue };
+            if r.target().try_id() == Some(commit.as_ref()) {
                 return Ok(true);
             }
-            tips.push(id.detach());
+            all.push(r);
         }
-        for tip in tips {
-            if self.is_ancestor(commit, tip).unwrap_or(false) {
+        for mut r in all {
+            let Ok(tip) = r.peel_to_id() else { continue };
+            if tip.detach() == commit || self.is_ancestor(commit, tip.detach()).unwrap_or(false) {
                 return Ok(true);
             }
         }

@@ -73,11 +73,14 @@ fn unsaved_head(repo: &Repo, path: &Path) -> Result<Option<String>, KernelError>
     let head = match repo.worktree_head(path)? {
         WorktreeHead::Detached(id) => id,
         WorktreeHead::Branch(name) => match repo.read_ref(&name)? {
-            Some(id) => id,
+            Some(_) => return Ok(None),
             None => return Ok(Some(format!("its branch {name} has no commit"))),
         },
     };
-    if !repo.reachable_from_refs(head)? {
+    // A parked worktree's HEAD is most often still where the branch it left points: looking
+    // there first spares reading every ref.
+    let left = repo.detached_from(path).map(|branch| repo.read_ref(&branch)).transpose()?.flatten();
+    if left != Some(head) && !repo.reachable_from_refs(head)? {
         return Ok(Some(format!("its HEAD {} is on no ref", head.to_hex_with_len(12))));
     }
     Ok(None)

@@ -91,16 +91,62 @@ impl Confinement {
 }
 
 /// Whether a run under `mode` that may write `worktree` and `writable` (besides its own
-/// directories, all in the repository's git dir) cannot change the main checkout at `main`:
-/// the kernel will enforce every write right, and none of those paths is in the checkout or
-/// holds it. Such a run needs no status of the checkout before and after it.
-pub fn keeps_out_of(main: &Path, mode: Mode, worktree: &Path, writable: &[PathBuf]) -> bool {
-    let main = resolved(main);
+/// directories in the repository's git dir) cannot change any of the `guarded` paths: the
+/// kernel will enforce every write right, and none of those paths is in a guarded one or holds
+/// it.
+pub fn keeps_out_of(guarded: &[PathBuf], mode: Mode, worktree: &Path, writable: &[PathBuf]) -> bool {
+    let guarded: Vec<PathBuf> = guarded.iter().map(|p| resolved(p)).collect();
     crate::sandbox::will_confine_writes(mode)
         && std::iter::once(worktree)
             .chain(writable.iter().map(PathBuf::as_path))
             .map(resolved)
-            .all(|path| !path.starts_with(&main) && !main.starts_with(&path))
+            .all(|path| guarded.iter().all(|g| !path.starts_with(g) && !g.starts_with(&path)))
+}
+
+/// What a performer changed outside its worktree ([`Repo::guarded_paths`]): the main
+/// checkout's status and [`Repo::outside_fingerprint`] taken before the run, compared after
+/// it. Neither is taken for a run the kernel keeps out of them ([`keeps_out_of`]), so a
+/// person's edits meanwhile are not taken for the run's.
+pub struct OutsideGuard {
+    /// The main checkout and its changed paths before the run.
+    main: Option<(PathBuf, Vec<String>)>,
+    fingerprint: Option<std::collections::BTreeMap<String, String>>,
+}
+
+impl OutsideGuard {
+    pub fn before(repo: &Repo, mode: Mode, worktree: &Path, writable: &[PathBuf]) -> git::Result<OutsideGuard> {
+        if keeps_out_of(&repo.guarded_paths(), mode, worktree, writable) {
+            return Ok(OutsideGuard { main: None, fingerprint: None });
+        }
+        let main = match repo.main_workdir() {
+            Some(main) => Some((main.clone(), git::dirty_paths(&main)?)),
+            None => None,
+        };
+        Ok(OutsideGuard { main, fingerprint: Some(repo.outside_fingerprint()?) })
+    }
+
+    /// What changed since [`OutsideGuard::before`], for a run the supervisor confined at
+    /// `level`.
+    pub fn after(self, repo: &Repo, level: Option<crate::sandbox::Level>) -> git::Result<Vec<String>> {
+        let Some(before) = self.fingerprint else {
+            // Not expected: the supervisor confines on the kernel this process probed.
+            return Ok(match level {
+                Some(level) if !level.confines_writes() => {
+                    vec![
+                        "the main checkout and the repository (not checked: the run was less confined than expected)"
+                            .into(),
+                    ]
+                }
+                _ => Vec::new(),
+            });
+        };
+        let mut changed = match &self.main {
+            Some((main, dirty)) => git::dirty_paths(main)?.into_iter().filter(|p| !dirty.contains(p)).collect(),
+            None => Vec::new(),
+        };
+        changed.extend(git::outside_changes(&before, &repo.outside_fingerprint()?));
+        Ok(changed)
+    }
 }
 
 /// `path` with symbolic links resolved as far as it exists: a missing writable directory is
@@ -151,7 +197,8 @@ mod tests {
         std::fs::create_dir_all(&main).unwrap();
         std::fs::create_dir_all(&elsewhere).unwrap();
         std::os::unix::fs::symlink(&main, dir.path().join("link")).unwrap();
-        let keeps_out = |mode, writable: &[PathBuf]| keeps_out_of(&main, mode, &elsewhere, writable);
+        let guarded = [main.clone()];
+        let keeps_out = |mode, writable: &[PathBuf]| keeps_out_of(&guarded, mode, &elsewhere, writable);
         if crate::sandbox::probe() < 3 {
             assert!(!keeps_out(Mode::Required, &[]), "no Landlock that enforces every write right");
             return;
@@ -161,6 +208,6 @@ mod tests {
         assert!(!keeps_out(Mode::Auto, &[main.join("build")]), "a writable path in the checkout");
         assert!(!keeps_out(Mode::Auto, &[dir.path().to_owned()]), "a writable path that holds it");
         assert!(!keeps_out(Mode::Auto, &[dir.path().join("link/not-yet/made")]), "a path through a link into it");
-        assert!(!keeps_out_of(&main, Mode::Auto, &main.join(".worktrees/t"), &[]), "a worktree in the checkout");
+        assert!(!keeps_out_of(&guarded, Mode::Auto, &main.join(".worktrees/t"), &[]), "a worktree in the checkout");
     }
 }

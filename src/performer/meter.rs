@@ -49,7 +49,9 @@ impl Meter {
         now: jiff::Timestamp,
     ) -> Result<Meter, store::Error> {
         let caps = ledger::caps_for(caps, &store::score(r, score)?);
-        let before = spent_by(r, (score, task), !caps.day.is_none(), now)?;
+        // Without a cap, what was spent does not matter (and reading it means every task).
+        let before =
+            if caps.is_none() { Default::default() } else { spent_by(r, (score, task), !caps.day.is_none(), now)? };
         Ok(Meter::new(prices, model).with_caps(caps, before))
     }
 

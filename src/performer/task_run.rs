@@ -158,7 +158,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
         .ok_or_else(|| RunError::Busy(format!("{score_id}/{task_id}")))?;
 
     // 0. Its dependencies' merges must be here before it starts on top of them.
-    let (score, tasks) = store::score_with_readable_tasks(&store.view()?, score_id)?;
+    let (score, tasks) = store::score_with_task_and_deps(&store.view()?, score_id, task_id)?;
     let leases = crate::kernel::Leases::of(store)?;
     if let Some(task) = tasks.iter().find(|t| t.id == task_id) {
         let live = leases.liveness(task, store.session.now());
@@ -179,7 +179,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     // 1. Claim the task for the performer, start it, and open the attempt.
     let origin = store.origin()?;
     let started = store.transact(&format!("run {score_id}/{task_id} with {performer}"), |tx| {
-        let (score, tasks) = store::score_with_readable_tasks(tx, score_id)?;
+        let (score, tasks) = store::score_with_task_and_deps(tx, score_id, task_id)?;
         let mut task: Task = store::task(tx, score_id, task_id)?;
         // We hold its run lock, so a run of it on this machine is gone whatever its lease says.
         let live = match leases.liveness(&task, tx.now) {
@@ -369,15 +369,7 @@ fn perform(
         );
         std::fs::write(worktree.join(name), text)?;
     }
-    // Writes to the main checkout are spotted by its status before and after, unless the kernel
-    // keeps the run out of it: then a person's edits meanwhile are not taken for the run's.
-    let main_checkout = repo.main_workdir();
-    let kept_out = main_checkout
-        .as_deref()
-        .is_some_and(|main| super::confine::keeps_out_of(main, performer.sandbox, worktree, &performer.writable));
-    let main_checkout = main_checkout.filter(|_| !kept_out);
-    let dirty_before = main_checkout.as_deref().map(git::dirty_paths).transpose()?.unwrap_or_default();
-    let guarded_before = repo.outside_fingerprint()?;
+    let outside = super::confine::OutsideGuard::before(repo, performer.sandbox, worktree, &performer.writable)?;
     // The lease is renewed while the performer reports, so other hosts see the run alive, and
     // its usage so far is recorded on the attempt.
     let every = crate::kernel::Leases::of(store)?.heartbeat_every().unsigned_abs();
@@ -400,15 +392,7 @@ fn perform(
         meter: outcome.meter,
         ..Finish::default()
     };
-    fin.outside_writes = match main_checkout.as_deref().map(git::dirty_paths).transpose()? {
-        Some(after) => after.into_iter().filter(|p| !dirty_before.contains(p)).collect(),
-        // Not expected: the supervisor confines on the kernel this process probed.
-        None if kept_out && outcome.sandbox.is_some_and(|level| !level.confines_writes()) => {
-            vec!["the main checkout (not checked: the run was less confined than expected)".into()]
-        }
-        None => Vec::new(),
-    };
-    fin.outside_writes.extend(git::outside_changes(&guarded_before, &repo.outside_fingerprint()?));
+    fin.outside_writes = outside.after(repo, outcome.sandbox)?;
     fin.outside_writes.extend(outcome.aftermath.relinked.iter().map(|p| format!("{p} (redirected, put back)")));
 
     // Commit whatever the performer left, whatever its verdict: the work is kept. An agent that

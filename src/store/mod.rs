@@ -55,8 +55,8 @@ pub use kept::KeptTasks;
 pub use recall::recall;
 pub use records::{
     Read, append_decision, decisions, handovers, knowledge, knowledge_entry, new_decision, performer_stats,
-    readable_scores, readable_tasks, record_outcome, run_sessions, score, score_with_readable_tasks, score_with_tasks,
-    scores, task, tasks,
+    readable_scores, readable_tasks, record_outcome, run_sessions, score, score_with_readable_tasks,
+    score_with_task_and_deps, score_with_tasks, scores, task, tasks,
 };
 pub use transaction::{DEADLINE, Outcome, Tx, View, trailer};
 pub use verify::{check_all, check_since};

@@ -125,15 +125,20 @@ pub fn tasks(r: &impl Read, score: &Score) -> Result<Vec<Task>> {
 /// version refuses (see [`super::validate`]) is left out, so the rest of the Score stays
 /// usable (`run` reports it and goes on with the others).
 pub fn readable_tasks(r: &impl Read, score: &Score) -> Result<(Vec<Task>, BTreeMap<String, String>)> {
+    readable(r, &score.id, &score.tasks)
+}
+
+/// [`readable_tasks`] of the tasks `ids` of the Score `score`.
+fn readable(r: &impl Read, score: &str, ids: &[String]) -> Result<(Vec<Task>, BTreeMap<String, String>)> {
     let (mut good, mut bad) = (Vec::new(), BTreeMap::new());
-    for id in &score.tasks {
-        match task(r, &score.id, id) {
+    for id in ids {
+        match task(r, score, id) {
             Ok(t) => good.push(t),
             Err(Error::Codec(CodecError::Invalid { path, message })) => {
                 bad.insert(path, message);
             }
             Err(Error::Codec(e)) => {
-                bad.insert(layout::task_file(&score.id, id), e.to_string());
+                bad.insert(layout::task_file(score, id), e.to_string());
             }
             Err(e) => return Err(e),
         }
@@ -146,6 +151,17 @@ pub fn readable_tasks(r: &impl Read, score: &Score) -> Result<(Vec<Task>, BTreeM
 pub fn score_with_readable_tasks(r: &impl Read, id: &str) -> Result<(Score, Vec<Task>)> {
     let score = score(r, id)?;
     let (tasks, _) = readable_tasks(r, &score)?;
+    Ok((score, tasks))
+}
+
+/// The Score `id` with, of its tasks that read ([`readable_tasks`]), `task` and the tasks
+/// it depends on: all that starting `task` looks at, without reading the rest of the Score.
+pub fn score_with_task_and_deps(r: &impl Read, id: &str, task: &str) -> Result<(Score, Vec<Task>)> {
+    let score = score(r, id)?;
+    let (mut tasks, _) = readable(r, id, &[task.to_owned()])?;
+    if let Some(deps) = tasks.first().map(|t| t.deps.clone()) {
+        tasks.extend(readable(r, id, &deps)?.0);
+    }
     Ok((score, tasks))
 }
 
