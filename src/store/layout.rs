@@ -80,9 +80,6 @@ pub fn decision_file(id: &str) -> String {
     fanned(DECISIONS_DIR, id)
 }
 
-/// `<dir>/<aa>/<bb>/<id>.toml`, where `aa` and `bb` are the first two bytes of a hash of the id
-/// in hex. Two levels of 256 keep every tree small, so one write rewrites three small trees
-/// instead of one huge one.
 /// Handover packets, fanned out like decisions.
 pub const HANDOVERS_DIR: &str = "handovers";
 
@@ -107,6 +104,9 @@ pub fn is_versioned(path: &str) -> bool {
     path != MAESTRO_TOML && !path.starts_with("decisions/") && !path.starts_with("intents/")
 }
 
+/// `<dir>/<aa>/<bb>/<id>.toml`, where `aa` and `bb` are the first two bytes of a hash of the id
+/// in hex. Two levels of 256 keep every tree small, so one write rewrites three small trees
+/// instead of one huge one.
 pub fn fanned(dir: &str, id: &str) -> String {
     let h = mix(fnv1a(id.as_bytes()));
     format!("{dir}/{:02x}/{:02x}/{id}.toml", h >> 56, (h >> 48) & 0xff)
