@@ -48,6 +48,11 @@ fn show(env: &TestEnv, dir: &Path, id: &str) -> serde_json::Value {
     env.run(dir, &["task", "show", &format!("k/{id}"), "--json"]).success().json()
 }
 
+/// The intents open in the state: none once a run ended.
+fn open_intents(env: &TestEnv, dir: &Path) -> String {
+    env.git(dir, &["ls-tree", "-r", "--name-only", "refs/maestro/state", "intents"]).success_git()
+}
+
 /// The Maestro-Task trailer of every merge on the integration branch.
 fn merged_tasks(env: &TestEnv, dir: &Path) -> Vec<String> {
     let log =
@@ -109,6 +114,15 @@ fn thirty_tasks_run_in_dependency_order_at_most_four_at_once() {
     }
     assert!(peak <= 4, "{peak} performers ran at once");
     assert!(peak >= 2, "tasks ran in parallel (peak {peak})");
+
+    // Each step's intents were settled by the next step's commit, not by one of their own,
+    // and none is left open.
+    assert_eq!(open_intents(&env, &dir), "");
+    let log = env.git(&dir, &["log", "--format=%s", "refs/maestro/state"]).success_git();
+    let settles: Vec<&str> = log.lines().filter(|l| l.contains("settle")).collect();
+    assert!(settles.len() <= 1, "{settles:#?}");
+    let doctor = env.run(&dir, &["doctor", "--json"]);
+    assert_eq!(doctor.code, 0, "{}", doctor.render());
 }
 
 #[test]
@@ -293,8 +307,10 @@ fn ctrl_c_stops_the_run_cleanly_and_a_second_run_resumes() {
         assert_eq!(t["attempts"][0]["outcome"], "interrupted", "{t:#}");
     }
     assert_eq!(env.git(&dir, &["fsck", "--no-dangling"]).success_git(), "");
+    assert_eq!(open_intents(&env, &dir), "", "the interrupted run settled what it applied");
     let run = env.run(&dir, &["run", "k", "--max-parallel", "3"]).success();
     assert!(run.stdout.starts_with("k  done: 3 merged\n"), "{}", run.render());
+    assert_eq!(open_intents(&env, &dir), "");
 }
 
 #[test]

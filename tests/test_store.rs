@@ -146,3 +146,46 @@ fn records_are_fanned_out_and_commits_carry_trailers() {
     });
     assert!(matches!(creating_twice, Err(store::Error::Exists { .. })), "append-only records are never overwritten");
 }
+
+/// A store that settles later leaves a step's applied intent for its next write to remove,
+/// without applying it again: the ref it moved may have moved on since, by a later step, and
+/// that is no failure of the step. `settle_applied` writes what is left, and nothing when
+/// nothing is.
+#[test]
+fn an_intent_a_store_that_settles_later_applied_is_removed_by_its_next_write_as_it_is() {
+    use git_maestro::model::intent::{Effect, Step};
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    let store = open(&dir, 3);
+    store.settle_later();
+    let intents = || env.git(&dir, &["ls-tree", "-r", "--name-only", "refs/maestro/state", "intents"]).success_git();
+    let rev = |name: &str| env.git(&dir, &["rev-parse", name]).success_git().trim().to_owned();
+    let step = Step::Rollback { score: "s".into(), tasks: Vec::new() };
+    let intend = |old: Option<String>, new: String| {
+        let effects = vec![Effect::MoveRef { name: "refs/heads/side".into(), old, new }];
+        let written = store.transact("a step", |tx| tx.intend("move side".into(), step.clone(), effects.clone()));
+        assert!(written.unwrap().commit.is_some());
+    };
+    let first = rev("HEAD");
+    intend(None, first.clone());
+    assert_eq!(rev("refs/heads/side"), first, "applied at once");
+    assert_eq!(intents().lines().count(), 1, "left for the next write");
+
+    env.git(&dir, &["commit", "-q", "--allow-empty", "-m", "later"]).success_git();
+    env.git(&dir, &["update-ref", "refs/heads/side", "HEAD"]).success_git();
+    let written = store.transact("another write", |tx| store::append_decision(tx, &decision(tx, "another")));
+    assert!(written.unwrap().commit.is_some());
+    assert_eq!(intents(), "", "that write removed it");
+    assert_eq!(rev("refs/heads/side"), rev("HEAD"), "the later move stands");
+    let decisions = store::decisions(&store.view().unwrap()).unwrap();
+    assert!(decisions.iter().all(|d| d.kind != DecisionKind::Rollback), "nothing was undone: {decisions:#?}");
+
+    intend(Some(rev("HEAD")), first);
+    let before = store.tip().unwrap();
+    store.settle_applied().unwrap();
+    assert_eq!(intents(), "");
+    assert_ne!(store.tip().unwrap(), before, "settle_applied wrote the removal");
+    let settled = store.tip().unwrap();
+    store.settle_applied().unwrap();
+    assert_eq!(store.tip().unwrap(), settled, "and nothing once nothing is left");
+}

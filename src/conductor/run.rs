@@ -74,6 +74,16 @@ struct Parked {
     error: bool,
 }
 
+/// Settles what the run's steps applied and left for a later commit ([`Store::settle_later`]),
+/// however the run ends. One that cannot is left to the next command, as after a crash.
+struct SettleAtEnd<'a>(&'a Store);
+
+impl Drop for SettleAtEnd<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.settle_applied();
+    }
+}
+
 /// Run `opts.score` until nothing more can move; `on` sees progress as it happens.
 pub fn run(
     open: &OpenStore,
@@ -82,6 +92,9 @@ pub fn run(
     on: &mut dyn FnMut(Progress),
 ) -> Result<Summary, ConductorError> {
     let store = open().map_err(ConductorError::Other)?;
+    // Each step's intents are settled by the next step's commit, and the last ones at the end.
+    store.settle_later();
+    let _settle = SettleAtEnd(&store);
     start(&store, &opts.score)?;
     let remote = opts.remote.as_deref().map(|r| remote::Remote::new(r, &opts.score));
     let shared = Arc::new(Shared { open: open.clone(), config: config.clone(), opts: opts.clone(), remote });
@@ -346,6 +359,7 @@ fn work(shared: &Shared, task: &Task, job: Job, tx: &mpsc::Sender<Msg>) {
 /// Move the task as far as it goes; `Some(why)` when it stops to wait for someone.
 fn advance(shared: &Shared, task: &Task, job: Job, send: &dyn Fn(Progress)) -> Result<Option<String>, ConductorError> {
     let store = (shared.open)().map_err(ConductorError::Other)?;
+    store.settle_later();
     let (score, id) = (task.score.as_str(), task.id.as_str());
     if let Job::Run { performer, rationale, stop } = job {
         let p = &shared.config.performers[&performer];

@@ -15,8 +15,16 @@
 //!
 //! Only the clone that made an intent settles it, and never while its process is alive. Other
 //! clones' intents arrive by sync and are shown, not settled. Reads never settle.
+//!
+//! A store that settles later ([`Store::settle_later`], what `run` uses for its many steps)
+//! skips that second commit when every effect was applied: the process remembers the intent
+//! as applied, and its next transaction removes it in its own commit, without applying it
+//! again (a ref it moved may have moved on since, by a later step of the same process).
+//! [`Store::settle_applied`] writes what is left of them.
 
+use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Mutex;
 
 use super::layout::{self, INTENTS_DIR};
 use super::refs::Moved;
@@ -24,6 +32,14 @@ use super::{Result, Store, Tx, origin};
 use crate::git::ObjectId;
 use crate::model::intent::{Effect, Intent, Step};
 use crate::model::{DecisionKind, lifecycle};
+
+/// Intents this process applied in full under a store that settles later, by id: settled
+/// without applying them again.
+static APPLIED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+fn applied_here(id: &str) -> bool {
+    APPLIED.lock().is_ok_and(|applied| applied.contains(id))
+}
 
 /// Where an effect stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,14 +119,29 @@ impl Store {
         }))
     }
 
-    /// Apply the effects of `intent`, each only if it is still due. Errors are left for
-    /// [`settle`] to find (the ref is then not where it should be).
-    pub(super) fn apply(&self, intent: &Intent) {
+    /// Apply the effects of `intent`, each only if it is still due; whether every one is done.
+    /// Errors are left for [`settle`] to find (the ref is then not where it should be).
+    pub(super) fn apply(&self, intent: &Intent) -> bool {
+        let mut done = true;
         for (n, effect) in intent.effects.iter().enumerate() {
-            if let Err(e) = self.apply_effect(effect) {
-                self.notice(format!("{}: cannot {}: {e}", intent.why, effect.describe()));
+            match self.apply_effect(effect) {
+                Ok(Settled::Done) => {}
+                Ok(Settled::Failed(_)) => done = false,
+                Err(e) => {
+                    done = false;
+                    self.notice(format!("{}: cannot {}: {e}", intent.why, effect.describe()));
+                }
             }
             crate::failpoint::hit(&format!("effect:{}:{n}", step_name(&intent.step)));
+        }
+        done
+    }
+
+    /// Remember `intents`, every effect of which this process applied, for the next
+    /// transaction to remove.
+    pub(super) fn remember_applied(&self, intents: &[Intent]) {
+        if let Ok(mut applied) = APPLIED.lock() {
+            applied.extend(intents.iter().map(|i| i.id.clone()));
         }
     }
 
@@ -201,6 +232,10 @@ impl Store {
 pub(super) fn settle(store: &Store, tx: &mut Tx<'_>) -> Result<()> {
     let me = store.origin()?;
     for intent in store.settleable(tx)? {
+        if applied_here(&intent.id) {
+            tx.remove(&layout::intent_file(&intent.id))?;
+            continue;
+        }
         let mut failure = None;
         for effect in &intent.effects {
             // An effect of a live step of ours was applied just now; a dead process's is

@@ -168,6 +168,9 @@ pub struct Store {
     /// Whether this store holds the writer lock right now (inside a transaction).
     writer: std::sync::atomic::AtomicBool,
     clone: std::sync::OnceLock<String>,
+    /// Whether a transaction's intents, once applied, are settled by the next transaction
+    /// rather than by a commit of their own (see [`effects`]).
+    settle_later: std::sync::atomic::AtomicBool,
 }
 
 /// What [`Store::initialize`] did.
@@ -180,7 +183,31 @@ pub enum Initialized {
 impl Store {
     /// A store over `repo`.
     pub fn new(repo: Repo, session: Session) -> Store {
-        Store { repo, session, notices: Mutex::default(), writer: Default::default(), clone: Default::default() }
+        Store {
+            repo,
+            session,
+            notices: Mutex::default(),
+            writer: Default::default(),
+            clone: Default::default(),
+            settle_later: Default::default(),
+        }
+    }
+
+    /// From now on, settle the intents of a transaction, once applied in full, in the next
+    /// transaction's commit instead of one of their own: for a command of many steps, which
+    /// calls [`Store::settle_applied`] when it is done.
+    pub fn settle_later(&self) {
+        self.settle_later.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn settles_later(&self) -> bool {
+        self.settle_later.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Remove from the state the intents this process applied and left for a later
+    /// transaction ([`Store::settle_later`]); nothing is written when there are none.
+    pub fn settle_applied(&self) -> Result<()> {
+        self.transact("settle what was applied", |_| Ok::<_, Error>(())).map(|_| ())
     }
 
     /// The current state commit, if any.

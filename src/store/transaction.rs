@@ -347,16 +347,22 @@ impl Store {
         let _held = Held::new(self, writer);
         let (mut outcome, intents) = self.attempts(mode, summary, &mut op)?;
         if !intents.is_empty() {
-            // The step is recorded; now its effects, then a commit that settles them. A crash
-            // in between leaves the intents for the next writer of this clone to settle.
+            // The step is recorded; now its effects, then a commit that settles them (or, for a
+            // store that settles later, the next transaction). A crash in between leaves the
+            // intents for the next writer of this clone to settle.
+            let mut done = true;
             for intent in &intents {
-                self.apply(intent);
+                done &= self.apply(intent);
             }
-            let whys: Vec<&str> = intents.iter().map(|i| i.why.as_str()).collect();
-            let settle = format!("settle: {}", whys.join("; "));
-            let (settled, _) = self.attempts(Mode::Existing, &settle, &mut |_| Ok::<_, Error>(()))?;
-            outcome.attempts += settled.attempts;
-            outcome.commit = settled.commit.or(outcome.commit);
+            if done && self.settles_later() {
+                self.remember_applied(&intents);
+            } else {
+                let whys: Vec<&str> = intents.iter().map(|i| i.why.as_str()).collect();
+                let settle = format!("settle: {}", whys.join("; "));
+                let (settled, _) = self.attempts(Mode::Existing, &settle, &mut |_| Ok::<_, Error>(()))?;
+                outcome.attempts += settled.attempts;
+                outcome.commit = settled.commit.or(outcome.commit);
+            }
         }
         outcome.notices.extend(self.take_notices());
         Ok(outcome)
