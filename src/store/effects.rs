@@ -25,6 +25,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::layout::{self, INTENTS_DIR};
 use super::refs::Moved;
@@ -37,8 +38,17 @@ use crate::model::{DecisionKind, lifecycle};
 /// without applying them again.
 static APPLIED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
+/// Whether one of them may still be in the state: set when one is remembered, cleared by a
+/// transaction of this process that settled (every transaction settles all of them).
+static OWED: AtomicBool = AtomicBool::new(false);
+
 fn applied_here(id: &str) -> bool {
     APPLIED.lock().is_ok_and(|applied| applied.contains(id))
+}
+
+/// Whether this process may have left applied intents in the state for a later transaction.
+pub(super) fn owed() -> bool {
+    OWED.load(Ordering::Relaxed)
 }
 
 /// Where an effect stands.
@@ -143,6 +153,12 @@ impl Store {
         if let Ok(mut applied) = APPLIED.lock() {
             applied.extend(intents.iter().map(|i| i.id.clone()));
         }
+        OWED.store(true, Ordering::Relaxed);
+    }
+
+    /// A transaction of this process settled (see [`settle`]): nothing applied is owed.
+    pub(super) fn settled_applied(&self) {
+        OWED.store(false, Ordering::Relaxed);
     }
 
     fn apply_effect(&self, effect: &Effect) -> Result<Settled> {

@@ -207,6 +207,9 @@ impl Store {
     /// Remove from the state the intents this process applied and left for a later
     /// transaction ([`Store::settle_later`]); nothing is written when there are none.
     pub fn settle_applied(&self) -> Result<()> {
+        if !effects::owed() {
+            return Ok(());
+        }
         self.transact("settle what was applied", |_| Ok::<_, Error>(())).map(|_| ())
     }
 

@@ -346,6 +346,8 @@ impl Store {
         })?;
         let _held = Held::new(self, writer);
         let (mut outcome, intents) = self.attempts(mode, summary, &mut op)?;
+        // Its commit (or its finding nothing to write) settled what this process applied.
+        self.settled_applied();
         if !intents.is_empty() {
             // The step is recorded; now its effects, then a commit that settles them (or, for a
             // store that settles later, the next transaction). A crash in between leaves the
