@@ -22,10 +22,9 @@
 //! again (a ref it moved may have moved on since, by a later step of the same process).
 //! [`Store::settle_applied`] writes what is left of them.
 
-use std::collections::BTreeSet;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::layout::{self, INTENTS_DIR};
 use super::refs::Moved;
@@ -34,21 +33,35 @@ use crate::git::ObjectId;
 use crate::model::intent::{Effect, Intent, Step};
 use crate::model::{DecisionKind, lifecycle};
 
-/// Intents this process applied in full under a store that settles later, by id: settled
-/// without applying them again.
-static APPLIED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+/// Intents this process applied in full under a store that settles later and left in the
+/// state, by repository (common dir) and id: settled without applying them again. Every
+/// transaction of this process in that repository settles them all, so one that went through
+/// empties its set.
+static APPLIED: Mutex<BTreeMap<PathBuf, BTreeSet<String>>> = Mutex::new(BTreeMap::new());
 
-/// Whether one of them may still be in the state: set when one is remembered, cleared by a
-/// transaction of this process that settled (every transaction settles all of them).
-static OWED: AtomicBool = AtomicBool::new(false);
-
-fn applied_here(id: &str) -> bool {
-    APPLIED.lock().is_ok_and(|applied| applied.contains(id))
+fn applied_here(store: &Store, id: &str) -> bool {
+    APPLIED.lock().is_ok_and(|applied| applied.get(store.repo.common_dir()).is_some_and(|ids| ids.contains(id)))
 }
 
-/// Whether this process may have left applied intents in the state for a later transaction.
-pub(super) fn owed() -> bool {
-    OWED.load(Ordering::Relaxed)
+/// Whether this process left applied intents in `store`'s state for a later transaction.
+pub(super) fn owed(store: &Store) -> bool {
+    APPLIED.lock().is_ok_and(|applied| applied.contains_key(store.repo.common_dir()))
+}
+
+/// Remember `intents`, every effect of which this process applied, for the next transaction
+/// of `store` to remove.
+pub(super) fn remember_applied(store: &Store, intents: &[Intent]) {
+    if let Ok(mut applied) = APPLIED.lock() {
+        let ids = applied.entry(store.repo.common_dir().to_owned()).or_default();
+        ids.extend(intents.iter().map(|i| i.id.clone()));
+    }
+}
+
+/// A transaction of `store` went through, and with it [`settle`] of all it had applied.
+pub(super) fn forget_applied(store: &Store) {
+    if let Ok(mut applied) = APPLIED.lock() {
+        applied.remove(store.repo.common_dir());
+    }
 }
 
 /// Where an effect stands.
@@ -147,20 +160,6 @@ impl Store {
         done
     }
 
-    /// Remember `intents`, every effect of which this process applied, for the next
-    /// transaction to remove.
-    pub(super) fn remember_applied(&self, intents: &[Intent]) {
-        if let Ok(mut applied) = APPLIED.lock() {
-            applied.extend(intents.iter().map(|i| i.id.clone()));
-        }
-        OWED.store(true, Ordering::Relaxed);
-    }
-
-    /// A transaction of this process settled (see [`settle`]): nothing applied is owed.
-    pub(super) fn settled_applied(&self) {
-        OWED.store(false, Ordering::Relaxed);
-    }
-
     fn apply_effect(&self, effect: &Effect) -> Result<Settled> {
         let oid = |hex: &str| ObjectId::from_hex(hex.as_bytes()).map_err(|e| crate::git::Error::Ref(e.to_string()));
         match effect {
@@ -248,7 +247,7 @@ impl Store {
 pub(super) fn settle(store: &Store, tx: &mut Tx<'_>) -> Result<()> {
     let me = store.origin()?;
     for intent in store.settleable(tx)? {
-        if applied_here(&intent.id) {
+        if applied_here(store, &intent.id) {
             tx.remove(&layout::intent_file(&intent.id))?;
             continue;
         }

@@ -207,7 +207,7 @@ impl Store {
     /// Remove from the state the intents this process applied and left for a later
     /// transaction ([`Store::settle_later`]); nothing is written when there are none.
     pub fn settle_applied(&self) -> Result<()> {
-        if !effects::owed() {
+        if !effects::owed(self) {
             return Ok(());
         }
         self.transact("settle what was applied", |_| Ok::<_, Error>(())).map(|_| ())

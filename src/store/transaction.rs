@@ -347,7 +347,7 @@ impl Store {
         let _held = Held::new(self, writer);
         let (mut outcome, intents) = self.attempts(mode, summary, &mut op)?;
         // Its commit (or its finding nothing to write) settled what this process applied.
-        self.settled_applied();
+        super::effects::forget_applied(self);
         if !intents.is_empty() {
             // The step is recorded; now its effects, then a commit that settles them (or, for a
             // store that settles later, the next transaction). A crash in between leaves the
@@ -357,7 +357,7 @@ impl Store {
                 done &= self.apply(intent);
             }
             if done && self.settles_later() {
-                self.remember_applied(&intents);
+                super::effects::remember_applied(self, &intents);
             } else {
                 let whys: Vec<&str> = intents.iter().map(|i| i.why.as_str()).collect();
                 let settle = format!("settle: {}", whys.join("; "));
