@@ -23,10 +23,12 @@ bucket_tree=$(replace "scores/$score/tasks/$tb" "$task.toml" 100644 blob "$task_
 tasks=$(replace "scores/$score/tasks" "$tb" 040000 tree "$bucket_tree")
 score_tree=$(replace "scores/$score" tasks 040000 tree "$tasks")
 scores=$(replace scores "$score" 040000 tree "$score_tree")
-IFS=/ read -r d aa bb file <<<"$decision_path"
-bucket=$(replace "$d/$aa/$bb" "$file" 100644 blob "$decision_blob")
-fan=$(replace "$d/$aa" "$bb" 040000 tree "$bucket")
-decisions=$(replace "$d" "$aa" 040000 tree "$fan")
+# The decision's place: decisions/<a>/<b>/<c>/<id>.toml.
+IFS=/ read -r d a b c file <<<"$decision_path"
+leaf=$(replace "$d/$a/$b/$c" "$file" 100644 blob "$decision_blob")
+fan_b=$(replace "$d/$a/$b" "$c" 040000 tree "$leaf")
+fan_a=$(replace "$d/$a" "$b" 040000 tree "$fan_b")
+decisions=$(replace "$d" "$a" 040000 tree "$fan_a")
 root=$(git ls-tree "$old" | awk -F'\t' '$2 != "scores" && $2 != "decisions"' |
   { cat; printf '040000 tree %s\tscores\n040000 tree %s\tdecisions\n' "$scores" "$decisions"; } | git mktree)
 commit=$(git commit-tree "$root" -p "$old" -m "claim $score/$task")

@@ -134,7 +134,7 @@ fn records_are_fanned_out_and_commits_carry_trailers() {
         .unwrap();
     let id = outcome.value;
     let path = layout::decision_file(&id);
-    assert!(path.starts_with("decisions/") && path.split('/').count() == 4, "{path}");
+    assert!(path.starts_with("decisions/") && path.split('/').count() == 5, "{path}");
     let shown = env.git(&dir, &["cat-file", "-p", &format!("refs/maestro/state:{path}")]);
     assert!(shown.stdout.contains("summary = \"fanned\""), "{}", shown.render());
     let msg = env.git(&dir, &["log", "-1", "--format=%B", "refs/maestro/state"]).stdout;

@@ -161,12 +161,15 @@ fn the_first_write_moves_a_format_1_state_to_format_2_and_it_still_reads() {
     assert_eq!(kb.1, 2, "a new record is format 2");
     let english = formats.iter().find(|(p, _)| p == "scores/upgrade/tasks/05/english.toml").unwrap();
     assert_eq!(english.1, 1, "records the write did not touch stay as they were, moved to their bucket");
-    // Every task and session record moved to its bucket, as it was.
+    // Every task and session record moved to its bucket, and every decision to its place in
+    // three levels, as it was.
     for (path, _) in &formats {
-        if path.contains("/tasks/") || path.starts_with("sessions/") {
-            assert_eq!(path.split('/').count(), 5, "{path} is in a bucket");
+        if path.contains("/tasks/") || path.starts_with("sessions/") || path.starts_with("decisions/") {
+            assert_eq!(path.split('/').count(), 5, "{path} is where format 2 keeps it");
         }
     }
+    let merged = "decisions/d/5/0/01kdvdnht09j211z83ggfdnqww.toml";
+    assert!(formats.iter().any(|(p, f)| p == merged && *f == 1), "{formats:?}");
     assert!(formats.iter().any(|(p, _)| p.starts_with("sessions/")), "the fixture has sessions: {formats:?}");
     reads(&env, &dir);
     let shown = env.run(&dir, &["kb", "show", added["id"].as_str().unwrap()]).success();
@@ -270,5 +273,52 @@ fn a_sync_of_two_format_1_states_merges_them_and_moves_every_record_to_its_bucke
             assert_eq!(path.split('/').count(), 5, "{path} is in a bucket");
         }
     }
+    reads(&env, &dir);
+}
+
+#[test]
+fn a_format_2_clone_merges_a_format_1_remote_and_moves_what_it_brought() {
+    let env = TestEnv::new();
+    let dir = format_1(&env);
+    // The remote, still written by the previous release: it changed a task and decided
+    // something, in format 1's places.
+    let base = env.state_tip(&dir);
+    let french = "scores/upgrade/tasks/french.toml";
+    let text = env.git(&dir, &["cat-file", "blob", &format!("refs/maestro/state:{french}")]).success_git();
+    let id = "01kdvdnj000000000000000000";
+    let decision = format!(
+        "format = 1\nid = \"{id}\"\nkind = \"approval\"\nsummary = \"approved remotely\"\nactor = \"tester\"\n\
+         score = \"upgrade\"\ntask = \"french\"\nop = \"01kdvdnj00000000000000000p\"\nat = \"2026-01-01T00:00:09Z\"\n"
+    );
+    let old_place = git_maestro::store::layout::fanned("decisions", id);
+    let edits =
+        [(french, text.replacen("Greet in French", "Greet in French, politely", 1)), (old_place.as_str(), decision)];
+    env.rewrite_state(&dir, &edits, &[]);
+    let theirs = env.state_tip(&dir);
+    env.git(&dir, &["update-ref", "refs/maestro/state", &base, &theirs]).success_git();
+    env.git(env.root.path(), &["init", "-q", "--bare", "remote.git"]).success_git();
+    let remote = env.path("remote.git");
+    env.git(&dir, &["remote", "add", "origin", remote.to_str().unwrap()]).success_git();
+    let push = format!("{theirs}:refs/maestro/state");
+    env.git(&dir, &["push", "-q", "--no-verify", "origin", &push]).success_git();
+    // Here, the new binary wrote first: every record moved. Then the same task changed here,
+    // in another field.
+    env.run(&dir, &["kb", "add", "--title", "Greetings live in greet/"]).success();
+    assert_eq!(root_format(&env, &dir), 2);
+    let moved = git_maestro::store::layout::task_file("upgrade", "french");
+    rewrite_state_file(&env, &dir, &moved, |t| t.replacen("greet/fr.txt.", "greet/fr.txt, in UTF-8.", 1));
+
+    env.run(&dir, &["sync"]).success();
+    let shown = env.run(&dir, &["task", "show", "upgrade/french", "--json"]).success().json();
+    assert_eq!(shown["title"], "Greet in French, politely", "their change is kept");
+    assert_eq!(shown["spec"], "Write the French greeting to greet/fr.txt, in UTF-8.", "ours is kept");
+    let decided = env.run(&dir, &["decisions", "--json"]).success().json();
+    assert!(decided.as_array().unwrap().iter().any(|d| d["summary"] == "approved remotely"), "{decided:#}");
+    for (path, _) in formats(&env, &dir) {
+        if path.contains("/tasks/") || path.starts_with("sessions/") || path.starts_with("decisions/") {
+            assert_eq!(path.split('/').count(), 5, "{path} is where format 2 keeps it");
+        }
+    }
+    assert!(formats(&env, &dir).iter().any(|(p, _)| p == &git_maestro::store::layout::decision_file(id)));
     reads(&env, &dir);
 }

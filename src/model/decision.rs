@@ -135,7 +135,7 @@ pub struct Evidence {
     pub tail: String,
 }
 
-/// A decision as stored at `decisions/<aa>/<bb>/<id>.toml`.
+/// A decision as stored at `decisions/<a>/<b>/<c>/<id>.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Decision {

@@ -49,16 +49,17 @@ pub fn bucket(task: &str) -> String {
     format!("{:02x}", mix(fnv1a(task.as_bytes())) >> 56)
 }
 
-/// Where a format-1 state (tasks and sessions not fanned out) keeps the record that `path`
-/// names, when the two differ.
+/// Where a format-1 state (tasks and sessions not fanned out, decisions in two levels of 256)
+/// keeps the record that `path` names, when the two differ.
 pub fn format1_path(path: &str) -> Option<String> {
     // Every read asks: the records that did not move are told apart without splitting.
-    if !path.starts_with("scores/") && !path.starts_with("sessions/") {
+    if !path.starts_with("scores/") && !path.starts_with("sessions/") && !path.starts_with("decisions/") {
         return None;
     }
     match path.split('/').collect::<Vec<_>>()[..] {
         ["scores", score, "tasks", _, file] => Some(format!("{SCORES_DIR}/{score}/tasks/{file}")),
         ["sessions", score, _, task, run] => Some(format!("sessions/{score}/{task}/{run}")),
+        [DECISIONS_DIR, _, _, _, file] => Some(fanned(DECISIONS_DIR, file.strip_suffix(".toml")?)),
         _ => None,
     }
 }
@@ -71,13 +72,18 @@ pub fn current_path(format1: &str) -> Option<String> {
             Some(format!("{SCORES_DIR}/{score}/tasks/{}/{file}", bucket(file.strip_suffix(".toml")?)))
         }
         ["sessions", score, task, run] => Some(format!("sessions/{score}/{}/{task}/{run}", bucket(task))),
+        [DECISIONS_DIR, _, _, file] => Some(decision_file(file.strip_suffix(".toml")?)),
         _ => None,
     }
 }
 
-/// `decisions/<aa>/<bb>/<id>.toml`
+/// `decisions/<a>/<b>/<c>/<id>.toml`, where `a`, `b` and `c` are the first three hex digits of
+/// a hash of the id. The log is the one directory that grows to 100,000 records: three levels
+/// of 16 make a new decision rewrite about 70 tree entries at that size, where two levels of
+/// 256 (format 1, and still the other fanned directories) rewrite about 520.
 pub fn decision_file(id: &str) -> String {
-    fanned(DECISIONS_DIR, id)
+    let h = mix(fnv1a(id.as_bytes()));
+    format!("{DECISIONS_DIR}/{:x}/{:x}/{:x}/{id}.toml", h >> 60, (h >> 56) & 0xf, (h >> 52) & 0xf)
 }
 
 /// Handover packets, fanned out like decisions.
@@ -134,16 +140,20 @@ mod tests {
     #[test]
     fn fan_out_is_stable_and_spread() {
         // Pinned: changing the hash would move every record of every existing repository.
-        assert_eq!(decision_file("01jd5v0000abcdefghjkmnpqrs"), "decisions/25/a9/01jd5v0000abcdefghjkmnpqrs.toml");
+        assert_eq!(knowledge_file("01jd5v0000abcdefghjkmnpqrs"), "knowledge/25/a9/01jd5v0000abcdefghjkmnpqrs.toml");
+        assert_eq!(decision_file("01jd5v0000abcdefghjkmnpqrs"), "decisions/2/5/a/01jd5v0000abcdefghjkmnpqrs.toml");
         let mut buckets = std::collections::HashSet::new();
         for i in 0..1000 {
-            buckets.insert(decision_file(&format!("id{i}"))[..15].to_owned());
+            buckets.insert(knowledge_file(&format!("id{i}"))[..15].to_owned());
         }
         assert!(buckets.len() > 900, "1000 ids should land in many buckets, got {}", buckets.len());
+        let leaves: std::collections::HashSet<String> =
+            (0..100_000).map(|i| decision_file(&format!("id{i}"))[..16].to_owned()).collect();
+        assert_eq!(leaves.len(), 4096, "100,000 decisions use every leaf");
     }
 
     #[test]
-    fn tasks_and_sessions_fan_out_and_map_to_format_1() {
+    fn tasks_sessions_and_decisions_fan_out_and_map_to_format_1() {
         assert_eq!(task_file("s", "t1"), "scores/s/tasks/51/t1.toml");
         let session = session_file("s", "t1", "r1");
         assert_eq!(session, "sessions/s/51/t1/r1.toml");
@@ -151,6 +161,11 @@ mod tests {
         assert_eq!(format1_path(&session).as_deref(), Some("sessions/s/t1/r1.toml"));
         assert_eq!(current_path("scores/s/tasks/t1.toml"), Some(task_file("s", "t1")));
         assert_eq!(current_path("sessions/s/t1/r1.toml"), Some(session));
+        let decision = "decisions/25/a9/01jd5v0000abcdefghjkmnpqrs.toml";
+        assert_eq!(current_path(decision), Some(decision_file("01jd5v0000abcdefghjkmnpqrs")));
+        assert_eq!(format1_path(&decision_file("01jd5v0000abcdefghjkmnpqrs")).as_deref(), Some(decision));
+        assert_eq!(current_path(&decision_file("01jd5v0000abcdefghjkmnpqrs")), None);
+        assert_eq!(format1_path(&knowledge_file("k1")), None);
         assert_eq!(format1_path("scores/s/score.toml"), None);
         assert_eq!(current_path(&task_file("s", "t1")), None);
         let buckets: std::collections::HashSet<String> = (0..10_000).map(|i| bucket(&format!("t{i}"))).collect();

@@ -11,18 +11,19 @@
 //! │       └── tasks/<bb>/
 //! │           └── <task>.toml              spec, deps, scope, kind, claim, status
 //! ├── sessions/<score>/<bb>/<task>/<run>.toml   short-term memory of one run
-//! ├── decisions/<aa>/<bb>/<id>.toml        decision log, append-only
+//! ├── decisions/<a>/<b>/<c>/<id>.toml     decision log, append-only
 //! ├── knowledge/<aa>/<bb>/<id>.toml        long-term knowledge base
 //! ├── handovers/<aa>/<bb>/<id>.toml        handover packets and their delivery
 //! └── stats/performers/<name>.toml         learned outcomes by task kind and language
 //! ```
 //!
-//! `<aa>/<bb>` are the first two bytes of a hash of the record id (see [`layout::fanned`]), and
-//! `<bb>` of a task's records one byte of a hash of the task id ([`layout::bucket`]), so a write
-//! rewrites a few small trees whatever the size of the log or of the Score. A format-1 state
-//! (tasks and sessions not fanned out) is read where it keeps them, and its first write moves
-//! them. Every commit carries the
-//! trailers `Maestro-Op`, `Maestro-Actor` and `Maestro-Argv`; every ref move is a
+//! `<aa>/<bb>` are the first two bytes of a hash of the record id (see [`layout::fanned`]),
+//! `<a>/<b>/<c>` the first three hex digits of it for the decision log, which grows largest
+//! ([`layout::decision_file`]), and `<bb>` of a task's records one byte of a hash of the task
+//! id ([`layout::bucket`]), so a write rewrites a few small trees whatever the size of the log
+//! or of the Score. A format-1 state (tasks and sessions not fanned out, decisions in two
+//! levels of 256) is read where it keeps them, and its first write moves them. Every commit
+//! carries the trailers `Maestro-Op`, `Maestro-Actor` and `Maestro-Argv`; every ref move is a
 //! compare-and-swap through [`Store::transact`], and gets a reflog entry.
 //!
 //! This module must not print and must not run anything read from the state.

@@ -73,11 +73,11 @@ fn update(cache: &mut Cache, view: &View<'_>, before: Option<&View<'_>>) -> Resu
         }
     }
     for (dir, path, blob) in changed {
-        let bytes = view.blob(&path, blob)?;
+        let (bytes, logical) = (view.blob(&path, blob)?, view.logical(&path)?);
         if dir == KNOWLEDGE_DIR {
-            cache.knowledge.insert(path.clone(), codec::read(&path, &bytes)?);
+            cache.knowledge.insert(path.clone(), codec::read(&logical, &bytes)?);
         } else {
-            let decision: Decision = codec::read(&path, &bytes)?;
+            let decision: Decision = codec::read(&logical, &bytes)?;
             if decision.kind.is_recalled() {
                 cache.decisions.insert(path, decision);
             }

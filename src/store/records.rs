@@ -1,6 +1,7 @@
 //! Typed access to records, shared by read-only views and transactions.
 
 use super::layout::{self, DECISIONS_DIR, KNOWLEDGE_DIR, SCORES_DIR};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::codec::CodecError;
@@ -17,6 +18,8 @@ pub trait Read {
     /// Entry names of `dir` in the state read (for a [`Tx`], T0: staged writes are not
     /// listed), with whether each is a directory.
     fn list(&self, dir: &str) -> Result<Vec<(String, bool)>>;
+    /// Where the current layout places the record the state read keeps at `physical`.
+    fn logical<'p>(&self, physical: &'p str) -> Result<Cow<'p, str>>;
 }
 
 impl Read for View<'_> {
@@ -26,6 +29,9 @@ impl Read for View<'_> {
     fn list(&self, dir: &str) -> Result<Vec<(String, bool)>> {
         View::list(self, dir)
     }
+    fn logical<'p>(&self, physical: &'p str) -> Result<Cow<'p, str>> {
+        View::logical(self, physical)
+    }
 }
 
 impl Read for Tx<'_> {
@@ -34,6 +40,9 @@ impl Read for Tx<'_> {
     }
     fn list(&self, dir: &str) -> Result<Vec<(String, bool)>> {
         self.view().list(dir)
+    }
+    fn logical<'p>(&self, physical: &'p str) -> Result<Cow<'p, str>> {
+        self.view().logical(physical)
     }
 }
 
@@ -208,16 +217,18 @@ pub fn knowledge_entry(r: &impl Read, id: &str) -> Result<Knowledge> {
     r.get(&layout::knowledge_file(id))?.ok_or_else(|| Error::KnowledgeNotFound(id.to_owned()))
 }
 
-/// Every record under a fanned-out directory (`<dir>/<aa>/<bb>/<id>.toml`).
+/// Every record under a fanned-out directory, whatever its depth: decisions sit three levels
+/// down (two in a format-1 state), the others two.
 fn fanned_records<T: Record>(r: &impl Read, top: &str) -> Result<Vec<T>> {
     let mut out = Vec::new();
-    for (aa, _) in r.list(top)? {
-        for (bb, _) in r.list(&format!("{top}/{aa}"))? {
-            let dir = format!("{top}/{aa}/{bb}");
-            for (file, _) in r.list(&dir)? {
-                if let Some(d) = r.get::<T>(&format!("{dir}/{file}"))? {
-                    out.push(d);
-                }
+    let mut dirs = vec![top.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for (name, is_dir) in r.list(&dir)? {
+            let path = format!("{dir}/{name}");
+            if is_dir {
+                dirs.push(path);
+            } else if let Some(record) = r.get::<T>(&r.logical(&path)?)? {
+                out.push(record);
             }
         }
     }

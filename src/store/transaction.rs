@@ -22,6 +22,8 @@ use super::{Error, Result, Store, lock};
 use crate::git::{CasError, ObjectId, RefUpdate, Repo};
 use crate::model::clock::Hlc;
 
+mod upgrade;
+
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const MAX_JITTER_MS: u64 = 50;
@@ -58,7 +60,8 @@ impl<'s> View<'s> {
         let _ = self.format1.set(format < 2);
     }
 
-    /// Whether the state is of format 1 (its tasks and sessions not fanned out).
+    /// Whether the state is of format 1 (its tasks and sessions not fanned out, its decisions
+    /// in two levels of 256).
     pub(super) fn is_format1(&self) -> Result<bool> {
         if let Some(known) = self.format1.get() {
             return Ok(*known);
@@ -75,6 +78,17 @@ impl<'s> View<'s> {
             Some(old) if self.is_format1()? => Cow::Owned(old),
             _ => Cow::Borrowed(path),
         })
+    }
+
+    /// Where the current layout places the record this state keeps at `physical`: the
+    /// reverse of [`View::physical`], for walks over the tree.
+    pub fn logical<'p>(&self, physical: &'p str) -> Result<Cow<'p, str>> {
+        if self.is_format1()?
+            && let Some(current) = layout::current_path(physical)
+        {
+            return Ok(Cow::Owned(current));
+        }
+        Ok(Cow::Borrowed(physical))
     }
 
     /// The hybrid clock of the state commit (zero before the first write, or for states
@@ -416,7 +430,7 @@ impl Store {
                 return Ok((Outcome { value, commit: None, attempts, notices: Vec::new() }, Vec::new()));
             }
             if tip.is_some() {
-                upgrade_root(&mut tx)?;
+                upgrade::upgrade_root(&mut tx)?;
             }
             let commit = self.write_commit(&tx, summary, &op_id)?;
             crate::failpoint::hit("tx:before-cas");
@@ -500,43 +514,6 @@ impl Drop for Held<'_> {
     fn drop(&mut self) {
         self.store.writer.store(false, std::sync::atomic::Ordering::Relaxed);
     }
-}
-
-/// The first write of a newer git-maestro moves the state to the current format
-/// (DESIGN.md §12.7); older binaries then refuse it with the upgrade hint.
-fn upgrade_root(tx: &mut Tx<'_>) -> Result<()> {
-    let Some(mut root) = tx.get::<super::Root>(MAESTRO_TOML)? else { return Ok(()) };
-    if i64::from(root.format) < crate::model::FORMAT {
-        if root.format < 2 {
-            fan_out(tx)?;
-        }
-        root.format = crate::model::FORMAT as u32;
-        tx.put(MAESTRO_TOML, &root)?;
-    }
-    Ok(())
-}
-
-/// Move a format-1 state's tasks and sessions to where format 2 keeps them, as they are. A
-/// record this transaction wrote is already there.
-fn fan_out(tx: &mut Tx<'_>) -> Result<()> {
-    let view = match tx.replaced_tree {
-        Some(tree) => View::of_tree(tx.view.repo, tree),
-        None => View::at(tx.view.repo, tx.view.commit)?,
-    };
-    for (old, id) in view.files()? {
-        let Some(new) = layout::current_path(&old) else { continue };
-        // What this transaction wrote at the old place (a sync merge writes where the merged
-        // trees keep a record) is what moves.
-        let bytes = match tx.staged.remove(&old) {
-            Some(staged) => staged,
-            None => Some(view.blob(&old, id)?),
-        };
-        if let (std::collections::btree_map::Entry::Vacant(slot), Some(bytes)) = (tx.staged.entry(new), bytes) {
-            slot.insert(Some(bytes));
-        }
-        tx.staged.insert(old, None);
-    }
-    Ok(())
 }
 
 /// Set the `[sync]` table of a record to `clock` and `op`, keeping its recorded conflicts.

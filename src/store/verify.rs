@@ -2,7 +2,7 @@
 //! and passes its record's checks ([`super::validate`]), which include sitting where its ids
 //! place it.
 
-use super::layout::{self, MAESTRO_TOML};
+use super::layout::MAESTRO_TOML;
 use super::validate::Record;
 use super::{Error, Result, Root, View};
 use crate::model::handover::Handover;
@@ -41,10 +41,7 @@ pub fn check_since(view: &View<'_>, since: Option<&View<'_>>) -> Result<Vec<Stri
             Err(e) => return Err(e),
         };
         // A format-1 state is read as the current layout places its records.
-        let path = match layout::current_path(&path) {
-            Some(current) if view.is_format1()? => current,
-            _ => path,
-        };
+        let path = view.logical(&path)?;
         if let Err(problem) = check_file(&path, &bytes) {
             problems.push(problem);
         }
@@ -61,7 +58,7 @@ fn check_file(path: &str, bytes: &[u8]) -> Result<(), String> {
         ["scores", _, "score.toml"] => read::<Score>(path, bytes),
         ["scores", _, "tasks", _, _] => read::<Task>(path, bytes),
         ["sessions", _, _, _, _] => read::<RunSession>(path, bytes),
-        ["decisions", _, _, _] => read::<Decision>(path, bytes),
+        ["decisions", _, _, _, _] => read::<Decision>(path, bytes),
         ["intents", _] => read::<Intent>(path, bytes),
         ["stats", "performers", _] => read::<PerformerStats>(path, bytes),
         ["handovers", _, _, _] => read::<Handover>(path, bytes),

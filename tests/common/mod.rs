@@ -156,7 +156,7 @@ impl TestEnv {
     }
 
     /// A state commit on top of the current one, written with plain git as another binary (or
-    /// a `sync` from a clone) would: `edits` replace files (path, new text), `removed` go.
+    /// a `sync` from a clone) would: `edits` replace or add files (path, new text), `removed` go.
     pub fn rewrite_state(&self, dir: &Path, edits: &[(&str, String)], removed: &[&str]) {
         let tip = self.state_tip(dir);
         let index = self.path("state.index");
@@ -170,7 +170,7 @@ impl TestEnv {
         for (path, text) in edits {
             let file = self.write("edited.toml", text);
             let blob = git(&["hash-object", "-w", file.to_str().expect("utf-8 path")]);
-            git(&["update-index", "--cacheinfo", &format!("100644,{},{path}", blob.trim())]);
+            git(&["update-index", "--add", "--cacheinfo", &format!("100644,{},{path}", blob.trim())]);
         }
         for dir_path in removed {
             for path in git(&["ls-files", dir_path]).lines() {
