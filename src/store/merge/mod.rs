@@ -50,25 +50,26 @@ pub fn merge_trees(
     theirs: ObjectId,
 ) -> Result<Vec<(String, Change)>> {
     let mut out = Vec::new();
-    walk(repo, "", base, ours, theirs, &mut out)?;
+    walk(repo, "", base, Some(ours), Some(theirs), &mut out)?;
     Ok(out)
 }
 
 type Entry = Option<(bool, ObjectId)>;
 
+/// Merge the directory `dir`, a tree in each of the three states or absent from it.
 fn walk(
     repo: &Repo,
     dir: &str,
     base: Option<ObjectId>,
-    ours: ObjectId,
-    theirs: ObjectId,
+    ours: Option<ObjectId>,
+    theirs: Option<ObjectId>,
     out: &mut Vec<(String, Change)>,
 ) -> Result<()> {
     let list = |tree: Option<ObjectId>| -> Result<BTreeMap<String, (bool, ObjectId)>> {
         let Some(tree) = tree else { return Ok(BTreeMap::new()) };
         Ok(repo.list_data_dir(tree, "")?.into_iter().map(|(name, is_tree, id)| (name, (is_tree, id))).collect())
     };
-    let (o, a, b) = (list(base)?, list(Some(ours))?, list(Some(theirs))?);
+    let (o, a, b) = (list(base)?, list(ours)?, list(theirs)?);
     let mut names: Vec<&String> = o.keys().chain(a.keys()).chain(b.keys()).collect();
     names.sort();
     names.dedup();
@@ -78,19 +79,24 @@ fn walk(
         if ea == eb || eb == eo {
             continue;
         }
+        let (sub, x, y) = (tree_of(eo), tree_of(ea), tree_of(eb));
         match (ea, eb) {
+            // A directory one side emptied (git keeps no empty tree) while the other changed
+            // it: merged entry by entry, so what the first removed stays removed.
+            (None, Some((true, _))) | (Some((true, _)), None) if sub.is_some() && ea != eo => {
+                walk(repo, &path, sub, x, y, out)?;
+            }
             (_, None) => {
                 if ea != eo {
                     continue; // changed here, removed there: kept
                 }
                 out.push((path, Change::Remove));
             }
-            (Some((true, x)), Some((true, y))) => {
-                let sub = eo.filter(|(is_tree, _)| *is_tree).map(|(_, id)| id);
+            (Some((true, _)), Some((true, y))) => {
                 if ea == eo {
                     out.push((path, Change::Object { is_tree: true, id: y }));
                 } else {
-                    walk(repo, &path, sub, x, y, out)?;
+                    walk(repo, &path, sub, x, Some(y), out)?;
                 }
             }
             (Some((false, x)), Some((false, y))) if ea != eo => {
@@ -115,6 +121,11 @@ fn walk(
         }
     }
     Ok(())
+}
+
+/// The tree of a directory entry, `None` for a file or no entry.
+fn tree_of(entry: Entry) -> Option<ObjectId> {
+    entry.filter(|(is_tree, _)| *is_tree).map(|(_, id)| id)
 }
 
 /// Merge the record at `path` that both sides changed since `base` (absent when both added

@@ -419,3 +419,23 @@ fn a_record_changed_on_one_side_and_removed_on_the_other_is_kept() {
     let out = state_of(&repo, merged(&repo, tb, ta, tb));
     assert!(!out.contains_key("scores/s/tasks/t1.toml"));
 }
+
+#[test]
+fn a_directory_one_side_emptied_is_merged_entry_by_entry() {
+    let (_dir, repo) = repo();
+    let intent = |id: &str| format!("format = 2\nid = \"{id}\"\n").into_bytes();
+    let mut base = base_state();
+    base.insert("intents/i1.toml".into(), intent("i1"));
+    // One side settled its only intent, so it has no `intents/` at all; the other, which kept
+    // that intent as it was, added one of its own.
+    let mut emptied = base.clone();
+    emptied.remove("intents/i1.toml");
+    let mut added = base.clone();
+    added.insert("intents/i2.toml".into(), intent("i2"));
+    let (tb, te, ta) = (tree(&repo, &base), tree(&repo, &emptied), tree(&repo, &added));
+    for (ours, theirs) in [(te, ta), (ta, te)] {
+        let out = state_of(&repo, merged(&repo, tb, ours, theirs));
+        let intents: Vec<&String> = out.keys().filter(|p| p.starts_with("intents/")).collect();
+        assert_eq!(intents, ["intents/i2.toml"], "the settled intent stays gone, the new one comes");
+    }
+}
