@@ -170,6 +170,7 @@ fn an_intent_a_store_that_settles_later_applied_is_removed_by_its_next_write_as_
     intend(None, first.clone());
     assert_eq!(rev("refs/heads/side"), first, "applied at once");
     assert_eq!(intents().lines().count(), 1, "left for the next write");
+    assert!(!store.intent_names("refs/heads/side").unwrap(), "applied: a sync may move the ref on");
 
     env.git(&dir, &["commit", "-q", "--allow-empty", "-m", "later"]).success_git();
     env.git(&dir, &["update-ref", "refs/heads/side", "HEAD"]).success_git();

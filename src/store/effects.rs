@@ -125,7 +125,8 @@ pub fn pending(store: &Store, intent: &Intent) -> Result<bool> {
 
 impl Store {
     /// Whether an open intent of this clone names the ref `name`: `sync` never moves such a
-    /// ref, the intent's settling does.
+    /// ref, the intent's settling does. An intent this process applied, left for its next
+    /// write to remove, moves nothing more.
     pub fn intent_names(&self, name: &str) -> Result<bool> {
         let Some(tip) = self.tip()? else { return Ok(false) };
         let view = self.view_at(tip)?;
@@ -133,7 +134,8 @@ impl Store {
             return Ok(false);
         }
         let clone = self.clone_id()?;
-        Ok(intents(&view)?.iter().filter(|i| i.origin.clone == clone).flat_map(|i| &i.effects).any(|e| match e {
+        let open = |i: &&Intent| i.origin.clone == clone && !applied_here(self, &i.id);
+        Ok(intents(&view)?.iter().filter(open).flat_map(|i| &i.effects).any(|e| match e {
             Effect::MoveRef { name: n, .. } | Effect::RefreshCheckout { name: n, .. } => n == name,
             Effect::ResetWorktree { .. }
             | Effect::RemoveWorktree { .. }
