@@ -138,6 +138,11 @@ pub fn sync(store: &Store, remote: &str, verify: Verify<'_>, also_fetch: &[Strin
                 return Err(SyncError::Unreadable { remote: remote.to_owned(), problem, quarantine });
             }
         }
+        // How the two states relate, from one walk of their histories.
+        let base = match (ours, theirs) {
+            (Some(ours), Some(theirs)) if ours != theirs => repo.merge_base(ours, theirs)?,
+            _ => None,
+        };
         let push_from = match (ours, theirs) {
             (None, None) => return Err(SyncError::NothingToSync(remote.to_owned())),
             (Some(ours), Some(theirs)) if ours == theirs => {
@@ -151,15 +156,15 @@ pub fn sync(store: &Store, remote: &str, verify: Verify<'_>, also_fetch: &[Strin
                 report.action = "adopted";
                 None
             }
-            (Some(ours), Some(theirs)) if repo.is_ancestor(ours, theirs)? => {
+            (Some(ours), Some(theirs)) if base == Some(ours) => {
                 if !move_ref(store, STATE_REF, Some(ours), theirs, "sync: fast-forward", &mut report.notices)? {
                     continue;
                 }
                 report.action = or(report.action, "fast-forward");
                 None
             }
-            (Some(ours), Some(theirs)) if !repo.is_ancestor(theirs, ours)? => {
-                if repo.merge_base(ours, theirs)?.is_none() {
+            (Some(ours), Some(theirs)) if base != Some(theirs) => {
+                if base.is_none() {
                     if !is_fresh(store, ours)? {
                         return Err(SyncError::Unrelated(remote.to_owned()));
                     }
@@ -171,7 +176,7 @@ pub fn sync(store: &Store, remote: &str, verify: Verify<'_>, also_fetch: &[Strin
                     report.action = "adopted";
                     None
                 } else {
-                    let merged = merge_into(store, remote, theirs, &mut report)?;
+                    let merged = merge_into(store, remote, theirs, (ours, base), &mut report)?;
                     report.action = "merged";
                     Some(merged)
                 }
@@ -212,8 +217,15 @@ fn tip_hex(store: &Store) -> Result<Option<String>, SyncError> {
     Ok(store.tip()?.map(|t| t.to_string()))
 }
 
-/// Merge `theirs` into the local state in one transaction; returns the merge commit.
-fn merge_into(store: &Store, remote: &str, theirs: ObjectId, report: &mut Report) -> Result<ObjectId, SyncError> {
+/// Merge `theirs` into the local state in one transaction; returns the merge commit. `known`
+/// is a local state and its merge base with `theirs`, already found.
+fn merge_into(
+    store: &Store,
+    remote: &str,
+    theirs: ObjectId,
+    known: (ObjectId, Option<ObjectId>),
+    report: &mut Report,
+) -> Result<ObjectId, SyncError> {
     let repo = &store.repo;
     let their_view = store.view_at(theirs)?;
     let (their_tree, their_clock) = (their_view.tree.ok_or(Error::NotInitialized)?, their_view.clock()?);
@@ -221,7 +233,8 @@ fn merge_into(store: &Store, remote: &str, theirs: ObjectId, report: &mut Report
     let summary = format!("sync with {remote}: merge {}", &theirs.to_string()[..12]);
     let outcome = store.transact(&summary, |tx| {
         let ours = tx.view().commit.ok_or(Error::NotInitialized)?;
-        let base = repo.merge_base(ours, theirs)?.map(|b| repo.commit_tree(b)).transpose()?;
+        let base = if ours == known.0 { known.1 } else { repo.merge_base(ours, theirs)? };
+        let base = base.map(|b| repo.commit_tree(b)).transpose()?;
         let our_tree = tx.view().tree.ok_or(Error::NotInitialized)?;
         let changes = merge::merge_trees(repo, base, our_tree, their_tree)?;
         let mut found = (Vec::new(), Vec::new());
