@@ -322,3 +322,26 @@ fn a_format_2_clone_merges_a_format_1_remote_and_moves_what_it_brought() {
     assert!(formats(&env, &dir).iter().any(|(p, _)| p == &git_maestro::store::layout::decision_file(id)));
     reads(&env, &dir);
 }
+
+#[test]
+fn decisions_a_build_of_this_version_left_in_two_levels_are_moved_by_the_next_write() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    let id = env.run(&dir, &["decide", "-m", "kept where it was written", "--json"]).success().json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Where builds of format 2 put the log before it took three levels.
+    let (now, before) =
+        (git_maestro::store::layout::decision_file(&id), git_maestro::store::layout::fanned("decisions", &id));
+    let text = env.git(&dir, &["cat-file", "blob", &format!("refs/maestro/state:{now}")]).success_git();
+    env.rewrite_state(&dir, &[(before.as_str(), text)], &[now.as_str()]);
+
+    env.run(&dir, &["kb", "add", "--title", "a fact"]).success();
+    let paths = env.git(&dir, &["ls-tree", "-r", "--name-only", "refs/maestro/state", "decisions"]).success_git();
+    assert!(paths.lines().any(|p| p == now), "{paths}");
+    assert!(paths.lines().all(|p| p.split('/').count() == 5), "{paths}");
+    let decided = env.run(&dir, &["decisions", "--json"]).success().json();
+    assert!(decided.as_array().unwrap().iter().any(|d| d["id"] == id.as_str()), "{decided:#}");
+    assert_eq!(env.run(&dir, &["doctor"]).code, 0);
+}

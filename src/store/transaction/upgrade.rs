@@ -15,7 +15,7 @@ pub(super) fn upgrade_root(tx: &mut Tx<'_>) -> Result<()> {
         Some(theirs) => View::at(tx.view.repo, Some(theirs))?.is_format1()?,
         None => false,
     };
-    if root.format < 2 || merges_format1 {
+    if root.format < 2 || merges_format1 || holds_old_decisions(&written(tx)?)? {
         fan_out(tx)?;
     }
     if i64::from(root.format) < crate::model::FORMAT {
@@ -30,10 +30,7 @@ pub(super) fn upgrade_root(tx: &mut Tx<'_>) -> Result<()> {
 /// A record this transaction wrote is already there. A merge can hold a record at both places
 /// (the format-1 side changed what this side had moved): the two are merged.
 fn fan_out(tx: &mut Tx<'_>) -> Result<()> {
-    let view = match tx.replaced_tree {
-        Some(tree) => View::of_tree(tx.view.repo, tree),
-        None => View::at(tx.view.repo, tx.view.commit)?,
-    };
+    let view = written(tx)?;
     let merged = Merged::of(tx)?;
     for (old, id) in view.files()? {
         let Some(new) = layout::current_path(&old) else { continue };
@@ -53,6 +50,21 @@ fn fan_out(tx: &mut Tx<'_>) -> Result<()> {
         tx.staged.insert(old, None);
     }
     Ok(())
+}
+
+/// The tree this transaction writes on: T0's, or the one a sync merge made.
+fn written<'r>(tx: &Tx<'r>) -> Result<View<'r>> {
+    match tx.replaced_tree {
+        Some(tree) => Ok(View::of_tree(tx.view.repo, tree)),
+        None => View::at(tx.view.repo, tx.view.commit),
+    }
+}
+
+/// Whether a format-2 state keeps decisions where format 1 did (two levels of 256), as
+/// builds of this version made before the log took three levels of 16 did. One small tree
+/// read a write; the first write then moves them.
+fn holds_old_decisions(view: &View<'_>) -> Result<bool> {
+    Ok(view.list(layout::DECISIONS_DIR)?.iter().any(|(name, is_dir)| *is_dir && name.len() == 2))
 }
 
 /// What a sync merge needs to merge a record it holds at both places: the merge base, and
