@@ -249,6 +249,29 @@ fn a_rewound_remote_is_quarantined_and_local_state_stays() {
     assert!(err["hints"][0].as_str().unwrap().contains("git update-ref -d refs/maestro/remotes/origin/state"));
 }
 
+/// What was seen there is not below the local state here (a person moved it back): the remote
+/// still went forward from it, so it is merged, not taken for a rewind.
+#[test]
+fn a_local_state_moved_back_still_merges_a_remote_that_went_forward() {
+    let env = TestEnv::new();
+    let (_daemon, [a, b, _]) = three_clones(&env, 1);
+    let old = env.state_tip(&b);
+    env.run(&a, &["decide", "-m", "one"]).success();
+    sync(&env, &a);
+    sync(&env, &b);
+    env.git(&b, &["update-ref", "refs/maestro/state", &old]).success_git();
+    env.run(&b, &["decide", "-m", "local work"]).success();
+    env.run(&a, &["decide", "-m", "two"]).success();
+    sync(&env, &a);
+    let run = env.run(&b, &["sync", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.render());
+    assert_eq!(run.json()["action"], "merged", "{}", run.render());
+    let log = env.run(&b, &["log", "--json"]).success().stdout;
+    for summary in ["one", "two", "local work"] {
+        assert!(log.contains(&format!("\"decide: {summary}\"")), "{summary} is in the merged log: {log}");
+    }
+}
+
 #[test]
 fn of_two_claims_made_apart_the_one_pushed_first_wins() {
     let env = TestEnv::new();

@@ -362,6 +362,12 @@ impl Repo {
         if ancestor == descendant {
             return Ok(true);
         }
+        // A parent, as for a merge or a commit on top, is one read; the merge base may walk
+        // all of `ancestor`'s history before it is sure.
+        let commit = self.inner.find_commit(descendant).ctx(|| format!("cannot read commit {descendant}"))?;
+        if commit.parent_ids().any(|parent| parent == ancestor) {
+            return Ok(true);
+        }
         Ok(self.merge_base(ancestor, descendant)? == Some(ancestor))
     }
 }

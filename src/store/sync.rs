@@ -122,27 +122,24 @@ pub fn sync(store: &Store, remote: &str, verify: Verify<'_>, also_fetch: &[Strin
         let present = repo.fetch_if_present(remote, &refspecs)?;
         let theirs = if present { repo.read_ref(&fetched_ref(remote))? } else { None };
         let seen = repo.read_ref(&seen_ref(remote))?;
-        if let (Some(theirs), Some(seen)) = (theirs, seen)
-            && !repo.is_ancestor(seen, theirs)?
-        {
-            return Err(quarantine(store, remote, seen, theirs));
-        }
         let ours = store.tip()?;
         // A state already seen there, or already here, was checked before; of another, what
         // changed since the state seen there last, which was checked then.
-        if let Some(theirs) = theirs.filter(|t| Some(*t) != seen && Some(*t) != ours) {
-            let before = seen.map(|s| store.view_at(s)).transpose()?;
-            let problems = super::check_since(&store.view_at(theirs)?, before.as_ref())?;
-            if let Some(problem) = problems.into_iter().next() {
-                let quarantine = keep_aside(store, remote, theirs, "refused")?;
-                return Err(SyncError::Unreadable { remote: remote.to_owned(), problem, quarantine });
-            }
+        let unchecked = theirs.filter(|t| Some(*t) != seen && Some(*t) != ours);
+        // How the two states relate, from one walk of their histories, made meanwhile.
+        let pair = ours.zip(theirs).filter(|(ours, theirs)| ours != theirs);
+        let (base, problems) =
+            repo.merge_base_beside(pair, || unchecked.map(|theirs| check_fetched(store, theirs, seen)).transpose());
+        let base = base?;
+        if let (Some(theirs), Some(seen)) = (theirs, seen)
+            && !descends(repo, theirs, seen, base)?
+        {
+            return Err(quarantine(store, remote, seen, theirs));
         }
-        // How the two states relate, from one walk of their histories.
-        let base = match (ours, theirs) {
-            (Some(ours), Some(theirs)) if ours != theirs => repo.merge_base(ours, theirs)?,
-            _ => None,
-        };
+        if let (Some(theirs), Some(problem)) = (theirs, problems?.and_then(|p| p.into_iter().next())) {
+            let quarantine = keep_aside(store, remote, theirs, "refused")?;
+            return Err(SyncError::Unreadable { remote: remote.to_owned(), problem, quarantine });
+        }
         let push_from = match (ours, theirs) {
             (None, None) => return Err(SyncError::NothingToSync(remote.to_owned())),
             (Some(ours), Some(theirs)) if ours == theirs => {
@@ -207,6 +204,23 @@ pub fn sync(store: &Store, remote: &str, verify: Verify<'_>, also_fetch: &[Strin
         std::thread::sleep(std::time::Duration::from_millis(fastrand::u64(20..=100) * u64::from(round)));
     }
     Err(SyncError::Busy { remote: remote.to_owned(), rounds: MAX_ROUNDS })
+}
+
+/// The problems of the records that changed in `theirs` since `seen`.
+fn check_fetched(store: &Store, theirs: ObjectId, seen: Option<ObjectId>) -> Result<Vec<String>, Error> {
+    let before = seen.map(|s| store.view_at(s)).transpose()?;
+    super::check_since(&store.view_at(theirs)?, before.as_ref())
+}
+
+/// Whether `theirs` descends from `seen`. When `seen` is below their merge base with the local
+/// state, as it is after every sync, that is a walk from the base: no second walk of theirs.
+fn descends(repo: &git::Repo, theirs: ObjectId, seen: ObjectId, base: Option<ObjectId>) -> Result<bool, SyncError> {
+    if let Some(base) = base
+        && repo.is_ancestor(seen, base)?
+    {
+        return Ok(true);
+    }
+    Ok(repo.is_ancestor(seen, theirs)?)
 }
 
 fn or(current: &'static str, next: &'static str) -> &'static str {
