@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use super::{Error, GixContext, Result};
 
-/// An open repository. Cheap to clone handles are not needed yet; commands open it once.
+/// An open repository. Commands open it once; a walk on a thread of its own takes a clone of
+/// the handle ([`Repo::merge_base_beside`]).
 pub struct Repo {
     pub(crate) inner: gix::Repository,
 }
