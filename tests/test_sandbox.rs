@@ -205,8 +205,14 @@ fn required_without_landlock_refuses_and_changes_nothing() {
 }
 
 fn worktree(env: &TestEnv) -> PathBuf {
-    let repo_dir = std::fs::read_dir(env.path("worktrees")).unwrap().next().unwrap().unwrap().path();
-    repo_dir.join("s/t0")
+    made_worktree(env).expect("a worktree was made")
+}
+
+/// The task's worktree path, once the repository's directory under the worktree root is made
+/// (the root comes first: a poll can see it empty).
+fn made_worktree(env: &TestEnv) -> Option<PathBuf> {
+    let repo_dir = std::fs::read_dir(env.path("worktrees")).ok()?.next()?.ok()?.path();
+    Some(repo_dir.join("s/t0"))
 }
 
 fn walk_files(dir: &Path) -> Vec<PathBuf> {
@@ -255,7 +261,7 @@ fn what_a_confined_run_staged_before_it_was_killed_is_kept_by_the_next_run() {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let started = || env.path("worktrees").exists() && worktree(&env).join("started").exists();
+    let started = || made_worktree(&env).is_some_and(|w| w.join("started").exists());
     while !started() {
         assert!(std::time::Instant::now() < deadline, "the performer never staged its file");
         std::thread::sleep(std::time::Duration::from_millis(20));
