@@ -169,7 +169,7 @@ fn a_persons_edit_of_the_main_checkout_during_a_confined_run_is_not_the_runs() {
         let mut run = env.command(&dir);
         let child = run.args(["task", "run", "s/t0", "--performer", "p", "--json"]).spawn().unwrap();
         let started = std::time::Instant::now();
-        while !env.path("worktrees").is_dir() || !worktree(&env).join("result.txt").exists() {
+        while !made_worktree(&env).is_some_and(|w| w.join("result.txt").exists()) {
             assert!(started.elapsed().as_secs() < 60, "the performer never started");
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
