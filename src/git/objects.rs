@@ -93,8 +93,9 @@ impl<'repo> TreeEdit<'repo> {
 
     /// Write `data` as a blob and place it at `path` with `kind` (plain, executable, symlink).
     pub fn upsert(&mut self, path: &str, kind: EntryKind, data: &[u8]) -> Result<()> {
-        let id = retry_transient(|| self.repo.write_blob(data).ctx(|| format!("cannot write the blob for '{path}'")))?;
-        self.set(path, Edit::Set(kind, id.detach()))
+        let context = || format!("cannot write the blob for '{path}'");
+        let id = retry_transient(|| super::loose::write(self.repo, gix::objs::Kind::Blob, data, context))?;
+        self.set(path, Edit::Set(kind, id))
     }
 
     /// Write the regular file `file` as a blob and place it at `path` with `kind`. A large file
@@ -193,8 +194,7 @@ impl<'repo> TreeEdit<'repo> {
     }
 
     fn write_tree(&self, tree: gix::objs::Tree) -> Result<ObjectId> {
-        let id = retry_transient(|| self.repo.write_object(&tree).ctx(|| "cannot write the tree".into()))?;
-        Ok(id.detach())
+        retry_transient(|| super::loose::write_object(self.repo, &tree, || "cannot write the tree".into()))
     }
 }
 
@@ -301,8 +301,7 @@ impl Repo {
             message: message.into(),
             extra_headers: Vec::new(),
         };
-        let id = retry_transient(|| self.inner.write_object(&commit).ctx(|| "cannot write the commit".into()))?;
-        Ok(id.detach())
+        retry_transient(|| super::loose::write_object(&self.inner, &commit, || "cannot write the commit".into()))
     }
 
     /// Decode the parts of a commit that history views need.

@@ -26,8 +26,9 @@ pub(super) fn write_file_blob(repo: &gix::Repository, file: &Path, path: &str) -
     if size < STREAM_FROM {
         let mut data = Vec::with_capacity(size as usize);
         handle.read_to_end(&mut data).map_err(io_err)?;
-        let id = repo.write_blob(&data).ctx(|| format!("cannot write the blob for '{path}'"))?;
-        return Ok(id.detach());
+        return super::loose::write(repo, gix::objs::Kind::Blob, &data, || {
+            format!("cannot write the blob for '{path}'")
+        });
     }
     let mut exact = Exact { inner: handle, left: size };
     repo.objects
