@@ -174,7 +174,7 @@ fn gc_after_the_demo_leaves_no_maestro_branch_or_extra_worktree_and_loses_no_tip
     assert_eq!(refs_under(&env, &dir, "refs/heads/maestro/"), vec![], "no maestro/* branch:\n{}", run.render());
     assert_eq!(refs_under(&env, &dir, "refs/maestro/keep/"), vec![], "no keep ref:\n{}", run.render());
     let worktrees = worktrees(&env, &dir);
-    let pooled = worktrees.matches("/.git/maestro/pool/").count();
+    let pooled = worktrees.matches("/.pool/").count();
     assert_eq!(pooled, worktrees.matches("\ndetached").count(), "pooled worktrees are detached:\n{worktrees}");
     assert_eq!(worktrees.matches("worktree ").count() - pooled, 1, "only the main checkout is left:\n{worktrees}");
     for (name, tip) in &gone {

@@ -13,8 +13,15 @@ fn inode(path: &Path) -> u64 {
     std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).ino()
 }
 
+/// The pool beside the repository's task worktrees: `.pool` in its worktree root,
+/// `<maestro.worktreeRoot>/<repo>-<id>`.
 fn pool_dir(dir: &Path) -> PathBuf {
-    dir.join(".git/maestro/pool")
+    let config = std::process::Command::new("git").arg("-C").arg(dir).args(["config", "maestro.worktreeRoot"]).output();
+    let root = PathBuf::from(String::from_utf8(config.unwrap().stdout).unwrap().trim());
+    let prefix = format!("{}-", dir.file_name().unwrap().to_string_lossy());
+    let mut entries = std::fs::read_dir(&root).into_iter().flatten().flatten().map(|e| e.path());
+    let repo_root = entries.find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix)));
+    repo_root.unwrap_or(root).join(".pool")
 }
 
 /// The pool's entries, by name.
@@ -139,7 +146,7 @@ fn a_pooled_worktree_with_anything_unsaved_is_never_reused_and_prune_keeps_it() 
     assert!(rows.iter().all(|r| r["action"] == "removed"), "the pool's entries are removed:\n{report:#}");
     assert_eq!(pool(&dir), Vec::<String>::new(), "prune emptied the pool");
     let list = env.git(&dir, &["worktree", "list", "--porcelain"]).success_git();
-    assert!(!list.contains("maestro/pool"), "no pooled worktree is registered:\n{list}");
+    assert!(!list.contains("/.pool/"), "no pooled worktree is registered:\n{list}");
 }
 
 /// A pooled worktree's HEAD is saved while any ref reaches it: the branch it was parked from,

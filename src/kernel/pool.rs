@@ -5,7 +5,8 @@
 //! - `gc` parks a finished task's worktree here instead of removing it (see
 //!   [`super::prune::prune_one`]) while the pool holds fewer than its cap (`[worktrees] pool`
 //!   of trusted config, 4 by default, 0 turns the pool off): its HEAD is detached (its branch
-//!   is free again) and it moves to `<common>/maestro/pool/<n>`. `run` parks each task's
+//!   is free again) and it moves to `<root>/.pool/<n>`, beside the task worktrees
+//!   (`<root>/<score>/<task>`) so that both moves are renames within one file system. `run` parks each task's
 //!   worktree the same way right after its merge, while there is room
 //!   ([`super::prune::park_merged`]), so its next task starts from it.
 //! - `task run` takes an entry for a task that has no worktree ([`take`]): it moves to the
@@ -26,9 +27,15 @@ use crate::git::{Repo, WorktreeHead};
 use crate::model::intent::{Effect, Step};
 use crate::store::Store;
 
-/// Where the pool's entries live.
-pub fn dir(repo: &Repo) -> PathBuf {
-    repo.common_dir().join("maestro/pool")
+/// The pool's directory in a worktree root. A name no Score can have (Score ids do not start
+/// with a dot), and no scratch worktree either.
+pub const DIR: &str = ".pool";
+
+/// The pool of the worktree root that the task worktree at `path` (`<root>/<score>/<task>`) is
+/// in. Not under `.git`: the repository and the worktree root can be on different file
+/// systems, where a move would fail.
+fn dir_beside(path: &Path) -> Option<PathBuf> {
+    Some(path.parent()?.parent()?.join(DIR))
 }
 
 /// The lock held while an entry is chosen and its move recorded.
@@ -36,17 +43,16 @@ pub struct PoolLock {
     _file: std::fs::File,
 }
 
-fn lock(repo: &Repo) -> std::io::Result<PoolLock> {
-    let dir = dir(repo);
-    std::fs::create_dir_all(&dir)?;
+fn lock(dir: &Path) -> std::io::Result<PoolLock> {
+    std::fs::create_dir_all(dir)?;
     let file = std::fs::File::options().create(true).truncate(false).write(true).open(dir.join(".lock"))?;
     file.lock()?;
     Ok(PoolLock { _file: file })
 }
 
-/// The pool's entries, `<pool>/<n>`, in order of `n`.
-pub fn entries(repo: &Repo) -> Vec<PathBuf> {
-    let Ok(read) = std::fs::read_dir(dir(repo)) else { return Vec::new() };
+/// The entries of the pool at `dir`, `<dir>/<n>`, in order of `n`.
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    let Ok(read) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut numbered: Vec<(u64, PathBuf)> = read
         .flatten()
         .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path())))
@@ -54,6 +60,11 @@ pub fn entries(repo: &Repo) -> Vec<PathBuf> {
         .collect();
     numbered.sort();
     numbered.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Whether the pool beside the task worktree at `path` holds `cap` entries already.
+pub fn is_full(path: &Path, cap: usize) -> bool {
+    dir_beside(path).is_none_or(|dir| entries(&dir).len() >= cap)
 }
 
 /// Why the worktree at `path` holds something unsaved, if it does: a tracked, staged or
@@ -95,11 +106,9 @@ pub fn slot(
     cap: usize,
     seen_clean: bool,
 ) -> Result<Option<(PoolLock, PathBuf)>, KernelError> {
-    if cap == 0 {
-        return Ok(None);
-    }
-    let held = lock(repo)?;
-    let entries = entries(repo);
+    let Some(dir) = dir_beside(path).filter(|_| cap > 0) else { return Ok(None) };
+    let held = lock(&dir)?;
+    let entries = entries(&dir);
     if entries.len() >= cap {
         return Ok(None);
     }
@@ -109,7 +118,7 @@ pub fn slot(
     }
     let taken: Vec<u64> = entries.iter().filter_map(|p| p.file_name()?.to_str()?.parse().ok()).collect();
     let free = (0..).find(|n| !taken.contains(n)).unwrap_or_default();
-    Ok(Some((held, dir(repo).join(free.to_string()))))
+    Ok(Some((held, dir.join(free.to_string()))))
 }
 
 /// Make a pooled worktree `score/task`'s worktree at `path`, checked out at `commit` with its
@@ -122,11 +131,9 @@ pub fn take(
     commit: crate::git::ObjectId,
 ) -> Result<bool, KernelError> {
     let repo = &store.repo;
-    if !dir(repo).is_dir() {
-        return Ok(false);
-    }
-    let _held = lock(repo)?;
-    for entry in entries(repo) {
+    let Some(dir) = dir_beside(path).filter(|d| d.is_dir()) else { return Ok(false) };
+    let _held = lock(&dir)?;
+    for entry in entries(&dir) {
         match unsaved(repo, &entry) {
             Ok(None) => {}
             Ok(Some(why)) => {
@@ -159,15 +166,17 @@ pub fn take(
     Ok(false)
 }
 
-/// Empty the pool (`worktrees prune`): every entry that holds nothing unsaved is removed.
-pub fn drain(store: &Store, dry_run: bool) -> Result<Vec<Pruned>, KernelError> {
+/// Empty the pool of the worktree root `root` (`worktrees prune`): every entry that holds
+/// nothing unsaved is removed.
+pub fn drain(store: &Store, root: &Path, dry_run: bool) -> Result<Vec<Pruned>, KernelError> {
     let repo = &store.repo;
-    if !dir(repo).is_dir() {
+    let dir = root.join(DIR);
+    if !dir.is_dir() {
         return Ok(Vec::new());
     }
-    let _held = lock(repo)?;
+    let _held = lock(&dir)?;
     let mut out = Vec::new();
-    for entry in entries(repo) {
+    for entry in entries(&dir) {
         let name = format!("pool/{}", entry.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
         let path = entry.display().to_string();
         let pruned = |action, reason| Pruned { task: name.clone(), path: path.clone(), action, tip: None, reason };

@@ -56,13 +56,13 @@ pub fn prune(store: &Store, root: &Path, dry_run: bool) -> Result<Vec<Pruned>, K
         let ["maestro", score, "tasks", task] = parts[..] else { continue };
         report.push(prune_one(store, (score, task), &info.path, dry_run, 0)?);
     }
-    report.extend(super::pool::drain(store, dry_run)?);
+    report.extend(super::pool::drain(store, root, dry_run)?);
     // Scratch worktrees (reviews, post-merge checks) hold nothing: they are reset on every use.
     let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned());
     for info in store.repo.worktrees()? {
         let Ok(rel) = info.path.strip_prefix(&root) else { continue };
         let name = rel.display().to_string();
-        if info.branch.is_some() || !name.contains('.') {
+        if info.branch.is_some() || !name.contains('.') || rel.starts_with(super::pool::DIR) {
             continue;
         }
         if !dry_run {
@@ -165,7 +165,7 @@ pub fn park_merged(
     path: &Path,
     pool: usize,
 ) -> Result<bool, KernelError> {
-    if pool == 0 || !path.exists() || super::pool::entries(&store.repo).len() >= pool {
+    if pool == 0 || !path.exists() || super::pool::is_full(path, pool) {
         return Ok(false);
     }
     Ok(prune_one(store, (score, task_id), path, false, pool)?.action == Action::Pooled)
