@@ -215,27 +215,30 @@ fn a_crash_mid_reuse_is_settled_by_the_next_command() {
     assert_eq!(doctor.code, 0, "{}", doctor.render());
 }
 
-#[test]
-fn run_parks_each_merged_worktree_and_its_next_task_starts_from_it() {
-    let env = TestEnv::new();
-    let dir = env.repo("r");
-    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
-    let score = |id: &str, tasks: usize| {
-        let mut text = format!("format = 1\nid = \"{id}\"\ntarget = \"main\"\napproval = [\"checks\"]\n");
-        for t in 0..tasks {
-            text.push_str(&format!("[[tasks]]\nid = \"t{t}\"\nchecks = [\"ok\"]\n"));
-        }
-        env.write(&format!("{id}.toml"), &text);
-        env.run(&dir, &["plan", "--from", &format!("../{id}.toml")]).success();
-        env.run(&dir, &["approve", id]).success();
-    };
-    score("m", 3);
+/// The Score `id` of `tasks` independent tasks, planned and approved in `dir`, with the fake
+/// performer and a check that passes as its trusted config.
+fn approved(env: &TestEnv, dir: &Path, id: &str, tasks: usize) {
+    let mut text = format!("format = 1\nid = \"{id}\"\ntarget = \"main\"\napproval = [\"checks\"]\n");
+    for t in 0..tasks {
+        text.push_str(&format!("[[tasks]]\nid = \"t{t}\"\nchecks = [\"ok\"]\n"));
+    }
+    env.write(&format!("{id}.toml"), &text);
+    env.run(dir, &["plan", "--from", &format!("../{id}.toml")]).success();
+    env.run(dir, &["approve", id]).success();
     let config = format!(
         "[performers.fake]\nadapter = \"command\"\ncommand = \"{}\"\nenv = {{ FAKE_WRITE = \"{{task}}.txt={{task}}\" }}\n\n\
          [checks.ok]\nrun = \"true\"\n",
         env!("CARGO_BIN_EXE_fake-performer")
     );
     std::fs::write(dir.join(".maestro/config.toml"), config).unwrap();
+}
+
+#[test]
+fn run_parks_each_merged_worktree_and_its_next_task_starts_from_it() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
+    approved(&env, &dir, "m", 3);
     env.run(&dir, &["run", "m", "--max-parallel", "1"]).success();
     let merged = env.git(&dir, &["rev-list", "--merges", "--count", "maestro/m/integration"]).success_git();
     assert_eq!(merged.trim(), "3", "every task merged");
@@ -252,7 +255,7 @@ fn run_parks_each_merged_worktree_and_its_next_task_starts_from_it() {
     assert_eq!(doctor.code, 0, "{}", doctor.render());
 
     // With `pool = 0`, run leaves merged worktrees for gc, as before.
-    score("n", 2);
+    approved(&env, &dir, "n", 2);
     let text = std::fs::read_to_string(dir.join(".maestro/config.toml")).unwrap();
     std::fs::write(dir.join(".maestro/config.toml"), format!("{text}\n[worktrees]\npool = 0\n")).unwrap();
     env.run(&dir, &["run", "n", "--max-parallel", "1"]).success();
@@ -260,4 +263,31 @@ fn run_parks_each_merged_worktree_and_its_next_task_starts_from_it() {
         assert!(worktree_of(&env, &dir, &format!("maestro/n/tasks/{t}")).is_some(), "pool = 0: n/{t} keeps its own");
     }
     assert_eq!(pool(&dir), ["0"]);
+}
+
+/// The worktree root on another file system than the repository (the default root is in
+/// `$XDG_DATA_HOME`, a repository often on another mount): the pool still serves every task,
+/// and no worktree is left behind detached. The pool used to live in `.git`, where every park
+/// failed with EXDEV and left the worktree detached where it was.
+#[test]
+fn the_pool_works_when_the_worktree_root_is_on_another_file_system() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    let shm = Path::new("/dev/shm");
+    let other = shm.is_dir() && std::fs::metadata(shm).unwrap().dev() != std::fs::metadata(&dir).unwrap().dev();
+    if !crate::common::required_tool("a second file system at /dev/shm (tmpfs)", other, "mount a tmpfs at /dev/shm") {
+        return;
+    }
+    let root = tempfile::tempdir_in(shm).unwrap();
+    env.git(&dir, &["config", "maestro.worktreeRoot", root.path().to_str().unwrap()]).success_git();
+    approved(&env, &dir, "m", 3);
+    env.run(&dir, &["run", "m", "--max-parallel", "1"]).success();
+    let merged = env.git(&dir, &["rev-list", "--merges", "--count", "maestro/m/integration"]).success_git();
+    assert_eq!(merged.trim(), "3", "every task merged");
+    assert_eq!(pool(&dir), ["0"], "one worktree served all three and waits in the pool");
+    let list = env.git(&dir, &["worktree", "list", "--porcelain"]).success_git();
+    assert_eq!(list.matches("\ndetached").count(), 1, "only the pooled worktree is detached:\n{list}");
+    env.run(&dir, &["worktrees", "prune"]).success();
+    let list = env.git(&dir, &["worktree", "list", "--porcelain"]).success_git();
+    assert_eq!(list.matches("worktree ").count(), 1, "prune emptied the pool:\n{list}");
 }

@@ -6,8 +6,8 @@
 //!   [`super::prune::prune_one`]) while the pool holds fewer than its cap (`[worktrees] pool`
 //!   of trusted config, 4 by default, 0 turns the pool off): its HEAD is detached (its branch
 //!   is free again) and it moves to `<root>/.pool/<n>`, beside the task worktrees
-//!   (`<root>/<score>/<task>`) so that both moves are renames within one file system. `run` parks each task's
-//!   worktree the same way right after its merge, while there is room
+//!   (`<root>/<score>/<task>`), so that both moves are renames within one file system. `run`
+//!   parks each task's worktree the same way right after its merge, while there is room
 //!   ([`super::prune::park_merged`]), so its next task starts from it.
 //! - `task run` takes an entry for a task that has no worktree ([`take`]): it moves to the
 //!   task's usual path and checks out the task's commit, rewriting only the files that differ.
@@ -27,8 +27,8 @@ use crate::git::{Repo, WorktreeHead};
 use crate::model::intent::{Effect, Step};
 use crate::store::Store;
 
-/// The pool's directory in a worktree root. A name no Score can have (Score ids do not start
-/// with a dot), and no scratch worktree either.
+/// The pool's directory in a worktree root: no Score can have this name (an id starts with a
+/// letter or a digit).
 pub const DIR: &str = ".pool";
 
 /// The pool of the worktree root that the task worktree at `path` (`<root>/<score>/<task>`) is
