@@ -119,37 +119,57 @@ fn temp_builder() -> tempfile::Builder<'static, 'static> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]
     fn objects_are_the_ones_gix_writes_and_reads_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = gix::init_bare(dir.path()).unwrap();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let repo = gix::init_bare(dir.path()).expect("init");
         let big: Vec<u8> = (0..200_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
         for (kind, data) in [(Kind::Blob, &b""[..]), (Kind::Blob, b"format = 2\n"), (Kind::Blob, &big)] {
-            let id = write(&repo, kind, data, String::new).unwrap();
-            assert_eq!(id, gix::objs::compute_hash(repo.object_hash(), kind, data).unwrap());
-            let object = repo.find_object(id).unwrap();
+            let id = write(&repo, kind, data, String::new).expect("write");
+            assert_eq!(id, gix::objs::compute_hash(repo.object_hash(), kind, data).expect("hash"));
+            let object = repo.find_object(id).expect("read back");
             assert_eq!((object.kind, &object.data[..]), (kind, data));
-            let path = repo.objects.store_ref().path().join(&id.to_hex().to_string()[..2]);
-            let file = path.join(&id.to_hex().to_string()[2..]);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o444);
-            }
+            let mode = std::fs::metadata(object_file(dir.path(), id)).expect("object file").permissions().mode();
+            assert_eq!(mode & 0o777, 0o444, "read-only");
             // Written again: the same id, nothing changed and no temporary file left.
-            assert_eq!(write(&repo, kind, data, String::new).unwrap(), id);
+            assert_eq!(write(&repo, kind, data, String::new).expect("write again"), id);
         }
-        let left: Vec<_> = std::fs::read_dir(repo.objects.store_ref().path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("objects"))
+            .expect("objects dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|name| name.starts_with("tmp_obj_"))
             .collect();
         assert!(left.is_empty(), "temporary files left: {left:?}");
+
+        // Another repository at another level: the thread's state is made again at that level.
+        let stored = tempfile::tempdir().expect("temp dir");
+        gix::init_bare(stored.path()).expect("init");
+        let config = stored.path().join("config");
+        let text = std::fs::read_to_string(&config).expect("config");
+        std::fs::write(&config, text + "[core]\n\tlooseCompression = 0\n").expect("config");
+        let stored_repo = gix::open(stored.path()).expect("open");
+        assert_eq!(stored_repo.objects.loose_compression, Compression::NONE);
+        let id = write(&stored_repo, Kind::Blob, &big, String::new).expect("write");
+        let size = std::fs::metadata(object_file(stored.path(), id)).expect("object file").len();
+        assert!(size > big.len() as u64, "stored, not deflated: {size} bytes");
+        assert_eq!(stored_repo.find_object(id).expect("read back").data, big);
+
         // git checks every loose object's zlib stream and id.
-        let fsck =
-            std::process::Command::new("git").arg("-C").arg(dir.path()).args(["fsck", "--strict"]).output().unwrap();
-        assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
+        for git_dir in [dir.path(), stored.path()] {
+            let fsck = std::process::Command::new("git").arg("-C").arg(git_dir).args(["fsck", "--strict"]).output();
+            let fsck = fsck.expect("git runs");
+            assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
+        }
+    }
+
+    /// Where the loose object `id` of the bare repository at `git_dir` is.
+    fn object_file(git_dir: &Path, id: ObjectId) -> std::path::PathBuf {
+        let hex = id.to_hex().to_string();
+        git_dir.join("objects").join(&hex[..2]).join(&hex[2..])
     }
 }
