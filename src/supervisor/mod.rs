@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-/// How often the supervisor looks at its command, the clock and the stop flag.
+/// How often the supervisor looks at the clock and the stop flag; the command's exit is seen at
+/// once ([`pause`]).
 const POLL: Duration = Duration::from_millis(10);
 /// Scans of `/proc` before the supervisor gives up on a descendant that keeps forking.
 const KILL_ROUNDS: usize = 1000;
@@ -156,6 +157,8 @@ fn run(what: &Supervision, stopped: &dyn Fn() -> bool) -> Result<(End, Option<cr
     };
     let deadline = Instant::now() + what.timeout;
     let end = |end| Ok((end, Some(level)));
+    let pid = rustix::process::Pid::from_child(&child);
+    let exit = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty());
     loop {
         if let Some(status) = child.try_wait().map_err(SuperviseError::Wait)? {
             return end(exited(status));
@@ -165,17 +168,24 @@ fn run(what: &Supervision, stopped: &dyn Fn() -> bool) -> Result<(End, Option<cr
         } else if Instant::now() >= deadline {
             End::TimedOut
         } else {
-            std::thread::sleep(POLL);
+            pause(exit.as_ref().ok(), POLL.min(deadline.saturating_duration_since(Instant::now())));
             continue;
         };
         // Its group first: most helpers are there; the scan after this finds the rest.
-        if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
-            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-        }
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
         let _ = child.kill();
         child.wait().map_err(SuperviseError::Wait)?;
         return end(stop);
     }
+}
+
+/// Wait up to `most`, or until the command exits when its pidfd `exit` is open: a command
+/// that ends at once (most checks) is not kept waiting for the next look at the stop flag. A
+/// stop signal ends the wait too (`poll` is never restarted after a signal).
+fn pause(exit: Option<&rustix::fd::OwnedFd>, most: Duration) {
+    let Some(fd) = exit else { return std::thread::sleep(most) };
+    let timeout = rustix::event::Timespec::try_from(most).unwrap_or(rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 });
+    let _ = rustix::event::poll(&mut [rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN)], Some(&timeout));
 }
 
 fn exited(status: ExitStatus) -> End {
