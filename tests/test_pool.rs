@@ -149,6 +149,26 @@ fn a_pooled_worktree_with_anything_unsaved_is_never_reused_and_prune_keeps_it() 
     assert!(!list.contains("/.pool/"), "no pooled worktree is registered:\n{list}");
 }
 
+/// `worktrees prune` also empties a pool under a worktree root that `maestro.worktreeRoot` no
+/// longer names: its entries are still worktrees of the repository.
+#[test]
+fn prune_empties_the_pool_of_an_earlier_worktree_root_too() {
+    let env = TestEnv::new();
+    let dir = landed(&env);
+    env.run(&dir, &["gc"]).success();
+    let old = pool_dir(&dir);
+    assert_eq!(pool(&dir), ["0", "1", "2"]);
+    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("elsewhere").to_str().unwrap()]).success_git();
+    let report = env.run(&dir, &["worktrees", "prune", "--json"]).success().json();
+    let rows: Vec<&serde_json::Value> = report.as_array().unwrap().iter().filter(|r| r["score"] == "pool").collect();
+    assert_eq!(rows.len(), 3, "{report:#}");
+    assert!(rows.iter().all(|r| r["action"] == "removed"), "{report:#}");
+    let list = env.git(&dir, &["worktree", "list", "--porcelain"]).success_git();
+    assert_eq!(list.matches("worktree ").count(), 1, "only the main checkout is left:\n{list}");
+    let left: Vec<_> = std::fs::read_dir(&old).unwrap().flatten().filter(|e| e.path().is_dir()).collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 /// A pooled worktree's HEAD is saved while any ref reaches it: the branch it was parked from,
 /// or, once that branch is gone, a merge. A commit made on it that no ref reaches keeps it out.
 #[test]
@@ -290,4 +310,39 @@ fn the_pool_works_when_the_worktree_root_is_on_another_file_system() {
     env.run(&dir, &["worktrees", "prune"]).success();
     let list = env.git(&dir, &["worktree", "list", "--porcelain"]).success_git();
     assert_eq!(list.matches("worktree ").count(), 1, "prune emptied the pool:\n{list}");
+}
+
+/// A pool the worktrees cannot be moved into (here its directory links to another file
+/// system; a mount does the same): each worktree `gc` or `run` would park is removed instead,
+/// as without a pool, and none is left detached where no listing shows it.
+#[test]
+fn a_worktree_the_pool_cannot_take_is_removed_not_left_detached() {
+    let env = TestEnv::new();
+    let dir = landed(&env);
+    let shm = Path::new("/dev/shm");
+    let other = shm.is_dir() && std::fs::metadata(shm).unwrap().dev() != std::fs::metadata(&dir).unwrap().dev();
+    if !crate::common::required_tool("a second file system at /dev/shm (tmpfs)", other, "mount a tmpfs at /dev/shm") {
+        return;
+    }
+    let elsewhere = tempfile::tempdir_in(shm).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), pool_dir(&dir)).unwrap();
+    let report = env.run(&dir, &["gc", "--json"]).success().json();
+    let m = report.as_array().unwrap().iter().find(|s| s["score"] == "m").unwrap();
+    let actions: Vec<&str> = m["worktrees"].as_array().unwrap().iter().map(|w| w["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["removed", "removed", "removed"], "{report:#}");
+    let reasons = m["worktrees"].as_array().unwrap().iter().map(|w| w["reason"].as_str().unwrap());
+    assert!(reasons.clone().all(|r| r.contains("it is removed instead")), "{report:#}");
+    let list = env.git(&dir, &["worktree", "list", "--porcelain"]).success_git();
+    assert_eq!(list.matches("worktree ").count(), 1, "only the main checkout is left:\n{list}");
+
+    // Score n's tasks write t0.txt and t1.txt anew.
+    env.git(&dir, &["rm", "-q", "t0.txt", "t1.txt"]).success_git();
+    env.git(&dir, &["commit", "-q", "-m", "make room for n"]).success_git();
+    approved(&env, &dir, "n", 2);
+    env.run(&dir, &["run", "n", "--max-parallel", "1"]).success();
+    let merged = env.git(&dir, &["rev-list", "--merges", "--count", "main..maestro/n/integration"]).success_git();
+    assert_eq!(merged.trim(), "2", "every task merged");
+    let list = env.git(&dir, &["worktree", "list", "--porcelain"]).success_git();
+    assert_eq!(list.matches("worktree ").count(), 1, "run removed each merged worktree:\n{list}");
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().flatten().filter(|e| e.path().is_dir()).count(), 0);
 }

@@ -115,6 +115,37 @@ impl Repo {
         Ok(())
     }
 
+    /// Why the worktree at `path` holds something unsaved, if it does: a tracked, staged or
+    /// untracked (not ignored) change, or a HEAD commit that no ref reaches. Only a worktree
+    /// without any may be pooled, reused or removed.
+    pub fn unsaved(&self, path: &Path) -> Result<Option<String>> {
+        let dirty = super::dirty_paths(path)?;
+        if !dirty.is_empty() {
+            let shown: Vec<&str> = dirty.iter().take(3).map(String::as_str).collect();
+            return Ok(Some(format!("it has uncommitted changes or untracked files ({})", shown.join(", "))));
+        }
+        self.unsaved_head(path)
+    }
+
+    /// Why the HEAD of the worktree at `path` is unsaved, if it is: it names no commit that a
+    /// ref reaches.
+    pub fn unsaved_head(&self, path: &Path) -> Result<Option<String>> {
+        let head = match self.worktree_head(path)? {
+            WorktreeHead::Detached(id) => id,
+            WorktreeHead::Branch(name) => match self.read_ref(&name)? {
+                Some(_) => return Ok(None),
+                None => return Ok(Some(format!("its branch {name} has no commit"))),
+            },
+        };
+        // A parked worktree's HEAD is most often still where the branch it left points: looking
+        // there first spares reading every ref.
+        let left = self.detached_from(path).map(|branch| self.read_ref(&branch)).transpose()?.flatten();
+        if left != Some(head) && !self.reachable_from_refs(head)? {
+            return Ok(Some(format!("its HEAD {} is on no ref", head.to_hex_with_len(12))));
+        }
+        Ok(None)
+    }
+
     /// Whether `commit` is reachable from a ref of the repository (branches, tags, maestro's
     /// keep and archive refs, …).
     pub fn reachable_from_refs(&self, commit: ObjectId) -> Result<bool> {

@@ -67,36 +67,6 @@ pub fn is_full(path: &Path, cap: usize) -> bool {
     dir_beside(path).is_none_or(|dir| entries(&dir).len() >= cap)
 }
 
-/// Why the worktree at `path` holds something unsaved, if it does: a tracked, staged or
-/// untracked (not ignored) change, or a HEAD commit that no ref reaches.
-pub fn unsaved(repo: &Repo, path: &Path) -> Result<Option<String>, KernelError> {
-    let dirty = crate::git::dirty_paths(path)?;
-    if !dirty.is_empty() {
-        let shown: Vec<&str> = dirty.iter().take(3).map(String::as_str).collect();
-        return Ok(Some(format!("it has uncommitted changes or untracked files ({})", shown.join(", "))));
-    }
-    unsaved_head(repo, path)
-}
-
-/// Why the HEAD of the worktree at `path` is unsaved, if it is: it names no commit that a ref
-/// reaches.
-fn unsaved_head(repo: &Repo, path: &Path) -> Result<Option<String>, KernelError> {
-    let head = match repo.worktree_head(path)? {
-        WorktreeHead::Detached(id) => id,
-        WorktreeHead::Branch(name) => match repo.read_ref(&name)? {
-            Some(_) => return Ok(None),
-            None => return Ok(Some(format!("its branch {name} has no commit"))),
-        },
-    };
-    // A parked worktree's HEAD is most often still where the branch it left points: looking
-    // there first spares reading every ref.
-    let left = repo.detached_from(path).map(|branch| repo.read_ref(&branch)).transpose()?.flatten();
-    if left != Some(head) && !repo.reachable_from_refs(head)? {
-        return Ok(Some(format!("its HEAD {} is on no ref", head.to_hex_with_len(12))));
-    }
-    Ok(None)
-}
-
 /// A free place in the pool for one more worktree, with the lock held, when the pool holds
 /// fewer than `cap` entries and the worktree at `path` holds nothing unsaved. `seen_clean`: the
 /// caller has just found it without uncommitted changes, so only its HEAD is checked.
@@ -112,7 +82,7 @@ pub fn slot(
     if entries.len() >= cap {
         return Ok(None);
     }
-    let unsaved = if seen_clean { unsaved_head(repo, path)? } else { unsaved(repo, path)? };
+    let unsaved = if seen_clean { repo.unsaved_head(path)? } else { repo.unsaved(path)? };
     if unsaved.is_some() {
         return Ok(None);
     }
@@ -134,7 +104,7 @@ pub fn take(
     let Some(dir) = dir_beside(path).filter(|d| d.is_dir()) else { return Ok(false) };
     let _held = lock(&dir)?;
     for entry in entries(&dir) {
-        match unsaved(repo, &entry) {
+        match repo.unsaved(&entry) {
             Ok(None) => {}
             Ok(Some(why)) => {
                 store.notice(format!("the pooled worktree {} is not reused: {why}", entry.display()));
@@ -166,21 +136,34 @@ pub fn take(
     Ok(false)
 }
 
-/// Empty the pool of the worktree root `root` (`worktrees prune`): every entry that holds
-/// nothing unsaved is removed.
+/// Empty the pools of the repository (`worktrees prune`): that of the worktree root `root`, and
+/// any other that holds one of its worktrees (parked under a root that `maestro.worktreeRoot`
+/// named before). Every entry that holds nothing unsaved is removed.
 pub fn drain(store: &Store, root: &Path, dry_run: bool) -> Result<Vec<Pruned>, KernelError> {
-    let repo = &store.repo;
-    let dir = root.join(DIR);
-    if !dir.is_dir() {
-        return Ok(Vec::new());
+    let canonical = |dir: PathBuf| std::fs::canonicalize(&dir).unwrap_or(dir);
+    let mut dirs = std::collections::BTreeSet::from([canonical(root.join(DIR))]);
+    for info in store.repo.worktrees()? {
+        let parent = info.path.parent().filter(|d| d.file_name() == Some(DIR.as_ref()));
+        if let Some(dir) = parent.filter(|_| info.branch.is_none()) {
+            dirs.insert(canonical(dir.to_owned()));
+        }
     }
-    let _held = lock(&dir)?;
     let mut out = Vec::new();
-    for entry in entries(&dir) {
+    for dir in dirs.iter().filter(|d| d.is_dir()) {
+        out.extend(drain_dir(&store.repo, dir, dry_run)?);
+    }
+    Ok(out)
+}
+
+/// Empty the pool at `dir`.
+fn drain_dir(repo: &Repo, dir: &Path, dry_run: bool) -> Result<Vec<Pruned>, KernelError> {
+    let _held = lock(dir)?;
+    let mut out = Vec::new();
+    for entry in entries(dir) {
         let name = format!("pool/{}", entry.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
         let path = entry.display().to_string();
         let pruned = |action, reason| Pruned { task: name.clone(), path: path.clone(), action, tip: None, reason };
-        let why = match unsaved(repo, &entry) {
+        let why = match repo.unsaved(&entry) {
             Ok(None) => None,
             Ok(Some(why)) => Some(why),
             Err(e) => Some(e.to_string()),

@@ -144,12 +144,16 @@ pub fn prune_one(
             Some((_, at)) => Effect::ParkWorktree { path: path.display().to_string(), pool: at.display().to_string() },
             None => Effect::RemoveWorktree { path: path.display().to_string() },
         };
-        match remove(store, (score, task_id), effect) {
+        let notices = match remove(store, (score, task_id), effect) {
             Err(KernelError::Kept(why)) => return Ok(kept(why)),
             other => other?,
-        }
+        };
         if let Some((_, at)) = slot.filter(|(_, at)| at.exists()) {
             (action, reason) = (Action::Pooled, format!("{reason}; parked in the worktree pool at {}", at.display()));
+        }
+        // Such as why the pool could not take it.
+        for notice in notices {
+            reason = format!("{reason}; {notice}");
         }
     }
     Ok(Pruned { task: address, path: path.display().to_string(), action, tip: tip.map(|t| t.to_string()), reason })
@@ -191,9 +195,9 @@ fn keeps_worktree(task: &Task, leases: &super::Leases, now: jiff::Timestamp) -> 
 
 /// Remove or park the worktree through an intent (`effect`), re-checking under the state lock
 /// that its task did not start or submit meanwhile.
-fn remove(store: &Store, (score, task_id): (&str, &str), effect: Effect) -> Result<(), KernelError> {
+fn remove(store: &Store, (score, task_id): (&str, &str), effect: Effect) -> Result<Vec<String>, KernelError> {
     let leases = super::Leases::of(store)?;
-    let _written = store.transact(&format!("prune the worktree of {score}/{task_id}"), |tx| {
+    let written = store.transact(&format!("prune the worktree of {score}/{task_id}"), |tx| {
         if let Ok(t) = store::task(tx, score, task_id)
             && let Some(why) = keeps_worktree(&t, &leases, tx.now)
         {
@@ -203,7 +207,7 @@ fn remove(store: &Store, (score, task_id): (&str, &str), effect: Effect) -> Resu
         tx.intend(format!("prune the worktree of {score}/{task_id}"), step, vec![effect.clone()])?;
         Ok(())
     })?;
-    Ok(())
+    Ok(written.notices)
 }
 
 /// Whether `tip` is in the Score's integration branch or its target.

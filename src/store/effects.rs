@@ -214,7 +214,17 @@ impl Store {
                 } else if !pool.exists() {
                     return Ok(Settled::Failed(format!("{} is gone", path.display())));
                 }
-                self.repo.move_worktree(path, pool)?;
+                if let Err(e) = self.repo.move_worktree(path, pool) {
+                    // The pool cannot take it (a mount or a link to another file system in
+                    // the worktree root): removed, as it would be without a pool, rather than
+                    // left detached where no listing shows it, when it is still clean.
+                    if !path.exists() || self.repo.unsaved(path)?.is_some() {
+                        return Err(e.into());
+                    }
+                    let cause = std::error::Error::source(&e).map(|c| format!(": {c}")).unwrap_or_default();
+                    self.notice(format!("{e}{cause}; it is removed instead"));
+                    self.repo.remove_worktree(path)?;
+                }
                 Ok(Settled::Done)
             }
             Effect::ReuseWorktree { pool, path, commit } => {
