@@ -11,6 +11,7 @@ mod config_env;
 mod confined;
 mod diff;
 mod include;
+mod index;
 mod loose;
 mod merge;
 mod objects;

@@ -178,14 +178,17 @@ impl Repo {
             _ => return Ok(()),
         };
         let (old_tree, new_tree) = (self.commit_tree(old)?, self.commit_tree(commit)?);
-        let written = self.rewrite_files(path, old_tree, new_tree)?;
-        self.update_index(path, new_tree, &written)?;
+        let (removed, written) = self.rewrite_files(path, old_tree, new_tree)?;
+        // Its index matched the old tree (a pooled worktree holds nothing unsaved), or already
+        // the new one (a crash after the index was written): either way only these paths differ.
+        let changed: Vec<String> = removed.into_iter().chain(written.iter().cloned()).collect();
+        self.patch_index(path, new_tree, &changed, &written)?;
         write_atomic(&self.linked_admin(path)?.join("HEAD"), format!("{commit}\n").as_bytes())
     }
 
     /// Make the files of `path` go from `old` to `new` (trees): deletions first, then writes.
-    /// Returns the paths written.
-    fn rewrite_files(&self, path: &Path, old: ObjectId, new: ObjectId) -> Result<Vec<String>> {
+    /// Returns the paths removed and the paths written.
+    fn rewrite_files(&self, path: &Path, old: ObjectId, new: ObjectId) -> Result<(Vec<String>, Vec<String>)> {
         let find = |id: ObjectId| self.inner.find_tree(id).ctx(|| format!("cannot read tree {id}"));
         let options = gix::diff::Options::default().with_rewrites(None);
         let changes = self
@@ -219,7 +222,7 @@ impl Repo {
             clear_leading_path(path, rela)?;
             self.write_entry(&path.join(rela), *kind, *id)?;
         }
-        Ok(put.into_iter().map(|(p, ..)| p).collect())
+        Ok((gone, put.into_iter().map(|(p, ..)| p).collect()))
     }
 
     /// Write blob `id` at `file` as a file (exec bit per `kind`) or a symlink.
@@ -246,46 +249,6 @@ impl Repo {
             .open(file)
             .map_err(io(format!("cannot write {}", file.display())))?;
         std::io::Write::write_all(&mut out, &object.data).map_err(io(format!("cannot write {}", file.display())))
-    }
-
-    /// Write the index of `path` for `tree`, keeping the stat data of every entry the old
-    /// index had unchanged (so the next status need not hash the files), and taking it from
-    /// disk for the files just `written` and for any other file whose content is the entry's.
-    /// An entry whose file differs keeps no stat data, so a status reads it and sees the change.
-    pub(super) fn update_index(&self, path: &Path, tree: ObjectId, written: &[String]) -> Result<()> {
-        let wt = Repo::open_worktree(path)?;
-        let old = wt.index_or_empty().ctx(|| "cannot read the worktree index".into())?;
-        let mut index = wt.index_from_tree(&tree).ctx(|| "cannot build the worktree index".into())?;
-        for (entry, rela) in index.entries_mut_with_paths() {
-            let fresh = written.iter().any(|w| w.as_bytes() == rela.as_bytes());
-            let kept = old.entry_by_path(rela).filter(|o| o.id == entry.id && o.mode == entry.mode);
-            let file = path.join(std::ffi::OsStr::from_bytes(rela.as_bytes()));
-            match (fresh, kept) {
-                (false, Some(o)) => entry.stat = o.stat,
-                (false, None) if !self.holds(&file, entry.id) => {}
-                _ => {
-                    if let Ok(meta) = gix::index::fs::Metadata::from_path_no_follow(&file)
-                        && let Ok(stat) = gix::index::entry::Stat::from_fs(&meta)
-                    {
-                        entry.stat = stat;
-                    }
-                }
-            }
-        }
-        super::worktree::write_index(&mut index)
-    }
-
-    /// Whether the file (or link) at `file` holds the blob `id`; a file is hashed as it is
-    /// read, never held whole.
-    fn holds(&self, file: &Path, id: ObjectId) -> bool {
-        let found = match std::fs::symlink_metadata(file) {
-            Ok(meta) if meta.is_symlink() => {
-                std::fs::read_link(file).ok().and_then(|t| self.blob_id(t.as_os_str().as_bytes()).ok())
-            }
-            Ok(_) => self.file_blob_id(file).ok(),
-            Err(_) => None,
-        };
-        found == Some(id)
     }
 }
 
@@ -338,48 +301,4 @@ fn prune_empty_dirs(root: &Path, rela: &str) {
 /// Replace `file` with `data` in one rename.
 fn write_atomic(file: &Path, data: &[u8]) -> Result<()> {
     crate::files::replace(file, data).map_err(io(format!("cannot write {}", file.display())))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_index_rebuilt_for_a_tree_gives_no_stat_to_a_file_that_differs_from_it() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let git = |args: &[&str]| {
-            let out = std::process::Command::new("git")
-                .current_dir(dir.path())
-                .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-                .args(args)
-                .env("GIT_CONFIG_GLOBAL", "/dev/null")
-                .env("GIT_CONFIG_NOSYSTEM", "1")
-                .output()
-                .expect("git");
-            assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-            String::from_utf8_lossy(&out.stdout).trim().to_owned()
-        };
-        git(&["init", "-q"]);
-        std::fs::write(dir.path().join("a.txt"), "1\n").unwrap();
-        std::fs::write(dir.path().join("b.txt"), "1\n").unwrap();
-        git(&["add", "."]);
-        git(&["commit", "-q", "-m", "c"]);
-        let repo = Repo::discover(dir.path()).unwrap();
-        let head: ObjectId = git(&["rev-parse", "HEAD"]).parse().unwrap();
-        // No old index to keep stat data from; `a.txt` changed an hour ago, so its stat alone
-        // would pass for clean.
-        std::fs::remove_file(dir.path().join(".git/index")).unwrap();
-        std::fs::write(dir.path().join("a.txt"), "2\n").unwrap();
-        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-        for name in ["a.txt", "b.txt"] {
-            let file = std::fs::File::options().write(true).open(dir.path().join(name)).unwrap();
-            file.set_modified(hour_ago).unwrap();
-        }
-        repo.update_index(dir.path(), repo.commit_tree(head).unwrap(), &[]).unwrap();
-        assert_eq!(crate::git::dirty_paths(dir.path()).unwrap(), ["a.txt"]);
-        let index = gix::open(dir.path()).unwrap().index().unwrap();
-        let stat = |name: &str| index.entry_by_path(name.into()).unwrap().stat;
-        assert_eq!(stat("a.txt"), Default::default(), "a.txt differs: no stat");
-        assert_ne!(stat("b.txt"), Default::default(), "b.txt holds its blob: its stat is kept");
-    }
 }

@@ -193,16 +193,17 @@ impl Repo {
         let update =
             super::RefUpdate { name: &snap.branch, expected: None, new: Some(commit), log_message: "commit (initial)" };
         self.cas_update(&update, identity, time).map_err(|e| Error::Ref(e.to_string()))?;
-        self.reset_index(path, commit)?;
+        self.reset_index(path, commit, &snap.paths)?;
         Ok(commit)
     }
 
     /// Reset the index of the worktree at `path` to the tree of `commit`, after its branch
-    /// moved there (the files already match it). Entries the old index had as they are keep
-    /// their stat data, and the others take it from disk, so the next status is a stat per
-    /// file, not a read of every file.
-    pub fn reset_index(&self, path: &Path, commit: ObjectId) -> Result<()> {
-        self.update_index(path, self.commit_tree(commit)?, &[])
+    /// moved there from the commit [`Repo::snapshot_worktree`] started from (the files already
+    /// match it). `changed`: the paths the snapshot found changed, and those it left out; only
+    /// their entries can differ. The other entries keep their stat data, and the changed ones
+    /// take it from disk, so the next status is a stat per file, not a read of every file.
+    pub fn reset_index(&self, path: &Path, commit: ObjectId, changed: &[String]) -> Result<()> {
+        self.patch_index(path, self.commit_tree(commit)?, changed, &[])
     }
 }
 

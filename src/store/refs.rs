@@ -83,7 +83,8 @@ impl Store {
                     crate::git::Error::Ref(format!("{} moved while its worktree was committed", snap.branch)).into()
                 );
             }
-            self.repo.reset_index(path, commit)?;
+            let changed: Vec<String> = snap.paths.iter().cloned().chain(skip.iter().map(|p| (*p).to_owned())).collect();
+            self.repo.reset_index(path, commit, &changed)?;
         }
         Ok(snap)
     }

@@ -1,0 +1,206 @@
+//! A linked worktree's index, written for a tree its files already hold (after a commit of
+//! the worktree, after a pool checkout): rebuilt from the tree, or patched where only some
+//! paths differ from the tree it matched, keeping the stat data of every other entry so the
+//! next status need not read the files.
+
+use std::collections::BTreeSet;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use gix::ObjectId;
+use gix::bstr::{BStr, ByteSlice};
+
+use super::{GixContext, Repo, Result};
+
+impl Repo {
+    /// Bring the index of `path` to `tree` when it matches `tree` already at every path but
+    /// those in `changed`: only their entries are replaced (the tree's entry, or none). Stat
+    /// data comes from disk for the files just `written` and for any other changed file whose
+    /// content is its entry's; every other entry keeps its own. An index git split or made
+    /// sparse is rebuilt instead ([`Repo::update_index`]).
+    pub(super) fn patch_index(
+        &self,
+        path: &Path,
+        tree: ObjectId,
+        changed: &[String],
+        written: &[String],
+    ) -> Result<()> {
+        let wt = Repo::open_worktree(path)?;
+        let mut index = match wt.open_index() {
+            Ok(index) if index.link().is_none() && !index.is_sparse() => index,
+            _ => return self.update_index(path, tree, written),
+        };
+        let changed: BTreeSet<&BStr> = changed.iter().map(|p| p.as_bytes().as_bstr()).collect();
+        index.remove_entries(|_, rela, _| changed.contains(rela));
+        let root = self.inner.find_tree(tree).ctx(|| format!("cannot read tree {tree}"))?;
+        for rela in changed {
+            let found = root.lookup_entry(rela.split(|b| *b == b'/')).ctx(|| format!("cannot read tree {tree}"))?;
+            let Some(entry) = found.filter(|e| e.mode().is_blob_or_symlink()) else { continue };
+            let (id, file) = (entry.object_id(), path.join(std::ffi::OsStr::from_bytes(rela)));
+            let fresh = written.iter().any(|w| w.as_bytes() == rela.as_bytes()) || self.holds(&file, id);
+            let stat = fresh.then(|| disk_stat(&file)).flatten().unwrap_or_default();
+            index.dangerously_push_entry(stat, id, gix::index::entry::Flags::empty(), entry.mode().into(), rela);
+        }
+        index.sort_entries();
+        // Git's cache of the index's trees no longer holds; it is made again when needed.
+        index.remove_tree();
+        super::worktree::write_index(&mut index)
+    }
+
+    /// Write the index of `path` for `tree`, keeping the stat data of every entry the old
+    /// index had unchanged (so the next status need not hash the files), and taking it from
+    /// disk for the files just `written` and for any other file whose content is the entry's.
+    /// An entry whose file differs keeps no stat data, so a status reads it and sees the change.
+    pub(super) fn update_index(&self, path: &Path, tree: ObjectId, written: &[String]) -> Result<()> {
+        let wt = Repo::open_worktree(path)?;
+        let old = wt.index_or_empty().ctx(|| "cannot read the worktree index".into())?;
+        let mut index = wt.index_from_tree(&tree).ctx(|| "cannot build the worktree index".into())?;
+        for (entry, rela) in index.entries_mut_with_paths() {
+            let fresh = written.iter().any(|w| w.as_bytes() == rela.as_bytes());
+            let kept = old.entry_by_path(rela).filter(|o| o.id == entry.id && o.mode == entry.mode);
+            let file = path.join(std::ffi::OsStr::from_bytes(rela.as_bytes()));
+            match (fresh, kept) {
+                (false, Some(o)) => entry.stat = o.stat,
+                (false, None) if !self.holds(&file, entry.id) => {}
+                _ => {
+                    if let Some(stat) = disk_stat(&file) {
+                        entry.stat = stat;
+                    }
+                }
+            }
+        }
+        super::worktree::write_index(&mut index)
+    }
+
+    /// Whether the file (or link) at `file` holds the blob `id`; a file is hashed as it is
+    /// read, never held whole.
+    fn holds(&self, file: &Path, id: ObjectId) -> bool {
+        let found = match std::fs::symlink_metadata(file) {
+            Ok(meta) if meta.is_symlink() => {
+                std::fs::read_link(file).ok().and_then(|t| self.blob_id(t.as_os_str().as_bytes()).ok())
+            }
+            Ok(_) => self.file_blob_id(file).ok(),
+            Err(_) => None,
+        };
+        found == Some(id)
+    }
+}
+
+/// The stat data of `file` (a link itself, not followed), as the index keeps it.
+fn disk_stat(file: &Path) -> Option<gix::index::entry::Stat> {
+    let meta = gix::index::fs::Metadata::from_path_no_follow(file).ok()?;
+    gix::index::entry::Stat::from_fs(&meta).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_rebuilt_for_a_tree_gives_no_stat_to_a_file_that_differs_from_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .current_dir(dir.path())
+                .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+                .args(args)
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .output()
+                .expect("git");
+            assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        git(&["init", "-q"]);
+        std::fs::write(dir.path().join("a.txt"), "1\n").unwrap();
+        std::fs::write(dir.path().join("b.txt"), "1\n").unwrap();
+        git(&["add", "."]);
+        git(&["commit", "-q", "-m", "c"]);
+        let repo = Repo::discover(dir.path()).unwrap();
+        let head: ObjectId = git(&["rev-parse", "HEAD"]).parse().unwrap();
+        // No old index to keep stat data from; `a.txt` changed an hour ago, so its stat alone
+        // would pass for clean.
+        std::fs::remove_file(dir.path().join(".git/index")).unwrap();
+        std::fs::write(dir.path().join("a.txt"), "2\n").unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for name in ["a.txt", "b.txt"] {
+            let file = std::fs::File::options().write(true).open(dir.path().join(name)).unwrap();
+            file.set_modified(hour_ago).unwrap();
+        }
+        repo.update_index(dir.path(), repo.commit_tree(head).unwrap(), &[]).unwrap();
+        assert_eq!(crate::git::dirty_paths(dir.path()).unwrap(), ["a.txt"]);
+        let index = gix::open(dir.path()).unwrap().index().unwrap();
+        let stat = |name: &str| index.entry_by_path(name.into()).unwrap().stat;
+        assert_eq!(stat("a.txt"), Default::default(), "a.txt differs: no stat");
+        assert_ne!(stat("b.txt"), Default::default(), "b.txt holds its blob: its stat is kept");
+    }
+
+    /// A worktree whose files went from one tree to another while its index kept the first:
+    /// patched at the paths that differ, the index is the second tree's, with the stat data
+    /// of the other entries kept and the changed files' taken from disk.
+    #[test]
+    fn a_patched_index_is_the_new_trees_and_keeps_the_stat_of_what_did_not_change() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .current_dir(dir.path())
+                .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+                .args(args)
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .output()
+                .expect("git");
+            assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        let write = |rela: &str, text: &str| {
+            let file = dir.path().join(rela);
+            std::fs::create_dir_all(file.parent().expect("a parent")).expect("mkdir");
+            std::fs::write(file, text).expect("write");
+        };
+        git(&["init", "-q"]);
+        for (rela, text) in [("keep.txt", "k\n"), ("mod.txt", "1\n"), ("gone.txt", "g\n"), ("sub/x.txt", "x\n")] {
+            write(rela, text);
+        }
+        git(&["add", "."]);
+        git(&["commit", "-q", "-m", "one"]);
+        let one = git(&["rev-parse", "HEAD"]);
+        write("mod.txt", "2\n");
+        std::fs::remove_file(dir.path().join("gone.txt")).expect("rm");
+        write("new/y.txt", "y\n");
+        write("run.sh", "#!/bin/sh\n");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path().join("run.sh"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::os::unix::fs::symlink("keep.txt", dir.path().join("link")).expect("symlink");
+        git(&["add", "-A"]);
+        git(&["commit", "-q", "-m", "two"]);
+        let two: ObjectId = git(&["rev-parse", "HEAD"]).parse().expect("an id");
+        // The index back at the first tree, its unchanged entries with their stat data.
+        git(&["read-tree", &one]);
+        git(&["update-index", "-q", "--refresh"]);
+        let stat_of = |rela: &str| {
+            let index = gix::open(dir.path()).expect("open").open_index().expect("the index");
+            index.entry_by_path(rela.into()).map(|e| e.stat)
+        };
+        let kept = stat_of("keep.txt").expect("keep.txt is in the index");
+        assert_ne!(kept, Default::default());
+        let changed: Vec<String> = git(&["diff", "--name-only", &one, "HEAD"]).lines().map(str::to_owned).collect();
+        assert_eq!(changed, ["gone.txt", "link", "mod.txt", "new/y.txt", "run.sh"]);
+
+        let repo = Repo::discover(dir.path()).expect("discover");
+        repo.patch_index(dir.path(), repo.commit_tree(two).expect("a tree"), &changed, &[]).expect("patched");
+        assert_eq!(git(&["diff-index", "--cached", "HEAD"]), "", "the index is the second tree");
+        assert_eq!(git(&["status", "--porcelain"]), "", "and matches the files");
+        assert_eq!(stat_of("keep.txt"), Some(kept), "an unchanged entry keeps its stat data");
+        assert_ne!(stat_of("mod.txt"), Some(Default::default()), "a changed file's comes from disk");
+        assert_eq!(stat_of("gone.txt"), None);
+        let modes: Vec<String> =
+            git(&["ls-files", "-s", "link", "run.sh"]).lines().map(|l| l[..6].to_owned()).collect();
+        assert_eq!(modes, ["120000", "100755"], "modes come from the tree");
+
+        // Without an index to patch, it is built from the tree.
+        std::fs::remove_file(dir.path().join(".git/index")).expect("rm index");
+        repo.patch_index(dir.path(), repo.commit_tree(two).expect("a tree"), &changed, &[]).expect("rebuilt");
+        assert_eq!(git(&["diff-index", "--cached", "HEAD"]), "", "the index is the second tree");
+    }
+}
