@@ -186,7 +186,7 @@ impl Repo {
         let Some((a, b)) = pair else {
             return (Ok(None), work());
         };
-        let walker = Repo { inner: self.inner.clone() };
+        let walker = Repo { inner: self.inner.clone(), sizes: Default::default() };
         std::thread::scope(|scope| {
             let walk = scope.spawn(move || walker.merge_base(a, b));
             let done = work();

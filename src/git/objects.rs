@@ -9,6 +9,8 @@ use gix::objs::tree::EntryKind;
 
 use super::{Error, GixContext, Repo, Result};
 
+/// Blob sizes a [`Repo`] remembers at most (a few MiB); then it starts again.
+const SIZES_KEPT: usize = 65_536;
 /// How long, and how often, an object write is tried while the object store is in flux.
 const RETRY_FOR: Duration = Duration::from_secs(2);
 const MAX_ATTEMPTS: u32 = 12;
@@ -224,13 +226,24 @@ impl Repo {
         self.read_blob_by_id(id, path, limit).map(|data| Some((id, data)))
     }
 
-    /// Read a blob by id with the same header-first size check as [`Repo::read_blob`].
+    /// Read a blob by id with the same header-first size check as [`Repo::read_blob`]. A blob
+    /// read before has its size known and its data most often in gix's object cache, so
+    /// reading it again does not touch the object store.
     pub fn read_blob_by_id(&self, id: ObjectId, path: &str, limit: u64) -> Result<Vec<u8>> {
-        let header = self.inner.find_header(id).ctx(|| format!("cannot read the header of '{path}'"))?;
-        if header.size() > limit {
-            return Err(Error::TooLarge { path: path.to_owned(), id, size: header.size(), limit });
+        let known = self.sizes.borrow().get(&id).copied();
+        let size = match known {
+            Some(size) => size,
+            None => self.inner.find_header(id).ctx(|| format!("cannot read the header of '{path}'"))?.size(),
+        };
+        if size > limit {
+            return Err(Error::TooLarge { path: path.to_owned(), id, size, limit });
         }
         let blob = self.inner.find_blob(id).ctx(|| format!("cannot read '{path}'"))?;
+        let mut sizes = self.sizes.borrow_mut();
+        if sizes.len() >= SIZES_KEPT {
+            sizes.clear();
+        }
+        sizes.insert(id, size);
         Ok(blob.detach().data)
     }
 
@@ -410,6 +423,18 @@ mod tests {
 
     fn commit(repo: &Repo, tree: ObjectId) -> Result<ObjectId> {
         repo.write_commit(tree, &[], "state\n", ("t", "t@example.com"), 1_700_000_000)
+    }
+
+    #[test]
+    fn a_blob_read_again_is_held_to_each_reads_limit() {
+        let (_dir, repo) = repo();
+        let root = edit(&repo).write().expect("write");
+        let read = |limit| repo.read_blob(root, "a/b/deep.toml", limit);
+        assert_eq!(read(1024).expect("read").expect("present").1, b"deep = 1\n");
+        assert_eq!(repo.sizes.borrow().len(), 1, "its size is remembered");
+        let refused = read(4).expect_err("over the limit");
+        assert!(matches!(refused, Error::TooLarge { size: 9, limit: 4, .. }), "{refused:?}");
+        assert_eq!(read(9).expect("read").expect("present").1, b"deep = 1\n");
     }
 
     #[test]

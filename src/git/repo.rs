@@ -8,6 +8,9 @@ use super::{Error, GixContext, Result};
 /// the handle ([`Repo::merge_base_beside`]).
 pub struct Repo {
     pub(crate) inner: gix::Repository,
+    /// The sizes of the blobs whose header [`Repo::read_blob_by_id`] has read: a command reads
+    /// the same state records again and again, and gix caches their data but not headers.
+    pub(super) sizes: std::cell::RefCell<std::collections::HashMap<gix::ObjectId, u64>>,
 }
 
 /// Bytes of decompressed objects kept per open repository.
@@ -73,7 +76,7 @@ impl Repo {
                 });
             }
         };
-        let mut repo = Repo { inner };
+        let mut repo = Repo { inner, sizes: Default::default() };
         repo.check_format()?;
         // A transaction reads the trees on its paths several times (lookup, edit); caching
         // decoded objects keeps large directories from being inflated again each time.
