@@ -31,22 +31,25 @@ fn main() {
     let repo = &store.repo;
     let base = repo.read_ref("refs/heads/main").expect("read main").expect("main exists");
     let (mut ours, mut theirs, mut warm) = (Vec::new(), Vec::new(), Vec::new());
+    // Task worktrees where maestro puts them, `<root>/<score>/<task>`: the pool is `<root>/.pool`.
+    let task_dir = |task: &str| tmp.join("root/bench").join(task);
     for round in 0..rounds {
         let start = Instant::now();
         for t in 0..8 {
             let branch = format!("maestro/bench/tasks/r{round}-t{t}");
             store.ensure_branch(&branch, base).expect("branch");
-            repo.add_worktree(&tmp.join(format!("ours/{round}/{t}")), &branch).expect("worktree");
+            repo.add_worktree(&task_dir(&format!("r{round}-t{t}")), &branch).expect("worktree");
         }
         ours.push(start.elapsed());
         theirs.push(git_worktree_add(&repo_dir, &tmp, &format!("r{round}")));
         // The warm side: last round's worktrees (the cold ones, the first time), each with one
         // file its task changed, parked; then 8 new tasks take them.
-        let previous = if round == 0 { format!("ours/{round}") } else { format!("warm/{}", round - 1) };
-        park_all(&store, &tmp.join(previous), if round == 0 { "r0" } else { "w" }, round);
+        let previous = if round == 0 { "r0".to_owned() } else { format!("w{}", round - 1) };
+        park_all(&store, &task_dir, &previous, round);
         let start = Instant::now();
         for t in 0..8 {
-            let (task, path) = (format!("w{round}-t{t}"), tmp.join(format!("warm/{round}/{t}")));
+            let task = format!("w{round}-t{t}");
+            let path = task_dir(&task);
             let branch = format!("maestro/bench/tasks/{task}");
             store.ensure_branch(&branch, base).expect("branch");
             assert!(pool::take(&store, ("bench", &task), &path, base).expect("take"), "the pool has an entry");
@@ -57,9 +60,9 @@ fn main() {
     }
     // Same checkout on all sides, or the comparison means nothing.
     let count = |dir: &Path| walk(dir);
-    assert_eq!(count(&tmp.join("ours/1/0/src")), count(&tmp.join("git/r0/0/src")));
+    assert_eq!(count(&task_dir("r1-t0").join("src")), count(&tmp.join("git/r0/0/src")));
     // The last round's warm worktrees are still in place (earlier ones went back to the pool).
-    assert_eq!(count(&tmp.join(format!("warm/{}/0/src", rounds - 1))), count(&tmp.join("git/r0/0/src")));
+    assert_eq!(count(&task_dir(&format!("w{}-t0", rounds - 1)).join("src")), count(&tmp.join("git/r0/0/src")));
     let (ours, warm, theirs) = (median(ours), median(warm), median(theirs));
     println!(
         "8 worktrees: git-maestro {ours:>9.1?}   git worktree add {theirs:>9.1?}   ratio {:.2}x   (cold, for reference)",
@@ -94,14 +97,14 @@ fn git_worktree_add(repo_dir: &Path, tmp: &Path, name: &str) -> Duration {
     start.elapsed()
 }
 
-/// Commit one changed file in each of the 8 worktrees under `dir` (as a task would), then
-/// park them all in the pool.
-fn park_all(store: &Store, dir: &Path, prefix: &str, round: usize) {
+/// Commit one changed file in each of the 8 worktrees of the tasks `<prefix>-t<n>` (as a task
+/// would), then park them all in the pool.
+fn park_all(store: &Store, task_dir: &dyn Fn(&str) -> PathBuf, prefix: &str, round: usize) {
     for t in 0..8 {
-        let path: PathBuf = dir.join(t.to_string());
+        let task = format!("{prefix}-t{t}");
+        let path = task_dir(&task);
         std::fs::write(path.join("README.md"), format!("changed by task {t} of round {round}\n")).expect("write");
         store.commit_worktree(&path, &[], "a task's change").expect("commit");
-        let task = if prefix == "r0" { format!("r0-t{t}") } else { format!("w{}-t{t}", round - 1) };
         let pruned = prune::prune_one(store, ("bench", &task), &path, false, 8).expect("park");
         assert_eq!(pruned.action, prune::Action::Pooled, "{}", pruned.reason);
     }
