@@ -35,7 +35,7 @@ impl Repo {
         let root = self.inner.find_tree(tree).ctx(|| format!("cannot read tree {tree}"))?;
         for rela in changed {
             let found = root.lookup_entry(rela.split(|b| *b == b'/')).ctx(|| format!("cannot read tree {tree}"))?;
-            let Some(entry) = found.filter(|e| e.mode().is_blob_or_symlink()) else { continue };
+            let Some(entry) = found.filter(|e| !e.mode().is_tree()) else { continue };
             let (id, file) = (entry.object_id(), path.join(std::ffi::OsStr::from_bytes(rela)));
             let fresh = written.iter().any(|w| w.as_bytes() == rela.as_bytes()) || self.holds(&file, id);
             let stat = fresh.then(|| disk_stat(&file)).flatten().unwrap_or_default();
