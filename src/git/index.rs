@@ -96,21 +96,24 @@ fn disk_stat(file: &Path) -> Option<gix::index::entry::Stat> {
 mod tests {
     use super::*;
 
+    /// `git` in `dir`, without the machine's config; its output, trimmed.
+    fn git_in(dir: &Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .current_dir(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .expect("git");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
     #[test]
     fn an_index_rebuilt_for_a_tree_gives_no_stat_to_a_file_that_differs_from_it() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let git = |args: &[&str]| {
-            let out = std::process::Command::new("git")
-                .current_dir(dir.path())
-                .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-                .args(args)
-                .env("GIT_CONFIG_GLOBAL", "/dev/null")
-                .env("GIT_CONFIG_NOSYSTEM", "1")
-                .output()
-                .expect("git");
-            assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-            String::from_utf8_lossy(&out.stdout).trim().to_owned()
-        };
+        let git = |args: &[&str]| git_in(dir.path(), args);
         git(&["init", "-q"]);
         std::fs::write(dir.path().join("a.txt"), "1\n").unwrap();
         std::fs::write(dir.path().join("b.txt"), "1\n").unwrap();
@@ -141,18 +144,7 @@ mod tests {
     #[test]
     fn a_patched_index_is_the_new_trees_and_keeps_the_stat_of_what_did_not_change() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let git = |args: &[&str]| {
-            let out = std::process::Command::new("git")
-                .current_dir(dir.path())
-                .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-                .args(args)
-                .env("GIT_CONFIG_GLOBAL", "/dev/null")
-                .env("GIT_CONFIG_NOSYSTEM", "1")
-                .output()
-                .expect("git");
-            assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-            String::from_utf8_lossy(&out.stdout).trim().to_owned()
-        };
+        let git = |args: &[&str]| git_in(dir.path(), args);
         let write = |rela: &str, text: &str| {
             let file = dir.path().join(rela);
             std::fs::create_dir_all(file.parent().expect("a parent")).expect("mkdir");
