@@ -195,4 +195,33 @@ mod tests {
         repo.patch_index(dir.path(), repo.commit_tree(two).expect("a tree"), &changed, &[]).expect("rebuilt");
         assert_eq!(git(&["diff-index", "--cached", "HEAD"]), "", "the index is the second tree");
     }
+
+    /// A performer's worktree with a staged change it then changed again, an untracked file
+    /// and a deletion: after the commit and the reset, the index is the commit's tree and
+    /// matches the files, as after `git commit -a`.
+    #[test]
+    fn after_a_commit_of_a_worktree_its_patched_index_is_the_commits_tree() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let git = |args: &[&str]| git_in(dir.path(), args);
+        git(&["init", "-q", "-b", "main"]);
+        std::fs::write(dir.path().join("a.txt"), "1\n").expect("write");
+        std::fs::write(dir.path().join("b.txt"), "1\n").expect("write");
+        git(&["add", "."]);
+        git(&["commit", "-q", "-m", "c"]);
+        std::fs::write(dir.path().join("a.txt"), "2\n").expect("write");
+        git(&["add", "a.txt"]);
+        std::fs::write(dir.path().join("a.txt"), "3\n").expect("write");
+        std::fs::write(dir.path().join("c.txt"), "new\n").expect("write");
+        std::fs::remove_file(dir.path().join("b.txt")).expect("rm");
+
+        let repo = Repo::discover(dir.path()).expect("discover");
+        let snap = repo.snapshot_worktree(dir.path(), &[], "work", ("t", "t@t"), 1_700_000_000).expect("snapshot");
+        assert_eq!(snap.paths, ["a.txt", "b.txt", "c.txt"]);
+        let commit = snap.commit.expect("a commit");
+        git(&["update-ref", &snap.branch, &commit.to_string()]);
+        repo.reset_index(dir.path(), commit, &snap.paths).expect("reset");
+        assert_eq!(git(&["diff-index", "--cached", "HEAD"]), "", "the index is the commit's tree");
+        assert_eq!(git(&["status", "--porcelain"]), "", "and matches the files");
+        assert_eq!(git(&["show", "HEAD^:a.txt"]), "2", "the staged version is kept in a commit of its own");
+    }
 }
