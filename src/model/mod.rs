@@ -38,3 +38,10 @@ pub const MIN_FORMAT: i64 = 1;
 pub const MAX_STRING_BYTES: usize = 64 * 1024;
 /// The most tasks one Score may have.
 pub const MAX_TASKS: usize = 10_000;
+
+/// An error and each of its causes, joined by ": ", for a failure recorded as one line of text
+/// (an attempt's reason, a notice), where the causes would otherwise be lost.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let chain = std::iter::successors(Some(error), |e| e.source());
+    chain.map(ToString::to_string).collect::<Vec<_>>().join(": ")
+}

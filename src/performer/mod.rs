@@ -24,13 +24,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// An error and each of its causes, joined by ": ", for a failure recorded as one line of text
-/// (an attempt's reason), where the causes would otherwise be lost.
-pub fn with_causes(error: &dyn std::error::Error) -> String {
-    let chain = std::iter::successors(Some(error), |e| e.source());
-    chain.map(ToString::to_string).collect::<Vec<_>>().join(": ")
-}
-
 /// How long `--version` may take before the probe gives up. Node CLIs start slowly on a busy
 /// machine (Gemini took over 10 s on two loaded cores), and a missed probe leaves the attempt
 /// without its CLI version.

@@ -269,7 +269,9 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
             let (sandbox, stopped) = (fin.sandbox, fin.stopped);
             finish(store, score_id, task_id, &run.run_id, fin).map(|end| RunReport { stopped, ..report(end, sandbox) })
         }
-        Err(e) => finish(store, score_id, task_id, &run.run_id, Finish::failed(super::with_causes(&e))).and(Err(e)),
+        Err(e) => {
+            finish(store, score_id, task_id, &run.run_id, Finish::failed(crate::model::with_causes(&e))).and(Err(e))
+        }
     };
     // A stop asked of this run is answered: its attempt is recorded.
     super::stop::clear(repo.common_dir(), &run.run_id);

@@ -154,6 +154,7 @@ impl Store {
                 Ok(Settled::Failed(_)) => done = false,
                 Err(e) => {
                     done = false;
+                    let e = crate::model::with_causes(&e);
                     self.notice(format!("{}: cannot {}: {e}", intent.why, effect.describe()));
                 }
             }
@@ -221,8 +222,7 @@ impl Store {
                     if !path.exists() || self.repo.unsaved(path)?.is_some() {
                         return Err(e.into());
                     }
-                    let cause = std::error::Error::source(&e).map(|c| format!(": {c}")).unwrap_or_default();
-                    self.notice(format!("{e}{cause}; it is removed instead"));
+                    self.notice(format!("{}; it is removed instead", crate::model::with_causes(&e)));
                     self.repo.remove_worktree(path)?;
                 }
                 Ok(Settled::Done)
