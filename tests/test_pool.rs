@@ -285,6 +285,17 @@ fn run_parks_each_merged_worktree_and_its_next_task_starts_from_it() {
     assert_eq!(pool(&dir), ["0"]);
 }
 
+/// A temporary directory on another file system than `dir`: in `/dev/shm` (tmpfs). `None`
+/// when there is none; the test then says it skipped, and fails under `MAESTRO_E2E_REQUIRED=1`.
+fn dir_on_another_file_system(dir: &Path) -> Option<tempfile::TempDir> {
+    let shm = Path::new("/dev/shm");
+    let other = shm.is_dir() && std::fs::metadata(shm).unwrap().dev() != std::fs::metadata(dir).unwrap().dev();
+    if !crate::common::required_tool("a second file system at /dev/shm (tmpfs)", other, "mount a tmpfs at /dev/shm") {
+        return None;
+    }
+    Some(tempfile::tempdir_in(shm).unwrap())
+}
+
 /// The worktree root on another file system than the repository (the default root is in
 /// `$XDG_DATA_HOME`, a repository often on another mount): the pool still serves every task,
 /// and no worktree is left behind detached. The pool used to live in `.git`, where every park
@@ -293,12 +304,7 @@ fn run_parks_each_merged_worktree_and_its_next_task_starts_from_it() {
 fn the_pool_works_when_the_worktree_root_is_on_another_file_system() {
     let env = TestEnv::new();
     let dir = env.repo("r");
-    let shm = Path::new("/dev/shm");
-    let other = shm.is_dir() && std::fs::metadata(shm).unwrap().dev() != std::fs::metadata(&dir).unwrap().dev();
-    if !crate::common::required_tool("a second file system at /dev/shm (tmpfs)", other, "mount a tmpfs at /dev/shm") {
-        return;
-    }
-    let root = tempfile::tempdir_in(shm).unwrap();
+    let Some(root) = dir_on_another_file_system(&dir) else { return };
     env.git(&dir, &["config", "maestro.worktreeRoot", root.path().to_str().unwrap()]).success_git();
     approved(&env, &dir, "m", 3);
     env.run(&dir, &["run", "m", "--max-parallel", "1"]).success();
@@ -319,12 +325,7 @@ fn the_pool_works_when_the_worktree_root_is_on_another_file_system() {
 fn a_worktree_the_pool_cannot_take_is_removed_not_left_detached() {
     let env = TestEnv::new();
     let dir = landed(&env);
-    let shm = Path::new("/dev/shm");
-    let other = shm.is_dir() && std::fs::metadata(shm).unwrap().dev() != std::fs::metadata(&dir).unwrap().dev();
-    if !crate::common::required_tool("a second file system at /dev/shm (tmpfs)", other, "mount a tmpfs at /dev/shm") {
-        return;
-    }
-    let elsewhere = tempfile::tempdir_in(shm).unwrap();
+    let Some(elsewhere) = dir_on_another_file_system(&dir) else { return };
     std::os::unix::fs::symlink(elsewhere.path(), pool_dir(&dir)).unwrap();
     let report = env.run(&dir, &["gc", "--json"]).success().json();
     let m = report.as_array().unwrap().iter().find(|s| s["score"] == "m").unwrap();

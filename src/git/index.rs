@@ -115,25 +115,25 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let git = |args: &[&str]| git_in(dir.path(), args);
         git(&["init", "-q"]);
-        std::fs::write(dir.path().join("a.txt"), "1\n").unwrap();
-        std::fs::write(dir.path().join("b.txt"), "1\n").unwrap();
+        std::fs::write(dir.path().join("a.txt"), "1\n").expect("write");
+        std::fs::write(dir.path().join("b.txt"), "1\n").expect("write");
         git(&["add", "."]);
         git(&["commit", "-q", "-m", "c"]);
-        let repo = Repo::discover(dir.path()).unwrap();
-        let head: ObjectId = git(&["rev-parse", "HEAD"]).parse().unwrap();
+        let repo = Repo::discover(dir.path()).expect("discover");
+        let head: ObjectId = git(&["rev-parse", "HEAD"]).parse().expect("an id");
         // No old index to keep stat data from; `a.txt` changed an hour ago, so its stat alone
         // would pass for clean.
-        std::fs::remove_file(dir.path().join(".git/index")).unwrap();
-        std::fs::write(dir.path().join("a.txt"), "2\n").unwrap();
+        std::fs::remove_file(dir.path().join(".git/index")).expect("rm index");
+        std::fs::write(dir.path().join("a.txt"), "2\n").expect("write");
         let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
         for name in ["a.txt", "b.txt"] {
-            let file = std::fs::File::options().write(true).open(dir.path().join(name)).unwrap();
-            file.set_modified(hour_ago).unwrap();
+            let file = std::fs::File::options().write(true).open(dir.path().join(name)).expect("open");
+            file.set_modified(hour_ago).expect("set mtime");
         }
-        repo.update_index(dir.path(), repo.commit_tree(head).unwrap(), &[]).unwrap();
-        assert_eq!(crate::git::dirty_paths(dir.path()).unwrap(), ["a.txt"]);
-        let index = gix::open(dir.path()).unwrap().index().unwrap();
-        let stat = |name: &str| index.entry_by_path(name.into()).unwrap().stat;
+        repo.update_index(dir.path(), repo.commit_tree(head).expect("a tree"), &[]).expect("rebuilt");
+        assert_eq!(crate::git::dirty_paths(dir.path()).expect("status"), ["a.txt"]);
+        let index = gix::open(dir.path()).expect("open").index().expect("the index");
+        let stat = |name: &str| index.entry_by_path(name.into()).expect("an entry").stat;
         assert_eq!(stat("a.txt"), Default::default(), "a.txt differs: no stat");
         assert_ne!(stat("b.txt"), Default::default(), "b.txt holds its blob: its stat is kept");
     }
