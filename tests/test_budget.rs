@@ -30,9 +30,11 @@ if task == "a" and "budget was raised" not in prompt:
     i = 0
     while True:
         i += 1
-        usage(i, 100000)
+        # Its work first, then the message that reports it: a stop the report triggers then
+        # finds the work on disk, however fast it comes.
         with open("spent.txt", "a") as f:
             f.write("%d\n" % i)
+        usage(i, 100000)
         while i == 1 and not os.path.exists(os.environ["GATE"]):
             time.sleep(0.05)
         time.sleep(1)
