@@ -86,6 +86,56 @@ impl Repo {
     }
 }
 
+/// The id of the tree the entries of `index` make, computed in memory, the tree `git write-tree`
+/// would write; it equals `HEAD^{tree}` exactly when nothing is staged. `None` when the index
+/// holds what no tree does: a conflict, an intent to add, a sparse directory.
+pub(super) fn tree_id(index: &gix::index::State) -> Option<ObjectId> {
+    use gix::objs::tree::{Entry, EntryKind};
+    // The directories from the root down to the one the last entry was in, each with its
+    // entries so far; the index lists paths in the order their trees list them.
+    let mut open: Vec<(&BStr, gix::objs::Tree)> = vec![(BStr::new(""), gix::objs::Tree::empty())];
+    let close = |open: &mut Vec<(&BStr, gix::objs::Tree)>| -> Option<()> {
+        let (dir, tree) = open.pop()?;
+        let id = hash_tree(index.object_hash(), tree)?;
+        let name = dir.rsplit_str("/").next().unwrap_or(dir);
+        open.last_mut()?.1.entries.push(Entry { mode: EntryKind::Tree.into(), filename: name.into(), oid: id });
+        Some(())
+    };
+    for entry in index.entries() {
+        let intent = entry.flags.contains(gix::index::entry::Flags::INTENT_TO_ADD);
+        let mode = entry.mode.to_tree_entry_mode().filter(|m| !m.is_tree() && entry.stage_raw() == 0 && !intent)?;
+        let path = entry.path(index);
+        let (dir, name) = path.rsplit_once_str("/").map_or((BStr::new(""), path), |(d, n)| (d.as_bstr(), n.as_bstr()));
+        while !within(dir, open.last()?.0) {
+            close(&mut open)?;
+        }
+        while open.last()?.0 != dir {
+            let at = open.last()?.0.len();
+            let start = if at == 0 { 0 } else { at + 1 };
+            let end = dir[start..].find_byte(b'/').map_or(dir.len(), |i| start + i);
+            open.push((dir[..end].as_bstr(), gix::objs::Tree::empty()));
+        }
+        open.last_mut()?.1.entries.push(Entry { mode, filename: name.into(), oid: entry.id });
+    }
+    while open.len() > 1 {
+        close(&mut open)?;
+    }
+    hash_tree(index.object_hash(), open.pop()?.1)
+}
+
+/// Whether the directory `dir` is `parent` or lies under it (`""` is the root).
+fn within(dir: &BStr, parent: &BStr) -> bool {
+    parent.is_empty() || dir == parent || (dir.starts_with(parent) && dir.get(parent.len()) == Some(&b'/'))
+}
+
+fn hash_tree(kind: gix::hash::Kind, mut tree: gix::objs::Tree) -> Option<ObjectId> {
+    use gix::objs::WriteTo;
+    tree.entries.sort();
+    let mut data = Vec::new();
+    tree.write_to(&mut data).ok()?;
+    gix::objs::compute_hash(kind, gix::objs::Kind::Tree, &data).ok()
+}
+
 /// The stat data of `file` (a link itself, not followed), as the index keeps it.
 fn disk_stat(file: &Path) -> Option<gix::index::entry::Stat> {
     let meta = gix::index::fs::Metadata::from_path_no_follow(file).ok()?;
@@ -223,5 +273,82 @@ mod tests {
         assert_eq!(git(&["diff-index", "--cached", "HEAD"]), "", "the index is the commit's tree");
         assert_eq!(git(&["status", "--porcelain"]), "", "and matches the files");
         assert_eq!(git(&["show", "HEAD^:a.txt"]), "2", "the staged version is kept in a commit of its own");
+    }
+
+    fn tree_of_index(dir: &Path) -> Option<ObjectId> {
+        tree_id(&gix::open(dir).expect("open").open_index().expect("the index"))
+    }
+
+    /// The tree hashed from an index is `git write-tree`'s, for names whose byte order and
+    /// tree order could differ, nested directories, every mode and a submodule; a staged
+    /// change is in it; a conflict and an intent to add make none.
+    #[test]
+    fn the_tree_of_an_index_is_the_one_git_writes_for_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let git = |args: &[&str]| git_in(dir.path(), args);
+        git(&["init", "-q", "-b", "main"]);
+        for rela in ["a.txt", "a/x", "a/b/c/d", "a0", "a-b/c", "b/x", "bc/y", "z/y/x/w", "top"] {
+            let file = dir.path().join(rela);
+            std::fs::create_dir_all(file.parent().expect("a parent")).expect("mkdir");
+            std::fs::write(file, rela).expect("write");
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path().join("top"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::os::unix::fs::symlink("a.txt", dir.path().join("a.link")).expect("symlink");
+        git(&["add", "."]);
+        let blob = git(&["hash-object", "-w", "top"]);
+        git(&["update-index", "--add", "--cacheinfo", &format!("160000,{blob},a/sub")]);
+        let written: ObjectId = git(&["write-tree"]).parse().expect("an id");
+        assert_eq!(tree_of_index(dir.path()), Some(written));
+        git(&["commit", "-q", "-m", "c"]);
+
+        std::fs::write(dir.path().join("a/b/c/d"), "staged").expect("write");
+        git(&["add", "a/b/c/d"]);
+        let staged: ObjectId = git(&["write-tree"]).parse().expect("an id");
+        assert_ne!(staged, written);
+        assert_eq!(tree_of_index(dir.path()), Some(staged), "a staged change is in the tree");
+        git(&["reset", "-q"]);
+
+        std::fs::write(dir.path().join("new.txt"), "n").expect("write");
+        git(&["add", "-N", "new.txt"]);
+        assert_eq!(tree_of_index(dir.path()), None, "an intent to add makes no tree");
+        git(&["reset", "-q"]);
+        assert_eq!(tree_of_index(dir.path()), Some(written));
+
+        git(&["checkout", "-q", "-b", "other"]);
+        std::fs::write(dir.path().join("top"), "other").expect("write");
+        git(&["commit", "-q", "-am", "other"]);
+        git(&["checkout", "-q", "main"]);
+        std::fs::write(dir.path().join("top"), "main").expect("write");
+        git(&["commit", "-q", "-am", "main"]);
+        let merge = std::process::Command::new("git")
+            .current_dir(dir.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@t", "merge", "-q", "other"])
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .expect("git merge");
+        assert!(!merge.status.success(), "the merge conflicts");
+        assert_eq!(tree_of_index(dir.path()), None, "a conflict makes no tree");
+    }
+
+    /// A change that is only staged (the file on disk is the staged version) is found, both
+    /// when the index makes a tree and when it holds an intent to add.
+    #[test]
+    fn a_change_only_staged_is_changed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let git = |args: &[&str]| git_in(dir.path(), args);
+        git(&["init", "-q", "-b", "main"]);
+        std::fs::write(dir.path().join("a.txt"), "1").expect("write");
+        git(&["add", "."]);
+        git(&["commit", "-q", "-m", "c"]);
+        assert!(crate::git::dirty_paths(dir.path()).expect("status").is_empty());
+        std::fs::write(dir.path().join("a.txt"), "2").expect("write");
+        git(&["add", "a.txt"]);
+        assert_eq!(crate::git::dirty_paths(dir.path()).expect("status"), ["a.txt"]);
+        git(&["commit", "-q", "-m", "c"]);
+        std::fs::write(dir.path().join("b.txt"), "").expect("write");
+        git(&["add", "-N", "b.txt"]);
+        assert_eq!(crate::git::dirty_paths(dir.path()).expect("status"), ["b.txt"], "an intent to add");
     }
 }

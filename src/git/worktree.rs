@@ -251,18 +251,28 @@ pub(super) fn dirty_paths(path: &Path, untracked: bool) -> Result<Vec<String>> {
 /// blob is reachable from no ref until it is committed.
 fn changed_paths(wt: &gix::Repository, untracked: bool) -> Result<Vec<String>> {
     let mode = if untracked { gix::status::UntrackedFiles::Files } else { gix::status::UntrackedFiles::None };
-    let status = wt
+    let index = wt.index_or_empty().ctx(|| "cannot read the worktree's index".into())?;
+    // Nothing is staged when the index's entries make HEAD's tree: hashing them in memory
+    // spares reading HEAD's trees, as git's cache of the index's trees does.
+    let head = wt.head_tree_id_or_empty().ctx(|| "cannot read the worktree's HEAD".into())?;
+    let staged = super::index::tree_id(&index) != Some(head.detach());
+    let platform = wt
         .status(gix::progress::Discard)
         .ctx(|| "cannot compute the worktree status".into())?
+        .index(gix::worktree::IndexPersistedOrInMemory::Persisted(index))
         .untracked_files(mode)
         .index_worktree_rewrites(None)
         .tree_index_track_renames(gix::status::tree_index::TrackRenames::Disabled)
         .index_worktree_submodules(gix::status::Submodule::Given {
             ignore: gix::submodule::config::Ignore::All,
             check_dirty: false,
-        })
-        .into_iter(Vec::new())
-        .ctx(|| "cannot compute the worktree status".into())?;
+        });
+    let status: Box<dyn Iterator<Item = _>> = if staged {
+        Box::new(platform.into_iter(Vec::new()).ctx(|| "cannot compute the worktree status".into())?)
+    } else {
+        let only = platform.into_index_worktree_iter(Vec::new()).ctx(|| "cannot compute the worktree status".into())?;
+        Box::new(only.map(|item| item.map(gix::status::Item::IndexWorktree)))
+    };
     let mut paths = Vec::new();
     for item in status {
         let item = item.ctx(|| "cannot compute the worktree status".into())?;
