@@ -63,11 +63,17 @@ fn descendants_of(root: i32, all: &[Entry]) -> Vec<Entry> {
 /// some descendant was still alive after the last round.
 ///
 /// Call it only once the direct child has been waited for: reaping here takes any child's
-/// status.
+/// status. The process must be the child subreaper of its subtree.
 pub fn kill_descendants(rounds: usize) -> (BTreeSet<i32>, bool) {
     let me = rustix::process::getpid().as_raw_nonzero().get();
     let mut killed = BTreeSet::new();
     for _ in 0..rounds {
+        // As the subreaper of its subtree, a process with no child left has no descendant:
+        // every orphan in the subtree becomes its child. This spares the scan of every process
+        // after a command that left nothing behind.
+        if reap() {
+            return (killed, false);
+        }
         let found = descendants_of(me, &processes());
         let alive: Vec<i32> = found.iter().filter(|e| !e.zombie).map(|e| e.pid).collect();
         for pid in &alive {
@@ -88,9 +94,17 @@ pub fn kill_descendants(rounds: usize) -> (BTreeSet<i32>, bool) {
     (killed, left)
 }
 
-/// Wait for every child that has already ended, without blocking.
-fn reap() {
-    while let Ok(Some(_)) = rustix::process::waitpid(None, WaitOptions::NOHANG) {}
+/// Wait for every child that has already ended, without blocking; whether no child is left,
+/// alive or ended.
+fn reap() -> bool {
+    loop {
+        // Any child: `waitpid(None)` would see only those in this process group.
+        match rustix::process::wait(WaitOptions::NOHANG) {
+            Ok(Some(_)) | Err(rustix::io::Errno::INTR) => {}
+            Ok(None) => return false,
+            Err(e) => return e == rustix::io::Errno::CHILD,
+        }
+    }
 }
 
 #[cfg(test)]
