@@ -160,15 +160,22 @@ mod tests {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
+    /// A new repository on `main` with `files` committed.
+    fn committed(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        git_in(dir.path(), &["init", "-q", "-b", "main"]);
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write");
+        }
+        git_in(dir.path(), &["add", "."]);
+        git_in(dir.path(), &["commit", "-q", "-m", "c"]);
+        dir
+    }
+
     #[test]
     fn an_index_rebuilt_for_a_tree_gives_no_stat_to_a_file_that_differs_from_it() {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = committed(&[("a.txt", "1\n"), ("b.txt", "1\n")]);
         let git = |args: &[&str]| git_in(dir.path(), args);
-        git(&["init", "-q"]);
-        std::fs::write(dir.path().join("a.txt"), "1\n").expect("write");
-        std::fs::write(dir.path().join("b.txt"), "1\n").expect("write");
-        git(&["add", "."]);
-        git(&["commit", "-q", "-m", "c"]);
         let repo = Repo::discover(dir.path()).expect("discover");
         let head: ObjectId = git(&["rev-parse", "HEAD"]).parse().expect("an id");
         // No old index to keep stat data from; `a.txt` changed an hour ago, so its stat alone
@@ -251,13 +258,8 @@ mod tests {
     /// matches the files, as after `git commit -a`.
     #[test]
     fn after_a_commit_of_a_worktree_its_patched_index_is_the_commits_tree() {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = committed(&[("a.txt", "1\n"), ("b.txt", "1\n")]);
         let git = |args: &[&str]| git_in(dir.path(), args);
-        git(&["init", "-q", "-b", "main"]);
-        std::fs::write(dir.path().join("a.txt"), "1\n").expect("write");
-        std::fs::write(dir.path().join("b.txt"), "1\n").expect("write");
-        git(&["add", "."]);
-        git(&["commit", "-q", "-m", "c"]);
         std::fs::write(dir.path().join("a.txt"), "2\n").expect("write");
         git(&["add", "a.txt"]);
         std::fs::write(dir.path().join("a.txt"), "3\n").expect("write");
@@ -336,12 +338,8 @@ mod tests {
     /// when the index makes a tree and when it holds an intent to add.
     #[test]
     fn a_change_only_staged_is_changed() {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = committed(&[("a.txt", "1")]);
         let git = |args: &[&str]| git_in(dir.path(), args);
-        git(&["init", "-q", "-b", "main"]);
-        std::fs::write(dir.path().join("a.txt"), "1").expect("write");
-        git(&["add", "."]);
-        git(&["commit", "-q", "-m", "c"]);
         assert!(crate::git::dirty_paths(dir.path()).expect("status").is_empty());
         std::fs::write(dir.path().join("a.txt"), "2").expect("write");
         git(&["add", "a.txt"]);
