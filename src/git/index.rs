@@ -1,7 +1,8 @@
 //! A linked worktree's index, written for a tree its files already hold (after a commit of
 //! the worktree, after a pool checkout): rebuilt from the tree, or patched where only some
 //! paths differ from the tree it matched, keeping the stat data of every other entry so the
-//! next status need not read the files.
+//! next status need not read the files. And the tree an index's entries make, which tells a
+//! status whether anything is staged without reading HEAD's trees.
 
 use std::collections::BTreeSet;
 use std::os::unix::ffi::OsStrExt;
@@ -128,6 +129,7 @@ fn within(dir: &BStr, parent: &BStr) -> bool {
     parent.is_empty() || dir == parent || (dir.starts_with(parent) && dir.get(parent.len()) == Some(&b'/'))
 }
 
+/// The id `tree` has once its entries are in tree order; no object is written.
 fn hash_tree(kind: gix::hash::Kind, mut tree: gix::objs::Tree) -> Option<ObjectId> {
     use gix::objs::WriteTo;
     tree.entries.sort();
