@@ -254,12 +254,14 @@ fn changed_paths(wt: &gix::Repository, untracked: bool) -> Result<Vec<String>> {
     let index = wt.index_or_empty().ctx(|| "cannot read the worktree's index".into())?;
     // Nothing is staged when the index's entries make HEAD's tree: hashing them in memory
     // spares reading HEAD's trees, as git's cache of the index's trees does.
-    let head = wt.head_tree_id_or_empty().ctx(|| "cannot read the worktree's HEAD".into())?;
-    let staged = super::index::tree_id(&index) != Some(head.detach());
+    let head = wt.head_tree_id_or_empty().ctx(|| "cannot read the worktree's HEAD".into())?.detach();
+    let staged = super::index::tree_id(&index) != Some(head);
+    // The status compares the tree and the index just read, not HEAD and the index read again.
     let platform = wt
         .status(gix::progress::Discard)
         .ctx(|| "cannot compute the worktree status".into())?
         .index(gix::worktree::IndexPersistedOrInMemory::Persisted(index))
+        .head_tree(head)
         .untracked_files(mode)
         .index_worktree_rewrites(None)
         .tree_index_track_renames(gix::status::tree_index::TrackRenames::Disabled)
