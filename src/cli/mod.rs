@@ -26,9 +26,11 @@ pub use ui::Ui;
 /// git-maestro turns a requirement into a Score (a DAG of tasks), runs each task with an agent
 /// in its own worktree, passes results through an approval chain and merges them. All shared
 /// state is TOML on the ref refs/maestro/state, so it syncs with plain `git push` and `git fetch`.
+// The root of the command line: the help above and the options every command takes. Its
+// commands are added by `command` (all of them) or `command_for` (the one named).
 #[derive(Debug, Parser)]
 #[command(name = "git-maestro", bin_name = "git maestro", version, max_term_width = 100)]
-pub struct Args {
+pub struct Global {
     /// Run as if started in <DIR>
     // Its own id, so that `demo --dir` (id `dir`) is not filled from `-C`.
     #[arg(short = 'C', id = "chdir", global = true, value_name = "DIR", help_heading = GLOBAL)]
@@ -52,8 +54,24 @@ pub struct Args {
     /// `git -c color.ui=…`) decides, then auto. JSON is never coloured.
     #[arg(long, global = true, value_name = "WHEN", help_heading = GLOBAL)]
     pub color: Option<color::ColorWhen>,
-    #[command(subcommand)]
+}
+
+/// A parsed command line.
+#[derive(Debug)]
+pub struct Args {
+    pub global: Global,
     pub command: commands::Command,
+}
+
+/// The whole command tree, as help, completions and man pages show it.
+pub fn command() -> clap::Command {
+    use clap::{CommandFactory, Subcommand};
+    with_commands(commands::Command::augment_subcommands(Global::command()))
+}
+
+/// What deriving `Args` with a required subcommand would add to the root.
+fn with_commands(root: clap::Command) -> clap::Command {
+    root.subcommand_required(true).arg_required_else_help(true)
 }
 
 /// The help heading of the options every command takes.
@@ -76,10 +94,10 @@ pub fn main() -> ExitCode {
         commands::Command::Supervise(_) => crate::git::RepeatedSignal::OnlyFlags,
         _ => crate::git::RepeatedSignal::Terminates,
     });
-    let json = args.json;
-    let color_dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    let ui = Ui::new(json, args.quiet).verbose(args.verbose).color(args.color, color_dir);
-    let ctx = Context::new(ui, args.dir, argv);
+    let Global { dir, json, quiet, verbose, color } = args.global;
+    let color_dir = dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let ui = Ui::new(json, quiet).verbose(verbose).color(color, color_dir);
+    let ctx = Context::new(ui, dir, argv);
     match commands::run(&ctx, args.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -94,13 +112,57 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Parse `argv` as `Args::try_parse_from` does, without dropping clap's command tree: freeing
-/// its thousands of allocations costs a read command more than a tenth of its time.
+/// Parse `argv` as a derived `try_parse_from` does, without dropping clap's command tree:
+/// freeing its thousands of allocations costs a read command more than a tenth of its time.
 fn parse(argv: &[String]) -> Result<Args, clap::Error> {
-    use clap::{CommandFactory, FromArgMatches};
-    let mut command = std::mem::ManuallyDrop::new(Args::command());
+    parse_with(command_for(argv), argv)
+}
+
+fn parse_with(command: clap::Command, argv: &[String]) -> Result<Args, clap::Error> {
+    use clap::FromArgMatches;
+    let mut command = std::mem::ManuallyDrop::new(command);
     let mut matches = command.try_get_matches_from_mut(argv)?;
-    Args::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command))
+    let parsed = Global::from_arg_matches_mut(&mut matches)
+        .and_then(|global| Ok(Args { global, command: commands::Command::from_arg_matches_mut(&mut matches)? }));
+    parsed.map_err(|e| e.format(&mut command))
+}
+
+/// The tree to parse `argv` with. Building a command, clap copies every global option into
+/// each of its subcommands; at the root, with some thirty commands, that was most of a short
+/// command's parsing time. So when `argv` names a command, the root holds only that one.
+fn command_for(argv: &[String]) -> clap::Command {
+    use clap::CommandFactory;
+    let all = command();
+    match command_word(argv).and_then(|word| all.find_subcommand(word)) {
+        Some(named) => with_commands(Global::command().subcommand(named.clone())),
+        None => all,
+    }
+}
+
+/// The word of `argv` that names the command, when only global options come before it
+/// (`-C <dir>`, `--color <when>`, and flag clusters such as `-qC <dir>`). Anything else
+/// before it (`-h`, `--`, an unknown option) gives `None`: clap then sees the whole tree.
+fn command_word(argv: &[String]) -> Option<&str> {
+    let mut words = argv.iter().skip(1).map(String::as_str);
+    while let Some(word) = words.next() {
+        match word {
+            "--json" | "--quiet" | "--verbose" => {}
+            "--color" => _ = words.next()?,
+            w if w.starts_with("--color=") => {}
+            w if w.starts_with("--") => return None,
+            w if w.starts_with('-') => {
+                let cluster = w[1..].trim_start_matches(['q', 'v']);
+                match cluster {
+                    "" if w.len() > 1 => {}
+                    "C" => _ = words.next()?,
+                    c if c.starts_with('C') => {}
+                    _ => return None,
+                }
+            }
+            w => return Some(w),
+        }
+    }
+    None
 }
 
 /// Whether the command line asks for `--json` (before any `--`), for errors found before the
@@ -111,13 +173,69 @@ fn wants_json(argv: &[String]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
     /// Commands build their arguments only when they run (`defer`), so no single parse checks
     /// the whole tree: clap's own checks do, clashes with the global options included.
     #[test]
     fn command_tree_is_consistent() {
-        super::Args::command().debug_assert();
+        super::command().debug_assert();
+    }
+
+    fn argv(line: &str) -> Vec<String> {
+        std::iter::once("git-maestro").chain(line.split_whitespace()).map(String::from).collect()
+    }
+
+    /// The root that holds only the named command parses every command line as the whole
+    /// tree does, errors included.
+    #[test]
+    fn a_command_line_parses_the_same_with_only_its_command() {
+        let lines = [
+            "task show s/t",
+            "--json task show s/t",
+            "-q --json -C /tmp --color never task list --json",
+            "-qvC /tmp status",
+            "-C/tmp -q status",
+            "-Cq status",
+            "--color=always -v board",
+            "--color always supervise -- sh -c true",
+            "-C . run --help",
+            "task",
+            "task shw",
+            "task show",
+            "status --no-such-flag",
+            "satus",
+            "help task",
+            "-h task",
+            "-V status",
+            "--color status",
+            "-C",
+            "-- status",
+            "- status",
+            "-x status",
+            "--jsonx status",
+            "hook pre-push origin url",
+            "",
+        ];
+        for line in lines {
+            let argv = argv(line);
+            let shown = |r: Result<super::Args, clap::Error>| match r {
+                Ok(args) => format!("{args:?}"),
+                Err(e) => format!("{:?}: {}", e.kind(), e.render()),
+            };
+            assert_eq!(shown(super::parse(&argv)), shown(super::parse_with(super::command(), &argv)), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn the_command_word_comes_after_the_global_options_only() {
+        let word = |line: &str| super::command_word(&argv(line)).map(str::to_owned);
+        assert_eq!(word("task show s/t").as_deref(), Some("task"));
+        assert_eq!(word("-qvC /tmp status").as_deref(), Some("status"));
+        assert_eq!(word("-C /tmp --color never --json -q -v board").as_deref(), Some("board"));
+        assert_eq!(word("-C/tmp status").as_deref(), Some("status"));
+        assert_eq!(word("-h status"), None);
+        assert_eq!(word("-- status"), None);
+        assert_eq!(word("--color"), None);
+        assert_eq!(word("--help"), None);
     }
 
     /// A command's one-line help must sit on its enum variant, not on its arguments struct:
@@ -134,7 +252,7 @@ mod tests {
             }
         }
         let mut missing = Vec::new();
-        walk(&super::Args::command(), "git maestro", &mut missing);
+        walk(&super::command(), "git maestro", &mut missing);
         assert_eq!(missing, Vec::<String>::new());
     }
 }

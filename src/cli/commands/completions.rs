@@ -9,8 +9,6 @@
 
 use std::fmt::Write as _;
 
-use clap::CommandFactory;
-
 use crate::cli::context::Context;
 use crate::cli::error::CommandResult;
 
@@ -44,7 +42,7 @@ pub fn script(shell: Shell) -> String {
         Shell::Zsh => clap_complete::Shell::Zsh,
         Shell::Fish => clap_complete::Shell::Fish,
     };
-    let mut cmd = crate::cli::Args::command();
+    let mut cmd = crate::cli::command();
     let mut out = Vec::new();
     clap_complete::generate(generator, &mut cmd, BIN, &mut out);
     String::from_utf8_lossy(&out).into_owned()
@@ -57,7 +55,7 @@ const BASH_INNER: &str = "git_maestro_clap";
 
 /// clap's function, without its `complete` line, then ours.
 fn bash_script() -> String {
-    let mut cmd = crate::cli::Args::command();
+    let mut cmd = crate::cli::command();
     let mut out = Vec::new();
     clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, BASH_INNER, &mut out);
     let mut script = String::from_utf8_lossy(&out).into_owned();

@@ -9,7 +9,6 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::CommandFactory;
 use serde::Serialize;
 
 use crate::cli::context::Context;
@@ -105,7 +104,7 @@ fn write_pages(dir: &Path, pages: Vec<(String, Vec<u8>)>) -> std::io::Result<Vec
 
 /// Every page as `(file name, roff)`, the root first, hidden commands left out.
 pub fn pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
-    let mut cmd = crate::cli::Args::command().disable_help_subcommand(true);
+    let mut cmd = crate::cli::command().disable_help_subcommand(true);
     cmd.build();
     let mut out = Vec::new();
     render(&cmd, &mut out)?;

@@ -36,7 +36,7 @@ mod worktrees;
 use super::context::Context;
 use super::error::CommandResult;
 
-/// The commands.
+// The commands. No doc comment: clap would take it as the root's help, over the root's own.
 #[derive(Debug, clap::Subcommand)]
 #[command(defer = true)]
 pub enum Command {
