@@ -204,6 +204,8 @@ mod tests {
             "status --no-such-flag",
             "satus",
             "help task",
+            "task help show",
+            "--json task shw",
             "-h task",
             "-V status",
             "--color status",
