@@ -66,7 +66,7 @@ mod tests {
 
     #[test]
     fn since_is_a_time_a_date_or_how_long_ago() {
-        let now: jiff::Timestamp = "2026-11-30T12:00:00Z".parse().unwrap();
+        let now: jiff::Timestamp = "2026-11-30T12:00:00Z".parse().expect("a valid time");
         let at = |text: &str| since(text).map(|s| s.at(now).to_string());
         assert_eq!(at("7d"), Ok("2026-11-23T12:00:00Z".into()));
         assert_eq!(at("1h30m"), Ok("2026-11-30T10:30:00Z".into()));

@@ -55,7 +55,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> (Option<Notify>, Vec<ConfigError>) {
-        let table: std::collections::BTreeMap<String, toml::Value> = toml::from_str(text).unwrap();
+        let table: std::collections::BTreeMap<String, toml::Value> = toml::from_str(text).expect("valid TOML");
         let mut raw = Layered::default();
         raw.merge("config.toml", table);
         let mut errors = Vec::new();
@@ -66,7 +66,7 @@ mod tests {
     fn a_command_and_a_timeout_are_read() {
         let (notify, errors) = parse("command = \"cat > out\"\ntimeout = \"3s\"\n");
         assert!(errors.is_empty(), "{errors:?}");
-        let notify = notify.unwrap();
+        let notify = notify.expect("a valid notify table");
         assert_eq!((notify.command.as_str(), notify.timeout), ("cat > out", 3));
     }
 

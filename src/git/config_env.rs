@@ -120,7 +120,7 @@ mod tests {
     fn new_style_items_with_spaces_quotes_bangs_and_equals_in_values() {
         let raw = r"'maestro.worktreeroot'='/tmp/a b'\''c' 'user.name'='Jane O'\''Brien' 'x.y'='wow'\!'' 'x.z'='a=b=c'";
         assert_eq!(
-            parse(raw).unwrap(),
+            parse(raw).expect("valid parameters"),
             vec![
                 kv("maestro.worktreeroot", Some("/tmp/a b'c")),
                 kv("user.name", Some("Jane O'Brien")),
@@ -133,7 +133,7 @@ mod tests {
     #[test]
     fn an_empty_value_is_kept_apart_from_a_key_without_equals() {
         assert_eq!(
-            parse("'a.empty'='' 'a.bare' 'a.eq'=").unwrap(),
+            parse("'a.empty'='' 'a.bare' 'a.eq'=").expect("valid parameters"),
             vec![kv("a.empty", Some("")), kv("a.bare", None), kv("a.eq", None)]
         );
     }
@@ -141,15 +141,15 @@ mod tests {
     #[test]
     fn old_style_items_split_at_the_first_equals() {
         assert_eq!(
-            parse(r"'user.name=Jane O'\''Brien'  'core.x=a=b' 'flag.on'").unwrap(),
+            parse(r"'user.name=Jane O'\''Brien'  'core.x=a=b' 'flag.on'").expect("valid parameters"),
             vec![kv("user.name", Some("Jane O'Brien")), kv("core.x", Some("a=b")), kv("flag.on", None)]
         );
     }
 
     #[test]
     fn blank_and_unset_parameters_are_no_overrides() {
-        assert_eq!(parse("").unwrap(), vec![]);
-        assert_eq!(parse("   ").unwrap(), vec![]);
+        assert_eq!(parse("").expect("valid parameters"), vec![]);
+        assert_eq!(parse("   ").expect("valid parameters"), vec![]);
     }
 
     #[test]

@@ -185,7 +185,7 @@ mod tests {
 
     #[test]
     fn tokens_are_random_hex() {
-        let (a, b) = (random_token().unwrap(), random_token().unwrap());
+        let (a, b) = (random_token().expect("a token"), random_token().expect("a token"));
         assert_eq!(a.len(), 64);
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);

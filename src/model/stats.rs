@@ -138,7 +138,7 @@ mod tests {
         for c in stats.by.values() {
             assert_eq!((c.merged, c.costed, c.cost_micro_usd), (2, 1, 750_000), "{c:?}");
         }
-        let text = toml::to_string(&PerformerStats::new("q")).unwrap();
+        let text = toml::to_string(&PerformerStats::new("q")).expect("stats serialise");
         assert!(!text.contains("cost"), "no cost learned, no keys written:\n{text}");
     }
 }

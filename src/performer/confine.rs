@@ -196,11 +196,11 @@ mod tests {
 
     #[test]
     fn a_run_is_kept_out_only_when_confined_and_nothing_it_may_write_overlaps_what_is_guarded() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("temp dir");
         let (main, elsewhere) = (dir.path().join("main"), dir.path().join("worktrees/s/t"));
-        std::fs::create_dir_all(&main).unwrap();
-        std::fs::create_dir_all(&elsewhere).unwrap();
-        std::os::unix::fs::symlink(&main, dir.path().join("link")).unwrap();
+        std::fs::create_dir_all(&main).expect("mkdir");
+        std::fs::create_dir_all(&elsewhere).expect("mkdir");
+        std::os::unix::fs::symlink(&main, dir.path().join("link")).expect("symlink");
         let guarded = [main.clone()];
         let overlap = |writable: &[PathBuf]| overlaps(&guarded, &elsewhere, writable);
         assert!(!overlap(&[dir.path().join("cache"), dir.path().join("not-yet/made")]));

@@ -136,7 +136,7 @@ mod tests {
 
     #[test]
     fn there_is_one_page_per_visible_command_named_after_git_s_convention() {
-        let pages = pages().unwrap();
+        let pages = pages().expect("the pages render");
         let names: Vec<&str> = pages.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names[0], "git-maestro.1");
         for expected in ["git-maestro-init.1", "git-maestro-task-run.1", "git-maestro-install-man.1"] {

@@ -33,7 +33,15 @@ fn a_start_reads_status_then_attempt_and_an_end_reads_attempt_then_status() {
     let run = board(vec![task(TaskStatus::Running, vec![running()])]);
     let done = board(vec![task(TaskStatus::Submitted, vec![sample_attempt("p")])]);
     let names = |events: Vec<Event>| -> Vec<String> {
-        events.iter().map(|e| serde_json::to_value(e).unwrap()["event"].as_str().unwrap().to_owned()).collect()
+        events
+            .iter()
+            .map(|e| {
+                serde_json::to_value(e).expect("an event serialises")["event"]
+                    .as_str()
+                    .expect("every event names itself")
+                    .to_owned()
+            })
+            .collect()
     };
     assert_eq!(names(diff(&ready, &run)), ["task_status", "attempt_started"]);
     assert_eq!(names(diff(&run, &done)), ["attempt_ended", "task_status"]);
@@ -90,7 +98,9 @@ fn scores_and_tasks_that_come_and_go_are_events_and_the_snapshot_speaks_the_stat
     let added = diff(&empty, &one);
     assert!(matches!(&added[..], [Event::ScoreAdded { .. }, Event::TaskAdded { .. }]), "{added:?}");
     assert_eq!(diff(&one, &empty), [Event::ScoreRemoved { score: "s".into() }]);
-    let snapshot = crate::cli::json::public(serde_json::to_value(Event::Snapshot { scores: one.scores }).unwrap());
+    let snapshot = crate::cli::json::public(
+        serde_json::to_value(Event::Snapshot { scores: one.scores }).expect("a snapshot serialises"),
+    );
     assert_eq!(
         snapshot,
         serde_json::json!({"event": "snapshot", "scores": [{"score": "s", "status": "draft", "title": "s", "tasks": [

@@ -160,7 +160,7 @@ mod tests {
 
     /// An attempt by `performer` with model `model`, `tokens` input tokens and `cost`.
     fn attempt(performer: &str, model: Option<&str>, at: &str, tokens: u64, cost: Option<f64>) -> Attempt {
-        let mut a = Attempt::start("r", performer, "claude", None, at.parse().unwrap());
+        let mut a = Attempt::start("r", performer, "claude", None, at.parse().expect("a valid time"));
         a.outcome = AttemptOutcome::Failed;
         a.model = model.map(str::to_owned);
         a.input_tokens = Some(tokens);
@@ -229,10 +229,10 @@ mod tests {
     #[test]
     fn days_are_local_days_and_since_keeps_later_attempts() {
         let c = costs(&board(), By::Day, None);
-        let day = |at: &str| ledger::local_day(at.parse().unwrap()).to_string();
+        let day = |at: &str| ledger::local_day(at.parse().expect("a valid time")).to_string();
         let keys: Vec<String> = c.rows.iter().map(|(k, _)| k.clone()).collect();
         assert_eq!(keys, [day("2026-11-28T12:00:00Z"), day("2026-11-30T12:00:00Z")]);
-        let since = costs(&board(), By::Task, Some("2026-11-29T00:00:00Z".parse().unwrap()));
+        let since = costs(&board(), By::Task, Some("2026-11-29T00:00:00Z".parse().expect("a valid time")));
         let keys: Vec<&str> = since.rows.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["s/b", "s/c", "t/x"], "s/a ran before");
         assert_eq!((since.total.attempts, since.total.cost(), since.total.merged_tasks), (3, Some(3.0), 2));

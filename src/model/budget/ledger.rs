@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn a_task_costs_the_sum_of_its_attempts_only_when_every_one_with_tokens_is_priced() {
-        let at: Timestamp = "2026-11-30T12:00:00Z".parse().unwrap();
+        let at: Timestamp = "2026-11-30T12:00:00Z".parse().expect("a valid time");
         let priced = task("a", vec![(at, "r1", 100, Some(1.0)), (at, "r2", 0, None), (at, "r3", 5, Some(0.25))]);
         assert_eq!(task_cost(&priced), Some(1.25), "an attempt without tokens adds nothing");
         let unpriced = task("b", vec![(at, "r1", 100, Some(1.0)), (at, "r2", 7, None)]);
@@ -116,8 +116,8 @@ mod tests {
 
     #[test]
     fn spending_is_added_per_task_per_score_and_per_day() {
-        let today: Timestamp = "2026-11-30T12:00:00Z".parse().unwrap();
-        let yesterday: Timestamp = "2026-11-28T12:00:00Z".parse().unwrap();
+        let today: Timestamp = "2026-11-30T12:00:00Z".parse().expect("a valid time");
+        let yesterday: Timestamp = "2026-11-28T12:00:00Z".parse().expect("a valid time");
         let tasks = vec![
             task("a", vec![(today, "r1", 100, Some(1.0)), (yesterday, "r2", 50, None)]),
             task("b", vec![(today, "r3", 10, Some(0.5))]),

@@ -328,9 +328,9 @@ mod tests {
         };
         let spent = |usd, tokens| Spent { usd, tokens, unknown: 0 };
         assert_eq!(caps.over(&[spent(1.0, 10), spent(1.0, 10), spent(1.0, 10)]), None);
-        let over = caps.over(&[spent(2.5, 10), spent(2.5, 10), spent(2.5, 10)]).unwrap();
+        let over = caps.over(&[spent(2.5, 10), spent(2.5, 10), spent(2.5, 10)]).expect("the spend is over a cap");
         assert_eq!(over.to_string(), "the task's budget of $2.00 is spent ($2.50 used)");
-        let over = caps.over(&[spent(0.5, 10), spent(0.5, 5000), spent(0.5, 5000)]).unwrap();
+        let over = caps.over(&[spent(0.5, 10), spent(0.5, 5000), spent(0.5, 5000)]).expect("the spend is over a cap");
         assert_eq!(over.to_string(), "the Score's budget of 1000 tokens is spent (5000 used)");
         let raised = Caps { task: caps.task.raised(&Limit { usd: Some(1.0), tokens: None }), ..caps };
         assert_eq!(raised.over(&[spent(2.5, 10), spent(2.5, 10), spent(2.5, 10)]), None);

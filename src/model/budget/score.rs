@@ -101,11 +101,11 @@ mod tests {
     #[test]
     fn a_score_file_budget_round_trips_and_bad_values_name_their_key() {
         let table: BTreeMap<String, toml::Value> =
-            toml::from_str("task = \"$2\"\nscore = 20\ntask_tokens = \"500k\"").unwrap();
-        let b = ScoreBudget::from_file(&table).unwrap();
+            toml::from_str("task = \"$2\"\nscore = 20\ntask_tokens = \"500k\"").expect("valid TOML");
+        let b = ScoreBudget::from_file(&table).expect("a valid budget");
         assert_eq!((b.task_usd, b.score_usd, b.task_tokens), (Some(2.0), Some(20.0), Some(500_000)));
-        assert_eq!(ScoreBudget::from_file(&b.to_file()).unwrap(), b);
-        let bad: BTreeMap<String, toml::Value> = toml::from_str("task = \"-$1\"\nday = \"$5\"").unwrap();
+        assert_eq!(ScoreBudget::from_file(&b.to_file()).expect("its own file reads back"), b);
+        let bad: BTreeMap<String, toml::Value> = toml::from_str("task = \"-$1\"\nday = \"$5\"").expect("valid TOML");
         let problems = ScoreBudget::from_file(&bad).unwrap_err();
         assert_eq!(problems.len(), 2);
         assert!(problems[0].0 == "budget.day" && problems[1].0 == "budget.task", "{problems:?}");

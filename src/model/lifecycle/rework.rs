@@ -149,7 +149,7 @@ mod tests {
     fn a_send_back_whose_revert_did_not_happen_is_undone_with_it() {
         for max in [3, 1] {
             let mut t = reverted(1);
-            post_merge_failed(&mut t, "boom", max, NOW).unwrap();
+            post_merge_failed(&mut t, "boom", max, NOW).expect("a failed merge is recorded");
             super::super::undo_revert(&mut t, NOW);
             assert_eq!(t.status, TaskStatus::Merged, "the branch still holds the merge");
             assert_eq!(t.rework, None);

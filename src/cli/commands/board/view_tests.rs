@@ -32,7 +32,7 @@ fn text(rows: &[Row]) -> String {
 fn a_score_shows_what_needs_you_first_then_its_tasks_as_a_tree() {
     let mut types = task("types", TaskStatus::Merged, &[]);
     let mut a = sample_attempt("claude");
-    a.ended = Some(NOW.checked_add(jiff::SignedDuration::from_secs(125)).unwrap());
+    a.ended = Some(NOW.checked_add(jiff::SignedDuration::from_secs(125)).expect("in range"));
     a.input_tokens = Some(12_000);
     a.output_tokens = Some(300);
     a.cost_usd = Some(0.42);
@@ -43,7 +43,7 @@ fn a_score_shows_what_needs_you_first_then_its_tasks_as_a_tree() {
     let mut verify = task("verify", TaskStatus::Running, &["types"]);
     let mut running = sample_attempt("gemini");
     (running.ended, running.outcome) = (None, AttemptOutcome::Running);
-    running.started = NOW.checked_sub(jiff::SignedDuration::from_secs(42)).unwrap();
+    running.started = NOW.checked_sub(jiff::SignedDuration::from_secs(42)).expect("in range");
     verify.attempts = vec![running];
     let docs = task("docs", TaskStatus::Pending, &["issue", "verify"]);
     let mut budget = sample_attempt("claude");
