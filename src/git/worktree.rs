@@ -256,10 +256,11 @@ fn changed_paths(wt: &gix::Repository, untracked: bool) -> Result<Vec<String>> {
     // spares reading HEAD's trees, as git's cache of the index's trees does.
     let head = wt.head_tree_id_or_empty().ctx(|| "cannot read the worktree's HEAD".into())?.detach();
     let staged = super::index::tree_id(&index) != Some(head);
+    let failed = || "cannot compute the worktree status".to_owned();
     // The status compares the tree and the index just read, not HEAD and the index read again.
     let platform = wt
         .status(gix::progress::Discard)
-        .ctx(|| "cannot compute the worktree status".into())?
+        .ctx(failed)?
         .index(gix::worktree::IndexPersistedOrInMemory::Persisted(index))
         .head_tree(head)
         .untracked_files(mode)
@@ -270,14 +271,14 @@ fn changed_paths(wt: &gix::Repository, untracked: bool) -> Result<Vec<String>> {
             check_dirty: false,
         });
     let status: Box<dyn Iterator<Item = _>> = if staged {
-        Box::new(platform.into_iter(Vec::new()).ctx(|| "cannot compute the worktree status".into())?)
+        Box::new(platform.into_iter(Vec::new()).ctx(failed)?)
     } else {
-        let only = platform.into_index_worktree_iter(Vec::new()).ctx(|| "cannot compute the worktree status".into())?;
+        let only = platform.into_index_worktree_iter(Vec::new()).ctx(failed)?;
         Box::new(only.map(|item| item.map(gix::status::Item::IndexWorktree)))
     };
     let mut paths = Vec::new();
     for item in status {
-        let item = item.ctx(|| "cannot compute the worktree status".into())?;
+        let item = item.ctx(failed)?;
         let keep = match &item {
             gix::status::Item::TreeIndex(_) => true,
             gix::status::Item::IndexWorktree(item) => match item {
