@@ -255,7 +255,7 @@ fn reports_through_mcp(adapter: &str) {
     // The MCP server the CLI started (and its logs) stayed inside the sandbox and the isolated home.
     assert_contained(&s, &home);
     let run_id = task(&s)["attempts"][0]["run"].as_str().unwrap().to_owned();
-    let path = format!("refs/maestro/state:sessions/auth-tokens/86/token-types/{run_id}.toml");
+    let path = format!("refs/maestro/state:sessions/auth-tokens/8/6/token-types/{run_id}.toml");
     let session = s.env.git(&s.dir, &["cat-file", "-p", &path]);
     assert_eq!(
         session.code,

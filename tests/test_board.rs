@@ -280,7 +280,7 @@ fn a_score_removed_and_a_record_refused_under_the_board_are_shown_and_the_keys_k
     start_board(&tmux, &dir, "100");
     tmux.wait_for(&["gone  ", "k  ", "  a  ", "  b  ", "  x  "]);
 
-    let path = "scores/k/tasks/82/a.toml";
+    let path = "scores/k/tasks/8/2/a.toml";
     let text = env.git(&dir, &["cat-file", "blob", &format!("refs/maestro/state:{path}")]).success_git();
     let bad: String = text
         .lines()
@@ -289,9 +289,9 @@ fn a_score_removed_and_a_record_refused_under_the_board_are_shown_and_the_keys_k
     assert_ne!(bad, text, "the record has a status line:\n{text}");
     env.rewrite_state(&dir, &[(path, bad)], &["scores/gone"]);
 
-    let screen = tmux.wait_for(&["scores/k/tasks/82/a.toml: cannot be read: ", "  b  "]);
+    let screen = tmux.wait_for(&["scores/k/tasks/8/2/a.toml: cannot be read: ", "  b  "]);
     assert!(!screen.contains("gone  "), "the removed Score left the board:\n{screen}");
-    assert!(screen.contains("scores/k/tasks/82/a.toml cannot be read"), "the status line says it:\n{screen}");
+    assert!(screen.contains("scores/k/tasks/8/2/a.toml cannot be read"), "the status line says it:\n{screen}");
     // The keys still work on what reads.
     tmux.cmd(&["send-keys", "-t", "b", "s"]);
     tmux.wait_for(&["k/b is ", "not running"]);

@@ -104,7 +104,7 @@ fn plan_show_and_list_a_score() {
     assert!(again.stderr.contains("a score named \"auth-tokens\" already exists"), "{}", again.render());
 
     let state =
-        env.git(&dir, &["cat-file", "-p", "refs/maestro/state:scores/auth-tokens/tasks/ab/docs.toml"]).success_git();
+        env.git(&dir, &["cat-file", "-p", "refs/maestro/state:scores/auth-tokens/tasks/a/b/docs.toml"]).success_git();
     assert!(
         state.starts_with("format = 2\nid = \"docs\"\nscore = \"auth-tokens\"\n"),
         "plain git reads the state:\n{state}"

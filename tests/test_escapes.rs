@@ -55,7 +55,7 @@ fn no_text_command_prints_a_raw_control_character() {
          [status]\nat = 2026-01-01T00:00:00Z\ntext = \"{NASTY}\"\n\
          [[notes]]\nat = 2026-01-01T00:00:00Z\ntext = \"{NASTY}\"\n"
     );
-    let with_note = write_state_file(&env, &dir, &tip, &format!("sessions/s/82/a/{run_id}.toml"), &session);
+    let with_note = write_state_file(&env, &dir, &tip, &format!("sessions/s/8/2/a/{run_id}.toml"), &session);
     env.git(&dir, &["update-ref", "refs/maestro/state", &with_note, &tip]).success_git();
 
     let commands: &[&[&str]] = &[

@@ -163,10 +163,10 @@ fn an_oversized_blob_in_the_state_is_refused_from_its_header() {
         .success();
     let tip = env.state_tip(&dir);
     let huge = format!("format = 1\n# {}\n", "x".repeat(1024 * 1024 + 10));
-    let bad = write_state_file(&env, &dir, &tip, "scores/auth-tokens/tasks/ab/docs.toml", &huge);
+    let bad = write_state_file(&env, &dir, &tip, "scores/auth-tokens/tasks/a/b/docs.toml", &huge);
     env.git(&dir, &["update-ref", "refs/maestro/state", &bad, &tip]).success_git();
     let run = env.run(&dir, &["task", "show", "auth-tokens/docs"]).user_error();
-    let needle = format!("scores/auth-tokens/tasks/ab/docs.toml is {} bytes; the limit is 1048576", huge.len());
+    let needle = format!("scores/auth-tokens/tasks/a/b/docs.toml is {} bytes; the limit is 1048576", huge.len());
     assert!(run.stderr.contains(&needle), "{}", run.render());
     let run = env.run(&dir, &["task", "claim", "auth-tokens/docs", "--as", "a"]).user_error();
     assert!(run.stderr.contains("the limit is 1048576"), "{}", run.render());

@@ -138,7 +138,7 @@ fn a_hostile_state_is_refused_by_every_read_path_and_never_adopted() {
     let tip = env.state_tip(&a);
     assert_eq!(env.state_tip(&b), tip);
 
-    let task_a = show(&env, &a, &format!("{tip}:scores/s/tasks/82/a.toml"));
+    let task_a = show(&env, &a, &format!("{tip}:scores/s/tasks/8/2/a.toml"));
     let score_s = show(&env, &a, &format!("{tip}:scores/s/score.toml"));
     let task_with = |from: &str, to: &str| {
         assert!(task_a.contains(from), "{from:?} in {task_a}");
@@ -158,12 +158,12 @@ fn a_hostile_state_is_refused_by_every_read_path_and_never_adopted() {
         }
     };
     let task = |name: &[u8]| -> Vec<Vec<u8>> {
-        vec![b"scores".to_vec(), b"s".to_vec(), b"tasks".to_vec(), b"82".to_vec(), name.to_vec()]
+        vec![b"scores".to_vec(), b"s".to_vec(), b"tasks".to_vec(), b"8".to_vec(), b"2".to_vec(), name.to_vec()]
     };
     let score = |name: &[u8]| -> Vec<Vec<u8>> { vec![b"scores".to_vec(), name.to_vec(), b"score.toml".to_vec()] };
     let deep = format!("format = 1\nx = {}1{}\n", "[".repeat(100_000), "]".repeat(100_000));
-    // Task `a` sits in bucket 82 (`layout::bucket`).
-    let a_toml = "scores/s/tasks/82/a.toml";
+    // Task `a` sits in bucket 8/2 (`layout::bucket`).
+    let a_toml = "scores/s/tasks/8/2/a.toml";
     let cases: Vec<Case> = vec![
         ("a Score named ..", score(b".."), "100644", score_s.clone().into_bytes(), "scores/..", Reach::Scores),
         ("a Score named /", score(b"/"), "100644", score_s.clone().into_bytes(), "scores/", Reach::Scores),
@@ -180,7 +180,7 @@ fn a_hostile_state_is_refused_by_every_read_path_and_never_adopted() {
             task(b"a\nb.toml"),
             "100644",
             task_a.clone().into_bytes(),
-            "scores/s/tasks/82/a",
+            "scores/s/tasks/8/2/a",
             Reach::Doctor,
         ),
         (

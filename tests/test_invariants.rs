@@ -316,6 +316,6 @@ fn a_task_record_at_the_wrong_place_is_reported() {
     let dir = healthy(&env);
     edit_task(&env, &dir, "b", |t| t.replace("id = \"b\"", "id = \"x\""));
     let run = env.run(&dir, &["doctor"]).user_error();
-    let needle = "scores/s/tasks/6e/b.toml is refused: its ids place it at \"scores/s/tasks/06/x.toml\", not here";
+    let needle = "scores/s/tasks/6/e/b.toml is refused: its ids place it at \"scores/s/tasks/0/6/x.toml\", not here";
     assert!(run.stdout.contains(needle), "{}", run.render());
 }

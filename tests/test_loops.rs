@@ -93,19 +93,19 @@ fn a_misplaced_task_record_is_reported_once_and_the_run_ends(tasks: &str) {
     let env = TestEnv::new();
     let dir = setup(&env, tasks, "");
     let original =
-        rewrite_state_file(&env, &dir, "scores/s/tasks/82/a.toml", |t| t.replace("id = \"a\"", "id = \"b\""));
+        rewrite_state_file(&env, &dir, "scores/s/tasks/8/2/a.toml", |t| t.replace("id = \"a\"", "id = \"b\""));
     let before = state_commits(&env, &dir);
 
     let run = run_bounded(&env, &dir, &["run", "s"]).user_error();
-    let warning = "Warning: scores/s/tasks/82/a.toml: its ids place it at \"scores/s/tasks/6e/b.toml\", not here";
+    let warning = "Warning: scores/s/tasks/8/2/a.toml: its ids place it at \"scores/s/tasks/6/e/b.toml\", not here";
     assert_eq!(run.stderr.matches(warning).count(), 1, "the record is reported once, with its path:\n{}", run.render());
     assert!(
-        run.stderr.contains("Error: s cannot go on: the run cannot use scores/s/tasks/82/a.toml"),
+        run.stderr.contains("Error: s cannot go on: the run cannot use scores/s/tasks/8/2/a.toml"),
         "{}",
         run.render()
     );
     assert!(run.stderr.contains("Hint: `git maestro doctor`"), "{}", run.render());
-    assert!(run.stdout.contains("scores/s/tasks/82/a.toml cannot be used"), "{}", run.render());
+    assert!(run.stdout.contains("scores/s/tasks/8/2/a.toml cannot be used"), "{}", run.render());
     // The other tasks went on as usual: about five state writes each, not hundreds.
     let written = state_commits(&env, &dir) - before;
     assert!(written < 40, "{written} state commits for two tasks:\n{}", run.render());
@@ -113,7 +113,7 @@ fn a_misplaced_task_record_is_reported_once_and_the_run_ends(tasks: &str) {
     assert_eq!(b["status"], "merged", "the real b went on as usual: {b:#}");
     // `status` names it too (issue 13: a record this version refuses is never used).
     let status = env.run(&dir, &["status"]).user_error();
-    assert!(status.stderr.contains("scores/s/tasks/82/a.toml is refused: its ids place it at"), "{}", status.render());
+    assert!(status.stderr.contains("scores/s/tasks/8/2/a.toml is refused: its ids place it at"), "{}", status.render());
 
     // Running again says the same and writes nothing.
     let again_before = state_commits(&env, &dir);
@@ -122,7 +122,7 @@ fn a_misplaced_task_record_is_reported_once_and_the_run_ends(tasks: &str) {
     assert_eq!(state_commits(&env, &dir), again_before, "{}", again.render());
 
     // Once a person puts the record right, the Score finishes.
-    rewrite_state_file(&env, &dir, "scores/s/tasks/82/a.toml", |_| original.clone());
+    rewrite_state_file(&env, &dir, "scores/s/tasks/8/2/a.toml", |_| original.clone());
     let fixed = run_bounded(&env, &dir, &["run", "s"]).success();
     assert!(fixed.stdout.starts_with("s  done: "), "{}", fixed.render());
 }

@@ -158,7 +158,7 @@ fn the_python_sdk_uses_every_tool_of_a_live_run_and_every_forgery_is_refused() {
     let run_id = task["attempts"][0]["run"].as_str().unwrap();
     assert_eq!(observed["relay_env"]["MAESTRO_RUN"], run_id);
     let session = env
-        .git(&dir, &["show", &format!("refs/maestro/state:sessions/auth-tokens/86/token-types/{run_id}.toml")])
+        .git(&dir, &["show", &format!("refs/maestro/state:sessions/auth-tokens/8/6/token-types/{run_id}.toml")])
         .success_git();
     for text in ["a note from python", "python is halfway", "first subtask", "meant for docs"] {
         assert!(session.contains(text), "{text:?} in the session:\n{session}");

@@ -139,7 +139,7 @@ fn three_clones_converge_after_random_operations_with_one_offline() {
                     // merges must take the union of the notes.
                     let (run, text) = ("run-shared".to_owned(), format!("{who} notes {round}"));
                     write_note(dir, who, &run, &text);
-                    notes.push((format!("sessions/s/f7/t0/{run}.toml"), text));
+                    notes.push((format!("sessions/s/f/7/t0/{run}.toml"), text));
                     env.run(dir, &["status"])
                 }
                 6 => {

@@ -68,6 +68,20 @@ fn rewrite_state_file(env: &TestEnv, dir: &Path, path: &str, edit: impl Fn(&str)
     env.rewrite_state(dir, &[(path, edit(&text))], &[]);
 }
 
+/// Every task, session and decision record among `paths` is where the current layout keeps
+/// it: tasks and sessions in two levels of 16, decisions in three.
+#[track_caller]
+fn in_current_places<'p>(paths: impl IntoIterator<Item = &'p str>) {
+    for path in paths {
+        let depth = match path {
+            _ if path.starts_with("decisions/") => 5,
+            _ if path.contains("/tasks/") || path.starts_with("sessions/") => 6,
+            _ => continue,
+        };
+        assert_eq!(path.split('/').count(), depth, "{path} is where the current layout keeps it");
+    }
+}
+
 /// The state's `maestro.toml` format.
 fn root_format(env: &TestEnv, dir: &Path) -> i64 {
     let text = env.git(dir, &["show", "refs/maestro/state:maestro.toml"]).success_git();
@@ -159,15 +173,11 @@ fn the_first_write_moves_a_format_1_state_to_format_2_and_it_still_reads() {
     let formats = formats(&env, &dir);
     let kb = formats.iter().find(|(p, _)| p.starts_with("knowledge/")).unwrap();
     assert_eq!(kb.1, 2, "a new record is format 2");
-    let english = formats.iter().find(|(p, _)| p == "scores/upgrade/tasks/05/english.toml").unwrap();
+    let english = formats.iter().find(|(p, _)| p == "scores/upgrade/tasks/0/5/english.toml").unwrap();
     assert_eq!(english.1, 1, "records the write did not touch stay as they were, moved to their bucket");
     // Every task and session record moved to its bucket, and every decision to its place in
     // three levels, as it was.
-    for (path, _) in &formats {
-        if path.contains("/tasks/") || path.starts_with("sessions/") || path.starts_with("decisions/") {
-            assert_eq!(path.split('/').count(), 5, "{path} is where format 2 keeps it");
-        }
-    }
+    in_current_places(formats.iter().map(|(p, _)| p.as_str()));
     let merged = "decisions/d/5/0/01kdvdnht09j211z83ggfdnqww.toml";
     assert!(formats.iter().any(|(p, f)| p == merged && *f == 1), "{formats:?}");
     assert!(formats.iter().any(|(p, _)| p.starts_with("sessions/")), "the fixture has sessions: {formats:?}");
@@ -268,11 +278,7 @@ fn a_sync_of_two_format_1_states_merges_them_and_moves_every_record_to_its_bucke
     };
     assert_eq!(title("french"), "Greet in French, politely", "their change is kept");
     assert_eq!(title("english"), "Greet in English, warmly", "ours is kept");
-    for (path, _) in formats(&env, &dir) {
-        if path.contains("/tasks/") || path.starts_with("sessions/") {
-            assert_eq!(path.split('/').count(), 5, "{path} is in a bucket");
-        }
-    }
+    in_current_places(formats(&env, &dir).iter().map(|(p, _)| p.as_str()));
     reads(&env, &dir);
 }
 
@@ -314,11 +320,7 @@ fn a_format_2_clone_merges_a_format_1_remote_and_moves_what_it_brought() {
     assert_eq!(shown["spec"], "Write the French greeting to greet/fr.txt, in UTF-8.", "ours is kept");
     let decided = env.run(&dir, &["decisions", "--json"]).success().json();
     assert!(decided.as_array().unwrap().iter().any(|d| d["summary"] == "approved remotely"), "{decided:#}");
-    for (path, _) in formats(&env, &dir) {
-        if path.contains("/tasks/") || path.starts_with("sessions/") || path.starts_with("decisions/") {
-            assert_eq!(path.split('/').count(), 5, "{path} is where format 2 keeps it");
-        }
-    }
+    in_current_places(formats(&env, &dir).iter().map(|(p, _)| p.as_str()));
     assert!(formats(&env, &dir).iter().any(|(p, _)| p == &git_maestro::store::layout::decision_file(id)));
     reads(&env, &dir);
 }
@@ -344,4 +346,81 @@ fn decisions_a_build_of_this_version_left_in_two_levels_are_moved_by_the_next_wr
     let decided = env.run(&dir, &["decisions", "--json"]).success().json();
     assert!(decided.as_array().unwrap().iter().any(|d| d["id"] == id.as_str()), "{decided:#}");
     assert_eq!(env.run(&dir, &["doctor"]).code, 0);
+}
+
+/// Move every task and session record of the state in `dir` to where builds of format 2 kept
+/// them before they took two levels of 16, in a new state commit made with git plumbing.
+/// Returns each record's current path with its text.
+fn to_one_level(env: &TestEnv, dir: &Path) -> Vec<(String, String)> {
+    let mut moved = Vec::new();
+    for (path, _) in formats(env, dir) {
+        if git_maestro::store::layout::one_level_path(&path).is_some() {
+            let text = env.git(dir, &["cat-file", "blob", &format!("refs/maestro/state:{path}")]).success_git();
+            moved.push((path, text));
+        }
+    }
+    let old: Vec<String> = moved.iter().filter_map(|(p, _)| git_maestro::store::layout::one_level_path(p)).collect();
+    let edits: Vec<(&str, String)> = old.iter().map(String::as_str).zip(moved.iter().map(|(_, t)| t.clone())).collect();
+    let removed: Vec<&str> = moved.iter().map(|(path, _)| path.as_str()).collect();
+    env.rewrite_state(dir, &edits, &removed);
+    moved
+}
+
+#[test]
+fn tasks_and_sessions_a_build_of_this_version_left_in_one_level_read_and_move_with_the_next_write() {
+    let env = TestEnv::new();
+    let dir = format_1(&env);
+    env.run(&dir, &["kb", "add", "--title", "a fact"]).success();
+    let moved = to_one_level(&env, &dir);
+    assert!(moved.iter().any(|(p, _)| p.starts_with("sessions/")), "the fixture has sessions: {moved:?}");
+    let by_hand = env.state_tip(&dir);
+
+    reads(&env, &dir);
+    let status = env.run(&dir, &["status", "--json"]).success().json();
+    assert_eq!(status[0]["tasks"].as_array().map(Vec::len), Some(2), "{status:#}");
+    assert_eq!(env.state_tip(&dir), by_hand, "reading wrote nothing");
+
+    env.run(&dir, &["kb", "add", "--title", "another fact"]).success();
+    in_current_places(formats(&env, &dir).iter().map(|(p, _)| p.as_str()));
+    for (path, text) in &moved {
+        let kept = env.git(&dir, &["cat-file", "blob", &format!("refs/maestro/state:{path}")]).success_git();
+        assert_eq!(&kept, text, "{path} moved back as it was");
+    }
+    reads(&env, &dir);
+}
+
+#[test]
+fn a_sync_merges_a_state_that_keeps_tasks_in_one_level_and_moves_what_it_brought() {
+    // The side a build that kept tasks in one level wrote: the remote's, then this clone's.
+    for remote_one_level in [true, false] {
+        let env = TestEnv::new();
+        let dir = format_1(&env);
+        env.run(&dir, &["kb", "add", "--title", "a fact"]).success();
+        let base = env.state_tip(&dir);
+        // Each side changed the same task in another field, where its build keeps it.
+        let change = |one_level: bool, edit: &dyn Fn(&str) -> String| {
+            let tip = env.state_tip(&dir);
+            env.git(&dir, &["update-ref", "refs/maestro/state", &base, &tip]).success_git();
+            let mut path = git_maestro::store::layout::task_file("upgrade", "french");
+            if one_level {
+                to_one_level(&env, &dir);
+                path = git_maestro::store::layout::one_level_path(&path).unwrap();
+            }
+            rewrite_state_file(&env, &dir, &path, edit);
+            env.state_tip(&dir)
+        };
+        let theirs = change(remote_one_level, &|t| t.replacen("Greet in French", "Greet in French, politely", 1));
+        env.git(env.root.path(), &["init", "-q", "--bare", "remote.git"]).success_git();
+        let remote = env.path("remote.git");
+        env.git(&dir, &["remote", "add", "origin", remote.to_str().unwrap()]).success_git();
+        env.git(&dir, &["push", "-q", "--no-verify", "origin", &format!("{theirs}:refs/maestro/state")]).success_git();
+        change(!remote_one_level, &|t| t.replacen("greet/fr.txt.", "greet/fr.txt, in UTF-8.", 1));
+
+        env.run(&dir, &["sync"]).success();
+        let shown = env.run(&dir, &["task", "show", "upgrade/french", "--json"]).success().json();
+        assert_eq!(shown["title"], "Greet in French, politely", "their change is kept");
+        assert_eq!(shown["spec"], "Write the French greeting to greet/fr.txt, in UTF-8.", "ours is kept");
+        in_current_places(formats(&env, &dir).iter().map(|(p, _)| p.as_str()));
+        reads(&env, &dir);
+    }
 }

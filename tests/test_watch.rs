@@ -177,7 +177,7 @@ fn a_watcher_of_a_big_score_follows_changes_bucket_by_bucket() {
     env.run(&dir, &["task", "release", "--as", "x", "b/t7"]).success();
     env.run(&dir, &["task", "claim", "--as", "x", "b/t8"]).success();
     // t0 and t1 share no bucket with t7 or t8; a record refused, then put back.
-    let path = "scores/b/tasks/f7/t0.toml";
+    let path = "scores/b/tasks/f/7/t0.toml";
     let text = env.git(&dir, &["cat-file", "blob", &format!("refs/maestro/state:{path}")]).stdout;
     assert!(text.contains("status = \"ready\""), "{path}:\n{text}");
     env.rewrite_state(&dir, &[(path, text.replace("status = \"ready\"", "status = \"nonsense\""))], &[]);

@@ -1,4 +1,4 @@
-//! The short-term memory of one run: `sessions/<score>/<task>/<run>.toml`.
+//! The short-term memory of one run: `sessions/<score>/<a>/<b>/<task>/<run>.toml`.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};

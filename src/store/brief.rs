@@ -1,7 +1,7 @@
 //! A Score's tasks in brief: how many are in each status, what their attempts spent, and
 //! which tasks a person should see ([`Task::is_quiet`]). What `status` shows of a big Score.
 //!
-//! A brief is summed from one per bucket (`scores/<score>/tasks/<bb>/`). The briefs of the
+//! A brief is summed from one per bucket (`scores/<score>/tasks/<a>/<b>/`). The briefs of the
 //! buckets are kept in `.git/maestro/cache/briefs/<score>.json` by the id of the bucket's
 //! tree, so a brief reads again only the buckets whose tree changed: a write touches one
 //! bucket, and a `status` after it reads about 40 records of a 10,000-task Score, not all of
@@ -113,13 +113,11 @@ pub fn scores(store: &Store, view: &View<'_>, over: usize) -> Result<Vec<(Score,
 
 /// The brief of `score` in `view`, from the `cache` of its buckets (which it brings up to
 /// date), and whether it read any bucket. `None` when the records do not add up to what the
-/// Score lists (a task missing or in the wrong place) or the state keeps tasks unbucketed
-/// (format 1), or a record does not read: the caller then reads every task, which reports
+/// Score lists (a task missing or in the wrong place) or the state keeps tasks in another
+/// layout ([`super::kept::buckets`]), or a record does not read: the caller then reads every task, which reports
 /// what is wrong.
 fn brief_of(view: &View<'_>, score: &Score, cache: &mut Cache) -> Result<(Option<Brief>, bool)> {
-    if view.is_format1()? {
-        return Ok((None, false));
-    }
+    let Some(buckets) = super::kept::buckets(view, &score.id)? else { return Ok((None, false)) };
     let mut expected: HashMap<String, usize> = HashMap::new();
     for id in &score.tasks {
         *expected.entry(layout::bucket(id)).or_default() += 1;
@@ -127,10 +125,7 @@ fn brief_of(view: &View<'_>, score: &Score, cache: &mut Cache) -> Result<(Option
     let tasks_dir = format!("{SCORES_DIR}/{}/tasks", score.id);
     let mut kept = HashMap::new();
     let (mut brief, mut read_any) = (Brief::default(), false);
-    for (bucket, is_dir, tree) in view.list_ids(&tasks_dir)? {
-        if !is_dir {
-            continue;
-        }
+    for (bucket, tree) in buckets {
         let key = tree.to_string();
         let part = match cache.buckets.remove(&key) {
             Some(part) => part,

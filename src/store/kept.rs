@@ -23,15 +23,10 @@ pub struct KeptTasks {
 impl KeptTasks {
     /// [`super::readable_tasks`] of `score` in `view`, decoding only the buckets not kept.
     pub fn readable_tasks(&mut self, view: &View<'_>, score: &Score) -> Result<(Vec<Task>, BTreeMap<String, String>)> {
-        if view.is_format1()? {
-            return super::readable_tasks(view, score);
-        }
+        let Some(buckets) = buckets(view, &score.id)? else { return super::readable_tasks(view, score) };
         let dir = format!("{SCORES_DIR}/{}/tasks", score.id);
         let mut trees = HashMap::new();
-        for (name, is_dir, tree) in view.list_ids(&dir)? {
-            if !is_dir {
-                continue;
-            }
+        for (name, tree) in buckets {
             if let std::collections::hash_map::Entry::Vacant(slot) = self.buckets.entry(tree) {
                 slot.insert((read_bucket(view, &format!("{dir}/{name}"))?, true));
             }
@@ -59,6 +54,31 @@ impl KeptTasks {
     pub fn sweep(&mut self) {
         self.buckets.retain(|_, (_, used)| std::mem::take(used));
     }
+}
+
+/// The buckets of the tasks of `score` in `view`, as `(bucket, tree)`, each named as
+/// [`layout::bucket`] names it. `None` when the state keeps them otherwise: unbucketed
+/// (format 1), or in one level of 256 until its next write moves them. Callers then read
+/// task by task.
+pub(super) fn buckets(view: &View<'_>, score: &str) -> Result<Option<Vec<(String, ObjectId)>>> {
+    if view.is_format1()? {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for (a, is_dir, tree) in view.list_ids(&format!("{SCORES_DIR}/{score}/tasks"))? {
+        match (is_dir, a.len()) {
+            (false, _) => continue,
+            (true, 1) => {}
+            (true, _) => return Ok(None),
+        }
+        out.extend(
+            view.list_tree(tree)?
+                .into_iter()
+                .filter(|(_, is_dir, _)| *is_dir)
+                .map(|(b, _, id)| (format!("{a}/{b}"), id)),
+        );
+    }
+    Ok(Some(out))
 }
 
 /// Decode every record of the bucket `dir`, keeping why one does not read as

@@ -31,22 +31,25 @@ pub fn score_file(score: &str) -> String {
     format!("{SCORES_DIR}/{score}/score.toml")
 }
 
-/// `scores/<score>/tasks/<bb>/<task>.toml`, where `<bb>` is a byte of a hash of the task id
-/// in hex ([`bucket`]). With 256 buckets, a write into a Score of 10,000 tasks rewrites two
-/// small trees, not one of 10,000 entries. `git maestro task show <score>/<task> -v` names
-/// the path, for `git show refs/maestro/state:<path>`.
+/// `scores/<score>/tasks/<a>/<b>/<task>.toml`, where `<a>/<b>` are two hex digits of a hash
+/// of the task id ([`bucket`]). Two levels of 16 keep every tree on a write's path small: in a
+/// Score of 10,000 tasks a write rewrites trees of 16, 16 and about 40 entries, and in one of
+/// 100 tasks trees of 16 and about 6, where one level of 256 rewrote one of up to 256.
+/// `git maestro task show <score>/<task> -v` names the path, for
+/// `git show refs/maestro/state:<path>`.
 pub fn task_file(score: &str, task: &str) -> String {
     format!("{SCORES_DIR}/{score}/tasks/{}/{task}.toml", bucket(task))
 }
 
-/// `sessions/<score>/<bb>/<task>/<run>.toml`, fanned out like the tasks.
+/// `sessions/<score>/<a>/<b>/<task>/<run>.toml`, fanned out like the tasks.
 pub fn session_file(score: &str, task: &str, run: &str) -> String {
     format!("sessions/{score}/{}/{task}/{run}.toml", bucket(task))
 }
 
-/// The bucket of a task's records within its Score: two hex digits.
+/// The bucket of a task's records within its Score: two hex digits as two directories, `a/b`.
 pub fn bucket(task: &str) -> String {
-    format!("{:02x}", mix(fnv1a(task.as_bytes())) >> 56)
+    let byte = mix(fnv1a(task.as_bytes())) >> 56;
+    format!("{:x}/{:x}", byte >> 4, byte & 0xf)
 }
 
 /// Where a format-1 state (tasks and sessions not fanned out, decisions in two levels of 256)
@@ -57,23 +60,46 @@ pub fn format1_path(path: &str) -> Option<String> {
         return None;
     }
     match path.split('/').collect::<Vec<_>>()[..] {
-        ["scores", score, "tasks", _, file] => Some(format!("{SCORES_DIR}/{score}/tasks/{file}")),
-        ["sessions", score, _, task, run] => Some(format!("sessions/{score}/{task}/{run}")),
+        ["scores", score, "tasks", _, _, file] => Some(format!("{SCORES_DIR}/{score}/tasks/{file}")),
+        ["sessions", score, _, _, task, run] => Some(format!("sessions/{score}/{task}/{run}")),
         [DECISIONS_DIR, _, _, _, file] => Some(fanned(DECISIONS_DIR, file.strip_suffix(".toml")?)),
         _ => None,
     }
 }
 
-/// Where the current format keeps the record that a format-1 state has at `path`, when the
-/// two differ: the reverse of [`format1_path`].
-pub fn current_path(format1: &str) -> Option<String> {
-    match format1.split('/').collect::<Vec<_>>()[..] {
-        ["scores", score, "tasks", file] => {
-            Some(format!("{SCORES_DIR}/{score}/tasks/{}/{file}", bucket(file.strip_suffix(".toml")?)))
+/// Where builds of this version made before tasks took two levels kept the task or session
+/// record that `path` names: in one level of 256 (`tasks/<ab>/`, `sessions/<score>/<ab>/`).
+pub fn one_level_path(path: &str) -> Option<String> {
+    match path.split('/').collect::<Vec<_>>()[..] {
+        ["scores", score, "tasks", a, b, file] => Some(format!("{SCORES_DIR}/{score}/tasks/{a}{b}/{file}")),
+        ["sessions", score, a, b, task, run] => Some(format!("sessions/{score}/{a}{b}/{task}/{run}")),
+        _ => None,
+    }
+}
+
+/// The reverse of [`one_level_path`]: where the current layout places the record kept at
+/// `path` in one level of 256, if it is such a path.
+pub fn from_one_level(path: &str) -> Option<String> {
+    let byte = |ab: &str| ab.len() == 2 && ab.bytes().all(|b| b.is_ascii_hexdigit());
+    match path.split('/').collect::<Vec<_>>()[..] {
+        ["scores", score, "tasks", ab, file] if byte(ab) => {
+            Some(format!("{SCORES_DIR}/{score}/tasks/{}/{}/{file}", &ab[..1], &ab[1..]))
         }
+        ["sessions", score, ab, task, run] if byte(ab) => {
+            Some(format!("sessions/{score}/{}/{}/{task}/{run}", &ab[..1], &ab[1..]))
+        }
+        _ => None,
+    }
+}
+
+/// Where the current format keeps the record that an older layout has at `path`, when the
+/// two differ: the reverse of [`format1_path`], and of [`one_level_path`].
+pub fn current_path(old: &str) -> Option<String> {
+    match old.split('/').collect::<Vec<_>>()[..] {
+        ["scores", score, "tasks", file] => Some(task_file(score, file.strip_suffix(".toml")?)),
         ["sessions", score, task, run] => Some(format!("sessions/{score}/{}/{task}/{run}", bucket(task))),
         [DECISIONS_DIR, _, _, file] => Some(decision_file(file.strip_suffix(".toml")?)),
-        _ => None,
+        _ => from_one_level(old),
     }
 }
 
@@ -154,13 +180,13 @@ mod tests {
 
     #[test]
     fn tasks_sessions_and_decisions_fan_out_and_map_to_format_1() {
-        assert_eq!(task_file("s", "t1"), "scores/s/tasks/51/t1.toml");
+        assert_eq!(task_file("s", "t1"), "scores/s/tasks/5/1/t1.toml");
         let session = session_file("s", "t1", "r1");
-        assert_eq!(session, "sessions/s/51/t1/r1.toml");
+        assert_eq!(session, "sessions/s/5/1/t1/r1.toml");
         assert_eq!(format1_path(&task_file("s", "t1")).as_deref(), Some("scores/s/tasks/t1.toml"));
         assert_eq!(format1_path(&session).as_deref(), Some("sessions/s/t1/r1.toml"));
         assert_eq!(current_path("scores/s/tasks/t1.toml"), Some(task_file("s", "t1")));
-        assert_eq!(current_path("sessions/s/t1/r1.toml"), Some(session));
+        assert_eq!(current_path("sessions/s/t1/r1.toml"), Some(session.clone()));
         let decision = "decisions/25/a9/01jd5v0000abcdefghjkmnpqrs.toml";
         assert_eq!(current_path(decision), Some(decision_file("01jd5v0000abcdefghjkmnpqrs")));
         assert_eq!(format1_path(&decision_file("01jd5v0000abcdefghjkmnpqrs")).as_deref(), Some(decision));
@@ -168,7 +194,23 @@ mod tests {
         assert_eq!(format1_path(&knowledge_file("k1")), None);
         assert_eq!(format1_path("scores/s/score.toml"), None);
         assert_eq!(current_path(&task_file("s", "t1")), None);
+        assert_eq!(current_path(&session), None);
         let buckets: std::collections::HashSet<String> = (0..10_000).map(|i| bucket(&format!("t{i}"))).collect();
         assert_eq!(buckets.len(), 256, "10,000 tasks use every bucket");
+    }
+
+    #[test]
+    fn records_in_one_level_of_256_map_to_two_levels_of_16_and_back() {
+        let (task, session) = (task_file("s", "t1"), session_file("s", "t1", "r1"));
+        assert_eq!(one_level_path(&task).as_deref(), Some("scores/s/tasks/51/t1.toml"));
+        assert_eq!(one_level_path(&session).as_deref(), Some("sessions/s/51/t1/r1.toml"));
+        assert_eq!(current_path("scores/s/tasks/51/t1.toml"), Some(task.clone()));
+        assert_eq!(current_path("sessions/s/51/t1/r1.toml"), Some(session.clone()));
+        assert_eq!(from_one_level(&task), None, "already in two levels");
+        assert_eq!(from_one_level(&session), None);
+        assert_eq!(from_one_level("scores/s/tasks/5x/t1.toml"), None, "not a bucket");
+        assert_eq!(from_one_level("scores/s/tasks/515/t1.toml"), None);
+        assert_eq!(one_level_path("scores/s/score.toml"), None);
+        assert_eq!(one_level_path(&decision_file("d1")), None);
     }
 }

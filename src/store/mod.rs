@@ -8,9 +8,9 @@
 //! ├── scores/
 //! │   └── <score>/
 //! │       ├── score.toml                   the plan: requirement, status, target, policies
-//! │       └── tasks/<bb>/
+//! │       └── tasks/<a>/<b>/
 //! │           └── <task>.toml              spec, deps, scope, kind, claim, status
-//! ├── sessions/<score>/<bb>/<task>/<run>.toml   short-term memory of one run
+//! ├── sessions/<score>/<a>/<b>/<task>/<run>.toml   short-term memory of one run
 //! ├── decisions/<a>/<b>/<c>/<id>.toml     decision log, append-only
 //! ├── knowledge/<aa>/<bb>/<id>.toml        long-term knowledge base
 //! ├── handovers/<aa>/<bb>/<id>.toml        handover packets and their delivery
@@ -19,12 +19,13 @@
 //!
 //! `<aa>/<bb>` are the first two bytes of a hash of the record id (see [`layout::fanned`]),
 //! `<a>/<b>/<c>` the first three hex digits of it for the decision log, which grows largest
-//! ([`layout::decision_file`]), and `<bb>` of a task's records one byte of a hash of the task
-//! id ([`layout::bucket`]), so a write rewrites a few small trees whatever the size of the log
-//! or of the Score. A format-1 state (tasks and sessions not fanned out, decisions in two
-//! levels of 256) is read where it keeps them, and its first write moves them. Every commit
-//! carries the trailers `Maestro-Op`, `Maestro-Actor` and `Maestro-Argv`; every ref move is a
-//! compare-and-swap through [`Store::transact`], and gets a reflog entry.
+//! ([`layout::decision_file`]), and `<a>/<b>` of a task's records the first two hex digits of
+//! a hash of the task id ([`layout::bucket`]), so a write rewrites a few small trees whatever
+//! the size of the log or of the Score. A format-1 state (tasks and sessions not fanned out,
+//! decisions in two levels of 256) is read where it keeps them, and its first write moves
+//! them; so is a state of earlier builds of format 2 (tasks and sessions in one level of 256).
+//! Every commit carries the trailers `Maestro-Op`, `Maestro-Actor` and `Maestro-Argv`; every
+//! ref move is a compare-and-swap through [`Store::transact`], and gets a reflog entry.
 //!
 //! This module must not print and must not run anything read from the state.
 

@@ -83,12 +83,9 @@ impl<'s> View<'s> {
     /// Where the current layout places the record this state keeps at `physical`: the
     /// reverse of [`View::physical`], for walks over the tree.
     pub fn logical<'p>(&self, physical: &'p str) -> Result<Cow<'p, str>> {
-        if self.is_format1()?
-            && let Some(current) = layout::current_path(physical)
-        {
-            return Ok(Cow::Owned(current));
-        }
-        Ok(Cow::Borrowed(physical))
+        let current =
+            if self.is_format1()? { layout::current_path(physical) } else { layout::from_one_level(physical) };
+        Ok(current.map_or(Cow::Borrowed(physical), Cow::Owned))
     }
 
     /// The hybrid clock of the state commit (zero before the first write, or for states
@@ -102,7 +99,16 @@ impl<'s> View<'s> {
     /// The raw bytes of the record the current layout places at `path`, size-checked before
     /// reading.
     pub fn get_bytes(&self, path: &str) -> Result<Option<Vec<u8>>> {
-        self.raw(&self.physical(path)?)
+        let found = self.raw(&self.physical(path)?)?;
+        if found.is_some() {
+            return Ok(found);
+        }
+        // Builds of this version made before tasks took two levels kept them in one level of
+        // 256, until the next write moves them (`upgrade`); only a miss looks there.
+        match layout::one_level_path(path) {
+            Some(old) if !self.is_format1()? => self.raw(&old),
+            _ => Ok(None),
+        }
     }
 
     /// The raw bytes at `path` in this tree, as it is.
@@ -134,6 +140,11 @@ impl<'s> View<'s> {
     pub(super) fn list_ids(&self, dir: &str) -> Result<Vec<(String, bool, ObjectId)>> {
         let Some(tree) = self.tree else { return Ok(Vec::new()) };
         Ok(self.repo.list_data_dir(tree, dir)?)
+    }
+
+    /// [`View::list_ids`] of the tree `tree` of this state, by its id.
+    pub(super) fn list_tree(&self, tree: ObjectId) -> Result<Vec<(String, bool, ObjectId)>> {
+        Ok(self.repo.list_data_dir(tree, "")?)
     }
 
     /// Every file in the state, as `(path, blob id)`, sorted by path.

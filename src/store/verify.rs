@@ -40,7 +40,7 @@ pub fn check_since(view: &View<'_>, since: Option<&View<'_>>) -> Result<Vec<Stri
             }
             Err(e) => return Err(e),
         };
-        // A format-1 state is read as the current layout places its records.
+        // A state of an older layout is read as the current layout places its records.
         let path = view.logical(&path)?;
         if let Err(problem) = check_file(&path, &bytes) {
             problems.push(problem);
@@ -56,8 +56,8 @@ fn check_file(path: &str, bytes: &[u8]) -> Result<(), String> {
     match parts[..] {
         [MAESTRO_TOML] => read::<Root>(path, bytes),
         ["scores", _, "score.toml"] => read::<Score>(path, bytes),
-        ["scores", _, "tasks", _, _] => read::<Task>(path, bytes),
-        ["sessions", _, _, _, _] => read::<RunSession>(path, bytes),
+        ["scores", _, "tasks", _, _, _] => read::<Task>(path, bytes),
+        ["sessions", _, _, _, _, _] => read::<RunSession>(path, bytes),
         ["decisions", _, _, _, _] => read::<Decision>(path, bytes),
         ["intents", _] => read::<Intent>(path, bytes),
         ["stats", "performers", _] => read::<PerformerStats>(path, bytes),

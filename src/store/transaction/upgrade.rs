@@ -7,15 +7,16 @@ use super::{Tx, View};
 use crate::store::layout::{self, MAESTRO_TOML};
 use crate::store::{Result, Root, merge};
 
-/// Move the state this transaction writes to the current format, if it is older. A sync
-/// that merges a format-1 state moves what that state brought too, whatever the format here.
+/// Move the state this transaction writes to the current format and layout, if it is older. A
+/// sync that merges an older state moves what that state brought too, whatever the format here.
 pub(super) fn upgrade_root(tx: &mut Tx<'_>) -> Result<()> {
     let Some(mut root) = tx.get::<Root>(MAESTRO_TOML)? else { return Ok(()) };
-    let merges_format1 = match tx.merge_parent {
-        Some(theirs) => View::at(tx.view.repo, Some(theirs))?.is_format1()?,
+    let merges_older = match tx.merge_parent {
+        Some(theirs) => older_layout(&View::at(tx.view.repo, Some(theirs))?)?,
         None => false,
     };
-    if root.format < 2 || merges_format1 || holds_old_decisions(&written(tx)?)? {
+    let written = written(tx)?;
+    if root.format < 2 || merges_older || holds_old_decisions(&written)? || holds_one_level_tasks(&written)? {
         fan_out(tx)?;
     }
     if i64::from(root.format) < crate::model::FORMAT {
@@ -25,10 +26,11 @@ pub(super) fn upgrade_root(tx: &mut Tx<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Move every record the tree being written keeps where format 1 did (tasks and sessions not
-/// fanned out, decisions in two levels of 256) to where the current format keeps it, as it is.
-/// A record this transaction wrote is already there. A merge can hold a record at both places
-/// (the format-1 side changed what this side had moved): the two are merged.
+/// Move every record the tree being written keeps where an older layout did (format 1: tasks
+/// and sessions not fanned out, decisions in two levels of 256; earlier builds of format 2:
+/// decisions so too, tasks and sessions in one level of 256) to where the current layout keeps
+/// it, as it is. A record this transaction wrote is already there. A merge can hold a record
+/// at both places (the older side changed what this side had moved): the two are merged.
 fn fan_out(tx: &mut Tx<'_>) -> Result<()> {
     let view = written(tx)?;
     let merged = Merged::of(tx)?;
@@ -67,11 +69,28 @@ fn holds_old_decisions(view: &View<'_>) -> Result<bool> {
     Ok(view.list(layout::DECISIONS_DIR)?.iter().any(|(name, is_dir)| *is_dir && name.len() == 2))
 }
 
+/// Whether a format-2 state keeps its tasks and sessions in one level of 256, as builds of
+/// this version made before they took two levels did. Such a build wrote every Score so, and
+/// the first write of this one moves them all, so the first Score tells: two small tree reads.
+fn holds_one_level_tasks(view: &View<'_>) -> Result<bool> {
+    let dir = |entries: Vec<(String, bool, _)>, name: Option<&str>| {
+        entries.into_iter().find(|(n, is_dir, _)| *is_dir && name.is_none_or(|name| n == name)).map(|(.., id)| id)
+    };
+    let Some(score) = dir(view.list_ids(layout::SCORES_DIR)?, None) else { return Ok(false) };
+    let Some(tasks) = dir(view.list_tree(score)?, Some("tasks")) else { return Ok(false) };
+    Ok(view.list_tree(tasks)?.iter().any(|(name, is_dir, _)| *is_dir && name.len() == 2))
+}
+
+/// Whether `view` keeps any record where the current layout does not.
+fn older_layout(view: &View<'_>) -> Result<bool> {
+    Ok(view.is_format1()? || holds_one_level_tasks(view)?)
+}
+
 /// What a sync merge needs to merge a record it holds at both places: the merge base, and
-/// which side kept format 1.
+/// which side kept the older layout.
 struct Merged<'r> {
     base: Option<View<'r>>,
-    ours_format1: bool,
+    ours_older: bool,
 }
 
 impl<'r> Merged<'r> {
@@ -81,15 +100,15 @@ impl<'r> Merged<'r> {
         };
         let repo = tx.view.repo;
         let base = repo.merge_base(ours, theirs)?.map(|b| View::at(repo, Some(b))).transpose()?;
-        Ok(Some(Merged { base, ours_format1: tx.view.is_format1()? }))
+        Ok(Some(Merged { base, ours_older: older_layout(&tx.view)? }))
     }
 
-    /// The record moved to `new` from the format-1 side's `bytes`, merged with what the
+    /// The record moved to `new` from the older side's `bytes`, merged with what the
     /// merged tree holds at `new` from the other side, if anything.
     fn with(&self, view: &View<'_>, new: &str, bytes: Vec<u8>) -> Result<Vec<u8>> {
         let Some(there) = view.raw(new)? else { return Ok(bytes) };
         let base = self.base.as_ref().map(|b| b.get_bytes(new)).transpose()?.flatten();
-        let (ours, theirs) = if self.ours_format1 { (&bytes, &there) } else { (&there, &bytes) };
+        let (ours, theirs) = if self.ours_older { (&bytes, &there) } else { (&there, &bytes) };
         Ok(merge::merge_record(new, base.as_deref(), ours, theirs)?)
     }
 }
