@@ -7,8 +7,8 @@
 //! (b) three clones that each make 20 operations and sync after each, all at once: how many
 //!     push rounds the syncs took.
 //!
-//! Run with `cargo bench --bench sync`. `MAESTRO_BENCH_QUICK=1` takes 2 samples of (a) and 5
-//! syncs per clone in (b).
+//! Run with `cargo bench --bench sync`. `MAESTRO_BENCH_QUICK=1` takes 9 samples of (a) instead
+//! of 31, and 5 syncs per clone in (b).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -69,6 +69,8 @@ fn setup(tmp: &Path, name: &str, n: usize) -> Vec<PathBuf> {
     for i in 1..n {
         let dir = root.join(format!("c{i}"));
         git(&root, &["clone", "-q", "-b", "main", "remote.git", dir.to_str().expect("utf-8")]);
+        // Relative, as the first clone's: a copy of the setup then pushes to its own remote.
+        git(&dir, &["remote", "set-url", "origin", "../remote.git"]);
         maestro(&dir, &["sync"]);
         clones.push(dir);
     }
@@ -99,36 +101,49 @@ fn operations(dir: &Path, n: usize, who: &str) {
     }
 }
 
-/// Samples of (a), each on a fresh setup; the medians are reported.
+/// Samples of (a), each on a fresh copy of one setup; the medians are reported.
 fn samples() -> usize {
-    if summary::quick() { 2 } else { 5 }
+    if summary::quick() { 9 } else { 31 }
+}
+
+/// A copy of the directory `from` at `to`, as `cp -a` makes it.
+fn copy(from: &Path, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    assert!(Command::new("cp").arg("-a").arg(from).arg(to).status().expect("cp").success());
 }
 
 fn bench_a(tmp: &Path) {
     let samples = samples();
+    let clones = setup(tmp, "a", 3);
+    let (writer, ours, plain) = (&clones[0], &clones[1], &clones[2]);
+    operations(writer, OPS, "alice");
+    maestro(writer, &["sync"]);
+    operations(ours, 1, "bob");
+    operations(plain, 1, "carol");
+    // Every sample starts from a copy of this setup, sync and git taking turns, so that both
+    // see the same machine: a fresh setup per sample let the ratio wander by a third.
+    let (setup_dir, work) = (tmp.join("a"), tmp.join("a-work"));
+    let at = |clone: &Path| work.join(clone.file_name().expect("clone name"));
     let (mut ours_t, mut fetch_t, mut both_t, mut report) =
         (Vec::new(), Vec::new(), Vec::new(), serde_json::Value::Null);
-    for sample in 0..samples {
-        let clones = setup(tmp, &format!("a{sample}"), 3);
-        let (writer, ours, plain) = (&clones[0], &clones[1], &clones[2]);
-        operations(writer, OPS, "alice");
-        maestro(writer, &["sync"]);
-        operations(ours, 1, "bob");
-        operations(plain, 1, "carol");
+    for _ in 0..samples {
+        copy(&setup_dir, &work);
         let t = Instant::now();
-        let out = maestro(ours, &["sync", "--json"]);
+        let out = maestro(&at(ours), &["sync", "--json"]);
         ours_t.push(t.elapsed());
+        report = serde_json::from_str(&out).expect("json");
+        copy(&setup_dir, &work);
+        let plain = at(plain);
         // What a sync is by contract, in git alone: the fetch, then a push of a merge that
         // carries the local change (its tree is the fetched one: git cannot merge records).
         let t = Instant::now();
-        git(plain, &["fetch", "-q", "origin", "+refs/maestro/state:refs/maestro/remotes/origin/fetched"]);
+        git(&plain, &["fetch", "-q", "origin", "+refs/maestro/state:refs/maestro/remotes/origin/fetched"]);
         fetch_t.push(t.elapsed());
         let fetched = "refs/maestro/remotes/origin/fetched";
         let tree = format!("{fetched}^{{tree}}");
-        let merge = git(plain, &["commit-tree", &tree, "-p", "refs/maestro/state", "-p", fetched, "-m", "merge"]);
-        git(plain, &["push", "-q", "--no-verify", "origin", &format!("{}:refs/maestro/state", merge.trim())]);
+        let merge = git(&plain, &["commit-tree", &tree, "-p", "refs/maestro/state", "-p", fetched, "-m", "merge"]);
+        git(&plain, &["push", "-q", "--no-verify", "origin", &format!("{}:refs/maestro/state", merge.trim())]);
         both_t.push(t.elapsed());
-        report = serde_json::from_str(&out).expect("json");
     }
     let median = |mut v: Vec<std::time::Duration>| {
         v.sort();
