@@ -113,9 +113,9 @@ pub fn scores(store: &Store, view: &View<'_>, over: usize) -> Result<Vec<(Score,
 
 /// The brief of `score` in `view`, from the `cache` of its buckets (which it brings up to
 /// date), and whether it read any bucket. `None` when the records do not add up to what the
-/// Score lists (a task missing or in the wrong place) or the state keeps tasks in another
-/// layout ([`super::kept::buckets`]), or a record does not read: the caller then reads every task, which reports
-/// what is wrong.
+/// Score lists (a task missing or in the wrong place), the state keeps tasks in another
+/// layout ([`super::kept::buckets`]), or a record does not read: the caller then reads every
+/// task, which reports what is wrong.
 fn brief_of(view: &View<'_>, score: &Score, cache: &mut Cache) -> Result<(Option<Brief>, bool)> {
     let Some(buckets) = super::kept::buckets(view, &score.id)? else { return Ok((None, false)) };
     let mut expected: HashMap<String, usize> = HashMap::new();

@@ -71,7 +71,8 @@ fn holds_old_decisions(view: &View<'_>) -> Result<bool> {
 
 /// Whether a format-2 state keeps its tasks and sessions in one level of 256, as builds of
 /// this version made before they took two levels did. Such a build wrote every Score so, and
-/// the first write of this one moves them all, so the first Score tells: two small tree reads.
+/// the first write of this one moves them all, so the first Score tells: three small tree
+/// reads.
 fn holds_one_level_tasks(view: &View<'_>) -> Result<bool> {
     let dir = |entries: Vec<(String, bool, _)>, name: Option<&str>| {
         entries.into_iter().find(|(n, is_dir, _)| *is_dir && name.is_none_or(|name| n == name)).map(|(.., id)| id)
