@@ -1,8 +1,6 @@
 //! The first write of a newer git-maestro moves the state to the current format
 //! (DESIGN.md §12.7); older binaries then refuse it with the upgrade hint.
 
-use std::collections::btree_map::Entry;
-
 use super::{Tx, View};
 use crate::store::layout::{self, MAESTRO_TOML};
 use crate::store::{Result, Root, merge};
@@ -29,8 +27,10 @@ pub(super) fn upgrade_root(tx: &mut Tx<'_>) -> Result<()> {
 /// Move every record the tree being written keeps where an older layout did (format 1: tasks
 /// and sessions not fanned out, decisions in two levels of 256; earlier builds of format 2:
 /// decisions so too, tasks and sessions in one level of 256) to where the current layout keeps
-/// it, as it is. A record this transaction wrote is already there. A merge can hold a record
-/// at both places (the older side changed what this side had moved): the two are merged.
+/// it. A record this transaction wrote is already there. One it did not touch moves as it is,
+/// by its blob, unread: the first write after an upgrade holds no record in memory. A merge
+/// can hold a record at both places (the older side changed what this side had moved): the
+/// two are merged.
 fn fan_out(tx: &mut Tx<'_>) -> Result<()> {
     let view = written(tx)?;
     let merged = Merged::of(tx)?;
@@ -38,18 +38,25 @@ fn fan_out(tx: &mut Tx<'_>) -> Result<()> {
         let Some(new) = layout::current_path(&old) else { continue };
         // What this transaction wrote at the old place (a sync merge writes where the merged
         // trees keep a record) is what moves.
-        let bytes = match tx.staged.remove(&old) {
-            Some(staged) => staged,
-            None => Some(view.blob(&old, id)?),
+        let written = tx.staged.insert(old.clone(), None);
+        if tx.staged.contains_key(&new) {
+            continue;
+        }
+        let bytes = match (written, &merged) {
+            (Some(written), _) => written,
+            (None, Some(_)) if view.raw(&new)?.is_some() => Some(view.blob(&old, id)?),
+            (None, _) => {
+                tx.moved.insert(new, id);
+                continue;
+            }
         };
-        if let (Entry::Vacant(slot), Some(bytes)) = (tx.staged.entry(new), bytes) {
+        if let Some(bytes) = bytes {
             let bytes = match &merged {
-                Some(merged) => merged.with(&view, slot.key(), bytes)?,
+                Some(merged) => merged.with(&view, &new, bytes)?,
                 None => bytes,
             };
-            slot.insert(Some(bytes));
+            tx.staged.insert(new, Some(bytes));
         }
-        tx.staged.insert(old, None);
     }
     Ok(())
 }
