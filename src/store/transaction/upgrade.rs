@@ -38,12 +38,12 @@ fn fan_out(tx: &mut Tx<'_>) -> Result<()> {
         let Some(new) = layout::current_path(&old) else { continue };
         // What this transaction wrote at the old place (a sync merge writes where the merged
         // trees keep a record) is what moves.
-        let written = tx.staged.insert(old.clone(), None);
+        let staged = tx.staged.insert(old.clone(), None);
         if tx.staged.contains_key(&new) {
             continue;
         }
-        let bytes = match (written, &merged) {
-            (Some(written), _) => written,
+        let bytes = match (staged, &merged) {
+            (Some(staged), _) => staged,
             (None, Some(_)) if view.raw(&new)?.is_some() => Some(view.blob(&old, id)?),
             (None, _) => {
                 tx.moved.insert(new, id);
