@@ -424,3 +424,41 @@ fn a_sync_merges_a_state_that_keeps_tasks_in_one_level_and_moves_what_it_brought
         reads(&env, &dir);
     }
 }
+
+#[test]
+fn of_two_claims_made_apart_the_remote_one_wins_whichever_side_keeps_tasks_in_one_level() {
+    // The side a build that kept tasks in one level wrote: the remote's, then this clone's.
+    for remote_one_level in [true, false] {
+        let env = TestEnv::new();
+        let dir = format_1(&env);
+        env.run(&dir, &["kb", "add", "--title", "a fact"]).success();
+        let base = env.state_tip(&dir);
+        let claim = |holder: &str, one_level: bool| {
+            let tip = env.state_tip(&dir);
+            env.git(&dir, &["update-ref", "refs/maestro/state", &base, &tip]).success_git();
+            env.run(&dir, &["task", "claim", "upgrade/french", "--as", holder]).success();
+            if one_level {
+                to_one_level(&env, &dir);
+            }
+            env.state_tip(&dir)
+        };
+        let theirs = claim("alice", remote_one_level);
+        env.git(env.root.path(), &["init", "-q", "--bare", "remote.git"]).success_git();
+        let remote = env.path("remote.git");
+        env.git(&dir, &["remote", "add", "origin", remote.to_str().unwrap()]).success_git();
+        env.git(&dir, &["push", "-q", "--no-verify", "origin", &format!("{theirs}:refs/maestro/state")]).success_git();
+        claim("bob", !remote_one_level);
+
+        let sync = env.run(&dir, &["sync"]).success();
+        let shown = env.run(&dir, &["task", "show", "upgrade/french", "--json"]).success().json();
+        assert_eq!(shown["claim"]["holder"], "alice", "the claim pushed first wins:\n{}", sync.render());
+        // Recorded in the task. (Merged where the move merges a record held at both places,
+        // it is not among the lost claims `sync` prints.)
+        let conflict = &shown["sync"]["conflicts"][0];
+        assert_eq!(
+            (&conflict["field"], conflict["lost"].as_str().map(|l| l.starts_with("bob"))),
+            (&"claim".into(), Some(true))
+        );
+        in_current_places(formats(&env, &dir).iter().map(|(p, _)| p.as_str()));
+    }
+}
