@@ -389,34 +389,54 @@ fn tasks_and_sessions_a_build_of_this_version_left_in_one_level_read_and_move_wi
     reads(&env, &dir);
 }
 
+/// A clone of the format-1 fixture, moved to the current layout by one write, whose state and
+/// whose remote's each made one change from there: `theirs` on the remote, `ours` here. The side
+/// named by `remote_one_level` then keeps tasks in one level, as a build that did would have
+/// written it. Returns the clone after its `sync`, with what `sync` printed.
+fn sync_after_changes_apart(
+    remote_one_level: bool,
+    theirs: &dyn Fn(&TestEnv, &Path),
+    ours: &dyn Fn(&TestEnv, &Path),
+) -> (TestEnv, PathBuf, crate::common::Run) {
+    let env = TestEnv::new();
+    let dir = format_1(&env);
+    env.run(&dir, &["kb", "add", "--title", "a fact"]).success();
+    let base = env.state_tip(&dir);
+    let side = |change: &dyn Fn(&TestEnv, &Path), one_level: bool| {
+        let tip = env.state_tip(&dir);
+        env.git(&dir, &["update-ref", "refs/maestro/state", &base, &tip]).success_git();
+        change(&env, &dir);
+        if one_level {
+            to_one_level(&env, &dir);
+        }
+        env.state_tip(&dir)
+    };
+    let pushed = side(theirs, remote_one_level);
+    env.git(env.root.path(), &["init", "-q", "--bare", "remote.git"]).success_git();
+    let remote = env.path("remote.git");
+    env.git(&dir, &["remote", "add", "origin", remote.to_str().unwrap()]).success_git();
+    env.git(&dir, &["push", "-q", "--no-verify", "origin", &format!("{pushed}:refs/maestro/state")]).success_git();
+    side(ours, !remote_one_level);
+    let sync = env.run(&dir, &["sync"]).success();
+    (env, dir, sync)
+}
+
 #[test]
 fn a_sync_merges_a_state_that_keeps_tasks_in_one_level_and_moves_what_it_brought() {
     // The side a build that kept tasks in one level wrote: the remote's, then this clone's.
     for remote_one_level in [true, false] {
-        let env = TestEnv::new();
-        let dir = format_1(&env);
-        env.run(&dir, &["kb", "add", "--title", "a fact"]).success();
-        let base = env.state_tip(&dir);
-        // Each side changed the same task in another field, where its build keeps it.
-        let change = |one_level: bool, edit: &dyn Fn(&str) -> String| {
-            let tip = env.state_tip(&dir);
-            env.git(&dir, &["update-ref", "refs/maestro/state", &base, &tip]).success_git();
-            let mut path = git_maestro::store::layout::task_file("upgrade", "french");
-            if one_level {
-                to_one_level(&env, &dir);
-                path = git_maestro::store::layout::one_level_path(&path).unwrap();
+        // Each side changed the same task in another field.
+        let edit = |from: &'static str, to: &'static str| {
+            move |env: &TestEnv, dir: &Path| {
+                let path = git_maestro::store::layout::task_file("upgrade", "french");
+                rewrite_state_file(env, dir, &path, |t| t.replacen(from, to, 1));
             }
-            rewrite_state_file(&env, &dir, &path, edit);
-            env.state_tip(&dir)
         };
-        let theirs = change(remote_one_level, &|t| t.replacen("Greet in French", "Greet in French, politely", 1));
-        env.git(env.root.path(), &["init", "-q", "--bare", "remote.git"]).success_git();
-        let remote = env.path("remote.git");
-        env.git(&dir, &["remote", "add", "origin", remote.to_str().unwrap()]).success_git();
-        env.git(&dir, &["push", "-q", "--no-verify", "origin", &format!("{theirs}:refs/maestro/state")]).success_git();
-        change(!remote_one_level, &|t| t.replacen("greet/fr.txt.", "greet/fr.txt, in UTF-8.", 1));
-
-        env.run(&dir, &["sync"]).success();
+        let (env, dir, _) = sync_after_changes_apart(
+            remote_one_level,
+            &edit("Greet in French", "Greet in French, politely"),
+            &edit("greet/fr.txt.", "greet/fr.txt, in UTF-8."),
+        );
         let shown = env.run(&dir, &["task", "show", "upgrade/french", "--json"]).success().json();
         assert_eq!(shown["title"], "Greet in French, politely", "their change is kept");
         assert_eq!(shown["spec"], "Write the French greeting to greet/fr.txt, in UTF-8.", "ours is kept");
@@ -429,27 +449,12 @@ fn a_sync_merges_a_state_that_keeps_tasks_in_one_level_and_moves_what_it_brought
 fn of_two_claims_made_apart_the_remote_one_wins_whichever_side_keeps_tasks_in_one_level() {
     // The side a build that kept tasks in one level wrote: the remote's, then this clone's.
     for remote_one_level in [true, false] {
-        let env = TestEnv::new();
-        let dir = format_1(&env);
-        env.run(&dir, &["kb", "add", "--title", "a fact"]).success();
-        let base = env.state_tip(&dir);
-        let claim = |holder: &str, one_level: bool| {
-            let tip = env.state_tip(&dir);
-            env.git(&dir, &["update-ref", "refs/maestro/state", &base, &tip]).success_git();
-            env.run(&dir, &["task", "claim", "upgrade/french", "--as", holder]).success();
-            if one_level {
-                to_one_level(&env, &dir);
+        let claim = |holder: &'static str| {
+            move |env: &TestEnv, dir: &Path| {
+                env.run(dir, &["task", "claim", "upgrade/french", "--as", holder]).success();
             }
-            env.state_tip(&dir)
         };
-        let theirs = claim("alice", remote_one_level);
-        env.git(env.root.path(), &["init", "-q", "--bare", "remote.git"]).success_git();
-        let remote = env.path("remote.git");
-        env.git(&dir, &["remote", "add", "origin", remote.to_str().unwrap()]).success_git();
-        env.git(&dir, &["push", "-q", "--no-verify", "origin", &format!("{theirs}:refs/maestro/state")]).success_git();
-        claim("bob", !remote_one_level);
-
-        let sync = env.run(&dir, &["sync"]).success();
+        let (env, dir, sync) = sync_after_changes_apart(remote_one_level, &claim("alice"), &claim("bob"));
         let shown = env.run(&dir, &["task", "show", "upgrade/french", "--json"]).success().json();
         assert_eq!(shown["claim"]["holder"], "alice", "the claim pushed first wins:\n{}", sync.render());
         // Recorded in the task. (Merged where the move merges a record held at both places,
