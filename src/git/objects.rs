@@ -65,7 +65,8 @@ pub struct CommitInfo {
 /// nothing else is looked at (gix's tree editor checks that every entry of a rewritten tree
 /// exists, one `stat` each: 10,000 for a write in a 10,000-task Score), so the cost of a write
 /// grows with the depth and fan-out of the path, not with the size of the state. The entries
-/// kept come from trees read here and the new ones were just written, so all exist.
+/// kept come from trees read here and the new ones were just written, so all exist. Each new
+/// name is validated as it is set; a kept entry is written as it was.
 pub struct TreeEdit<'repo> {
     repo: &'repo gix::Repository,
     base: Option<ObjectId>,
@@ -165,33 +166,42 @@ impl<'repo> TreeEdit<'repo> {
             }
             None => gix::objs::Tree::empty(),
         };
+        // An entry replaced by one of the same kind (a tree by a tree, a blob by a blob) keeps
+        // its place in git's order; only other changes call for sorting again.
+        let mut sorted = true;
         for (name, edit) in edits.0 {
             let pos = tree.entries.iter().position(|e| e.filename.as_slice() == name.as_slice());
-            let old = pos.map(|i| tree.entries.remove(i));
             let new = match edit {
                 Edit::Set(kind, id) => Some((kind, id)),
                 Edit::Remove => None,
                 Edit::Inside(dir) => {
-                    let sub = old.filter(|e| e.mode.is_tree()).map(|e| e.oid);
+                    let sub = pos.map(|i| &tree.entries[i]).filter(|e| e.mode.is_tree()).map(|e| e.oid);
                     let path = format!("{at}{}/", String::from_utf8_lossy(&name));
                     self.write_dir(sub, dir, &path)?.map(|id| (EntryKind::Tree, id))
                 }
             };
-            if let Some((kind, oid)) = new {
-                tree.entries.push(gix::objs::tree::Entry { mode: kind.into(), filename: name.into(), oid });
+            match (pos, new) {
+                (Some(i), Some((kind, oid))) if tree.entries[i].mode.is_tree() == (kind == EntryKind::Tree) => {
+                    tree.entries[i].mode = kind.into();
+                    tree.entries[i].oid = oid;
+                }
+                (pos, new) => {
+                    if let Some(i) = pos {
+                        tree.entries.remove(i);
+                    }
+                    if let Some((kind, oid)) = new {
+                        tree.entries.push(gix::objs::tree::Entry { mode: kind.into(), filename: name.into(), oid });
+                        sorted = false;
+                    }
+                }
             }
-        }
-        if let Some(bad) = tree
-            .entries
-            .iter()
-            .find(|e| gix::validate::path::component(e.filename.as_ref(), None, Default::default()).is_err())
-        {
-            return Err(Error::BadName(format!("{at}{}", bad.filename)));
         }
         if tree.entries.is_empty() {
             return Ok(None);
         }
-        tree.entries.sort();
+        if !sorted {
+            tree.entries.sort();
+        }
         self.write_tree(tree).map(Some)
     }
 
@@ -464,6 +474,33 @@ mod tests {
         more.upsert_blob("blob.toml", b"blob = 1\n").expect("the blob write waits");
         back.join().expect("thread");
         assert!(repo.has_object(blob));
+    }
+
+    #[test]
+    fn an_edited_tree_is_the_tree_built_afresh_with_the_same_entries() {
+        let (_dir, repo) = repo();
+        let mut base = repo.edit_tree(None).expect("edit");
+        // `a` as a tree sorts as `a/`, after `a-b` and `a.c`; as a blob, before them. Nothing
+        // is added, so no new entry calls for sorting either.
+        for path in ["a", "a-b", "a.c", "d/x", "e/y", "f"] {
+            base.upsert_blob(path, path.as_bytes()).expect("upsert");
+        }
+        let base = base.write().expect("write");
+        let mut edited = repo.edit_tree(Some(base)).expect("edit");
+        edited.remove("a").expect("remove");
+        edited.upsert_blob("a/z", b"z").expect("a blob becomes a tree");
+        edited.remove("d/x").expect("remove");
+        edited.upsert_blob("d", b"d").expect("a tree becomes a blob");
+        edited.upsert_blob("e/y", b"y2").expect("replaced in place");
+        edited.upsert("f", EntryKind::BlobExecutable, b"f").expect("made executable in place");
+        let edited = edited.write().expect("write");
+
+        let mut fresh = repo.edit_tree(None).expect("edit");
+        for (path, data) in [("a/z", "z"), ("a-b", "a-b"), ("a.c", "a.c"), ("d", "d"), ("e/y", "y2")] {
+            fresh.upsert_blob(path, data.as_bytes()).expect("upsert");
+        }
+        fresh.upsert("f", EntryKind::BlobExecutable, b"f").expect("upsert");
+        assert_eq!(edited, fresh.write().expect("write"));
     }
 
     #[test]
