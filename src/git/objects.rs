@@ -296,6 +296,26 @@ impl Repo {
         Ok(decoded.entries.iter().map(|e| (e.filename.to_string(), e.mode.is_tree(), e.oid.to_owned())).collect())
     }
 
+    /// The first subdirectory of the directory `path` in `tree`, in git's order; `None` when it
+    /// has none or is missing. Stops there: nothing after it is decoded.
+    pub fn first_subdir(&self, tree: ObjectId, path: &str) -> Result<Option<ObjectId>> {
+        let root = self.inner.find_tree(tree).ctx(|| format!("cannot read tree {tree}"))?;
+        let Some(entry) = root.lookup_entry_by_path(path).ctx(|| format!("cannot look up '{path}'"))? else {
+            return Ok(None);
+        };
+        if !entry.mode().is_tree() {
+            return Ok(None);
+        }
+        let dir = self.inner.find_tree(entry.object_id()).ctx(|| format!("cannot read tree '{path}'"))?;
+        for e in dir.iter() {
+            let e = e.ctx(|| format!("cannot decode tree '{path}'"))?;
+            if e.mode().is_tree() {
+                return Ok(Some(e.oid().to_owned()));
+            }
+        }
+        Ok(None)
+    }
+
     /// Start editing `tree`, or an empty tree when `None`.
     pub fn edit_tree(&self, tree: Option<ObjectId>) -> Result<TreeEdit<'_>> {
         TreeEdit::new(&self.inner, tree)

@@ -147,6 +147,12 @@ impl<'s> View<'s> {
         Ok(self.repo.list_data_dir(tree, "")?)
     }
 
+    /// The tree of the first subdirectory of `dir`, if it has one.
+    pub(super) fn first_subdir(&self, dir: &str) -> Result<Option<ObjectId>> {
+        let Some(tree) = self.tree else { return Ok(None) };
+        Ok(self.repo.first_subdir(tree, dir)?)
+    }
+
     /// Every file in the state, as `(path, blob id)`, sorted by path.
     pub fn files(&self) -> Result<Vec<(String, ObjectId)>> {
         self.files_since(None)

@@ -81,11 +81,11 @@ fn holds_old_decisions(view: &View<'_>) -> Result<bool> {
 /// the first write of this one moves them all, so the first Score tells: three small tree
 /// reads.
 fn holds_one_level_tasks(view: &View<'_>) -> Result<bool> {
-    let dir = |entries: Vec<(String, bool, _)>, name: Option<&str>| {
-        entries.into_iter().find(|(n, is_dir, _)| *is_dir && name.is_none_or(|name| n == name)).map(|(.., id)| id)
+    let dir = |entries: Vec<(String, bool, _)>, name: &str| {
+        entries.into_iter().find(|(n, is_dir, _)| *is_dir && n == name).map(|(.., id)| id)
     };
-    let Some(score) = dir(view.list_ids(layout::SCORES_DIR)?, None) else { return Ok(false) };
-    let Some(tasks) = dir(view.list_tree(score)?, Some("tasks")) else { return Ok(false) };
+    let Some(score) = view.first_subdir(layout::SCORES_DIR)? else { return Ok(false) };
+    let Some(tasks) = dir(view.list_tree(score)?, "tasks") else { return Ok(false) };
     Ok(view.list_tree(tasks)?.iter().any(|(name, is_dir, _)| *is_dir && name.len() == 2))
 }
 
