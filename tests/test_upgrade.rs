@@ -457,13 +457,16 @@ fn of_two_claims_made_apart_the_remote_one_wins_whichever_side_keeps_tasks_in_on
         let (env, dir, sync) = sync_after_changes_apart(remote_one_level, &claim("alice"), &claim("bob"));
         let shown = env.run(&dir, &["task", "show", "upgrade/french", "--json"]).success().json();
         assert_eq!(shown["claim"]["holder"], "alice", "the claim pushed first wins:\n{}", sync.render());
-        // Recorded in the task. (Merged where the move merges a record held at both places,
-        // it is not among the lost claims `sync` prints.)
+        // Recorded in the task, said by `sync` and kept as a decision, as for any lost claim.
         let conflict = &shown["sync"]["conflicts"][0];
         assert_eq!(
             (&conflict["field"], conflict["lost"].as_str().map(|l| l.starts_with("bob"))),
             (&"claim".into(), Some(true))
         );
+        assert!(sync.stderr.contains("upgrade/french: the claim of bob lost to alice"), "{}", sync.render());
+        let decided = env.run(&dir, &["decisions", "--json"]).success().json();
+        let lost = "the claim of bob on upgrade/french lost to alice, whose claim was pushed first";
+        assert!(decided.as_array().unwrap().iter().any(|d| d["summary"] == lost), "{decided:#}");
         in_current_places(formats(&env, &dir).iter().map(|(p, _)| p.as_str()));
     }
 }

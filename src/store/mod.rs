@@ -60,6 +60,7 @@ pub use records::{
     readable_scores, readable_tasks, record_outcome, run_sessions, score, score_with_readable_tasks,
     score_with_task_and_deps, score_with_tasks, scores, task, tasks,
 };
+use transaction::in_current_layout;
 pub use transaction::{DEADLINE, Outcome, Tx, View, trailer};
 pub use verify::{check_all, check_since};
 

@@ -242,14 +242,17 @@ fn merge_into(
 ) -> Result<ObjectId, SyncError> {
     let repo = &store.repo;
     let their_view = store.view_at(theirs)?;
-    let (their_tree, their_clock) = (their_view.tree.ok_or(Error::NotInitialized)?, their_view.clock()?);
+    let their_clock = their_view.clock()?;
+    // Both sides and their base in one layout, so that a record an older build kept elsewhere
+    // merges with its counterpart (`in_current_layout`).
+    let their_tree = super::in_current_layout(repo, their_view.tree.ok_or(Error::NotInitialized)?)?;
     let actor = store.session.actor.clone();
     let summary = format!("sync with {remote}: merge {}", &theirs.to_string()[..12]);
     let outcome = store.transact(&summary, |tx| {
         let ours = tx.view().commit.ok_or(Error::NotInitialized)?;
         let base = if ours == known.0 { known.1 } else { repo.merge_base(ours, theirs)? };
-        let base = base.map(|b| repo.commit_tree(b)).transpose()?;
-        let our_tree = tx.view().tree.ok_or(Error::NotInitialized)?;
+        let base = base.map(|b| super::in_current_layout(repo, repo.commit_tree(b)?)).transpose()?;
+        let our_tree = super::in_current_layout(repo, tx.view().tree.ok_or(Error::NotInitialized)?)?;
         let changes = merge::merge_trees(repo, base, our_tree, their_tree)?;
         let mut found = (Vec::new(), Vec::new());
         for (path, change) in &changes {

@@ -24,6 +24,8 @@ use crate::model::clock::Hlc;
 
 mod upgrade;
 
+pub(super) use upgrade::in_current_layout;
+
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const MAX_JITTER_MS: u64 = 50;
@@ -216,8 +218,6 @@ impl<'s> View<'s> {
 pub struct Tx<'s> {
     view: View<'s>,
     staged: BTreeMap<String, Option<Vec<u8>>>,
-    /// Records an upgrade moves as they are, by blob, to where the current layout keeps them.
-    moved: BTreeMap<String, ObjectId>,
     /// What T0 holds at paths this transaction looked at, so each is read once.
     base: RefCell<BTreeMap<String, Option<Vec<u8>>>>,
     /// This operation's id: the `Maestro-Op` trailer, stable across retries.
@@ -432,7 +432,6 @@ impl Store {
             let mut tx = Tx {
                 view,
                 staged: BTreeMap::new(),
-                moved: BTreeMap::new(),
                 base: RefCell::new(BTreeMap::new()),
                 op: &op_id,
                 now: self.session.now(),
@@ -497,9 +496,6 @@ impl Store {
                 Some(bytes) => edit.upsert_blob(path, bytes)?,
                 None => edit.remove(path)?,
             }
-        }
-        for (path, blob) in &tx.moved {
-            edit.place(path, false, *blob)?;
         }
         let tree = edit.write()?;
         let parents: Vec<ObjectId> = tx.view.commit.into_iter().chain(tx.merge_parent).collect();

@@ -2,20 +2,18 @@
 //! (DESIGN.md §12.7); older binaries then refuse it with the upgrade hint.
 
 use super::{Tx, View};
+use crate::git::{ObjectId, Repo};
 use crate::store::layout::{self, MAESTRO_TOML};
-use crate::store::{Result, Root, merge};
+use crate::store::{Result, Root};
 
-/// Move the state this transaction writes to the current format and layout, if it is older. A
-/// sync that merges an older state moves what that state brought too, whatever the format here.
+/// Move the state this transaction writes to the current format and layout, if it is older.
 pub(super) fn upgrade_root(tx: &mut Tx<'_>) -> Result<()> {
     let Some(mut root) = tx.get::<Root>(MAESTRO_TOML)? else { return Ok(()) };
-    let merges_older = match tx.merge_parent {
-        Some(theirs) => older_layout(&View::at(tx.view.repo, Some(theirs))?)?,
-        None => false,
-    };
-    let written = written(tx)?;
-    if root.format < 2 || merges_older || holds_old_decisions(&written)? || holds_one_level_tasks(&written)? {
-        fan_out(tx)?;
+    if let Some(tree) = tx.replaced_tree.or(tx.view.tree) {
+        let moved = in_current_layout(tx.view.repo, tree)?;
+        if moved != tree {
+            tx.replaced_tree = Some(moved);
+        }
     }
     if i64::from(root.format) < crate::model::FORMAT {
         root.format = crate::model::FORMAT as u32;
@@ -24,49 +22,28 @@ pub(super) fn upgrade_root(tx: &mut Tx<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Move every record the tree being written keeps where an older layout did (format 1: tasks
-/// and sessions not fanned out, decisions in two levels of 256; earlier builds of format 2:
-/// decisions so too, tasks and sessions in one level of 256) to where the current layout keeps
-/// it. A record this transaction wrote is already there. One it did not touch moves as it is,
-/// by its blob, unread: the first write after an upgrade holds no record in memory. A merge
-/// can hold a record at both places (the older side changed what this side had moved): the
-/// two are merged.
-fn fan_out(tx: &mut Tx<'_>) -> Result<()> {
-    let view = written(tx)?;
-    let merged = Merged::of(tx)?;
+/// `tree` with every record that an older layout keeps elsewhere (format 1: tasks and sessions
+/// not fanned out, decisions in two levels of 256; earlier builds of format 2: decisions so too,
+/// tasks and sessions in one level of 256) moved to where the current layout keeps it. A record
+/// moves as it is, by its blob, unread. `tree` itself when it keeps every record in place.
+///
+/// The first write after an upgrade writes on the moved tree, so a record the write read at
+/// its old place is written at the new one. A sync moves both sides and their merge base
+/// before it merges them, so a record the two sides keep in different places merges as any
+/// other: field by field, its conflicts and lost claims reported.
+pub(in crate::store) fn in_current_layout(repo: &Repo, tree: ObjectId) -> Result<ObjectId> {
+    let view = View::of_tree(repo, tree);
+    if !(view.is_format1()? || holds_old_decisions(&view)? || holds_one_level_tasks(&view)?) {
+        return Ok(tree);
+    }
+    let mut edit = repo.edit_tree(Some(tree))?;
     for (old, id) in view.files()? {
-        let Some(new) = layout::current_path(&old) else { continue };
-        // What this transaction wrote at the old place (a sync merge writes where the merged
-        // trees keep a record) is what moves.
-        let staged = tx.staged.insert(old.clone(), None);
-        if tx.staged.contains_key(&new) {
-            continue;
-        }
-        let bytes = match (staged, &merged) {
-            (Some(staged), _) => staged,
-            (None, Some(_)) if view.raw(&new)?.is_some() => Some(view.blob(&old, id)?),
-            (None, _) => {
-                tx.moved.insert(new, id);
-                continue;
-            }
-        };
-        if let Some(bytes) = bytes {
-            let bytes = match &merged {
-                Some(merged) => merged.with(&view, &new, bytes)?,
-                None => bytes,
-            };
-            tx.staged.insert(new, Some(bytes));
+        if let Some(new) = layout::current_path(&old) {
+            edit.remove(&old)?;
+            edit.place(&new, false, id)?;
         }
     }
-    Ok(())
-}
-
-/// The tree this transaction writes on: T0's, or the one a sync merge made.
-fn written<'r>(tx: &Tx<'r>) -> Result<View<'r>> {
-    match tx.replaced_tree {
-        Some(tree) => Ok(View::of_tree(tx.view.repo, tree)),
-        None => View::at(tx.view.repo, tx.view.commit),
-    }
+    Ok(edit.write()?)
 }
 
 /// Whether a format-2 state keeps decisions where format 1 did (two levels of 256), as
@@ -87,36 +64,4 @@ fn holds_one_level_tasks(view: &View<'_>) -> Result<bool> {
     let Some(score) = view.first_subdir(layout::SCORES_DIR)? else { return Ok(false) };
     let Some(tasks) = dir(view.list_tree(score)?, "tasks") else { return Ok(false) };
     Ok(view.list_tree(tasks)?.iter().any(|(name, is_dir, _)| *is_dir && name.len() == 2))
-}
-
-/// Whether `view` keeps any record where the current layout does not.
-fn older_layout(view: &View<'_>) -> Result<bool> {
-    Ok(view.is_format1()? || holds_one_level_tasks(view)?)
-}
-
-/// What a sync merge needs to merge a record it holds at both places: the merge base, and
-/// which side kept the older layout.
-struct Merged<'r> {
-    base: Option<View<'r>>,
-    ours_older: bool,
-}
-
-impl<'r> Merged<'r> {
-    fn of(tx: &Tx<'r>) -> Result<Option<Merged<'r>>> {
-        let (Some(_), Some(theirs), Some(ours)) = (tx.replaced_tree, tx.merge_parent, tx.view.commit) else {
-            return Ok(None);
-        };
-        let repo = tx.view.repo;
-        let base = repo.merge_base(ours, theirs)?.map(|b| View::at(repo, Some(b))).transpose()?;
-        Ok(Some(Merged { base, ours_older: older_layout(&tx.view)? }))
-    }
-
-    /// The record moved to `new` from the older side's `bytes`, merged with what the
-    /// merged tree holds at `new` from the other side, if anything.
-    fn with(&self, view: &View<'_>, new: &str, bytes: Vec<u8>) -> Result<Vec<u8>> {
-        let Some(there) = view.raw(new)? else { return Ok(bytes) };
-        let base = self.base.as_ref().map(|b| b.get_bytes(new)).transpose()?.flatten();
-        let (ours, theirs) = if self.ours_older { (&bytes, &there) } else { (&there, &bytes) };
-        Ok(merge::merge_record(new, base.as_deref(), ours, theirs)?)
-    }
 }
