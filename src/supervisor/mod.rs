@@ -222,8 +222,7 @@ mod tests {
 
     #[test]
     fn every_end_survives_the_report_file() {
-        let dir = std::env::temp_dir().join(format!("maestro-report-{}-{}", std::process::id(), fastrand::u32(..)));
-        std::fs::create_dir_all(&dir).expect("create the test directory");
+        let dir = tempfile::tempdir().expect("create the test directory");
         let ends = [
             End::Exited(3),
             End::Signalled(9),
@@ -233,7 +232,7 @@ mod tests {
         ];
         for end in ends {
             let report = Report { end, killed: 2, survivors: false, sandbox: Some(crate::sandbox::Level::Full(7)) };
-            let path = dir.join("report.toml");
+            let path = dir.path().join("report.toml");
             report.write(&path).expect("the report is written");
             assert_eq!(Report::read(&path).expect("the report reads back"), report);
         }
