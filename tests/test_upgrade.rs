@@ -326,6 +326,37 @@ fn a_format_2_clone_merges_a_format_1_remote_and_moves_what_it_brought() {
 }
 
 #[test]
+fn a_format_1_clone_merges_a_format_2_remote_that_changed_the_same_task() {
+    let env = TestEnv::new();
+    let dir = format_1(&env);
+    let base = env.state_tip(&dir);
+    // The remote: this version wrote first (every record moved), then changed the title.
+    env.run(&dir, &["kb", "add", "--title", "Greetings live in greet/"]).success();
+    let moved = git_maestro::store::layout::task_file("upgrade", "french");
+    rewrite_state_file(&env, &dir, &moved, |t| t.replacen("Greet in French", "Greet in French, politely", 1));
+    let theirs = env.state_tip(&dir);
+    env.git(env.root.path(), &["init", "-q", "--bare", "remote.git"]).success_git();
+    let remote = env.path("remote.git");
+    env.git(&dir, &["remote", "add", "origin", remote.to_str().unwrap()]).success_git();
+    env.git(&dir, &["push", "-q", "--no-verify", "origin", &format!("{theirs}:refs/maestro/state")]).success_git();
+    // Here, the previous release changed the spec of the same task, in format 1's place.
+    env.git(&dir, &["update-ref", "refs/maestro/state", &base, &theirs]).success_git();
+    rewrite_state_file(&env, &dir, "scores/upgrade/tasks/french.toml", |t| {
+        t.replacen("greet/fr.txt.", "greet/fr.txt, in UTF-8.", 1)
+    });
+    assert_eq!(root_format(&env, &dir), 1);
+
+    let sync = env.run(&dir, &["sync"]).success();
+    assert_eq!(root_format(&env, &dir), 2, "{}", sync.render());
+    let shown = env.run(&dir, &["task", "show", "upgrade/french", "--json"]).success().json();
+    assert_eq!(shown["title"], "Greet in French, politely", "their change is kept");
+    assert_eq!(shown["spec"], "Write the French greeting to greet/fr.txt, in UTF-8.", "ours is kept");
+    assert_eq!(shown["sync"]["conflicts"].as_array().map_or(0, Vec::len), 0, "two fields, no conflict");
+    in_current_places(formats(&env, &dir).iter().map(|(p, _)| p.as_str()));
+    reads(&env, &dir);
+}
+
+#[test]
 fn decisions_a_build_of_this_version_left_in_two_levels_are_moved_by_the_next_write() {
     let env = TestEnv::new();
     let dir = env.repo("r");
