@@ -69,8 +69,14 @@ fn two_machines_running_one_score_build_one_integration_branch() {
     env.git(&b, &["merge-base", "--is-ancestor", &a_merge, c_branch]).success_git();
     assert_eq!(rev(&env, &remote, c_branch), rev(&env, &b, c_branch), "the result waiting for review was pushed");
 
-    // A reviewer on a sees it, approves it; b's next run merges it.
+    // A reviewer on a sees it, approves it; b's next run merges it. The checks cannot run on
+    // a: the result's branch is b's, and only its remote-tracking ref is here.
     sync(&env, &a);
+    let state = rev(&env, &a, "refs/maestro/state");
+    let review = env.run(&a, &["task", "review", "s/c"]).user_error();
+    assert!(review.stderr.contains("s/c's result is not in this repository"), "{}", review.render());
+    assert!(review.stderr.contains("git maestro approve|reject s/c"), "{}", review.render());
+    assert_eq!(rev(&env, &a, "refs/maestro/state"), state, "nothing was written");
     let diff = env.git(&a, &["diff", "--name-only", "origin/maestro/s/integration", &format!("origin/{c_branch}")]);
     assert_eq!(diff.success_git().trim(), "c.txt");
     env.run(&a, &["approve", "s/c"]).success();

@@ -54,6 +54,8 @@ pub enum ChainError {
     Changed(String),
     #[error("the review was interrupted; nothing was recorded")]
     Interrupted,
+    #[error("{task}'s result is not in this repository: {branch} is on the machine that ran it")]
+    ResultElsewhere { task: String, branch: String },
     #[error(transparent)]
     Approval(#[from] ApprovalError),
     #[error("cannot run a step: {0}")]
@@ -116,7 +118,12 @@ pub fn run_chain(
     let worktree = ctx.worktree_root.join(score).join(task_id);
     if !worktree.exists() {
         // Pruned, or lost: the result is on the task branch; check it out again for the checks.
+        // A result made on another machine has no branch here (sync fetches only a
+        // remote-tracking ref of it): there is nothing to check out.
         let branch = crate::model::branches::task_branch(score, task_id);
+        if store.repo.read_ref(&format!("refs/heads/{branch}"))?.is_none() {
+            return Err(ChainError::ResultElsewhere { task: task.address(), branch });
+        }
         store.repo.repair_task_worktree(&worktree, &branch, &worktree.with_extension("broken"))?;
         store.repo.add_worktree(&worktree, &branch)?;
     }

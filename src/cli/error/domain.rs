@@ -72,6 +72,10 @@ impl From<ChainError> for CommandError {
                 .hint("configure the reviewer in .maestro/config.toml; see `git maestro performers`"),
             C::Changed(ref task) => user("changed", &e).hint(format!("run `git maestro task review {task}` again")),
             C::Interrupted => user("interrupted", &e),
+            C::ResultElsewhere { ref task, ref branch } => user("result-elsewhere", &e).hint(format!(
+                "review it on that machine, or read the branch it pushed (`git log -p <remote>/{branch}`) \
+                 and decide with `git maestro approve|reject {task}`"
+            )),
             C::Io(_) => user("approval", &e),
         }
     }
