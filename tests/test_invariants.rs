@@ -293,6 +293,25 @@ fn a_merge_undone_by_its_settling_leaves_no_violation_after_fix() {
     doctor_passes(&env, &dir);
 }
 
+/// Found by the model test (seed 317): `task run` of a dependant looked for its dependency's
+/// merge on the integration branch before settling the branch move a crash had left due, and
+/// refused with "the branch would start from lacks the merge".
+#[test]
+fn a_dependant_runs_when_its_dependency_merge_stopped_before_moving_the_branch() {
+    let env = TestEnv::new();
+    let dir = setup(&env);
+    env.run(&dir, &["task", "run", "s/a"]).success();
+    env.run(&dir, &["approve", "s/a"]).success();
+    let crashed =
+        env.command(&dir).args(["merge", "s/a"]).env("MAESTRO_FAILPOINTS", "tx:after-cas#1").output().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&crashed.status), Some(9));
+    assert_eq!(task(&env, &dir, "a")["status"], "merged", "recorded, with its intent");
+    env.run(&dir, &["task", "run", "s/c"]).success();
+    let merge = task(&env, &dir, "a")["merge_commit"].as_str().unwrap().to_owned();
+    env.git(&dir, &["merge-base", "--is-ancestor", &merge, "maestro/s/tasks/c"]).success_git();
+    doctor_passes(&env, &dir);
+}
+
 /// Found while writing the I6 test: the rework of a reverted task starts from its old branch,
 /// whose tip the integration branch already holds (through the reverted merge), so the second
 /// merge merges nothing and the task is `merged` without its work on the branch.

@@ -157,7 +157,9 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     let _lock = try_run_lock(store.repo.common_dir(), score_id, task_id)?
         .ok_or_else(|| RunError::Busy(format!("{score_id}/{task_id}")))?;
 
-    // 0. Its dependencies' merges must be here before it starts on top of them.
+    // 0. Its dependencies' merges must be here before it starts on top of them, including
+    // one whose branch move a stopped process left due.
+    store.settle_stopped()?;
     let (score, tasks) = store::score_with_task_and_deps(&store.view()?, score_id, task_id)?;
     let leases = crate::kernel::Leases::of(store)?;
     if let Some(task) = tasks.iter().find(|t| t.id == task_id) {

@@ -216,6 +216,14 @@ impl Store {
         self.transact("settle what was applied", |_| Ok::<_, Error>(())).map(|_| ())
     }
 
+    /// Complete (or undo) the steps a stopped process of this clone left half done, as every
+    /// write does first; nothing is written when there are none. For a command that checks
+    /// branches before its first write: a crash may have left a recorded merge whose branch
+    /// move is still due.
+    pub fn settle_stopped(&self) -> Result<()> {
+        self.transact("settle what a stopped process left", |_| Ok::<_, Error>(())).map(|_| ())
+    }
+
     /// The current state commit, if any.
     pub fn tip(&self) -> Result<Option<ObjectId>> {
         Ok(self.repo.read_ref(STATE_REF)?)
