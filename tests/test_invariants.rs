@@ -253,6 +253,19 @@ fn i6_a_task_merged_reverted_reworked_and_merged_again_passes() {
     assert_eq!(merges.success_git().lines().collect::<Vec<_>>(), [second.as_str(), first.as_str()]);
 }
 
+/// [`setup`], with `s/a` run, approved and merged by a `merge` killed after recording the merge
+/// and before moving the integration branch: the move is left due, in an intent.
+fn merge_stopped_before_moving_the_branch(env: &TestEnv) -> PathBuf {
+    let dir = setup(env);
+    env.run(&dir, &["task", "run", "s/a"]).success();
+    env.run(&dir, &["approve", "s/a"]).success();
+    let crashed =
+        env.command(&dir).args(["merge", "s/a"]).env("MAESTRO_FAILPOINTS", "tx:after-cas#1").output().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&crashed.status), Some(9));
+    assert_eq!(task(env, &dir, "a")["status"], "merged", "recorded, with its intent");
+    dir
+}
+
 /// A merge whose process died after recording it, and whose branch someone moved meanwhile,
 /// cannot happen any more: doctor reports the open intent (and does not judge the task), the
 /// next write undoes the step, and the merge commit its decision names is then kept by `--fix`
@@ -260,13 +273,7 @@ fn i6_a_task_merged_reverted_reworked_and_merged_again_passes() {
 #[test]
 fn a_merge_undone_by_its_settling_leaves_no_violation_after_fix() {
     let env = TestEnv::new();
-    let dir = setup(&env);
-    env.run(&dir, &["task", "run", "s/a"]).success();
-    env.run(&dir, &["approve", "s/a"]).success();
-    let crashed =
-        env.command(&dir).args(["merge", "s/a"]).env("MAESTRO_FAILPOINTS", "tx:after-cas#1").output().unwrap();
-    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&crashed.status), Some(9));
-    assert_eq!(task(&env, &dir, "a")["status"], "merged", "recorded, with its intent");
+    let dir = merge_stopped_before_moving_the_branch(&env);
     // Someone creates the integration branch elsewhere before the intent is settled.
     env.git(&dir, &["branch", "maestro/s/integration", "main"]).success_git();
     let (run, findings) = doctor(&env, &dir, &[]);
@@ -299,13 +306,7 @@ fn a_merge_undone_by_its_settling_leaves_no_violation_after_fix() {
 #[test]
 fn a_dependant_runs_when_its_dependency_merge_stopped_before_moving_the_branch() {
     let env = TestEnv::new();
-    let dir = setup(&env);
-    env.run(&dir, &["task", "run", "s/a"]).success();
-    env.run(&dir, &["approve", "s/a"]).success();
-    let crashed =
-        env.command(&dir).args(["merge", "s/a"]).env("MAESTRO_FAILPOINTS", "tx:after-cas#1").output().unwrap();
-    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&crashed.status), Some(9));
-    assert_eq!(task(&env, &dir, "a")["status"], "merged", "recorded, with its intent");
+    let dir = merge_stopped_before_moving_the_branch(&env);
     env.run(&dir, &["task", "run", "s/c"]).success();
     let merge = task(&env, &dir, "a")["merge_commit"].as_str().unwrap().to_owned();
     env.git(&dir, &["merge-base", "--is-ancestor", &merge, "maestro/s/tasks/c"]).success_git();
