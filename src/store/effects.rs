@@ -240,6 +240,18 @@ impl Store {
         }
     }
 
+    /// Whether a stopped process of this clone left an open intent in the state.
+    pub(super) fn left_by_stopped(&self) -> Result<bool> {
+        let view = self.view()?;
+        if view.list(INTENTS_DIR)?.is_empty() {
+            return Ok(false);
+        }
+        let me = self.origin()?;
+        Ok(intents(&view)?
+            .iter()
+            .any(|i| i.origin.clone == me.clone && !i.origin.same_process(&me) && !origin::alive(&i.origin)))
+    }
+
     /// The open intents this writer must settle: its own clone's, made by a process that is
     /// gone (or by this very process, once it applied them).
     fn settleable(&self, tx: &Tx<'_>) -> Result<Vec<Intent>> {

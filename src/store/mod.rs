@@ -219,8 +219,12 @@ impl Store {
     /// Complete (or undo) the steps a stopped process of this clone left half done, as every
     /// write does first; nothing is written when there are none. For a command that checks
     /// branches before its first write: a crash may have left a recorded merge whose branch
-    /// move is still due.
+    /// move is still due. What this process applied itself stays for its next write
+    /// ([`Store::settle_later`]).
     pub fn settle_stopped(&self) -> Result<()> {
+        if !self.left_by_stopped()? {
+            return Ok(());
+        }
         self.transact("settle what a stopped process left", |_| Ok::<_, Error>(())).map(|_| ())
     }
 
