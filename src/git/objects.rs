@@ -271,18 +271,7 @@ impl Repo {
     }
 
     fn list(&self, tree: ObjectId, path: &str, strict: bool) -> Result<Vec<(String, bool, ObjectId)>> {
-        let root = self.inner.find_tree(tree).ctx(|| format!("cannot read tree {tree}"))?;
-        let dir = if path.is_empty() {
-            root
-        } else {
-            match root.lookup_entry_by_path(path).ctx(|| format!("cannot look up '{path}'"))? {
-                Some(entry) if entry.mode().is_tree() => {
-                    let id = entry.object_id();
-                    self.inner.find_tree(id).ctx(|| format!("cannot read tree '{path}'"))?
-                }
-                _ => return Ok(Vec::new()),
-            }
-        };
+        let Some(dir) = self.dir_tree(tree, path)? else { return Ok(Vec::new()) };
         let decoded = dir.decode().ctx(|| format!("cannot decode tree '{path}'"))?;
         let full = |name: &gix::bstr::BStr| if path.is_empty() { name.to_string() } else { format!("{path}/{name}") };
         for e in decoded.entries.iter().filter(|_| strict) {
@@ -299,14 +288,7 @@ impl Repo {
     /// The first subdirectory of the directory `path` in `tree`, in git's order; `None` when it
     /// has none or is missing. Stops there: nothing after it is decoded.
     pub fn first_subdir(&self, tree: ObjectId, path: &str) -> Result<Option<ObjectId>> {
-        let root = self.inner.find_tree(tree).ctx(|| format!("cannot read tree {tree}"))?;
-        let Some(entry) = root.lookup_entry_by_path(path).ctx(|| format!("cannot look up '{path}'"))? else {
-            return Ok(None);
-        };
-        if !entry.mode().is_tree() {
-            return Ok(None);
-        }
-        let dir = self.inner.find_tree(entry.object_id()).ctx(|| format!("cannot read tree '{path}'"))?;
+        let Some(dir) = self.dir_tree(tree, path)? else { return Ok(None) };
         for e in dir.iter() {
             let e = e.ctx(|| format!("cannot decode tree '{path}'"))?;
             if e.mode().is_tree() {
@@ -314,6 +296,21 @@ impl Repo {
             }
         }
         Ok(None)
+    }
+
+    /// The tree of the directory `path` in `tree` (empty path: `tree` itself); `None` when
+    /// nothing or a file is there.
+    fn dir_tree(&self, tree: ObjectId, path: &str) -> Result<Option<gix::Tree<'_>>> {
+        let root = self.inner.find_tree(tree).ctx(|| format!("cannot read tree {tree}"))?;
+        if path.is_empty() {
+            return Ok(Some(root));
+        }
+        match root.lookup_entry_by_path(path).ctx(|| format!("cannot look up '{path}'"))? {
+            Some(entry) if entry.mode().is_tree() => {
+                Ok(Some(self.inner.find_tree(entry.object_id()).ctx(|| format!("cannot read tree '{path}'"))?))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Start editing `tree`, or an empty tree when `None`.

@@ -242,24 +242,22 @@ impl Store {
 
     /// Whether a stopped process of this clone left an open intent in the state.
     pub(super) fn left_by_stopped(&self) -> Result<bool> {
-        let view = self.view()?;
-        if view.list(INTENTS_DIR)?.is_empty() {
+        let settleable = self.settleable(&self.view()?)?;
+        if settleable.is_empty() {
             return Ok(false);
         }
         let me = self.origin()?;
-        Ok(intents(&view)?
-            .iter()
-            .any(|i| i.origin.clone == me.clone && !i.origin.same_process(&me) && !origin::alive(&i.origin)))
+        Ok(settleable.iter().any(|i| !i.origin.same_process(&me)))
     }
 
-    /// The open intents this writer must settle: its own clone's, made by a process that is
-    /// gone (or by this very process, once it applied them).
-    fn settleable(&self, tx: &Tx<'_>) -> Result<Vec<Intent>> {
-        if tx.view().list(INTENTS_DIR)?.is_empty() {
+    /// The open intents in `view` this writer must settle: its own clone's, made by a process
+    /// that is gone (or by this very process, once it applied them).
+    fn settleable(&self, view: &super::View<'_>) -> Result<Vec<Intent>> {
+        if view.list(INTENTS_DIR)?.is_empty() {
             return Ok(Vec::new());
         }
         let me = self.origin()?;
-        Ok(intents(tx.view())?
+        Ok(intents(view)?
             .into_iter()
             .filter(|i| i.origin.clone == me.clone && (i.origin.same_process(&me) || !origin::alive(&i.origin)))
             .collect())
@@ -270,7 +268,7 @@ impl Store {
 /// removed; failed ones are undone through the lifecycle, with a decision saying why.
 pub(super) fn settle(store: &Store, tx: &mut Tx<'_>) -> Result<()> {
     let me = store.origin()?;
-    for intent in store.settleable(tx)? {
+    for intent in store.settleable(tx.view())? {
         if applied_here(store, &intent.id) {
             tx.remove(&layout::intent_file(&intent.id))?;
             continue;
