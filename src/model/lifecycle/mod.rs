@@ -29,7 +29,7 @@ pub use score::{ScoreApproval, approve_score, can_land, fail_score, finish_score
 use super::clock::Hlc;
 use super::lease::{Lease, Liveness};
 use super::score::ScoreTransitionError;
-use super::task::{Attempt, AttemptOutcome, TaskError};
+use super::task::{Attempt, AttemptOutcome, Claim, TaskError};
 use super::{Score, ScoreStatus, Task, TaskStatus};
 
 /// Why an event cannot happen. Every refusal names what to do instead ([`Refusal::hint`]).
@@ -183,8 +183,10 @@ pub fn start(
         return Err(Refusal::ClaimedElsewhere { task: task.address(), holder: claim.holder.clone() });
     }
     if REWORK.contains(&task.status) || task.status == TaskStatus::Pending {
-        if REWORK.contains(&task.status) && task.claim.as_ref().is_some_and(|c| c.holder != run.holder) {
-            // The claim of a finished run: whoever runs the rework takes it over.
+        let someone_else = |c: &Claim| c.holder != run.holder || c.clone.as_deref() != Some(run.clone);
+        if REWORK.contains(&task.status) && task.claim.as_ref().is_some_and(someone_else) {
+            // The claim of a finished run: whoever runs the rework, on whichever clone, takes
+            // it over.
             task.claim = None;
         }
         task.transition(TaskStatus::Ready, now)?;

@@ -138,3 +138,22 @@ fn an_undone_merge_goes_back_to_approved() {
     undo_merge(&mut t, NOW);
     assert_eq!((t.status, t.merge_commit.clone()), (TaskStatus::Approved, None));
 }
+
+#[test]
+fn a_rework_takes_over_the_claim_another_clone_kept_and_a_live_claim_stays_refused() {
+    let s = score(ScoreStatus::Running);
+    let elsewhere = |status| {
+        let mut t = task("a", status, &[]);
+        t.claim("p", Some("other"), "op", Hlc::default(), NOW).expect("claim");
+        t
+    };
+    let mut rejected = elsewhere(TaskStatus::Rejected);
+    let rejected_then = rejected.clone();
+    assert_eq!(start(&s, &[rejected_then], &mut rejected, Liveness::Dead, run("p"), NOW), Ok(true));
+    let claim = rejected.claim.as_ref().expect("claimed");
+    assert_eq!((claim.holder.as_str(), claim.clone.as_deref()), ("p", Some("c")));
+
+    let mut ready = elsewhere(TaskStatus::Ready);
+    let err = start(&s, &[ready.clone()], &mut ready, Liveness::Dead, run("p"), NOW).unwrap_err();
+    assert!(matches!(err, Refusal::ClaimedElsewhere { .. }), "{err}");
+}
