@@ -313,11 +313,47 @@ fn a_dependant_runs_when_its_dependency_merge_stopped_before_moving_the_branch()
     doctor_passes(&env, &dir);
 }
 
+/// A rollback reads the integration branch before its first write, like `task run`: it too
+/// settles a crashed merge's branch move first, instead of refusing for want of the branch.
+#[test]
+fn a_rollback_reverts_a_merge_whose_branch_move_a_crash_left_due() {
+    let env = TestEnv::new();
+    let dir = merge_stopped_before_moving_the_branch(&env);
+    env.run(&dir, &["rollback", "s/a"]).success();
+    assert_eq!(task(&env, &dir, "a")["status"], "reverted");
+    doctor_passes(&env, &dir);
+}
+
+/// The landing approval names the integration tip it approves: read after the settling of
+/// its own write, it includes the last merge even when a crash left that merge's branch move
+/// due, and the landing that follows is not refused as stale.
+#[test]
+fn a_landing_approval_names_the_merge_whose_branch_move_a_crash_left_due() {
+    let env = TestEnv::new();
+    let dir = setup(&env);
+    for t in ["a", "b", "c"] {
+        env.run(&dir, &["task", "run", &format!("s/{t}")]).success();
+        env.run(&dir, &["approve", &format!("s/{t}")]).success();
+        let mut merge = env.command(&dir);
+        merge.args(["merge", &format!("s/{t}")]);
+        if t == "c" {
+            merge.env("MAESTRO_FAILPOINTS", "tx:after-cas#1");
+        }
+        let merged = merge.output().unwrap();
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&merged.status), (t == "c").then_some(9));
+    }
+    env.run(&dir, &["approve", "s"]).success();
+    let merge = task(&env, &dir, "c")["merge_commit"].as_str().unwrap().to_owned();
+    let landed = env.run(&dir, &["land", "s", "--json"]).success();
+    env.git(&dir, &["merge-base", "--is-ancestor", &merge, "main"]).success_git();
+    assert!(landed.json()["commit"].is_string(), "{}", landed.render());
+    doctor_passes(&env, &dir);
+}
+
 /// Found while writing the I6 test: the rework of a reverted task starts from its old branch,
 /// whose tip the integration branch already holds (through the reverted merge), so the second
 /// merge merges nothing and the task is `merged` without its work on the branch.
 #[test]
-
 fn a_task_reworked_after_its_rollback_brings_its_work_back() {
     let env = TestEnv::new();
     let dir = healthy(&env);

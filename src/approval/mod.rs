@@ -123,8 +123,9 @@ pub fn approve_score(
     actor: &str,
     message: &str,
 ) -> Result<(Score, ScoreApproval), ApprovalError> {
-    let tip = store.repo.read_ref(&format!("refs/heads/{}", integration_branch(score)))?.map(|c| c.to_string());
     let outcome = store.transact(&format!("approve {score}"), |tx| {
+        // Read after the settling of this write: a merge's branch move may have been due.
+        let tip = store.repo.read_ref(&format!("refs/heads/{}", integration_branch(score)))?.map(|c| c.to_string());
         let (mut s, tasks) = store::score_with_readable_tasks(tx, score)?;
         let decision = tx.new_id();
         let which = lifecycle::approve_score(&mut s, &tasks, tip.as_deref(), actor, &decision, tx.now)?;
@@ -180,7 +181,8 @@ pub fn integrate(
     task_id: &str,
     post: &PostMerge<'_>,
 ) -> Result<Integrated, ApprovalError> {
-    // Sharing the branch with a remote may move it meanwhile: then merge again on the new tip.
+    // Sharing the branch with a remote, or settling a move a stopped merge left due, may move
+    // it meanwhile: then merge again on the new tip.
     let mut moved = 0;
     let merge = loop {
         match merge_task(store, score_id, task_id) {

@@ -52,6 +52,8 @@ pub fn rollback(
     task: Option<&str>,
     with_dependants: bool,
 ) -> Result<RolledBack, ApprovalError> {
+    // The merges to revert must be on the branch, including one a stopped merge left due.
+    store.settle_stopped()?;
     revert_merges(store, score_id, task, with_dependants, None)
 }
 
