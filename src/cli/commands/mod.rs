@@ -338,6 +338,22 @@ pub enum Command {
     Complete(complete::CompleteArgs),
 }
 
+impl Command {
+    /// Whether the command only reads the state and prints: no lock, no write, no watch loop.
+    pub fn reads_only(&self) -> bool {
+        use score::ScoreCommand as S;
+        use task::TaskCommand as T;
+        matches!(
+            self,
+            Command::Task(T::Show(_) | T::List(_))
+                | Command::Score(S::Show(_) | S::List(_))
+                | Command::Log(_)
+                | Command::Decisions(_)
+                | Command::Costs(_)
+        )
+    }
+}
+
 /// Run one command.
 pub fn run(ctx: &Context, command: Command) -> CommandResult {
     match command {
