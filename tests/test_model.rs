@@ -248,6 +248,8 @@ struct Snap {
     worktrees: BTreeSet<String>,
     /// Merged dependencies whose merge commit the local integration branch lacks, by task.
     behind: BTreeSet<String>,
+    /// Of those, the merged tasks whose merge commit is not in this repository at all.
+    elsewhere: BTreeSet<String>,
 }
 
 impl Snap {
@@ -382,7 +384,7 @@ fn observe(dir: &Path, landed_here: bool) -> (Snap, Vec<String>) {
         let tree = repo.commit_tree(commit).ok()?;
         repo.read_blob(tree, path, 1 << 20).ok().flatten().map(|(_, data)| data)
     };
-    let mut behind = BTreeSet::new();
+    let (mut behind, mut elsewhere) = (BTreeSet::new(), BTreeSet::new());
     for (id, t) in &tasks {
         let live: Vec<String> =
             merges.get(id).into_iter().flatten().map(ToString::to_string).filter(|m| !reverted.contains(m)).collect();
@@ -394,6 +396,7 @@ fn observe(dir: &Path, landed_here: bool) -> (Snap, Vec<String>) {
             let Some(oid) = ObjectId::from_hex(mc.as_bytes()).ok().filter(|o| repo.has_object(*o)) else {
                 // Merged on another machine; its merge arrives with the branch.
                 behind.insert(id.clone());
+                elsewhere.insert(id.clone());
                 continue;
             };
             if !history.contains(&oid) {
@@ -487,6 +490,7 @@ fn observe(dir: &Path, landed_here: bool) -> (Snap, Vec<String>) {
         branches,
         worktrees,
         behind,
+        elsewhere,
     };
     (snap, bad)
 }
@@ -690,7 +694,7 @@ impl World {
         }
         let killed = out.signal == Some(9);
         let verdict = match (out.code, out.signal) {
-            (Some(0 | 1), _) => self.judge(i, &step.cmd, &pre, &post, out.code == Some(0)),
+            (Some(0 | 1), _) => self.judge(i, &step.cmd, &pre, &post, out.code == Some(0), Some(&out.stderr)),
             (None, Some(9)) if step.crash.is_some() => self.judge_crash(i, &step.cmd, &pre, &post),
             _ => Err(format!(
                 "exit codes are 0 or 1 (or SIGKILL at an armed crash point), not {:?}/{:?}",
@@ -768,8 +772,16 @@ impl World {
     }
 
     /// What the model allows `cmd` to have done, from `pre` to `post`, given whether it
-    /// succeeded.
-    fn judge(&self, i: usize, cmd: &Cmd, pre: &Snap, post: &Snap, ok: bool) -> Result<(), String> {
+    /// succeeded and what it printed on stderr (`None`: it was killed).
+    fn judge(
+        &self,
+        i: usize,
+        cmd: &Cmd,
+        pre: &Snap,
+        post: &Snap,
+        ok: bool,
+        stderr: Option<&str>,
+    ) -> Result<(), String> {
         use TaskStatus as S;
         let refused = |why: &str| -> Result<(), String> {
             if ok {
@@ -906,6 +918,15 @@ impl World {
                     return refused("only a merged task is rolled back");
                 }
                 if !ok {
+                    // The one refusal a merged task's rollback may meet, besides its merge not
+                    // being here yet (made on another machine).
+                    let conflict = stderr.is_none_or(|e| e.contains("conflicts with later changes"));
+                    if !conflict && pre.elsewhere.is_empty() {
+                        return Err(format!(
+                            "a rollback failed, and not on a conflict: {}",
+                            stderr.unwrap_or_default()
+                        ));
+                    }
                     return refused("the revert conflicts");
                 }
                 let mut gone = vec![*task];
@@ -992,8 +1013,8 @@ impl World {
             return Ok(());
         }
         let new = self
-            .judge(i, cmd, pre, post, true)
-            .or_else(|e| self.judge(i, cmd, pre, post, false).map_err(|f| format!("{e}; {f}")));
+            .judge(i, cmd, pre, post, true, None)
+            .or_else(|e| self.judge(i, cmd, pre, post, false, None).map_err(|f| format!("{e}; {f}")));
         match cmd {
             Cmd::TaskRun { task, .. } => {
                 // Running with a dead lease, or released by `doctor --fix` after it (ready,
