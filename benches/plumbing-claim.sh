@@ -17,10 +17,11 @@ replace() {
   { git ls-tree "$old:$dir" 2>/dev/null || true; } | awk -v n="$name" -F'\t' '$2 != n' |
     { cat; printf '%s %s %s\t%s\n' "$mode" "$type" "$id" "$name"; } | git mktree
 }
-# The task's bucket: scores/<score>/tasks/<bb>/<task>.toml.
-tb=$(basename "$(dirname "$path")")
-bucket_tree=$(replace "scores/$score/tasks/$tb" "$task.toml" 100644 blob "$task_blob")
-tasks=$(replace "scores/$score/tasks" "$tb" 040000 tree "$bucket_tree")
+# The task's bucket: scores/<score>/tasks/<a>/<b>/<task>.toml.
+IFS=/ read -r _ _ _ ta tb _ <<<"$path"
+leaf_tree=$(replace "scores/$score/tasks/$ta/$tb" "$task.toml" 100644 blob "$task_blob")
+bucket_tree=$(replace "scores/$score/tasks/$ta" "$tb" 040000 tree "$leaf_tree")
+tasks=$(replace "scores/$score/tasks" "$ta" 040000 tree "$bucket_tree")
 score_tree=$(replace "scores/$score" tasks 040000 tree "$tasks")
 scores=$(replace scores "$score" 040000 tree "$score_tree")
 # The decision's place: decisions/<a>/<b>/<c>/<id>.toml.

@@ -190,3 +190,35 @@ fn an_intent_a_store_that_settles_later_applied_is_removed_by_its_next_write_as_
     store.settle_applied().unwrap();
     assert_eq!(store.tip().unwrap(), settled, "and nothing once nothing is left");
 }
+
+/// Benchmark (a) races `task claim` against `benches/plumbing-claim.sh`, which writes the same
+/// claim with git plumbing. The race is fair only while the script writes where git-maestro
+/// reads: when tasks moved to two levels of buckets, the script kept writing to one, and the
+/// benchmark failed its own check for two changes before anyone ran it.
+#[test]
+fn the_plumbing_baseline_of_benchmark_a_writes_a_claim_git_maestro_reads() {
+    let env = TestEnv::new();
+    let dir = env.approved_score("format = 1\nid = \"k\"\ntarget = \"main\"\n\n[[tasks]]\nid = \"t0\"\n", "");
+    let id = git_maestro::model::ids::IdGen::with_seed(2).next(1_767_225_600_000);
+    let record = format!(
+        "format = 1\nid = \"{id}\"\nkind = \"assignment\"\nsummary = \"bench claimed k/t0\"\nactor = \"bench\"\n\
+         score = \"k\"\ntask = \"t0\"\nop = \"plumbing\"\nat = \"2026-01-01T00:00:00Z\"\n"
+    );
+    env.write("decision.toml", &record);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/plumbing-claim.sh");
+    let (decision, task) = (layout::decision_file(&id), layout::task_file("k", "t0"));
+    let decision_file = env.path("decision.toml");
+    let ran = env
+        .base_command("bash")
+        .current_dir(&dir)
+        .args([script.to_str().unwrap(), "k", "t0", "bench", &decision, decision_file.to_str().unwrap(), &task])
+        .output()
+        .unwrap();
+    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+
+    let shown = env.run(&dir, &["task", "show", "k/t0", "--json"]).success().json();
+    assert_eq!((&shown["status"], &shown["claim"]["holder"]), (&"assigned".into(), &"bench".into()), "{shown:#}");
+    let decisions = env.run(&dir, &["decisions", "--json"]).success().json();
+    assert!(decisions.as_array().unwrap().iter().any(|d| d["id"] == id.as_str()), "{decisions:#}");
+    env.run(&dir, &["doctor"]).success();
+}
