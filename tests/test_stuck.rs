@@ -387,6 +387,34 @@ fn review_checks_out_again_a_worktree_removed_by_hand() {
     doctor_passes(&env, &dir);
 }
 
+/// With its branch deleted too, the result is gone: the review refuses, says which commit
+/// restores the branch, changes nothing, and works once the branch is back.
+#[test]
+fn review_of_a_result_whose_branch_was_deleted_names_the_commit_that_restores_it() {
+    let env = TestEnv::new();
+    let dir = setup(&env);
+    performer(&dir, FAKE, "FAKE_WRITE = \"out.txt=done\"");
+    run(&env, &dir).success();
+    std::fs::remove_dir_all(worktree(&env)).unwrap();
+    env.git(&dir, &["worktree", "prune"]).success_git();
+    env.git(&dir, &["branch", "-D", "maestro/s/tasks/t"]).success_git();
+    let state = env.git(&dir, &["rev-parse", "refs/maestro/state"]).success_git();
+
+    let review = env.run(&dir, &["task", "review", "s/t", "--json"]);
+    assert_eq!(review.code, 1, "{}", review.render());
+    let error = &review.json()["error"];
+    assert_eq!(error["code"], "result-gone", "{error:#}");
+    let commit = last_attempt(&task(&env, &dir))["commit"].as_str().unwrap().to_owned();
+    let restore = format!("git branch maestro/s/tasks/t {commit}");
+    assert!(error["hints"][0].as_str().unwrap().contains(&restore), "{error:#}");
+    assert_eq!(env.git(&dir, &["rev-parse", "refs/maestro/state"]).success_git(), state, "nothing written");
+
+    env.git(&dir, &["branch", "maestro/s/tasks/t", &commit]).success_git();
+    let review = env.run(&dir, &["task", "review", "s/t"]).success();
+    assert_eq!(review.stdout, "s/t  approved\n", "{}", review.render());
+    doctor_passes(&env, &dir);
+}
+
 #[test]
 fn task_run_checks_out_again_a_worktree_removed_by_hand() {
     let env = TestEnv::new();

@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::ApprovalError;
 use super::pr_feedback::PrStep;
 use crate::config::Config;
-use crate::git::Repo;
+use crate::git::{ObjectId, Repo};
 use crate::model::{DecisionKind, Evidence, Review, Task, TaskStatus};
 use crate::performer::runner::Exit;
 use crate::performer::setup;
@@ -56,6 +56,8 @@ pub enum ChainError {
     Interrupted,
     #[error("{task}'s result is not in this repository: {branch} is on the machine that ran it")]
     ResultElsewhere { task: String, branch: String },
+    #[error("{task}'s result is gone: its branch {branch} was deleted")]
+    ResultGone { task: String, branch: String, commit: Option<String> },
     #[error(transparent)]
     Approval(#[from] ApprovalError),
     #[error("cannot run a step: {0}")]
@@ -101,6 +103,22 @@ pub(super) struct StepVerdict {
     pub review: Option<Review>,
 }
 
+/// Why the result of `task`, whose branch `branch` is not here, cannot be checked out: it was
+/// made on another machine (sync fetches only a remote-tracking ref of it), or made here and
+/// its branch was deleted since. Then its commit, if it is still here, restores the branch.
+fn missing_result(store: &Store, task: &Task, branch: String) -> ChainError {
+    let here = store.existing_clone_id();
+    if !task.claim.as_ref().is_some_and(|c| c.clone.is_some() && c.clone == here) {
+        return ChainError::ResultElsewhere { task: task.address(), branch };
+    }
+    let commit = task
+        .attempts
+        .last()
+        .and_then(|a| a.commit.clone())
+        .filter(|c| ObjectId::from_hex(c.as_bytes()).is_ok_and(|id| store.repo.has_object(id)));
+    ChainError::ResultGone { task: task.address(), branch, commit }
+}
+
 /// Run the chain of the submitted task `score/task`, up to its first waiting step. Each step's
 /// verdict is a decision; the last one (or the first rejection) also moves the task.
 pub fn run_chain(
@@ -118,11 +136,9 @@ pub fn run_chain(
     let worktree = ctx.worktree_root.join(score).join(task_id);
     if !worktree.exists() {
         // Pruned, or lost: the result is on the task branch; check it out again for the checks.
-        // A result made on another machine has no branch here (sync fetches only a
-        // remote-tracking ref of it): there is nothing to check out.
         let branch = crate::model::branches::task_branch(score, task_id);
         if store.repo.read_ref(&format!("refs/heads/{branch}"))?.is_none() {
-            return Err(ChainError::ResultElsewhere { task: task.address(), branch });
+            return Err(missing_result(store, &task, branch));
         }
         store.repo.repair_task_worktree(&worktree, &branch, &worktree.with_extension("broken"))?;
         store.repo.add_worktree(&worktree, &branch)?;

@@ -76,6 +76,13 @@ impl From<ChainError> for CommandError {
                 "review it on that machine, or read the branch it pushed (`git log -p <remote>/{branch}`) \
                  and decide with `git maestro approve|reject {task}`"
             )),
+            C::ResultGone { ref task, ref branch, ref commit } => {
+                let rerun = format!("reject it and run it again: `git maestro reject {task} -m <why>`");
+                user("result-gone", &e).hint(match commit {
+                    Some(c) => format!("its commit is still here: `git branch {branch} {c}` restores it; or {rerun}"),
+                    None => format!("R{}", &rerun[1..]),
+                })
+            }
             C::Io(_) => user("approval", &e),
         }
     }
