@@ -113,9 +113,9 @@ pub fn main() -> ExitCode {
 
 /// What a second signal does to `command`, or `None` for a command that only reads and
 /// prints: it takes no lock and leaves nothing half-written, so it keeps the default, and the
-/// first Ctrl-C stops it at once, as it stops git's reads. It also starts sooner: installing the
-/// handler sizes gix's tempfile registry by the CPUs this process may use, which reads cgroup
-/// files (about a twentieth of `task show`).
+/// first Ctrl-C stops it at once, as it stops git's reads. It also skips the handler's setup,
+/// which sizes gix's tempfile registry by the CPUs this process may use, read from cgroup
+/// files (30 of the 266 system calls of a `task show`).
 fn on_signal(command: &commands::Command) -> Option<crate::git::RepeatedSignal> {
     match command {
         c if c.reads_only() => None,
