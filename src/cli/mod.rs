@@ -257,10 +257,12 @@ mod tests {
     fn only_commands_that_read_and_print_keep_the_default_signal_action() {
         use crate::git::RepeatedSignal::{OnlyFlags, Terminates};
         let on_signal = |line: &str| super::on_signal(&super::parse(&argv(line)).expect(line).command);
-        for line in ["task show s/t", "task list s", "score show s", "log", "decisions", "costs"] {
+        let reads = ["task show s/t", "task list s", "score show s", "kb show k", "handover list", "budget show"];
+        for line in reads.into_iter().chain(["worktrees list", "log", "decisions", "costs"]) {
             assert_eq!(on_signal(line), None, "{line}");
         }
-        for line in ["status", "board", "task run s/t", "sync", "doctor", "kb search x", "handover pull --as p"] {
+        let others = ["status", "board", "task run s/t", "sync", "doctor", "kb search x", "handover pull --as p"];
+        for line in others.into_iter().chain(["performers", "conflicts", "worktrees prune"]) {
             assert_eq!(on_signal(line), Some(Terminates), "{line}");
         }
         assert_eq!(on_signal("supervise --timeout-ms 1 --report r -- true"), Some(OnlyFlags));

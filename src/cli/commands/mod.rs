@@ -339,14 +339,19 @@ pub enum Command {
 }
 
 impl Command {
-    /// Whether the command only reads the state and prints: no lock, no write, no watch loop.
+    /// Whether the command only reads the state and prints: no lock, no write (not even a
+    /// cache, as `status` and `kb search` keep), no watch loop, no child process.
     pub fn reads_only(&self) -> bool {
-        use score::ScoreCommand as S;
-        use task::TaskCommand as T;
+        use {budget::BudgetCommand as B, handover::HandoverCommand as H, kb::KbCommand as K};
+        use {score::ScoreCommand as S, task::TaskCommand as T, worktrees::WorktreesCommand as W};
         matches!(
             self,
             Command::Task(T::Show(_) | T::List(_))
                 | Command::Score(S::Show(_) | S::List(_))
+                | Command::Kb(K::Show(_))
+                | Command::Handover(H::Show(_) | H::List(_))
+                | Command::Budget(B::Show(_))
+                | Command::Worktrees(W::List(_))
                 | Command::Log(_)
                 | Command::Decisions(_)
                 | Command::Costs(_)
