@@ -372,13 +372,19 @@ fn prune_keeps_the_worktree_of_a_submitted_task_and_review_still_works() {
     doctor_passes(&env, &dir);
 }
 
+/// `s/t` submitted with `out.txt`, then its worktree removed by hand.
+fn submitted_without_its_worktree(env: &TestEnv) -> PathBuf {
+    let dir = setup(env);
+    performer(&dir, FAKE, "FAKE_WRITE = \"out.txt=done\"");
+    run(env, &dir).success();
+    std::fs::remove_dir_all(worktree(env)).unwrap();
+    dir
+}
+
 #[test]
 fn review_checks_out_again_a_worktree_removed_by_hand() {
     let env = TestEnv::new();
-    let dir = setup(&env);
-    performer(&dir, FAKE, "FAKE_WRITE = \"out.txt=done\"");
-    run(&env, &dir).success();
-    std::fs::remove_dir_all(worktree(&env)).unwrap();
+    let dir = submitted_without_its_worktree(&env);
 
     let review = env.run(&dir, &["task", "review", "s/t"]);
     assert_eq!(review.code, 0, "{}", review.render());
@@ -392,10 +398,7 @@ fn review_checks_out_again_a_worktree_removed_by_hand() {
 #[test]
 fn review_of_a_result_whose_branch_was_deleted_names_the_commit_that_restores_it() {
     let env = TestEnv::new();
-    let dir = setup(&env);
-    performer(&dir, FAKE, "FAKE_WRITE = \"out.txt=done\"");
-    run(&env, &dir).success();
-    std::fs::remove_dir_all(worktree(&env)).unwrap();
+    let dir = submitted_without_its_worktree(&env);
     env.git(&dir, &["worktree", "prune"]).success_git();
     env.git(&dir, &["branch", "-D", "maestro/s/tasks/t"]).success_git();
     let state = env.git(&dir, &["rev-parse", "refs/maestro/state"]).success_git();
