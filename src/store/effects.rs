@@ -31,6 +31,7 @@ use super::refs::Moved;
 use super::{Result, Store, Tx, origin};
 use crate::git::ObjectId;
 use crate::model::intent::{Effect, Intent, Step};
+use crate::model::origin::Origin;
 use crate::model::{DecisionKind, lifecycle};
 
 /// Intents this process applied in full under a store that settles later and left in the
@@ -242,33 +243,28 @@ impl Store {
 
     /// Whether a stopped process of this clone left an open intent in the state.
     pub(super) fn left_by_stopped(&self) -> Result<bool> {
-        let settleable = self.settleable(&self.view()?)?;
-        if settleable.is_empty() {
+        let open = intents(&self.view()?)?;
+        if open.is_empty() {
             return Ok(false);
         }
         let me = self.origin()?;
-        Ok(settleable.iter().any(|i| !i.origin.same_process(&me)))
-    }
-
-    /// The open intents in `view` this writer must settle: its own clone's, made by a process
-    /// that is gone (or by this very process, once it applied them).
-    fn settleable(&self, view: &super::View<'_>) -> Result<Vec<Intent>> {
-        if view.list(INTENTS_DIR)?.is_empty() {
-            return Ok(Vec::new());
-        }
-        let me = self.origin()?;
-        Ok(intents(view)?
-            .into_iter()
-            .filter(|i| i.origin.clone == me.clone && (i.origin.same_process(&me) || !origin::alive(&i.origin)))
-            .collect())
+        Ok(settleable(open, &me).iter().any(|i| !i.origin.same_process(&me)))
     }
 }
 
-/// Settle what [`Store::settleable`] finds, inside the transaction `tx`: done intents are
+/// Of the open intents, those the writer `me` must settle: its own clone's, made by a process
+/// that is gone (or by this very process, once it applied them).
+fn settleable(open: Vec<Intent>, me: &Origin) -> Vec<Intent> {
+    open.into_iter()
+        .filter(|i| i.origin.clone == me.clone && (i.origin.same_process(me) || !origin::alive(&i.origin)))
+        .collect()
+}
+
+/// Settle what [`settleable`] finds, inside the transaction `tx`: done intents are
 /// removed; failed ones are undone through the lifecycle, with a decision saying why.
 pub(super) fn settle(store: &Store, tx: &mut Tx<'_>) -> Result<()> {
     let me = store.origin()?;
-    for intent in store.settleable(tx.view())? {
+    for intent in settleable(intents(tx.view())?, &me) {
         if applied_here(store, &intent.id) {
             tx.remove(&layout::intent_file(&intent.id))?;
             continue;
