@@ -77,10 +77,12 @@ impl From<ChainError> for CommandError {
                  and decide with `git maestro approve|reject {task}`"
             )),
             C::ResultGone { ref task, ref branch, ref commit } => {
-                let rerun = format!("reject it and run it again: `git maestro reject {task} -m <why>`");
+                let rerun = format!("`git maestro reject {task} -m <why>`, then run it again");
                 user("result-gone", &e).hint(match commit {
-                    Some(c) => format!("its commit is still here: `git branch {branch} {c}` restores it; or {rerun}"),
-                    None => format!("R{}", &rerun[1..]),
+                    Some(c) => {
+                        format!("`git branch {branch} {c}` restores it, its commit being still here; or {rerun}")
+                    }
+                    None => format!("its commit is gone too: {rerun}"),
                 })
             }
             C::Io(_) => user("approval", &e),
