@@ -259,11 +259,15 @@ fn merge_stopped_before_moving_the_branch(env: &TestEnv) -> PathBuf {
     let dir = setup(env);
     env.run(&dir, &["task", "run", "s/a"]).success();
     env.run(&dir, &["approve", "s/a"]).success();
-    let crashed =
-        env.command(&dir).args(["merge", "s/a"]).env("MAESTRO_FAILPOINTS", "tx:after-cas#1").output().unwrap();
-    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&crashed.status), Some(9));
+    merge_killed_after_recording_it(env, &dir, "s/a");
     assert_eq!(task(env, &dir, "a")["status"], "merged", "recorded, with its intent");
     dir
+}
+
+/// `merge <task>`, killed after recording the merge and before moving the integration branch.
+fn merge_killed_after_recording_it(env: &TestEnv, dir: &Path, task: &str) {
+    let crashed = env.command(dir).args(["merge", task]).env("MAESTRO_FAILPOINTS", "tx:after-cas#1").output().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&crashed.status), Some(9));
 }
 
 /// A merge whose process died after recording it, and whose branch someone moved meanwhile,
@@ -331,17 +335,14 @@ fn a_rollback_reverts_a_merge_whose_branch_move_a_crash_left_due() {
 fn a_landing_approval_names_the_merge_whose_branch_move_a_crash_left_due() {
     let env = TestEnv::new();
     let dir = setup(&env);
-    for t in ["a", "b", "c"] {
-        env.run(&dir, &["task", "run", &format!("s/{t}")]).success();
-        env.run(&dir, &["approve", &format!("s/{t}")]).success();
-        let mut merge = env.command(&dir);
-        merge.args(["merge", &format!("s/{t}")]);
-        if t == "c" {
-            merge.env("MAESTRO_FAILPOINTS", "tx:after-cas#1");
+    for t in ["s/a", "s/b", "s/c"] {
+        env.run(&dir, &["task", "run", t]).success();
+        env.run(&dir, &["approve", t]).success();
+        if t != "s/c" {
+            env.run(&dir, &["merge", t]).success();
         }
-        let merged = merge.output().unwrap();
-        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&merged.status), (t == "c").then_some(9));
     }
+    merge_killed_after_recording_it(&env, &dir, "s/c");
     env.run(&dir, &["approve", "s"]).success();
     let merge = task(&env, &dir, "c")["merge_commit"].as_str().unwrap().to_owned();
     let landed = env.run(&dir, &["land", "s", "--json"]).success();
