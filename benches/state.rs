@@ -2,7 +2,8 @@
 //!
 //! (a) a whole-process `task claim` against the same write as a git plumbing script;
 //! (b) an in-process claim at 10 tasks against one at 10,000 tasks plus 100,000 decisions;
-//! (c) a whole-process `task show` against `git cat-file -p refs/maestro/state:<path>`;
+//! (c) a whole-process `task show` against `git cat-file -p refs/maestro/state:<path>`, with
+//!     the start-up alone (`--version`) against the same, the floor of (c);
 //! (d) in the two states of (b), what a task run recalls from memory after a write.
 //!
 //! Run with `cargo bench --bench state`. `MAESTRO_BENCH_QUICK=1` uses fewer samples;
@@ -103,20 +104,27 @@ fn bench_a(tmp: &Path, samples: usize) {
     println!("    speed-up {:.1}x\n", theirs.as_secs_f64() / ours.as_secs_f64());
 }
 
-/// (c) whole-process `task show` vs `git cat-file -p`.
+/// (c) whole-process `task show` vs `git cat-file -p`, and in the same turns the floor any
+/// command of this binary starts from: `--version` loads the binary and parses a command line,
+/// and reads nothing.
 fn bench_c(tmp: &Path, samples: usize) {
     let dir = repo_with_score(tmp, "c", 10);
     let spec = format!("refs/maestro/state:{}", layout::task_file("bench", "t3"));
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let (mut ours, mut start_up, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..samples * 2 {
         let start = Instant::now();
         maestro(&dir, &["task", "show", "bench/t3"]);
         ours.push(start.elapsed());
         let start = Instant::now();
+        maestro(&dir, &["--version"]);
+        start_up.push(start.elapsed());
+        let start = Instant::now();
         git(&dir, &["cat-file", "-p", &spec]);
         theirs.push(start.elapsed());
     }
-    report("c", median(ours), median(theirs), "git cat-file -p", "at most 1.2x");
+    let theirs = median(theirs);
+    report("c", median(ours), theirs, "git cat-file -p", "at most 1.2x");
+    report("c-floor start-up alone (--version)", median(start_up), theirs, "git cat-file -p", "none, the floor of (c)");
     println!();
 }
 
