@@ -336,6 +336,38 @@ mod tests {
         assert_eq!(tree_of_index(dir.path()), None, "a conflict makes no tree");
     }
 
+    /// A new worktree's files are all written before its index. Compared to the nanosecond,
+    /// none of them is "racily clean", so a status reads none of them. To the second, every
+    /// status read every file written in the index's second.
+    #[test]
+    fn a_status_of_a_new_worktree_reads_none_of_its_files() {
+        let names: Vec<String> = (0..40).map(|i| format!("f{i}.txt")).collect();
+        let dir = committed(&names.iter().map(|n| (n.as_str(), "text\n")).collect::<Vec<_>>());
+        git_in(dir.path(), &["branch", "t"]);
+        let repo = Repo::discover(dir.path()).expect("discover");
+        let root = tempfile::tempdir().expect("temp dir");
+        let path = root.path().join("wt");
+        repo.add_worktree(&path, "t").expect("a worktree");
+        // The index some clock ticks after the files: where file times are only as fine as the
+        // clock tick, the files' and the index's could otherwise be the same time.
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let admin = repo.worktree_admin_dir(&path).expect("admin dir").expect("a linked worktree");
+        let index = std::fs::File::options().write(true).open(admin.join("index")).expect("open");
+        index.set_modified(std::time::SystemTime::now()).expect("touch the index");
+
+        let wt = Repo::open_worktree(&path).expect("open");
+        let mut status = wt
+            .status(gix::progress::Discard)
+            .expect("status")
+            .untracked_files(gix::status::UntrackedFiles::None)
+            .into_index_worktree_iter(Vec::new())
+            .expect("iterate");
+        let changed: Vec<_> = status.by_ref().collect::<Result<_, _>>().expect("a status");
+        assert!(changed.is_empty(), "nothing changed");
+        let outcome = status.into_outcome().expect("a complete status");
+        assert_eq!(outcome.index_worktree.tracked_file_modification.worktree_files_read, 0);
+    }
+
     /// A change that is only staged (the file on disk is the staged version) is found, both
     /// when the index makes a tree and when it holds an intent to add.
     #[test]

@@ -44,11 +44,23 @@ fn object_format_of(dir: &Path) -> Option<String> {
     config.string("extensions.objectFormat").map(|v| v.to_string())
 }
 
-/// The committer gix falls back to when none is configured, as git falls back to a default
-/// identity. gix writes a new worktree's HEAD reflog as the committer and refuses without one,
-/// so a machine without `user.name` could not run a task. Every other ref move names its own.
-const FALLBACK_COMMITTER: [&str; 2] =
-    ["gitoxide.committer.nameFallback=git-maestro", "gitoxide.committer.emailFallback=maestro@localhost"];
+/// Configuration every repository is opened with, over gix's defaults.
+///
+/// - The committer gix falls back to when none is configured, as git falls back to a default
+///   identity. gix writes a new worktree's HEAD reflog as the committer and refuses without
+///   one, so a machine without `user.name` could not run a task. Every other ref move names
+///   its own.
+/// - File times compared to the nanosecond the index records them to (gix's form of git's
+///   `USE_NSEC` build option, which git's Linux builds leave off). To the second, every file
+///   written in the same second as the index is "racily clean", and each status reads and
+///   hashes it again: the first statuses of a new task worktree read every file of the
+///   repository. A time equal to the index's still counts as racy, so a file system with
+///   coarser times only reads more.
+const CONFIG_OVERRIDES: [&str; 3] = [
+    "gitoxide.committer.nameFallback=git-maestro",
+    "gitoxide.committer.emailFallback=maestro@localhost",
+    "gitoxide.core.useNsec=true",
+];
 
 impl Repo {
     /// Find the repository containing `dir`, honouring `GIT_DIR` and friends as git does (hooks
@@ -59,7 +71,7 @@ impl Repo {
         let overrides = cli_overrides()?;
         let mut trust = gix::sec::trust::Mapping::<gix::open::Options>::default();
         for options in [&mut trust.full, &mut trust.reduced] {
-            options.modify(|o| o.cli_overrides(overrides.iter().cloned()).config_overrides(FALLBACK_COMMITTER));
+            options.modify(|o| o.cli_overrides(overrides.iter().cloned()).config_overrides(CONFIG_OVERRIDES));
         }
         let opened =
             gix::ThreadSafeRepository::discover_with_environment_overrides_opts(&dir, Default::default(), trust);
@@ -87,8 +99,7 @@ impl Repo {
     /// Open the linked worktree at `path` itself (its status, its index), with the same
     /// `git -c` overrides as [`Repo::discover`].
     pub(super) fn open_worktree(path: &Path) -> Result<gix::Repository> {
-        let options =
-            gix::open::Options::default().cli_overrides(cli_overrides()?).config_overrides(FALLBACK_COMMITTER);
+        let options = gix::open::Options::default().cli_overrides(cli_overrides()?).config_overrides(CONFIG_OVERRIDES);
         gix::open_opts(path, options).ctx(|| format!("cannot open the worktree at {}", path.display()))
     }
 
