@@ -32,6 +32,20 @@ fn a_write_that_changes_nothing_writes_nothing() {
     assert_eq!(store.tip().unwrap(), tip, "no commit, no ref move");
 }
 
+/// Every write settles what a stopped process left, but one with no open intent must not look
+/// up this process for it: the clone id (a file, made on first use) and `/proc` were read on
+/// every write.
+#[test]
+fn a_write_with_no_step_left_open_does_not_look_up_this_process() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    let store = open(&dir, 1);
+    let written = store.transact("decide", |tx| store::append_decision(tx, &decision(tx, "plain"))).unwrap();
+    assert!(written.commit.is_some(), "the decision was written");
+    let clone_id = Repo::discover(&dir).unwrap().common_dir().join("maestro/clone-id");
+    assert!(!clone_id.exists(), "the write made this clone's id without needing it");
+}
+
 #[test]
 fn a_concurrent_write_makes_the_transaction_re_read_and_re_apply() {
     let env = TestEnv::new();

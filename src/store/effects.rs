@@ -243,28 +243,33 @@ impl Store {
 
     /// Whether a stopped process of this clone left an open intent in the state.
     pub(super) fn left_by_stopped(&self) -> Result<bool> {
-        let open = intents(&self.view()?)?;
-        if open.is_empty() {
-            return Ok(false);
-        }
-        let me = self.origin()?;
-        Ok(settleable(open, &me).iter().any(|i| !i.origin.same_process(&me)))
+        let found = settleable(self, &self.view()?)?;
+        Ok(found.is_some_and(|(todo, me)| todo.iter().any(|i| !i.origin.same_process(&me))))
     }
 }
 
-/// Of the open intents, those the writer `me` must settle: its own clone's, made by a process
-/// that is gone (or by this very process, once it applied them).
-fn settleable(open: Vec<Intent>, me: &Origin) -> Vec<Intent> {
-    open.into_iter()
-        .filter(|i| i.origin.clone == me.clone && (i.origin.same_process(me) || !origin::alive(&i.origin)))
-        .collect()
+/// The open intents in `r` this writer must settle: its own clone's, made by a process that is
+/// gone (or by this very process, once it applied them); with the writer's origin. `None`
+/// when no intent is open, as on most writes: the origin (a file and `/proc` read) is then
+/// not computed.
+fn settleable(store: &Store, r: &impl super::Read) -> Result<Option<(Vec<Intent>, Origin)>> {
+    let open = intents(r)?;
+    if open.is_empty() {
+        return Ok(None);
+    }
+    let me = store.origin()?;
+    let todo = open
+        .into_iter()
+        .filter(|i| i.origin.clone == me.clone && (i.origin.same_process(&me) || !origin::alive(&i.origin)))
+        .collect();
+    Ok(Some((todo, me)))
 }
 
 /// Settle what [`settleable`] finds, inside the transaction `tx`: done intents are
 /// removed; failed ones are undone through the lifecycle, with a decision saying why.
 pub(super) fn settle(store: &Store, tx: &mut Tx<'_>) -> Result<()> {
-    let me = store.origin()?;
-    for intent in settleable(intents(tx.view())?, &me) {
+    let Some((todo, me)) = settleable(store, tx.view())? else { return Ok(()) };
+    for intent in todo {
         if applied_here(store, &intent.id) {
             tx.remove(&layout::intent_file(&intent.id))?;
             continue;
