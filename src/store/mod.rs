@@ -303,12 +303,16 @@ impl Store {
         }
         std::fs::create_dir_all(path.parent().unwrap_or(&path)).map_err(io)?;
         let id = self.session.new_id();
-        // Two processes racing here: the first file written wins, both read it back.
-        let _ = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).and_then(|mut f| {
-            use std::io::Write as _;
-            f.write_all(id.as_bytes())
-        });
-        Ok(std::fs::read_to_string(&path).map_err(io)?.trim().to_owned())
+        // Two processes racing here: the first file made wins, both read it back. It is made
+        // whole, so the other never reads it empty (and claimed with an empty clone id).
+        crate::files::create(&path, id.as_bytes()).map_err(io)?;
+        let kept = std::fs::read_to_string(&path).map_err(io)?.trim().to_owned();
+        if !kept.is_empty() {
+            return Ok(kept);
+        }
+        // Left empty by a build that created the file before writing it, and stopped between.
+        crate::files::replace(&path, id.as_bytes()).map_err(io)?;
+        Ok(id)
     }
 
     /// Keep `commit` reachable under `refs/maestro/keep/<sha>`, so `git gc` never drops a
