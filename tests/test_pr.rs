@@ -182,3 +182,22 @@ fn a_pr_without_a_remote_is_refused_with_a_hint_and_changes_nothing() {
     assert!(run.stderr.contains("no remote named \"upstream\""), "{}", run.render());
     assert_eq!(env.state_tip(&dir), state);
 }
+
+/// `land --pr` pushes the integration branch it reads before its first write: it settles
+/// first, so a merge whose branch move a crash left due is in what it pushes.
+#[test]
+fn a_landing_pr_pushes_the_merge_whose_branch_move_a_crash_left_due() {
+    let env = TestEnv::new();
+    let dir = submitted(&env, "[\"human\"]");
+    env.run(&dir, &["approve", "p/t0"]).success();
+    let crashed =
+        env.command(&dir).args(["merge", "p/t0"]).env("MAESTRO_FAILPOINTS", "tx:after-cas#1").output().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&crashed.status), Some(9));
+    let task = env.run(&dir, &["task", "show", "p/t0", "--json"]).success().json();
+    assert_eq!(task["status"], "merged", "recorded, with its branch move due");
+    let opened = env.run(&dir, &["land", "p", "--pr", "--json"]).success().json();
+    let merge = task["merge_commit"].as_str().unwrap();
+    assert_eq!(opened["pr"]["head"], merge, "{opened:#}");
+    let remote = env.path("remote.git");
+    assert_eq!(env.git(&remote, &["rev-parse", "maestro/p/integration"]).success_git().trim(), merge);
+}

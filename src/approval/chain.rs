@@ -127,6 +127,9 @@ pub fn run_chain(
     score: &str,
     task_id: &str,
 ) -> Result<ChainOutcome, ChainError> {
+    // Its steps read the task and integration branches: first the moves a stopped process
+    // left due.
+    store.settle_stopped()?;
     let view = store.view()?;
     let s = store::score(&view, score)?;
     let task = store::task(&view, score, task_id)?;

@@ -26,6 +26,8 @@ pub struct Landed {
 /// target, the target fast-forwards to it, so local and remote agree.
 pub fn land(store: &Store, score_id: &str, merged_remotely: Option<ObjectId>) -> Result<Landed, ApprovalError> {
     let repo = &store.repo;
+    // It reads both branches before its write: first the moves a stopped process left due.
+    store.settle_stopped()?;
     let (score, tasks) = store::score_with_tasks(&store.view()?, score_id)?;
     let integration = format!("refs/heads/{}", integration_branch(score_id));
     let tip = repo.read_ref(&integration)?;

@@ -139,6 +139,8 @@ pub fn state(repo: &Repo, pr: &PullRequest, head: ObjectId) -> Result<PrState, A
 /// Push the submitted task's branch and open its pull request into the Score's target.
 pub fn open_task_pr(store: &Store, score: &str, task: &str, remote: Option<&str>) -> Result<PrOpened, ApprovalError> {
     let repo = &store.repo;
+    // The branch it pushes must be where the state says, as a stopped process may have left it.
+    store.settle_stopped()?;
     let remote = pick_remote(repo, remote)?;
     let view = store.view()?;
     let (s, t) = (store::score(&view, score)?, store::task(&view, score, task)?);
@@ -163,6 +165,8 @@ pub fn open_task_pr(store: &Store, score: &str, task: &str, remote: Option<&str>
 /// Push the Score's integration branch and open its pull request into the target.
 pub fn open_landing_pr(store: &Store, score: &str, remote: Option<&str>) -> Result<PrOpened, ApprovalError> {
     let repo = &store.repo;
+    // The integration branch must hold every merge recorded, one a stopped merge left due too.
+    store.settle_stopped()?;
     let remote = pick_remote(repo, remote)?;
     let s = store::score(&store.view()?, score)?;
     let branch = integration_branch(score);
@@ -202,6 +206,7 @@ pub enum LandingPr {
 /// first, and on a later call land once it is approved (or merged on the remote).
 pub fn land_with_pr(store: &Store, score: &str, remote: Option<&str>) -> Result<LandingPr, ApprovalError> {
     let repo = &store.repo;
+    store.settle_stopped()?;
     let s = store::score(&store.view()?, score)?;
     let branch = integration_branch(score);
     let tip = repo.read_ref(&format!("refs/heads/{branch}"))?.ok_or_else(|| ApprovalError::NoBranch(branch.clone()))?;
