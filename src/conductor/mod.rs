@@ -7,6 +7,7 @@ mod remote;
 pub mod routing;
 mod run;
 mod summary;
+mod worker;
 
 pub use run::{RunOptions, run};
 pub use summary::{Summary, Usage};
