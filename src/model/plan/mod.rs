@@ -176,140 +176,180 @@ impl Checker {
 }
 
 /// Validate a parsed Score file. `now` stamps the records.
-pub fn validate(file: ScoreFile, now: Timestamp) -> Result<ValidPlan, Vec<Problem>> {
+pub fn validate(mut file: ScoreFile, now: Timestamp) -> Result<ValidPlan, Vec<Problem>> {
     let mut c = Checker { problems: Vec::new() };
-    match file.format {
-        Some(PLAN_FORMAT) => {}
-        Some(f) if f > PLAN_FORMAT => c.push(
-            "format",
-            format!("format {f} is newer than this git-maestro understands ({PLAN_FORMAT}); upgrade git-maestro"),
-        ),
-        Some(f) => c.push("format", format!("format {f} is not supported; use format = {PLAN_FORMAT}")),
-        None => c.push("format", format!("missing; add `format = {PLAN_FORMAT}`")),
+    c.format(file.format);
+    let specs = std::mem::take(&mut file.tasks);
+    let mut score = c.score(file, specs.len(), now);
+    let seen = c.task_ids(&specs);
+    let tasks: Vec<Task> = specs.into_iter().enumerate().map(|(i, t)| c.task(i, t, &score.id, &seen, now)).collect();
+    if let Some(cycle) = find_cycle(&tasks) {
+        c.push("tasks", format!("dependency cycle: {}", cycle.join(" -> ")));
     }
-    let id = file.id.unwrap_or_default();
-    if id.is_empty() {
-        c.push("id", "missing; every Score needs an id such as \"auth-tokens\"");
-    } else {
-        c.slug("id", &id);
+    if !c.problems.is_empty() {
+        return Err(c.problems);
     }
-    let title = file.title.unwrap_or_else(|| id.clone());
-    c.text("title", &title);
-    let requirement = file.requirement.unwrap_or_default();
-    c.text("requirement", &requirement);
-    let target = file.target.unwrap_or_default();
-    if target.is_empty() {
-        c.push("target", "missing; name the branch the Score lands on, e.g. target = \"main\"");
-    } else if let Err(e) = validate_branch_name(&target) {
-        c.push("target", e);
-    }
-    let mut who_approves = |field: &str, value: Option<&str>| match value {
-        None | Some("human") => PlanApproval::Human,
-        Some("auto") => PlanApproval::Auto,
-        Some(other) => {
-            c.push(field, format!("{other:?} is not human or auto"));
-            PlanApproval::Human
+    score.tasks = tasks.iter().map(|t| t.id.clone()).collect();
+    Ok(ValidPlan { score, tasks })
+}
+
+impl Checker {
+    fn format(&mut self, format: Option<i64>) {
+        match format {
+            Some(PLAN_FORMAT) => {}
+            Some(f) if f > PLAN_FORMAT => self.push(
+                "format",
+                format!("format {f} is newer than this git-maestro understands ({PLAN_FORMAT}); upgrade git-maestro"),
+            ),
+            Some(f) => self.push("format", format!("format {f} is not supported; use format = {PLAN_FORMAT}")),
+            None => self.push("format", format!("missing; add `format = {PLAN_FORMAT}`")),
         }
-    };
-    let plan_approval = who_approves("plan_approval", file.plan_approval.as_deref());
-    let kb_approval = who_approves("kb_approval", file.kb_approval.as_deref());
-    let approval = file.approval.unwrap_or_else(|| vec!["checks".into(), "human".into()]);
-    c.approval("approval", &approval);
-    let post_merge_checks = file.post_merge_checks.unwrap_or_default();
-    c.slugs("post_merge_checks", &post_merge_checks);
-    let conflict_policy = match file.conflict_policy.as_deref() {
-        None | Some("serialize") => ConflictPolicy::Serialize,
-        Some("warn") => ConflictPolicy::Warn,
-        Some(other) => {
-            c.push("conflict_policy", format!("{other:?} is not serialize or warn"));
-            ConflictPolicy::Serialize
-        }
-    };
-    let max_attempts = match file.max_attempts {
-        None => 3,
-        Some(n @ 1..=20) => n as u32,
-        Some(n) => {
-            c.push("max_attempts", format!("{n} is out of range 1..=20"));
-            3
-        }
-    };
-    let budget = match file.budget.as_ref().map(super::budget::score::ScoreBudget::from_file) {
-        Some(Ok(b)) => Some(b),
-        Some(Err(problems)) => {
-            problems.into_iter().for_each(|(field, message)| c.push(field, message));
-            None
-        }
-        None => None,
-    };
-    if file.tasks.is_empty() {
-        c.push("tasks", "a Score needs at least one [[tasks]] entry");
-    }
-    if file.tasks.len() > MAX_TASKS {
-        c.push("tasks", format!("{} tasks; the limit is {MAX_TASKS} per Score", file.tasks.len()));
     }
 
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for (i, t) in file.tasks.iter().enumerate() {
-        let at = format!("tasks[{i}]");
-        match &t.id {
-            None => c.push(format!("{at}.id"), "missing"),
-            Some(tid) => {
-                if c.slug(&format!("{at}.id"), tid)
-                    && let Some(first) = seen.insert(tid.clone(), i)
-                {
-                    c.push(format!("{at}.id"), format!("duplicate id {tid:?}, first used by tasks[{first}]"));
+    /// The Score's own fields (`file` without its tasks, of which there are `tasks`), as a
+    /// draft record whose task list is still empty.
+    fn score(&mut self, file: ScoreFile, tasks: usize, now: Timestamp) -> Score {
+        let id = file.id.unwrap_or_default();
+        if id.is_empty() {
+            self.push("id", "missing; every Score needs an id such as \"auth-tokens\"");
+        } else {
+            self.slug("id", &id);
+        }
+        let title = file.title.unwrap_or_else(|| id.clone());
+        self.text("title", &title);
+        let requirement = file.requirement.unwrap_or_default();
+        self.text("requirement", &requirement);
+        let target = file.target.unwrap_or_default();
+        if target.is_empty() {
+            self.push("target", "missing; name the branch the Score lands on, e.g. target = \"main\"");
+        } else if let Err(e) = validate_branch_name(&target) {
+            self.push("target", e);
+        }
+        let plan_approval = self.who_approves("plan_approval", file.plan_approval.as_deref());
+        let kb_approval = self.who_approves("kb_approval", file.kb_approval.as_deref());
+        let approval = file.approval.unwrap_or_else(|| vec!["checks".into(), "human".into()]);
+        self.approval("approval", &approval);
+        let post_merge_checks = file.post_merge_checks.unwrap_or_default();
+        self.slugs("post_merge_checks", &post_merge_checks);
+        let conflict_policy = self.conflict_policy(file.conflict_policy.as_deref());
+        let max_attempts = self.max_attempts(file.max_attempts);
+        let budget = self.budget(file.budget.as_ref());
+        if tasks == 0 {
+            self.push("tasks", "a Score needs at least one [[tasks]] entry");
+        }
+        if tasks > MAX_TASKS {
+            self.push("tasks", format!("{tasks} tasks; the limit is {MAX_TASKS} per Score"));
+        }
+        Score {
+            format: FORMAT as u32,
+            tasks: Vec::new(),
+            id,
+            title,
+            requirement,
+            target,
+            plan_approval,
+            kb_approval,
+            approval,
+            post_merge_checks,
+            conflict_policy,
+            max_attempts,
+            budget,
+            raises: Vec::new(),
+            status: ScoreStatus::Draft,
+            base: None,
+            landing: None,
+            landed: None,
+            pr: None,
+            created: now,
+            updated: now,
+            sync: None,
+        }
+    }
+
+    fn who_approves(&mut self, field: &str, value: Option<&str>) -> PlanApproval {
+        match value {
+            None | Some("human") => PlanApproval::Human,
+            Some("auto") => PlanApproval::Auto,
+            Some(other) => {
+                self.push(field, format!("{other:?} is not human or auto"));
+                PlanApproval::Human
+            }
+        }
+    }
+
+    fn conflict_policy(&mut self, value: Option<&str>) -> ConflictPolicy {
+        match value {
+            None | Some("serialize") => ConflictPolicy::Serialize,
+            Some("warn") => ConflictPolicy::Warn,
+            Some(other) => {
+                self.push("conflict_policy", format!("{other:?} is not serialize or warn"));
+                ConflictPolicy::Serialize
+            }
+        }
+    }
+
+    fn max_attempts(&mut self, value: Option<i64>) -> u32 {
+        match value {
+            None => 3,
+            Some(n @ 1..=20) => n as u32,
+            Some(n) => {
+                self.push("max_attempts", format!("{n} is out of range 1..=20"));
+                3
+            }
+        }
+    }
+
+    fn budget(&mut self, value: Option<&BTreeMap<String, toml::Value>>) -> Option<super::budget::score::ScoreBudget> {
+        match super::budget::score::ScoreBudget::from_file(value?) {
+            Ok(b) => Some(b),
+            Err(problems) => {
+                problems.into_iter().for_each(|(field, message)| self.push(field, message));
+                None
+            }
+        }
+    }
+
+    /// Check the tasks' ids, and map each to its index.
+    fn task_ids(&mut self, specs: &[TaskSpec]) -> HashMap<String, usize> {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (i, t) in specs.iter().enumerate() {
+            let at = format!("tasks[{i}]");
+            match &t.id {
+                None => self.push(format!("{at}.id"), "missing"),
+                Some(tid) => {
+                    if self.slug(&format!("{at}.id"), tid)
+                        && let Some(first) = seen.insert(tid.clone(), i)
+                    {
+                        self.push(format!("{at}.id"), format!("duplicate id {tid:?}, first used by tasks[{first}]"));
+                    }
                 }
             }
         }
+        seen
     }
-    let mut tasks = Vec::with_capacity(file.tasks.len());
-    for (i, t) in file.tasks.into_iter().enumerate() {
+
+    /// The `i`th task of Score `score`, checked; `seen` holds every task id of the Score.
+    fn task(&mut self, i: usize, t: TaskSpec, score: &str, seen: &HashMap<String, usize>, now: Timestamp) -> Task {
         let at = format!("tasks[{i}]");
-        let tid = t.id.unwrap_or_default();
+        let tid = t.id.clone().unwrap_or_default();
         let kind = match t.kind.as_deref() {
             None => TaskKind::Implement,
             Some(k) => TaskKind::parse(k).unwrap_or_else(|| {
-                c.push(format!("{at}.kind"), format!("unknown kind {k:?}; use one of {}", TaskKind::NAMES.join(", ")));
+                self.push(
+                    format!("{at}.kind"),
+                    format!("unknown kind {k:?}; use one of {}", TaskKind::NAMES.join(", ")),
+                );
                 TaskKind::Implement
             }),
         };
-        let title = t.title.unwrap_or_else(|| tid.clone());
-        c.text(&format!("{at}.title"), &title);
-        c.text(&format!("{at}.spec"), &t.spec);
-        for (j, a) in t.acceptance.iter().enumerate() {
-            c.text(&format!("{at}.acceptance[{j}]"), a);
-        }
-        for (j, lang) in t.languages.iter().enumerate() {
-            c.slug(&format!("{at}.languages[{j}]"), lang);
-        }
-        for (j, glob) in t.scope.iter().enumerate() {
-            if let Err(e) = validate_glob(glob) {
-                c.push(format!("{at}.scope[{j}]"), format!("{glob:?} is not a valid glob: {e}"));
-            }
-        }
-        let mut dep_seen = HashSet::new();
-        for (j, dep) in t.deps.iter().enumerate() {
-            let field = format!("{at}.deps[{j}]");
-            if dep == &tid {
-                c.push(field, format!("task {tid:?} depends on itself"));
-            } else if !dep_seen.insert(dep) {
-                c.push(field, format!("{dep:?} is listed twice"));
-            } else if !seen.contains_key(dep) {
-                c.push(field, format!("unknown dependency {dep:?}: no task in this Score has that id"));
-            }
-        }
-        c.slugs(&format!("{at}.checks"), &t.checks);
-        if let Some(p) = &t.performer {
-            c.slug(&format!("{at}.performer"), p);
-        }
-        if let Some(steps) = &t.approval {
-            c.approval(&format!("{at}.approval"), steps);
-        }
-        tasks.push(Task {
+        let title = t.title.clone().unwrap_or_else(|| tid.clone());
+        self.text(&format!("{at}.title"), &title);
+        self.task_fields(&at, &t, &tid, seen);
+        Task {
             format: FORMAT as u32,
             status: if t.deps.is_empty() { TaskStatus::Ready } else { TaskStatus::Pending },
             id: tid,
-            score: id.clone(),
+            score: score.to_owned(),
             title,
             kind,
             languages: t.languages,
@@ -331,39 +371,42 @@ pub fn validate(file: ScoreFile, now: Timestamp) -> Result<ValidPlan, Vec<Proble
             pr: None,
             updated: now,
             sync: None,
-        });
+        }
     }
-    if let Some(cycle) = find_cycle(&tasks) {
-        c.push("tasks", format!("dependency cycle: {}", cycle.join(" -> ")));
+
+    /// Check the fields of task `tid` at `at` past its id, kind and title.
+    fn task_fields(&mut self, at: &str, t: &TaskSpec, tid: &str, seen: &HashMap<String, usize>) {
+        self.text(&format!("{at}.spec"), &t.spec);
+        for (j, a) in t.acceptance.iter().enumerate() {
+            self.text(&format!("{at}.acceptance[{j}]"), a);
+        }
+        for (j, lang) in t.languages.iter().enumerate() {
+            self.slug(&format!("{at}.languages[{j}]"), lang);
+        }
+        for (j, glob) in t.scope.iter().enumerate() {
+            if let Err(e) = validate_glob(glob) {
+                self.push(format!("{at}.scope[{j}]"), format!("{glob:?} is not a valid glob: {e}"));
+            }
+        }
+        let mut dep_seen = HashSet::new();
+        for (j, dep) in t.deps.iter().enumerate() {
+            let field = format!("{at}.deps[{j}]");
+            if dep == tid {
+                self.push(field, format!("task {tid:?} depends on itself"));
+            } else if !dep_seen.insert(dep) {
+                self.push(field, format!("{dep:?} is listed twice"));
+            } else if !seen.contains_key(dep) {
+                self.push(field, format!("unknown dependency {dep:?}: no task in this Score has that id"));
+            }
+        }
+        self.slugs(&format!("{at}.checks"), &t.checks);
+        if let Some(p) = &t.performer {
+            self.slug(&format!("{at}.performer"), p);
+        }
+        if let Some(steps) = &t.approval {
+            self.approval(&format!("{at}.approval"), steps);
+        }
     }
-    if !c.problems.is_empty() {
-        return Err(c.problems);
-    }
-    let score = Score {
-        format: FORMAT as u32,
-        tasks: tasks.iter().map(|t| t.id.clone()).collect(),
-        id,
-        title,
-        requirement,
-        target,
-        plan_approval,
-        kb_approval,
-        approval,
-        post_merge_checks,
-        conflict_policy,
-        max_attempts,
-        budget,
-        raises: Vec::new(),
-        status: ScoreStatus::Draft,
-        base: None,
-        landing: None,
-        landed: None,
-        pr: None,
-        created: now,
-        updated: now,
-        sync: None,
-    };
-    Ok(ValidPlan { score, tasks })
 }
 
 /// The first dependency cycle in task order, as `a -> b -> a`, if any.
