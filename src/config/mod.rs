@@ -18,6 +18,7 @@ mod file;
 pub mod notify;
 mod setup;
 mod size;
+mod validate;
 mod worktrees;
 
 use std::collections::BTreeMap;
@@ -30,7 +31,6 @@ pub use size::parse_size;
 pub use worktrees::Worktrees;
 
 use crate::model::TaskKind;
-use crate::model::ids::validate_slug;
 
 /// Which CLI protocol a performer speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -234,213 +234,14 @@ pub fn load(sources: &Sources<'_>) -> Result<Config, Vec<ConfigError>> {
     if let Err(mut e) = raw.apply_git_config(sources.git_config) {
         errors.append(&mut e);
     }
-    let config = validate(raw, &mut errors);
+    let config = validate::validate(raw, &mut errors);
     if errors.is_empty() { Ok(config) } else { Err(errors) }
-}
-
-fn validate(mut raw: file::RawConfig, errors: &mut Vec<ConfigError>) -> Config {
-    let mut config = Config::default();
-    (config.prices, config.budget) = std::mem::take(&mut raw.budget).validate(errors);
-    config.setup = std::mem::take(&mut raw.setup).validate(errors);
-    config.notify = notify::validate(std::mem::take(&mut raw.notify), errors);
-    config.worktrees = worktrees::validate(std::mem::take(&mut raw.worktrees), errors);
-    for (name, entry) in raw.performers {
-        let mut err = |key: &str, message: String| {
-            errors.push(ConfigError {
-                source_name: entry.source_of(key),
-                key: format!("performers.{name}.{key}"),
-                message,
-            })
-        };
-        if let Err(e) = validate_slug(&name) {
-            err("", format!("{name:?} is not a valid performer name: {e}"));
-        }
-        let Some(adapter) = entry.adapter.as_deref().map(|a| (a, Adapter::parse(a))) else {
-            err("adapter", "missing; use claude, codex, gemini or command".into());
-            continue;
-        };
-        let adapter = match adapter {
-            (_, Some(a)) => a,
-            (other, None) => {
-                err("adapter", format!("{other:?} is not claude, codex, gemini or command"));
-                continue;
-            }
-        };
-        let command = match (entry.command.clone(), adapter.default_command()) {
-            (Some(c), _) if !c.trim().is_empty() => c,
-            (_, Some(default)) => default.to_owned(),
-            _ => {
-                err("command", "missing; a command performer needs the program to run".into());
-                String::new()
-            }
-        };
-        let mut kinds = Vec::new();
-        for k in &entry.kinds {
-            match TaskKind::parse(k) {
-                Some(kind) => kinds.push(kind),
-                None => err("kinds", format!("unknown kind {k:?}; use {}", TaskKind::NAMES.join(", "))),
-            }
-        }
-        for lang in &entry.languages {
-            if validate_slug(lang).is_err() {
-                err("languages", format!("{lang:?} is not a language name (lowercase, e.g. \"rust\")"));
-            }
-        }
-        for (kind, weight) in &entry.strengths {
-            if TaskKind::parse(kind).is_none() {
-                err("strengths", format!("unknown kind {kind:?}"));
-            } else if !(0.0..=1.0).contains(weight) {
-                err("strengths", format!("{kind} = {weight} is outside 0.0..=1.0"));
-            }
-        }
-        let max_parallel = match entry.max_parallel {
-            None => 1,
-            Some(n @ 1..=64) => n as u32,
-            Some(n) => {
-                err("max_parallel", format!("{n} is outside 1..=64"));
-                1
-            }
-        };
-        let cost_tier = match entry.cost_tier.as_deref() {
-            None | Some("medium") => CostTier::Medium,
-            Some("low") => CostTier::Low,
-            Some("high") => CostTier::High,
-            Some(other) => {
-                err("cost_tier", format!("{other:?} is not low, medium or high"));
-                CostTier::Medium
-            }
-        };
-        let timeout = match entry.timeout.as_deref().map(parse_duration) {
-            None => 30 * 60,
-            Some(Ok(secs)) => secs,
-            Some(Err(e)) => {
-                err("timeout", e);
-                0
-            }
-        };
-        for key in entry.env.keys() {
-            if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                err("env", format!("{key:?} is not an environment variable name"));
-            }
-        }
-        if let Some(var) = &entry.api_key_env
-            && !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            err("api_key_env", format!("{var:?} is not an environment variable name"));
-        }
-        let sandbox = sandbox_mode(entry.sandbox.as_deref(), &mut err);
-        let writable = writable_paths(&entry.writable, &mut err);
-        let outside_writes_warn = match entry.outside_writes.as_deref() {
-            None | Some("fail") => false,
-            Some("warn") => true,
-            Some(other) => {
-                err("outside_writes", format!("{other:?} is not fail or warn"));
-                false
-            }
-        };
-        let transcript_max = transcript_max(entry.transcript_max.as_deref(), &mut err);
-        let source = entry.source_of("adapter");
-        config.performers.insert(
-            name.clone(),
-            Performer {
-                name,
-                adapter,
-                command,
-                model: entry.model,
-                languages: entry.languages,
-                kinds,
-                strengths: entry.strengths,
-                max_parallel,
-                cost_tier,
-                timeout,
-                extra_args: entry.extra_args,
-                isolate_home: entry.isolate_home.unwrap_or(false),
-                context_file: entry.context_file.unwrap_or(false),
-                base_url: entry.base_url,
-                api_key_env: entry.api_key_env,
-                env: entry.env,
-                sandbox,
-                writable,
-                allow_ports: entry.allow_ports,
-                outside_writes_warn,
-                transcript_max,
-                source,
-            },
-        );
-    }
-    for (name, entry) in raw.checks {
-        let mut err = |key: &str, message: String| {
-            errors.push(ConfigError { source_name: entry.source_of(key), key: format!("checks.{name}.{key}"), message })
-        };
-        if let Err(e) = validate_slug(&name) {
-            err("", format!("{name:?} is not a valid check name: {e}"));
-        }
-        let run = entry.run.clone().unwrap_or_default();
-        if run.trim().is_empty() {
-            err("run", "missing; give the command to run, e.g. run = \"cargo test\"".into());
-        }
-        let timeout = match entry.timeout.as_deref().map(parse_duration) {
-            None => 10 * 60,
-            Some(Ok(secs)) => secs,
-            Some(Err(e)) => {
-                err("timeout", e);
-                0
-            }
-        };
-        let sandbox = sandbox_mode(entry.sandbox.as_deref(), &mut err);
-        let writable = writable_paths(&entry.writable, &mut err);
-        let source = entry.source_of("run");
-        config.checks.insert(name.clone(), Check { name, run, timeout, sandbox, writable, source });
-    }
-    config
 }
 
 /// The cap of a run's transcript when `transcript_max` is not given.
 pub const TRANSCRIPT_MAX_DEFAULT: u64 = 64 << 20;
 /// The smallest `transcript_max`: room for the marker line of a cut transcript and some output.
 pub const TRANSCRIPT_MAX_MIN: u64 = 4 << 10;
-
-/// The cap of a performer's transcripts: a size of at least 4 KiB, 64 MiB when not given.
-fn transcript_max(given: Option<&str>, err: &mut impl FnMut(&str, String)) -> u64 {
-    match given.map(parse_size) {
-        None => TRANSCRIPT_MAX_DEFAULT,
-        Some(Ok(bytes)) if bytes >= TRANSCRIPT_MAX_MIN => bytes,
-        Some(Ok(bytes)) => {
-            err("transcript_max", format!("{bytes} bytes is too small; give at least \"4KiB\""));
-            TRANSCRIPT_MAX_DEFAULT
-        }
-        Some(Err(e)) => {
-            err("transcript_max", e);
-            TRANSCRIPT_MAX_DEFAULT
-        }
-    }
-}
-
-fn sandbox_mode(given: Option<&str>, err: &mut impl FnMut(&str, String)) -> crate::sandbox::Mode {
-    let Some(text) = given else { return crate::sandbox::Mode::default() };
-    crate::sandbox::Mode::parse(text).unwrap_or_else(|| {
-        err("sandbox", format!("{text:?} is not {}", crate::sandbox::Mode::NAMES.join(", ")));
-        crate::sandbox::Mode::default()
-    })
-}
-
-/// `writable` entries as absolute paths: `~/x` is under the home directory.
-fn writable_paths(given: &[String], err: &mut impl FnMut(&str, String)) -> Vec<PathBuf> {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let mut paths = Vec::new();
-    for text in given {
-        let path = match (text.strip_prefix("~/"), &home) {
-            (Some(rest), Some(home)) => home.join(rest),
-            _ => PathBuf::from(text),
-        };
-        if path.is_absolute() {
-            paths.push(path);
-        } else {
-            err("writable", format!("{text:?} is not an absolute path (or one under ~/)"));
-        }
-    }
-    paths
-}
 
 #[cfg(test)]
 mod tests {

@@ -139,8 +139,8 @@ impl RawSetup {
                 None => err("import", format!("{name:?} is not one of {}", Import::NAMES.join(", "))),
             }
         }
-        setup.sandbox = super::sandbox_mode(entry.sandbox.as_deref(), &mut err);
-        setup.writable = super::writable_paths(&entry.writable.unwrap_or_default(), &mut err);
+        setup.sandbox = super::validate::sandbox_mode(entry.sandbox.as_deref(), &mut err);
+        setup.writable = super::validate::writable_paths(&entry.writable.unwrap_or_default(), &mut err);
         setup
     }
 }
