@@ -9,6 +9,7 @@ pub mod gemini;
 pub mod invoke;
 mod live;
 pub mod meter;
+mod perform;
 pub mod prompt;
 pub mod requirements;
 mod restart;
