@@ -64,53 +64,38 @@ pub struct Outcome {
 /// Run `launch`; `on_event` sees the performer's events live. An error means the performer
 /// could not be started at all.
 pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::Result<Outcome> {
-    let (score, task, run) = (launch.score, launch.task, launch.run);
+    let p = launch.performer;
     // Callers check first, with a hint; this only keeps a run that would fail late from starting.
-    super::requirements::check(launch.performer, &super::requirements::Host::current())
+    super::requirements::check(p, &super::requirements::Host::current())
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{e}; {}", e.hint)))?;
-    let maestro = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
-        [("MAESTRO_SCORE", score), ("MAESTRO_TASK", task), ("MAESTRO_RUN", run)]
-            .iter()
-            .chain(extra)
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    };
     // This process serves the run's tools for as long as the performer runs; the socket and
     // its token go to the agent and to the relay it starts (in the server entry's explicit
     // `env`, which every CLI passes on as given).
     let common_dir = launch.store.repo.common_dir().to_owned();
     let context = RunContext {
-        score: score.to_owned(),
-        task: task.to_owned(),
-        run: run.to_owned(),
-        performer: launch.performer.name.clone(),
+        score: launch.score.to_owned(),
+        task: launch.task.to_owned(),
+        run: launch.run.to_owned(),
+        performer: p.name.clone(),
     };
-    let server = MaestroMcp::new(context.clone(), opener(launch.store, &launch.performer.name));
+    let server = MaestroMcp::new(context.clone(), opener(launch.store, &p.name));
     let (endpoint, listener) = crate::mcp::owner::bind(&common_dir, context, server)?;
-    let mut env = launch.base_env.to_vec();
-    env.extend(maestro(&[("MAESTRO_WORKTREE", &launch.cwd.display().to_string())]));
-    env.extend(endpoint.env());
-    env.extend(launch.performer.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let mut mcp_env: Vec<(String, String)> =
-        launch.base_env.iter().filter(|(k, _)| k == "PATH" || k == "HOME").cloned().collect();
-    mcp_env.extend(maestro(&[]));
-    mcp_env.extend(endpoint.env());
     let homes = common_dir.join("maestro/homes");
-    let p = launch.performer;
     let mut writable = adapter::agent_homes(&homes, p);
     writable.extend(p.writable.iter().cloned());
     let ports = super::confine::endpoint_ports(p.base_url.as_deref(), &p.allow_ports);
-    let confinement =
-        super::confine::Confinement::prepare(&launch.store.repo, p.sandbox, launch.cwd, run, writable, Some(ports))?;
-    env.extend(confinement.env.iter().cloned());
-    if let Some(home) = adapter::home_dir(&homes, p) {
-        // What the CLIs write beside their home (caches, MCP logs) stays in the isolated one.
-        env.push(("XDG_CACHE_HOME".into(), home.join(".cache").display().to_string()));
-        env.push(("XDG_STATE_HOME".into(), home.join(".local/state").display().to_string()));
-    }
+    let confinement = super::confine::Confinement::prepare(
+        &launch.store.repo,
+        p.sandbox,
+        launch.cwd,
+        launch.run,
+        writable,
+        Some(ports),
+    )?;
+    let (env, mcp_env) = environments(&launch, &endpoint, &confinement.env, &homes);
     let invocation = Invocation {
         mcp: McpLaunch { command: launch.maestro_exe.to_owned(), env: mcp_env },
-        performer: launch.performer,
+        performer: p,
         binary: launch.binary.to_owned(),
         worktree: launch.cwd,
         prompt: launch.prompt,
@@ -121,23 +106,90 @@ pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::
         confined: confinement.confined,
         usd_left: launch.meter.usd_left(),
     };
-    let mut adapter = adapter::for_kind(launch.performer.adapter);
+    let mut adapter = adapter::for_kind(p.adapter);
     adapter.prepare(&invocation)?;
     let mut spec = adapter.spec(invocation);
     spec.sandbox = confinement.policy.clone();
     spec.secrets = spec.env.iter().filter(|(k, _)| is_secret_name(k)).map(|(_, v)| v.clone()).collect();
     let mut seen = Seen::default();
     let mut meter = launch.meter;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
-    let cancel_tx = std::sync::Arc::new(cancel_tx);
-    let stop = launch.stop.clone();
     // A stop asked from outside (`git maestro task stop`) counts as the flag does.
-    let (stop_dir, stop_run) = (common_dir.clone(), run.to_owned());
+    let (stop, stop_dir, stop_run) = (launch.stop.clone(), common_dir.clone(), launch.run.to_owned());
     let stopped = move || {
         stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
             || super::stop::requested(&stop_dir, &stop_run)
     };
+    let out = serve_while(&spec, (endpoint, listener), stopped, |line| {
+        for event in adapter.parse(line) {
+            let shown = meter.absorb(&event);
+            seen.absorb(&shown);
+            on_event(&shown);
+        }
+        // A budget reached stops the run now, before the agent can ask the model again.
+        meter.over.is_some()
+    });
+    let aftermath = confinement.finish(&launch.store.repo).map_err(std::io::Error::other)?;
+    forget_secrets(&homes, p);
+    let out = out?;
+    Ok(Outcome {
+        exit: out.exit,
+        duration: out.duration,
+        session: seen.session,
+        meter,
+        last_text: seen.last_text,
+        failure: adapter.verdict(out.exit).err().map(|v| super::failure_reason(&v, &out.stderr_tail)),
+        sandbox: out.sandbox,
+        killed: out.killed,
+        aftermath,
+    })
+}
+
+/// A process's environment, in order.
+type Env = Vec<(String, String)>;
+
+/// The performer's environment, and that of the MCP relay it starts: what is handed down, the
+/// run's `MAESTRO_*` names, the MCP endpoint, the performer's own, the confinement's, and the
+/// isolated home's caches.
+fn environments(
+    launch: &Launch<'_>,
+    endpoint: &crate::mcp::owner::Endpoint,
+    confined: &[(String, String)],
+    homes: &Path,
+) -> (Env, Env) {
+    let maestro = |extra: &[(&str, &str)]| -> Env {
+        [("MAESTRO_SCORE", launch.score), ("MAESTRO_TASK", launch.task), ("MAESTRO_RUN", launch.run)]
+            .iter()
+            .chain(extra)
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let mut env = launch.base_env.to_vec();
+    env.extend(maestro(&[("MAESTRO_WORKTREE", &launch.cwd.display().to_string())]));
+    env.extend(endpoint.env());
+    env.extend(launch.performer.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let mut mcp_env: Env = launch.base_env.iter().filter(|(k, _)| k == "PATH" || k == "HOME").cloned().collect();
+    mcp_env.extend(maestro(&[]));
+    mcp_env.extend(endpoint.env());
+    env.extend(confined.iter().cloned());
+    if let Some(home) = adapter::home_dir(homes, launch.performer) {
+        // What the CLIs write beside their home (caches, MCP logs) stays in the isolated one.
+        env.push(("XDG_CACHE_HOME".into(), home.join(".cache").display().to_string()));
+        env.push(("XDG_STATE_HOME".into(), home.join(".local/state").display().to_string()));
+    }
+    (env, mcp_env)
+}
+
+/// Run `spec` while serving the run's MCP tools, handing each stdout line to `on_line`, which
+/// says whether to stop the run; it also stops on Ctrl-C or when `stopped()`.
+fn serve_while(
+    spec: &runner::ProcessSpec,
+    (endpoint, listener): (crate::mcp::owner::Endpoint, crate::mcp::owner::Listener),
+    stopped: impl Fn() -> bool + Send + 'static,
+    mut on_line: impl FnMut(&str) -> bool,
+) -> std::io::Result<runner::ProcessOutcome> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    let cancel_tx = std::sync::Arc::new(cancel_tx);
     let out = rt.block_on(async {
         let serving = tokio::spawn(listener.serve());
         let cancel = cancel_tx.clone();
@@ -148,15 +200,9 @@ pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::
             let _ = cancel.send(true);
         });
         let out = runner::run(
-            &spec,
+            spec,
             |line| {
-                for event in adapter.parse(line) {
-                    let shown = meter.absorb(&event);
-                    seen.absorb(&shown);
-                    on_event(&shown);
-                }
-                // A budget reached stops the run now, before the agent can ask the model again.
-                if meter.over.is_some() {
+                if on_line(line) {
                     let _ = cancel_tx.send(true);
                 }
             },
@@ -171,20 +217,7 @@ pub fn launch(launch: Launch<'_>, on_event: &mut dyn FnMut(&Event)) -> std::io::
     // when the runtime drops, before the run records its end.
     drop(endpoint);
     drop(rt);
-    let aftermath = confinement.finish(&launch.store.repo).map_err(std::io::Error::other)?;
-    forget_secrets(&homes, launch.performer);
-    let out = out?;
-    Ok(Outcome {
-        exit: out.exit,
-        duration: out.duration,
-        session: seen.session,
-        meter,
-        last_text: seen.last_text,
-        failure: adapter.verdict(out.exit).err().map(|v| super::failure_reason(&v, &out.stderr_tail)),
-        sandbox: out.sandbox,
-        killed: out.killed,
-        aftermath,
-    })
+    out
 }
 
 /// Whether the variable `name` holds a credential (an API key, a token, a secret).

@@ -102,33 +102,18 @@ pub async fn run(
     if let Some(dir) = spec.transcript.parent() {
         tokio::fs::create_dir_all(dir).await?;
     }
-    let mut transcript = CappedFile::create(&spec.transcript, spec.transcript_max)?;
+    let mut out = Stdout {
+        transcript: CappedFile::create(&spec.transcript, spec.transcript_max)?,
+        line: Vec::new(),
+        continued: false,
+        longest_secret: spec.secrets.iter().map(String::len).max().unwrap_or(0),
+        bytes: 0,
+    };
     let stderr_path = stderr_log(&spec.transcript);
     let report_path = spec.transcript.with_extension("supervisor.toml");
     let _ = tokio::fs::remove_file(&report_path).await;
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(&spec.supervisor)
-        .arg("supervise")
-        .arg("--timeout-ms")
-        .arg(spec.timeout.as_millis().to_string())
-        .arg("--report")
-        .arg(&report_path)
-        .arg("--parent")
-        .arg(std::process::id().to_string())
-        .args(sandbox_args(&spec.sandbox))
-        .arg("--")
-        .arg(&spec.program)
-        .args(&spec.args)
-        .current_dir(&spec.cwd)
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own group: a Ctrl-C at the terminal reaches this process, which stops the run.
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()?;
+    let mut child = supervised(spec, &report_path).spawn()?;
     let pid = child.id();
     let mut stdin = child.stdin.take();
     let prompt = spec.stdin.clone();
@@ -145,41 +130,29 @@ pub async fn run(
     let mut stdout = child.stdout.take().map(BufReader::new);
     let mut kill_at = tokio::time::Instant::now() + spec.timeout + GRACE;
     let mut drain_until = None;
-    let mut line = Vec::new();
-    // Whether `line` continues a line longer than MAX_LINE_BYTES.
-    let mut continued = false;
-    let longest_secret = spec.secrets.iter().map(String::len).max().unwrap_or(0);
-    let mut stdout_bytes = 0u64;
     let mut status: Option<std::process::ExitStatus> = None;
     let (mut cancelled, mut killed_supervisor) = (false, false);
     let mut stdout_open = stdout.is_some();
+    // The supervisor stops on SIGTERM: it kills the run and reports.
+    let stop = |kill_at: &mut tokio::time::Instant| {
+        signal(pid, rustix::process::Signal::TERM);
+        *kill_at = (*kill_at).min(tokio::time::Instant::now() + GRACE);
+        true
+    };
     while status.is_none() || stdout_open {
         tokio::select! {
             read = async {
                 let reader = stdout.as_mut().expect("open while stdout_open");
-                reader.take(MAX_LINE_BYTES as u64).read_until(b'\n', &mut line).await
+                reader.take(MAX_LINE_BYTES as u64).read_until(b'\n', &mut out.line).await
             }, if stdout_open => {
                 match read {
                     Ok(0) | Err(_) => stdout_open = false,
                     Ok(n) => {
-                        stdout_bytes += n as u64;
-                        scrub(&mut line, &spec.secrets);
-                        if !continued {
-                            let text = String::from_utf8_lossy(&line[..line.len().min(MAX_LINE_BYTES)]);
-                            on_line(text.trim_end_matches(['\n', '\r']));
-                        }
-                        continued = !line.ends_with(b"\n");
-                        // Of a piece of a longer line, what could start a secret that the next
-                        // piece ends stays, to be scrubbed with it.
-                        let held = if continued { line.len().min(longest_secret.saturating_sub(1)) } else { 0 };
-                        transcript.write(&line[..line.len() - held])?;
-                        line.drain(..line.len() - held);
+                        out.took(n, &spec.secrets, &mut on_line)?;
                         // A stop asked for by what the line said takes effect now, before the
                         // command can go on (a budget reached).
                         if !cancelled && *cancel.borrow() {
-                            signal(pid, rustix::process::Signal::TERM);
-                            cancelled = true;
-                            kill_at = kill_at.min(tokio::time::Instant::now() + GRACE);
+                            cancelled = stop(&mut kill_at);
                         }
                     }
                 }
@@ -196,19 +169,13 @@ pub async fn run(
             }
             changed = cancel.changed(), if status.is_none() && !cancelled => {
                 if changed.is_err() || *cancel.borrow() {
-                    // The supervisor stops on SIGTERM: it kills the run and reports.
-                    signal(pid, rustix::process::Signal::TERM);
-                    cancelled = true;
-                    kill_at = kill_at.min(tokio::time::Instant::now() + GRACE);
+                    cancelled = stop(&mut kill_at);
                 }
             }
             _ = tokio::time::sleep_until(drain_until.unwrap_or(kill_at)), if drain_until.is_some() => break,
         }
     }
-    if !line.is_empty() {
-        scrub(&mut line, &spec.secrets);
-        transcript.write(&line)?;
-    }
+    out.rest(&spec.secrets)?;
     feeder.abort();
     let mut stderr_tail = stderr_task.await.unwrap_or_default().into_bytes();
     scrub(&mut stderr_tail, &spec.secrets);
@@ -218,7 +185,89 @@ pub async fn run(
     let _ = tokio::fs::remove_file(&report_path).await;
     let killed = report.as_ref().map_or(0, |r| r.killed);
     let sandbox = report.as_ref().and_then(|r| r.sandbox);
-    let exit = match report.map(|r| r.end) {
+    let exit = exit(report.map(|r| r.end), cancelled, killed_supervisor, status)?;
+    let stdout_bytes = out.bytes;
+    Ok(ProcessOutcome { exit, duration: started.elapsed(), stdout_bytes, stderr_tail, killed, sandbox })
+}
+
+/// `spec`'s command under its supervisor (`git maestro supervise`), which writes its report to
+/// `report`.
+fn supervised(spec: &ProcessSpec, report: &std::path::Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(&spec.supervisor);
+    command
+        .arg("supervise")
+        .arg("--timeout-ms")
+        .arg(spec.timeout.as_millis().to_string())
+        .arg("--report")
+        .arg(report)
+        .arg("--parent")
+        .arg(std::process::id().to_string())
+        .args(sandbox_args(&spec.sandbox))
+        .arg("--")
+        .arg(&spec.program)
+        .args(&spec.args)
+        .current_dir(&spec.cwd)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own group: a Ctrl-C at the terminal reaches this process, which stops the run.
+        .process_group(0)
+        .kill_on_drop(true);
+    command
+}
+
+/// The command's stdout as it is read: the line being read, and the transcript it goes to.
+struct Stdout {
+    transcript: CappedFile,
+    line: Vec<u8>,
+    /// Whether `line` continues a line longer than [`MAX_LINE_BYTES`].
+    continued: bool,
+    /// The longest of the secrets to scrub.
+    longest_secret: usize,
+    bytes: u64,
+}
+
+impl Stdout {
+    /// `n` more bytes were read into `line`: scrubbed, shown to `on_line` (the first piece of
+    /// a long line), and written to the transcript.
+    fn took(&mut self, n: usize, secrets: &[String], on_line: &mut impl FnMut(&str)) -> std::io::Result<()> {
+        let line = &mut self.line;
+        self.bytes += n as u64;
+        scrub(line, secrets);
+        if !self.continued {
+            let text = String::from_utf8_lossy(&line[..line.len().min(MAX_LINE_BYTES)]);
+            on_line(text.trim_end_matches(['\n', '\r']));
+        }
+        self.continued = !line.ends_with(b"\n");
+        // Of a piece of a longer line, what could start a secret that the next piece ends
+        // stays, to be scrubbed with it.
+        let held = if self.continued { line.len().min(self.longest_secret.saturating_sub(1)) } else { 0 };
+        self.transcript.write(&line[..line.len() - held])?;
+        line.drain(..line.len() - held);
+        Ok(())
+    }
+
+    /// What is left of the last line once reading ended.
+    fn rest(&mut self, secrets: &[String]) -> std::io::Result<()> {
+        if !self.line.is_empty() {
+            scrub(&mut self.line, secrets);
+            self.transcript.write(&self.line)?;
+        }
+        Ok(())
+    }
+}
+
+/// How the run ended, from the supervisor's report (`None`: it wrote none) and what was seen
+/// here. A command the supervisor could not start is an error.
+fn exit(
+    report: Option<End>,
+    cancelled: bool,
+    killed_supervisor: bool,
+    status: Option<std::process::ExitStatus>,
+) -> std::io::Result<Exit> {
+    Ok(match report {
         Some(End::NotStarted { kind, message }) => {
             return Err(std::io::Error::new(crate::supervisor::error_kind(&kind), message));
         }
@@ -230,8 +279,7 @@ pub async fn run(
         // No report: the supervisor itself died.
         None if killed_supervisor => Exit::TimedOut,
         None => status.map_or(Exit::Signal(0), exit_of),
-    };
-    Ok(ProcessOutcome { exit, duration: started.elapsed(), stdout_bytes, stderr_tail, killed, sandbox })
+    })
 }
 
 /// Replace every occurrence of each of `secrets` in `bytes` with `[REDACTED]`.
