@@ -227,3 +227,30 @@ fn a_persons_rollback_sends_nothing_back_but_the_next_run_reapplies_the_change()
     assert_eq!(on_integration(&env, &dir, "status.txt").as_deref(), Some("broken"));
     doctor_passes(&env, &dir);
 }
+
+/// A person rejects a result and runs the task again by hand: `task run` sends it back as
+/// `run` would, so the agent is told who rejected it and why, and a rework that brings the same
+/// result fails; one that changes it is submitted.
+#[test]
+fn a_rework_by_hand_after_a_rejection_carries_the_reason_and_must_change_the_result() {
+    let env = TestEnv::new();
+    let dir = setup_score(&env, NOTHING, &SCORE.replace("approval = [\"checks\"]", "approval = [\"human\"]"));
+    env.run(&dir, &["task", "run", "f/t"]).success();
+    env.run(&dir, &["reject", "f/t", "-m", "status.txt must say fixed"]).success();
+    let run = env.run(&dir, &["task", "run", "f/t"]).user_error();
+    let why = "the rework changed nothing since the result that was sent back";
+    assert!(run.stderr.contains(why), "{}", run.render());
+    let reason = "rejected it: status.txt must say fixed";
+    assert!(prompt(&env, 1).contains(reason), "the rework's prompt says why:\n{}", prompt(&env, 1));
+    let packets = env.run(&dir, &["handover", "list", "--json"]).success().json();
+    assert!(packets.to_string().contains("status.txt must say fixed"), "a handover packet says why: {packets:#}");
+    // Changed this time: submitted.
+    std::fs::write(
+        env.path("agent.sh"),
+        std::fs::read_to_string(env.path("agent.sh")).unwrap().replace("then :;", "then echo fixed > status.txt;"),
+    )
+    .unwrap();
+    env.run(&dir, &["task", "run", "f/t"]).success();
+    assert_eq!(show(&env, &dir)["status"], "submitted");
+    doctor_passes(&env, &dir);
+}

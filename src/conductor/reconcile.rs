@@ -4,8 +4,7 @@
 //! crashed run resumes from whatever the state says.
 
 use super::ConductorError;
-use crate::approval::integration_branch;
-use crate::model::handover::Delivery;
+use crate::kernel::sendback;
 use crate::model::{AttemptOutcome, DecisionKind, Score, ScoreStatus, Task, TaskStatus, lifecycle};
 use crate::store::{self, Store, layout};
 
@@ -34,12 +33,13 @@ pub fn reconcile(store: &Store, score: &Score, tasks: &[Task], busy: &[String]) 
                 set_status(store, task, TaskStatus::Ready, None)?;
                 wrote = true;
             }
-            TaskStatus::Failed | TaskStatus::Rejected | TaskStatus::Conflict => {
+            _ if sendback::due(task) => {
+                let why = sendback::reason(&store.view()?, task)?;
                 if attempts_used(task) >= score.max_attempts as usize {
-                    let why = format!("blocked after {} attempts: {}", attempts_used(task), why_not(store, task)?);
+                    let why = format!("blocked after {} attempts: {why}", attempts_used(task));
                     set_status(store, task, TaskStatus::Blocked, Some(why))?;
                 } else {
-                    rework(store, task)?;
+                    rework(store, task, &why)?;
                 }
                 wrote = true;
             }
@@ -60,50 +60,19 @@ pub fn reconcile(store: &Store, score: &Score, tasks: &[Task], busy: &[String]) 
     Ok(wrote)
 }
 
-/// Why the task's last result was not accepted.
-fn why_not(store: &Store, task: &Task) -> Result<String, ConductorError> {
-    Ok(match task.status {
-        TaskStatus::Failed => format!(
-            "the last run failed: {}",
-            task.attempts.last().and_then(|a| a.reason.as_deref()).unwrap_or("no reason recorded")
-        ),
-        TaskStatus::Conflict => format!(
-            "the result conflicted with {} in: {}. It now starts again from the current integration branch; \
-             redo the change there",
-            integration_branch(&task.score),
-            task.conflicts.join(", ")
-        ),
-        _ => {
-            let decisions = store::decisions(&store.view()?)?;
-            let last = decisions.iter().rev().find(|d| {
-                d.kind == DecisionKind::Rejection
-                    && d.task.as_deref() == Some(&task.id)
-                    && d.score.as_deref() == Some(&task.score)
-            });
-            match last {
-                Some(d) => format!("{} rejected it: {}", d.actor, d.rationale),
-                None => "it was rejected".to_owned(),
-            }
-        }
-    })
-}
-
-/// Send the task back for another attempt with the reason in its prompt. Its claim is dropped
-/// so routing may pick another performer. (A conflicted task's next run restarts its branch
-/// from the integration tip: see [`lifecycle::fresh_branch`].)
-fn rework(store: &Store, task: &Task) -> Result<(), ConductorError> {
-    let reason = why_not(store, task)?;
+/// Send the task back for another attempt with `reason` in its prompt
+/// ([`sendback::send_back`]). (A conflicted task's next run restarts its branch from the
+/// integration tip: see [`lifecycle::fresh_branch`].)
+fn rework(store: &Store, task: &Task, reason: &str) -> Result<(), ConductorError> {
     let (score_id, id) = (task.score.as_str(), task.id.as_str());
+    let actor = store.session.actor.clone();
     let _written = store.transact(&format!("rework {score_id}/{id}"), |tx| {
         let mut t = store::task(tx, score_id, id)?;
         if t.status != task.status {
             return Ok(());
         }
-        lifecycle::rework(&mut t, &reason, tx.now)?;
+        sendback::send_back::<ConductorError>(tx, &mut t, reason, &actor)?;
         tx.put(&layout::task_file(score_id, id), &t)?;
-        // The next performer gets a handover packet with the reason and what was tried.
-        let actor = store.session.actor.clone();
-        crate::memory::handover::create(tx, score_id, Some(task), Delivery::Pull, None, &reason, &actor)?;
         Ok::<_, ConductorError>(())
     })?;
     Ok(())

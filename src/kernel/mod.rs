@@ -10,6 +10,7 @@ pub mod invariants;
 pub mod pool;
 pub mod ports;
 pub mod prune;
+pub mod sendback;
 
 use jiff::{SignedDuration, Timestamp};
 

@@ -13,6 +13,7 @@ use super::meter::Meter;
 use super::perform::{Started, perform};
 use crate::config::Performer;
 use crate::git::{self, ObjectId};
+use crate::kernel::sendback;
 use crate::model::intent::Step;
 use crate::model::lease::{Lease, Liveness};
 use crate::model::lifecycle;
@@ -214,6 +215,12 @@ fn claim(store: &Store, req: &RunRequest<'_>, leases: &crate::kernel::Leases) ->
     // The agent CLIs' versions are recorded on the attempt; a `command` performer is never run
     // with `--version` behind the user's back.
     let adapter_version = req.performer.adapter.tested_version().and_then(|_| super::probe_version(&req.binary).ok());
+    // A failed, rejected or conflicted task is sent back first, as `run` sends it back: its
+    // reason (read here, outside the transaction: a rejection's is in the decision log) goes
+    // into the prompt, and the result sent back may not come back unchanged.
+    let view = store.view()?;
+    let current = store::task(&view, score_id, task_id)?;
+    let sent_back = sendback::due(&current).then(|| sendback::reason(&view, &current)).transpose()?;
     let started = store.transact(&format!("run {score_id}/{task_id} with {performer}"), |tx| {
         let (score, tasks) = store::score_with_task_and_deps(tx, score_id, task_id)?;
         let mut task: Task = store::task(tx, score_id, task_id)?;
@@ -232,6 +239,13 @@ fn claim(store: &Store, req: &RunRequest<'_>, leases: &crate::kernel::Leases) ->
             lease: Lease { run: run_id.clone(), origin: origin.clone(), started: tx.now, heartbeat: tx.now },
         };
         let before = task.clone();
+        if sendback::due(&task) {
+            let reason = match &sent_back {
+                Some(reason) if task.status == current.status => reason.clone(),
+                _ => sendback::reason(tx, &task)?,
+            };
+            sendback::send_back::<RunError>(tx, &mut task, &reason, &actor)?;
+        }
         let claimed = lifecycle::start(&score, &tasks, &mut task, live, run, tx.now)?;
         tx.put(&layout::task_file(score_id, task_id), &task)?;
         // A rework must change something: the results it must differ from.

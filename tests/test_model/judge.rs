@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use git_maestro::model::lifecycle;
 use git_maestro::model::score::PlanApproval;
 use git_maestro::model::{ScoreStatus, TaskStatus as S};
 
@@ -25,7 +26,7 @@ impl World {
         let o = Outcome { pre, post, ok };
         match cmd {
             Cmd::ApproveScore => o.approve_score(),
-            Cmd::TaskRun { task, fail } => o.task_run(task, *fail, self.crashed[i].contains(*task)),
+            Cmd::TaskRun { task, fail } => o.task_run(task, *fail, self.crashed[i].contains(*task), self.fixed_content),
             Cmd::Review { task, pass } => o.review(task, *pass),
             Cmd::Approve { task } => o.verdict(task, S::Approved),
             Cmd::Reject { task } => o.verdict(task, S::Rejected),
@@ -143,8 +144,9 @@ impl Outcome<'_> {
         self.others_same(&[])
     }
 
-    /// `task run`; `crashed`: a crash left the task `running`.
-    fn task_run(&self, task: &str, fail: bool, crashed: bool) -> Result<(), String> {
+    /// `task run`; `crashed`: a crash left the task `running`; `fixed`: the performer writes
+    /// the same content every time.
+    fn task_run(&self, task: &str, fail: bool, crashed: bool, fixed: bool) -> Result<(), String> {
         let pre = self.pre;
         let t = &pre.tasks[task];
         let rework = matches!(t.status, S::Failed | S::Rejected | S::Conflict | S::Blocked | S::Reverted);
@@ -169,6 +171,15 @@ impl Outcome<'_> {
             return self.refused(why);
         }
         let end = self.post.status(task);
+        // A task sent back with a reason (by `run`, by `task run` itself when the task failed,
+        // was rejected or conflicted, or by a failed post-merge check) must change its result:
+        // the same content again fails.
+        let sent_back = t.rework.is_some() || matches!(t.status, S::Failed | S::Rejected | S::Conflict);
+        let reason = self.post.tasks[task].attempts.last().and_then(|a| a.reason.as_deref());
+        if fixed && sent_back && !self.ok && reason == Some(lifecycle::UNCHANGED_REWORK) {
+            must(end == S::Failed, &format!("an unchanged rework fails, not {end}"))?;
+            return self.others_same(&[task]);
+        }
         match (self.ok, fail) {
             (true, false) => must(end == S::Submitted, &format!("a run that worked submits, not {end}"))?,
             (false, true) => must(end == S::Failed, &format!("a run that failed is failed, not {end}"))?,

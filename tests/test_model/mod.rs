@@ -86,13 +86,14 @@ fn sequence(seed: u64) -> Result<(), String> {
     let two = seed % TWO_CLONES_EVERY == TWO_CLONES_EVERY - 1;
     // Fixed content makes a rework after a rollback leave the same result; new content makes
     // it conflict.
-    let mut world = World::new(two, rng.u8(..4) == 0);
+    let fixed = rng.u8(..4) == 0;
+    let mut world = World::new(two, fixed);
     let report = |w: &World, e: String| {
         format!(
             "sequence {seed} ({} clone(s), {} content) failed at step {}:\n{e}\n\nsteps:\n{}\n\n\
              reproduce with MAESTRO_MODEL_SEED={seed}",
             w.clones.len(),
-            if w.fixed_content { "fixed" } else { "new" },
+            if fixed { "fixed" } else { "new" },
             w.step_no,
             w.log.join("\n")
         )
@@ -123,6 +124,7 @@ fn sequence(seed: u64) -> Result<(), String> {
 fn finish_by_hand(w: &mut World, land_first: bool) -> Result<(), String> {
     use TaskStatus as S;
     w.log.push("--- finish by hand".into());
+    w.answer_reasons();
     let go = |w: &mut World, cmd: Cmd| w.step(&Step { clone: 0, cmd, crash: None });
     if w.snaps[0].score.status == ScoreStatus::Draft {
         go(w, Cmd::ApproveScore)?;
@@ -159,6 +161,7 @@ fn finish_by_hand(w: &mut World, land_first: bool) -> Result<(), String> {
 fn finish(w: &mut World, land_first: bool) -> Result<(), String> {
     use TaskStatus as S;
     w.log.push("--- finish".into());
+    w.answer_reasons();
     let n = w.clones.len();
     for round in 0..FINAL_ROUNDS {
         for i in 0..n {

@@ -98,6 +98,13 @@ impl World {
         w
     }
 
+    /// From now on the performer writes new content every step, as an agent told why its
+    /// result was sent back changes it: with fixed content a task sent back with a reason
+    /// could never be merged (its unchanged rework fails, every time).
+    pub(super) fn answer_reasons(&mut self) {
+        self.fixed_content = false;
+    }
+
     /// Trusted config for the next command in clone `i`: the performer (failing on `fail`) and
     /// the check, passing or not.
     fn configure(&self, i: usize, fail: Option<&str>, pass: bool) {
