@@ -145,8 +145,8 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     }
     let _lock = try_run_lock(store.repo.common_dir(), score_id, task_id)?
         .ok_or_else(|| RunError::Busy(format!("{score_id}/{task_id}")))?;
-    let (leases, meter) = preflight(store, req)?;
-    let run = claim(store, req, &leases)?;
+    let pre = preflight(store, req)?;
+    let run = claim(store, req, &pre)?;
     let report = |(status, attempt), sandbox| RunReport {
         task: format!("{score_id}/{task_id}"),
         status,
@@ -164,7 +164,7 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     }
     crate::failpoint::hit("task-run:claimed");
     // From here on, whatever goes wrong ends the attempt: the task never stays `running`.
-    let ended = match perform(store, req, &run, meter, on_event) {
+    let ended = match perform(store, req, &run, pre.meter, on_event) {
         Ok(fin) => {
             let (sandbox, stopped) = (fin.sandbox, fin.stopped);
             finish(store, score_id, task_id, &run.run_id, fin).map(|end| RunReport { stopped, ..report(end, sandbox) })
@@ -178,16 +178,25 @@ pub fn run_task(store: &Store, req: &RunRequest<'_>, on_event: &mut dyn FnMut(&E
     ended
 }
 
+/// What the preflight found: the leases, the meter that counts the run against the budget,
+/// and for a task to send back first ([`sendback::due`]), its status and the reason.
+struct Preflight {
+    leases: crate::kernel::Leases,
+    meter: Meter,
+    sent_back: Option<(TaskStatus, String)>,
+}
+
 /// What must hold before the task is claimed, under its run lock: it may start, its
-/// dependencies' merges are here, and its budget is not spent. The leases, and the meter that
-/// counts the run against the budget.
-fn preflight(store: &Store, req: &RunRequest<'_>) -> Result<(crate::kernel::Leases, Meter), RunError> {
+/// dependencies' merges are here, and its budget is not spent.
+fn preflight(store: &Store, req: &RunRequest<'_>) -> Result<Preflight, RunError> {
     let (score_id, task_id) = (req.score, req.task);
     // Its dependencies' merges must be here before it starts on top of them, including one
     // whose branch move a stopped process left due.
     store.settle_stopped()?;
-    let (score, tasks) = store::score_with_task_and_deps(&store.view()?, score_id, task_id)?;
+    let view = store.view()?;
+    let (score, tasks) = store::score_with_task_and_deps(&view, score_id, task_id)?;
     let leases = crate::kernel::Leases::of(store)?;
+    let mut sent_back = None;
     if let Some(task) = tasks.iter().find(|t| t.id == task_id) {
         let live = leases.liveness(task, store.session.now());
         lifecycle::can_start(&score, &tasks, task, if live == Liveness::Live { Liveness::Dead } else { live })?;
@@ -195,19 +204,22 @@ fn preflight(store: &Store, req: &RunRequest<'_>) -> Result<(crate::kernel::Leas
         {
             return Err(RunError::BaseBehind { task: task.address(), dep, commit });
         }
+        // Read here, outside the claiming transaction: a rejection's reason is in the log.
+        if sendback::due(task) {
+            sent_back = Some((task.status, sendback::reason(&view, task)?));
+        }
     }
     let model = req.performer.model.as_deref();
-    let meter =
-        Meter::for_task(&store.view()?, (req.prices, req.caps), (score_id, task_id), model, store.session.now())?;
+    let meter = Meter::for_task(&view, (req.prices, req.caps), (score_id, task_id), model, store.session.now())?;
     if let Some(why) = meter.exhausted() {
         return Err(RunError::OverBudget { task: format!("{score_id}/{task_id}"), score: score_id.to_owned(), why });
     }
-    Ok((leases, meter))
+    Ok(Preflight { leases, meter, sent_back })
 }
 
 /// Claim the task for the performer, start it, and open the attempt, in one transaction;
 /// what the run needs from it.
-fn claim(store: &Store, req: &RunRequest<'_>, leases: &crate::kernel::Leases) -> Result<Started, RunError> {
+fn claim(store: &Store, req: &RunRequest<'_>, pre: &Preflight) -> Result<Started, RunError> {
     let (score_id, task_id) = (req.score, req.task);
     let run_id = store.session.new_id();
     let (actor, clone, origin) = (store.session.actor.clone(), store.clone_id()?, store.origin()?);
@@ -215,17 +227,11 @@ fn claim(store: &Store, req: &RunRequest<'_>, leases: &crate::kernel::Leases) ->
     // The agent CLIs' versions are recorded on the attempt; a `command` performer is never run
     // with `--version` behind the user's back.
     let adapter_version = req.performer.adapter.tested_version().and_then(|_| super::probe_version(&req.binary).ok());
-    // A failed, rejected or conflicted task is sent back first, as `run` sends it back: its
-    // reason (read here, outside the transaction: a rejection's is in the decision log) goes
-    // into the prompt, and the result sent back may not come back unchanged.
-    let view = store.view()?;
-    let current = store::task(&view, score_id, task_id)?;
-    let sent_back = sendback::due(&current).then(|| sendback::reason(&view, &current)).transpose()?;
     let started = store.transact(&format!("run {score_id}/{task_id} with {performer}"), |tx| {
         let (score, tasks) = store::score_with_task_and_deps(tx, score_id, task_id)?;
         let mut task: Task = store::task(tx, score_id, task_id)?;
         // We hold its run lock, so a run of it on this machine is gone whatever its lease says.
-        let live = match leases.liveness(&task, tx.now) {
+        let live = match pre.leases.liveness(&task, tx.now) {
             Liveness::Live => Liveness::Dead,
             other => other,
         };
@@ -239,9 +245,12 @@ fn claim(store: &Store, req: &RunRequest<'_>, leases: &crate::kernel::Leases) ->
             lease: Lease { run: run_id.clone(), origin: origin.clone(), started: tx.now, heartbeat: tx.now },
         };
         let before = task.clone();
+        // A failed, rejected or conflicted task is sent back first, as `run` sends it back:
+        // its reason goes into the prompt, and the result sent back may not come back
+        // unchanged.
         if sendback::due(&task) {
-            let reason = match &sent_back {
-                Some(reason) if task.status == current.status => reason.clone(),
+            let reason = match &pre.sent_back {
+                Some((status, reason)) if *status == task.status => reason.clone(),
                 _ => sendback::reason(tx, &task)?,
             };
             sendback::send_back::<RunError>(tx, &mut task, &reason, &actor)?;
