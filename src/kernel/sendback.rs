@@ -51,8 +51,8 @@ pub fn send_back<E>(tx: &mut Tx<'_>, task: &mut Task, reason: &str, actor: &str)
 where
     E: From<Refusal> + From<store::Error>,
 {
-    let before = task.clone();
+    // The packet tells what was tried, from the task as it was.
+    crate::memory::handover::create(tx, &task.score, Some(task), Delivery::Pull, None, reason, actor)?;
     lifecycle::rework(task, reason, tx.now)?;
-    crate::memory::handover::create(tx, &task.score, Some(&before), Delivery::Pull, None, reason, actor)?;
     Ok(())
 }

@@ -137,7 +137,6 @@ pub async fn run(
     let stop = |kill_at: &mut tokio::time::Instant| {
         signal(pid, rustix::process::Signal::TERM);
         *kill_at = (*kill_at).min(tokio::time::Instant::now() + GRACE);
-        true
     };
     while status.is_none() || stdout_open {
         tokio::select! {
@@ -152,7 +151,8 @@ pub async fn run(
                         // A stop asked for by what the line said takes effect now, before the
                         // command can go on (a budget reached).
                         if !cancelled && *cancel.borrow() {
-                            cancelled = stop(&mut kill_at);
+                            stop(&mut kill_at);
+                            cancelled = true;
                         }
                     }
                 }
@@ -169,7 +169,8 @@ pub async fn run(
             }
             changed = cancel.changed(), if status.is_none() && !cancelled => {
                 if changed.is_err() || *cancel.borrow() {
-                    cancelled = stop(&mut kill_at);
+                    stop(&mut kill_at);
+                    cancelled = true;
                 }
             }
             _ = tokio::time::sleep_until(drain_until.unwrap_or(kill_at)), if drain_until.is_some() => break,
@@ -186,8 +187,7 @@ pub async fn run(
     let killed = report.as_ref().map_or(0, |r| r.killed);
     let sandbox = report.as_ref().and_then(|r| r.sandbox);
     let exit = exit(report.map(|r| r.end), cancelled, killed_supervisor, status)?;
-    let stdout_bytes = out.bytes;
-    Ok(ProcessOutcome { exit, duration: started.elapsed(), stdout_bytes, stderr_tail, killed, sandbox })
+    Ok(ProcessOutcome { exit, duration: started.elapsed(), stdout_bytes: out.bytes, stderr_tail, killed, sandbox })
 }
 
 /// `spec`'s command under its supervisor (`git maestro supervise`), which writes its report to

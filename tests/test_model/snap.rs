@@ -152,7 +152,7 @@ impl History {
 }
 
 /// What is read once for the checks of every task.
-struct Clone<'a> {
+struct Here<'a> {
     repo: &'a Repo,
     integration: Option<ObjectId>,
     history: History,
@@ -179,7 +179,7 @@ pub(super) fn observe(dir: &Path, landed_here: bool) -> (Snap, Vec<String>) {
     let main = effective(&store, &intents, "refs/heads/main");
     let tasks: BTreeMap<String, Task> = tasks.into_iter().map(|t| (t.id.clone(), t)).collect();
     let (branches, worktrees) = branches_and_worktrees(repo);
-    let here = Clone { repo, integration, history: History::of(repo, integration) };
+    let here = Here { repo, integration, history: History::of(repo, integration) };
     let mut bad = Vec::new();
     let (mut behind, mut elsewhere) = (BTreeSet::new(), BTreeSet::new());
     for (id, t) in &tasks {
@@ -244,7 +244,7 @@ fn branches_and_worktrees(repo: &Repo) -> (BTreeSet<String>, BTreeSet<String>) {
     (branches, worktrees)
 }
 
-impl Clone<'_> {
+impl Here<'_> {
     /// I1, merged once, and content: the merged task `id`'s merge commit is on the integration
     /// branch, names it, is its only unreverted merge there, and the branch holds its result.
     /// `Err` when the merge commit is missing, or not where it should be (`None`: the task
