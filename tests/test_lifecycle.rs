@@ -85,6 +85,25 @@ fn a_dependant_runs_once_its_dependency_is_merged_without_anyone_running_run() {
 }
 
 #[test]
+fn a_score_worked_by_single_commands_runs_and_is_done_as_under_run() {
+    let env = TestEnv::new();
+    let dir = approved(&env, true);
+    assert_eq!(score_json(&env, &dir)["status"], "approved");
+    env.run(&dir, &["task", "run", "d/t0"]).success();
+    assert_eq!(score_json(&env, &dir)["status"], "running", "its first task run starts the Score");
+    env.run(&dir, &["approve", "d/t0"]).success();
+    env.run(&dir, &["merge", "d/t0"]).success();
+    assert_eq!(score_json(&env, &dir)["status"], "running", "t1 is not merged yet");
+    run_and_merge(&env, &dir, "t1");
+    assert_eq!(score_json(&env, &dir)["status"], "done", "its last merge finishes it");
+    let status = env.run(&dir, &["status", "--json"]).success().json();
+    assert_eq!(status[0]["status"], "done", "{status:#}");
+    env.run(&dir, &["approve", "d"]).success();
+    env.run(&dir, &["land", "d"]).success();
+    assert_eq!(score_json(&env, &dir)["status"], "landed");
+}
+
+#[test]
 fn task_run_on_a_draft_score_whose_plan_a_human_must_approve_is_refused_and_changes_nothing() {
     let env = TestEnv::new();
     let dir = planned(&env, false);

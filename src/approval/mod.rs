@@ -325,7 +325,6 @@ fn merge_task(store: &Store, score_id: &str, task_id: &str) -> Result<Result<Obj
                 if current.is_none() {
                     s.base = Some(base.to_string());
                 }
-                tx.put(&layout::score_file(score_id), &s)?;
                 let why = format!("merge {score_id}/{task_id}");
                 let effect = Effect::MoveRef {
                     name: integration.clone(),
@@ -345,6 +344,12 @@ fn merge_task(store: &Store, score_id: &str, task_id: &str) -> Result<Result<Obj
             }
         };
         tx.put(&layout::task_file(score_id, task_id), &t)?;
+        if merge.is_ok() {
+            // The last task merged: the Score is done.
+            let merged = store::every_task_merged(tx, &s)?;
+            lifecycle::finish_score(&mut s, merged, tx.now)?;
+            tx.put(&layout::score_file(score_id), &s)?;
+        }
         let mut d = store::new_decision(tx, DecisionKind::Merge, summary, &actor).about(score_id, Some(task_id));
         decision.clone_into(&mut d.id);
         d.commit = merge.as_ref().ok().map(ToString::to_string);

@@ -48,14 +48,16 @@ pub fn reconcile(store: &Store, score: &Score, tasks: &[Task], busy: &[String]) 
     }
     let all_merged = tasks.iter().all(|t| t.status == TaskStatus::Merged);
     if all_merged && score.status == ScoreStatus::Running {
-        let _written = store.transact(&format!("{} is done", score.id), |tx| {
-            let (mut s, tasks) = store::score_with_readable_tasks(tx, &score.id)?;
-            if lifecycle::finish_score(&mut s, &tasks, tx.now)? {
+        // Its last merge finished it, unless that merge came from elsewhere (a sync).
+        let written = store.transact(&format!("{} is done", score.id), |tx| {
+            let mut s = store::score(tx, &score.id)?;
+            let merged = store::every_task_merged(tx, &s)?;
+            if lifecycle::finish_score(&mut s, merged, tx.now)? {
                 tx.put(&layout::score_file(&score.id), &s)?;
             }
             Ok::<_, ConductorError>(())
         })?;
-        wrote = true;
+        wrote |= written.commit.is_some();
     }
     Ok(wrote)
 }

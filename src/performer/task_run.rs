@@ -228,7 +228,7 @@ fn claim(store: &Store, req: &RunRequest<'_>, pre: &Preflight) -> Result<Started
     // with `--version` behind the user's back.
     let adapter_version = req.performer.adapter.tested_version().and_then(|_| super::probe_version(&req.binary).ok());
     let started = store.transact(&format!("run {score_id}/{task_id} with {performer}"), |tx| {
-        let (score, tasks) = store::score_with_task_and_deps(tx, score_id, task_id)?;
+        let (mut score, tasks) = store::score_with_task_and_deps(tx, score_id, task_id)?;
         let mut task: Task = store::task(tx, score_id, task_id)?;
         // We hold its run lock, so a run of it on this machine is gone whatever its lease says.
         let live = match pre.leases.liveness(&task, tx.now) {
@@ -255,8 +255,12 @@ fn claim(store: &Store, req: &RunRequest<'_>, pre: &Preflight) -> Result<Started
             };
             sendback::send_back::<RunError>(tx, &mut task, &reason, &actor)?;
         }
-        let claimed = lifecycle::start(&score, &tasks, &mut task, live, run, tx.now)?;
+        let was = score.status;
+        let claimed = lifecycle::start(&mut score, &tasks, &mut task, live, run, tx.now)?;
         tx.put(&layout::task_file(score_id, task_id), &task)?;
+        if score.status != was {
+            tx.put(&layout::score_file(score_id), &score)?;
+        }
         // A rework must change something: the results it must differ from.
         let mut since = lifecycle::sent_back_results(&task);
         if let Some(restart) = super::restart::restart(store, &before, &run_id)? {
@@ -275,7 +279,6 @@ fn claim(store: &Store, req: &RunRequest<'_>, pre: &Preflight) -> Result<Started
             d.rationale = req.routing.clone().unwrap_or_default();
             store::append_decision(tx, &d)?;
         }
-        let score = store::score(tx, score_id)?;
         Ok::<_, RunError>((task, score, memory, resume, handover, since))
     })?;
     let (task, score, memory, resume, handover, since) = started.value;

@@ -56,8 +56,8 @@ pub use codec::CodecError;
 pub use kept::KeptTasks;
 pub use recall::recall;
 pub use records::{
-    Read, append_decision, decisions, handovers, knowledge, knowledge_entry, new_decision, performer_stats,
-    readable_scores, readable_tasks, record_outcome, run_sessions, score, score_with_readable_tasks,
+    Read, append_decision, decisions, every_task_merged, handovers, knowledge, knowledge_entry, new_decision,
+    performer_stats, readable_scores, readable_tasks, record_outcome, run_sessions, score, score_with_readable_tasks,
     score_with_task_and_deps, score_with_tasks, scores, task, tasks,
 };
 use transaction::in_current_layout;

@@ -9,7 +9,7 @@ use super::validate::Record;
 use super::{Error, Result, Tx, View};
 use crate::model::handover::Handover;
 use crate::model::stats::{Outcome, PerformerStats};
-use crate::model::{Decision, DecisionKind, Knowledge, RunSession, Score, Task};
+use crate::model::{Decision, DecisionKind, Knowledge, RunSession, Score, Task, TaskStatus};
 
 /// Reading records: implemented by [`View`] and [`Tx`] so helpers work on both.
 pub trait Read {
@@ -172,6 +172,20 @@ pub fn score_with_task_and_deps(r: &impl Read, id: &str, task: &str) -> Result<(
         tasks.extend(readable(r, id, &deps)?.0);
     }
     Ok((score, tasks))
+}
+
+/// Whether every task of `score` is merged; a task that does not read is not. It looks from
+/// the last task, where the tasks that depend on others usually are: while one is not merged,
+/// a merge finds it without reading the whole of a big Score.
+pub fn every_task_merged(r: &impl Read, score: &Score) -> Result<bool> {
+    for id in score.tasks.iter().rev() {
+        match task(r, &score.id, id) {
+            Ok(t) if t.status == TaskStatus::Merged => {}
+            Ok(_) | Err(Error::Codec(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
 }
 
 /// The Score `id` with its tasks.

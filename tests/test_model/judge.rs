@@ -170,6 +170,9 @@ impl Outcome<'_> {
         if let Some(why) = why {
             return self.refused(why);
         }
+        if matches!(pre.score.status, ScoreStatus::Approved | ScoreStatus::Failed) {
+            must(self.post.score.status == ScoreStatus::Running, "a task run starts its Score")?;
+        }
         let end = self.post.status(task);
         // A task sent back with a reason (by `run`, by `task run` itself when the task failed,
         // was rejected or conflicted, or by a failed post-merge check) must change its result:
@@ -232,6 +235,9 @@ impl Outcome<'_> {
             let mc = t.merge_commit.clone().unwrap_or_default();
             must(!known.is_some_and(|k| k.contains(&mc)), "a merge writes a new merge commit")?;
             must(self.post.score.landing.is_none(), "a merge voids the landing approval")?;
+            let last = self.post.tasks.values().all(|t| t.status == S::Merged);
+            let want = if last { ScoreStatus::Done } else { self.pre.score.status };
+            must(self.post.score.status == want, &format!("the merge left the Score {}", self.post.score.status))?;
         } else {
             must(
                 t.status == S::Conflict || self.pre.same_as(self.post),

@@ -80,11 +80,8 @@ pub fn can_land(score: &Score, tasks: &[Task], tip: &str) -> Result<(), Refusal>
 /// approval after this.
 pub fn landed(score: &mut Score, tasks: &[Task], tip: &str, commit: &str, now: Timestamp) -> Result<(), Refusal> {
     can_land(score, tasks, tip)?;
-    if matches!(score.status, ScoreStatus::Approved | ScoreStatus::Failed) {
-        // Its tasks were run and merged by hand (`task run`, `merge`), never by `run`, which
-        // is what starts a Score: it started with them.
-        score.transition(ScoreStatus::Running, now)?;
-    }
+    // A state written before `task run` started Scores may land one that never ran.
+    started(score, now)?;
     if score.status != ScoreStatus::Landed {
         score.transition(ScoreStatus::Landed, now)?;
     }
@@ -104,17 +101,28 @@ pub fn start_score(score: &mut Score, auto: bool, now: Timestamp) -> Result<bool
         score.transition(ScoreStatus::Approved, now)?;
         approved = true;
     }
-    if matches!(score.status, ScoreStatus::Approved | ScoreStatus::Failed) {
-        score.transition(ScoreStatus::Running, now)?;
-    }
+    started(score, now)?;
     Ok(approved)
 }
 
-/// Every task merged: a running Score is done.
-pub fn finish_score(score: &mut Score, tasks: &[Task], now: Timestamp) -> Result<bool, Refusal> {
-    if score.status != ScoreStatus::Running || !tasks.iter().all(|t| t.status == TaskStatus::Merged) {
+/// The first run of one of its tasks (by `run` or `task run`) starts an approved Score, and
+/// resumes a failed one. Returns whether it changed.
+pub(super) fn started(score: &mut Score, now: Timestamp) -> Result<bool, Refusal> {
+    if !matches!(score.status, ScoreStatus::Approved | ScoreStatus::Failed) {
         return Ok(false);
     }
+    score.transition(ScoreStatus::Running, now)?;
+    Ok(true)
+}
+
+/// Every task merged (`every_task_merged`): a Score that was started (or, in a state written before `task run` started Scores, approved) is
+/// done. Returns whether it changed.
+pub fn finish_score(score: &mut Score, every_task_merged: bool, now: Timestamp) -> Result<bool, Refusal> {
+    let startable = matches!(score.status, ScoreStatus::Approved | ScoreStatus::Failed);
+    if !every_task_merged || !(startable || score.status == ScoreStatus::Running) {
+        return Ok(false);
+    }
+    started(score, now)?;
     score.transition(ScoreStatus::Done, now)?;
     Ok(true)
 }

@@ -41,9 +41,9 @@ fn run<'a>(holder: &'a str) -> Start<'a> {
 fn a_pending_task_whose_dependencies_are_merged_starts_without_anyone_writing_ready() {
     let a = task("a", TaskStatus::Merged, &[]);
     let mut b = task("b", TaskStatus::Pending, &["a"]);
-    let s = score(ScoreStatus::Running);
+    let mut s = score(ScoreStatus::Running);
     let tasks = vec![a, b.clone()];
-    assert_eq!(start(&s, &tasks, &mut b, Liveness::Dead, run("p"), NOW), Ok(true));
+    assert_eq!(start(&mut s, &tasks, &mut b, Liveness::Dead, run("p"), NOW), Ok(true));
     assert_eq!(b.status, TaskStatus::Running);
     assert!(b.lease.is_some(), "a running task holds a lease");
 }
@@ -53,7 +53,7 @@ fn a_task_whose_dependencies_are_not_merged_is_refused_with_their_names() {
     let a = task("a", TaskStatus::Approved, &[]);
     let mut b = task("b", TaskStatus::Pending, &["a"]);
     let tasks = vec![a, b.clone()];
-    let err = start(&score(ScoreStatus::Running), &tasks, &mut b, Liveness::Dead, run("p"), NOW).unwrap_err();
+    let err = start(&mut score(ScoreStatus::Running), &tasks, &mut b, Liveness::Dead, run("p"), NOW).unwrap_err();
     assert_eq!(err, Refusal::NotReady { task: "s/b".into(), deps: vec!["a".into()] });
     assert!(err.hint().is_some());
 }
@@ -61,7 +61,7 @@ fn a_task_whose_dependencies_are_not_merged_is_refused_with_their_names() {
 #[test]
 fn a_draft_score_runs_nothing() {
     let mut t = task("a", TaskStatus::Pending, &[]);
-    let err = start(&score(ScoreStatus::Draft), &[t.clone()], &mut t, Liveness::Dead, run("p"), NOW).unwrap_err();
+    let err = start(&mut score(ScoreStatus::Draft), &[t.clone()], &mut t, Liveness::Dead, run("p"), NOW).unwrap_err();
     assert!(matches!(err, Refusal::PlanNotApproved { .. }), "{err}");
 }
 
@@ -71,12 +71,12 @@ fn a_live_lease_keeps_a_running_task_and_a_dead_one_is_taken_over() {
     let mut first = sample_attempt("p");
     first.outcome = AttemptOutcome::Running;
     t.attempts.push(first);
-    let s = score(ScoreStatus::Running);
-    let live = start(&s, &[t.clone()], &mut t.clone(), Liveness::Live, run("p"), NOW).unwrap_err();
+    let mut s = score(ScoreStatus::Running);
+    let live = start(&mut s, &[t.clone()], &mut t.clone(), Liveness::Live, run("p"), NOW).unwrap_err();
     assert!(matches!(live, Refusal::Running { .. }), "{live}");
     let foreign = release(&mut t.clone(), None, Liveness::Foreign, NOW).unwrap_err();
     assert!(matches!(foreign, Refusal::Running { .. }), "{foreign}");
-    start(&s, &[t.clone()], &mut t, Liveness::Dead, run("q"), NOW).expect("a dead run's task is taken over");
+    start(&mut s, &[t.clone()], &mut t, Liveness::Dead, run("q"), NOW).expect("a dead run's task is taken over");
     assert_eq!(t.attempts[0].outcome, AttemptOutcome::Interrupted);
     assert_eq!(t.claim.as_ref().map(|c| c.holder.as_str()), Some("q"));
 }
@@ -84,14 +84,36 @@ fn a_live_lease_keeps_a_running_task_and_a_dead_one_is_taken_over() {
 #[test]
 fn finish_ends_the_lease_and_moves_the_task() {
     let mut t = task("a", TaskStatus::Ready, &[]);
-    let s = score(ScoreStatus::Running);
-    start(&s, &[t.clone()], &mut t, Liveness::Dead, run("p"), NOW).expect("start");
+    let mut s = score(ScoreStatus::Running);
+    start(&mut s, &[t.clone()], &mut t, Liveness::Dead, run("p"), NOW).expect("start");
     assert_eq!(finish(&mut t, "r2", RunEnd::Failed("x".into()), NOW), Some(0));
     assert_eq!(t.status, TaskStatus::Failed);
     assert!(t.lease.is_none());
     rework(&mut t, "because", NOW).expect("a failed task is reworked");
     assert_eq!(t.status, TaskStatus::Ready);
     assert!(t.claim.is_none());
+}
+
+#[test]
+fn the_first_run_starts_an_approved_score_and_the_last_merge_finishes_it() {
+    let mut s = score(ScoreStatus::Approved);
+    let mut a = task("a", TaskStatus::Ready, &[]);
+    start(&mut s, &[a.clone()], &mut a, Liveness::Dead, run("p"), NOW).expect("start");
+    assert_eq!(s.status, ScoreStatus::Running, "a task run by hand starts its Score, as `run` does");
+    assert_eq!(finish_score(&mut s, false, NOW), Ok(false), "a task not merged keeps it running");
+    assert_eq!(s.status, ScoreStatus::Running);
+    assert_eq!(finish_score(&mut s, true, NOW), Ok(true));
+    assert_eq!(s.status, ScoreStatus::Done);
+    assert_eq!(finish_score(&mut s, true, NOW), Ok(false), "done once");
+
+    let mut failed = score(ScoreStatus::Failed);
+    assert_eq!(start_score(&mut failed, false, NOW), Ok(false));
+    assert_eq!(failed.status, ScoreStatus::Running, "a run resumes a failed Score");
+    let mut draft = score(ScoreStatus::Draft);
+    assert_eq!(finish_score(&mut draft, true, NOW), Ok(false), "a draft never finishes");
+    let mut old = score(ScoreStatus::Approved);
+    assert_eq!(finish_score(&mut old, true, NOW), Ok(true), "a Score no task run started still finishes");
+    assert_eq!(old.status, ScoreStatus::Done);
 }
 
 #[test]
@@ -141,7 +163,7 @@ fn an_undone_merge_goes_back_to_approved() {
 
 #[test]
 fn a_rework_takes_over_the_claim_another_clone_kept_and_a_live_claim_stays_refused() {
-    let s = score(ScoreStatus::Running);
+    let mut s = score(ScoreStatus::Running);
     let elsewhere = |status| {
         let mut t = task("a", status, &[]);
         t.claim("p", Some("other"), "op", Hlc::default(), NOW).expect("claim");
@@ -149,11 +171,11 @@ fn a_rework_takes_over_the_claim_another_clone_kept_and_a_live_claim_stays_refus
     };
     let mut rejected = elsewhere(TaskStatus::Rejected);
     let rejected_then = rejected.clone();
-    assert_eq!(start(&s, &[rejected_then], &mut rejected, Liveness::Dead, run("p"), NOW), Ok(true));
+    assert_eq!(start(&mut s, &[rejected_then], &mut rejected, Liveness::Dead, run("p"), NOW), Ok(true));
     let claim = rejected.claim.as_ref().expect("claimed");
     assert_eq!((claim.holder.as_str(), claim.clone.as_deref()), ("p", Some("c")));
 
     let mut ready = elsewhere(TaskStatus::Ready);
-    let err = start(&s, &[ready.clone()], &mut ready, Liveness::Dead, run("p"), NOW).unwrap_err();
+    let err = start(&mut s, &[ready.clone()], &mut ready, Liveness::Dead, run("p"), NOW).unwrap_err();
     assert!(matches!(err, Refusal::ClaimedElsewhere { .. }), "{err}");
 }
