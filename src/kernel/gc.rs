@@ -75,70 +75,18 @@ fn gc_score(store: &Store, score: &Score, dry_run: bool, pool: usize) -> Result<
     let mut report = ScoreGc {
         score: id.to_owned(),
         status: score.status.as_str().to_owned(),
-        skipped: None,
+        skipped: not_finished(score),
         worktrees: Vec::new(),
         refs: Vec::new(),
         archive: None,
         archive_ref: None,
     };
-    match score.status {
-        ScoreStatus::Landed | ScoreStatus::RolledBack | ScoreStatus::Failed => {}
-        ScoreStatus::Done => {
-            report.skipped = Some(format!("it is done but not landed: run `git maestro land {id}` first"));
-            return Ok(report);
-        }
-        other => {
-            report.skipped = Some(format!("it is {}, not finished", other.as_str()));
-            return Ok(report);
-        }
+    if report.skipped.is_some() {
+        return Ok(report);
     }
     report.worktrees = worktrees(store, score, dry_run, pool)?;
-    let mut checked_out = store.repo.checked_out_refs()?;
-    if dry_run {
-        // The worktrees a real run removes no longer hold their branches by then.
-        let going: Vec<String> = report
-            .worktrees
-            .iter()
-            .filter(|w| w.action != Action::Kept)
-            .map(|w| format!("refs/heads/maestro/{}", w.task.replacen('/', "/tasks/", 1)))
-            .collect();
-        checked_out.retain(|name| !going.contains(name));
-    }
-    let mut removable: Vec<(String, ObjectId)> = Vec::new();
-    for (name, tip) in store.repo.refs_under(&format!("refs/heads/maestro/{id}/"))? {
-        let rest = &name[format!("refs/heads/maestro/{id}/").len()..];
-        if rest != "integration" && !rest.starts_with("tasks/") {
-            continue;
-        }
-        if checked_out.contains(&name) {
-            let reason = "it is checked out in a worktree; switch that worktree away and run gc again".to_owned();
-            report.refs.push(RefFate { name, tip: tip.to_string(), action: Action::Kept, reason });
-        } else {
-            removable.push((name, tip));
-        }
-    }
-    let base = score.base.as_deref().and_then(|b| ObjectId::from_hex(b.as_bytes()).ok());
-    let trailer = format!("\nMaestro-Score: {id}\n");
-    let branch_tips: Vec<ObjectId> = removable.iter().map(|(_, t)| *t).collect();
-    for (name, tip) in store.repo.refs_under(layout::KEEP_PREFIX)? {
-        let older = match base {
-            Some(b) => store.repo.is_ancestor(tip, b)?,
-            None => false,
-        };
-        if older {
-            continue;
-        }
-        let mut ours = store.repo.commit_info(tip).is_ok_and(|c| format!("\n{}\n", c.message).contains(&trailer));
-        for b in &branch_tips {
-            if ours {
-                break;
-            }
-            ours = store.repo.is_ancestor(tip, *b)?;
-        }
-        if ours {
-            removable.push((name, tip));
-        }
-    }
+    let mut removable = branches(store, id, &mut report, dry_run)?;
+    removable.extend(keep_refs(store, score, &removable)?);
     if removable.is_empty() {
         return Ok(report);
     }
@@ -166,6 +114,81 @@ fn gc_score(store: &Store, score: &Score, dry_run: bool, pool: usize) -> Result<
         report.refs.push(RefFate { name, tip: tip.to_string(), action, reason });
     }
     Ok(report)
+}
+
+/// Why gc leaves `score` alone, unless it landed, was rolled back or failed.
+fn not_finished(score: &Score) -> Option<String> {
+    match score.status {
+        ScoreStatus::Landed | ScoreStatus::RolledBack | ScoreStatus::Failed => None,
+        ScoreStatus::Done => Some(format!("it is done but not landed: run `git maestro land {}` first", score.id)),
+        other => Some(format!("it is {}, not finished", other.as_str())),
+    }
+}
+
+/// The Score's branches gc may remove, with their tips; one checked out in a worktree is
+/// reported kept. A dry run counts the worktrees in `report` it would remove as gone.
+fn branches(
+    store: &Store,
+    id: &str,
+    report: &mut ScoreGc,
+    dry_run: bool,
+) -> Result<Vec<(String, ObjectId)>, KernelError> {
+    let mut checked_out = store.repo.checked_out_refs()?;
+    if dry_run {
+        // The worktrees a real run removes no longer hold their branches by then.
+        let going: Vec<String> = report
+            .worktrees
+            .iter()
+            .filter(|w| w.action != Action::Kept)
+            .map(|w| format!("refs/heads/maestro/{}", w.task.replacen('/', "/tasks/", 1)))
+            .collect();
+        checked_out.retain(|name| !going.contains(name));
+    }
+    let prefix = format!("refs/heads/maestro/{id}/");
+    let mut removable = Vec::new();
+    for (name, tip) in store.repo.refs_under(&prefix)? {
+        let rest = &name[prefix.len()..];
+        if rest != "integration" && !rest.starts_with("tasks/") {
+            continue;
+        }
+        if checked_out.contains(&name) {
+            let reason = "it is checked out in a worktree; switch that worktree away and run gc again".to_owned();
+            report.refs.push(RefFate { name, tip: tip.to_string(), action: Action::Kept, reason });
+        } else {
+            removable.push((name, tip));
+        }
+    }
+    Ok(removable)
+}
+
+/// The keep refs of the Score's history: reachable from one of its `branches` going, or
+/// carrying its `Maestro-Score` trailer, and not older than its base.
+fn keep_refs(
+    store: &Store,
+    score: &Score,
+    branches: &[(String, ObjectId)],
+) -> Result<Vec<(String, ObjectId)>, KernelError> {
+    let base = score.base.as_deref().and_then(|b| ObjectId::from_hex(b.as_bytes()).ok());
+    let trailer = format!("\nMaestro-Score: {}\n", score.id);
+    let mut out = Vec::new();
+    for (name, tip) in store.repo.refs_under(layout::KEEP_PREFIX)? {
+        if let Some(b) = base
+            && store.repo.is_ancestor(tip, b)?
+        {
+            continue;
+        }
+        let mut ours = store.repo.commit_info(tip).is_ok_and(|c| format!("\n{}\n", c.message).contains(&trailer));
+        for (_, b) in branches {
+            if ours {
+                break;
+            }
+            ours = store.repo.is_ancestor(tip, *b)?;
+        }
+        if ours {
+            out.push((name, tip));
+        }
+    }
+    Ok(out)
 }
 
 /// The Score's task worktrees (clean ones only) and scratch worktrees.

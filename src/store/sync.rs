@@ -119,91 +119,126 @@ pub fn sync(store: &Store, remote: &str, verify: Verify<'_>, also_fetch: &[Strin
     refspecs.extend_from_slice(also_fetch);
     for round in 1..=MAX_ROUNDS {
         report.rounds = round;
-        let present = repo.fetch_if_present(remote, &refspecs)?;
-        let theirs = if present { repo.read_ref(&fetched_ref(remote))? } else { None };
-        let seen = repo.read_ref(&seen_ref(remote))?;
-        let ours = store.tip()?;
-        // A state already seen there, or already here, was checked before; of another, what
-        // changed since the state seen there last, which was checked then.
-        let unchecked = theirs.filter(|t| Some(*t) != seen && Some(*t) != ours);
-        // How the two states relate, from one walk of their histories, made meanwhile.
-        let pair = ours.zip(theirs).filter(|(ours, theirs)| ours != theirs);
-        let (base, problems) =
-            repo.merge_base_beside(pair, || unchecked.map(|theirs| check_fetched(store, theirs, seen)).transpose());
-        let base = base?;
-        if let (Some(theirs), Some(seen)) = (theirs, seen)
-            && !descends(repo, theirs, seen, base)?
-        {
-            return Err(quarantine(store, remote, seen, theirs));
-        }
-        if let (Some(theirs), Some(problem)) = (theirs, problems?.and_then(|p| p.into_iter().next())) {
-            let quarantine = keep_aside(store, remote, theirs, "refused")?;
-            return Err(SyncError::Unreadable { remote: remote.to_owned(), problem, quarantine });
-        }
-        let push_from = match (ours, theirs) {
-            (None, None) => return Err(SyncError::NothingToSync(remote.to_owned())),
-            (Some(ours), Some(theirs)) if ours == theirs => {
-                report.action = or(report.action, "up-to-date");
-                None
-            }
-            (None, Some(theirs)) => {
-                if !move_ref(store, STATE_REF, None, theirs, "sync: adopt the remote state", &mut report.notices)? {
-                    continue;
+        let f = fetch(store, remote, &refspecs)?;
+        let local = match join(store, remote, &f, &mut report)? {
+            Next::Again => continue,
+            Next::Push(local) => local,
+            Next::Settled => {
+                if let Some(theirs) = f.theirs {
+                    set_seen(store, remote, f.seen, theirs, &mut report.notices)?;
                 }
-                report.action = "adopted";
-                None
-            }
-            (Some(ours), Some(theirs)) if base == Some(ours) => {
-                if !move_ref(store, STATE_REF, Some(ours), theirs, "sync: fast-forward", &mut report.notices)? {
-                    continue;
-                }
-                report.action = or(report.action, "fast-forward");
-                None
-            }
-            (Some(ours), Some(theirs)) if base != Some(theirs) => {
-                if base.is_none() {
-                    if !is_fresh(store, ours)? {
-                        return Err(SyncError::Unrelated(remote.to_owned()));
-                    }
-                    // A state `init` just made here gives way to the shared one.
-                    let adopt = "sync: adopt the remote state";
-                    if !move_ref(store, STATE_REF, Some(ours), theirs, adopt, &mut report.notices)? {
-                        continue;
-                    }
-                    report.action = "adopted";
-                    None
-                } else {
-                    let merged = merge_into(store, remote, theirs, (ours, base), &mut report)?;
-                    report.action = "merged";
-                    Some(merged)
-                }
-            }
-            (Some(ours), _) => {
-                report.action = or(report.action, "pushed");
-                Some(ours)
+                report.after = tip_hex(store)?;
+                return Ok(report);
             }
         };
-        let Some(local) = push_from else {
-            if let Some(theirs) = theirs {
-                set_seen(store, remote, seen, theirs, &mut report.notices)?;
-            }
-            report.after = tip_hex(store)?;
-            return Ok(report);
-        };
-        verify(store, local, theirs).map_err(|reason| SyncError::Refused { remote: remote.to_owned(), reason })?;
+        verify(store, local, f.theirs).map_err(|reason| SyncError::Refused { remote: remote.to_owned(), reason })?;
         if repo.push_if_fast_forward(remote, &format!("{local}:{STATE_REF}"))? {
-            set_seen(store, remote, seen, local, &mut report.notices)?;
+            set_seen(store, remote, f.seen, local, &mut report.notices)?;
             report.pushed = true;
             report.after = tip_hex(store)?;
             return Ok(report);
         }
-        if let Some(theirs) = theirs {
-            set_seen(store, remote, seen, theirs, &mut report.notices)?;
+        if let Some(theirs) = f.theirs {
+            set_seen(store, remote, f.seen, theirs, &mut report.notices)?;
         }
         // Others are pushing too: back off a little, more each round, so they spread out.
         std::thread::sleep(std::time::Duration::from_millis(fastrand::u64(20..=100) * u64::from(round)));
     }
     Err(SyncError::Busy { remote: remote.to_owned(), rounds: MAX_ROUNDS })
+}
+
+/// One round's fetch: the remote's state (`theirs`), what was last seen there, the local
+/// state, and the merge base of the two.
+struct Fetched {
+    theirs: Option<ObjectId>,
+    seen: Option<ObjectId>,
+    ours: Option<ObjectId>,
+    base: Option<ObjectId>,
+}
+
+/// What a round does after its fetch.
+enum Next {
+    /// A ref moved meanwhile: another round.
+    Again,
+    /// The local state holds the remote's: nothing to push.
+    Settled,
+    /// Push this local state.
+    Push(ObjectId),
+}
+
+/// Fetch the remote's state and check it: it must descend from what was seen there last (or
+/// it is quarantined), and what changed in it must read (or it is kept aside).
+fn fetch(store: &Store, remote: &str, refspecs: &[String]) -> Result<Fetched, SyncError> {
+    let repo = &store.repo;
+    let present = repo.fetch_if_present(remote, refspecs)?;
+    let theirs = if present { repo.read_ref(&fetched_ref(remote))? } else { None };
+    let seen = repo.read_ref(&seen_ref(remote))?;
+    let ours = store.tip()?;
+    // A state already seen there, or already here, was checked before; of another, what
+    // changed since the state seen there last, which was checked then.
+    let unchecked = theirs.filter(|t| Some(*t) != seen && Some(*t) != ours);
+    // How the two states relate, from one walk of their histories, made meanwhile.
+    let pair = ours.zip(theirs).filter(|(ours, theirs)| ours != theirs);
+    let (base, problems) =
+        repo.merge_base_beside(pair, || unchecked.map(|theirs| check_fetched(store, theirs, seen)).transpose());
+    let base = base?;
+    if let (Some(theirs), Some(seen)) = (theirs, seen)
+        && !descends(repo, theirs, seen, base)?
+    {
+        return Err(quarantine(store, remote, seen, theirs));
+    }
+    if let (Some(theirs), Some(problem)) = (theirs, problems?.and_then(|p| p.into_iter().next())) {
+        let quarantine = keep_aside(store, remote, theirs, "refused")?;
+        return Err(SyncError::Unreadable { remote: remote.to_owned(), problem, quarantine });
+    }
+    Ok(Fetched { theirs, seen, ours, base })
+}
+
+/// Bring the fetched state into the local one: adopt it, fast-forward to it, or merge it.
+fn join(store: &Store, remote: &str, f: &Fetched, report: &mut Report) -> Result<Next, SyncError> {
+    let notices = &mut report.notices;
+    let next = match (f.ours, f.theirs) {
+        (None, None) => return Err(SyncError::NothingToSync(remote.to_owned())),
+        (Some(ours), Some(theirs)) if ours == theirs => {
+            report.action = or(report.action, "up-to-date");
+            Next::Settled
+        }
+        (None, Some(theirs)) => {
+            if !move_ref(store, STATE_REF, None, theirs, "sync: adopt the remote state", notices)? {
+                return Ok(Next::Again);
+            }
+            report.action = "adopted";
+            Next::Settled
+        }
+        (Some(ours), Some(theirs)) if f.base == Some(ours) => {
+            if !move_ref(store, STATE_REF, Some(ours), theirs, "sync: fast-forward", notices)? {
+                return Ok(Next::Again);
+            }
+            report.action = or(report.action, "fast-forward");
+            Next::Settled
+        }
+        (Some(ours), Some(theirs)) if f.base.is_none() => {
+            if !is_fresh(store, ours)? {
+                return Err(SyncError::Unrelated(remote.to_owned()));
+            }
+            // A state `init` just made here gives way to the shared one.
+            if !move_ref(store, STATE_REF, Some(ours), theirs, "sync: adopt the remote state", notices)? {
+                return Ok(Next::Again);
+            }
+            report.action = "adopted";
+            Next::Settled
+        }
+        (Some(ours), Some(theirs)) if f.base != Some(theirs) => {
+            let merged = merge_into(store, remote, theirs, (ours, f.base), report)?;
+            report.action = "merged";
+            Next::Push(merged)
+        }
+        (Some(ours), _) => {
+            report.action = or(report.action, "pushed");
+            Next::Push(ours)
+        }
+    };
+    Ok(next)
 }
 
 /// The problems of the records that changed in `theirs` since `seen`.

@@ -487,17 +487,11 @@ fn leases(reading: &Reading<'_>, report: &mut Report, task: &Task) {
 /// How I4 names a run's result commit.
 const ATTEMPT_RESULT: &str = "the result of run";
 
-/// I4: every commit the state names exists and is reachable from a ref. A run's result that
-/// another clone made and never shared is not required here.
-fn reachable(
-    reading: &Reading<'_>,
-    report: &mut Report,
+/// Every commit the state names, once, with what names it first: (subject, label).
+fn named_commits(
     scores: &[(Score, Vec<Task>)],
     decisions: &[crate::model::Decision],
-    branches: &[Branch],
-) -> store::Result<()> {
-    let repo = &reading.store.repo;
-    // Each commit once, with what names it first (subject, label).
+) -> BTreeMap<String, (String, String)> {
     let mut named: BTreeMap<String, (String, String)> = BTreeMap::new();
     let mut name = |commit: &str, subject: &str, label: String| {
         named.entry(commit.to_owned()).or_insert_with(|| (subject.to_owned(), label));
@@ -528,13 +522,24 @@ fn reachable(
     }
     for d in decisions {
         if let Some(commit) = &d.commit {
-            name(
-                commit,
-                &format!("decision {}", d.id),
-                format!("the commit of decision {} ({})", d.id, d.kind.as_str()),
-            );
+            let label = format!("the commit of decision {} ({})", d.id, d.kind.as_str());
+            name(commit, &format!("decision {}", d.id), label);
         }
     }
+    named
+}
+
+/// I4: every commit the state names exists and is reachable from a ref. A run's result that
+/// another clone made and never shared is not required here.
+fn reachable(
+    reading: &Reading<'_>,
+    report: &mut Report,
+    scores: &[(Score, Vec<Task>)],
+    decisions: &[crate::model::Decision],
+    branches: &[Branch],
+) -> store::Result<()> {
+    let repo = &reading.store.repo;
+    let named = named_commits(scores, decisions);
     let mut roots: HashSet<ObjectId> = reading.overlay.values().copied().collect();
     for prefix in ["refs/heads/", "refs/tags/", "refs/remotes/", layout::KEEP_PREFIX, layout::ARCHIVE_PREFIX] {
         roots.extend(repo.ref_tips(prefix)?);
