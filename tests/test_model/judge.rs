@@ -336,6 +336,10 @@ impl Outcome<'_> {
                 must(post.claimed_elsewhere(id), &format!("run left {id} running"))?;
             }
         }
+        let merged = post.tasks.values().all(|t| t.status == S::Merged);
+        if self.ok && merged && pre.score.status != ScoreStatus::Landed {
+            must(post.score.status == ScoreStatus::Done, &format!("run left a Score {}", post.score.status))?;
+        }
         Ok(())
     }
 }
