@@ -9,8 +9,9 @@
 //! - every other field is last-writer-wins on the records' hybrid clocks, ties by op id.
 //!
 //! A claim decides more than itself: when two machines claimed a task apart, the claim pushed
-//! first wins (a merge made under a claim always does), and the task's run fields (status,
-//! rework, …) come from the winner's side; the loser's running attempts end as interrupted.
+//! first wins (a merge made under a claim always does, and a revert of it beats the merge it
+//! reverts), and the task's run fields (status, rework, …) come from the winner's side; the
+//! loser's running attempts end as interrupted.
 //! Whatever a rule settled by setting a value aside is recorded in the record's `[sync]`
 //! conflicts. The result depends only on the three inputs and, for claims made apart only, on
 //! which side is the remote's (`b`): everything else is symmetric.
@@ -337,7 +338,7 @@ pub(super) fn merge_tables(kind: Kind, base: Option<&Table>, a: &Table, b: &Tabl
 }
 
 /// When the sides disagree on a task's claim, the side whose holder fields (claim, status, …)
-/// the merge takes, whole: a side that merged the task (a merge is not taken back); else the
+/// the merge takes, whole: the side later in the task's merges ([`merge_side`]); else the
 /// side that changed the claim, when the other kept the old one (what the other did, it did
 /// under a claim that is gone); else, both claimed apart, `b`: the side being merged in, which
 /// sync fetched from the remote, so its claim was pushed first and is confirmed (DESIGN §8).
@@ -346,11 +347,8 @@ fn holder_side(base: Option<&Table>, a: &Table, b: &Table) -> Option<Side> {
     if a_claim == b_claim {
         return None;
     }
-    let merged = |t: &Table| matches!(t.get("status").and_then(Value::as_str), Some("merged" | "reverted"));
-    match (merged(a), merged(b)) {
-        (true, false) => return Some(Side::A),
-        (false, true) => return Some(Side::B),
-        _ => {}
+    if let Some(side) = merge_side(base, a, b) {
+        return Some(side);
     }
     match (a_claim == base_claim, b_claim == base_claim) {
         (true, _) => Some(Side::B),
@@ -358,6 +356,32 @@ fn holder_side(base: Option<&Table>, a: &Table, b: &Table) -> Option<Side> {
         _ if b_claim.is_none() => Some(Side::A),
         _ => Some(Side::B),
     }
+}
+
+/// The side later in the task's merges, whose holder fields win whatever the claims say: its
+/// integration branch moved with them. A side that merged the task anew (a merge commit the
+/// base does not hold): a merge is not taken back. Of two sides holding the same merge, one
+/// that went past it (reverted it, and maybe ran the task again since): a revert comes after
+/// the merge it reverts. Failing both, a side that merged or reverted the task, against one
+/// that did neither.
+fn merge_side(base: Option<&Table>, a: &Table, b: &Table) -> Option<Side> {
+    fn merge(t: Option<&Table>) -> Option<&Value> {
+        t.and_then(|t| t.get("merge_commit"))
+    }
+    fn status(t: &Table) -> Option<&str> {
+        t.get("status").and_then(Value::as_str)
+    }
+    let (o, x, y) = (merge(base), merge(Some(a)), merge(Some(b)));
+    let rules = [
+        (x.is_some() && x != o, y.is_some() && y != o),
+        (x.is_some() && x == y && status(a) != Some("merged"), x.is_some() && x == y && status(b) != Some("merged")),
+        (matches!(status(a), Some("merged" | "reverted")), matches!(status(b), Some("merged" | "reverted"))),
+    ];
+    rules.into_iter().find_map(|rule| match rule {
+        (true, false) => Some(Side::A),
+        (false, true) => Some(Side::B),
+        _ => None,
+    })
 }
 
 /// The loser's attempts that the winner never saw, still running, end as interrupted.

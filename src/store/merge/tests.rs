@@ -345,10 +345,48 @@ fn holder_fields_follow_the_claim_and_a_merge_is_never_taken_back() {
     }
     // Had alice merged it already, her side stays whole, whichever side is pushed.
     went_on.status = TaskStatus::Merged;
+    went_on.merge_commit = Some("m1".into());
     for (a, b) in [(&taken, &went_on), (&went_on, &taken)] {
         let m = merge_typed(path, &base, a, b);
         assert_eq!(m.claim.as_ref().map(|c| c.holder.as_str()), Some("alice"));
         assert_eq!(m.status, TaskStatus::Merged);
+    }
+}
+
+#[test]
+fn a_revert_outlives_the_merge_it_reverts_whoever_changed_the_claim() {
+    let path = "scores/s/tasks/t.toml";
+    // Base: merged as m1 under alice's claim. One side reverted it (and its integration branch
+    // moved); the other released alice's claim of the merged task.
+    let mut base = task_with_claim("alice", "op-a", 1_000);
+    base.status = TaskStatus::Merged;
+    base.merge_commit = Some("m1".into());
+    let mut reverted = base.clone();
+    reverted.status = TaskStatus::Reverted;
+    let mut released = base.clone();
+    released.claim = None;
+    for (a, b) in [(&reverted, &released), (&released, &reverted)] {
+        let m = merge_typed(path, &base, a, b);
+        assert_eq!(m.status, TaskStatus::Reverted, "the revert stays");
+    }
+    // The reverted side went on: reworked (its claim dropped) and running again under bob.
+    let mut again = task_with_claim("bob", "op-b", 3_000);
+    again.status = TaskStatus::Running;
+    again.merge_commit = Some("m1".into());
+    let mut passed = base.clone();
+    passed.passed = vec!["checks".into()];
+    for (a, b) in [(&again, &passed), (&passed, &again)] {
+        let m = merge_typed(path, &base, a, b);
+        assert_eq!(m.status, TaskStatus::Running, "the run after the revert stays");
+        assert_eq!(m.claim.as_ref().map(|c| c.holder.as_str()), Some("bob"));
+    }
+    // Merged anew as m2 after the revert: that merge wins over a side still at the revert.
+    let mut merged_again = again.clone();
+    merged_again.status = TaskStatus::Merged;
+    merged_again.merge_commit = Some("m2".into());
+    for (a, b) in [(&merged_again, &reverted), (&reverted, &merged_again)] {
+        let m = merge_typed(path, &base, a, b);
+        assert_eq!((m.status, m.merge_commit.as_deref()), (TaskStatus::Merged, Some("m2")));
     }
 }
 
