@@ -358,12 +358,15 @@ fn holder_side(base: Option<&Table>, a: &Table, b: &Table) -> Option<Side> {
     }
 }
 
-/// The side later in the task's merges, whose holder fields win whatever the claims say: its
-/// integration branch moved with them. A side that merged the task anew (a merge commit the
-/// base does not hold): a merge is not taken back. Of two sides holding the same merge, one
-/// that went past it (reverted it, and maybe ran the task again since): a revert comes after
-/// the merge it reverts. Failing both, a side that merged or reverted the task, against one
-/// that did neither.
+/// The side whose holder fields win whatever the claims say, because its integration branch
+/// moved with them, and sync joins the two branches:
+/// 1. a side that merged the task anew (a merge commit the base does not hold), against one
+///    that did not: a merge is not taken back;
+/// 2. both merged it anew, apart: a side still merged, against one that reverted its own
+///    merge since, as the joined branch holds the first's merge unreverted;
+/// 3. both hold the same merge: a side that went past it (reverted it, and maybe ran the task
+///    again since), as a revert comes after the merge it reverts;
+/// 4. a side that merged or reverted the task, against one that did neither.
 fn merge_side(base: Option<&Table>, a: &Table, b: &Table) -> Option<Side> {
     fn merge(t: Option<&Table>) -> Option<&Value> {
         t.and_then(|t| t.get("merge_commit"))
@@ -372,9 +375,13 @@ fn merge_side(base: Option<&Table>, a: &Table, b: &Table) -> Option<Side> {
         t.get("status").and_then(Value::as_str)
     }
     let (o, x, y) = (merge(base), merge(Some(a)), merge(Some(b)));
+    let (new_x, new_y) = (x.is_some() && x != o, y.is_some() && y != o);
+    let (apart, same) = (new_x && new_y && x != y, x.is_some() && x == y);
+    let merged = (status(a) == Some("merged"), status(b) == Some("merged"));
     let rules = [
-        (x.is_some() && x != o, y.is_some() && y != o),
-        (x.is_some() && x == y && status(a) != Some("merged"), x.is_some() && x == y && status(b) != Some("merged")),
+        (new_x, new_y),
+        (apart && merged.0, apart && merged.1),
+        (same && !merged.0, same && !merged.1),
         (matches!(status(a), Some("merged" | "reverted")), matches!(status(b), Some("merged" | "reverted"))),
     ];
     rules.into_iter().find_map(|rule| match rule {

@@ -388,6 +388,15 @@ fn a_revert_outlives_the_merge_it_reverts_whoever_changed_the_claim() {
         let m = merge_typed(path, &base, a, b);
         assert_eq!((m.status, m.merge_commit.as_deref()), (TaskStatus::Merged, Some("m2")));
     }
+    // Both merged it anew apart, as m2 and m3, and one reverted its own merge since: the joined
+    // integration branch holds m2 unreverted, so the task is merged as m2.
+    let mut other = task_with_claim("carol", "op-c", 4_000);
+    other.status = TaskStatus::Reverted;
+    other.merge_commit = Some("m3".into());
+    for (a, b) in [(&merged_again, &other), (&other, &merged_again)] {
+        let m = merge_typed(path, &base, a, b);
+        assert_eq!((m.status, m.merge_commit.as_deref()), (TaskStatus::Merged, Some("m2")));
+    }
 }
 
 #[test]
