@@ -94,7 +94,15 @@ fn a_score_worked_by_single_commands_runs_and_is_done_as_under_run() {
     env.run(&dir, &["approve", "d/t0"]).success();
     env.run(&dir, &["merge", "d/t0"]).success();
     assert_eq!(score_json(&env, &dir)["status"], "running", "t1 is not merged yet");
-    run_and_merge(&env, &dir, "t1");
+    env.run(&dir, &["task", "run", "d/t1"]).success();
+    env.run(&dir, &["approve", "d/t1"]).success();
+    let last = env.run(&dir, &["merge", "d/t1"]).success();
+    assert!(last.stdout.contains("d  done: every task is merged"), "{}", last.render());
+    assert!(
+        last.stderr.contains("Hint: land it with `git maestro approve d` and `git maestro land d`"),
+        "{}",
+        last.render()
+    );
     assert_eq!(score_json(&env, &dir)["status"], "done", "its last merge finishes it");
     let status = env.run(&dir, &["status", "--json"]).success().json();
     assert_eq!(status[0]["status"], "done", "{status:#}");

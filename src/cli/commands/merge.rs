@@ -4,6 +4,7 @@ use crate::approval::{self, Integrated};
 use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
+use crate::model::ScoreStatus;
 use crate::model::lifecycle::SentBack;
 
 #[derive(Debug, clap::Args)]
@@ -22,6 +23,11 @@ pub fn cmd_merge(ctx: &Context, args: &MergeArgs) -> CommandResult {
     let commit = merged(&score, &task, outcome)?;
     if !ctx.ui.json {
         ctx.ui.line(format!("{score}/{task}  merged  {}", &commit[..12]))?;
+        // Its last merge finished the Score.
+        if crate::store::score(&store.view()?, &score)?.status == ScoreStatus::Done {
+            ctx.ui.line(format!("{score}  done: every task is merged"))?;
+            ctx.ui.hint(format!("land it with `git maestro approve {score}` and `git maestro land {score}`"));
+        }
     }
     Ok(())
 }
