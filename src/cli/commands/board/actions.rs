@@ -115,14 +115,16 @@ impl Jobs {
     }
 }
 
-/// What to show of a child that ended: a merge's last line (its result or its error), a
-/// retry's exit; where its output is.
+/// What to show of a child that ended: a merge's result line (`<score>/<task>  merged  …`;
+/// a line saying the Score is done may follow it, which the board shows anyway), or its last
+/// line (its error); a retry's exit; where its output is.
 fn ended(r: &Running, status: std::process::ExitStatus) -> String {
     let how = status.code().map_or_else(|| status.to_string(), |c| format!("exit {c}"));
-    let last = std::fs::read_to_string(&r.log)
-        .ok()
-        .and_then(|text| text.lines().rev().find(|l| !l.trim().is_empty()).map(|l| field(l).into_owned()));
-    match (r.job, last) {
+    let text = std::fs::read_to_string(&r.log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let result = format!("{}  merged  ", r.address);
+    let line = lines.iter().find(|l| l.starts_with(&result)).or(lines.last()).map(|l| field(l).into_owned());
+    match (r.job, line) {
         (Job::Merge, Some(last)) if status.success() => last,
         (Job::Merge, Some(last)) => {
             format!("merge of {} failed ({how}): {last}; its output is in {}", r.address, r.log.display())
