@@ -109,6 +109,18 @@ fn a_score_worked_by_single_commands_runs_and_is_done_as_under_run() {
     env.run(&dir, &["approve", "d"]).success();
     env.run(&dir, &["land", "d"]).success();
     assert_eq!(score_json(&env, &dir)["status"], "landed");
+
+    // t1 rolled back, and the revert landed: a rework of t1 makes the Score run again, and
+    // its merge finishes it.
+    env.run(&dir, &["rollback", "d/t1"]).success();
+    env.run(&dir, &["approve", "d"]).success();
+    env.run(&dir, &["land", "d"]).success();
+    assert_eq!(score_json(&env, &dir)["status"], "landed");
+    env.run(&dir, &["task", "run", "d/t1"]).success();
+    assert_eq!(score_json(&env, &dir)["status"], "running", "a landed Score whose task runs again is running");
+    env.run(&dir, &["approve", "d/t1"]).success();
+    env.run(&dir, &["merge", "d/t1"]).success();
+    assert_eq!(score_json(&env, &dir)["status"], "done");
 }
 
 #[test]

@@ -170,9 +170,7 @@ impl Outcome<'_> {
         if let Some(why) = why {
             return self.refused(why);
         }
-        if matches!(pre.score.status, ScoreStatus::Approved | ScoreStatus::Failed) {
-            must(self.post.score.status == ScoreStatus::Running, "a task run starts its Score")?;
-        }
+        must(self.post.score.status == ScoreStatus::Running, "a task that runs makes its Score run")?;
         let end = self.post.status(task);
         // A task sent back with a reason (by `run`, by `task run` itself when the task failed,
         // was rejected or conflicted, or by a failed post-merge check) must change its result:
@@ -337,8 +335,11 @@ impl Outcome<'_> {
             }
         }
         let merged = post.tasks.values().all(|t| t.status == S::Merged);
-        if self.ok && merged && pre.score.status != ScoreStatus::Landed {
-            must(post.score.status == ScoreStatus::Done, &format!("run left a Score {}", post.score.status))?;
+        let started = post.tasks.iter().any(|(id, t)| t.attempts.len() > pre.tasks[id].attempts.len());
+        let want =
+            if pre.score.status == ScoreStatus::Landed && !started { ScoreStatus::Landed } else { ScoreStatus::Done };
+        if self.ok && merged {
+            must(post.score.status == want, &format!("run left a Score {}, not {want}", post.score.status))?;
         }
         Ok(())
     }

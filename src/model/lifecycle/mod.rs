@@ -163,7 +163,7 @@ pub struct Start<'a> {
 /// Start a run of `task`: claim it, move it to `running`, open the attempt and take the lease.
 /// A task whose previous run died is taken over (its attempt is recorded as interrupted).
 /// A task whose last result conflicted starts on a fresh branch (see [`fresh_branch`]);
-/// its conflicts are cleared. The Score starts with its first task ([`score::started`]).
+/// its conflicts are cleared. The Score runs while a task does (`score::task_started`).
 /// Returns whether the claim is new (an assignment decision is due).
 pub fn start(
     score: &mut Score,
@@ -201,7 +201,7 @@ pub fn start(
     task.conflicts.clear();
     task.attempts.push(run.attempt);
     task.lease = Some(run.lease);
-    score::started(score, now)?;
+    score::task_started(score, now)?;
     Ok(claimed)
 }
 

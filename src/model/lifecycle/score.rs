@@ -105,9 +105,8 @@ pub fn start_score(score: &mut Score, auto: bool, now: Timestamp) -> Result<bool
     Ok(approved)
 }
 
-/// The first run of one of its tasks (by `run` or `task run`) starts an approved Score, and
-/// resumes a failed one. Returns whether it changed.
-pub(super) fn started(score: &mut Score, now: Timestamp) -> Result<bool, Refusal> {
+/// `run` starts an approved Score, and resumes a failed one. Returns whether it changed.
+fn started(score: &mut Score, now: Timestamp) -> Result<bool, Refusal> {
     if !matches!(score.status, ScoreStatus::Approved | ScoreStatus::Failed) {
         return Ok(false);
     }
@@ -115,8 +114,19 @@ pub(super) fn started(score: &mut Score, now: Timestamp) -> Result<bool, Refusal
     Ok(true)
 }
 
-/// Every task merged (`every_task_merged`): a Score that was started (or, in a state written before `task run` started Scores, approved) is
-/// done. Returns whether it changed.
+/// A task of the Score starts a run (by `run` or `task run`): the Score is running, whatever
+/// it was since its plan was approved. A done, landed or rolled-back Score whose task runs
+/// again (a rework of a reverted task) is no longer finished. Returns whether it changed.
+pub(super) fn task_started(score: &mut Score, now: Timestamp) -> Result<bool, Refusal> {
+    if matches!(score.status, ScoreStatus::Draft | ScoreStatus::Running) {
+        return Ok(false);
+    }
+    score.transition(ScoreStatus::Running, now)?;
+    Ok(true)
+}
+
+/// Every task merged (`every_task_merged`): a running Score is done; so is one a state written
+/// before `task run` started Scores left approved or failed. Returns whether it changed.
 pub fn finish_score(score: &mut Score, every_task_merged: bool, now: Timestamp) -> Result<bool, Refusal> {
     let startable = matches!(score.status, ScoreStatus::Approved | ScoreStatus::Failed);
     if !every_task_merged || !(startable || score.status == ScoreStatus::Running) {

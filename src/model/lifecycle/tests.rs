@@ -114,6 +114,14 @@ fn the_first_run_starts_an_approved_score_and_the_last_merge_finishes_it() {
     let mut old = score(ScoreStatus::Approved);
     assert_eq!(finish_score(&mut old, true, NOW), Ok(true), "a Score no task run started still finishes");
     assert_eq!(old.status, ScoreStatus::Done);
+    let mut landed = score(ScoreStatus::Landed);
+    assert_eq!(start_score(&mut landed, false, NOW), Ok(false), "`run` of a landed Score leaves it landed");
+    assert_eq!(landed.status, ScoreStatus::Landed);
+    for status in [ScoreStatus::Done, ScoreStatus::Landed, ScoreStatus::RolledBack] {
+        let (mut s, mut again) = (score(status), task("a", TaskStatus::Reverted, &[]));
+        start(&mut s, &[again.clone()], &mut again, Liveness::Dead, run("p"), NOW).expect("rework");
+        assert_eq!(s.status, ScoreStatus::Running, "a {status} Score whose task runs again is running");
+    }
 }
 
 #[test]
