@@ -124,6 +124,20 @@ fn a_score_worked_by_single_commands_runs_and_is_done_as_under_run() {
 }
 
 #[test]
+fn a_task_record_gone_from_the_state_is_not_merged_and_the_others_still_merge() {
+    let env = TestEnv::new();
+    let dir = approved(&env, false);
+    env.run(&dir, &["task", "run", "d/t0"]).success();
+    env.run(&dir, &["approve", "d/t0"]).success();
+    // t1's record is gone (a hand edit of the state): the Score still lists it.
+    env.rewrite_state(&dir, &[], &[&git_maestro::store::layout::task_file("d", "t1")]);
+    let merge = env.run(&dir, &["merge", "d/t0"]).success();
+    assert!(!merge.stdout.contains("done"), "{}", merge.render());
+    let score = env.git(&dir, &["show", "refs/maestro/state:scores/d/score.toml"]).success_git();
+    assert!(score.contains("status = \"running\""), "a task not there is not merged:\n{score}");
+}
+
+#[test]
 fn task_run_on_a_draft_score_whose_plan_a_human_must_approve_is_refused_and_changes_nothing() {
     let env = TestEnv::new();
     let dir = planned(&env, false);

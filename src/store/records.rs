@@ -174,14 +174,14 @@ pub fn score_with_task_and_deps(r: &impl Read, id: &str, task: &str) -> Result<(
     Ok((score, tasks))
 }
 
-/// Whether every task of `score` is merged; a task that does not read is not. It looks from
-/// the last task, where the tasks that depend on others usually are: while one is not merged,
-/// a merge finds it without reading the whole of a big Score.
+/// Whether every task of `score` is merged; a task that does not read, or is missing, is not.
+/// It looks from the last task, where the tasks that depend on others usually are: while one
+/// is not merged, a merge finds it without reading the whole of a big Score.
 pub fn every_task_merged(r: &impl Read, score: &Score) -> Result<bool> {
     for id in score.tasks.iter().rev() {
         match task(r, &score.id, id) {
             Ok(t) if t.status == TaskStatus::Merged => {}
-            Ok(_) | Err(Error::Codec(_)) => return Ok(false),
+            Ok(_) | Err(Error::Codec(_) | Error::TaskNotFound { .. }) => return Ok(false),
             Err(e) => return Err(e),
         }
     }
