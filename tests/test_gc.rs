@@ -108,7 +108,8 @@ fn gc_archives_a_landed_score_removes_its_refs_and_worktrees_and_then_does_nothi
         assert!(dry.stdout.contains(&format!("would remove {name} at")), "{name} listed:\n{}", dry.render());
     }
     assert!(dry.stdout.contains("m  would archive refs/maestro/archive/m"), "{}", dry.render());
-    assert!(dry.stdout.contains("n  left alone: it is "), "a Score not finished is left alone:\n{}", dry.render());
+    let alone = "n  left alone: it is running, not finished";
+    assert!(dry.stdout.contains(alone), "a Score whose task ran is running, and left alone:\n{}", dry.render());
 
     let report = env.run(&dir, &["gc", "--json"]).success().json();
     let m = report.as_array().unwrap().iter().find(|s| s["score"] == "m").unwrap();
@@ -137,6 +138,23 @@ fn gc_archives_a_landed_score_removes_its_refs_and_worktrees_and_then_does_nothi
     assert_eq!(worktrees(&env, &dir), worktrees_after, "a second gc removes nothing:\n{}", again.render());
     assert!(!again.stdout.contains("m  "), "nothing about m the second time:\n{}", again.render());
     assert!(again.stderr.contains("Nothing changed."), "{}", again.render());
+}
+
+#[test]
+fn gc_leaves_a_score_merged_by_hand_alone_and_says_how_to_land_it() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    env.git(&dir, &["config", "maestro.worktreeRoot", env.path("worktrees").to_str().unwrap()]).success_git();
+    plan(&env, &dir, "n", 1);
+    run_with(&env, &dir, "n/t0", "n.txt=n");
+    env.run(&dir, &["approve", "n/t0"]).success();
+    env.run(&dir, &["merge", "n/t0"]).success();
+    let (refs_before, worktrees_before) = (refs(&env, &dir), worktrees(&env, &dir));
+    let run = env.run(&dir, &["gc"]).success();
+    let hint =
+        "n  left alone: it is done but not landed: land it with `git maestro approve n` and `git maestro land n` first";
+    assert!(run.stdout.contains(hint), "{}", run.render());
+    assert_eq!((refs(&env, &dir), worktrees(&env, &dir)), (refs_before, worktrees_before), "{}", run.render());
 }
 
 #[test]

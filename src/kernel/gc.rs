@@ -120,7 +120,10 @@ fn gc_score(store: &Store, score: &Score, dry_run: bool, pool: usize) -> Result<
 fn not_finished(score: &Score) -> Option<String> {
     match score.status {
         ScoreStatus::Landed | ScoreStatus::RolledBack | ScoreStatus::Failed => None,
-        ScoreStatus::Done => Some(format!("it is done but not landed: run `git maestro land {}` first", score.id)),
+        ScoreStatus::Done => Some(format!(
+            "it is done but not landed: land it with `git maestro approve {0}` and `git maestro land {0}` first",
+            score.id
+        )),
         other => Some(format!("it is {}, not finished", other.as_str())),
     }
 }
