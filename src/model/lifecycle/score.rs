@@ -128,8 +128,8 @@ pub(super) fn task_started(score: &mut Score, now: Timestamp) -> Result<bool, Re
 /// Every task merged (`every_task_merged`): a running Score is done; so is one a state written
 /// before `task run` started Scores left approved or failed. Returns whether it changed.
 pub fn finish_score(score: &mut Score, every_task_merged: bool, now: Timestamp) -> Result<bool, Refusal> {
-    let startable = matches!(score.status, ScoreStatus::Approved | ScoreStatus::Failed);
-    if !every_task_merged || !(startable || score.status == ScoreStatus::Running) {
+    let open = matches!(score.status, ScoreStatus::Approved | ScoreStatus::Running | ScoreStatus::Failed);
+    if !every_task_merged || !open {
         return Ok(false);
     }
     started(score, now)?;
