@@ -132,9 +132,12 @@ fn merges_made_apart_are_merged_on_the_integration_branch() {
     assert_eq!(rev(&env, &env.path("remote.git"), "maestro/s/integration"), tip);
     assert_eq!(rev(&env, &b, &format!("{tip}^1")), before, "the local branch is the first parent");
     assert_eq!(merged(&env, &b, &tip), ["t0", "t1"]);
+    let status = |dir| env.run(dir, &["score", "show", "s", "--json"]).success().json()["status"].clone();
+    assert_eq!(status(&b), "done", "each side merged one task, so the merge of the two states is done");
     sync(&env, &a);
     assert_eq!(rev(&env, &a, "maestro/s/integration"), tip);
     assert_eq!(files(&env, &a, &tip), "README.md\ndocs\nsrc\nt0.txt\nt1.txt\n");
+    assert_eq!(status(&a), "done");
 }
 
 #[test]
@@ -159,6 +162,33 @@ fn merges_made_apart_that_conflict_are_left_for_a_person() {
     assert!(run.stdout.contains("\"action\": \"merged\""), "{}", run.render());
     let tip = rev(&env, &b, "maestro/s/integration");
     assert_eq!(env.git(&b, &["show", &format!("{tip}:shared.txt")]).success_git(), "t0\n");
+}
+
+#[test]
+fn a_score_one_machine_finished_while_another_rolled_back_a_task_runs_again_after_sync() {
+    let env = TestEnv::new();
+    let (_daemon, [a, b, _]) = clones_of(&env, "[[tasks]]\nid = \"t0\"\n[[tasks]]\nid = \"t1\"\n");
+    performer(&env, &a, "{task}.txt={task}");
+    let status = |dir| env.run(dir, &["score", "show", "s", "--json"]).success().json()["status"].clone();
+    // a merges t0 while a person holds t1; b gets that.
+    env.run(&a, &["task", "claim", "s/t1", "--as", "someone"]).success();
+    env.run(&a, &["run", "s"]).success();
+    sync(&env, &a);
+    sync(&env, &b);
+    // Apart: a merges t1, which finishes the Score; b rolls t0 back, which leaves it running.
+    env.run(&a, &["task", "release", "s/t1"]).success();
+    env.run(&a, &["run", "s"]).success();
+    assert_eq!(status(&a), "done");
+    env.run(&b, &["rollback", "s/t0"]).success();
+    assert_eq!(status(&b), "running");
+    sync(&env, &a);
+    sync(&env, &b);
+    assert_eq!(status(&b), "running", "a reverted task keeps the Score from being done");
+    sync(&env, &a);
+    assert_eq!(status(&a), "running");
+    let list = env.run(&a, &["task", "list", "s", "--json"]).success().json();
+    let statuses: Vec<_> = list.as_array().unwrap().iter().map(|t| t["status"].clone()).collect();
+    assert_eq!(statuses, ["reverted", "merged"]);
 }
 
 #[test]
@@ -187,6 +217,7 @@ fn two_machines_running_one_score_at_once_merge_every_task_once() {
     for dir in [&a, &b] {
         let list = env.run(dir, &["task", "list", "s", "--json"]).success().json();
         assert!(list.as_array().unwrap().iter().all(|t| t["status"] == "merged"), "{list:#}");
+        assert_eq!(env.run(dir, &["score", "show", "s", "--json"]).success().json()["status"], "done");
     }
     assert_eq!(
         env.git(&a, &["rev-parse", "refs/maestro/state^{tree}"]).stdout,

@@ -188,6 +188,30 @@ pub fn every_task_merged(r: &impl Read, score: &Score) -> Result<bool> {
     Ok(true)
 }
 
+/// How far the tasks of `score` are: whether every one is merged, and whether any is neither
+/// merged nor reverted. It looks from the last task back and stops at the first such one. A
+/// task that does not read, or is missing, is not merged, and not known to be active.
+pub fn progress(r: &impl Read, score: &Score) -> Result<Progress> {
+    let mut out = Progress { every_merged: true, some_active: false };
+    for id in score.tasks.iter().rev() {
+        match task(r, &score.id, id) {
+            Ok(t) if t.status == TaskStatus::Merged => {}
+            Ok(t) if t.status == TaskStatus::Reverted => out.every_merged = false,
+            Ok(_) => return Ok(Progress { every_merged: false, some_active: true }),
+            Err(Error::Codec(_) | Error::TaskNotFound { .. }) => out.every_merged = false,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// What [`progress`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub every_merged: bool,
+    pub some_active: bool,
+}
+
 /// The Score `id` with its tasks.
 pub fn score_with_tasks(r: &impl Read, id: &str) -> Result<(Score, Vec<Task>)> {
     let score = score(r, id)?;

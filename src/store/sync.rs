@@ -9,20 +9,24 @@
 //! One round: fetch the remote's `refs/maestro/state`; refuse it if it does not descend from
 //! what was last seen there (it is quarantined, local state is untouched) or does not parse;
 //! then fast-forward to it, or merge it ([`super::merge`]) in a two-parent commit through the
-//! normal transaction; then verify what would be pushed, as the pre-push hook does (hooks do
+//! normal transaction (a Score both sides changed is settled to what its merged tasks say);
+//! then verify what would be pushed, as the pre-push hook does (hooks do
 //! not run for libraries, and `--no-verify` skips them), and push it with `git push`, never
 //! forced. A push the remote rejects because it moved starts another round, up to
 //! [`MAX_ROUNDS`]. A ref lock left behind by a writer that died is removed once stale, as
 //! every state write does ([`super::lock::recover`]), and the report says so.
+
+use std::collections::BTreeSet;
 
 use serde::Serialize;
 
 use super::layout::{self, STATE_REF};
 use super::merge::{self, Change};
 
-use super::{Error, Store};
+use super::{Error, Store, Tx, View};
 use crate::git::{self, ObjectId};
 use crate::model::clock::SyncConflict;
+use crate::model::lifecycle::{self, Refusal};
 use crate::model::{DecisionKind, Task};
 
 /// Rounds of fetch, merge and push before giving up on a busy remote.
@@ -53,6 +57,8 @@ pub enum SyncError {
     Refused { remote: String, reason: String },
     #[error("{remote} kept moving: the push was rejected {rounds} times")]
     Busy { remote: String, rounds: u32 },
+    #[error(transparent)]
+    Lifecycle(#[from] Refusal),
     #[error(transparent)]
     Store(#[from] Error),
     #[error(transparent)]
@@ -298,8 +304,10 @@ fn merge_into(
             let theirs = their_view.get_bytes(path)?.unwrap_or_default();
             found.0.extend([&before, &theirs].into_iter().filter_map(|side| lost_claim(path, side, merged)));
         }
-        tx.replace_tree(merge::apply(repo, our_tree, &changes)?);
+        let merged = merge::apply(repo, our_tree, &changes)?;
+        tx.replace_tree(merged);
         tx.merge_with(theirs, their_clock);
+        settle_scores(tx, &super::View::of_tree(repo, merged), &changes)?;
         for lost in &found.0 {
             let (score, task) = lost.task.split_once('/').unwrap_or_default();
             let summary = format!(
@@ -320,6 +328,22 @@ fn merge_into(
     report.lost_claims.extend(lost);
     report.conflicts.extend(conflicts);
     outcome.commit.ok_or_else(|| Error::NotInitialized.into())
+}
+
+/// Each Score whose records both sides changed, as its merged tasks now stand
+/// ([`lifecycle::settle_synced`]). A Score only one side changed is that side's whole, and
+/// agrees with its tasks already.
+fn settle_scores(tx: &mut Tx<'_>, merged: &View<'_>, changes: &[(String, Change)]) -> Result<(), SyncError> {
+    let inside = |path: &str| path.strip_prefix("scores/")?.split_once('/').map(|(score, _)| score.to_owned());
+    let touched: BTreeSet<String> = changes.iter().filter_map(|(path, _)| inside(path)).collect();
+    for id in touched {
+        let Ok(mut score) = super::score(merged, &id) else { continue };
+        let progress = super::records::progress(merged, &score)?;
+        if lifecycle::settle_synced(&mut score, progress.every_merged, progress.some_active, tx.now)? {
+            tx.put(&layout::score_file(&id), &score)?;
+        }
+    }
+    Ok(())
 }
 
 /// Every conflict sync recorded in the state, by record path.

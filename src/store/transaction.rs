@@ -53,7 +53,7 @@ impl<'s> View<'s> {
     }
 
     /// A view of `tree` itself, with no commit (the tree a sync merge builds).
-    fn of_tree(repo: &'s Repo, tree: ObjectId) -> View<'s> {
+    pub(super) fn of_tree(repo: &'s Repo, tree: ObjectId) -> View<'s> {
         View { repo, commit: None, tree: Some(tree), format1: OnceCell::new() }
     }
 

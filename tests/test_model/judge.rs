@@ -35,7 +35,7 @@ impl World {
             Cmd::Land => o.land(),
             Cmd::Prune => o.prune(),
             Cmd::Release { task } => o.release(task),
-            Cmd::Sync => must(ok, "sync works"),
+            Cmd::Sync => must(ok, "sync works").and_then(|()| o.score_agrees_with_tasks()),
             Cmd::Run { .. } => o.run(),
         }
     }
@@ -117,6 +117,19 @@ impl Outcome<'_> {
         let all_done = self.pre.tasks.values().all(|t| matches!(t.status, S::Merged | S::Reverted));
         let something = self.pre.tasks.values().any(|t| t.status == S::Merged) || self.pre.score.landed.is_some();
         all_done && something
+    }
+
+    /// The Score's status says what its tasks say, whatever each clone did to either: done
+    /// exactly when every task is merged (landed or rolled back may be too), and not landed
+    /// with a task still to do.
+    fn score_agrees_with_tasks(&self) -> Result<(), String> {
+        let status = self.post.score.status;
+        let merged = self.post.tasks.values().all(|t| t.status == S::Merged);
+        let active = self.post.tasks.values().any(|t| !matches!(t.status, S::Merged | S::Reverted));
+        let open = matches!(status, ScoreStatus::Approved | ScoreStatus::Running | ScoreStatus::Failed);
+        must(!merged || !open, &format!("the Score is {status} with every task merged"))?;
+        must(merged || status != ScoreStatus::Done, "the Score is done with a task not merged")?;
+        must(!active || status != ScoreStatus::Landed, "the Score is landed with a task still to do")
     }
 
     /// The integration tip, as it is once this clone's open intents settle.

@@ -24,7 +24,9 @@ pub use pr::{PrNext, after_sendback, blocked_by_pr, sent_back, spent};
 pub use rework::{
     FreshBranch, SentBack, UNCHANGED_REWORK, attempts_used, fresh_branch, post_merge_failed, sent_back_results,
 };
-pub use score::{ScoreApproval, approve_score, can_land, fail_score, finish_score, landed, start_score, undo_land};
+pub use score::{
+    ScoreApproval, approve_score, can_land, fail_score, finish_score, landed, settle_synced, start_score, undo_land,
+};
 
 use super::clock::Hlc;
 use super::lease::{Lease, Liveness};

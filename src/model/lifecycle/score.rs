@@ -137,6 +137,30 @@ pub fn finish_score(score: &mut Score, every_task_merged: bool, now: Timestamp) 
     Ok(true)
 }
 
+/// A sync merged two machines' changes to the Score's records: its status as its tasks now
+/// stand. The merge ranks the two statuses (done over running, landed over both) apart from
+/// the tasks, so two machines that each merged a task can leave it running with every task
+/// merged, and a done or landed Score can hold a task the other machine reverted or runs
+/// again. `some_task_active`: a task neither merged nor reverted. Returns whether it changed.
+pub fn settle_synced(
+    score: &mut Score,
+    every_task_merged: bool,
+    some_task_active: bool,
+    now: Timestamp,
+) -> Result<bool, Refusal> {
+    let reopen = match score.status {
+        ScoreStatus::Done => !every_task_merged,
+        // A Score may land with a task reverted; not with one still to do.
+        ScoreStatus::Landed => some_task_active,
+        _ => return finish_score(score, every_task_merged, now),
+    };
+    if reopen {
+        score.transition(ScoreStatus::Running, now)?;
+        score.landing = None;
+    }
+    Ok(reopen)
+}
+
 /// Nothing more can move and tasks are blocked: the running Score has failed (a later run may
 /// resume it).
 pub fn fail_score(score: &mut Score, now: Timestamp) -> Result<bool, Refusal> {

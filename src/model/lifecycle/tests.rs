@@ -125,6 +125,27 @@ fn the_first_run_starts_an_approved_score_and_the_last_merge_finishes_it() {
 }
 
 #[test]
+fn a_synced_score_says_what_its_merged_tasks_say() {
+    // (status before, every task merged, some task active) -> status after
+    let cases = [
+        (ScoreStatus::Running, true, false, ScoreStatus::Done),
+        (ScoreStatus::Running, false, true, ScoreStatus::Running),
+        (ScoreStatus::Approved, true, false, ScoreStatus::Done),
+        (ScoreStatus::Done, false, false, ScoreStatus::Running),
+        (ScoreStatus::Done, true, false, ScoreStatus::Done),
+        (ScoreStatus::Landed, false, false, ScoreStatus::Landed),
+        (ScoreStatus::Landed, false, true, ScoreStatus::Running),
+        (ScoreStatus::RolledBack, false, true, ScoreStatus::RolledBack),
+        (ScoreStatus::Draft, true, false, ScoreStatus::Draft),
+    ];
+    for (before, merged, active, after) in cases {
+        let mut s = score(before);
+        let changed = settle_synced(&mut s, merged, active, NOW).expect("settle");
+        assert_eq!((s.status, changed), (after, before != after), "{before}, merged {merged}, active {active}");
+    }
+}
+
+#[test]
 fn a_task_is_merged_once_and_a_merge_voids_the_landing_approval() {
     let mut s = score(ScoreStatus::Running);
     let mut t = task("a", TaskStatus::Approved, &[]);
