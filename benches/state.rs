@@ -1,7 +1,9 @@
 //! State benchmarks. Each reports a ratio against git measured in the same run:
 //!
 //! (a) a whole-process `task claim` against the same write as a git plumbing script;
-//! (b) an in-process claim at 10 tasks against one at 10,000 tasks plus 100,000 decisions;
+//! (b) an in-process claim at 10 tasks against one at 10,000 tasks plus 100,000 decisions, with
+//!     the same write by gix alone in the same turns (`b-floor`): what the larger trees cost
+//!     any writer;
 //! (c) a whole-process `task show` against `git cat-file -p refs/maestro/state:<path>`, with
 //!     the start-up alone (`--version`) against the same, the floor of (c);
 //! (d) in the two states of (b), what a task run recalls from memory after a write.
@@ -143,17 +145,32 @@ fn bench_b(tmp: &Path, samples: usize) {
         // Claim by claim, alternating, so that both sides see the same machine: on these
         // shared machines a round of claims can run at half the speed of the next.
         let (small_store, large_store, large_score) = (open(&small), open(&large), format!("s{}", scores / 2));
-        let (mut s, mut l) = (Vec::new(), Vec::new());
+        let (small_gix, large_gix) = (gix::open(&small).expect("open"), gix::open(&large).expect("open"));
+        let [mut s, mut l, mut fs, mut fl] = [(); 4].map(|()| Vec::new());
         for i in 0..samples * 3 {
+            let (small_task, large_task) = (format!("t{}", i * 7 % 10), format!("t{}", i * 7 % per_score));
             let start = Instant::now();
-            claim(&small_store, "bench", &format!("t{}", i * 7 % 10), &format!("w{i}"));
+            claim(&small_store, "bench", &small_task, &format!("w{i}"));
             s.push(start.elapsed());
             let start = Instant::now();
-            claim(&large_store, &large_score, &format!("t{}", i * 7 % per_score), &format!("w{i}"));
+            claim(&large_store, &large_score, &large_task, &format!("w{i}"));
             l.push(start.elapsed());
+            let start = Instant::now();
+            floor_claim(&small_gix, "bench", &small_task, i);
+            fs.push(start.elapsed());
+            let start = Instant::now();
+            floor_claim(&large_gix, &large_score, &large_task, i);
+            fl.push(start.elapsed());
         }
         let (measure, target) = (format!("b {name}"), if scores == 1 { "at most 1.3x" } else { "at most 1.15x" });
-        report(&measure, median(l), median(s), "same write at 10 tasks", target);
+        let [s, l, fs, fl] = [s, l, fs, fl].map(median);
+        report(&measure, l, s, "same write at 10 tasks", target);
+        report(&format!("b-floor {name}, gix alone"), fl, fs, "same write at 10 tasks", "none");
+        println!(
+            "    what the larger state adds to a write: git-maestro {:.0?}, gix alone {:.0?}",
+            l.saturating_sub(s),
+            fl.saturating_sub(fs)
+        );
         if scores > 1 {
             bench_recall(&small, &large, samples);
         }
@@ -203,6 +220,43 @@ fn claim(store: &Store, score: &str, id: &str, holder: &str) {
         })
         .expect("claim");
     assert!(outcome.commit.is_some());
+}
+
+/// The floor of (b): the two records of [`claim`] written with gix alone: the task record read
+/// through the trees, both blobs written, the trees edited by gix's editor, a commit, and the
+/// ref moved if it still holds the old tip. No lock, no TOML, no validation, no reflog of ours.
+fn floor_claim(repo: &gix::Repository, score: &str, id: &str, i: usize) {
+    let state = repo.find_reference(layout::STATE_REF).expect("ref").into_fully_peeled_id().expect("tip").detach();
+    let tree = repo.find_commit(state).expect("commit").tree_id().expect("tree").detach();
+    let path = layout::task_file(score, id);
+    let entry = repo.find_tree(tree).expect("tree").lookup_entry_by_path(&path).expect("lookup").expect("task");
+    let mut task = repo.find_blob(entry.oid()).expect("blob").data.clone();
+    // The same size every time: the record, then a line that changes.
+    let end = task.windows(3).position(|w| w == b"\n# ").map_or(task.len(), |at| at + 1);
+    task.truncate(end);
+    task.extend_from_slice(format!("# floor {i:08}\n").as_bytes());
+    let mut ids = git_maestro::model::ids::IdGen::with_seed(i as u64 + 7);
+    let d = Decision::new(
+        ids.next(1_800_000_000_000 + i as u64),
+        DecisionKind::Assignment,
+        format!("w{i}"),
+        "bench".into(),
+        "floor".into(),
+        jiff::Timestamp::now(),
+    );
+    let decision_path = layout::decision_file(&d.id);
+    let decision = store::codec::encode("decision", &d.about(score, Some(id))).expect("encode");
+    let mut editor = repo.edit_tree(tree).expect("editor");
+    editor
+        .upsert(path.as_str(), gix::object::tree::EntryKind::Blob, repo.write_blob(&task).expect("blob"))
+        .expect("task");
+    editor
+        .upsert(decision_path.as_str(), gix::object::tree::EntryKind::Blob, repo.write_blob(&decision).expect("blob"))
+        .expect("decision");
+    let new_tree = editor.write().expect("write trees");
+    let time = format!("{} +0000", jiff::Timestamp::now().as_second());
+    let who = gix::actor::SignatureRef { name: "bench".into(), email: "bench@localhost".into(), time: &time };
+    repo.commit_as(who, who, layout::STATE_REF, "bench floor", new_tree, [state]).expect("commit");
 }
 
 fn decision(tx: &store::Tx<'_>, summary: &str, score: &str, task: &str) -> Decision {
