@@ -166,6 +166,29 @@ fn tasks_run_and_merge_on_a_machine_without_a_git_identity() {
 }
 
 #[test]
+fn a_score_whose_target_branch_is_missing_is_refused_before_anything_is_claimed() {
+    let env = TestEnv::new();
+    let dir = setup(&env, &score(2, "").replace("target = \"main\"", "target = \"release\""), "", "true");
+    let state = env.git(&dir, &["rev-parse", "refs/maestro/state"]).success_git();
+    for args in [&["run", "k"][..], &["task", "run", "k/t0"], &["task", "run", "k/t0", "--json"]] {
+        let refused = env.run(&dir, args).user_error();
+        assert!(
+            refused.stderr.contains("the Score's target branch \"release\" does not exist"),
+            "{}",
+            refused.render()
+        );
+        if args.last() != Some(&"--json") {
+            assert!(refused.stderr.contains("git branch release"), "the hint says how: {}", refused.render());
+        }
+        assert_eq!(env.git(&dir, &["rev-parse", "refs/maestro/state"]).success_git(), state, "{args:?} wrote nothing");
+    }
+    // With the branch there, the same commands work.
+    env.git(&dir, &["branch", "release", "main"]).success_git();
+    env.run(&dir, &["task", "run", "k/t0"]).success();
+    assert_eq!(show(&env, &dir, "t0")["attempts"].as_array().unwrap().len(), 1, "the refusals were no attempts");
+}
+
+#[test]
 fn a_task_that_keeps_failing_is_blocked_and_its_dependants_never_start() {
     let env = TestEnv::new();
     let score = "format = 1\nid = \"k\"\ntarget = \"main\"\napproval = [\"checks\"]\nmax_attempts = 3\n\

@@ -81,7 +81,7 @@ pub fn run(
     // Each step's intents are settled by the next step's commit, and the last ones at the end.
     store.settle_later();
     let _settle = SettleAtEnd(&store);
-    start(&store, &opts.score)?;
+    start(&store, &opts.score, opts.remote.is_none())?;
     let remote = opts.remote.as_deref().map(|r| remote::Remote::new(r, &opts.score));
     let shared = Arc::new(Shared { open: open.clone(), config: config.clone(), opts: opts.clone(), remote });
     let (tx, rx) = mpsc::channel::<Msg>();
@@ -437,10 +437,15 @@ fn overlaps_active(task: &Task, tasks: &[Task], busy: &BTreeMap<String, Option<S
 
 /// Check the Score may run and mark it running: a draft needs its plan approved, unless the
 /// Score says `plan_approval = "auto"`.
-fn start(store: &Store, score_id: &str) -> Result<(), ConductorError> {
+/// Start the Score. A run with nothing to start its tasks from is refused first, unless its
+/// branches may come from a remote (`local`: they cannot).
+fn start(store: &Store, score_id: &str, local: bool) -> Result<(), ConductorError> {
     let actor = store.session.actor.clone();
     let _written = store.transact(&format!("run {score_id}"), |tx| {
         let mut s = store::score(tx, score_id)?;
+        if local && task_run::worktree_base(&store.repo, &s)?.is_none() {
+            return Err(task_run::RunError::NoTarget(s.target.clone()).into());
+        }
         let auto = s.plan_approval == PlanApproval::Auto;
         let approved = lifecycle::start_score(&mut s, auto, tx.now).map_err(|e| match e {
             lifecycle::Refusal::PlanNotApproved { .. } => ConductorError::PlanNotApproved(score_id.to_owned()),

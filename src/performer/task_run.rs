@@ -200,8 +200,9 @@ fn preflight(store: &Store, req: &RunRequest<'_>) -> Result<Preflight, RunError>
     if let Some(task) = tasks.iter().find(|t| t.id == task_id) {
         let live = leases.liveness(task, store.session.now());
         lifecycle::can_start(&score, &tasks, task, if live == Liveness::Live { Liveness::Dead } else { live })?;
-        if let Some((dep, commit)) = missing_from_base(&store.repo, worktree_base(&store.repo, &score)?, task, &tasks)?
-        {
+        // Where its worktree would start from: a run that could not start is not an attempt.
+        let base = worktree_base(&store.repo, &score)?.ok_or_else(|| RunError::NoTarget(score.target.clone()))?;
+        if let Some((dep, commit)) = missing_from_base(&store.repo, Some(base), task, &tasks)? {
             return Err(RunError::BaseBehind { task: task.address(), dep, commit });
         }
         // Read here, outside the claiming transaction: a rejection's reason is in the log.
