@@ -124,6 +124,7 @@ fn merges_made_apart_are_merged_on_the_integration_branch() {
     let (_daemon, [a, b]) = merge_apart(&env, "{task}.txt={task}");
     let before = rev(&env, &b, "maestro/s/integration");
     let run = env.run(&b, &["sync", "--json"]).success();
+    assert_eq!(run.json()["settled"], serde_json::json!([{ "score": "s", "status": "done" }]));
     let branches = run.json()["branches"].clone();
     let integration = branches.as_array().unwrap().iter().find(|x| x["branch"] == "maestro/s/integration").unwrap();
     assert_eq!(integration["action"], "merged", "{branches:#}");
@@ -182,7 +183,8 @@ fn a_score_one_machine_finished_while_another_rolled_back_a_task_runs_again_afte
     env.run(&b, &["rollback", "s/t0"]).success();
     assert_eq!(status(&b), "running");
     sync(&env, &a);
-    sync(&env, &b);
+    let text = sync(&env, &b).stdout;
+    assert!(text.contains("\ns  running: a task is reverted or still to do\n"), "{text}");
     assert_eq!(status(&b), "running", "a reverted task keeps the Score from being done");
     sync(&env, &a);
     assert_eq!(status(&a), "running");

@@ -27,7 +27,7 @@ use super::{Error, Store, Tx, View};
 use crate::git::{self, ObjectId};
 use crate::model::clock::SyncConflict;
 use crate::model::lifecycle::{self, Refusal};
-use crate::model::{DecisionKind, Task};
+use crate::model::{DecisionKind, ScoreStatus, Task};
 
 /// Rounds of fetch, merge and push before giving up on a busy remote.
 pub const MAX_ROUNDS: u32 = 5;
@@ -83,6 +83,15 @@ pub struct Report {
     pub conflicts: Vec<(String, SyncConflict)>,
     /// Things done on the side that a user may want to know, e.g. a stale lock removed.
     pub notices: Vec<String>,
+    /// Scores both sides changed whose status the merge set to what their tasks say.
+    pub settled: Vec<SettledScore>,
+}
+
+/// A Score whose status a sync merge settled ([`lifecycle::settle_synced`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SettledScore {
+    pub score: String,
+    pub status: ScoreStatus,
 }
 
 /// A claim made here that a claim pushed first by another machine beat.
@@ -307,7 +316,7 @@ fn merge_into(
         let merged = merge::apply(repo, our_tree, &changes)?;
         tx.replace_tree(merged);
         tx.merge_with(theirs, their_clock);
-        settle_scores(tx, &super::View::of_tree(repo, merged), &changes)?;
+        let settled = settle_scores(tx, &super::View::of_tree(repo, merged), &changes)?;
         for lost in &found.0 {
             let (score, task) = lost.task.split_once('/').unwrap_or_default();
             let summary = format!(
@@ -321,29 +330,36 @@ fn merge_into(
             );
             super::append_decision(tx, &d)?;
         }
-        Ok::<_, SyncError>(found)
+        Ok::<_, SyncError>((found, settled))
     })?;
-    let (lost, conflicts) = outcome.value;
+    let ((lost, conflicts), settled) = outcome.value;
     report.notices.extend(outcome.notices);
     report.lost_claims.extend(lost);
     report.conflicts.extend(conflicts);
+    report.settled = settled;
     outcome.commit.ok_or_else(|| Error::NotInitialized.into())
 }
 
 /// Each Score whose records both sides changed, as its merged tasks now stand
 /// ([`lifecycle::settle_synced`]). A Score only one side changed is that side's whole, and
-/// agrees with its tasks already.
-fn settle_scores(tx: &mut Tx<'_>, merged: &View<'_>, changes: &[(String, Change)]) -> Result<(), SyncError> {
+/// agrees with its tasks already. Returns the Scores it moved, with their new status.
+fn settle_scores(
+    tx: &mut Tx<'_>,
+    merged: &View<'_>,
+    changes: &[(String, Change)],
+) -> Result<Vec<SettledScore>, SyncError> {
     let inside = |path: &str| path.strip_prefix("scores/")?.split_once('/').map(|(score, _)| score.to_owned());
     let touched: BTreeSet<String> = changes.iter().filter_map(|(path, _)| inside(path)).collect();
+    let mut settled = Vec::new();
     for id in touched {
         let Ok(mut score) = super::score(merged, &id) else { continue };
         let progress = super::records::progress(merged, &score)?;
         if lifecycle::settle_synced(&mut score, progress.every_merged, progress.some_active, tx.now)? {
             tx.put(&layout::score_file(&id), &score)?;
+            settled.push(SettledScore { score: id, status: score.status });
         }
     }
-    Ok(())
+    Ok(settled)
 }
 
 /// Every conflict sync recorded in the state, by record path.

@@ -5,6 +5,7 @@ use crate::cli::args;
 use crate::cli::context::Context;
 use crate::cli::error::{CommandError, CommandResult};
 use crate::cli::ui::count;
+use crate::model::ScoreStatus;
 use crate::store::sync::{self, SyncError};
 
 #[derive(Debug, clap::Args)]
@@ -70,6 +71,13 @@ pub fn cmd_sync(ctx: &Context, args: &SyncArgs) -> CommandResult {
         _ => format!("pushed {tip} to {remote}{rounds}"),
     };
     ctx.ui.line(what)?;
+    for s in &report.settled {
+        let why = match s.status {
+            ScoreStatus::Done => "every task is merged",
+            _ => "a task is reverted or still to do",
+        };
+        ctx.ui.line(format!("{}  {}: {why}", s.score, s.status))?;
+    }
     for b in &branches {
         let tip = &b.commit[..12];
         let line = match b.action {
