@@ -58,7 +58,7 @@ pub fn doctor_passes(env: &TestEnv, dir: &Path) -> Vec<serde_json::Value> {
     let (run, findings) = doctor(env, dir, &[]);
     assert_eq!(run.code, 0, "doctor should pass:\n{}", run.render());
     assert!(findings.iter().all(|f| f["status"] != "error"), "{}", run.render());
-    for i in ["I1", "I2", "I3", "I4", "I5", "I6"] {
+    for i in ["I1", "I2", "I3", "I4", "I5", "I6", "I7"] {
         assert!(findings.iter().any(|f| f["check"] == i && f["status"] == "ok"), "{i} is checked:\n{}", run.render());
     }
     findings
@@ -100,6 +100,71 @@ fn edit_task(env: &TestEnv, dir: &Path, id: &str, edit: impl FnOnce(String) -> S
     assert_ne!(edited, text, "the edit changes the record");
     let commit = write_state_file(env, dir, &tip, &path, &edited);
     env.git(dir, &["update-ref", "refs/maestro/state", &commit, &tip]).success_git();
+}
+
+/// Set the status of Score `s` in the state to `status`, with git plumbing.
+fn set_score_status(env: &TestEnv, dir: &Path, status: &str) {
+    let (tip, path) = (env.state_tip(dir), "scores/s/score.toml");
+    let text = env.git(dir, &["show", &format!("{tip}:{path}")]).success_git();
+    let line = text.lines().find(|l| l.starts_with("status = ")).unwrap();
+    let commit = write_state_file(env, dir, &tip, path, &text.replace(line, &format!("status = \"{status}\"")));
+    env.git(dir, &["update-ref", "refs/maestro/state", &commit, &tip]).success_git();
+}
+
+fn score_status(env: &TestEnv, dir: &Path) -> String {
+    env.run(dir, &["score", "show", "s", "--json"]).success().json()["status"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn i7_a_score_whose_status_its_tasks_contradict_is_reported_and_fixed() {
+    let env = TestEnv::new();
+    let dir = healthy(&env);
+    assert_eq!(score_status(&env, &dir), "running");
+    set_score_status(&env, &dir, "done");
+    let found = doctor_fails(&env, &dir, "I7", "s");
+    assert_eq!(found["detail"], "s is done though s/b is submitted", "{found:#}");
+    let (fixed, findings) = doctor(&env, &dir, &["--fix"]);
+    assert_eq!(fixed.code, 0, "{}", fixed.render());
+    assert!(findings.iter().any(|f| f["check"] == "I7" && f["detail"] == "fixed: set s to running, as its tasks say"));
+    assert_eq!(score_status(&env, &dir), "running");
+    doctor_passes(&env, &dir);
+
+    // Every task merged, and the Score says running: done is what its tasks say.
+    env.run(&dir, &["run", "s"]).success();
+    assert_eq!(score_status(&env, &dir), "done");
+    set_score_status(&env, &dir, "running");
+    let found = doctor_fails(&env, &dir, "I7", "s");
+    assert_eq!(found["detail"], "s is running though every task is merged", "{found:#}");
+    assert_eq!(doctor(&env, &dir, &["--fix"]).0.code, 0);
+    assert_eq!(score_status(&env, &dir), "done");
+    let log = env.run(&dir, &["decisions", "--json"]).success().stdout;
+    assert!(log.contains("doctor set s to done, as its tasks say"), "the fix is in the decision log: {log}");
+}
+
+/// The last merge finished the Score; its branch move did not happen, so its settling undoes
+/// the merge, and the Score is running again.
+#[test]
+fn a_last_merge_undone_by_its_settling_leaves_the_score_running() {
+    let env = TestEnv::new();
+    let dir = setup(&env);
+    for t in ["a", "b"] {
+        env.run(&dir, &["task", "run", &format!("s/{t}")]).success();
+        env.run(&dir, &["approve", &format!("s/{t}")]).success();
+        env.run(&dir, &["merge", &format!("s/{t}")]).success();
+    }
+    env.run(&dir, &["task", "run", "s/c"]).success();
+    env.run(&dir, &["approve", "s/c"]).success();
+    merge_killed_after_recording_it(&env, &dir, "s/c");
+    assert_eq!(score_status(&env, &dir), "done", "recorded, with its intent");
+    // Someone commits on the integration branch before the move is settled.
+    let tip = rev(&env, &dir, "maestro/s/integration");
+    let commit = env.git(&dir, &["commit-tree", &format!("{tip}^{{tree}}"), "-p", &tip, "-m", "by hand"]).success_git();
+    env.git(&dir, &["update-ref", "refs/heads/maestro/s/integration", commit.trim(), &tip]).success_git();
+    // The next write settles the intent.
+    env.run(&dir, &["decide", "-m", "any write"]).success();
+    assert_eq!(task(&env, &dir, "c")["status"], "approved", "the merge was undone");
+    assert_eq!(score_status(&env, &dir), "running", "and the Score it had finished runs again");
+    doctor_passes(&env, &dir);
 }
 
 #[test]

@@ -208,6 +208,7 @@ impl From<store::Error> for CommandError {
                 CommandError::wrap(Kind::User, code, e).hint(hint)
             }
             E::Task(t) => t.into(),
+            E::Lifecycle(r) => r.into(),
             E::Git(g) => g.into(),
         }
     }

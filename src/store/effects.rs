@@ -332,6 +332,13 @@ fn undo(tx: &mut Tx<'_>, intent: &Intent, why: &str) -> Result<()> {
         }
         Step::Restart { .. } | Step::Prune { .. } | Step::Reuse { .. } => return Ok(()),
     };
+    // A merge may have finished the Score, a revert sent it back to running: it says what its
+    // tasks, put back, say.
+    if !matches!(intent.step, Step::Land { .. })
+        && let Some(s) = super::settled_score(tx, score_id, now)?
+    {
+        tx.put(&layout::score_file(score_id), &s)?;
+    }
     let summary = format!("{} did not happen: {why}", intent.why);
     let actor = tx.store.session.actor.clone();
     let d = super::new_decision(tx, kind, summary, &actor).about(score_id, task_id);

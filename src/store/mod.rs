@@ -58,7 +58,7 @@ pub use recall::recall;
 pub use records::{
     Read, append_decision, decisions, every_task_merged, handovers, knowledge, knowledge_entry, new_decision,
     performer_stats, readable_scores, readable_tasks, record_outcome, run_sessions, score, score_with_readable_tasks,
-    score_with_task_and_deps, score_with_tasks, scores, task, tasks,
+    score_with_task_and_deps, score_with_tasks, scores, settled_score, task, tasks,
 };
 use transaction::in_current_layout;
 pub use transaction::{DEADLINE, Outcome, Tx, View, trailer};
@@ -90,6 +90,8 @@ pub enum Error {
     Codec(#[from] CodecError),
     #[error(transparent)]
     Task(#[from] model::TaskError),
+    #[error(transparent)]
+    Lifecycle(#[from] model::lifecycle::Refusal),
     #[error(transparent)]
     Git(#[from] git::Error),
 }

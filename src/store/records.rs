@@ -9,7 +9,7 @@ use super::validate::Record;
 use super::{Error, Result, Tx, View};
 use crate::model::handover::Handover;
 use crate::model::stats::{Outcome, PerformerStats};
-use crate::model::{Decision, DecisionKind, Knowledge, RunSession, Score, Task, TaskStatus};
+use crate::model::{Decision, DecisionKind, Knowledge, RunSession, Score, Task, TaskStatus, lifecycle};
 
 /// Reading records: implemented by [`View`] and [`Tx`] so helpers work on both.
 pub trait Read {
@@ -188,10 +188,18 @@ pub fn every_task_merged(r: &impl Read, score: &Score) -> Result<bool> {
     Ok(true)
 }
 
+/// The Score `id` with its status set to what its tasks say ([`lifecycle::settle_status`]),
+/// when that moved it; `None` when it stays, or does not read.
+pub fn settled_score(r: &impl Read, id: &str, now: jiff::Timestamp) -> Result<Option<Score>> {
+    let Ok(mut score) = self::score(r, id) else { return Ok(None) };
+    let progress = progress(r, &score)?;
+    Ok(lifecycle::settle_status(&mut score, progress.every_merged, progress.some_active, now)?.then_some(score))
+}
+
 /// How far the tasks of `score` are: whether every one is merged, and whether any is neither
 /// merged nor reverted. It looks from the last task back and stops at the first such one. A
 /// task that does not read, or is missing, is not merged, and not known to be active.
-pub fn progress(r: &impl Read, score: &Score) -> Result<Progress> {
+fn progress(r: &impl Read, score: &Score) -> Result<Progress> {
     let mut out = Progress { every_merged: true, some_active: false };
     for id in score.tasks.iter().rev() {
         match task(r, &score.id, id) {
@@ -206,10 +214,9 @@ pub fn progress(r: &impl Read, score: &Score) -> Result<Progress> {
 }
 
 /// What [`progress`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Progress {
-    pub every_merged: bool,
-    pub some_active: bool,
+struct Progress {
+    every_merged: bool,
+    some_active: bool,
 }
 
 /// The Score `id` with its tasks.

@@ -26,7 +26,6 @@ use super::merge::{self, Change};
 use super::{Error, Store, Tx, View};
 use crate::git::{self, ObjectId};
 use crate::model::clock::SyncConflict;
-use crate::model::lifecycle::{self, Refusal};
 use crate::model::{DecisionKind, ScoreStatus, Task};
 
 /// Rounds of fetch, merge and push before giving up on a busy remote.
@@ -58,8 +57,6 @@ pub enum SyncError {
     #[error("{remote} kept moving: the push was rejected {rounds} times")]
     Busy { remote: String, rounds: u32 },
     #[error(transparent)]
-    Lifecycle(#[from] Refusal),
-    #[error(transparent)]
     Store(#[from] Error),
     #[error(transparent)]
     Git(#[from] git::Error),
@@ -87,7 +84,7 @@ pub struct Report {
     pub settled: Vec<SettledScore>,
 }
 
-/// A Score whose status a sync merge settled ([`lifecycle::settle_synced`]).
+/// A Score whose status a sync merge settled ([`crate::model::lifecycle::settle_status`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SettledScore {
     pub score: String,
@@ -341,7 +338,7 @@ fn merge_into(
 }
 
 /// Each Score whose records both sides changed, as its merged tasks now stand
-/// ([`lifecycle::settle_synced`]). A Score only one side changed is that side's whole, and
+/// ([`crate::model::lifecycle::settle_status`]). A Score only one side changed is that side's whole, and
 /// agrees with its tasks already. Returns the Scores it moved, with their new status.
 fn settle_scores(
     tx: &mut Tx<'_>,
@@ -352,9 +349,7 @@ fn settle_scores(
     let touched: BTreeSet<String> = changes.iter().filter_map(|(path, _)| inside(path)).collect();
     let mut settled = Vec::new();
     for id in touched {
-        let Ok(mut score) = super::score(merged, &id) else { continue };
-        let progress = super::records::progress(merged, &score)?;
-        if lifecycle::settle_synced(&mut score, progress.every_merged, progress.some_active, tx.now)? {
+        if let Some(score) = super::settled_score(merged, &id, tx.now)? {
             tx.put(&layout::score_file(&id), &score)?;
             settled.push(SettledScore { score: id, status: score.status });
         }

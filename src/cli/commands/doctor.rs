@@ -15,8 +15,8 @@ pub struct DoctorArgs {
     ///
     /// Finishes the git effects that stopped processes of this clone left, releases running tasks
     /// whose run is gone (I3), drops leases left on tasks that are not running (I3), and keeps
-    /// commits the state names that no ref reaches as refs/maestro/keep/<sha> (I4). Each repair
-    /// is reported; nothing else changes.
+    /// commits the state names that no ref reaches as refs/maestro/keep/<sha> (I4), and sets a
+    /// Score's status to what its tasks say (I7). Each repair is reported; nothing else changes.
     #[arg(long)]
     pub fix: bool,
 }

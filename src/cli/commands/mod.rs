@@ -228,6 +228,9 @@ pub enum Command {
     ///
     /// I6: no integration branch holds a task merge the state does not know.
     ///
+    /// I7: every Score's status says what its tasks say: done once every task is merged, not done
+    /// while one is not, not landed while one is still to do.
+    ///
     /// Git effects that a stopped git-maestro process recorded but did not finish are reported;
     /// the next command that writes finishes them. Each finding that needs attention comes with a
     /// hint. Exits 1 when anything is broken. Reads only, unless `--fix` is given.

@@ -120,11 +120,10 @@ pub(super) fn error(e: SyncError) -> CommandError {
     let e = match e {
         SyncError::Store(e) => return e.into(),
         SyncError::Git(e) => return e.into(),
-        SyncError::Lifecycle(e) => return e.into(),
         other => other,
     };
     let (code, hint) = match &e {
-        SyncError::Store(_) | SyncError::Git(_) | SyncError::Lifecycle(_) => ("sync", None), // returned above
+        SyncError::Store(_) | SyncError::Git(_) => ("sync", None), // returned above
         SyncError::NoSuchRemote(_) | SyncError::NoRemote => (
             "no-remote",
             Some("run `git remote -v` to see the remotes, or add one with `git remote add <name> <url>`".to_owned()),

@@ -53,6 +53,11 @@
 //!   reverted, the merge of a task the state says is not merged, or another Score's task merged
 //!   after this Score's base.
 //!
+//! - **I7** A Score's status says what its tasks say ([`crate::model::lifecycle::settle_status`]):
+//!   done when every task is merged (unless landed or rolled back), not done while a task is
+//!   not merged, not landed while a task is neither merged nor reverted. Fix: that status, with
+//!   a decision. A Score with a step still to settle is not judged.
+//!
 //! Records the store refuses (see `store::validate`: a record away from its place, one that
 //! does not read) are skipped here: the state check (`store::check_all`) reports them.
 //!
@@ -60,6 +65,7 @@
 
 mod repair;
 mod report;
+mod status;
 
 pub use repair::{Repaired, repair};
 pub use report::{Fix, IntentState, Invariant, OpenIntent, Report, Violation};
@@ -206,6 +212,7 @@ pub fn check(store: &Store) -> store::Result<Report> {
         merges(&reading, &mut report, score, tasks, &branch)?;
         unknown_merges(&reading, &mut report, score, tasks, &branch, &merges_decided)?;
         landed(&reading, &mut report, score)?;
+        status::score_status(&reading, &mut report, score, tasks);
         for task in tasks {
             leases(&reading, &mut report, task);
         }

@@ -1,5 +1,6 @@
 //! `doctor --fix`: the safe repairs of what [`super::check`] found (DESIGN.md §12.4): a dead
-//! run released, a dead lease dropped, an unreachable commit kept, a stopped intent settled.
+//! run released, a dead lease dropped, an unreachable commit kept, a Score's status set to
+//! what its tasks say, a stopped intent settled.
 
 use super::{Fix, IntentState, Invariant, check, short};
 use crate::kernel::Leases;
@@ -50,6 +51,7 @@ pub fn repair(store: &Store) -> store::Result<Vec<Repaired>> {
                 store.keep(*commit)?;
                 (format!("kept {} as {}{commit}", short(commit), layout::KEEP_PREFIX), true)
             }
+            Fix::Settle { score } => settle(store, score)?,
         };
         out.push(Repaired { invariant: Some(v.invariant), subject: v.subject.clone(), detail, done });
     }
@@ -85,6 +87,23 @@ fn release(store: &Store, score: &str, task: &str) -> store::Result<(String, boo
     Ok(match outcome.value {
         Some(what) => (format!("released {address} ({what}); it is ready to run again"), true),
         None => (format!("left {address} alone: it is no longer a dead run"), false),
+    })
+}
+
+/// Set the status of `score` to what its tasks say, with a decision saying so.
+fn settle(store: &Store, score: &str) -> store::Result<(String, bool)> {
+    let actor = store.session.actor.clone();
+    let outcome = store.transact(&format!("doctor: settle the status of {score}"), |tx| {
+        let Some(s) = store::settled_score(tx, score, tx.now)? else { return Ok(None) };
+        tx.put(&layout::score_file(score), &s)?;
+        let summary = format!("doctor set {score} to {}, as its tasks say", s.status);
+        let d = store::new_decision(tx, DecisionKind::Plan, summary, &actor).about(score, None);
+        store::append_decision(tx, &d)?;
+        Ok::<_, store::Error>(Some(s.status))
+    })?;
+    Ok(match outcome.value {
+        Some(status) => (format!("set {score} to {status}, as its tasks say"), true),
+        None => (format!("left {score} alone: its status already says what its tasks say"), false),
     })
 }
 

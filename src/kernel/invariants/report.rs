@@ -15,14 +15,15 @@ pub enum Invariant {
     I4,
     I5,
     I6,
+    I7,
 }
 
 impl Invariant {
     /// Every invariant, in order.
-    pub const ALL: [Invariant; 6] =
-        [Invariant::I1, Invariant::I2, Invariant::I3, Invariant::I4, Invariant::I5, Invariant::I6];
+    pub const ALL: [Invariant; 7] =
+        [Invariant::I1, Invariant::I2, Invariant::I3, Invariant::I4, Invariant::I5, Invariant::I6, Invariant::I7];
 
-    /// `I1` … `I6`.
+    /// `I1` … `I7`.
     pub fn name(self) -> &'static str {
         match self {
             Invariant::I1 => "I1",
@@ -31,6 +32,7 @@ impl Invariant {
             Invariant::I4 => "I4",
             Invariant::I5 => "I5",
             Invariant::I6 => "I6",
+            Invariant::I7 => "I7",
         }
     }
 
@@ -43,6 +45,7 @@ impl Invariant {
             Invariant::I4 => "every commit the state names exists and is reachable from a ref",
             Invariant::I5 => "every landed Score's target holds the integration tip it landed",
             Invariant::I6 => "no integration branch holds a task merge the state does not know",
+            Invariant::I7 => "every Score's status says what its tasks say: done once every task is merged",
         }
     }
 }
@@ -62,6 +65,8 @@ pub enum Fix {
     DropLease { score: String, task: String },
     /// Keep the existing but unreachable commit as `refs/maestro/keep/<sha>` (I4).
     Keep { commit: ObjectId },
+    /// Set the Score's status to what its tasks say (I7).
+    Settle { score: String },
 }
 
 /// A broken invariant.

@@ -25,7 +25,7 @@ pub use rework::{
     FreshBranch, SentBack, UNCHANGED_REWORK, attempts_used, fresh_branch, post_merge_failed, sent_back_results,
 };
 pub use score::{
-    ScoreApproval, approve_score, can_land, fail_score, finish_score, landed, settle_synced, start_score, undo_land,
+    ScoreApproval, approve_score, can_land, fail_score, finish_score, landed, settle_status, start_score, undo_land,
 };
 
 use super::clock::Hlc;

@@ -137,12 +137,13 @@ pub fn finish_score(score: &mut Score, every_task_merged: bool, now: Timestamp) 
     Ok(true)
 }
 
-/// A sync merged two machines' changes to the Score's records: its status as its tasks now
-/// stand. The merge ranks the two statuses (done over running, landed over both) apart from
-/// the tasks, so two machines that each merged a task can leave it running with every task
-/// merged, and a done or landed Score can hold a task the other machine reverted or runs
-/// again. `some_task_active`: a task neither merged nor reverted. Returns whether it changed.
-pub fn settle_synced(
+/// The Score's status as its tasks stand, after their records changed apart from it: done
+/// when every task is merged, running again when a done Score holds a task not merged or a
+/// landed one a task still to do (`some_task_active`: neither merged nor reverted). A sync
+/// merge ranks two machines' statuses apart from the tasks (two machines that each merged a
+/// task leave it running with every task merged), and undoing a merge or a revert whose
+/// branch move failed puts tasks back without their Score. Returns whether it changed.
+pub fn settle_status(
     score: &mut Score,
     every_task_merged: bool,
     some_task_active: bool,

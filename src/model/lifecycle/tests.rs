@@ -140,7 +140,7 @@ fn a_synced_score_says_what_its_merged_tasks_say() {
     ];
     for (before, merged, active, after) in cases {
         let mut s = score(before);
-        let changed = settle_synced(&mut s, merged, active, NOW).expect("settle");
+        let changed = settle_status(&mut s, merged, active, NOW).expect("settle");
         assert_eq!((s.status, changed), (after, before != after), "{before}, merged {merged}, active {active}");
     }
 }
