@@ -436,9 +436,8 @@ fn overlaps_active(task: &Task, tasks: &[Task], busy: &BTreeMap<String, Option<S
 }
 
 /// Check the Score may run and mark it running: a draft needs its plan approved, unless the
-/// Score says `plan_approval = "auto"`.
-/// Start the Score. A run with nothing to start its tasks from is refused first, unless its
-/// branches may come from a remote (`local`: they cannot).
+/// Score says `plan_approval = "auto"`, and a `local` run (no remote to bring its branches)
+/// needs a branch to start its tasks from.
 fn start(store: &Store, score_id: &str, local: bool) -> Result<(), ConductorError> {
     let actor = store.session.actor.clone();
     let _written = store.transact(&format!("run {score_id}"), |tx| {

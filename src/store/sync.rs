@@ -10,11 +10,11 @@
 //! what was last seen there (it is quarantined, local state is untouched) or does not parse;
 //! then fast-forward to it, or merge it ([`super::merge`]) in a two-parent commit through the
 //! normal transaction (a Score both sides changed is settled to what its merged tasks say);
-//! then verify what would be pushed, as the pre-push hook does (hooks do
-//! not run for libraries, and `--no-verify` skips them), and push it with `git push`, never
-//! forced. A push the remote rejects because it moved starts another round, up to
-//! [`MAX_ROUNDS`]. A ref lock left behind by a writer that died is removed once stale, as
-//! every state write does ([`super::lock::recover`]), and the report says so.
+//! then verify what would be pushed, as the pre-push hook does (hooks do not run for
+//! libraries, and `--no-verify` skips them), and push it with `git push`, never forced. A
+//! push the remote rejects because it moved starts another round, up to [`MAX_ROUNDS`]. A ref
+//! lock left behind by a writer that died is removed once stale, as every state write does
+//! ([`super::lock::recover`]), and the report says so.
 
 use std::collections::BTreeSet;
 
@@ -313,7 +313,7 @@ fn merge_into(
         let merged = merge::apply(repo, our_tree, &changes)?;
         tx.replace_tree(merged);
         tx.merge_with(theirs, their_clock);
-        let settled = settle_scores(tx, &super::View::of_tree(repo, merged), &changes)?;
+        let settled = settle_scores(tx, &View::of_tree(repo, merged), &changes)?;
         for lost in &found.0 {
             let (score, task) = lost.task.split_once('/').unwrap_or_default();
             let summary = format!(
@@ -337,9 +337,9 @@ fn merge_into(
     outcome.commit.ok_or_else(|| Error::NotInitialized.into())
 }
 
-/// Each Score whose records both sides changed, as its merged tasks now stand
-/// ([`crate::model::lifecycle::settle_status`]). A Score only one side changed is that side's whole, and
-/// agrees with its tasks already. Returns the Scores it moved, with their new status.
+/// Settle each Score whose records both sides changed to what its merged tasks say
+/// ([`crate::model::lifecycle::settle_status`]). A Score only one side changed is that side's
+/// whole, and agrees with its tasks already. Returns the Scores it moved, with their status.
 fn settle_scores(
     tx: &mut Tx<'_>,
     merged: &View<'_>,

@@ -125,7 +125,7 @@ fn the_first_run_starts_an_approved_score_and_the_last_merge_finishes_it() {
 }
 
 #[test]
-fn a_synced_score_says_what_its_merged_tasks_say() {
+fn a_score_settles_to_what_its_tasks_say() {
     // (status before, every task merged, some task active) -> status after
     let cases = [
         (ScoreStatus::Running, true, false, ScoreStatus::Done),
