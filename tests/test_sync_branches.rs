@@ -193,6 +193,38 @@ fn a_score_one_machine_finished_while_another_rolled_back_a_task_runs_again_afte
     assert_eq!(statuses, ["reverted", "merged"]);
 }
 
+/// `gc` keeps an integration branch whose remote lacks some of its commits (a rollback's
+/// revert, which the shared state names), and a sync after `gc` does not take the archived
+/// branch back from the remote.
+#[test]
+fn gc_keeps_what_the_remote_lacks_and_sync_does_not_bring_back_what_gc_archived() {
+    let env = TestEnv::new();
+    let (_daemon, [a, b, _]) = clones_of(&env, "[[tasks]]\nid = \"t0\"\n[[tasks]]\nid = \"t1\"\n");
+    performer(&env, &a, "{task}.txt={task}");
+    env.run(&a, &["run", "s"]).success();
+    sync(&env, &a);
+    env.run(&a, &["rollback", "s/t0"]).success();
+    env.run(&a, &["approve", "s"]).success();
+    env.run(&a, &["land", "s"]).success();
+    let (tip, branch) = (rev(&env, &a, "maestro/s/integration"), "refs/heads/maestro/s/integration");
+    let gc = env.run(&a, &["gc"]).success();
+    assert!(
+        gc.stdout.contains("origin shares it but lacks some of its commits: run `git maestro sync origin`"),
+        "{}",
+        gc.render()
+    );
+    assert_eq!(rev(&env, &a, branch), tip, "kept");
+    sync(&env, &a);
+    env.run(&a, &["gc"]).success();
+    assert!(env.git(&a, &["rev-parse", "--verify", "-q", branch]).stdout.is_empty(), "archived");
+    let again = sync(&env, &a);
+    assert!(!again.stdout.contains("maestro/s/integration"), "{}", again.render());
+    assert!(env.git(&a, &["rev-parse", "--verify", "-q", branch]).stdout.is_empty(), "still archived");
+    // The other clone has the revert the state names.
+    sync(&env, &b);
+    env.git(&b, &["merge-base", "--is-ancestor", &tip, "maestro/s/integration"]).success_git();
+}
+
 #[test]
 fn two_machines_running_one_score_at_once_merge_every_task_once() {
     let env = TestEnv::new();

@@ -123,6 +123,12 @@ fn integration(
             (None, None) => return Ok(None),
             (Some(ours), Some(theirs)) if ours == theirs => return Ok(done.map(|a| report(a, ours, Vec::new()))),
             (None, Some(theirs)) => {
+                // `gc` archived it here, with all the remote has: it stays archived.
+                if let Some(archived) = store.archived_integration(&score.id)?
+                    && repo.is_ancestor(theirs, archived)?
+                {
+                    return Ok(None);
+                }
                 if move_branch(store, &local_ref, None, theirs, "maestro: take the shared integration branch")? {
                     return Ok(Some(report("created", theirs, Vec::new())));
                 }

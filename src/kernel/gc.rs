@@ -6,7 +6,8 @@
 //!   except a worktree with uncommitted changes, which stays for its owner to commit or discard;
 //! - its scratch worktrees (`<score>/*.review`, `<score>/integration.post-merge`);
 //! - its branches `maestro/<score>/tasks/*` and `maestro/<score>/integration`, except one
-//!   checked out in any worktree;
+//!   checked out in any worktree, or one a remote shares (it has a remote-tracking ref) that
+//!   lacks some of its commits: the archive is not shared, and other clones need them;
 //! - the keep refs `refs/maestro/keep/*` of its history: commits reachable from a branch being
 //!   removed, or carrying its `Maestro-Score` trailer, but not older than the Score's base.
 //!
@@ -154,14 +155,33 @@ fn branches(
         if rest != "integration" && !rest.starts_with("tasks/") {
             continue;
         }
-        if checked_out.contains(&name) {
-            let reason = "it is checked out in a worktree; switch that worktree away and run gc again".to_owned();
-            report.refs.push(RefFate { name, tip: tip.to_string(), action: Action::Kept, reason });
+        let kept = if checked_out.contains(&name) {
+            Some("it is checked out in a worktree; switch that worktree away and run gc again".to_owned())
         } else {
-            removable.push((name, tip));
+            unshared(store, &name, tip)?
+        };
+        match kept {
+            Some(reason) => report.refs.push(RefFate { name, tip: tip.to_string(), action: Action::Kept, reason }),
+            None => removable.push((name, tip)),
         }
     }
     Ok(removable)
+}
+
+/// Why the branch `name` at `tip` must stay: a remote shares it (it has a remote-tracking ref)
+/// and lacks some of its commits. The state other clones read names those commits (a
+/// rollback's revert, say); the archive here is not shared, so they would find them nowhere.
+fn unshared(store: &Store, name: &str, tip: ObjectId) -> Result<Option<String>, KernelError> {
+    let branch = name.strip_prefix("refs/heads/").unwrap_or(name);
+    for remote in store.repo.remote_names() {
+        let Some(theirs) = store.repo.read_ref(&format!("refs/remotes/{remote}/{branch}"))? else { continue };
+        if !store.repo.is_ancestor(tip, theirs)? {
+            return Ok(Some(format!(
+                "{remote} shares it but lacks some of its commits: run `git maestro sync {remote}`, then gc again"
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// The keep refs of the Score's history: reachable from one of its `branches` going, or
