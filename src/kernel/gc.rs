@@ -6,8 +6,9 @@
 //!   except a worktree with uncommitted changes, which stays for its owner to commit or discard;
 //! - its scratch worktrees (`<score>/*.review`, `<score>/integration.post-merge`);
 //! - its branches `maestro/<score>/tasks/*` and `maestro/<score>/integration`, except one
-//!   checked out in any worktree, or one a remote shares (it has a remote-tracking ref) that
-//!   lacks some of its commits: the archive is not shared, and other clones need them;
+//!   checked out in any worktree, and an integration branch a remote shares (it has a
+//!   remote-tracking ref) that lacks some of its commits: the archive is not shared, and other
+//!   clones need them;
 //! - the keep refs `refs/maestro/keep/*` of its history: commits reachable from a branch being
 //!   removed, or carrying its `Maestro-Score` trailer, but not older than the Score's base.
 //!
@@ -157,8 +158,10 @@ fn branches(
         }
         let kept = if checked_out.contains(&name) {
             Some("it is checked out in a worktree; switch that worktree away and run gc again".to_owned())
-        } else {
+        } else if rest == "integration" {
             unshared(store, &name, tip)?
+        } else {
+            None
         };
         match kept {
             Some(reason) => report.refs.push(RefFate { name, tip: tip.to_string(), action: Action::Kept, reason }),
@@ -168,9 +171,12 @@ fn branches(
     Ok(removable)
 }
 
-/// Why the branch `name` at `tip` must stay: a remote shares it (it has a remote-tracking ref)
-/// and lacks some of its commits. The state other clones read names those commits (a
-/// rollback's revert, say); the archive here is not shared, so they would find them nowhere.
+/// Why the integration branch `name` at `tip` must stay: a remote shares it (it has a
+/// remote-tracking ref) and lacks some of its commits. The state other clones read names those
+/// commits (a rollback's revert, say); the archive here is not shared, so they would find them
+/// nowhere. `sync` brings the two together (or says they conflict), so it always clears this.
+/// A task branch is not held back: its merge is on the integration branch, and `sync` does not
+/// push one a rework restarted.
 fn unshared(store: &Store, name: &str, tip: ObjectId) -> Result<Option<String>, KernelError> {
     let branch = name.strip_prefix("refs/heads/").unwrap_or(name);
     for remote in store.repo.remote_names() {

@@ -301,7 +301,7 @@ pub enum Command {
     /// with uncommitted changes, or held by a run; clean ones are parked in the warm worktree pool
     /// for the next tasks while it holds fewer than `[worktrees] pool`, 4 by default), its scratch
     /// worktrees, its branches maestro/<score>/tasks/* and maestro/<score>/integration (not one
-    /// checked out anywhere, nor one a remote shares but lacks some commits of: sync first), and
+    /// checked out anywhere, nor an integration branch a remote lacks commits of: sync first), and
     /// the refs/maestro/keep/* refs of its history. Every removed tip first becomes a parent of one
     /// archive commit, refs/maestro/archive/<score>, so nothing is lost. Scores still draft,
     /// approved, running or done are left alone. Running it again changes nothing.
