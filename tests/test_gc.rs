@@ -140,6 +140,30 @@ fn gc_archives_a_landed_score_removes_its_refs_and_worktrees_and_then_does_nothi
     assert!(again.stderr.contains("Nothing changed."), "{}", again.render());
 }
 
+/// A rollback of a task of a Score gc cleaned up names the archived integration tip, and how to
+/// bring the branch back; with it back, the rollback works.
+#[test]
+fn a_rollback_after_gc_says_how_to_bring_back_the_archived_branch() {
+    let env = TestEnv::new();
+    let dir = landed(&env);
+    let tip = env.git(&dir, &["rev-parse", "maestro/m/integration"]).success_git().trim().to_owned();
+    env.run(&dir, &["gc"]).success();
+    let state = env.state_tip(&dir);
+    let refused = env.run(&dir, &["rollback", "m/t1"]).user_error();
+    assert!(
+        refused.stderr.contains(&format!(
+            "maestro/m/integration was cleaned up by gc: its tip {tip} is archived under refs/maestro/archive/m"
+        )),
+        "{}",
+        refused.render()
+    );
+    assert!(refused.stderr.contains(&format!("`git branch maestro/m/integration {tip}`")), "{}", refused.render());
+    assert_eq!(env.state_tip(&dir), state, "nothing was written");
+    env.git(&dir, &["branch", "maestro/m/integration", &tip]).success_git();
+    env.run(&dir, &["rollback", "m/t1"]).success();
+    env.run(&dir, &["doctor"]).success();
+}
+
 #[test]
 fn gc_leaves_a_score_merged_by_hand_alone_and_says_how_to_land_it() {
     let env = TestEnv::new();

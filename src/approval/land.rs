@@ -33,7 +33,7 @@ pub fn land(store: &Store, score_id: &str, merged_remotely: Option<ObjectId>) ->
     let tip = repo.read_ref(&integration)?;
     // The lifecycle speaks first: before any merge there is no integration branch yet.
     lifecycle::can_land(&score, &tasks, &tip.map(|t| t.to_string()).unwrap_or_default())?;
-    let tip = tip.ok_or_else(|| ApprovalError::NoBranch(integration.clone()))?;
+    let tip = tip.ok_or_else(|| super::missing_integration(store, score_id))?;
     let target = format!("refs/heads/{}", score.target);
     let old = repo.read_ref(&target)?.ok_or_else(|| ApprovalError::NoTarget(score.target.clone()))?;
     // The land decision's id, named by the merge commit when there is one.

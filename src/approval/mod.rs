@@ -58,6 +58,8 @@ pub enum ApprovalError {
     Check(String),
     #[error("{0} does not exist")]
     NoBranch(String),
+    #[error("{branch} was cleaned up by gc: its tip {tip} is archived under {archive}")]
+    Archived { branch: String, tip: String, archive: String },
     #[error("the Score's target branch {0:?} does not exist")]
     NoTarget(String),
     #[error("{branch} is checked out in a worktree; git-maestro never moves a checked-out branch")]
@@ -76,6 +78,18 @@ pub enum ApprovalError {
     Score(#[from] crate::model::score::ScoreTransitionError),
     #[error(transparent)]
     Git(#[from] git::Error),
+}
+
+/// Why the integration branch of `score_id` is missing: `gc` archived it, or there is none.
+pub(crate) fn missing_integration(store: &Store, score_id: &str) -> ApprovalError {
+    let branch = crate::model::branches::integration_branch(score_id);
+    match store.archived_integration(score_id) {
+        Ok(Some(tip)) => {
+            ApprovalError::Archived { branch, tip: tip.to_string(), archive: Store::archive_ref(score_id) }
+        }
+        Ok(None) => ApprovalError::NoBranch(format!("refs/heads/{branch}")),
+        Err(e) => e.into(),
+    }
 }
 
 /// The scratch worktree a reviewer of `task` works in, beside the task worktrees under `root`.

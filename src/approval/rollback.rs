@@ -70,7 +70,7 @@ pub(super) fn revert_merges(
     let (score, tasks) = store::score_with_tasks(&view, score_id)?;
     let branch = integration_branch(score_id);
     let integration = format!("refs/heads/{branch}");
-    let tip = repo.read_ref(&integration)?.ok_or_else(|| ApprovalError::NoBranch(integration.clone()))?;
+    let tip = repo.read_ref(&integration)?.ok_or_else(|| super::missing_integration(store, score_id))?;
     if repo.checked_out_refs()?.contains(&integration) {
         return Err(ApprovalError::CheckedOut { branch });
     }

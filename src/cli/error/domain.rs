@@ -53,6 +53,10 @@ impl From<ApprovalError> for CommandError {
             A::UnknownCheck(ref name) => unknown_check(name, &e),
             A::Check(_) => user("check-failed", &e),
             A::NoBranch(_) => user("no-branch", &e),
+            A::Archived { ref branch, ref tip, .. } => {
+                let hint = format!("bring it back with `git branch {branch} {tip}`, then run the command again");
+                user("archived", &e).hint(hint)
+            }
             A::NoTarget(ref t) => no_target(t, &e),
             A::AlreadyIntegrated { .. } => user("already-integrated", &e),
             A::Moved(_) => user("moved", &e).hint("run the command again"),
