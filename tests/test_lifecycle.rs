@@ -91,8 +91,22 @@ fn a_score_worked_by_single_commands_runs_and_is_done_as_under_run() {
     assert_eq!(score_json(&env, &dir)["status"], "approved");
     env.run(&dir, &["task", "run", "d/t0"]).success();
     assert_eq!(score_json(&env, &dir)["status"], "running", "its first task run starts the Score");
+    // Its result keeps the claim of who made it, merged too.
+    let state = env.state_tip(&dir);
+    let refused = env.run(&dir, &["task", "release", "d/t0"]).user_error();
+    assert!(
+        refused.stderr.contains("d/t0 is submitted: its result waits for approval or merge"),
+        "{}",
+        refused.render()
+    );
+    assert!(refused.stderr.contains("Hint: review it with `git maestro task review d/t0`"), "{}", refused.render());
+    assert_eq!(env.state_tip(&dir), state, "a refusal writes nothing");
     env.run(&dir, &["approve", "d/t0"]).success();
     env.run(&dir, &["merge", "d/t0"]).success();
+    let state = env.state_tip(&dir);
+    let refused = env.run(&dir, &["task", "release", "d/t0", "--json"]).user_error();
+    assert_eq!(refused.json()["error"]["code"], "already-merged", "{}", refused.render());
+    assert_eq!(env.state_tip(&dir), state, "a refusal writes nothing");
     assert_eq!(score_json(&env, &dir)["status"], "running", "t1 is not merged yet");
     env.run(&dir, &["task", "run", "d/t1"]).success();
     env.run(&dir, &["approve", "d/t1"]).success();

@@ -315,8 +315,11 @@ impl Outcome<'_> {
     }
 
     fn release(&self, task: &str) -> Result<(), String> {
-        must(self.ok, "release works")?;
         let (b, a) = (self.pre.status(task), self.post.status(task));
+        if matches!(b, S::Submitted | S::Approved | S::Merged) {
+            return self.refused("a result keeps the claim of who made it");
+        }
+        must(self.ok, "release works")?;
         let want = if matches!(b, S::Running | S::Assigned) { S::Ready } else { b };
         must(a == want, &format!("release makes a {b} task {want}, not {a}"))?;
         self.others_same(&[task])

@@ -268,8 +268,16 @@ pub fn interrupt(task: &mut Task, why: &str, now: Timestamp) {
     task.claim = None;
 }
 
-/// Release a claim (`task release`). A running task is released only when its run is gone.
+/// Release a claim (`task release`). A running task is released only when its run is gone;
+/// one whose result waits or is merged keeps the claim of who made it.
 pub fn release(task: &mut Task, holder: Option<&str>, lease: Liveness, now: Timestamp) -> Result<bool, Refusal> {
+    match task.status {
+        TaskStatus::Submitted | TaskStatus::Approved => {
+            return Err(Refusal::HasResult { task: task.address(), status: task.status });
+        }
+        TaskStatus::Merged => return Err(Refusal::AlreadyMerged { task: task.address() }),
+        _ => {}
+    }
     if task.status == TaskStatus::Running {
         if lease != Liveness::Dead {
             let holder = task.claim.as_ref().map_or_else(String::new, |c| c.holder.clone());

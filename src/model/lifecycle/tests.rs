@@ -82,6 +82,27 @@ fn a_live_lease_keeps_a_running_task_and_a_dead_one_is_taken_over() {
 }
 
 #[test]
+fn a_result_keeps_the_claim_of_who_made_it() {
+    // A task claimed by a run of `p`, then in `status`.
+    let claimed = |status| {
+        let (mut s, mut t) = (score(ScoreStatus::Running), task("a", TaskStatus::Ready, &[]));
+        start(&mut s, &[t.clone()], &mut t, Liveness::Dead, run("p"), NOW).expect("start");
+        t.lease = None;
+        t.status = status;
+        t
+    };
+    for status in [TaskStatus::Submitted, TaskStatus::Approved, TaskStatus::Merged] {
+        let mut t = claimed(status);
+        let before = t.clone();
+        assert!(release(&mut t, None, Liveness::Dead, NOW).is_err(), "{status}");
+        assert_eq!(t, before, "{status}: nothing changed");
+    }
+    let mut failed = claimed(TaskStatus::Failed);
+    assert_eq!(release(&mut failed, None, Liveness::Dead, NOW), Ok(true), "a failed task may go to another");
+    assert!(failed.claim.is_none());
+}
+
+#[test]
 fn finish_ends_the_lease_and_moves_the_task() {
     let mut t = task("a", TaskStatus::Ready, &[]);
     let mut s = score(ScoreStatus::Running);

@@ -36,6 +36,10 @@ pub enum TaskCommand {
     /// and names the holder. Claiming a task you already hold changes nothing.
     Claim(claim::ClaimArgs),
     /// Release a claimed task, so that someone else may take it
+    ///
+    /// A running task is released only once its run is gone (its attempt ends interrupted). A
+    /// task whose result waits for approval or merge, or is merged, keeps the claim of who made
+    /// it: reject the result to send it back, or roll the merge back.
     Release(release::ReleaseArgs),
     /// Run one task with a performer, in the task's own worktree
     ///
