@@ -178,14 +178,22 @@ pub fn score_with_task_and_deps(r: &impl Read, id: &str, task: &str) -> Result<(
 /// It looks from the last task, where the tasks that depend on others usually are: while one
 /// is not merged, a merge finds it without reading the whole of a big Score.
 pub fn every_task_merged(r: &impl Read, score: &Score) -> Result<bool> {
-    for id in score.tasks.iter().rev() {
-        match task(r, &score.id, id) {
-            Ok(t) if t.status == TaskStatus::Merged => {}
-            Ok(_) | Err(Error::Codec(_) | Error::TaskNotFound { .. }) => return Ok(false),
-            Err(e) => return Err(e),
+    for status in statuses_from_last(r, score) {
+        if status? != Some(TaskStatus::Merged) {
+            return Ok(false);
         }
     }
     Ok(true)
+}
+
+/// The statuses of the tasks of `score`, from the last task back, read as they are asked for;
+/// `None` for a task that does not read, or is missing.
+fn statuses_from_last<'r>(r: &'r impl Read, score: &'r Score) -> impl Iterator<Item = Result<Option<TaskStatus>>> + 'r {
+    score.tasks.iter().rev().map(|id| match task(r, &score.id, id) {
+        Ok(t) => Ok(Some(t.status)),
+        Err(Error::Codec(_) | Error::TaskNotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    })
 }
 
 /// The Score `id` with its status set to what its tasks say ([`lifecycle::settle_status`]),
@@ -201,13 +209,11 @@ pub fn settled_score(r: &impl Read, id: &str, now: jiff::Timestamp) -> Result<Op
 /// task that does not read, or is missing, is not merged, and not known to be active.
 fn progress(r: &impl Read, score: &Score) -> Result<Progress> {
     let mut out = Progress { every_merged: true, some_active: false };
-    for id in score.tasks.iter().rev() {
-        match task(r, &score.id, id) {
-            Ok(t) if t.status == TaskStatus::Merged => {}
-            Ok(t) if t.status == TaskStatus::Reverted => out.every_merged = false,
-            Ok(_) => return Ok(Progress { every_merged: false, some_active: true }),
-            Err(Error::Codec(_) | Error::TaskNotFound { .. }) => out.every_merged = false,
-            Err(e) => return Err(e),
+    for status in statuses_from_last(r, score) {
+        match status? {
+            Some(TaskStatus::Merged) => {}
+            Some(TaskStatus::Reverted) | None => out.every_merged = false,
+            Some(_) => return Ok(Progress { every_merged: false, some_active: true }),
         }
     }
     Ok(out)

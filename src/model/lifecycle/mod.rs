@@ -273,20 +273,19 @@ pub fn interrupt(task: &mut Task, why: &str, now: Timestamp) {
 pub fn release(task: &mut Task, holder: Option<&str>, lease: Liveness, now: Timestamp) -> Result<bool, Refusal> {
     match task.status {
         TaskStatus::Submitted | TaskStatus::Approved => {
-            return Err(Refusal::HasResult { task: task.address(), status: task.status });
+            Err(Refusal::HasResult { task: task.address(), status: task.status })
         }
-        TaskStatus::Merged => return Err(Refusal::AlreadyMerged { task: task.address() }),
-        _ => {}
-    }
-    if task.status == TaskStatus::Running {
-        if lease != Liveness::Dead {
+        TaskStatus::Merged => Err(Refusal::AlreadyMerged { task: task.address() }),
+        TaskStatus::Running if lease != Liveness::Dead => {
             let holder = task.claim.as_ref().map_or_else(String::new, |c| c.holder.clone());
-            return Err(Refusal::Running { task: task.address(), holder });
+            Err(Refusal::Running { task: task.address(), holder })
         }
-        interrupt(task, "released: its run was gone", now);
-        return Ok(true);
+        TaskStatus::Running => {
+            interrupt(task, "released: its run was gone", now);
+            Ok(true)
+        }
+        _ => Ok(task.release(holder, now)?),
     }
-    Ok(task.release(holder, now)?)
 }
 
 /// A verdict on the submitted result of `run`: approved (every step passed) or rejected.
